@@ -1,0 +1,8 @@
+"""The ``aiida-wigner`` command line (click, in the style of aiida-quantumespresso)."""
+
+from .root import cmd_root
+
+# Sub-commands register themselves on ``cmd_root`` when imported.
+from . import kappa  # noqa: E402,F401
+
+__all__ = ["cmd_root"]
