@@ -1,0 +1,189 @@
+"""The ``wigner.kappa`` calcfunction: Wigner thermal conductivity of a ``ForceConstantsData``.
+
+A thin wrapper around :func:`aiida_wigner.physics.kappa.compute_kappa`: the settings
+``Dict`` becomes a :class:`~aiida_wigner.physics.kappa.KappaSettings`, the node a
+:class:`~aiida_wigner.physics.forceconstants.ForceConstants`, and the
+:class:`~aiida_wigner.physics.kappa.KappaResult` three output nodes:
+
+``kappa`` (``ArrayData``)
+    ``temperatures`` (T,) K; ``kappa_P``, ``kappa_C``, ``kappa`` (T, 3, 3) W/(m·K).
+``modes`` (``ArrayData``)
+    The mode-resolved arrays, named as in the ``--modes`` HDF5 file of the CLI:
+    ``qpoint`` (Q, 3) reduced, ``weight`` (Q,), ``frequency`` (Q, B) THz,
+    ``group_velocity`` (Q, B, 3) THz·Å, ``heat_capacity`` (T, Q, B) eV/K,
+    ``gamma_3ph``, ``gamma_4ph``, ``gamma_isotope``, ``gamma`` (T, Q, B) THz half
+    widths, ``kappa_P_mode`` (T, Q, B, 3, 3) W/(m·K), ``temperature`` (T,) K, and each
+    entry ``name`` of ``KappaResult.spectra`` as ``spectra__name``.
+``summary`` (``Dict``)
+    ``KappaResult.summary()`` (the JSON contract of ``aiida-wigner kappa --output``)
+    plus ``field_units``, the units of every field.
+
+Both ``ArrayData`` carry a ``units`` attribute (array name → units).  No physics here.
+"""
+
+import dataclasses
+
+import numpy as np
+from aiida import orm
+from aiida.engine import calcfunction
+
+from aiida_wigner.data.force_constants import ForceConstantsData
+
+__all__ = [
+    "compute_kappa_calcfunction",
+    "settings_from_dict",
+    "result_to_nodes",
+    "result_from_nodes",
+]
+
+#: (array name in the ``kappa`` node, KappaResult field, units)
+KAPPA_ARRAYS = (
+    ("temperatures", "temperatures", "K"),
+    ("kappa_P", "kappa_P", "W/(m K)"),
+    ("kappa_C", "kappa_C", "W/(m K)"),
+    ("kappa", "kappa", "W/(m K)"),
+)
+
+#: (array name in the ``modes`` node and the ``--modes`` HDF5 file, KappaResult field, units)
+MODE_ARRAYS = (
+    ("qpoint", "qpoints", "reduced"),
+    ("weight", "weights", "1"),
+    ("frequency", "frequencies", "THz"),
+    ("group_velocity", "group_velocities", "THz*Angstrom"),
+    ("heat_capacity", "heat_capacities", "eV/K"),
+    ("gamma_3ph", "gamma_3ph", "THz (half width)"),
+    ("gamma_4ph", "gamma_4ph", "THz (half width)"),
+    ("gamma_isotope", "gamma_isotope", "THz (half width)"),
+    ("gamma", "gamma", "THz (half width)"),
+    ("kappa_P_mode", "kappa_P_modes", "W/(m K)"),
+    ("temperature", "temperatures", "K"),
+)
+
+#: Units of the fields of ``KappaResult.summary()`` (stored as ``field_units``).
+SUMMARY_UNITS = {
+    "temperatures": "K",
+    "kappa_P": "W/(m K)",
+    "kappa_C": "W/(m K)",
+    "kappa": "W/(m K)",
+    "units": "-",
+}
+
+SPECTRA_PREFIX = "spectra__"
+
+
+def settings_from_dict(settings: dict):
+    """Validate a plain settings dictionary into a :class:`KappaSettings`.
+
+    Lists become tuples; unknown or missing keys and invalid values raise ``ValueError``
+    with a message naming the key and the accepted keys.
+    """
+    from aiida_wigner.physics.kappa import KappaSettings
+
+    if not isinstance(settings, dict):
+        raise ValueError(f"kappa settings must be a dictionary, got {type(settings).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(KappaSettings)}
+    unknown = sorted(set(settings) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown kappa setting(s) {unknown}; accepted keys: {sorted(fields)}")
+    required = [name for name, f in fields.items()
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [name for name in required if name not in settings]
+    if missing:
+        raise ValueError(f"kappa settings need {missing} (e.g. mesh=[10, 10, 10], "
+                         f"temperatures=[300])")
+    kwargs = {key: tuple(value) if isinstance(value, list) else value
+              for key, value in settings.items()}
+    try:
+        return KappaSettings(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"invalid kappa settings: {exc}") from exc
+
+
+def _validate_settings_port(value, _port):
+    """Port validator of ``settings``: a message if the Dict is not valid ``KappaSettings``."""
+    if value is None:
+        return None
+    try:
+        settings_from_dict(value.get_dict())
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _extra_array_fields(result) -> list[str]:
+    """KappaResult array fields beyond the ones named in the tables (kept, under their own name)."""
+    named = {field for _, field, _ in KAPPA_ARRAYS + MODE_ARRAYS}
+    return [f.name for f in dataclasses.fields(result)
+            if f.name not in named and f.name not in ("settings", "spectra")
+            and isinstance(getattr(result, f.name), np.ndarray)]
+
+
+def result_to_nodes(result) -> dict:
+    """The unstored output nodes ``kappa``, ``modes`` and ``summary`` of a ``KappaResult``."""
+    kappa = orm.ArrayData()
+    for name, field, _ in KAPPA_ARRAYS:
+        kappa.set_array(name, np.asarray(getattr(result, field)))
+    kappa.base.attributes.set("units", {name: units for name, _, units in KAPPA_ARRAYS})
+
+    modes = orm.ArrayData()
+    mode_units = {}
+    for name, field, units in MODE_ARRAYS:
+        modes.set_array(name, np.asarray(getattr(result, field)))
+        mode_units[name] = units
+    for field in _extra_array_fields(result):
+        modes.set_array(field, np.asarray(getattr(result, field)))
+    for name, value in (result.spectra or {}).items():
+        modes.set_array(f"{SPECTRA_PREFIX}{name}", np.asarray(value))
+    modes.base.attributes.set("units", mode_units)
+
+    data = dict(result.summary())
+    data["field_units"] = {key: SUMMARY_UNITS.get(key, "see docs") for key in data}
+    summary = orm.Dict(data)
+    return {"kappa": kappa, "modes": modes, "summary": summary}
+
+
+def result_from_nodes(settings: orm.Dict, kappa: orm.ArrayData, modes: orm.ArrayData):
+    """Rebuild the :class:`KappaResult` of a finished calculation from its nodes.
+
+    Used by the CLI to write ``--modes`` with :meth:`KappaResult.write_modes`, so the file
+    is made from exactly what is stored in the provenance graph.
+    """
+    from aiida_wigner.physics.kappa import KappaResult
+
+    kwargs = {"settings": settings_from_dict(settings.get_dict())}
+    for name, field, _ in KAPPA_ARRAYS:
+        kwargs[field] = kappa.get_array(name)
+    for name, field, _ in MODE_ARRAYS:
+        kwargs.setdefault(field, modes.get_array(name))
+    spectra = {}
+    for name in modes.get_arraynames():
+        if name.startswith(SPECTRA_PREFIX):
+            spectra[name[len(SPECTRA_PREFIX):]] = modes.get_array(name)
+    kwargs["spectra"] = spectra
+    accepted = {f.name for f in dataclasses.fields(KappaResult)}
+    for name in modes.get_arraynames():
+        if name in accepted and name not in kwargs:
+            kwargs[name] = modes.get_array(name)
+    return KappaResult(**kwargs)
+
+
+@calcfunction
+def compute_kappa_calcfunction(force_constants: ForceConstantsData, settings: orm.Dict):
+    """Wigner thermal conductivity (κ_P, κ_C, κ in W/(m·K)) of ``force_constants``.
+
+    :param force_constants: the force-constant model (eV/Å^n).
+    :param settings: a ``Dict`` with the fields of
+        :class:`~aiida_wigner.physics.kappa.KappaSettings` (``mesh`` and
+        ``temperatures`` in K required; ``sigma`` in THz, ...).
+    :returns: ``kappa`` and ``modes`` (``ArrayData``) and ``summary`` (``Dict``); see the
+        module docstring for names, shapes and units.
+    """
+    from aiida_wigner.physics.kappa import compute_kappa
+
+    kappa_settings = settings_from_dict(settings.get_dict())
+    result = compute_kappa(force_constants.get_force_constants(), kappa_settings)
+    return result_to_nodes(result)
+
+
+# Invalid settings are rejected when the inputs are validated, before any node is stored.
+compute_kappa_calcfunction.spec().inputs["settings"].validator = _validate_settings_port

@@ -1,0 +1,205 @@
+"""Harmonic phonons: dynamical matrices, frequencies, eigenvectors, velocity operator.
+
+Dynamical matrix (phonopy's convention, periodic images shared equally):
+
+    D_{aα,bβ}(q) = Σ_{j: s2p(j)=b} Σ_{images} w Φ_{aα,jβ} exp(2πi q·r_{a→j}) / sqrt(m_a m_b)
+
+with r_{a→j} the shortest vectors from primitive atom a to supercell atom j (in
+reduced coordinates of the primitive cell), w = 1/multiplicity.  Matrices are
+returned in THz² (eigenvalues are ν², ν ordinary frequency in THz); imaginary modes
+are returned as negative frequencies.
+
+Velocity operator (design.md, Eq. 5 of the seed):
+
+    v^α_{jj'}(q) = <e_j| ∂D/∂q_α |e_j'> / (2 sqrt(ν_j ν_j'))      [THz·Å]
+
+with q Cartesian in 1/Å (no 2π), so that its diagonal is the group velocity dν/dq.
+Inside a degenerate subspace the eigenvectors are rotated to diagonalize ∂D/∂q
+along a fixed generic direction (default Cartesian (1, 2, 3)), which makes the
+diagonal the analytic derivative along that direction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .forceconstants import ForceConstants
+from .units import EIGENVALUE_TO_THZ, KB_EV, PLANCK_EV_THZ
+
+#: Frequencies closer than this (THz) are treated as degenerate.
+DEGENERACY_TOLERANCE = 1e-4
+
+
+class UnstablePhononsError(ValueError):
+    """Imaginary (negative) frequencies where real ones are required."""
+
+
+@dataclass(frozen=True)
+class Phonons:
+    """Phonons at a set of q-points.
+
+    qpoints (n_q, 3) reduced; frequencies (n_q, B) THz (negative = imaginary);
+    eigenvectors (n_q, B, B) complex, column k is mode k (phonopy convention).
+    """
+
+    qpoints: NDArray[np.float64]
+    frequencies: NDArray[np.float64]
+    eigenvectors: NDArray[np.complex128]
+
+
+class DynamicalMatrixBuilder:
+    """Fourier transform of FC2 to D(q) and ∂D/∂q, vectorized over q-points."""
+
+    def __init__(self, fc: ForceConstants):
+        setup = fc.setup
+        self.n_prim = setup.n_prim
+        self.lattice = setup.primitive.lattice
+        i, j, vectors, weights = setup.pair_images()
+        b = setup.s2pp[j]
+        m = setup.primitive.masses
+        n = self.n_prim
+        # One row per image: its mass-scaled, weighted FC block placed in the (a, b) slot.
+        blocks = fc.fc2[i, j] * (weights / np.sqrt(m[i] * m[b]))[:, None, None]
+        self._vectors = vectors  # reduced coordinates of the primitive cell
+        self._cart = vectors @ self.lattice  # Å
+        slot = i * n + b
+        # Sum images sharing (a, b, vector) is unnecessary: the matmul below sums them.
+        self._blocks = np.zeros((len(i), n * n, 3, 3))
+        self._blocks[np.arange(len(i)), slot] = blocks
+        self._blocks = self._blocks.reshape(len(i), -1) * EIGENVALUE_TO_THZ**2
+
+    def _assemble(self, coeff: NDArray[np.complex128]) -> NDArray[np.complex128]:
+        """Σ_images coeff[q, img] · block[img] → (n_q, 3n, 3n)."""
+        n = self.n_prim
+        d = (coeff @ self._blocks).reshape(-1, n, n, 3, 3)
+        return d.transpose(0, 1, 3, 2, 4).reshape(-1, 3 * n, 3 * n)
+
+    def dynamical_matrices(self, qpoints) -> NDArray[np.complex128]:
+        """D(q) in THz², Hermitian, (n_q, 3n, 3n)."""
+        q = np.atleast_2d(qpoints)
+        phase = np.exp(2j * np.pi * q @ self._vectors.T)
+        d = self._assemble(phase)
+        return 0.5 * (d + d.conj().transpose(0, 2, 1))
+
+    def derivatives(self, qpoints) -> NDArray[np.complex128]:
+        """∂D/∂q_α (Cartesian q in 1/Å, no 2π) in THz²·Å, (n_q, 3, 3n, 3n)."""
+        q = np.atleast_2d(qpoints)
+        phase = np.exp(2j * np.pi * q @ self._vectors.T)
+        out = np.stack([self._assemble(2j * np.pi * phase * self._cart[:, a]) for a in range(3)],
+                       axis=1)
+        return 0.5 * (out + out.conj().transpose(0, 1, 3, 2))
+
+
+def frequencies_from_eigenvalues(eigenvalues: NDArray) -> NDArray[np.float64]:
+    """ν = sign(λ) sqrt(|λ|), THz from THz²."""
+    return np.sign(eigenvalues) * np.sqrt(np.abs(eigenvalues))
+
+
+def solve(fc: ForceConstants, qpoints, builder: DynamicalMatrixBuilder | None = None) -> Phonons:
+    """Frequencies (THz) and eigenvectors at ``qpoints`` (reduced coordinates)."""
+    builder = builder or DynamicalMatrixBuilder(fc)
+    q = np.atleast_2d(np.asarray(qpoints, dtype=float))
+    eigvals, eigvecs = np.linalg.eigh(builder.dynamical_matrices(q))
+    return Phonons(q, frequencies_from_eigenvalues(eigvals), eigvecs)
+
+
+def degenerate_block_ids(frequencies: NDArray, tol: float = DEGENERACY_TOLERANCE) -> NDArray:
+    """Label consecutive (sorted) bands closer than ``tol`` THz with the same integer."""
+    gaps = np.diff(frequencies, axis=-1) > tol
+    zeros = np.zeros(frequencies.shape[:-1] + (1,), dtype=np.int64)
+    return np.concatenate([zeros, np.cumsum(gaps, axis=-1)], axis=-1)
+
+
+@dataclass(frozen=True)
+class VelocityOperator:
+    """Phonons plus the velocity operator at the same q-points.
+
+    velocity (n_q, 3, B, B) complex, THz·Å, Hermitian in the band indices;
+    group_velocities (n_q, B, 3) real, its diagonal.
+    """
+
+    phonons: Phonons
+    velocity: NDArray[np.complex128]
+
+    @property
+    def group_velocities(self) -> NDArray[np.float64]:
+        return np.einsum("qajj->qja", self.velocity).real
+
+
+def velocity_operator(fc: ForceConstants, qpoints, direction=(1.0, 2.0, 3.0),
+                      cutoff_frequency: float = 1e-4,
+                      builder: DynamicalMatrixBuilder | None = None) -> VelocityOperator:
+    """Velocity operator v^α_{jj'}(q) (THz·Å), degenerate subspaces rotated.
+
+    Modes with ν ≤ ``cutoff_frequency`` (THz; acoustic modes at Γ, imaginary modes)
+    get zero rows and columns.
+    """
+    builder = builder or DynamicalMatrixBuilder(fc)
+    ph = solve(fc, qpoints, builder)
+    dd = builder.derivatives(ph.qpoints)  # (n_q, 3, B, B)
+    n_dir = np.asarray(direction, dtype=float)
+    n_dir = n_dir / np.linalg.norm(n_dir)
+    vecs = rotate_degenerate_subspaces(ph.eigenvectors, ph.frequencies,
+                                       np.einsum("a,qaij->qij", n_dir, dd))
+    ph = Phonons(ph.qpoints, ph.frequencies, vecs)
+    freqs = ph.frequencies
+    scale = np.where(freqs > cutoff_frequency, 1.0 / np.sqrt(2 * np.abs(freqs) + 1e-300), 0.0)
+    w = vecs * scale[:, None, :]
+    v = np.einsum("qik,qaij,qjl->qakl", w.conj(), dd, w, optimize=True)
+    v = 0.5 * (v + v.conj().transpose(0, 1, 3, 2))
+    return VelocityOperator(ph, v)
+
+
+def rotate_degenerate_subspaces(eigenvectors, frequencies, perturbation,
+                                tol: float = DEGENERACY_TOLERANCE):
+    """Rotate eigenvectors inside degenerate subspaces to diagonalize ``perturbation``.
+
+    Batched over q-points: the perturbation in the eigenbasis is restricted to the
+    degenerate blocks and shifted block by block so that one batched ``eigh``
+    returns a block-diagonal unitary with the bands kept in their order.
+    """
+    block = degenerate_block_ids(frequencies, tol)
+    same = block[:, :, None] == block[:, None, :]
+    p = np.einsum("qik,qij,qjl->qkl", eigenvectors.conj(), perturbation, eigenvectors,
+                  optimize=True) * same
+    spread = np.abs(p).sum(axis=(1, 2)).max() + 1.0
+    shifted = p + np.einsum("qk,kl->qkl", 4 * spread * block, np.eye(block.shape[1]))
+    _, u = np.linalg.eigh(shifted)
+    return eigenvectors @ u
+
+
+def occupation(frequencies, temperature) -> NDArray[np.float64]:
+    """Bose–Einstein occupation n(ν, T); zero for ν ≤ 0 or T = 0."""
+    freqs = np.asarray(frequencies, dtype=float)
+    temperature = np.asarray(temperature, dtype=float)
+    x = np.divide(PLANCK_EV_THZ * freqs, KB_EV * temperature,
+                  out=np.full(np.broadcast_shapes(freqs.shape, temperature.shape), np.inf),
+                  where=temperature > 0)
+    with np.errstate(over="ignore", divide="ignore"):
+        n = 1.0 / np.expm1(np.where(freqs > 0, x, np.inf))
+    return n
+
+
+def heat_capacity(frequencies, temperature) -> NDArray[np.float64]:
+    """Mode heat capacity c = k_B x² e^x/(e^x − 1)², x = hν/k_BT, in eV/K (0 for ν ≤ 0)."""
+    freqs = np.asarray(frequencies, dtype=float)
+    temperature = np.asarray(temperature, dtype=float)
+    n = occupation(freqs, temperature)
+    x = np.divide(PLANCK_EV_THZ * freqs, KB_EV * temperature,
+                  out=np.zeros(np.broadcast_shapes(freqs.shape, temperature.shape)),
+                  where=temperature > 0)
+    return np.where(freqs > 0, KB_EV * x**2 * n * (n + 1), 0.0)
+
+
+def check_stable(phonons: Phonons, tolerance: float = -1e-2) -> None:
+    """Raise :class:`UnstablePhononsError` if any frequency is below ``tolerance`` THz."""
+    low = phonons.frequencies.min()
+    if low < tolerance:
+        q = phonons.qpoints[np.argmin(phonons.frequencies.min(axis=1))]
+        raise UnstablePhononsError(
+            f"imaginary phonon frequency {low:.4f} THz at q = {np.round(q, 4).tolist()}: the "
+            f"harmonic force constants are dynamically unstable. Renormalize them first "
+            f"(aiida-wigner renormalize / --renormalize loop) or check the structure relaxation.")
