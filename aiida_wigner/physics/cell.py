@@ -83,9 +83,7 @@ class Cell:
 
     @property
     def symbols(self) -> list[str]:
-        from phonopy.structure.atoms import atom_data
-
-        return [atom_data[z][1] for z in self.numbers]
+        return [_atom_data()[z][1] for z in self.numbers]
 
     @property
     def spglib_cell(self) -> tuple:
@@ -129,9 +127,14 @@ class Cell:
 
 def standard_masses(numbers) -> NDArray[np.float64]:
     """Natural-abundance atomic masses (amu) for atomic numbers, from phonopy's table."""
-    from phonopy.structure.atoms import atom_data
+    return np.array([_atom_data()[int(z)][3] for z in numbers], dtype=float)
 
-    return np.array([atom_data[int(z)][3] for z in numbers], dtype=float)
+
+def _atom_data():
+    """phonopy's table of (Z, symbol, name, mass in amu)."""
+    from phonopy.structure.atomic_data import get_atomic_data
+
+    return get_atomic_data().atom_data
 
 
 @dataclass(frozen=True)

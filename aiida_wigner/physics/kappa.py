@@ -129,5 +129,64 @@ class KappaResult:
 
 
 def compute_kappa(fc, settings: KappaSettings) -> KappaResult:
-    """Wigner thermal conductivity (Eq. 5) of the force-constant model ``fc``."""
-    raise NotImplementedError  # implemented in the physics-core work (issue 2)
+    """Wigner thermal conductivity (Eq. 5) of the force-constant model ``fc``.
+
+    Raises :class:`~aiida_wigner.physics.harmonic.UnstablePhononsError` when the mesh
+    has imaginary modes (renormalize first) and ``ValueError`` when FC3 is missing
+    but three-phonon scattering is asked for.
+    """
+    from .harmonic import DynamicalMatrixBuilder, check_stable, heat_capacity, solve, velocity_operator
+    from .mesh import QMesh
+    from .scattering.isotope import isotope_linewidths, natural_mass_variances
+    from .scattering.three_phonon import Smearing, three_phonon_linewidths
+    from .transport import spectral_kappa, wigner_terms
+
+    s = settings
+    prim = fc.primitive
+    qmesh = QMesh.build(prim, s.mesh)
+    builder = DynamicalMatrixBuilder(fc)
+    phonons = solve(fc, qmesh.qpoints, builder)
+    check_stable(phonons)
+    ir = qmesh.ir_grid
+    vel = velocity_operator(fc, qmesh.qpoints[ir], cutoff_frequency=s.cutoff_frequency,
+                            builder=builder)
+    freqs = vel.phonons.frequencies
+    temps = np.asarray(s.temperatures, dtype=float)
+    n_t, n_b = len(temps), freqs.shape[1]
+
+    velocities_full = None
+    if s.smearing == "adaptive":
+        smearing = Smearing(scale=s.scale, reciprocal_lattice=prim.reciprocal_lattice,
+                            mesh=qmesh.mesh)
+        velocities_full = velocity_operator(fc, qmesh.qpoints, cutoff_frequency=s.cutoff_frequency,
+                                            builder=builder).group_velocities
+    else:
+        smearing = Smearing(sigma=s.sigma)
+
+    gamma_3ph = np.zeros((n_t, len(ir), n_b))
+    if s.three_phonon:
+        gamma_3ph = three_phonon_linewidths(fc, qmesh, phonons, ir, temps, smearing,
+                                            group_velocities=velocities_full,
+                                            cutoff_frequency=s.cutoff_frequency)
+    gamma_iso = np.zeros((len(ir), n_b))
+    if s.isotope:
+        g2 = (np.asarray(s.mass_variances, dtype=float) if s.mass_variances is not None
+              else natural_mass_variances(prim.symbols))
+        if g2.shape != (len(prim),):
+            raise ValueError(f"mass_variances needs one value per atom of the primitive cell "
+                             f"({len(prim)}), got {g2.shape}")
+        gamma_iso = isotope_linewidths(phonons, ir, g2, smearing, group_velocities=velocities_full,
+                                       cutoff_frequency=s.cutoff_frequency)
+    gamma_4ph = np.zeros_like(gamma_3ph)
+    gamma = gamma_3ph + gamma_iso[None] + gamma_4ph
+    cv = heat_capacity(freqs[None], temps[:, None, None])
+    terms = wigner_terms(freqs, vel.velocity, gamma, cv, qmesh.weights, qmesh.n_q, prim.volume,
+                         qmesh.symmetrize_tensor, convention=s.convention,
+                         cutoff_frequency=s.cutoff_frequency)
+    return KappaResult(
+        settings=s, temperatures=temps, kappa_P=terms.kappa_P, kappa_C=terms.kappa_C,
+        kappa=terms.kappa, qpoints=qmesh.qpoints[ir], weights=qmesh.weights, frequencies=freqs,
+        group_velocities=vel.group_velocities, heat_capacities=cv, gamma_3ph=gamma_3ph,
+        gamma_4ph=gamma_4ph, gamma_isotope=np.broadcast_to(gamma_iso, gamma_3ph.shape).copy(),
+        gamma=gamma, kappa_P_modes=terms.kappa_P_modes,
+        spectra=spectral_kappa(terms, freqs, s.frequency_bins))

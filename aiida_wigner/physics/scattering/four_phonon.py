@@ -1,0 +1,338 @@
+"""Four-phonon linewidths (seed Eq. 7), exhaustive and sampled, as half widths γ in THz.
+
+For a mode λ = (q0 j0) and every ordered triple of modes (q1 j1, q2 j2, q3 j3) with
+q1 + q2 + q3 = q0 + G (the sum runs over the N² pairs (q1, q2) of the mesh):
+
+    γ_λ = (π ħ² / 96 N²) Σ |V4(−q0 j0, q1 j1, q2 j2, q3 j3)|² / (ω0 ω1 ω2 ω3)
+          × Σ_s F_s(n1, n2, n3) δ(ω0 − s1 ω1 − s2 ω2 − s3 ω3)
+
+over the seven sign patterns s ≠ (−,−,−):
+
+* s = (+,+,+): splitting λ → 1 + 2 + 3,
+  F = (1+n1)(1+n2)(1+n3) − n1 n2 n3 = 1 + Σ n_i + Σ n_i n_j;
+* one s_k = −1: redistribution λ + k → i + j, e.g. F = n1(1+n2)(1+n3) − (1+n1) n2 n3;
+* two s_k = −1: recombination λ + i + j → k, e.g. F = n1 n2 (1+n3) − (1+n1)(1+n2) n3;
+
+in general F_s = Π_k a_k − Π_k b_k with (a, b) = (1+n, n) for an emitted (s=+1) and
+(n, 1+n) for an absorbed (s=−1) phonon.  Summed over ordered triples, the three
+redistribution (recombination) patterns contribute equally: this is Eq. 7 with its
+factor 3 (Eq. 7 of the seed prints the bracket of the last two δ's with the opposite
+sign; see docs/four_phonon.md).  V4 is :mod:`..fc4_reciprocal`'s normal-mode Φ4 in
+eV/(Å⁴ amu²); the prefactor, the counting of equivalent processes (1/3! for three
+identical final phonons, 1/2! for two) and the unit conversion are derived in
+docs/four_phonon.md.  Modes at or below ``cutoff_frequency`` are left out.
+
+Exhaustive mode sums all pairs, reduced by the little group of q0 (with time
+reversal) and the permutations of (q1, q2, q3).  Sampled mode draws pairs (q1, q2)
+uniformly without replacement; each sample evaluates all B⁴ band combinations and
+serves every band j0 of q0 at once (a cluster sample of B³ processes per mode).
+The estimate is the sample mean times the number of pairs (the maximum-likelihood
+estimate of the mean of Guo et al., npj Comput. Mater. 10, 31 (2024)), with its
+standard error from the sample variance and the finite-population correction.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+from ..fc4_reciprocal import QuarticInteraction, contract_modes
+from ..harmonic import DEGENERACY_TOLERANCE, Phonons, degenerate_block_ids, occupation
+from ..mesh import QMesh, grid_index
+from ..units import AMU, ANGSTROM, EV, HBAR
+from .smearing import ADAPTIVE_SIGMA_FLOOR, CUTOFF_SIGMAS
+
+#: π ħ² |V4|² / (96 (2π·10¹²)⁶ ν0 ν1 ν2 ν3) × δ[1/THz] → γ in THz, V4 in eV/(Å⁴ amu²).
+FOUR_PHONON_FACTOR = (np.pi * HBAR**2 * (EV / (ANGSTROM**4 * AMU**2)) ** 2
+                      / (96.0 * (2.0 * np.pi * 1e12) ** 6))
+
+#: Sign patterns (s1, s2, s3) of Eq. 7: splitting, 3 redistributions, 3 recombinations.
+SIGN_PATTERNS = np.array([[1, 1, 1],
+                          [-1, 1, 1], [1, -1, 1], [1, 1, -1],
+                          [-1, -1, 1], [-1, 1, -1], [1, -1, -1]], dtype=np.int64)
+
+_SQRT_2PI = np.sqrt(2.0 * np.pi)
+
+
+class FourPhononError(ValueError):
+    """Bad arguments for the four-phonon linewidths."""
+
+
+@numba.njit(parallel=True, cache=True)
+def _accumulate(v4, nu0, nu, occ, u, adaptive, sigma, scale, cutoff, ncut, floor,
+                signs, out):  # pragma: no cover - numba
+    """out[p, T, j0] = Σ_{j1 j2 j3} Σ_s |V4|² / (ν0ν1ν2ν3) F_s g_σ(ν0 − s·ν).
+
+    v4 (n_p, B, B, B, B) indexed (j1, j2, j3, j0); nu0 (B,) sorted; nu (n_p, 3, B);
+    occ (n_p, 3, T, B); u (n_p, 3, B, 3) projected velocities (adaptive only).
+    """
+    n_p = v4.shape[0]
+    nb = nu0.shape[0]
+    n_t = occ.shape[2]
+    lo0 = nu0[0]
+    hi0 = nu0[nb - 1]
+    for p in numba.prange(n_p):
+        fs = np.empty(n_t)
+        for b1 in range(nb):
+            w1 = nu[p, 0, b1]
+            if w1 <= cutoff:
+                continue
+            for b2 in range(nb):
+                w2 = nu[p, 1, b2]
+                if w2 <= cutoff:
+                    continue
+                for b3 in range(nb):
+                    w3 = nu[p, 2, b3]
+                    if w3 <= cutoff:
+                        continue
+                    inv = 1.0 / (w1 * w2 * w3)
+                    for s in range(signs.shape[0]):
+                        s1, s2, s3 = signs[s, 0], signs[s, 1], signs[s, 2]
+                        e = s1 * w1 + s2 * w2 + s3 * w3
+                        if adaptive:
+                            acc = 0.0
+                            for c in range(3):
+                                d1 = -s1 * u[p, 0, b1, c] + s3 * u[p, 2, b3, c]
+                                d2 = -s2 * u[p, 1, b2, c] + s3 * u[p, 2, b3, c]
+                                acc += d1 * d1 + d2 * d2
+                            sig = scale * np.sqrt(acc / 6.0)
+                            if sig < floor:
+                                sig = floor
+                        else:
+                            sig = sigma
+                        if e + ncut * sig <= lo0 or e - ncut * sig >= hi0:
+                            continue
+                        have_f = False
+                        for b0 in range(nb):
+                            w0 = nu0[b0]
+                            if w0 <= cutoff:
+                                continue
+                            x = (w0 - e) / sig
+                            if abs(x) >= ncut:
+                                continue
+                            if not have_f:
+                                for t in range(n_t):
+                                    n1 = occ[p, 0, t, b1]
+                                    n2 = occ[p, 1, t, b2]
+                                    n3 = occ[p, 2, t, b3]
+                                    a1 = 1.0 + n1 if s1 > 0 else n1
+                                    c1 = n1 if s1 > 0 else 1.0 + n1
+                                    a2 = 1.0 + n2 if s2 > 0 else n2
+                                    c2 = n2 if s2 > 0 else 1.0 + n2
+                                    a3 = 1.0 + n3 if s3 > 0 else n3
+                                    c3 = n3 if s3 > 0 else 1.0 + n3
+                                    fs[t] = a1 * a2 * a3 - c1 * c2 * c3
+                                have_f = True
+                            z = v4[p, b1, b2, b3, b0]
+                            a = ((z.real * z.real + z.imag * z.imag) * inv / w0
+                                 * np.exp(-0.5 * x * x) / (_SQRT_2PI * sig))
+                            for t in range(n_t):
+                                out[p, t, b0] += a * fs[t]
+
+
+def quadruplet_pairs(qmesh: QMesh, grid_point: int, symmetry: bool = True,
+                     chunk: int = 256) -> tuple[NDArray, NDArray, NDArray]:
+    """Irreducible pairs (q1, q2) (q3 = q0 − q1 − q2 + G) for q0 = ``grid_point``.
+
+    The band-summed four-phonon summand is invariant under the permutations of
+    (q1, q2, q3) and under the operations that fix q0: rotations R with R q0 ≡ q0,
+    and time reversal combined with rotations R q0 ≡ −q0 (bands of q0 are mixed only
+    inside degenerate subspaces, so the result holds after degenerate averaging).
+    Returns grid indices ``q1``, ``q2`` of one representative per orbit and the orbit
+    sizes ``weights`` (sum = n_q²).
+    """
+    mesh = qmesh.mesh
+    n_q = qmesh.n_q
+    addr = qmesh.addresses
+    g0 = addr[grid_point]
+    if not symmetry:
+        i1, i2 = np.divmod(np.arange(n_q * n_q), n_q)
+        return i1, i2, np.ones(n_q * n_q, dtype=np.int64)
+    rots = qmesh.grid_rotations
+    moved = np.einsum("rij,j->ri", rots, g0)
+    fix = np.all(np.mod(moved - g0, mesh) == 0, axis=1)
+    anti = np.all(np.mod(moved + g0, mesh) == 0, axis=1)
+    ops = np.concatenate([rots[fix], -rots[anti]])
+    ops = np.unique(ops, axis=0)
+    perms = np.array([[0, 1], [1, 0], [0, 2], [2, 0], [1, 2], [2, 1]])
+    rep = np.empty(n_q * n_q, dtype=np.int64)
+    all2 = np.arange(n_q)
+    for s in range(0, n_q, chunk):
+        i1 = np.repeat(np.arange(s, min(s + chunk, n_q)), n_q)
+        i2 = np.tile(all2, min(s + chunk, n_q) - s)
+        g1, g2 = addr[i1], addr[i2]
+        g3 = g0[None] - g1 - g2
+        trip = np.stack([g1, g2, g3], axis=1)  # (n, 3, 3)
+        rotated = np.einsum("rij,nkj->rnki", ops, trip)  # (r, n, 3 legs, 3)
+        idx = grid_index(rotated, mesh)  # (r, n, 3)
+        keys = idx[:, :, perms[:, 0]] * n_q + idx[:, :, perms[:, 1]]  # (r, n, 6)
+        rep[s * n_q:s * n_q + len(i1)] = keys.min(axis=(0, 2))
+    reps, weights = np.unique(rep, return_counts=True)
+    q1, q2 = np.divmod(reps, n_q)
+    return q1, q2, weights
+
+
+def _smearing_parameters(smearing, qmesh: QMesh):
+    """(adaptive, sigma, scale, reciprocal_lattice, mesh) from a float or a Smearing."""
+    if isinstance(smearing, (int, float, np.floating)):
+        if not smearing > 0:
+            raise FourPhononError(f"sigma must be a positive width in THz, got {smearing!r}")
+        return False, float(smearing), 0.0, None, None
+    adaptive = bool(getattr(smearing, "adaptive", False))
+    rec = getattr(smearing, "reciprocal_lattice", None)
+    mesh = getattr(smearing, "mesh", None)
+    rec = qmesh.cell.reciprocal_lattice if rec is None else np.asarray(rec, dtype=float)
+    mesh = qmesh.mesh if mesh is None else np.asarray(mesh, dtype=float)
+    if adaptive:
+        return True, 0.0, float(smearing.scale), rec, mesh
+    return False, float(smearing.sigma), 0.0, rec, mesh
+
+
+def _degenerate_average_matrix(freqs: NDArray, tol: float = DEGENERACY_TOLERANCE) -> NDArray:
+    block = degenerate_block_ids(freqs[None], tol)[0]
+    same = (block[:, None] == block[None, :]).astype(float)
+    return same / same.sum(axis=1, keepdims=True)
+
+
+class _PairEvaluator:
+    """Per-q0 machinery: Φ4 for batches of pairs and their band sums g (n, T, B)."""
+
+    def __init__(self, fc, qmesh, phonons, temps, smearing, group_velocities,
+                 cutoff_frequency, batch_elements):
+        self.qmesh = qmesh
+        self.inter = QuarticInteraction(fc)
+        freqs = phonons.frequencies
+        self.freqs = np.ascontiguousarray(freqs, dtype=float)
+        self.vecs = phonons.eigenvectors
+        self.n_bands = freqs.shape[1]
+        self.cutoff = float(cutoff_frequency)
+        valid = freqs > self.cutoff
+        self.occ = np.ascontiguousarray(
+            occupation(np.where(valid, freqs, 0.0)[None], temps[:, None, None]).transpose(1, 0, 2))
+        self.n_t = len(temps)
+        self.table = self.inter.pair_phases(qmesh.qpoints)  # (n_q, n_pairs)
+        adaptive, sigma, scale, rec, mesh = _smearing_parameters(smearing, qmesh)
+        self.adaptive, self.sigma, self.scale = adaptive, sigma, scale
+        if adaptive:
+            if group_velocities is None:
+                from ..harmonic import velocity_operator
+
+                group_velocities = velocity_operator(fc, qmesh.qpoints).group_velocities
+            gv = np.asarray(group_velocities, dtype=float)
+            self.u = np.ascontiguousarray(gv @ rec / np.asarray(mesh, dtype=float))
+        else:
+            self.u = np.zeros((len(freqs), self.n_bands, 3))
+        self.batch = max(1, int(batch_elements // self.n_bands**4))
+
+    def __call__(self, gp: int, q1: NDArray, q2: NDArray) -> NDArray:
+        """g[p, T, j0] for pairs (q1[p], q2[p]) at q0 = gp, without the prefactor."""
+        mesh = self.qmesh.mesh
+        addr = self.qmesh.addresses
+        q3 = grid_index(addr[gp][None] - addr[q1] - addr[q2], mesh)
+        e0 = self.vecs[gp].conj()
+        pre0 = self.inter.prephases(-self.qmesh.qpoints[gp])[0]
+        nu0 = self.freqs[gp]
+        out = np.zeros((len(q1), self.n_t, self.n_bands))
+        for s in range(0, len(q1), self.batch):
+            sl = slice(s, s + self.batch)
+            legs = np.stack([q1[sl], q2[sl], q3[sl]], axis=1)
+            n = len(legs)
+            phi = self.inter.atomic_from_table(self.table, legs, np.repeat(pre0[None], n, axis=0))
+            v4 = contract_modes(phi, e0, self.vecs[legs[:, 0]], self.vecs[legs[:, 1]],
+                                self.vecs[legs[:, 2]], last_first=True)
+            del phi
+            _accumulate(np.ascontiguousarray(v4), nu0, np.ascontiguousarray(self.freqs[legs]),
+                        np.ascontiguousarray(self.occ[legs]), np.ascontiguousarray(self.u[legs]),
+                        self.adaptive, self.sigma, self.scale, self.cutoff, CUTOFF_SIGMAS,
+                        ADAPTIVE_SIGMA_FLOOR, SIGN_PATTERNS, out[sl])
+        return out
+
+
+def four_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, temperatures,
+                           smearing, mode: str = "exhaustive", samples: int = 2000,
+                           seed: int = 0, target_rel_error: float | None = None,
+                           max_samples: int | None = None, group_velocities=None,
+                           cutoff_frequency: float = 1e-3, symmetry: bool = True,
+                           batch_elements: int = 1 << 21):
+    """γ_4ph (T, n_gp, B) in THz at ``grid_points`` of ``qmesh``, and its standard error.
+
+    Parameters
+    ----------
+    fc : ForceConstants with ``fc4``.
+    qmesh : the Γ-centred mesh; ``phonons`` must hold all its points in the order of
+        ``qmesh.addresses`` (harmonic or renormalized frequencies and eigenvectors).
+    grid_points : mesh indices of the modes q0 (usually ``qmesh.ir_grid``).
+    temperatures : K.
+    smearing : fixed width in THz (float) or a ``three_phonon.Smearing`` (fixed
+        ``sigma`` or adaptive ``scale``; the 4ph adaptive width is
+        scale·sqrt((|Δv1|² + |Δv2|²)/6) with Δv_k the derivatives of the energy
+        mismatch with respect to the two free momenta, projected on the mesh steps).
+    mode : "exhaustive" (all pairs, symmetry-reduced) or "sampled".
+    samples : sampled mode: number of pairs (q1, q2) drawn per q0 (each evaluates all
+        band combinations); with ``target_rel_error`` the starting number.
+    seed : sampled mode: random seed; q0 = g uses the stream ``default_rng([seed, g])``,
+        so results do not depend on the order or subset of grid points.
+    target_rel_error : sampled mode: double the samples until the relative standard
+        error of every γ > 0 at that q0 is below this (or ``max_samples`` is reached).
+    max_samples : cap on the pairs per q0 (default: all n_q² pairs, exact result).
+    group_velocities : (n_q, B, 3) THz·Å for adaptive smearing (harmonic ones are
+        computed from ``fc`` when not given).
+    symmetry : exhaustive mode: reduce pairs by symmetry (needs FC4 with the crystal
+        symmetry and the index-permutation symmetry of physical force constants).
+
+    Returns
+    -------
+    gamma : (T, n_gp, B) THz, averaged over degenerate modes of q0.
+    stderr : (T, n_gp, B) THz (sampled) or None (exhaustive).
+    """
+    if mode not in ("exhaustive", "sampled"):
+        raise FourPhononError(f"mode must be 'exhaustive' or 'sampled', got {mode!r}")
+    temps = np.atleast_1d(np.asarray(temperatures, dtype=float))
+    grid_points = np.atleast_1d(np.asarray(grid_points, dtype=np.int64))
+    if phonons.frequencies.shape[0] != qmesh.n_q:
+        raise FourPhononError(f"phonons must be given on all {qmesh.n_q} mesh points, got "
+                              f"{phonons.frequencies.shape[0]}")
+    ev = _PairEvaluator(fc, qmesh, phonons, temps, smearing, group_velocities,
+                        cutoff_frequency, batch_elements)
+    n_b = ev.n_bands
+    gamma = np.zeros((len(temps), len(grid_points), n_b))
+    stderr = None if mode == "exhaustive" else np.zeros_like(gamma)
+    n_pairs = qmesh.n_q**2
+    for ig, gp in enumerate(grid_points):
+        avg = _degenerate_average_matrix(ev.freqs[gp])
+        if mode == "exhaustive":
+            q1, q2, w = quadruplet_pairs(qmesh, int(gp), symmetry=symmetry)
+            total = np.zeros((len(temps), n_b))
+            for s in range(0, len(q1), 4096):
+                g = ev(int(gp), q1[s:s + 4096], q2[s:s + 4096])
+                total += np.einsum("p,ptj->tj", w[s:s + 4096].astype(float), g)
+            gamma[:, ig] = (total @ avg.T) * FOUR_PHONON_FACTOR / n_pairs
+            continue
+        cap = n_pairs if max_samples is None else min(int(max_samples), n_pairs)
+        n_goal = min(max(int(samples), 2), cap)
+        rng = np.random.default_rng([int(seed), int(gp)])
+        draw = rng.choice(n_pairs, size=cap if target_rel_error else n_goal, replace=False)
+        s1 = np.zeros((len(temps), n_b))
+        s2 = np.zeros((len(temps), n_b))
+        done = 0
+        while True:
+            for s in range(done, n_goal, 4096):
+                chunk = draw[s:min(s + 4096, n_goal)]
+                q1, q2 = np.divmod(chunk, qmesh.n_q)
+                g = ev(int(gp), q1, q2) @ avg.T  # (p, T, B), degenerate-averaged
+                s1 += g.sum(axis=0)
+                s2 += (g * g).sum(axis=0)
+            done = n_goal
+            mean = s1 / done
+            var = np.maximum(s2 - done * mean**2, 0.0) / max(done - 1, 1)
+            err = np.sqrt(var / done * (1.0 - done / n_pairs))
+            if not target_rel_error or done >= cap:
+                break
+            pos = mean > 0
+            if not pos.any() or np.all(err[pos] <= target_rel_error * mean[pos]):
+                break
+            n_goal = min(2 * done, cap)
+        gamma[:, ig] = mean * FOUR_PHONON_FACTOR
+        stderr[:, ig] = err * FOUR_PHONON_FACTOR
+    return gamma, stderr
