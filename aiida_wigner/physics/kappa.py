@@ -27,6 +27,7 @@ class KappaSettings:
     convention : "aiida-wigner" or "phono3py" (phono3py's SMM19 split of degenerate
         pairs between κ_P and κ_C); see docs/conventions.md.
     frequency_bins : number of bins for spectral κ(ω) and the (ω, ω') κ_C map.
+    use_symmetry : reduce q-points and triplets by the point group (off: full-mesh sums).
     """
 
     mesh: tuple[int, int, int]
@@ -40,6 +41,7 @@ class KappaSettings:
     convention: str = "aiida-wigner"
     frequency_bins: int = 100
     cutoff_frequency: float = 1e-3
+    use_symmetry: bool = True
 
     def __post_init__(self):
         mesh = tuple(int(m) for m in self.mesh)
@@ -143,7 +145,7 @@ def compute_kappa(fc, settings: KappaSettings) -> KappaResult:
 
     s = settings
     prim = fc.primitive
-    qmesh = QMesh.build(prim, s.mesh)
+    qmesh = QMesh.build(prim, s.mesh, symmetry=s.use_symmetry)
     builder = DynamicalMatrixBuilder(fc)
     phonons = solve(fc, qmesh.qpoints, builder)
     check_stable(phonons)
@@ -164,6 +166,9 @@ def compute_kappa(fc, settings: KappaSettings) -> KappaResult:
         smearing = Smearing(sigma=s.sigma)
 
     gamma_3ph = np.zeros((n_t, len(ir), n_b))
+    if s.three_phonon and fc.fc3 is None:
+        raise ValueError("three-phonon scattering needs third-order force constants: give "
+                         "--fc3 (or an fcp with order 3), or switch three_phonon off")
     if s.three_phonon:
         gamma_3ph = three_phonon_linewidths(fc, qmesh, phonons, ir, temps, smearing,
                                             group_velocities=velocities_full,
