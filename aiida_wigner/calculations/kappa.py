@@ -19,13 +19,18 @@ A thin wrapper around :func:`aiida_wigner.physics.kappa.compute_kappa`: the sett
     plus ``field_units``, the units of every field.
 
 Both ``ArrayData`` carry a ``units`` attribute (array name → units).  No physics here.
+
+Inputs that cannot give a conductivity (unstable harmonic phonons, force constants that
+do not fit their cells) finish the process with a non-zero exit status and the physics
+message (see ``EXIT_CODES``) rather than an exception; invalid settings are rejected
+by the port validator before any node is stored.
 """
 
 import dataclasses
 
 import numpy as np
 from aiida import orm
-from aiida.engine import calcfunction
+from aiida.engine import ExitCode, calcfunction
 
 from aiida_wigner.data.force_constants import ForceConstantsData
 
@@ -167,6 +172,30 @@ def result_from_nodes(settings: orm.Dict, kappa: orm.ArrayData, modes: orm.Array
     return KappaResult(**kwargs)
 
 
+#: Exit statuses of ``compute_kappa_calcfunction`` for failures caused by the input data
+#: (the process finishes with this status and the physics message instead of excepting).
+EXIT_CODES = {
+    "unstable": (310, "ERROR_UNSTABLE_PHONONS"),
+    "invalid": (300, "ERROR_INVALID_INPUT"),
+}
+
+
+def _input_failures() -> tuple[type[Exception], ...]:
+    """Physics exceptions that mean "these inputs cannot give κ", not "a bug"."""
+    from aiida_wigner.physics.cell import CellError
+    from aiida_wigner.physics.forceconstants import ForceConstantsError
+    from aiida_wigner.physics.harmonic import UnstablePhononsError
+    from aiida_wigner.physics.mesh import MeshError
+
+    return (UnstablePhononsError, ForceConstantsError, CellError, MeshError)
+
+
+def _failure_kind(exc: Exception) -> str:
+    from aiida_wigner.physics.harmonic import UnstablePhononsError
+
+    return "unstable" if isinstance(exc, UnstablePhononsError) else "invalid"
+
+
 @calcfunction
 def compute_kappa_calcfunction(force_constants: ForceConstantsData, settings: orm.Dict):
     """Wigner thermal conductivity (κ_P, κ_C, κ in W/(m·K)) of ``force_constants``.
@@ -176,12 +205,18 @@ def compute_kappa_calcfunction(force_constants: ForceConstantsData, settings: or
         :class:`~aiida_wigner.physics.kappa.KappaSettings` (``mesh`` and
         ``temperatures`` in K required; ``sigma`` in THz, ...).
     :returns: ``kappa`` and ``modes`` (``ArrayData``) and ``summary`` (``Dict``); see the
-        module docstring for names, shapes and units.
+        module docstring for names, shapes and units.  Exit status 310 when the harmonic
+        phonons are unstable (imaginary frequencies on the mesh), 300 when the force
+        constants do not fit their cells or the q-mesh; the exit message carries the physics message.
     """
     from aiida_wigner.physics.kappa import compute_kappa
 
     kappa_settings = settings_from_dict(settings.get_dict())
-    result = compute_kappa(force_constants.get_force_constants(), kappa_settings)
+    try:
+        result = compute_kappa(force_constants.get_force_constants(), kappa_settings)
+    except _input_failures() as exc:
+        status, label = EXIT_CODES[_failure_kind(exc)]
+        return ExitCode(status, f"{label}: {exc}")
     return result_to_nodes(result)
 
 

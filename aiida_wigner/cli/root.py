@@ -15,5 +15,5 @@ def cmd_root():
     """Lattice thermal conductivity with the Wigner transport equation, on AiiDA.
 
     Every run is recorded in the AiiDA provenance graph of the selected profile
-    (``verdi process list``, ``verdi archive create``).  Units: THz, K, W/(m K).
+    ('verdi process list', 'verdi archive create').  Units: THz, K, W/(m K).
     """
