@@ -72,3 +72,19 @@ def write_cu3au_files(directory: Path, supercell=(2, 2, 2)) -> dict:
     write_fc2_to_hdf5(ph3.fc2, filename=str(paths["fc2"]))
     write_fc3_to_hdf5(ph3.fc3, filename=str(paths["fc3"]))
     return paths
+
+
+def cu3au_phono3py_conductivity(mesh, temperatures, sigma):
+    """phono3py's RTA + SMM19 Wigner conductivity of the Cu₃Au model (isotopes on,
+    make_r0_average=False: the periodic-image convention of aiida-wigner)."""
+    from phono3py import Phono3py
+
+    ph3 = cu3au_phono3py()
+    p = Phono3py(cu3au_unitcell().to_phonopy(), supercell_matrix=np.diag([2, 2, 2]),
+                 primitive_matrix=np.eye(3), make_r0_average=False, log_level=0)
+    p.mesh_numbers = mesh
+    p.fc2, p.fc3 = ph3.fc2, ph3.fc3
+    p.sigmas = [sigma]
+    p.init_phph_interaction()
+    p.run_thermal_conductivity(temperatures=temperatures, is_isotope=True, transport_type="SMM19")
+    return p.thermal_conductivity

@@ -21,7 +21,8 @@ from aiida_wigner.physics.mesh import QMesh
 from aiida_wigner.physics.scattering.isotope import isotope_linewidths, natural_mass_variances
 from aiida_wigner.physics.scattering.three_phonon import Smearing, three_phonon_linewidths
 
-from reference_models import cu3au_force_constants, cu3au_phono3py, cu3au_unitcell
+from reference_models import (cu3au_force_constants, cu3au_phono3py,
+                              cu3au_phono3py_conductivity, cu3au_unitcell)
 
 phono3py = pytest.importorskip("phono3py")
 
@@ -38,15 +39,7 @@ def fc():
 @pytest.fixture(scope="module")
 def reference():
     """phono3py's RTA + SMM19 Wigner result for the same model."""
-    ph3 = cu3au_phono3py()
-    p = phono3py.Phono3py(cu3au_unitcell().to_phonopy(), supercell_matrix=np.diag([2, 2, 2]),
-                          primitive_matrix=np.eye(3), make_r0_average=False, log_level=0)
-    p.mesh_numbers = MESH
-    p.fc2, p.fc3 = ph3.fc2, ph3.fc3
-    p.sigmas = [SIGMA]
-    p.init_phph_interaction()
-    p.run_thermal_conductivity(temperatures=TEMPS, is_isotope=True, transport_type="SMM19")
-    return p.thermal_conductivity
+    return cu3au_phono3py_conductivity(MESH, TEMPS, SIGMA)
 
 
 @pytest.fixture(scope="module")
