@@ -117,7 +117,7 @@ def run_md(spec: dict, atoms, temperature: float = 300.0, timestep: float = 2.0,
         from ase.md.langevin import Langevin
 
         dyn = Langevin(atoms, timestep=dt, temperature_K=temperature,
-                       friction=friction / units.fs, rng=rng)
+                       friction=friction / units.fs, rng=rng, fixcm=False)
     else:
         raise EngineError(f"unknown thermostat {thermostat!r}: use 'nose-hoover' or 'langevin'")
     frames = {k: [] for k in ("positions", "cells", "energies", "forces", "temperatures", "steps")}

@@ -64,14 +64,14 @@ def _accumulate(v4, nu0, nu, occ, u, adaptive, sigma, scale, cutoff, ncut, floor
                 signs, out):  # pragma: no cover - numba
     """out[p, T, j0] = Σ_{j1 j2 j3} Σ_s |V4|² / (ν0ν1ν2ν3) F_s g_σ(ν0 − s·ν).
 
-    v4 (n_p, B, B, B, B) indexed (j1, j2, j3, j0); nu0 (B,) sorted; nu (n_p, 3, B);
+    v4 (n_p, B, B, B, B) indexed (j3, j2, j1, j0); nu0 (B,); nu (n_p, 3, B);
     occ (n_p, 3, T, B); u (n_p, 3, B, 3) projected velocities (adaptive only).
     """
     n_p = v4.shape[0]
     nb = nu0.shape[0]
     n_t = occ.shape[2]
-    lo0 = nu0[0]
-    hi0 = nu0[nb - 1]
+    lo0 = nu0.min()
+    hi0 = nu0.max()
     for p in numba.prange(n_p):
         fs = np.empty(n_t)
         for b1 in range(nb):
@@ -124,15 +124,48 @@ def _accumulate(v4, nu0, nu, occ, u, adaptive, sigma, scale, cutoff, ncut, floor
                                     c3 = n3 if s3 > 0 else 1.0 + n3
                                     fs[t] = a1 * a2 * a3 - c1 * c2 * c3
                                 have_f = True
-                            z = v4[p, b1, b2, b3, b0]
+                            z = v4[p, b3, b2, b1, b0]
                             a = ((z.real * z.real + z.imag * z.imag) * inv / w0
                                  * np.exp(-0.5 * x * x) / (_SQRT_2PI * sig))
                             for t in range(n_t):
                                 out[p, t, b0] += a * fs[t]
 
 
-def quadruplet_pairs(qmesh: QMesh, grid_point: int, symmetry: bool = True,
-                     chunk: int = 256) -> tuple[NDArray, NDArray, NDArray]:
+def _pair_symmetry(qmesh: QMesh, grid_point: int) -> NDArray[np.int64]:
+    """Grid operations fixing q0: R with Rq0 ≡ q0, and −R (time reversal) with Rq0 ≡ −q0."""
+    mesh = qmesh.mesh
+    g0 = qmesh.addresses[grid_point]
+    rots = qmesh.grid_rotations
+    moved = np.einsum("rij,j->ri", rots, g0)
+    fix = np.all(np.mod(moved - g0, mesh) == 0, axis=1)
+    anti = np.all(np.mod(moved + g0, mesh) == 0, axis=1)
+    return np.unique(np.concatenate([rots[fix], -rots[anti]]), axis=0)
+
+
+_PERMS = np.array([[0, 1], [1, 0], [0, 2], [2, 0], [1, 2], [2, 1]])
+
+
+def canonical_pairs(qmesh: QMesh, grid_point: int, pairs: NDArray, ops=None,
+                    chunk: int = 1 << 14) -> NDArray[np.int64]:
+    """Orbit representative (as a pair key q1·n_q + q2, the smallest) of each pair key."""
+    ops = _pair_symmetry(qmesh, grid_point) if ops is None else ops
+    n_q, mesh, addr = qmesh.n_q, qmesh.mesh, qmesh.addresses
+    g0 = addr[grid_point]
+    pairs = np.asarray(pairs, dtype=np.int64)
+    out = np.empty(len(pairs), dtype=np.int64)
+    step = max(1, chunk // (len(ops) * 6))
+    for s in range(0, len(pairs), step):
+        i1, i2 = np.divmod(pairs[s:s + step], n_q)
+        g1, g2 = addr[i1], addr[i2]
+        trip = np.stack([g1, g2, g0[None] - g1 - g2], axis=1)  # (n, 3 legs, 3)
+        idx = grid_index(np.einsum("rij,nkj->rnki", ops, trip), mesh)  # (r, n, 3)
+        keys = idx[:, :, _PERMS[:, 0]] * n_q + idx[:, :, _PERMS[:, 1]]
+        out[s:s + step] = keys.min(axis=(0, 2))
+    return out
+
+
+def quadruplet_pairs(qmesh: QMesh, grid_point: int,
+                     symmetry: bool = True) -> tuple[NDArray, NDArray, NDArray]:
     """Irreducible pairs (q1, q2) (q3 = q0 − q1 − q2 + G) for q0 = ``grid_point``.
 
     The band-summed four-phonon summand is invariant under the permutations of
@@ -142,32 +175,11 @@ def quadruplet_pairs(qmesh: QMesh, grid_point: int, symmetry: bool = True,
     Returns grid indices ``q1``, ``q2`` of one representative per orbit and the orbit
     sizes ``weights`` (sum = n_q²).
     """
-    mesh = qmesh.mesh
     n_q = qmesh.n_q
-    addr = qmesh.addresses
-    g0 = addr[grid_point]
     if not symmetry:
         i1, i2 = np.divmod(np.arange(n_q * n_q), n_q)
         return i1, i2, np.ones(n_q * n_q, dtype=np.int64)
-    rots = qmesh.grid_rotations
-    moved = np.einsum("rij,j->ri", rots, g0)
-    fix = np.all(np.mod(moved - g0, mesh) == 0, axis=1)
-    anti = np.all(np.mod(moved + g0, mesh) == 0, axis=1)
-    ops = np.concatenate([rots[fix], -rots[anti]])
-    ops = np.unique(ops, axis=0)
-    perms = np.array([[0, 1], [1, 0], [0, 2], [2, 0], [1, 2], [2, 1]])
-    rep = np.empty(n_q * n_q, dtype=np.int64)
-    all2 = np.arange(n_q)
-    for s in range(0, n_q, chunk):
-        i1 = np.repeat(np.arange(s, min(s + chunk, n_q)), n_q)
-        i2 = np.tile(all2, min(s + chunk, n_q) - s)
-        g1, g2 = addr[i1], addr[i2]
-        g3 = g0[None] - g1 - g2
-        trip = np.stack([g1, g2, g3], axis=1)  # (n, 3, 3)
-        rotated = np.einsum("rij,nkj->rnki", ops, trip)  # (r, n, 3 legs, 3)
-        idx = grid_index(rotated, mesh)  # (r, n, 3)
-        keys = idx[:, :, perms[:, 0]] * n_q + idx[:, :, perms[:, 1]]  # (r, n, 6)
-        rep[s * n_q:s * n_q + len(i1)] = keys.min(axis=(0, 2))
+    rep = canonical_pairs(qmesh, grid_point, np.arange(n_q * n_q))
     reps, weights = np.unique(rep, return_counts=True)
     q1, q2 = np.divmod(reps, n_q)
     return q1, q2, weights
@@ -240,7 +252,7 @@ class _PairEvaluator:
             n = len(legs)
             phi = self.inter.atomic_from_table(self.table, legs, np.repeat(pre0[None], n, axis=0))
             v4 = contract_modes(phi, e0, self.vecs[legs[:, 0]], self.vecs[legs[:, 1]],
-                                self.vecs[legs[:, 2]], last_first=True)
+                                self.vecs[legs[:, 2]], reverse=True)
             del phi
             _accumulate(np.ascontiguousarray(v4), nu0, np.ascontiguousarray(self.freqs[legs]),
                         np.ascontiguousarray(self.occ[legs]), np.ascontiguousarray(self.u[legs]),
@@ -278,8 +290,10 @@ def four_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, temp
     max_samples : cap on the pairs per q0 (default: all n_q² pairs, exact result).
     group_velocities : (n_q, B, 3) THz·Å for adaptive smearing (harmonic ones are
         computed from ``fc`` when not given).
-    symmetry : exhaustive mode: reduce pairs by symmetry (needs FC4 with the crystal
-        symmetry and the index-permutation symmetry of physical force constants).
+    symmetry : use the symmetry of the summand (needs FC4 with the crystal symmetry
+        and the index-permutation symmetry of physical force constants): exhaustive
+        mode sums orbits with their sizes; sampled mode evaluates sampled pairs that
+        are equivalent only once (same estimator, lower cost).
 
     Returns
     -------
@@ -312,6 +326,7 @@ def four_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, temp
         cap = n_pairs if max_samples is None else min(int(max_samples), n_pairs)
         n_goal = min(max(int(samples), 2), cap)
         rng = np.random.default_rng([int(seed), int(gp)])
+        ops = _pair_symmetry(qmesh, int(gp)) if symmetry else None
         draw = rng.choice(n_pairs, size=cap if target_rel_error else n_goal, replace=False)
         s1 = np.zeros((len(temps), n_b))
         s2 = np.zeros((len(temps), n_b))
@@ -319,10 +334,15 @@ def four_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, temp
         while True:
             for s in range(done, n_goal, 4096):
                 chunk = draw[s:min(s + 4096, n_goal)]
+                if symmetry:  # equivalent pairs have the same value: evaluate once
+                    chunk, mult = np.unique(canonical_pairs(qmesh, int(gp), chunk, ops),
+                                            return_counts=True)
+                else:
+                    mult = np.ones(len(chunk))
                 q1, q2 = np.divmod(chunk, qmesh.n_q)
                 g = ev(int(gp), q1, q2) @ avg.T  # (p, T, B), degenerate-averaged
-                s1 += g.sum(axis=0)
-                s2 += (g * g).sum(axis=0)
+                s1 += np.einsum("p,ptj->tj", mult.astype(float), g)
+                s2 += np.einsum("p,ptj->tj", mult.astype(float), g * g)
             done = n_goal
             mean = s1 / done
             var = np.maximum(s2 - done * mean**2, 0.0) / max(done - 1, 1)

@@ -1,0 +1,173 @@
+"""Calcfunctions for displacements, training sets and hiphive fits (thin wrappers).
+
+Each turns nodes into arrays, calls :mod:`aiida_wigner.fitting`, and turns the result
+back into nodes.  ``parameters`` Dicts carry plain values (units in the docstrings of
+the functions called: Å, eV, eV/Å).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+from aiida import orm
+from aiida.engine import ExitCode, calcfunction
+
+from ..data.force_constants import ForceConstantsData
+from ..fitting import harmonic as harm
+from ..fitting.hiphive_fit import FitError, fcp_to_force_constants, fit_force_constants
+from ..fitting.hiphive_fit import rattle_fixed_amplitude, select_snapshots
+
+EXIT_FIT_SETUP = 320
+
+
+def label(i: int) -> str:
+    return f"supercell_{i:04d}"
+
+
+def _setup(structure: orm.StructureData, parameters: dict):
+    return harm.build_setup(structure.get_ase(), parameters["supercell_matrix"],
+                            parameters.get("primitive_matrix"), parameters.get("symprec", 1e-5))
+
+
+def _structure(setup, displacement=None) -> orm.StructureData:
+    atoms = setup.supercell.to_ase()
+    if displacement is not None:
+        atoms.positions = atoms.positions + displacement
+    return orm.StructureData(ase=atoms)
+
+
+@calcfunction
+def generate_harmonic_displacements(structure: orm.StructureData, parameters: orm.Dict):
+    """Phonopy's symmetry-reduced displacements of the supercell.
+
+    ``parameters``: supercell_matrix, primitive_matrix (optional), distance (Å, default
+    0.01), plusminus ('auto' | true | false), symprec (Å).  Outputs ``ideal_supercell``,
+    ``dataset`` (ArrayData: first_atoms, vectors Å, displacements (m, N, 3) Å) and
+    ``supercell_0000``... (the displaced supercells, in order).
+    """
+    p = parameters.get_dict()
+    setup = _setup(structure, p)
+    data = harm.generate_displacements(setup, p.get("distance", 0.01), p.get("plusminus", "auto"),
+                                       p.get("symprec", 1e-5))
+    dataset = orm.ArrayData()
+    for k, v in data.items():
+        dataset.set_array(k, v)
+    out = {"ideal_supercell": _structure(setup), "dataset": dataset}
+    for i, u in enumerate(data["displacements"]):
+        out[label(i)] = _structure(setup, u)
+    return out
+
+
+def _forces_minus_residual(forces: orm.ArrayData, n: int):
+    """Forces of the first n structures minus the residual forces of the ideal (last) one."""
+    f = forces.get_array("forces")
+    if len(f) == n + 1:
+        return f[:n] - f[n][None], f[n]
+    return f[:n], np.zeros_like(f[0])
+
+
+@calcfunction
+def produce_harmonic_force_constants(structure: orm.StructureData, parameters: orm.Dict,
+                                     dataset: orm.ArrayData, forces: orm.ArrayData):
+    """FC2 from the finite-displacement forces; outputs ``force_constants``, ``frequencies``.
+
+    ``forces``: engine output for the displaced supercells in order, optionally followed
+    by the ideal supercell, whose residual forces (eV/Å) are then subtracted.
+    Also outputs ``harmonic_dataset`` (displacements Å and forces eV/Å) for the fit.
+    """
+    p = parameters.get_dict()
+    setup = _setup(structure, p)
+    first, vectors = dataset.get_array("first_atoms"), dataset.get_array("vectors")
+    f, residual = _forces_minus_residual(forces, len(first))
+    fc2 = harm.harmonic_fc2(setup, first, vectors, f, p.get("symprec", 1e-5))
+    from ..physics.forceconstants import ForceConstants
+
+    fc = ForceConstants(setup, fc2, source={"method": "finite displacements (phonopy)",
+                                            "distance_angstrom": float(p.get("distance", 0.01)),
+                                            "n_displacements": int(len(first))})
+    hd = orm.ArrayData()
+    hd.set_array("displacements", dataset.get_array("displacements"))
+    hd.set_array("forces", f)
+    freqs = harm.special_point_frequencies(setup, fc2)
+    return {"force_constants": ForceConstantsData.from_force_constants(fc),
+            "harmonic_dataset": hd,
+            "frequencies": orm.Dict({"units": "THz (negative: imaginary)", "points": freqs,
+                                     "max_residual_force": float(np.abs(residual).max())})}
+
+
+@calcfunction
+def select_training_structures(trajectory: orm.TrajectoryData, ideal_supercell: orm.StructureData,
+                               parameters: orm.Dict):
+    """MD snapshots at regular intervals, each given a random displacement of fixed length.
+
+    ``parameters``: n_snapshots, discard_steps (MD steps excluded at the start),
+    amplitude (Å, default 0.1; every atom moved by exactly this length in a random
+    direction), seed.  Outputs ``supercell_0000``... and ``displacements`` (ArrayData
+    ``displacements`` (m, N, 3) Å from the ideal supercell, ``steps`` of the MD frames).
+    """
+    p = parameters.get_dict()
+    ideal = ideal_supercell.get_ase()
+    steps = trajectory.get_stepids()
+    pos = trajectory.get_positions()
+    first = int(np.searchsorted(steps, int(p.get("discard_steps", 0)), side="right"))
+    try:
+        pick = select_snapshots(len(steps), int(p["n_snapshots"]), first)
+    except FitError as exc:
+        return ExitCode(EXIT_FIT_SETUP, f"ERROR_TOO_FEW_FRAMES: {exc}")
+    rng = np.random.default_rng(int(p.get("seed", 0)))
+    amp = float(p.get("amplitude", 0.1))
+    cell = np.asarray(ideal.cell)
+    inv = np.linalg.inv(cell)
+    out, disps = {}, []
+    for i, k in enumerate(pick):
+        d = pos[k] - ideal.positions
+        d -= np.rint(d @ inv) @ cell  # minimum image: MD positions may have wrapped
+        d += rattle_fixed_amplitude(len(ideal), amp, rng) if amp > 0 else 0.0
+        disps.append(d)
+        atoms = ideal.copy()
+        atoms.positions = ideal.positions + d
+        out[label(i)] = orm.StructureData(ase=atoms)
+    arr = orm.ArrayData()
+    arr.set_array("displacements", np.array(disps))
+    arr.set_array("steps", np.asarray(steps[pick], dtype=int))
+    out["displacements"] = arr
+    return out
+
+
+@calcfunction
+def fit_hiphive(structure: orm.StructureData, parameters: orm.Dict, displacements: orm.ArrayData,
+                forces: orm.ArrayData, harmonic_dataset: orm.ArrayData = None):
+    """hiphive fit; outputs ``fcp`` (SinglefileData), ``scores`` (Dict), ``force_constants``.
+
+    ``parameters``: supercell_matrix, primitive_matrix, cutoffs ({order: Å}), method,
+    harmonic ('fixed' | 'joint'), validation, rotational_sum_rules, fit_kwargs, seed,
+    fc_orders (orders written to the ForceConstantsData, default [2, 3, 4]).
+    """
+    p = parameters.get_dict()
+    setup = _setup(structure, p)
+    u = displacements.get_array("displacements")
+    f = forces.get_array("forces")[: len(u)]
+    hu = hf = None
+    if harmonic_dataset is not None:
+        hu, hf = harmonic_dataset.get_array("displacements"), harmonic_dataset.get_array("forces")
+    try:
+        res = fit_force_constants(setup.primitive.to_ase(), setup.supercell.to_ase(), u, f,
+                                  p["cutoffs"], method=p.get("method", "least-squares"),
+                                  harmonic=p.get("harmonic", "fixed" if hu is not None else "joint"),
+                                  harmonic_displacements=hu, harmonic_forces=hf,
+                                  validation=p.get("validation"),
+                                  rotational_sum_rules=p.get("rotational_sum_rules", ()),
+                                  fit_kwargs=p.get("fit_kwargs"), seed=int(p.get("seed", 42)))
+    except FitError as exc:
+        return ExitCode(EXIT_FIT_SETUP, f"ERROR_FIT_SETUP: {exc}")
+    fc = fcp_to_force_constants(res.fcp, setup, tuple(p.get("fc_orders", (2, 3, 4))),
+                                source={"method": f"hiphive {res.scores['method']}",
+                                        "harmonic": res.scores["harmonic"]})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "potential.fcp")
+        res.fcp.write(path)
+        fcp_node = orm.SinglefileData(path)
+    return {"fcp": fcp_node, "scores": orm.Dict(res.scores),
+            "force_constants": ForceConstantsData.from_force_constants(fc)}

@@ -1,0 +1,99 @@
+"""``aiida-wigner fit``: structure -> relaxed structure -> FC2 -> training set -> fitted FCs."""
+
+from __future__ import annotations
+
+import click
+
+from .root import cmd_root
+
+ENGINES = ("sevennet", "emt", "lj", "vasp")
+
+
+@cmd_root.command("fit")
+@click.argument("structure", type=click.Path(exists=True, dir_okay=False))
+@click.option("--engine", type=click.Choice(ENGINES), default="sevennet", show_default=True,
+              help="Force engine: embedded SevenNet MLIP, EMT / Lennard-Jones (tests), or VASP "
+                   "through aiida-vasp (needs --code).")
+@click.option("--code", "code_label", default=None,
+              help="AiiDA code label: the VASP code (--engine vasp), or a Python code to run the "
+                   "ASE engine remotely as an aiida-pythonjob PythonJob.")
+@click.option("--model", default=None, help="SevenNet model (default 7net-0; 7net-l3i5, 7net-mf-0).")
+@click.option("--protocol", type=click.Choice(("fast", "balanced", "paper")), default="fast",
+              show_default=True, help="Parameter set (aiida_wigner/workflows/protocols/*.yaml).")
+@click.option("--supercell", type=int, nargs=3, default=None,
+              help="Supercell multiples, e.g. 4 4 2 (default: from the protocol).")
+@click.option("--no-relax", is_flag=True, help="Use the structure as given (already relaxed).")
+@click.option("--overrides", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="YAML file merged into the protocol (keys relax, harmonic, sampling, fit).")
+@click.option("--daemon", is_flag=True,
+              help="Submit to the AiiDA daemon (needs a broker and `verdi daemon start`) instead "
+                   "of running in the foreground.")
+@click.pass_context
+def cmd_fit(ctx, structure, engine, code_label, model, protocol, supercell, no_relax, overrides,
+            daemon):
+    """Fit force constants (orders 2..6) of STRUCTURE (CIF, POSCAR, ... read by ASE).
+
+    Prints the fit scores (RMSE in eV/Å, R²) and harmonic frequencies (THz, negative =
+    imaginary) at the high-symmetry points; all nodes are in the provenance graph.
+    """
+    import yaml
+    from ase.io import read
+
+    from .utils import ensure_profile
+
+    if engine == "vasp" and not code_label:
+        raise click.UsageError("--engine vasp needs --code LABEL of a configured VASP code")
+    atoms = read(structure)
+    over = {}
+    if overrides:
+        with open(overrides) as fh:
+            over = yaml.safe_load(fh) or {}
+    if no_relax:
+        over.setdefault("relax", {})["enabled"] = False
+
+    ensure_profile(ctx)
+    from aiida import orm
+    from aiida.engine import run_get_node, submit
+
+    from ..workflows.force_constants import ForceConstantsWorkChain
+
+    code = orm.load_code(code_label) if code_label else None
+    builder = ForceConstantsWorkChain.get_builder_from_protocol(
+        orm.StructureData(ase=atoms), engine=engine, protocol=protocol, code=code, model=model,
+        supercell=list(supercell) if supercell else None, overrides=over)
+    if daemon:
+        node = submit(builder)
+        click.echo(f"Submitted ForceConstantsWorkChain <{node.pk}>; follow it with "
+                   f"`verdi process status {node.pk}`.")
+        return
+    results, node = run_get_node(builder)
+    click.echo(format_fit_report(node, results))
+    if not node.is_finished_ok:
+        raise click.ClickException(f"ForceConstantsWorkChain <{node.pk}> failed "
+                                   f"[{node.exit_status}]: {node.exit_message}")
+
+
+def format_fit_report(node, results) -> str:
+    lines = [f"ForceConstantsWorkChain <{node.pk}> {node.process_state.value} "
+             f"[{node.exit_status}]"]
+    if "lattice" in results:
+        lat = results["lattice"].get_dict()
+        lines.append(f"relaxed: a={lat['a']:.4f} b={lat['b']:.4f} c={lat['c']:.4f} Å, "
+                     f"{lat['spacegroup_final']}")
+    if "frequencies" in results:
+        lines.append("harmonic frequencies (THz; negative = imaginary):")
+        for label, d in results["frequencies"].get_dict()["points"].items():
+            q = " ".join(f"{x:.3f}" for x in d["q"])
+            f = " ".join(f"{x:7.3f}" for x in d["frequencies"])
+            lines.append(f"  {label:>2} ({q}): {f}")
+    if "scores" in results:
+        s = results["scores"].get_dict()
+        lines.append(f"fit ({s['method']}, harmonic {s['harmonic']}, {s['n_structures']} structures): "
+                     f"RMSE train {s['rmse_train']:.4f} eV/Å, validation {s['rmse_validation']:.4f} "
+                     f"eV/Å ({s['relative_rmse_validation']:.1%} of force RMS), "
+                     f"R² validation {s['r2_validation']:.4f}")
+        lines.append(f"parameters per order: {s['n_parameters']} (non-zero {s['n_nonzero']})")
+    for key in ("force_constants", "fcp"):
+        if key in results:
+            lines.append(f"{key}: <{results[key].pk}>")
+    return "\n".join(lines)

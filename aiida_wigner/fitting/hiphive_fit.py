@@ -1,0 +1,314 @@
+"""hiphive fits of force constants up to 6th order, with structure-wise cross-validation.
+
+Conventions
+-----------
+* Cutoffs are given per order, Å, as ``{2: r2, 3: r3, ...}`` (or a list starting at
+  order 2, hiphive's convention).  Orders beyond the last cutoff are absent.
+* Training data: displacements ``u`` (m, N, 3) Å from the ideal supercell, forces
+  ``f`` (m, N, 3) eV/Å.  RMSE values are over force components, eV/Å.
+* Harmonic part (``harmonic='fixed'``, the seed's choice): the order-2 parameters of
+  the cluster space are fitted by least squares to the finite-displacement dataset
+  (0.01 Å, where anharmonic forces are negligible) and kept fixed; the anharmonic
+  parameters are then fitted to the remaining forces of the training set.
+  ``harmonic='joint'`` fits all orders together on the training set (plus the
+  displacement dataset if one is given).
+* Translational (acoustic) sum rules are built into hiphive's cluster space;
+  rotational sum rules (Huang, Born-Huang) can be enforced on the fitted parameters.
+* Force-constant arrays are indexed by the atoms of the supercell passed in (phonopy's
+  atom order in this package), eV/Å^n.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: fit methods accepted (trainstation names)
+FIT_METHODS = ("least-squares", "lasso", "adaptive-lasso", "ardr", "rfe", "ridge",
+               "bayesian-ridge", "elasticnet", "split-bregman", "omp")
+
+
+class FitError(ValueError):
+    """The fit cannot be set up (bad cutoffs, too few data) or failed."""
+
+
+@dataclass
+class FitResult:
+    """Outcome of :func:`fit_force_constants`.
+
+    ``scores``: ``rmse_train``, ``rmse_validation``, ``r2_train``, ``r2_validation`` (eV/Å for
+    RMSE), ``rmse_validation_splits``, ``n_parameters`` per order, ``n_nonzero`` per
+    order, ``force_rms`` (RMS of training forces, eV/Å) and the relative validation RMSE.
+    """
+
+    fcp: object
+    cluster_space: object
+    parameters: np.ndarray
+    scores: dict = field(default_factory=dict)
+
+
+def _cutoff_list(cutoffs) -> list[float]:
+    if isinstance(cutoffs, dict):
+        orders = sorted(int(k) for k in cutoffs)
+        if orders != list(range(2, orders[-1] + 1)):
+            raise FitError(f"cutoffs must be given for consecutive orders starting at 2, got "
+                           f"orders {orders}")
+        cut = [float(cutoffs[k] if k in cutoffs else cutoffs[str(k)]) for k in orders]
+    else:
+        cut = [float(c) for c in cutoffs]
+    if not 1 <= len(cut) <= 5:
+        raise FitError(f"give cutoffs for orders 2 to at most 6, got {len(cut)} values")
+    if any(c <= 0 for c in cut):
+        raise FitError(f"cutoffs must be positive (Å), got {cut}")
+    return cut
+
+
+def build_cluster_space(prim, cutoffs, symprec: float = 1e-5):
+    """hiphive ClusterSpace for the primitive cell ``prim`` (ase.Atoms), cutoffs in Å."""
+    from hiphive import ClusterSpace
+
+    return ClusterSpace(prim, _cutoff_list(cutoffs), symprec=symprec)
+
+
+def max_cutoff(supercell) -> float:
+    """Largest cutoff (Å) that a supercell supports: half its shortest periodic width."""
+    cell = np.asarray(supercell.cell)
+    vol = abs(np.linalg.det(cell))
+    widths = [vol / np.linalg.norm(np.cross(cell[i - 2], cell[i - 1])) for i in range(3)]
+    return 0.5 * min(widths)
+
+
+def select_snapshots(n_frames: int, n_snapshots: int, discard: int = 0) -> np.ndarray:
+    """Indices of ``n_snapshots`` frames at regular intervals after the first ``discard``."""
+    avail = np.arange(discard, n_frames)
+    if len(avail) < n_snapshots:
+        raise FitError(f"only {len(avail)} MD frames after discarding {discard}, but "
+                       f"{n_snapshots} snapshots requested: run longer MD or take fewer snapshots")
+    pick = np.linspace(0, len(avail) - 1, n_snapshots).round().astype(int)
+    return avail[pick]
+
+
+def rattle_fixed_amplitude(n_atoms: int, amplitude: float, rng) -> np.ndarray:
+    """Displacements (n_atoms, 3) Å of fixed length ``amplitude`` in uniformly random directions."""
+    v = rng.normal(size=(n_atoms, 3))
+    v /= np.linalg.norm(v, axis=1)[:, None]
+    return amplitude * v
+
+
+def _sensitivity(cs, ideal, displacements, forces):
+    from hiphive import StructureContainer
+
+    sc = StructureContainer(cs)
+    for u, f in zip(displacements, forces):
+        atoms = ideal.copy()  # hiphive wants ideal positions plus a 'displacements' array
+        atoms.new_array("displacements", np.asarray(u, dtype=float))
+        atoms.new_array("forces", np.asarray(f, dtype=float))
+        sc.add_structure(atoms)
+    A, y = sc.get_fit_data()
+    return A, y
+
+
+def _rmse(a, b):
+    return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
+
+
+def _r2(pred, y):
+    ss = float(np.sum((y - np.mean(y)) ** 2))
+    return float(1 - np.sum((y - pred) ** 2) / ss) if ss > 0 else float("nan")
+
+
+def _fit(A, y, method, fit_kwargs):
+    from trainstation import fit
+
+    if A.shape[1] == 0:
+        return np.zeros(0)
+    return np.asarray(fit(A, y, method, **fit_kwargs)["parameters"])
+
+
+def fit_force_constants(prim, ideal_supercell, displacements, forces, cutoffs,
+                        method: str = "least-squares", harmonic: str = "joint",
+                        harmonic_displacements=None, harmonic_forces=None,
+                        validation: dict | None = None, rotational_sum_rules=(),
+                        fit_kwargs: dict | None = None, seed: int = 42,
+                        cluster_space=None) -> FitResult:
+    """Fit a hiphive ForceConstantPotential to forces.
+
+    Parameters
+    ----------
+    prim, ideal_supercell : ase.Atoms
+        Primitive cell and the undisplaced supercell the displacements refer to.
+    displacements, forces : (m, N, 3) Å and eV/Å
+        Training set (MD snapshots plus random displacements).
+    cutoffs : dict order -> Å, or list for orders 2, 3, ...
+    method : one of :data:`FIT_METHODS`
+    harmonic : ``'joint'`` or ``'fixed'`` (see the module docstring)
+    harmonic_displacements, harmonic_forces : (m2, N, 3), optional
+        Finite-displacement dataset; required for ``harmonic='fixed'``.
+    validation : ``{"method": "k-fold", "n_splits": 5}`` (structure-wise folds) or
+        ``{"method": "split", "train_fraction": 0.8}``; ``None`` means 5-fold (or
+        leave-one-out with fewer than 5 structures).
+    rotational_sum_rules : subset of ``("Huang", "Born-Huang")``
+    """
+    from hiphive import ForceConstantPotential
+    from hiphive import enforce_rotational_sum_rules
+
+    if method not in FIT_METHODS:
+        raise FitError(f"unknown fit method {method!r}; choose one of {', '.join(FIT_METHODS)}")
+    if harmonic not in ("joint", "fixed"):
+        raise FitError(f"harmonic must be 'joint' or 'fixed', got {harmonic!r}")
+    if harmonic == "fixed" and (harmonic_displacements is None or harmonic_forces is None):
+        raise FitError("harmonic='fixed' needs the finite-displacement dataset "
+                       "(harmonic_displacements, harmonic_forces)")
+    u = np.asarray(displacements, dtype=float)
+    f = np.asarray(forces, dtype=float)
+    if u.shape != f.shape or u.ndim != 3 or u.shape[1] != len(ideal_supercell):
+        raise FitError(f"displacements {u.shape} and forces {f.shape} must both be "
+                       f"(m, {len(ideal_supercell)}, 3)")
+    if len(u) < 2:
+        raise FitError("need at least 2 training structures for a validated fit")
+    cut = _cutoff_list(cutoffs)
+    rmax = max_cutoff(ideal_supercell)
+    if max(cut) >= 2 * rmax:
+        raise FitError(f"cutoff {max(cut):.2f} Å exceeds the supercell's shortest width "
+                       f"{2 * rmax:.2f} Å: use a larger supercell or smaller cutoffs")
+    cs = cluster_space if cluster_space is not None else build_cluster_space(prim, cut)
+    orders = list(cs.cutoffs.orders)
+    idx2 = np.array(cs.get_parameter_indices(2), dtype=int)
+    mask_anh = np.ones(cs.n_dofs, dtype=bool)
+    mask_anh[idx2] = False
+    fit_kwargs = dict(fit_kwargs or {})
+
+    A, y = _sensitivity(cs, ideal_supercell, u, f)
+    n_rows = 3 * len(ideal_supercell)
+    params_fixed = np.zeros(cs.n_dofs)
+    if harmonic == "fixed":
+        Ah, yh = _sensitivity(cs, ideal_supercell, harmonic_displacements, harmonic_forces)
+        p2, *_ = np.linalg.lstsq(Ah[:, idx2], yh, rcond=None)
+        params_fixed[idx2] = p2
+        free = mask_anh
+        A_extra = None
+    else:
+        free = np.ones(cs.n_dofs, dtype=bool)
+        A_extra = None
+        if harmonic_displacements is not None and harmonic_forces is not None:
+            A_extra = _sensitivity(cs, ideal_supercell, harmonic_displacements, harmonic_forces)
+    y_free = y - A @ params_fixed
+    A_free = A[:, free]
+
+    # structure-wise validation
+    m = len(u)
+    validation = dict(validation or {})
+    vmethod = validation.get("method", "k-fold")
+    rng = np.random.default_rng(seed)
+    order_idx = rng.permutation(m)
+    if vmethod == "k-fold":
+        k = int(validation.get("n_splits", min(5, m)))
+        k = max(2, min(k, m))
+        folds = np.array_split(order_idx, k)
+    elif vmethod == "split":
+        n_train = int(round(float(validation.get("train_fraction", 0.8)) * m))
+        n_train = min(max(n_train, 1), m - 1)
+        folds = [order_idx[n_train:]]
+    else:
+        raise FitError(f"validation method must be 'k-fold' or 'split', got {vmethod!r}")
+
+    def rows(structs):
+        return np.concatenate([np.arange(s * n_rows, (s + 1) * n_rows) for s in structs])
+
+    val_rmse, val_pred, val_true = [], [], []
+    for fold in folds:
+        train = np.setdiff1d(np.arange(m), fold)
+        At, yt = A_free[rows(train)], y_free[rows(train)]
+        if A_extra is not None:
+            At = np.vstack([At, A_extra[0][:, free]])
+            yt = np.concatenate([yt, A_extra[1]])
+        p = _fit(At, yt, method, fit_kwargs)
+        pred = A_free[rows(fold)] @ p
+        val_rmse.append(_rmse(pred, y_free[rows(fold)]))
+        val_pred.append(pred + (A @ params_fixed)[rows(fold)])
+        val_true.append(y[rows(fold)])
+
+    At, yt = A_free, y_free
+    if A_extra is not None:
+        At = np.vstack([At, A_extra[0][:, free]])
+        yt = np.concatenate([yt, A_extra[1]])
+    params = params_fixed.copy()
+    params[free] = _fit(At, yt, method, fit_kwargs)
+    if rotational_sum_rules:
+        params = enforce_rotational_sum_rules(cs, params, list(rotational_sum_rules))
+    pred_train = A @ params
+    vp, vt = np.concatenate(val_pred), np.concatenate(val_true)
+    force_rms = float(np.sqrt(np.mean(y ** 2)))
+    scores = {
+        "rmse_train": _rmse(pred_train, y),
+        "r2_train": _r2(pred_train, y),
+        "rmse_validation": _rmse(vp, vt),
+        "r2_validation": _r2(vp, vt),
+        "rmse_validation_splits": [float(v) for v in val_rmse],
+        "force_rms": force_rms,
+        "relative_rmse_validation": _rmse(vp, vt) / force_rms if force_rms > 0 else float("nan"),
+        "validation": {"method": vmethod, "n_splits": len(folds)},
+        "method": method,
+        "harmonic": harmonic,
+        "cutoffs": {str(o): c for o, c in zip(orders, cut)},
+        "n_structures": m,
+        "n_parameters": {str(o): int(cs.get_n_dofs_by_order(o)) for o in orders},
+        "n_nonzero": {str(o): int(np.count_nonzero(params[cs.get_parameter_indices(o)]))
+                      for o in orders},
+        "rotational_sum_rules": list(rotational_sum_rules),
+        "units": {"rmse": "eV/Å", "cutoffs": "Å"},
+        "warnings": ([f"cutoff {max(cut):.2f} Å is beyond half the supercell width "
+                      f"({rmax:.2f} Å): periodic images of a cluster share force constants"]
+                     if max(cut) > rmax else []),
+    }
+    fcp = ForceConstantPotential(cs, params)
+    return FitResult(fcp=fcp, cluster_space=cs, parameters=params, scores=scores)
+
+
+def _ordered_clusters(fcs, order: int, p2s):
+    """All distinct orderings (first atom in ``p2s``) of the clusters of hiphive ``fcs``."""
+    p2s_set = set(int(i) for i in p2s)
+    atoms, values = [], []
+    for cluster, tensor in fcs.get_fc_dict(order).items():
+        if not p2s_set.intersection(cluster):
+            continue
+        done = set()
+        for perm in itertools.permutations(range(order)):
+            ordered = tuple(int(cluster[p]) for p in perm)
+            if ordered[0] not in p2s_set or ordered in done:
+                continue
+            done.add(ordered)
+            atoms.append(ordered)
+            values.append(np.transpose(tensor, perm))
+    return (np.array(atoms, dtype=np.int64).reshape(-1, order),
+            np.array(values, dtype=float).reshape((-1,) + (3,) * order))
+
+
+def fcp_to_force_constants(fcp, setup, orders=(2, 3, 4), source: dict | None = None):
+    """:class:`aiida_wigner.physics.forceconstants.ForceConstants` from a hiphive FCP.
+
+    ``setup`` is a :class:`~aiida_wigner.physics.cell.SupercellSetup`; force constants
+    are evaluated on its supercell (phonopy atom order).  FC2 and FC3 are stored compact
+    (first index on primitive atoms), FC4 sparse; orders 5 and 6 stay in the ``.fcp``.
+    """
+    from ..physics.forceconstants import ForceConstants, SparseForceConstants
+
+    fcs = fcp.get_force_constants(setup.supercell.to_ase())
+    have = set(int(o["order"]) for o in fcp.orbit_data)
+    N, p2s = setup.n_super, setup.p2s
+    fc2 = fcs.get_fc_array(2)[p2s]
+    fc3 = fc4 = None
+    if 3 in orders and 3 in have:
+        atoms3, vals3 = _ordered_clusters(fcs, 3, p2s)
+        fc3 = np.zeros((len(p2s), N, N, 3, 3, 3))
+        first = np.searchsorted(p2s, atoms3[:, 0]) if np.all(np.diff(p2s) > 0) else \
+            np.array([int(np.nonzero(p2s == a)[0][0]) for a in atoms3[:, 0]])
+        fc3[first, atoms3[:, 1], atoms3[:, 2]] = vals3
+    if 4 in orders and 4 in have:
+        atoms4, vals4 = _ordered_clusters(fcs, 4, p2s)
+        fc4 = SparseForceConstants(4, atoms4, vals4)
+    src = {"format": "hiphive-fcp", "orders_in_fcp": sorted(int(o) for o in have)}
+    src.update(source or {})
+    return ForceConstants(setup, fc2, fc3, fc4, src)

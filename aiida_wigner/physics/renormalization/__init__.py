@@ -1,0 +1,27 @@
+"""Anharmonic phonon renormalization: self-consistent phonons and the bubble correction.
+
+* :mod:`.loop` — the quartic loop self-energy, Φ4(q, −q, q', −q') (seed Eq. 1)
+* :mod:`.scp` — the self-consistent phonon solver per temperature
+* :mod:`.bubble` — the cubic bubble correction on top of SCP (seed Eqs. 2–4, SCPB)
+* :mod:`.effective_fc2` — Fourier interpolation of renormalized D(q), effective FC2
+* :mod:`.msd` — mean-square displacements from (renormalized) phonons
+
+Units: THz (ordinary frequency), eV/Å^n, amu, Å, K.  See docs/scp.md.
+"""
+
+from .effective_fc2 import (EffectiveHarmonicModel, commensurate_qpoints,
+                            fc2_from_dynamical_matrices, mesh_supercell_setup)
+from .loop import QuarticLoop, StoredLoopKernel, correlation_matrices, loop_kernel
+from .scp import SCPError, SCPResult, SCPSettings, SCPSolver, run_scp
+
+__all__ = [
+    "EffectiveHarmonicModel", "QuarticLoop", "SCPError", "SCPResult", "SCPSettings",
+    "SCPSolver", "StoredLoopKernel", "commensurate_qpoints", "correlation_matrices",
+    "fc2_from_dynamical_matrices", "loop_kernel", "mesh_supercell_setup", "run_scp",
+]
+
+from .bubble import BubbleCorrection, Phi3Transform, SCPBResult, run_bubble  # noqa: E402
+from .msd import displacement_tensors, mean_square_displacements  # noqa: E402
+
+__all__ += ["BubbleCorrection", "Phi3Transform", "SCPBResult", "run_bubble", "displacement_tensors",
+            "mean_square_displacements"]

@@ -1,0 +1,320 @@
+"""The cubic bubble self-energy on top of SCP phonons (seed Eqs. 2–4, SCPB).
+
+For a mode λ = (q, j) of the (SCP) phonons with frequency Ω (angular ω below), the
+bubble diagram with the bare Φ3 gives the retarded self-energy, written here as the
+frequency shift Δ_λ(ω) = Re Π_λ(ω) (phono3py's "Delta"; the seed's Σ_B = −Π):
+
+    Π_λ(ω) = ħ/(16 N') Σ_{q1 j1 j2} |Ψ(−λ, λ1, λ2)|² / (ω_λ ω_1 ω_2) · h(ω),
+    h(ω) = (1 + n1 + n2) [1/(ω − ω1 − ω2 + iε) − 1/(ω + ω1 + ω2 + iε)]
+         + (n1 − n2)     [1/(ω + ω1 − ω2 + iε) − 1/(ω − ω1 + ω2 + iε)],
+
+with q2 = q − q1, the sum over q1 on the inner mesh (N' points), and Ψ the mass-
+weighted, eigenvector-projected Fourier transform of Φ3 (no frequency factors):
+
+    Ψ(−λ, λ1, λ2) = Σ Φ3(0κα, l1κ1β, l2κ2γ) e*_κα(λ) e_κ1β(λ1) e_κ2γ(λ2)
+                    e^{2πi (q1·v1 + q2·v2)} / sqrt(m_κ m_κ1 m_κ2).
+
+Its imaginary part is phono3py's Γ; the real part of 1/(x + iε) is x/(x² + ε²).
+The renormalized frequency solves Ω² = Ω_S² + 2 Ω_S Δ(ω) (Eq. 2) with
+  * "static":  ω = 0 — evaluated *without* ε (the exact ω → 0 limit, (n1 − n2)/(ω1 − ω2)
+    → dn/dω at equal frequencies);
+  * "onshell": ω = Ω_S;
+  * "qp":      ω = Ω, the self-consistent root of Eq. 2 closest to the on-shell value
+    (the seed's SCPB).
+Shifts are averaged over degenerate SCP modes.  Modes with Ω_S ≤ 1e-4 THz (the
+translations) are not shifted; imaginary SCP modes in the sum are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import sparse
+
+from ..forceconstants import ForceConstants, ForceConstantsError
+from ..harmonic import degenerate_block_ids
+from ..mesh import grid_addresses
+from ..units import AMU, ANGSTROM, EV, HBAR, KB_EV, PLANCK_EV_THZ
+from .common import TWO_PI_THZ, ZERO_FREQUENCY_CUTOFF, image_averaged_phases, image_phase_operator
+from .effective_fc2 import EffectiveHarmonicModel
+
+#: Π[THz] = BUBBLE_PREFACTOR / N' · Σ |Ψ|² [eV²/(Å⁶ amu³)] / (ν ν1 ν2) · h[1/THz]
+BUBBLE_PREFACTOR = (HBAR * (EV / (ANGSTROM**3 * AMU**1.5)) ** 2 / 16.0 / TWO_PI_THZ**5)
+
+KINDS = ("static", "onshell", "qp")
+
+
+class Phi3Transform:
+    """Ψ(−q, q1, q − q1) in the normal-mode basis for one q and many q1 (vectorized).
+
+    Built once per force-constant model from the compact FC3 (its non-zero atom
+    triplets only).  Images are shared equally for each of the two other atoms
+    independently (phono3py's convention).
+    """
+
+    def __init__(self, fc: ForceConstants, tol: float = 0.0):
+        if fc.fc3 is None:
+            raise ForceConstantsError("the bubble self-energy needs third-order force constants")
+        setup = fc.setup
+        self.setup = setup
+        n, N = setup.n_prim, setup.n_super
+        flat = fc.fc3.reshape(n, N, N, 27)
+        a, j, k = np.nonzero(np.abs(flat).max(axis=-1) > tol)
+        self.col_j = a * N + j
+        self.col_k = a * N + k
+        m = setup.primitive.masses
+        b, c = setup.s2pp[j], setup.s2pp[k]
+        vals = flat[a, j, k] / np.sqrt(m[a] * m[b] * m[c])[:, None]  # (T, 27)
+        group = (a * n + b) * n + c
+        # sparse (n³·27, T·27)-free form: per component, a (n³, T) sum matrix
+        self.sum_matrix = sparse.csr_matrix((np.ones(len(a)), (group, np.arange(len(a)))),
+                                            shape=(n**3, len(a)))
+        self.vals = vals
+        self.operator = image_phase_operator(setup)
+        self.n = n
+
+    def cartesian(self, q1: NDArray, q2: NDArray) -> NDArray[np.complex128]:
+        """F(q1, q2) (n_pairs, B, B, B) in eV/(Å³ amu^{3/2}) (first index: atom of cell 0)."""
+        n = self.n
+        p1 = image_averaged_phases(self.setup, q1, self.operator).reshape(len(q1), -1)
+        p2 = image_averaged_phases(self.setup, q2, self.operator).reshape(len(q2), -1)
+        phase = p1[:, self.col_j] * p2[:, self.col_k]  # (P, T)
+        y = (phase.T[:, :, None] * self.vals[:, None, :]).reshape(len(self.vals), -1)
+        f = np.asarray(self.sum_matrix @ y).reshape(n, n, n, len(q1), 3, 3, 3)
+        f = f.transpose(3, 0, 4, 1, 5, 2, 6).reshape(len(q1), 3 * n, 3 * n, 3 * n)
+        return f
+
+    def modes(self, q, e_q, q1, e_1, e_2) -> NDArray[np.complex128]:
+        """Ψ_{j j1 j2}(−q, q1, q2 = q − q1), (n_q1, B, B, B)."""
+        q1 = np.atleast_2d(q1)
+        q2 = np.asarray(q)[None, :] - q1
+        f = self.cartesian(q1, q2)
+        p, b = f.shape[0], f.shape[1]
+        t = np.matmul(e_q.conj().T[None], f.reshape(p, b, -1))  # e(−q) = e(q)*: j, BC
+        t = t.reshape(p, b, b, b).transpose(0, 1, 3, 2)  # j, C, B
+        t = np.matmul(t, e_1[:, None])  # j, C, j1
+        t = t.transpose(0, 1, 3, 2)  # j, j1, C
+        return np.matmul(t, e_2[:, None])  # j, j1, j2
+
+
+@dataclass
+class BubbleAtQ:
+    """|Ψ|²/(ν ν1 ν2) and occupations for one q: Δ(ω) for any ω cheaply afterwards."""
+
+    frequencies: NDArray[np.float64]  # (B,) Ω_S at q, THz
+    weight: NDArray[np.float64]  # (B, n_q1, B, B), THz per (1/THz)
+    nu1: NDArray[np.float64]  # (n_q1, B, 1)
+    nu2: NDArray[np.float64]  # (n_q1, 1, B)
+    n1: NDArray[np.float64]
+    n2: NDArray[np.float64]
+    epsilon: float
+    temperature: float
+    classical: bool
+
+    def shift(self, omega: NDArray) -> NDArray[np.float64]:
+        """Δ_j(ω_j) in THz for one ω per band (array (B,), THz); ε-regularized."""
+        omega = np.asarray(omega, dtype=float)[:, None, None, None]
+        eps2 = self.epsilon**2
+
+        def re(x):
+            return x / (x**2 + eps2)
+
+        s, d = self.nu1 + self.nu2, self.nu1 - self.nu2
+        h = (self._sum_occ * (re(omega - s) - re(omega + s))
+             + self._diff_occ * (re(omega + d) - re(omega - d)))
+        return np.einsum("jqab,jqab->j", self.weight, h)
+
+    def static_shift(self) -> NDArray[np.float64]:
+        """Δ_j(0) without ε: h(0) = −2(1+n1+n2)/(ω1+ω2) + 2 (n1−n2)/(ω1−ω2) (limit: 2 dn/dω)."""
+        s, d = self.nu1 + self.nu2, self.nu1 - self.nu2
+        close = np.abs(d) < 1e-6
+        if self.classical:
+            kt = KB_EV * self.temperature / PLANCK_EV_THZ
+            deriv = -kt / np.maximum(self.nu1, 1e-300) ** 2 + 0 * self.nu2
+        else:
+            x = PLANCK_EV_THZ / max(KB_EV * self.temperature, 1e-300)
+            deriv = -self.n1 * (self.n1 + 1) * x + 0 * self.nu2
+        ratio = np.where(close, deriv, self._diff_occ / np.where(close, 1.0, d))
+        h = -2.0 * self._sum_occ / np.where(s > 0, s, 1.0) + 2.0 * ratio
+        return np.einsum("jqab,qab->j", self.weight, h)
+
+    @property
+    def _sum_occ(self):
+        if self.classical:
+            kt = KB_EV * self.temperature / PLANCK_EV_THZ
+            return kt * (1 / self.nu1 + 1 / self.nu2)
+        return 1.0 + self.n1 + self.n2
+
+    @property
+    def _diff_occ(self):
+        if self.classical:
+            kt = KB_EV * self.temperature / PLANCK_EV_THZ
+            return kt * (1 / self.nu1 - 1 / self.nu2)
+        return self.n1 - self.n2
+
+
+class BubbleCorrection:
+    """Bubble shifts of an (effective) harmonic model with the bare Φ3 (fc.fc3).
+
+    model : EffectiveHarmonicModel giving the SCP phonons (or the harmonic ones)
+    inner_mesh : q1 mesh (seed: the SCP inner mesh)
+    epsilon : THz, the ε of Eq. 4 (phono3py's --epsilon / ALAMODE's smearing)
+    """
+
+    def __init__(self, fc: ForceConstants, model: EffectiveHarmonicModel, inner_mesh,
+                 epsilon: float = 0.05, classical: bool = False, phi3: Phi3Transform | None = None):
+        self.fc, self.model = fc, model
+        self.mesh = np.asarray(inner_mesh, dtype=np.int64).reshape(3)
+        self.q1 = grid_addresses(self.mesh) / self.mesh
+        self.epsilon, self.classical = float(epsilon), classical
+        self.phi3 = phi3 or Phi3Transform(fc)
+
+    def at_q(self, q, temperature: float) -> BubbleAtQ:
+        from ..harmonic import occupation
+
+        q = np.asarray(q, dtype=float)
+        ph = self.model.phonons(q[None])
+        ph1 = self.model.phonons(self.q1)
+        ph2 = self.model.phonons(q[None] - self.q1)
+        psi = self.phi3.modes(q, ph.eigenvectors[0], self.q1, ph1.eigenvectors, ph2.eigenvectors)
+        nu, nu1, nu2 = ph.frequencies[0], ph1.frequencies, ph2.frequencies
+        ok = (nu1[:, :, None] > ZERO_FREQUENCY_CUTOFF) & (nu2[:, None, :] > ZERO_FREQUENCY_CUTOFF)
+        den = (np.where(nu > ZERO_FREQUENCY_CUTOFF, nu, np.inf)[:, None, None, None]
+               * np.where(ok, nu1[:, :, None] * nu2[:, None, :], np.inf)[None])
+        weight = BUBBLE_PREFACTOR / len(self.q1) * np.abs(psi.transpose(1, 0, 2, 3)) ** 2 / den
+        safe1 = np.where(nu1 > ZERO_FREQUENCY_CUTOFF, nu1, 1.0)
+        safe2 = np.where(nu2 > ZERO_FREQUENCY_CUTOFF, nu2, 1.0)
+        return BubbleAtQ(nu, weight, safe1[:, :, None], safe2[:, None, :],
+                         occupation(safe1, temperature)[:, :, None],
+                         occupation(safe2, temperature)[:, None, :],
+                         self.epsilon, float(temperature), self.classical)
+
+    def frequencies(self, qpoints, temperature: float, kind: str = "qp",
+                    n_grid: int = 96) -> tuple[NDArray, NDArray]:
+        """Bubble-corrected frequencies Ω (n_q, B) and shifts Δ (THz) at ``qpoints``.
+
+        Ω = sign(Ω²) sqrt|Ω²| with Ω² = Ω_S² + 2 Ω_S Δ(ω) per ``kind`` (see module doc).
+        """
+        if kind not in KINDS:
+            raise ValueError(f"bubble kind must be one of {KINDS}, got {kind!r}")
+        qpoints = np.atleast_2d(np.asarray(qpoints, dtype=float))
+        omegas, shifts = [], []
+        for q in qpoints:  # outer q-points: everything inside is vectorized over q1 and bands
+            b = self.at_q(q, temperature)
+            nu = b.frequencies
+            blocks = degenerate_block_ids(nu[None])[0]
+            if kind == "static":
+                shift = b.static_shift()
+            else:
+                shift = b.shift(np.maximum(nu, 0.0))
+            shift = _block_average(shift, blocks)
+            omega2 = nu**2 + 2 * nu * shift
+            if kind == "qp":
+                omega2 = _quasiparticle_root(b, nu, omega2, n_grid)
+                omega2 = _block_average(omega2, blocks)
+                shift = np.where(nu > ZERO_FREQUENCY_CUTOFF,
+                                 (omega2 - nu**2) / (2 * np.where(nu > 0, nu, 1.0)), 0.0)
+            omegas.append(np.sign(omega2) * np.sqrt(np.abs(omega2)))
+            shifts.append(np.where(nu > ZERO_FREQUENCY_CUTOFF, shift, 0.0))
+        return np.array(omegas), np.array(shifts)
+
+
+def _block_average(values: NDArray, blocks: NDArray) -> NDArray:
+    sums = np.bincount(blocks, values)
+    counts = np.bincount(blocks)
+    return (sums / counts)[blocks]
+
+
+def _quasiparticle_root(b: BubbleAtQ, nu: NDArray, onshell_omega2: NDArray, n_grid: int
+                        ) -> NDArray[np.float64]:
+    """Ω² with F(ω) = ω² − Ω_S² − 2Ω_S Δ(ω) = 0, the root closest to the on-shell Ω.
+
+    Vectorized over bands: F on a grid ω ∈ (0, ω_max], then bisection in the bracket
+    nearest to the on-shell estimate.  Bands without a positive root keep the on-shell
+    value (reported as imaginary if that is negative).
+    """
+    valid = nu > ZERO_FREQUENCY_CUTOFF
+    target = np.sqrt(np.abs(onshell_omega2))
+    wmax = 2.0 * np.maximum(nu, target) + 1.0
+    grid = np.linspace(1e-3, 1.0, n_grid)[:, None] * wmax[None, :]  # (G, B)
+    f = np.array([w**2 - nu**2 - 2 * nu * b.shift(w) for w in grid])  # (G, B)
+    change = np.sign(f[:-1]) != np.sign(f[1:])
+    dist = np.abs(0.5 * (grid[:-1] + grid[1:]) - target[None, :])
+    dist = np.where(change, dist, np.inf)
+    k = np.argmin(dist, axis=0)
+    found = np.isfinite(dist[k, np.arange(len(nu))]) & valid
+    lo, hi = grid[k, np.arange(len(nu))], grid[k + 1, np.arange(len(nu))]
+    flo = f[k, np.arange(len(nu))]
+    for _ in range(60):  # bisection, all bands at once
+        mid = 0.5 * (lo + hi)
+        fm = mid**2 - nu**2 - 2 * nu * b.shift(mid)
+        left = np.sign(fm) == np.sign(flo)
+        lo, flo = np.where(left, mid, lo), np.where(left, fm, flo)
+        hi = np.where(left, hi, mid)
+    root = 0.5 * (lo + hi)
+    return np.where(found, root**2, np.where(valid, onshell_omega2, nu**2))
+
+
+@dataclass
+class SCPBResult:
+    """Bubble-corrected SCP phonons on the outer mesh (one entry per SCP temperature).
+
+    frequencies (n_T, n_q, B) THz; shifts (n_T, n_q, B) THz (Δ of Eq. 2 at the chosen ω);
+    delta_dynmat (n_T, n_q, B, B) THz²: D_SCPB − D_harm with the SCP eigenvectors and
+    the corrected eigenvalues, for Fourier interpolation (κ on SCPB phonons).
+    """
+
+    kind: str
+    epsilon: float
+    temperatures: tuple[float, ...]
+    qpoints: NDArray[np.float64]
+    frequencies: NDArray[np.float64]
+    shifts: NDArray[np.float64]
+    delta_dynmat: NDArray[np.complex128]
+    fc: ForceConstants
+    mesh: NDArray[np.int64]
+
+    def model(self, index: int) -> EffectiveHarmonicModel:
+        return EffectiveHarmonicModel(self.fc, self.mesh, self.delta_dynmat[index],
+                                      self.temperatures[index], f"scpb-{self.kind}")
+
+
+def run_bubble(fc: ForceConstants, scp, kind: str = "qp", epsilon: float = 0.05,
+               inner_mesh=None, classical: bool | None = None) -> SCPBResult:
+    """SCPB: the bubble correction (Eq. 2) on top of an :class:`~.scp.SCPResult`.
+
+    Computed at the irreducible outer q-points and copied to their stars (frequencies
+    are sorted per q, so equivalent points share the band order).
+    """
+    from ..harmonic import DynamicalMatrixBuilder
+
+    s = scp.settings
+    inner = s.inner_mesh if inner_mesh is None else inner_mesh
+    classical = s.classical if classical is None else classical
+    phi3 = Phi3Transform(fc)
+    ir = scp.ir_grid
+    n_t, n_q, b = scp.frequencies.shape
+    freqs = np.zeros((n_t, n_q, b))
+    shifts = np.zeros((n_t, n_q, b))
+    d_harm = DynamicalMatrixBuilder(fc).dynamical_matrices(scp.qpoints)
+    delta = np.zeros((n_t, n_q, b, b), complex)
+    mapping = _star_map(scp)
+    for it, t in enumerate(scp.temperatures):
+        corr = BubbleCorrection(fc, scp.model(it), inner, epsilon, classical, phi3)
+        om_ir, sh_ir = corr.frequencies(scp.qpoints[ir], t, kind)
+        freqs[it], shifts[it] = om_ir[mapping], sh_ir[mapping]
+        e = scp.eigenvectors[it]
+        w2 = np.sign(freqs[it]) * freqs[it] ** 2
+        delta[it] = np.einsum("qai,qi,qbi->qab", e, w2, e.conj()) - d_harm
+    return SCPBResult(kind, float(epsilon), tuple(scp.temperatures), scp.qpoints, freqs, shifts,
+                      delta, fc, np.array(s.mesh))
+
+
+def _star_map(scp) -> NDArray[np.int64]:
+    """Index into ``scp.ir_grid`` of the irreducible representative of each outer point."""
+    from ..mesh import QMesh
+
+    qmesh = QMesh.build(scp.fc.setup.primitive, scp.settings.mesh)
+    return qmesh.to_ir

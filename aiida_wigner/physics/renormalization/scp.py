@@ -1,0 +1,287 @@
+"""Self-consistent phonons with the quartic loop (seed Eq. 1), per temperature.
+
+Algorithm (ALAMODE's outer/inner-mesh scheme, Tadano & Tsuneyuki PRB 92, 054301):
+
+* the renormalization ΔD(q) is solved for on the Γ-centred *outer* mesh;
+* the inner mesh q' (a multiple of the outer one) provides the correlation G(q'); its
+  dynamical matrices are D_harm(q') + ΔD interpolated from the outer mesh
+  (:mod:`.effective_fc2`);
+* one iteration: inner phonons → g_s (Bose–Einstein or classical) → G(q') → ΔΦ
+  (:class:`.loop.QuarticLoop`) → ΔD_new(q) on the outer mesh → linear mixing
+  ΔD ← α ΔD_new + (1 − α) ΔD;
+* convergence: max over outer q and bands of |ν(D_harm + ΔD_new) − ν(D_harm + ΔD)|
+  below ``tolerance`` (THz), i.e. the frequencies are a fixed point of the map.
+
+Full matrix self-energy (off-diagonal polarization mixing, default) or diagonal-only:
+the loop matrix is expressed in the harmonic eigenbasis of each outer q and only its
+elements inside degenerate harmonic subspaces are kept (degenerate blocks keep the
+result independent of the arbitrary basis inside a subspace), so the eigenvectors stay
+the harmonic ones at the outer points.
+
+Imaginary modes: wherever an inner mode is imaginary (harmonic start or a not yet
+stabilized iteration) its weight is evaluated at ω = max(|ν|, ``frequency_floor``);
+the three translations at Γ and modes below 1e-4 THz carry no weight.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..forceconstants import ForceConstants
+from ..harmonic import DynamicalMatrixBuilder, degenerate_block_ids
+from ..mesh import QMesh, grid_addresses
+from .common import gamma_acoustic_mask, mode_weights, signed_frequencies
+from .effective_fc2 import EffectiveHarmonicModel, FC2Transform, MeshInterpolator
+from .loop import QuarticLoop, StoredLoopKernel, correlation_matrices
+
+
+class SCPError(ValueError):
+    """Inconsistent SCP settings."""
+
+
+@dataclass(frozen=True)
+class SCPSettings:
+    """Settings of a self-consistent phonon run.
+
+    mesh : outer Γ-centred mesh on which Eq. 1 is solved (seed: 4 4 2)
+    inner_mesh : mesh of q' (seed: 8 8 4); must be a multiple of ``mesh``
+    temperatures : K; solved in ascending order with warm starts
+    off_diagonal : keep the off-diagonal (polarization-mixing) loop elements
+    classical : classical statistics g = k_B T/ω² instead of ħ(2n+1)/(2ω)
+    mixing : mixing parameter α of ΔD between iterations (0 < α ≤ 1)
+    mixing_scheme : "anderson" (Anderson/Pulay acceleration with ``mixing`` as the
+        damping, history ``anderson_history``) or "linear" (ΔD ← α ΔD_new + (1−α) ΔD)
+    tolerance : THz, on the largest frequency change of one SCP map application
+    max_iterations : per temperature
+    frequency_floor : THz, lower bound of |ν| for imaginary modes in the weights
+    warm_start : start each temperature from the previous converged ΔD
+    kernel : "factorized" (FFT of the correlation; default) or "stored" (Φ4(q,−q,q',−q')
+        stored per pair and rotated each iteration, ALAMODE-like; small systems only)
+    """
+
+    mesh: tuple[int, int, int]
+    inner_mesh: tuple[int, int, int]
+    temperatures: tuple[float, ...]
+    off_diagonal: bool = True
+    classical: bool = False
+    mixing: float = 0.5
+    mixing_scheme: str = "anderson"
+    anderson_history: int = 6
+    tolerance: float = 1e-5
+    max_iterations: int = 300
+    frequency_floor: float = 0.0
+    warm_start: bool = True
+    kernel: str = "factorized"
+
+    def __post_init__(self):
+        mesh = tuple(int(m) for m in self.mesh)
+        inner = tuple(int(m) for m in self.inner_mesh)
+        if len(mesh) != 3 or len(inner) != 3 or min(mesh + inner) < 1:
+            raise SCPError(f"meshes must be three positive integers, got {self.mesh!r}, "
+                           f"{self.inner_mesh!r}")
+        if any(i % m for i, m in zip(inner, mesh)):
+            raise SCPError(f"the inner mesh {inner} must be a multiple of the outer mesh {mesh}")
+        temps = tuple(float(t) for t in np.atleast_1d(self.temperatures))
+        if not temps or min(temps) < 0:
+            raise SCPError("temperatures must be given and non-negative (K)")
+        if not 0 < self.mixing <= 1:
+            raise SCPError(f"mixing must be in (0, 1], got {self.mixing}")
+        if self.tolerance <= 0 or self.max_iterations < 1:
+            raise SCPError("tolerance must be positive and max_iterations at least 1")
+        if self.frequency_floor < 0:
+            raise SCPError("frequency_floor must be non-negative (THz)")
+        if self.mixing_scheme not in ("anderson", "linear"):
+            raise SCPError(f"mixing_scheme must be 'anderson' or 'linear', "
+                           f"got {self.mixing_scheme!r}")
+        if self.kernel not in ("factorized", "stored"):
+            raise SCPError(f"kernel must be 'factorized' or 'stored', got {self.kernel!r}")
+        object.__setattr__(self, "mesh", mesh)
+        object.__setattr__(self, "inner_mesh", inner)
+        object.__setattr__(self, "temperatures", temps)
+
+
+@dataclass
+class SCPResult:
+    """Renormalized phonons on the outer mesh, one entry per temperature (input order).
+
+    qpoints (n_q, 3) reduced, all outer-mesh points (grid_addresses order);
+    ir_grid, weights: irreducible points and their multiplicities;
+    frequencies_harmonic (n_q, B) THz; frequencies (n_T, n_q, B) THz (negative = imaginary);
+    eigenvectors (n_T, n_q, B, B); delta_dynmat (n_T, n_q, B, B) THz² (ΔD = D_SCP − D_harm);
+    converged (n_T,) bool; iterations (n_T,) int; residual (n_T,) THz; seconds (n_T,).
+    """
+
+    settings: SCPSettings
+    fc: ForceConstants = field(repr=False)
+    qpoints: NDArray[np.float64]
+    ir_grid: NDArray[np.int64]
+    weights: NDArray[np.int64]
+    frequencies_harmonic: NDArray[np.float64]
+    frequencies: NDArray[np.float64]
+    eigenvectors: NDArray[np.complex128] = field(repr=False)
+    delta_dynmat: NDArray[np.complex128] = field(repr=False)
+    converged: NDArray[np.bool_]
+    iterations: NDArray[np.int64]
+    residual: NDArray[np.float64]
+    seconds: NDArray[np.float64]
+
+    @property
+    def temperatures(self) -> tuple[float, ...]:
+        return self.settings.temperatures
+
+    def model(self, index: int) -> EffectiveHarmonicModel:
+        """Effective harmonic model (Fourier interpolation) at temperature ``index``."""
+        return EffectiveHarmonicModel(self.fc, np.array(self.settings.mesh),
+                                      self.delta_dynmat[index], self.temperatures[index], "scp")
+
+    def to_dict(self, irreducible: bool = True) -> dict:
+        """The JSON contract of ``aiida-wigner renormalize`` (design.md)."""
+        sel = self.ir_grid if irreducible else np.arange(len(self.qpoints))
+        return {
+            "temperatures": list(self.temperatures),
+            "qpoints": self.qpoints[sel].tolist(),
+            "weights": (self.weights if irreducible else np.ones(len(sel), int)).tolist(),
+            "frequencies_harmonic": self.frequencies_harmonic[sel].tolist(),
+            "frequencies": self.frequencies[:, sel].tolist(),
+            "converged": [bool(c) for c in self.converged],
+            "iterations": [int(i) for i in self.iterations],
+            "residual": [float(r) for r in self.residual],
+            "settings": asdict(self.settings),
+            "units": "THz",
+        }
+
+
+class SCPSolver:
+    """Set up once per force-constant model and meshes; :meth:`solve` per temperature."""
+
+    def __init__(self, fc: ForceConstants, settings: SCPSettings):
+        self.fc = fc
+        self.settings = s = settings
+        self.outer = QMesh.build(fc.setup.primitive, s.mesh)
+        self.q_out = self.outer.qpoints
+        self.q_in = grid_addresses(np.array(s.inner_mesh)) / np.array(s.inner_mesh)
+        builder = DynamicalMatrixBuilder(fc)
+        self.d_out = builder.dynamical_matrices(self.q_out)
+        self.d_in = builder.dynamical_matrices(self.q_in)
+        w2, self.e_out = np.linalg.eigh(self.d_out)
+        self.freq_harm_out = signed_frequencies(w2)
+        w2_in, self.e_in = np.linalg.eigh(self.d_in)
+        self.freq_harm_in = signed_frequencies(w2_in)
+        self.blocks = degenerate_block_ids(self.freq_harm_out)
+        self.same_block = self.blocks[:, :, None] == self.blocks[:, None, :]
+        self.acoustic = gamma_acoustic_mask(self.q_in, self.freq_harm_in)
+        self.acoustic_out = gamma_acoustic_mask(self.q_out, self.freq_harm_out)
+        self.interpolate = MeshInterpolator(fc.setup.primitive, s.mesh, self.q_in)
+        self.to_outer = FC2Transform(fc.setup, self.q_out)
+        if s.kernel == "stored":
+            self.loop = None
+            self.stored = StoredLoopKernel(fc, self.q_out, s.inner_mesh, self.e_out, self.e_in)
+        else:
+            self.loop = QuarticLoop(fc, s.inner_mesh)
+            self.stored = None
+        self._zero = np.zeros_like(self.d_out)
+
+    # -- one application of the SCP map ---------------------------------------------
+    def inner_phonons(self, delta_out: NDArray) -> tuple[NDArray, NDArray]:
+        w2, e = np.linalg.eigh(self.d_in + self.interpolate(delta_out))
+        return signed_frequencies(w2), e
+
+    def loop_update(self, delta_out: NDArray, temperature: float) -> NDArray[np.complex128]:
+        """ΔD_new(q) on the outer mesh for the inner phonons implied by ``delta_out``."""
+        s = self.settings
+        freqs, e = self.inner_phonons(delta_out)
+        g = mode_weights(freqs, temperature, s.classical, s.frequency_floor, self.acoustic)
+        if self.stored is not None:
+            c = np.einsum("qai,qaj->qij", self.e_in.conj(), e)
+            new = self.stored.delta_dynmat(c, g)
+        else:
+            G = correlation_matrices(e, g)
+            new = self.to_outer(self.loop.delta_fc2(G))
+        if not s.off_diagonal:
+            lam = np.einsum("qai,qab,qbj->qij", self.e_out.conj(), new, self.e_out, optimize=True)
+            lam = np.where(self.same_block, lam, 0.0)
+            new = np.einsum("qai,qij,qbj->qab", self.e_out, lam, self.e_out.conj(), optimize=True)
+        return 0.5 * (new + new.conj().transpose(0, 2, 1))
+
+    def frequencies(self, delta_out: NDArray) -> tuple[NDArray, NDArray]:
+        w2, e = np.linalg.eigh(self.d_out + delta_out)
+        return signed_frequencies(w2), e
+
+    def residual(self, a: NDArray, b: NDArray) -> float:
+        """Largest frequency difference (THz) between two ΔD, Γ translations left out."""
+        fa, _ = self.frequencies(a)
+        fb, _ = self.frequencies(b)
+        return float(np.max(np.where(self.acoustic_out, 0.0, np.abs(fa - fb))))
+
+    def solve(self, temperature: float, start: NDArray | None = None) -> dict:
+        """Iterate Eq. 1 at one temperature; returns ΔD, frequencies and convergence info."""
+        s = self.settings
+        t0 = time.perf_counter()
+        x = self._zero.copy() if start is None else np.array(start, dtype=complex)
+        converged, residual, it = False, np.inf, 0
+        history, xs, fs = [], [], []
+        for it in range(1, s.max_iterations + 1):
+            fx = self.loop_update(x, temperature)
+            residual = self.residual(fx, x)
+            history.append(residual)
+            if residual < s.tolerance:
+                x, converged = fx, True
+                break
+            if it == 1 and start is None:
+                x = fx  # the first update from the harmonic start is taken in full
+                continue
+            x = self._mix(x, fx, xs, fs)
+        freqs, vecs = self.frequencies(x)
+        return {"delta": x, "frequencies": freqs, "eigenvectors": vecs,
+                "converged": converged, "iterations": it, "residual": residual,
+                "history": history, "seconds": time.perf_counter() - t0}
+
+    def _mix(self, x: NDArray, fx: NDArray, xs: list, fs: list) -> NDArray:
+        s = self.settings
+        alpha = s.mixing
+        f = fx - x
+        if s.mixing_scheme == "linear":
+            return x + alpha * f
+        xv, fv = x.ravel().view(float), f.ravel().view(float)
+        xs.append(xv.copy())
+        fs.append(fv.copy())
+        if len(xs) > s.anderson_history + 1:
+            xs.pop(0)
+            fs.pop(0)
+        if len(xs) == 1:
+            return x + alpha * f
+        dx = np.diff(np.array(xs), axis=0).T  # (n, m)
+        df = np.diff(np.array(fs), axis=0).T
+        gamma, *_ = np.linalg.lstsq(df, fv, rcond=1e-10)
+        new = xv + alpha * fv - (dx + alpha * df) @ gamma
+        out = new.view(complex).reshape(x.shape)
+        return 0.5 * (out + out.conj().transpose(0, 2, 1))
+
+
+def run_scp(fc: ForceConstants, settings: SCPSettings, solver: SCPSolver | None = None
+            ) -> SCPResult:
+    """Self-consistent phonons (quartic loop) at every temperature of ``settings``."""
+    solver = solver or SCPSolver(fc, settings)
+    temps = np.array(settings.temperatures)
+    order = np.argsort(temps, kind="stable")
+    n_t, (n_q, b) = len(temps), solver.freq_harm_out.shape
+    out = {"frequencies": np.zeros((n_t, n_q, b)),
+           "eigenvectors": np.zeros((n_t, n_q, b, b), complex),
+           "delta": np.zeros((n_t, n_q, b, b), complex),
+           "converged": np.zeros(n_t, bool), "iterations": np.zeros(n_t, np.int64),
+           "residual": np.zeros(n_t), "seconds": np.zeros(n_t)}
+    start = None
+    for it in order:
+        res = solver.solve(float(temps[it]), start)
+        for key in out:
+            out[key][it] = res[key]
+        if settings.warm_start and res["converged"]:
+            start = res["delta"]
+    return SCPResult(settings, fc, solver.q_out, solver.outer.ir_grid, solver.outer.weights,
+                     solver.freq_harm_out, out["frequencies"], out["eigenvectors"],
+                     out["delta"], out["converged"], out["iterations"], out["residual"],
+                     out["seconds"])

@@ -1,0 +1,1 @@
+"""AiiDA WorkChains of aiida-wigner (orchestration, exit codes, protocols)."""

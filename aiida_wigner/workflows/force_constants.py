@@ -1,0 +1,400 @@
+"""WorkChains from a structure to fitted force constants.
+
+* :class:`HarmonicWorkChain` (``wigner.harmonic``): FC2 from phonopy's symmetry-reduced
+  finite displacements (default 0.01 Å) -> ``ForceConstantsData``.
+* :class:`SamplingWorkChain` (``wigner.sampling``): NVT MD of the supercell, snapshots at
+  regular intervals after an equilibration period, each given a seeded random displacement
+  of fixed length (default 0.1 Å), forces on each.
+* :class:`FitWorkChain` (``wigner.fit``): hiphive fit up to 6th order with validation
+  scores; named exit code when the validation error is above the threshold.
+* :class:`ForceConstantsWorkChain` (``wigner.force_constants``): relax -> harmonic ->
+  sampling -> fit, with protocols ``fast`` / ``balanced`` / ``paper``.
+
+Units: Å, eV, eV/Å, eV/Å^n, K, fs, THz.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import yaml
+from aiida import orm
+from aiida.engine import ToContext, WorkChain, if_
+
+from ..calculations import fitting as cf
+from ..data.force_constants import ForceConstantsData
+from .engine import (EngineForcesWorkChain, EngineMdWorkChain, RelaxWorkChain,
+                     define_engine_namespace, engine_exit_codes)
+
+PROTOCOL_DIR = pathlib.Path(__file__).parent / "protocols"
+
+
+def _supercell_input(spec):
+    spec.input("supercell_matrix", valid_type=orm.List,
+               help="Supercell matrix: 3 integers (diagonal) or 3x3 integers.")
+    spec.input("primitive_matrix", valid_type=orm.List, required=False,
+               help="Primitive matrix w.r.t. the unit cell (phonopy convention); identity if absent.")
+
+
+def _with_cells(workchain, params: dict) -> orm.Dict:
+    """``params`` plus the supercell/primitive matrices of the workchain, as a Dict."""
+    p = dict(params)
+    p["supercell_matrix"] = workchain.inputs.supercell_matrix.get_list()
+    if "primitive_matrix" in workchain.inputs:
+        p["primitive_matrix"] = workchain.inputs.primitive_matrix.get_list()
+    return orm.Dict(p)
+
+
+def _child_failed(workchain, node):
+    msg = node.exit_message or f"exit status {node.exit_status}"
+    return workchain.exit_codes.ERROR_ENGINE_FAILED.format(
+        message=f"<{node.pk}> {node.process_label}: {msg}")
+
+
+class HarmonicWorkChain(WorkChain):
+    """Harmonic force constants from finite displacements."""
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        define_engine_namespace(spec)
+        spec.input("structure", valid_type=orm.StructureData, help="Unit cell (relaxed).")
+        _supercell_input(spec)
+        spec.input("parameters", valid_type=orm.Dict,
+                   default=lambda: orm.Dict({"distance": 0.01}),
+                   help="distance (Å), plusminus ('auto'|true|false), symprec (Å), "
+                        "subtract_residual_forces (bool, default true).")
+        spec.outline(cls.generate, cls.run_forces, cls.produce)
+        spec.output("force_constants", valid_type=ForceConstantsData, help="FC2, eV/Å².")
+        spec.output("harmonic_dataset", valid_type=orm.ArrayData,
+                    help="displacements (m, N, 3) Å and forces (m, N, 3) eV/Å.")
+        spec.output("frequencies", valid_type=orm.Dict,
+                    help="Frequencies (THz) at the high-symmetry points.")
+        spec.output("ideal_supercell", valid_type=orm.StructureData)
+        engine_exit_codes(spec)
+
+    def generate(self):
+        self.ctx.params = _with_cells(self, self.inputs.parameters.get_dict())
+        out = cf.generate_harmonic_displacements(self.inputs.structure, self.ctx.params)
+        self.ctx.generated = out
+        self.out("ideal_supercell", out["ideal_supercell"])
+        n = len(out["dataset"].get_array("first_atoms"))
+        self.report(f"{n} symmetry-reduced displacements of "
+                    f"{self.ctx.params.get('distance', 0.01)} Å")
+
+    def run_forces(self):
+        structs = {k: v for k, v in self.ctx.generated.items() if k.startswith("supercell_")}
+        if self.inputs.parameters.get("subtract_residual_forces", True):
+            structs["zzz_ideal"] = self.ctx.generated["ideal_supercell"]  # sorts last
+        running = self.submit(EngineForcesWorkChain, engine=dict(self.inputs.engine),
+                              structures=structs)
+        return ToContext(forces=running)
+
+    def produce(self):
+        node = self.ctx.forces
+        if not node.is_finished_ok:
+            return _child_failed(self, node)
+        out = cf.produce_harmonic_force_constants(self.inputs.structure, self.ctx.params,
+                                                  self.ctx.generated["dataset"],
+                                                  node.outputs.forces)
+        for key in ("force_constants", "harmonic_dataset", "frequencies"):
+            self.out(key, out[key])
+        freqs = out["frequencies"].get_dict()["points"]
+        self.report("harmonic frequencies (THz): " + "; ".join(
+            f"{k}: {min(v['frequencies']):.3f}..{max(v['frequencies']):.3f}"
+            for k, v in freqs.items()))
+
+
+@cf.calcfunction
+def make_supercell(structure: orm.StructureData, parameters: orm.Dict):
+    """The ideal supercell (phonopy atom order) of a unit cell."""
+    setup = cf._setup(structure, parameters.get_dict())
+    return cf._structure(setup)
+
+
+class SamplingWorkChain(WorkChain):
+    """MD snapshots plus seeded random displacements, with forces on each."""
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        define_engine_namespace(spec)
+        spec.input("structure", valid_type=orm.StructureData, help="Unit cell (relaxed).")
+        _supercell_input(spec)
+        spec.input("ideal_supercell", valid_type=orm.StructureData, required=False,
+                   help="Reuse this ideal supercell (e.g. from the harmonic step).")
+        spec.input("md", valid_type=orm.Dict,
+                   help="MD parameters: temperature K, timestep fs, n_steps, interval, "
+                        "thermostat, seed.")
+        spec.input("parameters", valid_type=orm.Dict,
+                   help="n_snapshots, discard_steps, amplitude (Å), seed.")
+        spec.outline(cls.setup_supercell, cls.run_md, cls.select, cls.run_forces, cls.results)
+        spec.output("trajectory", valid_type=orm.TrajectoryData)
+        spec.output("displacements", valid_type=orm.ArrayData,
+                    help="displacements (m, N, 3) Å from the ideal supercell.")
+        spec.output("forces", valid_type=orm.ArrayData, help="forces (m, N, 3) eV/Å.")
+        spec.output("ideal_supercell", valid_type=orm.StructureData)
+        engine_exit_codes(spec)
+        spec.exit_code(320, "ERROR_TOO_FEW_FRAMES",
+                       message="{message}. Raise md.n_steps or lower parameters.n_snapshots / "
+                               "discard_steps.")
+
+    def setup_supercell(self):
+        if "ideal_supercell" in self.inputs:
+            self.ctx.ideal = self.inputs.ideal_supercell
+        else:
+            self.ctx.ideal = make_supercell(self.inputs.structure, _with_cells(self, {}))
+
+    def run_md(self):
+        return ToContext(md=self.submit(EngineMdWorkChain, engine=dict(self.inputs.engine),
+                                        structure=self.ctx.ideal, parameters=self.inputs.md))
+
+    def select(self):
+        node = self.ctx.md
+        if not node.is_finished_ok:
+            return _child_failed(self, node)
+        self.out("trajectory", node.outputs.trajectory)
+        res, sel = cf.select_training_structures.run_get_node(
+            node.outputs.trajectory, self.ctx.ideal, self.inputs.parameters)
+        if not sel.is_finished_ok:
+            return self.exit_codes.ERROR_TOO_FEW_FRAMES.format(message=sel.exit_message)
+        self.ctx.selected = res
+
+    def run_forces(self):
+        structs = {k: v for k, v in self.ctx.selected.items() if k.startswith("supercell_")}
+        return ToContext(forces=self.submit(EngineForcesWorkChain, engine=dict(self.inputs.engine),
+                                            structures=structs))
+
+    def results(self):
+        node = self.ctx.forces
+        if not node.is_finished_ok:
+            return _child_failed(self, node)
+        self.out("displacements", self.ctx.selected["displacements"])
+        self.out("forces", node.outputs.forces)
+        self.out("ideal_supercell", self.ctx.ideal)
+
+
+class FitWorkChain(WorkChain):
+    """hiphive fit of force constants up to 6th order with validation scores."""
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input("structure", valid_type=orm.StructureData, help="Unit cell.")
+        _supercell_input(spec)
+        spec.input("displacements", valid_type=orm.ArrayData)
+        spec.input("forces", valid_type=orm.ArrayData)
+        spec.input("harmonic_dataset", valid_type=orm.ArrayData, required=False,
+                   help="Finite-displacement dataset; with harmonic='fixed' it fixes FC2.")
+        spec.input("parameters", valid_type=orm.Dict,
+                   help="cutoffs {order: Å} (orders 2..6), method, harmonic ('fixed'|'joint'), "
+                        "validation, rotational_sum_rules, fit_kwargs, seed, max_rmse (eV/Å), "
+                        "max_relative_rmse.")
+        spec.outline(cls.fit, cls.validate)
+        spec.output("fcp", valid_type=orm.SinglefileData, help="hiphive ForceConstantPotential.")
+        spec.output("scores", valid_type=orm.Dict)
+        spec.output("force_constants", valid_type=ForceConstantsData)
+        spec.exit_code(320, "ERROR_FIT_SETUP",
+                       message="The fit could not be set up: {message}")
+        spec.exit_code(340, "ERROR_FIT_VALIDATION",
+                       message="Validation RMSE {rmse:.4f} eV/Å ({rel:.1%} of the force RMS) "
+                               "exceeds the threshold ({threshold}). Add training structures "
+                               "(sampling.parameters.n_snapshots), lower the cutoffs or the "
+                               "highest order, try method 'adaptive-lasso'/'ardr', or raise "
+                               "max_rmse / max_relative_rmse if this accuracy is enough.")
+
+    def fit(self):
+        params = dict(self.inputs.parameters.get_dict())
+        for key in ("max_rmse", "max_relative_rmse"):
+            params.pop(key, None)
+        kwargs = {}
+        if "harmonic_dataset" in self.inputs:
+            kwargs["harmonic_dataset"] = self.inputs.harmonic_dataset
+        _, node = cf.fit_hiphive.run_get_node(self.inputs.structure, _with_cells(self, params),
+                                              self.inputs.displacements, self.inputs.forces,
+                                              **kwargs)
+        if not node.is_finished_ok:
+            return self.exit_codes.ERROR_FIT_SETUP.format(message=node.exit_message)
+        for key in ("fcp", "scores", "force_constants"):
+            self.out(key, node.outputs[key])
+        self.ctx.scores = node.outputs.scores.get_dict()
+
+    def validate(self):
+        s, p = self.ctx.scores, self.inputs.parameters.get_dict()
+        self.report(f"fit: RMSE train {s['rmse_train']:.4f}, validation {s['rmse_validation']:.4f} "
+                    f"eV/Å, R² validation {s['r2_validation']:.4f}, parameters {s['n_parameters']}")
+        too_big = []
+        if p.get("max_rmse") is not None and s["rmse_validation"] > p["max_rmse"]:
+            too_big.append(f"max_rmse = {p['max_rmse']} eV/Å")
+        if (p.get("max_relative_rmse") is not None
+                and s["relative_rmse_validation"] > p["max_relative_rmse"]):
+            too_big.append(f"max_relative_rmse = {p['max_relative_rmse']}")
+        if too_big:
+            return self.exit_codes.ERROR_FIT_VALIDATION.format(
+                rmse=s["rmse_validation"], rel=s["relative_rmse_validation"],
+                threshold=", ".join(too_big))
+
+
+def load_protocol(name: str) -> dict:
+    path = PROTOCOL_DIR / f"{name}.yaml"
+    if not path.exists():
+        raise ValueError(f"unknown protocol {name!r}; available: "
+                         f"{sorted(p.stem for p in PROTOCOL_DIR.glob('*.yaml'))}")
+    return yaml.safe_load(path.read_text())
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """Recursive dict update; ``cutoffs`` is replaced as a whole (it defines the orders)."""
+    out = dict(base)
+    for k, v in (over or {}).items():
+        nested = isinstance(v, dict) and isinstance(out.get(k), dict) and k != "cutoffs"
+        out[k] = _merge(out[k], v) if nested else v
+    return out
+
+
+class ForceConstantsWorkChain(WorkChain):
+    """Structure -> relaxed structure -> FC2 -> training set -> fitted FCs (orders 2..6)."""
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        define_engine_namespace(spec)
+        spec.input("structure", valid_type=orm.StructureData, help="Unit cell.")
+        _supercell_input(spec)
+        spec.expose_inputs(RelaxWorkChain, namespace="relax", exclude=("engine", "structure"),
+                           namespace_options={"required": False, "populate_defaults": False})
+        spec.input("run_relax", valid_type=orm.Bool, default=lambda: orm.Bool(True))
+        spec.expose_inputs(HarmonicWorkChain, namespace="harmonic",
+                           exclude=("engine", "structure", "supercell_matrix", "primitive_matrix"))
+        spec.expose_inputs(SamplingWorkChain, namespace="sampling",
+                           exclude=("engine", "structure", "supercell_matrix", "primitive_matrix",
+                                    "ideal_supercell"))
+        spec.expose_inputs(FitWorkChain, namespace="fit",
+                           exclude=("structure", "supercell_matrix", "primitive_matrix",
+                                    "displacements", "forces", "harmonic_dataset"))
+        spec.outline(
+            if_(cls.should_relax)(cls.run_relax, cls.inspect_relax),
+            cls.run_harmonic, cls.inspect_harmonic,
+            cls.run_sampling, cls.inspect_sampling,
+            cls.run_fit, cls.results,
+        )
+        spec.output("relaxed_structure", valid_type=orm.StructureData, required=False)
+        spec.output("lattice", valid_type=orm.Dict, required=False)
+        spec.output("harmonic_force_constants", valid_type=ForceConstantsData)
+        spec.output("frequencies", valid_type=orm.Dict)
+        spec.output("force_constants", valid_type=ForceConstantsData, required=False)
+        spec.output("fcp", valid_type=orm.SinglefileData, required=False)
+        spec.output("scores", valid_type=orm.Dict, required=False)
+        engine_exit_codes(spec)
+        spec.exit_code(401, "ERROR_RELAX_FAILED", message="Relaxation failed: {message}")
+        spec.exit_code(402, "ERROR_HARMONIC_FAILED", message="Harmonic step failed: {message}")
+        spec.exit_code(403, "ERROR_SAMPLING_FAILED", message="Sampling step failed: {message}")
+        spec.exit_code(404, "ERROR_FIT_FAILED", message="Fit failed: {message}")
+        spec.exit_code(340, "ERROR_FIT_VALIDATION", message="{message}")
+
+    @classmethod
+    def get_builder_from_protocol(cls, structure: orm.StructureData, engine: str = "sevennet",
+                                  protocol: str = "fast", code=None, model: str | None = None,
+                                  supercell=None, overrides: dict | None = None, **engine_options):
+        """A builder filled from ``protocols/<protocol>.yaml``.
+
+        ``engine``: sevennet | emt | lj | vasp (VASP needs ``code`` and options
+        ``potential_family``, ``potential_mapping``); ``supercell``: 3 integers; ``overrides``
+        is merged into the protocol dict (keys relax, harmonic, sampling, fit, supercell).
+        """
+        if engine == "vasp":
+            from ..engines.vasp import MESSAGE
+
+            raise ValueError(MESSAGE)
+        p = _merge(load_protocol(protocol), overrides or {})
+        calc = {"name": engine}
+        calc.update(p.get("engines", {}).get(engine, {}))
+        if model:
+            calc["model"] = model
+        calc.update(engine_options)
+        builder = cls.get_builder()
+        builder.structure = structure
+        builder.engine.calculator = orm.Dict(calc)
+        if code is not None:
+            builder.engine.code = code
+        builder.supercell_matrix = orm.List(list(supercell or p["supercell"]))
+        builder.run_relax = orm.Bool(bool(p["relax"].pop("enabled", True)))
+        builder.relax.parameters = orm.Dict(p["relax"])
+        builder.harmonic.parameters = orm.Dict(p["harmonic"])
+        builder.sampling.md = orm.Dict(p["sampling"]["md"])
+        builder.sampling.parameters = orm.Dict(
+            {k: v for k, v in p["sampling"].items() if k != "md"})
+        builder.fit.parameters = orm.Dict(p["fit"])
+        builder.metadata.label = f"{structure.get_formula()} {engine} {protocol}"
+        return builder
+
+    def _sub(self, wc, namespace):
+        inputs = self.exposed_inputs(wc, namespace=namespace)
+        inputs["engine"] = dict(self.inputs.engine)
+        inputs["structure"] = self.ctx.structure
+        return inputs
+
+    def should_relax(self):
+        self.ctx.structure = self.inputs.structure
+        return bool(self.inputs.run_relax)
+
+    def run_relax(self):
+        return ToContext(relax=self.submit(RelaxWorkChain, **self._sub(RelaxWorkChain, "relax")))
+
+    def _failed(self, node, code):
+        msg = node.exit_message or f"exit status {node.exit_status}"
+        return self.exit_codes[code].format(message=f"<{node.pk}> {node.process_label}: {msg}")
+
+    def inspect_relax(self):
+        node = self.ctx.relax
+        if not node.is_finished_ok:
+            return self._failed(node, "ERROR_RELAX_FAILED")
+        self.ctx.structure = node.outputs.relaxed_structure
+        self.out("relaxed_structure", node.outputs.relaxed_structure)
+        self.out("lattice", node.outputs.lattice)
+
+    def _cells(self):
+        d = {"supercell_matrix": self.inputs.supercell_matrix}
+        if "primitive_matrix" in self.inputs:
+            d["primitive_matrix"] = self.inputs.primitive_matrix
+        return d
+
+    def run_harmonic(self):
+        return ToContext(harmonic=self.submit(HarmonicWorkChain,
+                                              **self._sub(HarmonicWorkChain, "harmonic"),
+                                              **self._cells()))
+
+    def inspect_harmonic(self):
+        node = self.ctx.harmonic
+        if not node.is_finished_ok:
+            return self._failed(node, "ERROR_HARMONIC_FAILED")
+        self.out("harmonic_force_constants", node.outputs.force_constants)
+        self.out("frequencies", node.outputs.frequencies)
+
+    def run_sampling(self):
+        return ToContext(sampling=self.submit(
+            SamplingWorkChain, **self._sub(SamplingWorkChain, "sampling"), **self._cells(),
+            ideal_supercell=self.ctx.harmonic.outputs.ideal_supercell))
+
+    def inspect_sampling(self):
+        node = self.ctx.sampling
+        if not node.is_finished_ok:
+            return self._failed(node, "ERROR_SAMPLING_FAILED")
+
+    def run_fit(self):
+        inputs = self.exposed_inputs(FitWorkChain, namespace="fit")
+        s = self.ctx.sampling.outputs
+        inputs.update(structure=self.ctx.structure, displacements=s.displacements,
+                      forces=s.forces, harmonic_dataset=self.ctx.harmonic.outputs.harmonic_dataset,
+                      **self._cells())
+        return ToContext(fit=self.submit(FitWorkChain, **inputs))
+
+    def results(self):
+        node = self.ctx.fit
+        for key in ("force_constants", "fcp", "scores"):
+            if key in node.outputs:
+                self.out(key, node.outputs[key])
+        if node.exit_status == FitWorkChain.exit_codes.ERROR_FIT_VALIDATION.status:
+            return self.exit_codes.ERROR_FIT_VALIDATION.format(message=node.exit_message)
+        if not node.is_finished_ok:
+            return self._failed(node, "ERROR_FIT_FAILED")
