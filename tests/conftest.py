@@ -58,7 +58,7 @@ def cu3au_files(tmp_path_factory):
     return write_cu3au_files(tmp_path_factory.mktemp("cu3au"))
 
 
-def make_fake_kappa_result(fc, settings):
+def make_fake_kappa_result(fc, settings, models=None):
     """A ``KappaResult`` with the right shapes and made-up numbers (no physics).
 
     Lets the AiiDA and CLI layers be tested independently of

@@ -60,6 +60,7 @@ MODE_ARRAYS = (
     ("gamma_4ph", "gamma_4ph", "THz (half width)"),
     ("gamma_isotope", "gamma_isotope", "THz (half width)"),
     ("gamma", "gamma", "THz (half width)"),
+    ("gamma_4ph_stderr", "gamma_4ph_stderr", "THz (standard error of sampled gamma_4ph)"),
     ("kappa_P_mode", "kappa_P_modes", "W/(m K)"),
     ("temperature", "temperatures", "K"),
 )
@@ -159,7 +160,8 @@ def result_from_nodes(settings: orm.Dict, kappa: orm.ArrayData, modes: orm.Array
     for name, field, _ in KAPPA_ARRAYS:
         kwargs[field] = kappa.get_array(name)
     for name, field, _ in MODE_ARRAYS:
-        kwargs.setdefault(field, modes.get_array(name))
+        if name in modes.get_arraynames():
+            kwargs.setdefault(field, modes.get_array(name))
     spectra = {}
     for name in modes.get_arraynames():
         if name.startswith(SPECTRA_PREFIX):
@@ -177,6 +179,7 @@ def result_from_nodes(settings: orm.Dict, kappa: orm.ArrayData, modes: orm.Array
 EXIT_CODES = {
     "unstable": (310, "ERROR_UNSTABLE_PHONONS"),
     "invalid": (300, "ERROR_INVALID_INPUT"),
+    "not_converged": (350, "ERROR_SCP_NOT_CONVERGED"),
 }
 
 
@@ -186,34 +189,51 @@ def _input_failures() -> tuple[type[Exception], ...]:
     from aiida_wigner.physics.forceconstants import ForceConstantsError
     from aiida_wigner.physics.harmonic import UnstablePhononsError
     from aiida_wigner.physics.mesh import MeshError
+    from aiida_wigner.physics.renormalization import MissingTemperatureError, SCPNotConvergedError
 
-    return (UnstablePhononsError, ForceConstantsError, CellError, MeshError)
+    return (UnstablePhononsError, ForceConstantsError, CellError, MeshError, SCPNotConvergedError,
+            MissingTemperatureError)
 
 
 def _failure_kind(exc: Exception) -> str:
     from aiida_wigner.physics.harmonic import UnstablePhononsError
+    from aiida_wigner.physics.renormalization import SCPNotConvergedError
 
-    return "unstable" if isinstance(exc, UnstablePhononsError) else "invalid"
+    if isinstance(exc, UnstablePhononsError):
+        return "unstable"
+    return "not_converged" if isinstance(exc, SCPNotConvergedError) else "invalid"
 
 
 @calcfunction
-def compute_kappa_calcfunction(force_constants: ForceConstantsData, settings: orm.Dict):
+def compute_kappa_calcfunction(force_constants: ForceConstantsData, settings: orm.Dict,
+                               renormalization: orm.ArrayData | None = None):
     """Wigner thermal conductivity (κ_P, κ_C, κ in W/(m·K)) of ``force_constants``.
 
     :param force_constants: the force-constant model (eV/Å^n).
     :param settings: a ``Dict`` with the fields of
         :class:`~aiida_wigner.physics.kappa.KappaSettings` (``mesh`` and
         ``temperatures`` in K required; ``sigma`` in THz, ...).
+    :param renormalization: optional ``renormalization`` output of ``wigner.renormalize``
+        on the same force constants: every temperature then runs on its renormalized
+        phonons (bare FC3/FC4 for the linewidths).
     :returns: ``kappa`` and ``modes`` (``ArrayData``) and ``summary`` (``Dict``); see the
-        module docstring for names, shapes and units.  Exit status 310 when the harmonic
-        phonons are unstable (imaginary frequencies on the mesh), 300 when the force
-        constants do not fit their cells or the q-mesh; the exit message carries the physics message.
+        module docstring for names, shapes and units.  Exit status 310 when the phonons
+        are unstable (imaginary frequencies on the mesh), 300 when the force constants do
+        not fit their cells or the q-mesh, lack an order the settings need, or a
+        temperature was not renormalized, 350 when SCP did not converge at a requested
+        temperature; the exit message carries the physics message.
     """
+    from aiida_wigner.calculations.renormalize import renormalization_from_node
     from aiida_wigner.physics.kappa import compute_kappa
 
     kappa_settings = settings_from_dict(settings.get_dict())
     try:
-        result = compute_kappa(force_constants.get_force_constants(), kappa_settings)
+        fc = force_constants.get_force_constants()
+        models = None
+        if renormalization is not None:
+            models = renormalization_from_node(renormalization).models(
+                fc, kappa_settings.temperatures)
+        result = compute_kappa(fc, kappa_settings, models)
     except _input_failures() as exc:
         status, label = EXIT_CODES[_failure_kind(exc)]
         return ExitCode(status, f"{label}: {exc}")

@@ -3,39 +3,20 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 from aiida.cmdline.params.options.multivalue import MultipleValueOption
 
+from .options import (NEW_FILE, check_crystal_inputs, file_arguments, force_constant_files,
+                      format_convergence, run_renormalization, scp_settings, scp_solver_options,
+                      store_force_constants)
+from .options import load_files as _load
 from .root import cmd_root
 from .utils import ensure_profile, format_kappa_table, input_errors
 
-_EXISTING_FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
-_NEW_FILE = click.Path(dir_okay=False, writable=True, path_type=Path)
-
 
 @cmd_root.command("kappa")
-@click.option("--cell", type=_EXISTING_FILE,
-              help="phonopy/phono3py YAML (e.g. phono3py_params.yaml, phonopy_disp.yaml) with the "
-                   "unit cell, supercell and primitive matrices.")
-@click.option("--structure", type=_EXISTING_FILE,
-              help="Unit cell as POSCAR or CIF (instead of --cell); needs --supercell.")
-@click.option("--supercell", type=click.INT, nargs=3, default=None, metavar="N1 N2 N3",
-              help="Supercell multiplicities of the force constants, with --structure.")
-@click.option("--primitive-matrix", cls=MultipleValueOption, type=click.STRING, default=None,
-              metavar="auto|P|F|I|A|C|R|P11 ... P33",
-              help="Primitive cell w.r.t. the unit cell, as phonopy takes it: 'auto', a centring "
-                   "letter, or 9 numbers (row-major); default: the one in the --cell file, else "
-                   "the identity.")
-@click.option("--fc2", type=_EXISTING_FILE,
-              help="Harmonic force constants: phonopy FORCE_CONSTANTS or fc2.hdf5 (eV/Å²).")
-@click.option("--fc3", type=_EXISTING_FILE,
-              help="Third-order force constants: fc3.hdf5 or ShengBTE FORCE_CONSTANTS_3RD (eV/Å³).")
-@click.option("--fc4", type=_EXISTING_FILE,
-              help="Fourth-order force constants: FourPhonon FORCE_CONSTANTS_4TH (eV/Å⁴).")
-@click.option("--fcp", type=_EXISTING_FILE,
-              help="hiphive force-constant potential (.fcp) giving all orders it holds.")
+@force_constant_files
 @click.option("--mesh", type=click.IntRange(min=1), nargs=3, required=True, metavar="N1 N2 N3",
               help="Γ-centred q-point mesh.")
 @click.option("--temperatures", cls=MultipleValueOption, type=click.FLOAT, default=(300.0,),
@@ -56,16 +37,41 @@ _NEW_FILE = click.Path(dir_okay=False, writable=True, path_type=Path)
                    "SMM19 split for term-by-term comparison.")
 @click.option("--frequency-bins", type=click.IntRange(min=1), default=None,
               help="Number of frequency bins of the spectral κ(ω) and κ_C(ω, ω') [default: 100].")
-@click.option("--output", "-o", type=_NEW_FILE, default=None,
+@click.option("--four-phonon", type=click.Choice(["none", "exhaustive", "sampled"]), default="none",
+              show_default=True,
+              help="Four-phonon scattering (needs --fc4 or an --fcp with order 4): all processes, "
+                   "or a random sample of --samples (q1, q2) pairs per q-point.")
+@click.option("--samples", type=click.IntRange(min=2), default=None,
+              help="--four-phonon sampled: (q1, q2) pairs drawn per q-point [default: 256].")
+@click.option("--target-error", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="--four-phonon sampled: add samples until the relative standard error of "
+                   "every γ_4ph is below this (e.g. 0.05).")
+@click.option("--seed", type=click.INT, default=None,
+              help="--four-phonon sampled: random seed [default: 0].")
+@click.option("--renormalize", type=click.Choice(["none", "loop", "loop+bubble"]), default="none",
+              show_default=True,
+              help="Compute κ on temperature-renormalized phonons: self-consistent phonons with the "
+                   "quartic loop (needs FC4), plus the quasiparticle bubble correction (SCPB, "
+                   "needs FC3). Linewidths use the bare FC3/FC4, as in the seed study.")
+@click.option("--scp-mesh", type=click.IntRange(min=1), nargs=3, default=None, metavar="N1 N2 N3",
+              help="With --renormalize: the outer SCP mesh (e.g. 4 4 2).")
+@click.option("--scp-inner-mesh", type=click.IntRange(min=1), nargs=3, default=None,
+              metavar="N1 N2 N3",
+              help="With --renormalize: the inner q' mesh, a multiple of --scp-mesh [default: "
+                   "--scp-mesh].")
+@scp_solver_options
+@click.option("--output", "-o", type=NEW_FILE, default=None,
               help="Write the summary (temperatures, kappa_P, kappa_C, kappa in W/(m K), node "
                    "UUID) to this JSON file.")
-@click.option("--modes", type=_NEW_FILE, default=None,
+@click.option("--modes", type=NEW_FILE, default=None,
               help="Write the mode-resolved data (frequencies, linewidths, velocities, heat "
                    "capacities, ...) to this HDF5 file.")
 @click.pass_context
 def cmd_kappa(ctx, cell, structure, supercell, primitive_matrix, fc2, fc3, fc4, fcp, mesh,
-              temperatures, isotope, smearing, sigma, scale, convention, frequency_bins, output,
-              modes):
+              temperatures, isotope, smearing, sigma, scale, convention, frequency_bins,
+              four_phonon, samples, target_error, seed, renormalize, scp_mesh, scp_inner_mesh,
+              diagonal_only, classical, mixing, tolerance, max_iterations, frequency_floor,
+              bubble_epsilon, output, modes):
     """Compute κ_P, κ_C and κ = κ_P + κ_C from existing force constants.
 
     The force constants are stored as a node and the `wigner.kappa` calcfunction runs on them,
@@ -76,19 +82,30 @@ def cmd_kappa(ctx, cell, structure, supercell, primitive_matrix, fc2, fc3, fc4, 
             --mesh 10 10 10 --temperatures 100 300 700 --isotope --sigma 0.1 \\
             --output result.json --modes modes.h5
 
+    With four-phonon scattering on SCP+bubble renormalized phonons (seed study):
+
+    \b
+        aiida-wigner kappa --fcp fit.fcp --mesh 16 16 12 --temperatures 300 \\
+            --four-phonon sampled --samples 512 --renormalize loop+bubble \\
+            --scp-mesh 4 4 2 --scp-inner-mesh 8 8 4
+
     Units: THz, K, W/(m K).
     """
     from aiida import orm
 
     from aiida_wigner.calculations.kappa import compute_kappa_calcfunction, result_from_nodes
-    from aiida_wigner.data.force_constants import ForceConstantsData
     from aiida_wigner.physics.kappa import KappaSettings
 
-    _check_inputs(cell, structure, supercell, fc2, fc3, fcp, smearing, sigma, scale)
+    check_crystal_inputs(cell, structure, supercell, fc2, fcp)
+    _check_options(smearing, sigma, scale, four_phonon, samples, target_error, seed, renormalize,
+                   scp_mesh)
 
     kwargs = {"mesh": tuple(mesh), "temperatures": tuple(temperatures), "isotope": isotope,
-              "smearing": smearing, "convention": convention}
-    for key, value in (("sigma", sigma), ("scale", scale), ("frequency_bins", frequency_bins)):
+              "smearing": smearing, "convention": convention,
+              "four_phonon": None if four_phonon == "none" else four_phonon}
+    for key, value in (("sigma", sigma), ("scale", scale), ("frequency_bins", frequency_bins),
+                       ("four_phonon_samples", samples), ("four_phonon_seed", seed),
+                       ("four_phonon_target_error", target_error)):
         if value is not None:
             kwargs[key] = value
     try:
@@ -96,25 +113,28 @@ def cmd_kappa(ctx, cell, structure, supercell, primitive_matrix, fc2, fc3, fc4, 
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
 
-    files = {"cell": cell, "structure": structure, "fc2": fc2, "fc3": fc3, "fc4": fc4, "fcp": fcp,
-             "supercell": tuple(supercell) if supercell else None,
-             "primitive_matrix": _primitive_matrix(primitive_matrix)}
+    files = file_arguments(cell, structure, supercell, primitive_matrix, fc2, fc3, fc4, fcp)
     with input_errors("reading the force constants"):
-        fc = _load(**{key: value for key, value in files.items() if value is not None})
-    if fc.fc3 is None and not isotope:
-        raise click.UsageError("no scattering to compute: these force constants have no third "
-                               "order (give --fc3 or --fcp) and --isotope is off")
+        fc = _load(**files)
+    _check_orders(fc, isotope, four_phonon, renormalize)
     settings = KappaSettings(**{**settings.as_dict(), "three_phonon": fc.fc3 is not None})
 
     ensure_profile(ctx)
-    node = ForceConstantsData.from_force_constants(fc)
-    node.label = node.formula
-    node.description = "; ".join(f"{key}: {value}" for key, value in node.source.items())
-    node.store()
+    node = store_force_constants(fc)
+
+    inputs = {"force_constants": node, "settings": orm.Dict(settings.as_dict())}
+    if renormalize != "none":
+        scp = scp_settings(scp_mesh, scp_inner_mesh or scp_mesh, temperatures,
+                           "qp" if renormalize == "loop+bubble" else "none", diagonal_only,
+                           classical, mixing, tolerance, max_iterations, frequency_floor,
+                           bubble_epsilon)
+        scp_outputs, scp_process = run_renormalization(node, scp)
+        click.echo(f"Renormalized phonons ({renormalize})   [calculation pk={scp_process.pk}]")
+        click.echo(format_convergence(scp_outputs["summary"].get_dict()))
+        inputs["renormalization"] = scp_outputs["renormalization"]
 
     with input_errors("computing the thermal conductivity"):
-        outputs, process = compute_kappa_calcfunction.run_get_node(
-            force_constants=node, settings=orm.Dict(settings.as_dict()))
+        outputs, process = compute_kappa_calcfunction.run_get_node(**inputs)
     if not process.is_finished_ok:
         raise click.ClickException(f"the kappa calculation <{process.pk}> failed with exit status "
                                    f"{process.exit_status}: {process.exit_message}")
@@ -138,22 +158,10 @@ def cmd_kappa(ctx, cell, structure, supercell, primitive_matrix, fc2, fc3, fc4, 
         result.write_modes(modes)
         click.echo(f"Wrote {modes}")
 
-def _check_inputs(cell, structure, supercell, fc2, fc3, fcp, smearing, sigma, scale) -> None:
-    """Usage errors that can be found before reading any file."""
-    if cell is not None and structure is not None:
-        raise click.UsageError("--cell and --structure both give the crystal: use only one "
-                               "(--cell phono3py_params.yaml, or --structure POSCAR --supercell "
-                               "N1 N2 N3)")
-    if cell is None and structure is None and fcp is None:
-        raise click.UsageError("give the crystal: --cell phono3py_params.yaml (phonopy/phono3py "
-                               "YAML), or --structure POSCAR|file.cif with --supercell N1 N2 N3")
-    if structure is not None and not supercell:
-        raise click.BadParameter("--structure needs the supercell of the force constants: add "
-                                 "--supercell N1 N2 N3 (e.g. --supercell 2 2 2)",
-                                 param_hint="'--supercell'")
-    if fc2 is None and fcp is None:
-        raise click.UsageError("give the harmonic force constants with --fc2 (fc2.hdf5 or "
-                               "FORCE_CONSTANTS) or --fcp (hiphive potential)")
+
+def _check_options(smearing, sigma, scale, four_phonon, samples, target_error, seed,
+                   renormalize, scp_mesh) -> None:
+    """Usage errors of the option combinations, found before reading any file."""
     if smearing == "adaptive" and sigma is not None:
         raise click.BadParameter("--sigma sets the fixed Gaussian width and cannot be used with "
                                  "--smearing adaptive; use --scale for adaptive widths, or "
@@ -161,27 +169,26 @@ def _check_inputs(cell, structure, supercell, fc2, fc3, fcp, smearing, sigma, sc
     if smearing == "gaussian" and scale is not None:
         raise click.BadParameter("--scale applies to --smearing adaptive only; use --sigma (THz) "
                                  "for Gaussian smearing", param_hint="'--scale'")
+    if four_phonon != "sampled" and any(v is not None for v in (samples, target_error, seed)):
+        raise click.UsageError("--samples, --target-error and --seed apply to --four-phonon "
+                               "sampled only")
+    if renormalize != "none" and not scp_mesh:
+        raise click.BadParameter("--renormalize needs the outer SCP mesh: add --scp-mesh N1 N2 N3 "
+                                 "(e.g. --scp-mesh 4 4 2 --scp-inner-mesh 8 8 4)",
+                                 param_hint="'--scp-mesh'")
+    if renormalize == "none" and scp_mesh:
+        raise click.UsageError("--scp-mesh is used with --renormalize loop|loop+bubble only")
 
 
-def _primitive_matrix(values):
-    """``--primitive-matrix`` as load_force_constants takes it: None, a keyword or 3x3 floats."""
-    if not values:
-        return None
-    if len(values) == 1 and values[0].lower() in ("auto", "p", "f", "i", "a", "c", "r"):
-        return "auto" if values[0].lower() == "auto" else values[0].upper()
-    try:
-        numbers = [float(v) for v in values]
-    except ValueError:
-        numbers = []
-    if len(numbers) != 9:
-        raise click.BadParameter(f"expected 'auto', a centring letter (P, F, I, A, C, R) or 9 "
-                                 f"numbers, got {' '.join(values)!r}",
-                                 param_hint="'--primitive-matrix'")
-    return [numbers[i:i + 3] for i in (0, 3, 6)]
-
-
-def _load(**kwargs):
-    """Read the force-constant files with :func:`aiida_wigner.physics.io.load_force_constants`."""
-    from aiida_wigner.physics.io import load_force_constants
-
-    return load_force_constants(**kwargs)
+def _check_orders(fc, isotope, four_phonon, renormalize) -> None:
+    """Usage errors when the force constants lack an order the options need."""
+    if fc.fc3 is None and not isotope and four_phonon == "none":
+        raise click.UsageError("no scattering to compute: these force constants have no third "
+                               "order (give --fc3 or --fcp) and --isotope is off")
+    if fc.fc4 is None and (four_phonon != "none" or renormalize != "none"):
+        what = "--four-phonon" if four_phonon != "none" else "--renormalize"
+        raise click.UsageError(f"{what} needs fourth-order force constants: give --fc4 "
+                               f"FORCE_CONSTANTS_4TH or an --fcp with order 4")
+    if renormalize == "loop+bubble" and fc.fc3 is None:
+        raise click.UsageError("--renormalize loop+bubble needs third-order force constants "
+                               "(--fc3 or an --fcp with order 3)")

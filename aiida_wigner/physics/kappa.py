@@ -1,12 +1,16 @@
 """One call from force constants to the Wigner conductivity: the physics pipeline.
 
 ``compute_kappa(fc, settings)`` runs, on a Γ-centred q-mesh: harmonic phonons →
-three-phonon (Eq. 6) and isotope (Eq. 8) half widths → Wigner conductivity (Eq. 5),
-and returns a :class:`KappaResult`.  Units: THz, W/(m·K), K.
+three-phonon (Eq. 6), four-phonon (Eq. 7) and isotope (Eq. 8) half widths → Wigner
+conductivity (Eq. 5), and returns a :class:`KappaResult`.  With ``models`` (one
+renormalized :class:`~.renormalization.EffectiveHarmonicModel` per temperature) each
+temperature runs on its own renormalized phonons with the bare Φ3/Φ4, as in the seed.
+Units: THz, W/(m·K), K.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -28,6 +32,13 @@ class KappaSettings:
         pairs between κ_P and κ_C); see docs/conventions.md.
     frequency_bins : number of bins for spectral κ(ω) and the (ω, ω') κ_C map.
     use_symmetry : reduce q-points and triplets by the point group (off: full-mesh sums).
+    four_phonon : None (off), "exhaustive" or "sampled" four-phonon linewidths (needs FC4;
+        docs/four_phonon.md); same smearing as the three-phonon ones.
+    four_phonon_samples : sampled mode: (q1, q2) pairs drawn per q-point (the starting
+        number with ``four_phonon_target_error``).
+    four_phonon_seed : sampled mode: random seed (results reproducible).
+    four_phonon_target_error : sampled mode: add samples until the relative standard error
+        of every γ_4ph is below this (None: fixed ``four_phonon_samples``).
     """
 
     mesh: tuple[int, int, int]
@@ -42,6 +53,10 @@ class KappaSettings:
     frequency_bins: int = 100
     cutoff_frequency: float = 1e-3
     use_symmetry: bool = True
+    four_phonon: str | None = None
+    four_phonon_samples: int = 256
+    four_phonon_seed: int = 0
+    four_phonon_target_error: float | None = None
 
     def __post_init__(self):
         mesh = tuple(int(m) for m in self.mesh)
@@ -61,6 +76,15 @@ class KappaSettings:
         if self.convention not in ("aiida-wigner", "phono3py"):
             raise ValueError(f"convention must be 'aiida-wigner' or 'phono3py', "
                              f"got {self.convention!r}")
+        if self.four_phonon not in (None, "exhaustive", "sampled"):
+            raise ValueError(f"four_phonon must be None, 'exhaustive' or 'sampled', "
+                             f"got {self.four_phonon!r}")
+        if self.four_phonon_samples < 2:
+            raise ValueError(f"four_phonon_samples must be at least 2, "
+                             f"got {self.four_phonon_samples!r}")
+        if self.four_phonon_target_error is not None and not self.four_phonon_target_error > 0:
+            raise ValueError(f"four_phonon_target_error must be a positive relative error, "
+                             f"got {self.four_phonon_target_error!r}")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -73,10 +97,13 @@ class KappaResult:
 
     temperatures (T,) K; kappa_P, kappa_C, kappa (T, 3, 3) W/(m·K);
     qpoints (Q, 3) reduced; weights (Q,) int (sum = mesh size);
-    frequencies (Q, B) THz; group_velocities (Q, B, 3) THz·Å;
+    frequencies (Q, B) THz; group_velocities (Q, B, 3) THz·Å — with renormalized
+    phonons (one model per temperature) both get a leading T axis: (T, Q, B), (T, Q, B, 3);
     heat_capacities (T, Q, B) eV/K per mode;
     gamma_3ph, gamma_4ph, gamma_isotope, gamma (T, Q, B) THz half widths
-    (gamma_isotope is T-independent but broadcast; gamma_4ph zeros unless computed);
+    (gamma_isotope is T-independent on harmonic phonons but broadcast; gamma_4ph zeros
+    unless computed); gamma_4ph_stderr (T, Q, B) THz, the statistical error of sampled
+    γ_4ph (zeros when exhaustive or off);
     kappa_P_modes (T, Q, B, 3, 3) W/(m·K), weight included, summing to kappa_P;
     spectra: dict of spectral/cumulative κ_P(ω), κ_C(ω) and the binned (ω, ω') κ_C map.
     """
@@ -96,7 +123,33 @@ class KappaResult:
     gamma_isotope: NDArray
     gamma: NDArray
     kappa_P_modes: NDArray
+    gamma_4ph_stderr: NDArray | None = None
     spectra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.gamma_4ph_stderr is None:
+            self.gamma_4ph_stderr = np.zeros_like(self.gamma_4ph)
+
+    @classmethod
+    def stack(cls, settings: KappaSettings, results: list[KappaResult]) -> KappaResult:
+        """One result from single-temperature results (renormalized phonons per T).
+
+        Per-temperature arrays are concatenated; frequencies, group velocities and the
+        spectra's bin edges get a leading T axis.
+        """
+        first = results[0]
+        joined = {name: np.concatenate([getattr(r, name) for r in results])
+                  for name in ("temperatures", "kappa_P", "kappa_C", "kappa", "heat_capacities",
+                               "gamma_3ph", "gamma_4ph", "gamma_isotope", "gamma",
+                               "kappa_P_modes", "gamma_4ph_stderr")}
+        per_t = {name: np.stack([getattr(r, name) for r in results])
+                 for name in ("frequencies", "group_velocities")}
+        spectra = {key: (np.stack([r.spectra[key] for r in results])
+                         if key == "frequency_bin_edges"
+                         else np.concatenate([r.spectra[key] for r in results]))
+                   for key in first.spectra}
+        return cls(settings=settings, qpoints=first.qpoints, weights=first.weights,
+                   spectra=spectra, **joined, **per_t)
 
     def summary(self) -> dict:
         """The JSON output contract of ``aiida-wigner kappa --output`` (without ``node``)."""
@@ -115,11 +168,13 @@ class KappaResult:
         units = {"qpoint": "reduced", "weight": "1", "frequency": "THz",
                  "gamma_3ph": "THz (half width)", "gamma_4ph": "THz (half width)",
                  "gamma_isotope": "THz (half width)", "gamma": "THz (half width)",
+                 "gamma_4ph_stderr": "THz (standard error of the sampled gamma_4ph)",
                  "group_velocity": "THz*Angstrom", "heat_capacity": "eV/K",
                  "kappa_P_mode": "W/(m K)", "temperature": "K"}
         data = {"qpoint": self.qpoints, "weight": self.weights, "frequency": self.frequencies,
                 "gamma_3ph": self.gamma_3ph, "gamma_4ph": self.gamma_4ph,
                 "gamma_isotope": self.gamma_isotope, "gamma": self.gamma,
+                "gamma_4ph_stderr": self.gamma_4ph_stderr,
                 "group_velocity": self.group_velocities, "heat_capacity": self.heat_capacities,
                 "kappa_P_mode": self.kappa_P_modes, "temperature": self.temperatures}
         with h5py.File(path, "w") as h5:
@@ -130,15 +185,47 @@ class KappaResult:
                 h5.create_dataset(f"spectra/{name}", data=value)
 
 
-def compute_kappa(fc, settings: KappaSettings) -> KappaResult:
+def compute_kappa(fc, settings: KappaSettings, models=None) -> KappaResult:
     """Wigner thermal conductivity (Eq. 5) of the force-constant model ``fc``.
 
+    models : None (harmonic phonons of ``fc.fc2``) or one renormalized
+        :class:`~.renormalization.EffectiveHarmonicModel` per temperature of
+        ``settings`` (same order); each temperature then runs on its model's phonons,
+        with the model's effective FC2 put on ``fc``'s supercell and the bare FC3/FC4.
+
     Raises :class:`~aiida_wigner.physics.harmonic.UnstablePhononsError` when the mesh
-    has imaginary modes (renormalize first) and ``ValueError`` when FC3 is missing
-    but three-phonon scattering is asked for.
+    has imaginary modes (renormalize first) and ``ForceConstantsError`` when FC3 (FC4) is
+    missing but three-phonon (four-phonon) scattering is asked for.
     """
+    _check_orders(fc, settings)
+    if models is None:
+        return _compute_kappa(fc, settings)
+    temps = settings.temperatures
+    if len(models) != len(temps):
+        raise ValueError(f"one renormalized model per temperature is needed: {len(temps)} "
+                         f"temperatures, {len(models)} models")
+    results = [_compute_kappa(model.force_constants(fc.setup),
+                              dataclasses.replace(settings, temperatures=(t,)))
+               for t, model in zip(temps, models)]
+    return KappaResult.stack(settings, results)
+
+
+def _check_orders(fc, settings: KappaSettings) -> None:
+    from .forceconstants import ForceConstantsError
+
+    if settings.three_phonon and fc.fc3 is None:
+        raise ForceConstantsError("three-phonon scattering needs third-order force constants: give "
+                         "--fc3 (or an fcp with order 3), or switch three_phonon off")
+    if settings.four_phonon and fc.fc4 is None:
+        raise ForceConstantsError("four-phonon scattering needs fourth-order force constants: give "
+                         "--fc4 FORCE_CONSTANTS_4TH (or an fcp with order 4), or switch "
+                         "four_phonon off")
+
+
+def _compute_kappa(fc, settings: KappaSettings) -> KappaResult:
     from .harmonic import DynamicalMatrixBuilder, check_stable, heat_capacity, solve, velocity_operator
     from .mesh import QMesh
+    from .scattering.four_phonon import four_phonon_linewidths
     from .scattering.isotope import isotope_linewidths, natural_mass_variances
     from .scattering.three_phonon import Smearing, three_phonon_linewidths
     from .transport import spectral_kappa, wigner_terms
@@ -166,9 +253,6 @@ def compute_kappa(fc, settings: KappaSettings) -> KappaResult:
         smearing = Smearing(sigma=s.sigma)
 
     gamma_3ph = np.zeros((n_t, len(ir), n_b))
-    if s.three_phonon and fc.fc3 is None:
-        raise ValueError("three-phonon scattering needs third-order force constants: give "
-                         "--fc3 (or an fcp with order 3), or switch three_phonon off")
     if s.three_phonon:
         gamma_3ph = three_phonon_linewidths(fc, qmesh, phonons, ir, temps, smearing,
                                             group_velocities=velocities_full,
@@ -183,6 +267,15 @@ def compute_kappa(fc, settings: KappaSettings) -> KappaResult:
         gamma_iso = isotope_linewidths(phonons, ir, g2, smearing, group_velocities=velocities_full,
                                        cutoff_frequency=s.cutoff_frequency)
     gamma_4ph = np.zeros_like(gamma_3ph)
+    stderr_4ph = np.zeros_like(gamma_3ph)
+    if s.four_phonon:
+        gamma_4ph, err = four_phonon_linewidths(
+            fc, qmesh, phonons, ir, temps, smearing, mode=s.four_phonon,
+            samples=s.four_phonon_samples, seed=s.four_phonon_seed,
+            target_rel_error=s.four_phonon_target_error, group_velocities=velocities_full,
+            cutoff_frequency=s.cutoff_frequency, symmetry=s.use_symmetry)
+        if err is not None:
+            stderr_4ph = err
     gamma = gamma_3ph + gamma_iso[None] + gamma_4ph
     cv = heat_capacity(freqs[None], temps[:, None, None])
     terms = wigner_terms(freqs, vel.velocity, gamma, cv, qmesh.weights, qmesh.n_q, prim.volume,
@@ -193,5 +286,5 @@ def compute_kappa(fc, settings: KappaSettings) -> KappaResult:
         kappa=terms.kappa, qpoints=qmesh.qpoints[ir], weights=qmesh.weights, frequencies=freqs,
         group_velocities=vel.group_velocities, heat_capacities=cv, gamma_3ph=gamma_3ph,
         gamma_4ph=gamma_4ph, gamma_isotope=np.broadcast_to(gamma_iso, gamma_3ph.shape).copy(),
-        gamma=gamma, kappa_P_modes=terms.kappa_P_modes,
+        gamma=gamma, kappa_P_modes=terms.kappa_P_modes, gamma_4ph_stderr=stderr_4ph,
         spectra=spectral_kappa(terms, freqs, s.frequency_bins))

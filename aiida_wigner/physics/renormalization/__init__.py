@@ -20,8 +20,14 @@ __all__ = [
     "fc2_from_dynamical_matrices", "loop_kernel", "mesh_supercell_setup", "run_scp",
 ]
 
-from .bubble import BubbleCorrection, Phi3Transform, SCPBResult, run_bubble  # noqa: E402
+from .bubble import BubbleCorrection, SCPBResult, run_bubble  # noqa: E402
 from .msd import displacement_tensors, mean_square_displacements  # noqa: E402
 
-__all__ += ["BubbleCorrection", "Phi3Transform", "SCPBResult", "run_bubble", "displacement_tensors",
+__all__ += ["BubbleCorrection", "SCPBResult", "run_bubble", "displacement_tensors",
             "mean_square_displacements"]
+
+from .renormalize import (BUBBLE_CHOICES, MissingTemperatureError, Renormalization,  # noqa: E402
+                          RenormalizationSettings, SCPNotConvergedError, renormalize)
+
+__all__ += ["BUBBLE_CHOICES", "MissingTemperatureError", "Renormalization",
+            "RenormalizationSettings", "SCPNotConvergedError", "renormalize"]

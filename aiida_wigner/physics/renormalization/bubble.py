@@ -31,72 +31,19 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import sparse
 
 from ..forceconstants import ForceConstants, ForceConstantsError
 from ..harmonic import degenerate_block_ids
+from ..interactions import CubicInteraction
 from ..mesh import grid_addresses
 from ..units import AMU, ANGSTROM, EV, HBAR, KB_EV, PLANCK_EV_THZ
-from .common import TWO_PI_THZ, ZERO_FREQUENCY_CUTOFF, image_averaged_phases, image_phase_operator
+from .common import TWO_PI_THZ, ZERO_FREQUENCY_CUTOFF
 from .effective_fc2 import EffectiveHarmonicModel
 
 #: Π[THz] = BUBBLE_PREFACTOR / N' · Σ |Ψ|² [eV²/(Å⁶ amu³)] / (ν ν1 ν2) · h[1/THz]
 BUBBLE_PREFACTOR = (HBAR * (EV / (ANGSTROM**3 * AMU**1.5)) ** 2 / 16.0 / TWO_PI_THZ**5)
 
 KINDS = ("static", "onshell", "qp")
-
-
-class Phi3Transform:
-    """Ψ(−q, q1, q − q1) in the normal-mode basis for one q and many q1 (vectorized).
-
-    Built once per force-constant model from the compact FC3 (its non-zero atom
-    triplets only).  Images are shared equally for each of the two other atoms
-    independently (phono3py's convention).
-    """
-
-    def __init__(self, fc: ForceConstants, tol: float = 0.0):
-        if fc.fc3 is None:
-            raise ForceConstantsError("the bubble self-energy needs third-order force constants")
-        setup = fc.setup
-        self.setup = setup
-        n, N = setup.n_prim, setup.n_super
-        flat = fc.fc3.reshape(n, N, N, 27)
-        a, j, k = np.nonzero(np.abs(flat).max(axis=-1) > tol)
-        self.col_j = a * N + j
-        self.col_k = a * N + k
-        m = setup.primitive.masses
-        b, c = setup.s2pp[j], setup.s2pp[k]
-        vals = flat[a, j, k] / np.sqrt(m[a] * m[b] * m[c])[:, None]  # (T, 27)
-        group = (a * n + b) * n + c
-        # sparse (n³·27, T·27)-free form: per component, a (n³, T) sum matrix
-        self.sum_matrix = sparse.csr_matrix((np.ones(len(a)), (group, np.arange(len(a)))),
-                                            shape=(n**3, len(a)))
-        self.vals = vals
-        self.operator = image_phase_operator(setup)
-        self.n = n
-
-    def cartesian(self, q1: NDArray, q2: NDArray) -> NDArray[np.complex128]:
-        """F(q1, q2) (n_pairs, B, B, B) in eV/(Å³ amu^{3/2}) (first index: atom of cell 0)."""
-        n = self.n
-        p1 = image_averaged_phases(self.setup, q1, self.operator).reshape(len(q1), -1)
-        p2 = image_averaged_phases(self.setup, q2, self.operator).reshape(len(q2), -1)
-        phase = p1[:, self.col_j] * p2[:, self.col_k]  # (P, T)
-        y = (phase.T[:, :, None] * self.vals[:, None, :]).reshape(len(self.vals), -1)
-        f = np.asarray(self.sum_matrix @ y).reshape(n, n, n, len(q1), 3, 3, 3)
-        f = f.transpose(3, 0, 4, 1, 5, 2, 6).reshape(len(q1), 3 * n, 3 * n, 3 * n)
-        return f
-
-    def modes(self, q, e_q, q1, e_1, e_2) -> NDArray[np.complex128]:
-        """Ψ_{j j1 j2}(−q, q1, q2 = q − q1), (n_q1, B, B, B)."""
-        q1 = np.atleast_2d(q1)
-        q2 = np.asarray(q)[None, :] - q1
-        f = self.cartesian(q1, q2)
-        p, b = f.shape[0], f.shape[1]
-        t = np.matmul(e_q.conj().T[None], f.reshape(p, b, -1))  # e(−q) = e(q)*: j, BC
-        t = t.reshape(p, b, b, b).transpose(0, 1, 3, 2)  # j, C, B
-        t = np.matmul(t, e_1[:, None])  # j, C, j1
-        t = t.transpose(0, 1, 3, 2)  # j, j1, C
-        return np.matmul(t, e_2[:, None])  # j, j1, j2
 
 
 @dataclass
@@ -164,12 +111,15 @@ class BubbleCorrection:
     """
 
     def __init__(self, fc: ForceConstants, model: EffectiveHarmonicModel, inner_mesh,
-                 epsilon: float = 0.05, classical: bool = False, phi3: Phi3Transform | None = None):
+                 epsilon: float = 0.05, classical: bool = False,
+                 interaction: CubicInteraction | None = None):
         self.fc, self.model = fc, model
         self.mesh = np.asarray(inner_mesh, dtype=np.int64).reshape(3)
         self.q1 = grid_addresses(self.mesh) / self.mesh
         self.epsilon, self.classical = float(epsilon), classical
-        self.phi3 = phi3 or Phi3Transform(fc)
+        if fc.fc3 is None:
+            raise ForceConstantsError("the bubble self-energy needs third-order force constants")
+        self.interaction = interaction or CubicInteraction(fc)
 
     def at_q(self, q, temperature: float) -> BubbleAtQ:
         from ..harmonic import occupation
@@ -178,12 +128,16 @@ class BubbleCorrection:
         ph = self.model.phonons(q[None])
         ph1 = self.model.phonons(self.q1)
         ph2 = self.model.phonons(q[None] - self.q1)
-        psi = self.phi3.modes(q, ph.eigenvectors[0], self.q1, ph1.eigenvectors, ph2.eigenvectors)
+        # |Ψ(−λ, λ1, λ2)|² = |V3|² of the triplet (−q, q1, q − q1), with e(−q) = e(q)*
+        q2 = q[None] - self.q1
+        psi2 = self.interaction.strength(-q, ph.eigenvectors[0].conj(),
+                                         self.interaction.phases(self.q1), ph1.eigenvectors,
+                                         self.interaction.phases(q2), ph2.eigenvectors)
         nu, nu1, nu2 = ph.frequencies[0], ph1.frequencies, ph2.frequencies
         ok = (nu1[:, :, None] > ZERO_FREQUENCY_CUTOFF) & (nu2[:, None, :] > ZERO_FREQUENCY_CUTOFF)
         den = (np.where(nu > ZERO_FREQUENCY_CUTOFF, nu, np.inf)[:, None, None, None]
                * np.where(ok, nu1[:, :, None] * nu2[:, None, :], np.inf)[None])
-        weight = BUBBLE_PREFACTOR / len(self.q1) * np.abs(psi.transpose(1, 0, 2, 3)) ** 2 / den
+        weight = BUBBLE_PREFACTOR / len(self.q1) * psi2.transpose(1, 0, 2, 3) / den
         safe1 = np.where(nu1 > ZERO_FREQUENCY_CUTOFF, nu1, 1.0)
         safe2 = np.where(nu2 > ZERO_FREQUENCY_CUTOFF, nu2, 1.0)
         return BubbleAtQ(nu, weight, safe1[:, :, None], safe2[:, None, :],
@@ -293,7 +247,7 @@ def run_bubble(fc: ForceConstants, scp, kind: str = "qp", epsilon: float = 0.05,
     s = scp.settings
     inner = s.inner_mesh if inner_mesh is None else inner_mesh
     classical = s.classical if classical is None else classical
-    phi3 = Phi3Transform(fc)
+    interaction = CubicInteraction(fc)
     ir = scp.ir_grid
     n_t, n_q, b = scp.frequencies.shape
     freqs = np.zeros((n_t, n_q, b))
@@ -302,7 +256,7 @@ def run_bubble(fc: ForceConstants, scp, kind: str = "qp", epsilon: float = 0.05,
     delta = np.zeros((n_t, n_q, b, b), complex)
     mapping = _star_map(scp)
     for it, t in enumerate(scp.temperatures):
-        corr = BubbleCorrection(fc, scp.model(it), inner, epsilon, classical, phi3)
+        corr = BubbleCorrection(fc, scp.model(it), inner, epsilon, classical, interaction)
         om_ir, sh_ir = corr.frequencies(scp.qpoints[ir], t, kind)
         freqs[it], shifts[it] = om_ir[mapping], sh_ir[mapping]
         e = scp.eigenvectors[it]
