@@ -34,6 +34,8 @@ from aiida.engine import ExitCode, calcfunction
 
 from aiida_wigner.data.force_constants import ForceConstantsData
 
+from .validators import settings_validator
+
 __all__ = [
     "compute_kappa_calcfunction",
     "settings_from_dict",
@@ -103,17 +105,6 @@ def settings_from_dict(settings: dict):
         return KappaSettings(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"invalid kappa settings: {exc}") from exc
-
-
-def _validate_settings_port(value, _port):
-    """Port validator of ``settings``: a message if the Dict is not valid ``KappaSettings``."""
-    if value is None:
-        return None
-    try:
-        settings_from_dict(value.get_dict())
-    except ValueError as exc:
-        return str(exc)
-    return None
 
 
 def _extra_array_fields(result) -> list[str]:
@@ -241,4 +232,5 @@ def compute_kappa_calcfunction(force_constants: ForceConstantsData, settings: or
 
 
 # Invalid settings are rejected when the inputs are validated, before any node is stored.
-compute_kappa_calcfunction.spec().inputs["settings"].validator = _validate_settings_port
+compute_kappa_calcfunction.spec().inputs["settings"].validator = settings_validator(
+    settings_from_dict)

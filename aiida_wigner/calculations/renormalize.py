@@ -24,6 +24,8 @@ from aiida.engine import ExitCode, calcfunction
 
 from aiida_wigner.data.force_constants import ForceConstantsData
 
+from .validators import settings_validator
+
 __all__ = ["renormalize_calcfunction", "renormalization_from_node", "settings_from_dict",
            "effective_fc2_label"]
 
@@ -39,16 +41,6 @@ def settings_from_dict(settings: dict):
         return RenormalizationSettings.from_dict(settings)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"invalid renormalization settings: {exc}") from exc
-
-
-def _validate_settings_port(value, _port):
-    if value is None:
-        return None
-    try:
-        settings_from_dict(value.get_dict())
-    except ValueError as exc:
-        return str(exc)
-    return None
 
 
 def effective_fc2_label(temperature: float) -> str:
@@ -106,4 +98,5 @@ def renormalize_calcfunction(force_constants: ForceConstantsData, settings: orm.
     return outputs
 
 
-renormalize_calcfunction.spec().inputs["settings"].validator = _validate_settings_port
+renormalize_calcfunction.spec().inputs["settings"].validator = settings_validator(
+    settings_from_dict)
