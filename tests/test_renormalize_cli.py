@@ -198,3 +198,27 @@ def test_cli_usage_errors(aiida_profile_clean, scp_files, cu3au_files):
     result = invoke("renormalize", *_file_args(scp_files), "--mesh", 2, 2, 2, "--inner-mesh",
                     3, 3, 3)
     assert result.exit_code != 0 and "multiple" in result.output
+
+
+def test_four_phonon_on_renormalized_phonons(scp_fc):
+    """γ_4ph of a renormalized run = the 4ph linewidths of that temperature's model phonons."""
+    from aiida_wigner.physics.harmonic import solve
+    from aiida_wigner.physics.kappa import KappaSettings, compute_kappa
+    from aiida_wigner.physics.mesh import QMesh
+    from aiida_wigner.physics.renormalization import (RenormalizationSettings, SCPSettings,
+                                                      renormalize)
+    from aiida_wigner.physics.scattering.four_phonon import four_phonon_linewidths
+
+    ren = renormalize(scp_fc, RenormalizationSettings(
+        SCPSettings(mesh=MESH, inner_mesh=MESH, temperatures=(300.0,))))
+    model = ren.models(scp_fc, [300.0])[0]
+    settings = KappaSettings(mesh=(2, 2, 2), temperatures=(300.0,), sigma=0.2,
+                             four_phonon="exhaustive")
+    result = compute_kappa(scp_fc, settings, [model])
+    qmesh = QMesh.build(scp_fc.primitive, (2, 2, 2))
+    renormalized = solve(scp_fc, qmesh.qpoints, builder=model)
+    harmonic = solve(scp_fc, qmesh.qpoints)
+    expected, _ = four_phonon_linewidths(scp_fc, qmesh, renormalized, qmesh.ir_grid, [300.0], 0.2)
+    bare, _ = four_phonon_linewidths(scp_fc, qmesh, harmonic, qmesh.ir_grid, [300.0], 0.2)
+    np.testing.assert_allclose(result.gamma_4ph, expected, rtol=1e-8, atol=1e-12)
+    assert not np.allclose(expected, bare, rtol=1e-2)
