@@ -222,3 +222,37 @@ def test_four_phonon_on_renormalized_phonons(scp_fc):
     bare, _ = four_phonon_linewidths(scp_fc, qmesh, harmonic, qmesh.ir_grid, [300.0], 0.2)
     np.testing.assert_allclose(result.gamma_4ph, expected, rtol=1e-8, atol=1e-12)
     assert not np.allclose(expected, bare, rtol=1e-2)
+
+
+def test_renormalized_kappa_archive_round_trip(aiida_profile_clean, scp_fc, tmp_path):
+    """renormalize → kappa exported and re-imported: every node back, arrays bit-identical."""
+    from aiida.tools.archive import create_archive, import_archive
+
+    from aiida_wigner.calculations.kappa import compute_kappa_calcfunction
+    from aiida_wigner.calculations.renormalize import (renormalization_from_node,
+                                                       renormalize_calcfunction)
+    from aiida_wigner.data.force_constants import ForceConstantsData
+
+    node = ForceConstantsData.from_force_constants(scp_fc).store()
+    scp_out, scp_proc = renormalize_calcfunction.run_get_node(
+        force_constants=node, settings=orm.Dict({"mesh": list(MESH), "inner_mesh": list(MESH),
+                                                 "temperatures": [300.0]}))
+    k_out, k_proc = compute_kappa_calcfunction.run_get_node(
+        force_constants=node, settings=orm.Dict({"mesh": [2, 2, 2], "temperatures": [300.0]}),
+        renormalization=scp_out["renormalization"])
+    assert k_proc.is_finished_ok, k_proc.exit_message
+    uuids = {n.uuid for n in orm.QueryBuilder().append(orm.Node).all(flat=True)}
+    arrays = renormalization_from_node(scp_out["renormalization"]).arrays()
+    kappa = k_out["kappa"].get_array("kappa")
+    ren_uuid, kappa_uuid = scp_out["renormalization"].uuid, k_out["kappa"].uuid
+
+    archive = tmp_path / "scp_kappa.aiida"
+    create_archive([scp_proc, k_proc], filename=archive)
+    aiida_profile_clean.reset_storage()
+    import_archive(archive)
+    assert {n.uuid for n in orm.QueryBuilder().append(orm.Node).all(flat=True)} == uuids
+    restored = renormalization_from_node(orm.load_node(ren_uuid)).arrays()
+    for name, value in arrays.items():
+        np.testing.assert_array_equal(restored[name], value)
+    np.testing.assert_array_equal(orm.load_node(kappa_uuid).get_array("kappa"), kappa)
+    assert orm.load_node(kappa_uuid).creator.inputs.renormalization.uuid == ren_uuid
