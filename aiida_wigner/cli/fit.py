@@ -24,7 +24,8 @@ ENGINES = ("sevennet", "emt", "lj", "vasp")
               help="Supercell multiples, e.g. 4 4 2 (default: from the protocol).")
 @click.option("--no-relax", is_flag=True, help="Use the structure as given (already relaxed).")
 @click.option("--overrides", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="YAML file merged into the protocol (keys relax, harmonic, sampling, fit).")
+              help="YAML file merged into the protocol (keys relax, harmonic, sampling, fit, "
+                   "engines; e.g. engines: {vasp: {potential_family: PBE.54}}).")
 @click.option("--daemon", is_flag=True,
               help="Submit to the AiiDA daemon (needs a broker and `verdi daemon start`) instead "
                    "of running in the foreground.")
@@ -39,7 +40,7 @@ def cmd_fit(ctx, structure, engine, code_label, model, protocol, supercell, no_r
     import yaml
     from ase.io import read
 
-    from .utils import ensure_profile
+    from .utils import ensure_profile, input_errors
 
     if engine == "vasp" and not code_label:
         raise click.UsageError("--engine vasp needs --code LABEL of a configured VASP code")
@@ -57,10 +58,11 @@ def cmd_fit(ctx, structure, engine, code_label, model, protocol, supercell, no_r
 
     from ..workflows.force_constants import ForceConstantsWorkChain
 
-    code = orm.load_code(code_label) if code_label else None
-    builder = ForceConstantsWorkChain.get_builder_from_protocol(
-        orm.StructureData(ase=atoms), engine=engine, protocol=protocol, code=code, model=model,
-        supercell=list(supercell) if supercell else None, overrides=over)
+    code = load_code_option(code_label, engine) if code_label else None
+    with input_errors(f"building the {engine} inputs"):
+        builder = ForceConstantsWorkChain.get_builder_from_protocol(
+            orm.StructureData(ase=atoms), engine=engine, protocol=protocol, code=code,
+            model=model, supercell=list(supercell) if supercell else None, overrides=over)
     if daemon:
         node = submit(builder)
         click.echo(f"Submitted ForceConstantsWorkChain <{node.pk}>; follow it with "
@@ -71,6 +73,25 @@ def cmd_fit(ctx, structure, engine, code_label, model, protocol, supercell, no_r
     if not node.is_finished_ok:
         raise click.ClickException(f"ForceConstantsWorkChain <{node.pk}> failed "
                                    f"[{node.exit_status}]: {node.exit_message}")
+
+
+def load_code_option(label: str, engine: str):
+    """The AiiDA code ``label`` (``code@computer`` or a PK); a clear click error if unknown."""
+    from aiida import orm
+    from aiida.common.exceptions import MultipleObjectsError, NotExistent
+
+    try:
+        code = orm.load_code(label)
+    except (NotExistent, MultipleObjectsError, ValueError) as exc:
+        raise click.BadParameter(f"no unique AiiDA code {label!r} ({exc}); list the codes with "
+                                 "`verdi code list`, create one with `verdi code create`",
+                                 param_hint="--code") from exc
+    if engine == "vasp":
+        plugin = code.default_calc_job_plugin
+        if plugin not in (None, "vasp.vasp"):
+            raise click.BadParameter(f"code {label!r} is set up for {plugin!r}, not for VASP "
+                                     "(vasp.vasp)", param_hint="--code")
+    return code
 
 
 def format_fit_report(node, results) -> str:

@@ -13,6 +13,10 @@ Every workflow that needs an engine takes the ``engine`` input namespace:
 ``engine.potential`` (optional SinglefileData)
     The ``.fcp`` file of the ``fcp`` calculator.
 
+One engine task on one structure goes through :func:`launch_engine_job` (ASE calcfunction
+in-process, or a submitted VASP CalcJob / PythonJob) and :func:`job_results` (its outputs in
+the ASE engine's form), so the workchains below do not branch on the engine themselves.
+
 Units: Å, eV, eV/Å, eV/Å³, K, fs.
 """
 
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 from aiida import orm
-from aiida.engine import ToContext, WorkChain, calcfunction, if_
+from aiida.engine import WorkChain, calcfunction, if_
 
 from ..calculations import engines as calc
 
@@ -57,13 +61,99 @@ def _ase_kwargs(engine_inputs) -> dict:
     return kw
 
 
+def job_failure_message(node) -> str:
+    """Why an engine process failed; for a VASP CalcJob also what to change."""
+    from ..engines import vasp
+
+    if vasp.is_vasp_node(node):
+        return vasp.failure_message(node)
+    return node.exit_message or f"process <{node.pk}> failed with exit status {node.exit_status}"
+
+
 def exit_from_failed(workchain, node):
     """Map a failed engine process to this workchain's engine exit codes."""
-    status = node.exit_status
-    msg = node.exit_message or f"process <{node.pk}> failed with exit status {status}"
-    if status == calc.EXIT_BAD_SPEC:
+    msg = job_failure_message(node)
+    if node.exit_status == calc.EXIT_BAD_SPEC:
         return workchain.exit_codes.ERROR_BAD_CALCULATOR.format(message=msg)
     return workchain.exit_codes.ERROR_ENGINE_FAILED.format(message=msg)
+
+
+# -- one engine task (static | md | relax) on one structure, whatever the engine ---------------
+
+#: in-process calcfunctions of the ASE engine for single-structure tasks
+_ASE_TASKS = {"md": calc.ase_md, "relax": calc.ase_relax}
+
+
+def engine_job(engine_inputs, task: str, structure, **kwargs):
+    """``(process class, inputs)`` of one engine job run outside the workchain's process.
+
+    VASP: an aiida-vasp ``vasp.vasp`` CalcJob (:mod:`aiida_wigner.engines.vasp`); ASE engine
+    with ``engine.code``: a PythonJob.  ``kwargs``: ``stress`` (static) or ``parameters``
+    (dict; md, relax).
+    """
+    if engine_kind(engine_inputs) == "vasp":
+        from ..engines import vasp
+
+        return vasp.builder(engine_inputs, task, structure, **kwargs)
+    return pythonjob_builder(engine_inputs, task, structure=structure, **kwargs)
+
+
+def launch_engine_job(workchain, task: str, structure, key: str = "job",
+                      parameters: orm.Dict | None = None, **kwargs):
+    """Start one engine task; its process node ends up in ``workchain.ctx[key]``.
+
+    The ASE engine (no code) runs md/relax in-process as calcfunctions; VASP CalcJobs and
+    PythonJobs are submitted, so several calls in one step run in parallel.  Returns the
+    ``ERROR_BAD_CALCULATOR`` exit code when the inputs cannot be built, else None.
+    """
+    engine_inputs = workchain.inputs.engine
+    if engine_kind(engine_inputs) == "ase":
+        _, node = _ASE_TASKS[task].run_get_node(**_ase_kwargs(engine_inputs), structure=structure,
+                                                parameters=parameters)
+        workchain.ctx[key] = node
+        return None
+    if parameters is not None:
+        kwargs["parameters"] = parameters.get_dict()
+    try:
+        process, inputs = engine_job(engine_inputs, task, structure, **kwargs)
+    except ValueError as exc:  # VaspSetupError, unsupported PythonJob set-up
+        return workchain.exit_codes.ERROR_BAD_CALCULATOR.format(message=str(exc))
+    workchain.to_context(**{key: workchain.submit(process, **inputs)})
+    return None
+
+
+def job_results(engine_inputs, task: str, node, structure=None, parameters=None):
+    """The finished job's result in the ASE engine's form.
+
+    static: dict ``energy``, ``forces``, ``stress``; md: ``(TrajectoryData, converter node)``;
+    relax: ``(relaxed StructureData, info Dict)``.  The md converter node is None for the
+    in-process ASE engine; check it with ``is_finished_ok``.
+    """
+    kind = engine_kind(engine_inputs)
+    if kind == "ase":
+        if task == "md":
+            return node.outputs.trajectory, None
+        return node.outputs.relaxed_structure, node.outputs.info
+    if kind == "vasp":
+        from ..calculations import vasp as cv
+        from ..engines import vasp
+
+        if task == "static":
+            return vasp.static_results(node)
+        if task == "md":
+            extra = {"retrieved": node.outputs.retrieved} if "retrieved" in node.outputs else {}
+            res, conv = cv.vasp_md_trajectory.run_get_node(node.outputs.trajectory, parameters,
+                                                           **extra)
+            return (res if conv.is_finished_ok else None), conv
+        relaxed = node.outputs.structure if "structure" in node.outputs else structure
+        out = cv.vasp_relax_outputs(structure, relaxed, node.outputs.misc, parameters)
+        return out["relaxed_structure"], out["info"]
+    if task == "static":
+        return pythonjob_results(node)
+    if task == "md":
+        return pythonjob_trajectory(node.outputs.result, structure), None
+    out = pythonjob_relax_outputs(node.outputs.result)
+    return out["relaxed_structure"], out["info"]
 
 
 class EngineForcesWorkChain(WorkChain):
@@ -103,37 +193,23 @@ class EngineForcesWorkChain(WorkChain):
         self.out("forces", node.outputs.forces)
 
     def launch_jobs(self):
-        kind = engine_kind(self.inputs.engine)
         stress = bool(self.inputs.settings.get("stress", False))
         for lab in self.labels():
-            if kind == "vasp":
-                from ..engines import vasp
-
-                builder = vasp.static_builder(self.inputs.engine, self.inputs.structures[lab],
-                                              stress=stress)
-            else:
-                builder = pythonjob_builder(self.inputs.engine, "static",
-                                            structure=self.inputs.structures[lab],
-                                            stress=stress)
-            self.to_context(**{f"job_{lab}": self.submit(builder[0], **builder[1])})
+            failed = launch_engine_job(self, "static", self.inputs.structures[lab],
+                                       key=f"job_{lab}", stress=stress)
+            if failed:
+                return failed
+        return None
 
     def collect(self):
-        kind = engine_kind(self.inputs.engine)
         failed = [self.ctx[f"job_{lab}"] for lab in self.labels()
                   if not self.ctx[f"job_{lab}"].is_finished_ok]
         if failed:
             return self.exit_codes.ERROR_JOB_FAILED.format(
-                count=len(failed), pk=failed[0].pk,
-                message=failed[0].exit_message or f"exit status {failed[0].exit_status}")
+                count=len(failed), pk=failed[0].pk, message=job_failure_message(failed[0]))
         energies, forces, stresses = [], [], []
         for lab in self.labels():
-            node = self.ctx[f"job_{lab}"]
-            if kind == "vasp":
-                from ..engines import vasp
-
-                res = vasp.static_results(node)
-            else:
-                res = pythonjob_results(node)
+            res = job_results(self.inputs.engine, "static", self.ctx[f"job_{lab}"])
             energies.append(res["energy"])
             forces.append(res["forces"])
             if res.get("stress") is not None:
@@ -240,37 +316,19 @@ class EngineMdWorkChain(WorkChain):
         engine_exit_codes(spec)
 
     def run_md(self):
-        kind = engine_kind(self.inputs.engine)
-        if kind == "ase":
-            _, node = calc.ase_md.run_get_node(**_ase_kwargs(self.inputs.engine),
-                                               structure=self.inputs.structure,
-                                               parameters=self.inputs.parameters)
-            self.ctx.job = node
-            return None
-        if kind == "vasp":
-            from ..engines import vasp
-
-            builder = vasp.md_builder(self.inputs.engine, self.inputs.structure,
-                                      self.inputs.parameters.get_dict())
-        else:
-            builder = pythonjob_builder(self.inputs.engine, "md", structure=self.inputs.structure,
-                                        parameters=self.inputs.parameters.get_dict())
-        return ToContext(job=self.submit(builder[0], **builder[1]))
+        return launch_engine_job(self, "md", self.inputs.structure,
+                                 parameters=self.inputs.parameters)
 
     def results(self):
         node = self.ctx.job
         if not node.is_finished_ok:
             return exit_from_failed(self, node)
-        kind = engine_kind(self.inputs.engine)
-        if kind == "ase":
-            self.out("trajectory", node.outputs.trajectory)
-        elif kind == "vasp":
-            from ..engines import vasp
-
-            self.out("trajectory", vasp.trajectory_to_cartesian(
-                node.outputs.trajectory, self.inputs.parameters))
-        else:
-            self.out("trajectory", pythonjob_trajectory(node.outputs.result, self.inputs.structure))
+        trajectory, converter = job_results(self.inputs.engine, "md", node,
+                                            structure=self.inputs.structure,
+                                            parameters=self.inputs.parameters)
+        if converter is not None and not converter.is_finished_ok:
+            return exit_from_failed(self, converter)
+        self.out("trajectory", trajectory)
 
 
 @calcfunction
@@ -307,36 +365,16 @@ class RelaxWorkChain(WorkChain):
                                "keep_symmetry=True or a smaller symprec.")
 
     def run_relax(self):
-        kind = engine_kind(self.inputs.engine)
-        if kind == "ase":
-            _, node = calc.ase_relax.run_get_node(**_ase_kwargs(self.inputs.engine),
-                                                  structure=self.inputs.structure,
-                                                  parameters=self.inputs.parameters)
-            self.ctx.job = node
-            return None
-        if kind == "vasp":
-            from ..engines import vasp
-
-            builder = vasp.relax_builder(self.inputs.engine, self.inputs.structure,
-                                         self.inputs.parameters.get_dict())
-        else:
-            builder = pythonjob_builder(self.inputs.engine, "relax", structure=self.inputs.structure,
-                                        parameters=self.inputs.parameters.get_dict())
-        return ToContext(job=self.submit(builder[0], **builder[1]))
+        return launch_engine_job(self, "relax", self.inputs.structure,
+                                 parameters=self.inputs.parameters)
 
     def results(self):
         node = self.ctx.job
         if not node.is_finished_ok:
             return exit_from_failed(self, node)
-        kind = engine_kind(self.inputs.engine)
-        if kind == "ase":
-            relaxed, info = node.outputs.relaxed_structure, node.outputs.info
-        elif kind == "vasp":
-            from ..engines import vasp
-
-            relaxed, info = vasp.relax_results(node)
-        else:
-            relaxed, info = pythonjob_relax_outputs(node.outputs.result)
+        relaxed, info = job_results(self.inputs.engine, "relax", node,
+                                    structure=self.inputs.structure,
+                                    parameters=self.inputs.parameters)
         lattice = lattice_report(relaxed, info)
         self.out("relaxed_structure", relaxed)
         self.out("lattice", lattice)

@@ -298,20 +298,28 @@ class ForceConstantsWorkChain(WorkChain):
                                   supercell=None, overrides: dict | None = None, **engine_options):
         """A builder filled from ``protocols/<protocol>.yaml``.
 
-        ``engine``: sevennet | emt | lj | vasp (VASP needs ``code`` and options
-        ``potential_family``, ``potential_mapping``); ``supercell``: 3 integers; ``overrides``
-        is merged into the protocol dict (keys relax, harmonic, sampling, fit, supercell).
+        ``engine``: sevennet | emt | lj | vasp.  VASP needs ``code`` (the VASP code) and takes
+        the protocol's ``engines.vasp`` section (incar, kpoints_mesh, kpoints_mesh_relax,
+        kpoints_spacing, potential_family, potential_mapping, options; see
+        :mod:`aiida_wigner.engines.vasp`); ``engine_options`` update that spec.
+        ``supercell``: 3 integers; ``overrides`` is merged into the protocol dict (keys relax,
+        harmonic, sampling, fit, supercell, engines).  Raises ``ValueError`` for an invalid
+        VASP set-up (no code, unknown spec keys).
         """
-        if engine == "vasp":
-            from ..engines.vasp import MESSAGE
-
-            raise ValueError(MESSAGE)
         p = _merge(load_protocol(protocol), overrides or {})
         calc = {"name": engine}
         calc.update(p.get("engines", {}).get(engine, {}))
         if model:
             calc["model"] = model
         calc.update(engine_options)
+        if engine == "vasp":
+            from ..engines.vasp import potentials, vasp_spec
+
+            if code is None:
+                raise ValueError("the VASP engine needs a code: the AiiDA code of the VASP "
+                                 "executable (--code LABEL)")
+            calc = vasp_spec(calc)
+            potentials(calc, structure)  # fail now if the POTCAR family lacks an element
         builder = cls.get_builder()
         builder.structure = structure
         builder.engine.calculator = orm.Dict(calc)
