@@ -83,6 +83,40 @@ def test_fixed_harmonic_from_displacements(truth):
     assert res.scores["harmonic"] == "fixed"
 
 
+def test_fixed_full_fc2_beyond_the_order2_cutoff(truth, tmp_path):
+    """A truth whose FC2 reaches 2nd neighbours, fitted with a 1st-neighbour order-2 cutoff:
+    with the full FC2 fixed, orders 3-4 come back exactly; with the truncated one they don't."""
+    ideal, setup = truth["ideal"], truth["setup"]
+    long2 = {"2": 4.0, "3": 3.0, "4": 3.0}
+    rng = np.random.default_rng(5)
+    u0 = np.array([rattle_fixed_amplitude(len(ideal), 0.05, rng) for _ in range(8)])
+    f0 = compute_static({"name": "emt"}, [_displaced(ideal, d) for d in u0])["forces"]
+    prim = setup.primitive.to_ase()
+    fcp = fit_force_constants(prim, ideal, u0, f0, long2).fcp
+    fcp.write(str(tmp_path / "long.fcp"))
+    fcs = fcp.get_force_constants(ideal)
+    fc2 = fcs.get_fc_array(2)
+    u = np.array([rattle_fixed_amplitude(len(ideal), 0.1, rng) for _ in range(5)])
+    spec = {"name": "fcp", "fcp": str(tmp_path / "long.fcp"), "reference": atoms_to_dict(ideal)}
+    f = compute_static(spec, [_displaced(ideal, d) for d in u])["forces"]
+    hd = 0.01 * np.eye(len(ideal) * 3)[:3].reshape(3, len(ideal), 3)
+    hf = -np.einsum("ijab,mjb->mia", fc2, hd)  # an exactly harmonic displacement dataset
+    kwargs = dict(harmonic="fixed", harmonic_displacements=hd, harmonic_forces=hf,
+                  cluster_space=truth["cs"])
+    full = fit_force_constants(prim, ideal, u, f, CUTOFFS, harmonic_fc2=fc2, **kwargs)
+    cut = fit_force_constants(prim, ideal, u, f, CUTOFFS, **kwargs)
+    assert full.scores["harmonic_fc2"].startswith("full")
+    assert full.scores["rmse_validation"] < 1e-6 * full.scores["force_rms"]
+    assert cut.scores["rmse_validation"] > 1e-3 * cut.scores["force_rms"]
+    full_fcs = full.fcp.get_force_constants(ideal)
+    for order in (3, 4):
+        expected = fcs.get_fc_array(order)
+        err = np.abs(full_fcs.get_fc_array(order) - expected).max()
+        assert err < 1e-6 * np.abs(expected).max()
+    with pytest.raises(FitError, match="harmonic_fc2"):
+        fit_force_constants(prim, ideal, u, f, CUTOFFS, harmonic_fc2=fc2[:3], **kwargs)
+
+
 def test_force_constant_arrays_match_hiphive(truth):
     setup = truth["setup"]
     fc = fcp_to_force_constants(truth["fcp"], setup)

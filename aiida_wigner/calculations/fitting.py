@@ -15,6 +15,7 @@ from aiida import orm
 from aiida.engine import ExitCode, calcfunction
 
 from ..data.force_constants import ForceConstantsData
+from ..physics.forceconstants import ForceConstants
 from ..fitting import harmonic as harm
 from ..fitting.hiphive_fit import FitError, fcp_to_force_constants, fit_force_constants
 from ..fitting.hiphive_fit import rattle_fixed_amplitude, select_snapshots
@@ -82,8 +83,6 @@ def produce_harmonic_force_constants(structure: orm.StructureData, parameters: o
     first, vectors = dataset.get_array("first_atoms"), dataset.get_array("vectors")
     f, residual = _forces_minus_residual(forces, len(first))
     fc2 = harm.harmonic_fc2(setup, first, vectors, f, p.get("symprec", 1e-5))
-    from ..physics.forceconstants import ForceConstants
-
     fc = ForceConstants(setup, fc2, source={"method": "finite displacements (phonopy)",
                                             "distance_angstrom": float(p.get("distance", 0.01)),
                                             "n_displacements": int(len(first))})
@@ -138,12 +137,16 @@ def select_training_structures(trajectory: orm.TrajectoryData, ideal_supercell: 
 
 @calcfunction
 def fit_hiphive(structure: orm.StructureData, parameters: orm.Dict, displacements: orm.ArrayData,
-                forces: orm.ArrayData, harmonic_dataset: orm.ArrayData = None):
+                forces: orm.ArrayData, harmonic_dataset: orm.ArrayData = None,
+                harmonic_force_constants: ForceConstantsData = None):
     """hiphive fit; outputs ``fcp`` (SinglefileData), ``scores`` (Dict), ``force_constants``.
 
     ``parameters``: supercell_matrix, primitive_matrix, cutoffs ({order: Å}), method,
     harmonic ('fixed' | 'joint'), validation, rotational_sum_rules, fit_kwargs, seed,
     fc_orders (orders written to the ForceConstantsData, default [2, 3, 4]).
+    With harmonic 'fixed' and ``harmonic_force_constants`` (the finite-displacement FC2 of
+    the same supercell), that FC2, without cutoff, is the harmonic part of the fit and of
+    the output ``force_constants``; the ``.fcp`` keeps its cutoff-limited order-2 terms.
     """
     p = parameters.get_dict()
     setup = _setup(structure, p)
@@ -152,11 +155,20 @@ def fit_hiphive(structure: orm.StructureData, parameters: orm.Dict, displacement
     hu = hf = None
     if harmonic_dataset is not None:
         hu, hf = harmonic_dataset.get_array("displacements"), harmonic_dataset.get_array("forces")
+    harmonic = p.get("harmonic", "fixed" if hu is not None else "joint")
+    fixed_fc2 = None
+    if harmonic == "fixed" and harmonic_force_constants is not None:
+        fixed_fc2 = harmonic_force_constants.get_force_constants()
+        if fixed_fc2.setup.n_super != setup.n_super or not np.allclose(
+                fixed_fc2.setup.supercell.lattice, setup.supercell.lattice, atol=1e-6):
+            return ExitCode(EXIT_FIT_SETUP, "ERROR_FIT_SETUP: the harmonic force constants "
+                            "belong to another supercell than the training set")
     try:
         res = fit_force_constants(setup.primitive.to_ase(), setup.supercell.to_ase(), u, f,
                                   p["cutoffs"], method=p.get("method", "least-squares"),
-                                  harmonic=p.get("harmonic", "fixed" if hu is not None else "joint"),
-                                  harmonic_displacements=hu, harmonic_forces=hf,
+                                  harmonic=harmonic, harmonic_displacements=hu,
+                                  harmonic_forces=hf,
+                                  harmonic_fc2=None if fixed_fc2 is None else fixed_fc2.full_fc2(),
                                   validation=p.get("validation"),
                                   rotational_sum_rules=p.get("rotational_sum_rules", ()),
                                   fit_kwargs=p.get("fit_kwargs"), seed=int(p.get("seed", 42)))
@@ -164,7 +176,10 @@ def fit_hiphive(structure: orm.StructureData, parameters: orm.Dict, displacement
         return ExitCode(EXIT_FIT_SETUP, f"ERROR_FIT_SETUP: {exc}")
     fc = fcp_to_force_constants(res.fcp, setup, tuple(p.get("fc_orders", (2, 3, 4))),
                                 source={"method": f"hiphive {res.scores['method']}",
-                                        "harmonic": res.scores["harmonic"]})
+                                        "harmonic": res.scores["harmonic"],
+                                        "harmonic_fc2": res.scores["harmonic_fc2"]})
+    if fixed_fc2 is not None:
+        fc = ForceConstants(setup, fixed_fc2.fc2, fc.fc3, fc.fc4, fc.source)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "potential.fcp")
         res.fcp.write(path)

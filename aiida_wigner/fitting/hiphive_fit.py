@@ -9,7 +9,12 @@ Conventions
 * Harmonic part (``harmonic='fixed'``, the seed's choice): the order-2 parameters of
   the cluster space are fitted by least squares to the finite-displacement dataset
   (0.01 Å, where anharmonic forces are negligible) and kept fixed; the anharmonic
-  parameters are then fitted to the remaining forces of the training set.
+  parameters are then fitted to the remaining forces of the training set.  With
+  ``harmonic_fc2`` (phonopy's FC2 from the same displacements, every pair of the
+  supercell, no cutoff) the forces it gives are what is subtracted and predicted for
+  the harmonic part, so the order-2 cutoff truncates only the ``.fcp``'s own FC2 and
+  not the harmonic model used downstream (ALAMODE's workflow in the seed: harmonic
+  force constants without cutoff).
   ``harmonic='joint'`` fits all orders together on the training set (plus the
   displacement dataset if one is given).
 * Translational (acoustic) sum rules are built into hiphive's cluster space;
@@ -132,7 +137,7 @@ def fit_force_constants(prim, ideal_supercell, displacements, forces, cutoffs,
                         harmonic_displacements=None, harmonic_forces=None,
                         validation: dict | None = None, rotational_sum_rules=(),
                         fit_kwargs: dict | None = None, seed: int = 42,
-                        cluster_space=None) -> FitResult:
+                        cluster_space=None, harmonic_fc2=None) -> FitResult:
     """Fit a hiphive ForceConstantPotential to forces.
 
     Parameters
@@ -146,6 +151,9 @@ def fit_force_constants(prim, ideal_supercell, displacements, forces, cutoffs,
     harmonic : ``'joint'`` or ``'fixed'`` (see the module docstring)
     harmonic_displacements, harmonic_forces : (m2, N, 3), optional
         Finite-displacement dataset; required for ``harmonic='fixed'``.
+    harmonic_fc2 : (N, N, 3, 3) eV/Å², optional, with ``harmonic='fixed'``
+        Full FC2 of ``ideal_supercell`` (its atom order) from the same displacements:
+        its forces -Φ2·u replace those of the cutoff-limited order-2 parameters.
     validation : ``{"method": "k-fold", "n_splits": 5}`` (structure-wise folds) or
         ``{"method": "split", "train_fraction": 0.8}``; ``None`` means 5-fold (or
         leave-one-out with fewer than 5 structures).
@@ -194,7 +202,14 @@ def fit_force_constants(prim, ideal_supercell, displacements, forces, cutoffs,
         A_extra = None
         if harmonic_displacements is not None and harmonic_forces is not None:
             A_extra = _sensitivity(cs, ideal_supercell, harmonic_displacements, harmonic_forces)
-    y_free = y - A @ params_fixed
+    fixed_forces = A @ params_fixed
+    if harmonic == "fixed" and harmonic_fc2 is not None:
+        fc2 = np.asarray(harmonic_fc2, dtype=float)
+        if fc2.shape != (len(ideal_supercell), len(ideal_supercell), 3, 3):
+            raise FitError(f"harmonic_fc2 must be (N, N, 3, 3) for the {len(ideal_supercell)}-"
+                           f"atom supercell, got {fc2.shape}")
+        fixed_forces = -np.einsum("ijab,mjb->mia", fc2, u).reshape(-1)
+    y_free = y - fixed_forces
     A_free = A[:, free]
 
     # structure-wise validation
@@ -227,7 +242,7 @@ def fit_force_constants(prim, ideal_supercell, displacements, forces, cutoffs,
         p = _fit(At, yt, method, fit_kwargs)
         pred = A_free[rows(fold)] @ p
         val_rmse.append(_rmse(pred, y_free[rows(fold)]))
-        val_pred.append(pred + (A @ params_fixed)[rows(fold)])
+        val_pred.append(pred + fixed_forces[rows(fold)])
         val_true.append(y[rows(fold)])
 
     At, yt = A_free, y_free
@@ -238,7 +253,8 @@ def fit_force_constants(prim, ideal_supercell, displacements, forces, cutoffs,
     params[free] = _fit(At, yt, method, fit_kwargs)
     if rotational_sum_rules:
         params = enforce_rotational_sum_rules(cs, params, list(rotational_sum_rules))
-    pred_train = A @ params
+    full_fc2 = harmonic == "fixed" and harmonic_fc2 is not None
+    pred_train = A[:, free] @ params[free] + fixed_forces if full_fc2 else A @ params
     vp, vt = np.concatenate(val_pred), np.concatenate(val_true)
     force_rms = float(np.sqrt(np.mean(y ** 2)))
     scores = {
@@ -252,6 +268,8 @@ def fit_force_constants(prim, ideal_supercell, displacements, forces, cutoffs,
         "validation": {"method": vmethod, "n_splits": len(folds)},
         "method": method,
         "harmonic": harmonic,
+        "harmonic_fc2": ("full finite-displacement FC2 (no cutoff)" if full_fc2
+                         else "order-2 parameters of the cluster space"),
         "cutoffs": {str(o): c for o, c in zip(orders, cut)},
         "n_structures": m,
         "n_parameters": {str(o): int(cs.get_n_dofs_by_order(o)) for o in orders},

@@ -186,6 +186,9 @@ class FitWorkChain(WorkChain):
         spec.input("forces", valid_type=orm.ArrayData)
         spec.input("harmonic_dataset", valid_type=orm.ArrayData, required=False,
                    help="Finite-displacement dataset; with harmonic='fixed' it fixes FC2.")
+        spec.input("harmonic_force_constants", valid_type=ForceConstantsData, required=False,
+                   help="FC2 from the same displacements (no cutoff); with harmonic='fixed' it "
+                        "is the harmonic part of the fit and of force_constants.")
         spec.input("parameters", valid_type=orm.Dict,
                    help="cutoffs {order: Å} (orders 2..6), method, harmonic ('fixed'|'joint'), "
                         "validation, rotational_sum_rules, fit_kwargs, seed, max_rmse (eV/Å), "
@@ -208,8 +211,9 @@ class FitWorkChain(WorkChain):
         for key in ("max_rmse", "max_relative_rmse"):
             params.pop(key, None)
         kwargs = {}
-        if "harmonic_dataset" in self.inputs:
-            kwargs["harmonic_dataset"] = self.inputs.harmonic_dataset
+        for key in ("harmonic_dataset", "harmonic_force_constants"):
+            if key in self.inputs:
+                kwargs[key] = self.inputs[key]
         _, node = cf.fit_hiphive.run_get_node(self.inputs.structure, _with_cells(self, params),
                                               self.inputs.displacements, self.inputs.forces,
                                               **kwargs)
@@ -394,6 +398,7 @@ class ForceConstantsWorkChain(WorkChain):
         s = self.ctx.sampling.outputs
         inputs.update(structure=self.ctx.structure, displacements=s.displacements,
                       forces=s.forces, harmonic_dataset=self.ctx.harmonic.outputs.harmonic_dataset,
+                      harmonic_force_constants=self.ctx.harmonic.outputs.force_constants,
                       **self._cells())
         return ToContext(fit=self.submit(FitWorkChain, **inputs))
 
