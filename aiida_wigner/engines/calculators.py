@@ -17,7 +17,8 @@ import numpy as np
 #: name -> one-line description (used by the CLI's help and the error messages)
 CALCULATORS = {
     "sevennet": "SevenNet universal machine-learned potential (pip install aiida-wigner[sevennet]); "
-                "option 'model' (default 7net-0; 7net-l3i5, 7net-mf-0 with 'modal')",
+                "option 'model' (default 7net-0; 7net-l3i5, 7net-mf-0 with 'modal'), 'threads' "
+                "(torch CPU threads; 1 is fastest on a loaded machine)",
     "emt": "ASE effective-medium theory (Al, Cu, Ag, Au, Ni, Pd, Pt; for tests)",
     "lj": "ASE Lennard-Jones, options sigma (Å), epsilon (eV), rc (Å) (for tests)",
     "fcp": "hiphive ForceConstantPotential as a polynomial potential; options 'fcp' (file) and "
@@ -36,8 +37,7 @@ def _sevennet(model: str, modal: str | None, device: str):
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise CalculatorSpecError(
             "the SevenNet engine needs the 'sevenn' package: pip install 'aiida-wigner[sevennet]' "
-            "(install torch first, e.g. pip install torch --index-url "
-            "https://download.pytorch.org/whl/cpu)") from exc
+            "(install a CPU build of torch first, e.g. pip install torch==2.13.0)") from exc
     kwargs = {"model": model, "device": device}
     if modal:
         kwargs["modal"] = modal
@@ -74,6 +74,10 @@ def make_calculator(spec: dict):
         # SevenNet calculators are cached per process: loading the model costs ~1-2 s.
         calc = _sevennet(str(spec.get("model", "7net-0")), spec.get("modal"),
                          str(spec.get("device", "cpu")))
+        if spec.get("threads"):
+            import torch
+
+            torch.set_num_threads(int(spec["threads"]))
         calc.reset()
         return calc
     if name == "fcp":
