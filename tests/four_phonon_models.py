@@ -33,28 +33,36 @@ def _lj_h(s, eps=EPS_AR, sig=SIGMA_AR):
             3024 * a * s**-10 - 360 * b * s**-7)
 
 
-def pair_tensors(r):
-    """(T2 (3,3), T4 (3,3,3,3)): 2nd and 4th derivatives of φ(|r|) with respect to r."""
+def pair_tensors(r, third=False):
+    """(T2 (3,3), T4 (3,3,3,3)): 2nd and 4th derivatives of φ(|r|) with respect to r.
+
+    With ``third``: (T2, T3 (3,3,3), T4).
+    """
     s = 0.5 * r @ r
     h1, h2, h3, h4 = _lj_h(s)
     d = np.eye(3)
     t2 = h2 * np.outer(r, r) + h1 * d
     rr = np.einsum("a,b->ab", r, r)
+    t3 = (h3 * np.einsum("a,b,c->abc", r, r, r)
+          + h2 * (np.einsum("ab,c->abc", d, r) + np.einsum("ac,b->abc", d, r)
+                  + np.einsum("bc,a->abc", d, r)))
     t4 = h4 * np.einsum("a,b,c,d->abcd", r, r, r, r)
     t4 = t4 + h3 * (np.einsum("ab,cd->abcd", d, rr) + np.einsum("ac,bd->abcd", d, rr)
                     + np.einsum("ad,bc->abcd", d, rr) + np.einsum("bc,ad->abcd", d, rr)
                     + np.einsum("bd,ac->abcd", d, rr) + np.einsum("cd,ab->abcd", d, rr))
     t4 = t4 + h2 * (np.einsum("ab,cd->abcd", d, d) + np.einsum("ac,bd->abcd", d, d)
                     + np.einsum("ad,bc->abcd", d, d))
-    return t2, t4
+    return (t2, t3, t4) if third else (t2, t4)
 
 
-def lj_model(kind="bct2", supercell=(2, 2, 2), cutoff=4.5, a_nn=R0, dense=True):
+def lj_model(kind="bct2", supercell=(2, 2, 2), cutoff=4.5, a_nn=R0, dense=True, fc3=False):
     """(ForceConstants, dense compact FC4 or None) for a nearest-neighbour LJ crystal.
 
     ``kind``: "bct2" = fcc in its 2-atom body-centred tetragonal cell with Ar and Kr
-    on the two sites (B = 6); "fcc1" = primitive fcc argon (B = 3); "tet8" = the
-    conventional fcc cube doubled along z, Ar and Kr layers (8 atoms, B = 24).
+    on the two sites (B = 6); "fcc1" = primitive fcc argon (B = 3); "cub4" = the
+    conventional fcc cube with Ar on the corner and Kr on the face centres (L1₂, 4
+    atoms, B = 12); "tet8" = the conventional fcc cube doubled along z, Ar and Kr
+    layers (8 atoms, B = 24).  ``fc3``: also the analytic dense FC3.
     """
     from aiida_wigner.physics.cell import Cell, SupercellSetup
     from aiida_wigner.physics.forceconstants import ForceConstants, SparseForceConstants
@@ -65,6 +73,10 @@ def lj_model(kind="bct2", supercell=(2, 2, 2), cutoff=4.5, a_nn=R0, dense=True):
     elif kind == "fcc1":
         a = np.sqrt(2) * a_nn
         unit = Cell(0.5 * a * (np.ones((3, 3)) - np.eye(3)), [[0, 0, 0]], [18])
+    elif kind == "cub4":
+        a = np.sqrt(2) * a_nn
+        pos = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
+        unit = Cell(np.diag([a, a, a]), pos, [18, 36, 36, 36])
     elif kind == "tet8":
         a = np.sqrt(2) * a_nn
         base = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
@@ -78,6 +90,7 @@ def lj_model(kind="bct2", supercell=(2, 2, 2), cutoff=4.5, a_nn=R0, dense=True):
     cart = sc.cartesian_positions
     shifts = np.array(list(itertools.product(range(-2, 3), repeat=3))) @ sc.lattice
     fc2 = np.zeros((n, N, 3, 3))
+    fc3d = np.zeros((n, N, N, 3, 3, 3)) if fc3 else None
     clusters: dict = {}
     for ia, a in enumerate(setup.p2s):
         for j in range(N):
@@ -85,17 +98,20 @@ def lj_model(kind="bct2", supercell=(2, 2, 2), cutoff=4.5, a_nn=R0, dense=True):
                 dist = np.linalg.norm(r)
                 if dist < 1e-6 or dist > cutoff:
                     continue
-                t2, t4 = pair_tensors(r)
+                t2, t3, t4 = pair_tensors(r, third=True)
                 fc2[ia, a] += t2
                 fc2[ia, j] -= t2
                 sign = {a: -1.0, j: 1.0}
+                if fc3:
+                    for k1, k2 in itertools.product((a, j), repeat=2):
+                        fc3d[ia, k1, k2] -= sign[k1] * sign[k2] * t3
                 for k in itertools.product((a, j), repeat=3):
                     key = (a,) + k
                     val = -sign[k[0]] * sign[k[1]] * sign[k[2]] * t4
                     clusters[key] = clusters.get(key, 0.0) + val
     atoms = np.array(list(clusters), dtype=np.int64)
     sparse = SparseForceConstants(4, atoms, np.array(list(clusters.values())))
-    fc = ForceConstants(setup, fc2, fc4=sparse, source={"format": "LJ (test)"})
+    fc = ForceConstants(setup, fc2, fc3=fc3d, fc4=sparse, source={"format": "LJ (test)"})
     return fc, (sparse.to_dense_compact(setup.p2s, N) if dense else None)
 
 
@@ -219,3 +235,59 @@ def naive_linewidths(fc, dense_fc4, qmesh, phonons, grid_points, temperatures, s
                         rate = pref * np.sum(amp * F * dlt, axis=(1, 2, 3)) / n_q**2
                         out[it, ig] += rate / (4 * np.pi) / 1e12  # γ = 1/(4πτ), THz
     return out
+
+
+# -- Lennard-Jones argon fitted with hiphive (Feng & Ruan's test case) ----------------------
+
+ARGON_LATTICE = 5.30  # Å, conventional cubic; LJ argon near 20–50 K (see docs/four_phonon.md)
+ARGON_CUTOFF = 8.5  # Å, LJ cutoff (energy shifted to zero there, ASE's smooth=False)
+
+
+def argon_fcp(path, a=ARGON_LATTICE, cutoffs=(8.45, 5.5, 4.0), n_structures=(12, 12),
+              rattle_std=(0.03, 0.08), seed=7):
+    """Fit FC2/FC3/FC4 of fcc LJ argon with hiphive and write the ``.fcp`` to ``path``.
+
+    ASE ``LennardJones(epsilon=0.0104 eV, sigma=3.40 Å, rc=8.5 Å)`` on the 4×4×4
+    conventional supercell (256 atoms); training set: Gaussian-rattled structures
+    (``n_structures[i]`` with standard deviation ``rattle_std[i]`` Å per Cartesian
+    component); cluster-space cutoffs ``cutoffs`` = (2nd, 3rd, 4th order) in Å (five,
+    two and one neighbour shells); ordinary least squares.  Returns the fit's force RMSE
+    (eV/Å) and the number of parameters.
+    """
+    from ase.build import bulk
+    from ase.calculators.lj import LennardJones
+    from hiphive import ClusterSpace, ForceConstantPotential, StructureContainer
+    from hiphive.utilities import prepare_structures
+    from trainstation import Optimizer
+
+    prim = bulk("Ar", "fcc", a=a)
+    ideal = bulk("Ar", "fcc", a=a, cubic=True).repeat(4)
+    calc = LennardJones(epsilon=EPS_AR, sigma=SIGMA_AR, rc=ARGON_CUTOFF, smooth=False)
+    rng = np.random.default_rng(seed)
+    structures = []
+    for n, std in zip(n_structures, rattle_std):
+        for _ in range(n):
+            s = ideal.copy()
+            s.positions += rng.normal(scale=std, size=s.positions.shape)
+            structures.append(s)
+    structures = prepare_structures(structures, ideal, calc=calc)
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # hiphive prints its cluster space
+        cs = ClusterSpace(prim, list(cutoffs))
+        sc = StructureContainer(cs)
+        for s in structures:
+            sc.add_structure(s)
+    opt = Optimizer(sc.get_fit_data(), train_size=1.0)
+    opt.train()
+    fcp = ForceConstantPotential(cs, opt.parameters)
+    fcp.write(str(path))
+    return float(opt.rmse_train), int(cs.n_dofs)
+
+
+def argon_force_constants(path, supercell=(6, 6, 6)):
+    """ForceConstants of the fitted argon on a ``supercell`` of the primitive fcc cell."""
+    from aiida_wigner.physics.io.load import load_force_constants
+
+    return load_force_constants(fcp=str(path), supercell=list(supercell))

@@ -220,3 +220,77 @@ def test_sampled_target_relative_error(bct, bct_mesh):
     assert np.all(err[ok] <= 0.05 * est[ok])
     with pytest.raises(FourPhononError, match="mode"):
         four_phonon_linewidths(fc, qm, ph, gps, [60.0], 0.1, mode="montecarlo")
+
+
+def test_kappa_allocation_neyman():
+    """n_i ∝ S_i = CV_i·|mean x_i| (shrunk CV), within [floor, cap], Σ n_i ≈ budget."""
+    from aiida_wigner.physics.scattering.four_phonon import kappa_allocation
+
+    rng = np.random.default_rng(5)
+    # three q0, one T, two bands; q0 #0 carries most of κ, q0 #2 has a noisy γ
+    kmodes = np.array([[[8.0, 2.0], [1.0, 1.0], [1.0, 1.0]]])
+    gamma = np.ones((1, 3, 2))
+    pilot = [1.0 + s * rng.standard_normal((40, 1, 2)) for s in (0.2, 0.2, 0.8)]
+    n = kappa_allocation(pilot, kmodes, gamma, budget=300, floor=4, cap=1000)
+    assert n.sum() == pytest.approx(300, abs=3) and n.min() >= 4
+    assert n[0] > n[1] and n[2] > n[1]
+    frac = kmodes / kmodes.sum()
+    s = [np.sqrt(np.var(np.einsum("ptj,tj->pt", g, frac[:, i]), ddof=1)) for i, g in
+         enumerate(pilot)]
+    assert np.allclose(n / n.sum(), np.array(s) / np.sum(s), atol=0.05)
+    assert np.all(kappa_allocation(pilot, kmodes, gamma, 30, 12, 1000) >= 12)
+
+
+def test_sampled_kappa_allocation(bct, bct_mesh):
+    fc, _ = bct
+    qm, ph = bct_mesh
+    gps = qm.ir_grid
+    temps = [60.0]
+    exact, _ = four_phonon_linewidths(fc, qm, ph, gps, temps, 0.1)
+    n_pairs = qm.n_q**2
+    z = []
+    for seed in range(3):
+        est, err = four_phonon_linewidths(fc, qm, ph, gps, temps, 0.1, mode="sampled",
+                                          samples=n_pairs // 4, seed=seed, allocation="kappa",
+                                          gamma_other=0.5 * exact)
+        ok = (exact > 0) & (err > 0)
+        z.append(((est - exact)[ok] / err[ok]).ravel())
+    z = np.concatenate(z)
+    assert np.all(np.abs(z) < 5.0) and 0.3 < np.sqrt(np.mean(z**2)) < 2.0
+    again, _ = four_phonon_linewidths(fc, qm, ph, gps, temps, 0.1, mode="sampled",
+                                      samples=n_pairs // 4, seed=2, allocation="kappa",
+                                      gamma_other=0.5 * exact)
+    assert np.array_equal(again, est)
+    with pytest.raises(FourPhononError, match="allocation"):
+        four_phonon_linewidths(fc, qm, ph, gps, temps, 0.1, mode="sampled", allocation="neyman")
+    with pytest.raises(FourPhononError, match="target_rel_error"):
+        four_phonon_linewidths(fc, qm, ph, gps, temps, 0.1, mode="sampled", allocation="kappa",
+                               target_rel_error=0.1)
+
+
+def test_lj_model_fc3_matches_finite_differences():
+    """The analytic FC3 of the LJ test model (used by the benchmark's γ_3ph) equals
+    −∂²F/∂u∂u of ASE's LennardJones forces."""
+    from ase import Atoms
+    from ase.calculators.lj import LennardJones
+
+    from four_phonon_models import EPS_AR, SIGMA_AR
+
+    fc, _ = lj_model("fcc1", (3, 3, 3), dense=False, fc3=True)
+    sc = fc.setup.supercell
+    atoms = Atoms(["Ar"] * len(sc.cartesian_positions), positions=sc.cartesian_positions,
+                  cell=sc.lattice, pbc=True)
+    atoms.calc = LennardJones(epsilon=EPS_AR, sigma=SIGMA_AR, rc=4.5)
+    a, h = fc.setup.p2s[0], 1e-3
+    u0 = atoms.positions.copy()
+    for al, j, be in ((0, 1, 2), (2, 5, 2), (1, a, 0)):
+        acc = 0.0
+        for sa, sb in itertools.product((1, -1), repeat=2):
+            atoms.positions = u0
+            pos = u0.copy()
+            pos[a, al] += sa * h
+            pos[j, be] += sb * h
+            atoms.positions = pos
+            acc = acc + sa * sb * atoms.get_forces()
+        num = -acc / (4 * h * h)
+        assert np.allclose(num, fc.fc3[0, j, :, al, be, :], rtol=0, atol=1e-5)

@@ -48,6 +48,10 @@ from .utils import ensure_profile, format_kappa_table, input_errors
                    "every γ_4ph is below this (e.g. 0.05).")
 @click.option("--seed", type=click.INT, default=None,
               help="--four-phonon sampled: random seed [default: 0].")
+@click.option("--allocation", type=click.Choice(["kappa", "uniform"]), default=None,
+              help="--four-phonon sampled: spread the samples by each q-point's share of the "
+                   "error of κ_P ('kappa'), or the same number at every q-point ('uniform') "
+                   "[default: kappa; uniform with --target-error].")
 @click.option("--renormalize", type=click.Choice(["none", "loop", "loop+bubble"]), default="none",
               show_default=True,
               help="Compute κ on temperature-renormalized phonons: self-consistent phonons with the "
@@ -69,9 +73,9 @@ from .utils import ensure_profile, format_kappa_table, input_errors
 @click.pass_context
 def cmd_kappa(ctx, cell, structure, supercell, primitive_matrix, fc2, fc3, fc4, fcp, mesh,
               temperatures, isotope, smearing, sigma, scale, convention, frequency_bins,
-              four_phonon, samples, target_error, seed, renormalize, scp_mesh, scp_inner_mesh,
-              diagonal_only, classical, mixing, tolerance, max_iterations, frequency_floor,
-              bubble_epsilon, output, modes):
+              four_phonon, samples, target_error, seed, allocation, renormalize, scp_mesh,
+              scp_inner_mesh, diagonal_only, classical, mixing, tolerance, max_iterations,
+              frequency_floor, bubble_epsilon, output, modes):
     """Compute κ_P, κ_C and κ = κ_P + κ_C from existing force constants.
 
     The force constants are stored as a node and the `wigner.kappa` calcfunction runs on them,
@@ -97,15 +101,18 @@ def cmd_kappa(ctx, cell, structure, supercell, primitive_matrix, fc2, fc3, fc4, 
     from aiida_wigner.physics.kappa import KappaSettings
 
     check_crystal_inputs(cell, structure, supercell, fc2, fcp)
-    _check_options(smearing, sigma, scale, four_phonon, samples, target_error, seed, renormalize,
-                   scp_mesh)
+    _check_options(smearing, sigma, scale, four_phonon, samples, target_error, seed, allocation,
+                   renormalize, scp_mesh)
+    if four_phonon == "sampled" and allocation is None:
+        allocation = "uniform" if target_error is not None else "kappa"
 
     kwargs = {"mesh": tuple(mesh), "temperatures": tuple(temperatures), "isotope": isotope,
               "smearing": smearing, "convention": convention,
               "four_phonon": None if four_phonon == "none" else four_phonon}
     for key, value in (("sigma", sigma), ("scale", scale), ("frequency_bins", frequency_bins),
                        ("four_phonon_samples", samples), ("four_phonon_seed", seed),
-                       ("four_phonon_target_error", target_error)):
+                       ("four_phonon_target_error", target_error),
+                       ("four_phonon_allocation", allocation)):
         if value is not None:
             kwargs[key] = value
     try:
@@ -159,7 +166,7 @@ def cmd_kappa(ctx, cell, structure, supercell, primitive_matrix, fc2, fc3, fc4, 
         click.echo(f"Wrote {modes}")
 
 
-def _check_options(smearing, sigma, scale, four_phonon, samples, target_error, seed,
+def _check_options(smearing, sigma, scale, four_phonon, samples, target_error, seed, allocation,
                    renormalize, scp_mesh) -> None:
     """Usage errors of the option combinations, found before reading any file."""
     if smearing == "adaptive" and sigma is not None:
@@ -169,9 +176,12 @@ def _check_options(smearing, sigma, scale, four_phonon, samples, target_error, s
     if smearing == "gaussian" and scale is not None:
         raise click.BadParameter("--scale applies to --smearing adaptive only; use --sigma (THz) "
                                  "for Gaussian smearing", param_hint="'--scale'")
-    if four_phonon != "sampled" and any(v is not None for v in (samples, target_error, seed)):
-        raise click.UsageError("--samples, --target-error and --seed apply to --four-phonon "
-                               "sampled only")
+    if four_phonon != "sampled" and any(v is not None
+                                        for v in (samples, target_error, seed, allocation)):
+        raise click.UsageError("--samples, --target-error, --seed and --allocation apply to "
+                               "--four-phonon sampled only")
+    if target_error is not None and allocation == "kappa":
+        raise click.UsageError("--target-error works with --allocation uniform only")
     if renormalize != "none" and not scp_mesh:
         raise click.BadParameter("--renormalize needs the outer SCP mesh: add --scp-mesh N1 N2 N3 "
                                  "(e.g. --scp-mesh 4 4 2 --scp-inner-mesh 8 8 4)",

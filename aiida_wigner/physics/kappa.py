@@ -38,7 +38,12 @@ class KappaSettings:
         number with ``four_phonon_target_error``).
     four_phonon_seed : sampled mode: random seed (results reproducible).
     four_phonon_target_error : sampled mode: add samples until the relative standard error
-        of every γ_4ph is below this (None: fixed ``four_phonon_samples``).
+        of every γ_4ph is below this (None: fixed ``four_phonon_samples``); needs the
+        "uniform" allocation.
+    four_phonon_allocation : sampled mode: "kappa" (default: a pilot at every q-point, then
+        the budget ``four_phonon_samples`` × n_q spread by each q-point's share of the
+        statistical error of κ_P) or "uniform" (``four_phonon_samples`` at every q-point);
+        docs/four_phonon.md §4.
     """
 
     mesh: tuple[int, int, int]
@@ -57,6 +62,7 @@ class KappaSettings:
     four_phonon_samples: int = 256
     four_phonon_seed: int = 0
     four_phonon_target_error: float | None = None
+    four_phonon_allocation: str = "kappa"
 
     def __post_init__(self):
         mesh = tuple(int(m) for m in self.mesh)
@@ -85,6 +91,11 @@ class KappaSettings:
         if self.four_phonon_target_error is not None and not self.four_phonon_target_error > 0:
             raise ValueError(f"four_phonon_target_error must be a positive relative error, "
                              f"got {self.four_phonon_target_error!r}")
+        if self.four_phonon_allocation not in ("kappa", "uniform"):
+            raise ValueError(f"four_phonon_allocation must be 'kappa' or 'uniform', "
+                             f"got {self.four_phonon_allocation!r}")
+        if self.four_phonon_target_error is not None and self.four_phonon_allocation != "uniform":
+            raise ValueError("four_phonon_target_error needs four_phonon_allocation='uniform'")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -273,7 +284,8 @@ def _compute_kappa(fc, settings: KappaSettings) -> KappaResult:
             fc, qmesh, phonons, ir, temps, smearing, mode=s.four_phonon,
             samples=s.four_phonon_samples, seed=s.four_phonon_seed,
             target_rel_error=s.four_phonon_target_error, group_velocities=velocities_full,
-            cutoff_frequency=s.cutoff_frequency, symmetry=s.use_symmetry)
+            cutoff_frequency=s.cutoff_frequency, symmetry=s.use_symmetry,
+            allocation=s.four_phonon_allocation, gamma_other=gamma_3ph + gamma_iso[None])
         if err is not None:
             stderr_4ph = err
     gamma = gamma_3ph + gamma_iso[None] + gamma_4ph

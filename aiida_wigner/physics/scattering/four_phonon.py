@@ -28,7 +28,11 @@ uniformly without replacement; each sample evaluates all B⁴ band combinations 
 serves every band j0 of q0 at once (a cluster sample of B³ processes per mode).
 The estimate is the sample mean times the number of pairs (the maximum-likelihood
 estimate of the mean of Guo et al., npj Comput. Mater. 10, 31 (2024)), with its
-standard error from the sample variance and the finite-population correction.
+standard error from the sample variance and the finite-population correction.  The
+pairs go either ``samples`` to every q0 ("uniform" allocation) or, with
+``allocation="kappa"``, a pilot to every q0 and the rest of the budget in proportion to
+each q0's share of the statistical error of κ_P (Neyman allocation,
+:func:`kappa_allocation`; docs/four_phonon.md §4).
 """
 
 from __future__ import annotations
@@ -261,12 +265,115 @@ class _PairEvaluator:
         return out
 
 
+class _PairSampler:
+    """Pairs (q1, q2) of one q0 drawn without replacement, with running sums of g, g²."""
+
+    def __init__(self, ev, qmesh, gp, n_t, seed, size, symmetry, avg):
+        self.ev, self.qmesh, self.gp, self.avg = ev, qmesh, int(gp), avg
+        self.n_pairs = qmesh.n_q**2
+        rng = np.random.default_rng([int(seed), int(gp)])
+        self.draw = rng.choice(self.n_pairs, size=min(int(size), self.n_pairs), replace=False)
+        self.ops = _pair_symmetry(qmesh, self.gp) if symmetry else None
+        self.s1 = np.zeros((n_t, ev.n_bands))
+        self.s2 = np.zeros((n_t, ev.n_bands))
+        self.done = 0
+        self.pilot_g = None  # per-pair values of the first call (for the allocation)
+
+    def extend(self, n_goal: int, keep: bool = False) -> None:
+        """Evaluate the drawn pairs up to ``n_goal`` (in the order they were drawn)."""
+        n_goal = min(int(n_goal), len(self.draw))
+        kept = []
+        for s in range(self.done, n_goal, 4096):
+            chunk = self.draw[s:min(s + 4096, n_goal)]
+            if self.ops is not None:  # equivalent pairs have the same value: evaluate once
+                chunk, mult = np.unique(canonical_pairs(self.qmesh, self.gp, chunk, self.ops),
+                                        return_counts=True)
+            else:
+                mult = np.ones(len(chunk), dtype=np.int64)
+            q1, q2 = np.divmod(chunk, self.qmesh.n_q)
+            g = self.ev(self.gp, q1, q2) @ self.avg.T  # (p, T, B), degenerate-averaged
+            self.s1 += np.einsum("p,ptj->tj", mult.astype(float), g)
+            self.s2 += np.einsum("p,ptj->tj", mult.astype(float), g * g)
+            if keep:
+                kept.append(np.repeat(g, mult, axis=0))
+        if keep:
+            self.pilot_g = np.concatenate(kept) if kept else None
+        self.done = max(self.done, n_goal)
+
+    def estimate(self):
+        """(mean g, standard error of the mean) with the finite-population correction."""
+        n = self.done
+        mean = self.s1 / n
+        var = np.maximum(self.s2 - n * mean**2, 0.0) / max(n - 1, 1)
+        return mean, np.sqrt(var / n * (1.0 - n / self.n_pairs))
+
+
+def kappa_allocation(pilot_g, kappa_modes, gamma_total, budget: int, floor: int,
+                     cap: int, prior_weight: float = 4.0) -> NDArray[np.int64]:
+    """Pairs per q0 that minimise the variance of the κ_P estimate (Neyman allocation).
+
+    pilot_g : list over q0 of (n_i, T, B) prefactor-scaled γ_4ph contributions of the
+        pilot pairs (their mean is the pilot γ̂_4ph).
+    kappa_modes : (T, n_gp, B) κ_P contribution of each mode with the pilot γ (any
+        common unit; only ratios matter), zero for modes left out.
+    gamma_total : (T, n_gp, B) pilot total half width (γ_other + γ̂_4ph) in THz.
+
+    To first order the relative κ_P error at T is −Σ_ij k_tij δγ4_ij / γ_tot,ij (k the
+    κ fractions); for q0 = i the per-pair quantity x_pt = Σ_j k_tij g_pij / γ_tot,ij has
+    standard deviation S_i (summed in quadrature over T), and n_i ∝ S_i minimises
+    Σ_i S_i²/n_i at fixed Σ n_i.  S_i = CV_i · |mean x| with the pilot coefficient of
+    variation CV_i shrunk towards the median over q0 (``prior_weight`` pseudo-samples),
+    so that two or three pilot pairs give a usable allocation.  Returns n_i with
+    floor ≤ n_i ≤ cap and Σ n_i ≈ budget.
+    """
+    n_t = kappa_modes.shape[0]
+    frac = kappa_modes / np.maximum(kappa_modes.sum(axis=(1, 2), keepdims=True), 1e-300)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sens = np.where(gamma_total > 0, frac / gamma_total, 0.0)  # (T, n_gp, B)
+    mean_x = np.zeros((len(pilot_g), n_t))
+    cv2 = np.full(len(pilot_g), np.nan)
+    dof = np.zeros(len(pilot_g))
+    for i, g in enumerate(pilot_g):
+        x = np.einsum("ptj,tj->pt", g, sens[:, i])  # (n_i, T)
+        mean_x[i] = x.mean(axis=0)
+        m2 = float(np.sum(mean_x[i] ** 2))
+        if len(x) > 1 and m2 > 0:
+            cv2[i] = float(np.sum(x.var(axis=0, ddof=1))) / m2
+            dof[i] = len(x) - 1
+    prior = np.nanmedian(cv2) if np.isfinite(cv2).any() else 1.0
+    cv2 = np.where(np.isfinite(cv2), cv2, prior)
+    cv2 = (dof * cv2 + prior_weight * prior) / (dof + prior_weight)
+    score = np.sqrt(cv2 * np.sum(mean_x**2, axis=1))
+    if not score.sum() > 0:
+        return np.full(len(pilot_g), max(floor, budget // max(len(pilot_g), 1)), dtype=np.int64)
+    n = np.rint(budget * score / score.sum()).astype(np.int64)
+    return np.clip(n, floor, cap)
+
+
+def _kappa_modes(fc, qmesh, phonons, grid_points, temps, group_velocities, cutoff):
+    """Unnormalised κ_P weights mult · C · |v|² (T, n_gp, B) without the 1/γ."""
+    from ..harmonic import heat_capacity
+
+    freqs = phonons.frequencies[grid_points]
+    if group_velocities is not None:
+        v = np.asarray(group_velocities, dtype=float)[grid_points]
+    else:
+        from ..harmonic import velocity_operator
+
+        v = velocity_operator(fc, qmesh.qpoints[grid_points]).group_velocities
+    mult = qmesh.weights[qmesh.to_ir[grid_points]].astype(float)
+    cv = heat_capacity(freqs[None], temps[:, None, None])
+    out = cv * np.sum(v**2, axis=-1)[None] * mult[None, :, None]
+    return np.where(freqs[None] > cutoff, out, 0.0)
+
+
 def four_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, temperatures,
                            smearing, mode: str = "exhaustive", samples: int = 2000,
                            seed: int = 0, target_rel_error: float | None = None,
                            max_samples: int | None = None, group_velocities=None,
                            cutoff_frequency: float = 1e-3, symmetry: bool = True,
-                           batch_elements: int = 1 << 21):
+                           batch_elements: int = 1 << 21, allocation: str = "uniform",
+                           pilot_samples: int | None = None, gamma_other=None):
     """γ_4ph (T, n_gp, B) in THz at ``grid_points`` of ``qmesh``, and its standard error.
 
     Parameters
@@ -282,18 +389,28 @@ def four_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, temp
         mismatch with respect to the two free momenta, projected on the mesh steps).
     mode : "exhaustive" (all pairs, symmetry-reduced) or "sampled".
     samples : sampled mode: number of pairs (q1, q2) drawn per q0 (each evaluates all
-        band combinations); with ``target_rel_error`` the starting number.
+        band combinations); with ``target_rel_error`` the starting number; with
+        ``allocation="kappa"`` the mean number per q0 (total budget samples·n_gp).
     seed : sampled mode: random seed; q0 = g uses the stream ``default_rng([seed, g])``,
-        so results do not depend on the order or subset of grid points.
-    target_rel_error : sampled mode: double the samples until the relative standard
-        error of every γ > 0 at that q0 is below this (or ``max_samples`` is reached).
+        so with uniform allocation results do not depend on the order or subset of
+        grid points.
+    target_rel_error : sampled mode, uniform allocation: double the samples until the
+        relative standard error of every γ > 0 at that q0 is below this (or
+        ``max_samples`` is reached).
     max_samples : cap on the pairs per q0 (default: all n_q² pairs, exact result).
-    group_velocities : (n_q, B, 3) THz·Å for adaptive smearing (harmonic ones are
-        computed from ``fc`` when not given).
+    group_velocities : (n_q, B, 3) THz·Å for adaptive smearing and for the κ weights of
+        ``allocation="kappa"`` (harmonic ones are computed from ``fc`` when not given).
     symmetry : use the symmetry of the summand (needs FC4 with the crystal symmetry
         and the index-permutation symmetry of physical force constants): exhaustive
         mode sums orbits with their sizes; sampled mode evaluates sampled pairs that
         are equivalent only once (same estimator, lower cost).
+    allocation : sampled mode: "uniform" (``samples`` pairs at every q0) or "kappa":
+        a pilot of ``pilot_samples`` pairs per q0 (default max(2, samples // 4)), then
+        the rest of the budget spread over the q0 in proportion to their estimated
+        contribution to the statistical error of κ_P (:func:`kappa_allocation`,
+        docs/four_phonon.md §4).  Meant for ``grid_points`` = the irreducible mesh.
+    gamma_other : (T, n_gp, B) THz, the other half widths (3ph, isotope) that κ will
+        use with γ_4ph; only for the κ weights of ``allocation="kappa"``.
 
     Returns
     -------
@@ -302,6 +419,10 @@ def four_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, temp
     """
     if mode not in ("exhaustive", "sampled"):
         raise FourPhononError(f"mode must be 'exhaustive' or 'sampled', got {mode!r}")
+    if allocation not in ("uniform", "kappa"):
+        raise FourPhononError(f"allocation must be 'uniform' or 'kappa', got {allocation!r}")
+    if allocation == "kappa" and target_rel_error:
+        raise FourPhononError("target_rel_error works with allocation='uniform' only")
     temps = np.atleast_1d(np.asarray(temperatures, dtype=float))
     grid_points = np.atleast_1d(np.asarray(grid_points, dtype=np.int64))
     if phonons.frequencies.shape[0] != qmesh.n_q:
@@ -311,48 +432,56 @@ def four_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, temp
                         cutoff_frequency, batch_elements)
     n_b = ev.n_bands
     gamma = np.zeros((len(temps), len(grid_points), n_b))
-    stderr = None if mode == "exhaustive" else np.zeros_like(gamma)
     n_pairs = qmesh.n_q**2
-    for ig, gp in enumerate(grid_points):
-        avg = _degenerate_average_matrix(ev.freqs[gp])
-        if mode == "exhaustive":
+    avgs = [_degenerate_average_matrix(ev.freqs[gp]) for gp in grid_points]
+    if mode == "exhaustive":
+        for ig, gp in enumerate(grid_points):
             q1, q2, w = quadruplet_pairs(qmesh, int(gp), symmetry=symmetry)
             total = np.zeros((len(temps), n_b))
             for s in range(0, len(q1), 4096):
                 g = ev(int(gp), q1[s:s + 4096], q2[s:s + 4096])
                 total += np.einsum("p,ptj->tj", w[s:s + 4096].astype(float), g)
-            gamma[:, ig] = (total @ avg.T) * FOUR_PHONON_FACTOR / n_pairs
-            continue
-        cap = n_pairs if max_samples is None else min(int(max_samples), n_pairs)
-        n_goal = min(max(int(samples), 2), cap)
-        rng = np.random.default_rng([int(seed), int(gp)])
-        ops = _pair_symmetry(qmesh, int(gp)) if symmetry else None
-        draw = rng.choice(n_pairs, size=cap if target_rel_error else n_goal, replace=False)
-        s1 = np.zeros((len(temps), n_b))
-        s2 = np.zeros((len(temps), n_b))
-        done = 0
-        while True:
-            for s in range(done, n_goal, 4096):
-                chunk = draw[s:min(s + 4096, n_goal)]
-                if symmetry:  # equivalent pairs have the same value: evaluate once
-                    chunk, mult = np.unique(canonical_pairs(qmesh, int(gp), chunk, ops),
-                                            return_counts=True)
-                else:
-                    mult = np.ones(len(chunk))
-                q1, q2 = np.divmod(chunk, qmesh.n_q)
-                g = ev(int(gp), q1, q2) @ avg.T  # (p, T, B), degenerate-averaged
-                s1 += np.einsum("p,ptj->tj", mult.astype(float), g)
-                s2 += np.einsum("p,ptj->tj", mult.astype(float), g * g)
-            done = n_goal
-            mean = s1 / done
-            var = np.maximum(s2 - done * mean**2, 0.0) / max(done - 1, 1)
-            err = np.sqrt(var / done * (1.0 - done / n_pairs))
-            if not target_rel_error or done >= cap:
-                break
-            pos = mean > 0
-            if not pos.any() or np.all(err[pos] <= target_rel_error * mean[pos]):
-                break
-            n_goal = min(2 * done, cap)
+            gamma[:, ig] = (total @ avgs[ig].T) * FOUR_PHONON_FACTOR / n_pairs
+        return gamma, None
+    stderr = np.zeros_like(gamma)
+    cap = n_pairs if max_samples is None else min(int(max_samples), n_pairs)
+    n_goal = min(max(int(samples), 2), cap)
+    if allocation == "uniform":
+        for ig, gp in enumerate(grid_points):
+            st = _PairSampler(ev, qmesh, gp, len(temps), seed,
+                              cap if target_rel_error else n_goal, symmetry, avgs[ig])
+            goal = n_goal
+            while True:
+                st.extend(goal)
+                mean, err = st.estimate()
+                if not target_rel_error or st.done >= cap:
+                    break
+                pos = mean > 0
+                if not pos.any() or np.all(err[pos] <= target_rel_error * mean[pos]):
+                    break
+                goal = min(2 * st.done, cap)
+            gamma[:, ig] = mean * FOUR_PHONON_FACTOR
+            stderr[:, ig] = err * FOUR_PHONON_FACTOR
+        return gamma, stderr
+    # allocation == "kappa": pilot, Neyman allocation on the κ_P error, completion
+    budget = n_goal * len(grid_points)
+    pilot = min(max(2, int(pilot_samples) if pilot_samples else n_goal // 4), n_goal)
+    states = [_PairSampler(ev, qmesh, gp, len(temps), seed, min(budget, cap), symmetry,
+                           avgs[ig]) for ig, gp in enumerate(grid_points)]
+    for ig, st in enumerate(states):
+        st.extend(pilot, keep=True)
+        gamma[:, ig] = st.estimate()[0] * FOUR_PHONON_FACTOR
+    other = 0.0 if gamma_other is None else np.asarray(gamma_other, dtype=float)
+    g_tot = gamma + other
+    kmodes = _kappa_modes(fc, qmesh, phonons, grid_points, temps, group_velocities,
+                          cutoff_frequency)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kmodes = np.where(g_tot > 0, kmodes / g_tot, 0.0)
+    n_i = kappa_allocation([st.pilot_g * FOUR_PHONON_FACTOR for st in states], kmodes, g_tot,
+                           budget, pilot, min(budget, cap))
+    for ig, st in enumerate(states):
+        st.extend(n_i[ig])
+        mean, err = st.estimate()
         gamma[:, ig] = mean * FOUR_PHONON_FACTOR
         stderr[:, ig] = err * FOUR_PHONON_FACTOR
     return gamma, stderr
