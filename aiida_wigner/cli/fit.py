@@ -86,11 +86,23 @@ def load_code_option(label: str, engine: str):
         raise click.BadParameter(f"no unique AiiDA code {label!r} ({exc}); list the codes with "
                                  "`verdi code list`, create one with `verdi code create`",
                                  param_hint="--code") from exc
+    plugin = code.default_calc_job_plugin
     if engine == "vasp":
-        plugin = code.default_calc_job_plugin
         if plugin not in (None, "vasp.vasp"):
             raise click.BadParameter(f"code {label!r} is set up for {plugin!r}, not for VASP "
                                      "(vasp.vasp)", param_hint="--code")
+        return code
+    # ASE engine with a code: a Python interpreter for aiida-pythonjob's PythonJob
+    try:
+        import aiida_pythonjob  # noqa: F401
+    except ImportError as exc:
+        raise click.UsageError(f"--code with --engine {engine} runs the engine as an "
+                               "aiida-pythonjob PythonJob: pip install "
+                               "'aiida-wigner[pythonjob]'") from exc
+    if plugin not in (None, "pythonjob.pythonjob"):
+        raise click.BadParameter(f"code {label!r} is set up for {plugin!r}; --engine {engine} "
+                                 "needs a Python interpreter code (pythonjob.pythonjob) with "
+                                 "aiida-wigner installed", param_hint="--code")
     return code
 
 

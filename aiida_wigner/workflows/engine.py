@@ -67,6 +67,9 @@ def job_failure_message(node) -> str:
 
     if vasp.is_vasp_node(node):
         return vasp.failure_message(node)
+    if node.is_excepted:
+        exc = (node.exception or "").strip().splitlines()
+        return f"process <{node.pk}> excepted: {exc[-1] if exc else 'no exception recorded'}"
     return node.exit_message or f"process <{node.pk}> failed with exit status {node.exit_status}"
 
 
@@ -205,6 +208,11 @@ class EngineForcesWorkChain(WorkChain):
         failed = [self.ctx[f"job_{lab}"] for lab in self.labels()
                   if not self.ctx[f"job_{lab}"].is_finished_ok]
         if failed:
+            bad_spec = [n for n in failed if n.exit_status == calc.EXIT_BAD_SPEC]
+            if bad_spec and engine_kind(self.inputs.engine) == "pythonjob":
+                # the remote engine rejected the calculator spec: same exit code as in-process
+                return self.exit_codes.ERROR_BAD_CALCULATOR.format(
+                    message=job_failure_message(bad_spec[0]))
             return self.exit_codes.ERROR_JOB_FAILED.format(
                 count=len(failed), pk=failed[0].pk, message=job_failure_message(failed[0]))
         energies, forces, stresses = [], [], []
@@ -252,50 +260,59 @@ def gather_forces(array: orm.ArrayData, **job_outputs):
 
 # -- PythonJob (ASE engine on a remote computer) -----------------------------------------------
 
-def _remote_static(spec: dict, structure, stress: bool = False):
-    from aiida_wigner.engines.ase_engine import compute_static
-
-    res = compute_static(spec, [structure], stress=stress)
-    out = {"energy": float(res["energies"][0]), "forces": res["forces"][0].tolist()}
-    if stress:
-        out["stress"] = res["stresses"][0].tolist()
-    return out
-
-
-def _remote_md(spec: dict, structure, parameters: dict):
-    from aiida_wigner.engines.ase_engine import run_md
-
-    frames = run_md(spec, structure, **parameters)
-    return {k: np.asarray(v).tolist() for k, v in frames.items()}
-
-
-def _remote_relax(spec: dict, structure, parameters: dict):
-    from aiida_wigner.engines.ase_engine import relax
-
-    res = relax(spec, structure, **parameters)
-    return {k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v) for k, v in res.items()}
+#: process label of the PythonJobs, per task (shown by ``verdi process list``)
+PYTHONJOB_LABELS = {"static": "PythonJob<ase_static>", "md": "PythonJob<ase_md>",
+                    "relax": "PythonJob<ase_relax>"}
 
 
 def pythonjob_builder(engine_inputs, task: str, structure, **kwargs):
-    """``(PythonJob, inputs)`` for a PythonJob running one engine task on ``engine.code``'s computer."""
-    from aiida_pythonjob import PythonJob, prepare_pythonjob_inputs
+    """``(PythonJob, inputs)`` of one ASE-engine task on ``engine.code``'s computer.
 
-    spec = engine_inputs["calculator"].get_dict()
+    The function run remotely is :mod:`aiida_wigner.engines.remote`'s ``remote_<task>``,
+    pickled by reference: aiida-wigner must be importable by the code's Python.  Its inputs
+    are the calculator spec (Dict), the workchain's StructureData itself (deserialized to
+    ``ase.Atoms`` on the remote side, so the provenance links the job to it) and ``stress``
+    (static) or ``parameters`` (md, relax).  ``engine.calculator.options`` (if given) are the
+    CalcJob ``metadata.options`` (resources, walltime, queue, prepend text...) and are not
+    passed to the calculator.  Raises ValueError for set-ups a PythonJob cannot run.
+    """
+    try:
+        from aiida_pythonjob import PythonJob, prepare_pythonjob_inputs
+    except ImportError as exc:
+        raise ValueError("engine.code runs the ASE engine as an aiida-pythonjob PythonJob, but "
+                         "aiida-pythonjob is not installed: pip install "
+                         "'aiida-wigner[pythonjob]'") from exc
+
+    from ..engines import remote
+
     if "potential" in engine_inputs:
-        raise ValueError("the 'fcp' calculator is not supported with a PythonJob code")
-    func = {"static": _remote_static, "md": _remote_md, "relax": _remote_relax}[task]
-    atoms = structure.get_ase()
+        raise ValueError("the 'fcp' calculator reads a local .fcp file and is not supported "
+                         "with a PythonJob code; run it in-process (no engine.code)")
+    spec = engine_inputs["calculator"].get_dict()
+    options = spec.pop("options", None) or {}
+    func = {"static": remote.remote_static, "md": remote.remote_md,
+            "relax": remote.remote_relax}[task]
+    function_inputs = {"spec": spec, "structure": structure}
+    if task == "static":
+        function_inputs["stress"] = bool(kwargs.get("stress", False))
+    else:
+        function_inputs["parameters"] = dict(kwargs.get("parameters") or {})
     inputs = prepare_pythonjob_inputs(
-        func, function_inputs={"spec": spec, "structure": atoms, **kwargs},
-        code=engine_inputs["code"], register_pickle_by_value=False,
-        outputs_spec=None)
+        func, function_inputs=function_inputs, code=engine_inputs["code"],
+        register_pickle_by_value=False, process_label=PYTHONJOB_LABELS[task],
+        metadata={"options": dict(options)} if options else None)
+    inputs.setdefault("metadata", {})["call_link_label"] = f"pythonjob_{task}"
     return PythonJob, inputs
 
 
+def _result_dict(result) -> dict:
+    return result.get_dict() if isinstance(result, orm.Dict) else dict(result.value)
+
+
 def pythonjob_results(node) -> dict:
-    out = node.outputs.result
-    value = out.get_dict() if isinstance(out, orm.Dict) else out.value
-    return {k: (np.asarray(v) if isinstance(v, list) else v) for k, v in value.items()}
+    """energy (eV), forces (N, 3) eV/Å [, stress (3, 3) eV/Å³] of a finished static PythonJob."""
+    value = _result_dict(node.outputs.result)
+    return {k: (np.asarray(v, dtype=float) if isinstance(v, list) else v) for k, v in value.items()}
 
 
 class EngineMdWorkChain(WorkChain):
@@ -333,7 +350,9 @@ class EngineMdWorkChain(WorkChain):
 
 @calcfunction
 def pythonjob_trajectory(result, structure: orm.StructureData):
-    frames = result.get_dict() if isinstance(result, orm.Dict) else result.value
+    """TrajectoryData (Cartesian Å) from the frames a PythonJob returned."""
+    frames = {k: np.asarray(v, dtype=int if k == "steps" else float)
+              for k, v in _result_dict(result).items()}
     return calc.trajectory_from_frames(frames, structure.get_ase().get_chemical_symbols())
 
 
@@ -395,10 +414,12 @@ class RelaxWorkChain(WorkChain):
 def pythonjob_relax_outputs(result):
     from ..engines.calculators import atoms_from_dict
 
-    res = result.get_dict() if isinstance(result, orm.Dict) else result.value
+    res = _result_dict(result)
     info = {k: res[k] for k in ("energy", "converged", "n_steps", "spacegroup_initial",
                                 "spacegroup_final")}
     info["max_force"] = float(np.abs(np.asarray(res["forces"])).max())
+    info["stress"] = np.asarray(res["stress"], dtype=float).tolist()
+    info["units"] = {"energy": "eV", "max_force": "eV/Å", "stress": "eV/Å^3"}
     return {"relaxed_structure": orm.StructureData(ase=atoms_from_dict(res["structure"])),
             "info": orm.Dict(info)}
 

@@ -1,0 +1,252 @@
+"""The ASE engine run through aiida-pythonjob ``PythonJob``s (engine.code set) on localhost.
+
+The PythonJob code is this test's own interpreter (``sys.executable``) on the
+``aiida_localhost`` computer (core.local transport, core.direct scheduler): the jobs really
+go through upload, a scheduler submission, retrieval and the PythonJob parser, and import
+aiida-wigner on the "remote" side, so this is the remote path minus SSH.  No daemon: the
+workchains run with ``run_get_node`` and their PythonJobs in the same event loop.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("aiida_pythonjob")
+
+from aiida import orm  # noqa: E402
+from aiida.engine import run_get_node  # noqa: E402
+
+from aiida_wigner.workflows.engine import (EngineForcesWorkChain, EngineMdWorkChain,  # noqa: E402
+                                           RelaxWorkChain)
+
+
+CODE_LABEL = "python-pythonjob-tests"
+
+
+@pytest.fixture
+def python_code(aiida_localhost):
+    """An InstalledCode for this interpreter, set up for the ``pythonjob.pythonjob`` plugin."""
+    from aiida.common.exceptions import NotExistent
+
+    try:
+        return orm.load_code(f"{CODE_LABEL}@{aiida_localhost.label}")
+    except NotExistent:
+        code = orm.InstalledCode(computer=aiida_localhost, filepath_executable=sys.executable,
+                                 label=CODE_LABEL, default_calc_job_plugin="pythonjob.pythonjob")
+        return code.store()
+
+
+def remote(code, **calc):
+    return {"calculator": orm.Dict({"name": "emt", **calc}), "code": code}
+
+
+def in_process(**calc):
+    return {"calculator": orm.Dict({"name": "emt", **calc})}
+
+
+@pytest.fixture
+def cu_prim():
+    from ase.build import bulk
+
+    return orm.StructureData(ase=bulk("Cu", "fcc", a=3.65))
+
+
+def displaced_supercells(n=3, seed=0):
+    from ase.build import bulk
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for i in range(n):
+        atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((2, 1, 1))
+        atoms.positions += rng.normal(scale=0.03, size=atoms.positions.shape)
+        out[f"s{i}"] = orm.StructureData(ase=atoms)
+    return out
+
+
+def pythonjobs(node):
+    from aiida_pythonjob import PythonJob
+
+    return [c for c in node.called if c.process_class is PythonJob]
+
+
+def test_forces_match_in_process(python_code):
+    structures = displaced_supercells()
+    ref, ref_node = run_get_node(EngineForcesWorkChain, engine=in_process(),
+                                 structures=structures, settings=orm.Dict({"stress": True}))
+    assert ref_node.is_finished_ok, ref_node.exit_message
+    res, node = run_get_node(EngineForcesWorkChain, engine=remote(python_code),
+                             structures=structures, settings=orm.Dict({"stress": True}))
+    assert node.is_finished_ok, node.exit_message
+    a, b = res["forces"], ref["forces"]
+    np.testing.assert_allclose(a.get_array("forces"), b.get_array("forces"), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(a.get_array("energies"), b.get_array("energies"), rtol=0,
+                               atol=1e-10)
+    np.testing.assert_allclose(a.get_array("stresses"), b.get_array("stresses"), rtol=0,
+                               atol=1e-10)
+    assert a.base.attributes.get("labels") == ["s0", "s1", "s2"]
+    # provenance: one finished PythonJob CalcJob per structure, run on the code's computer,
+    # whose input is the workchain's StructureData itself
+    jobs = pythonjobs(node)
+    assert len(jobs) == 3
+    for job in jobs:
+        assert isinstance(job, orm.CalcJobNode) and job.is_finished_ok
+        assert job.process_label == "PythonJob<ase_static>"
+        assert job.inputs.code.uuid == python_code.uuid
+        assert job.inputs.function_inputs.structure.uuid in {s.uuid for s in structures.values()}
+        assert job.inputs.function_inputs.spec.get_dict() == {"name": "emt"}
+    # the gathered array is linked to every job's result
+    gather = res["forces"].creator
+    linked = {n.uuid for n in gather.base.links.get_incoming().all_nodes()}
+    assert linked >= {j.outputs.result.uuid for j in jobs}
+
+
+def test_md_trajectory(python_code):
+    """NVT (Langevin, seeded) through a PythonJob: same frames as in-process, Cartesian Å."""
+    from ase.build import bulk
+
+    cu_cubic = orm.StructureData(ase=bulk("Cu", "fcc", a=3.61, cubic=True))
+    params = orm.Dict({"temperature": 300, "timestep": 2.0, "n_steps": 20, "interval": 5,
+                       "thermostat": "langevin", "seed": 3})
+    res, node = run_get_node(EngineMdWorkChain, engine=remote(python_code), structure=cu_cubic,
+                             parameters=params)
+    assert node.is_finished_ok, node.exit_message
+    traj = res["trajectory"]
+    assert traj.numsteps == 4
+    assert list(traj.get_stepids()) == [5, 10, 15, 20]
+    np.testing.assert_allclose(traj.get_times(), [10.0, 20.0, 30.0, 40.0])
+    assert traj.get_positions().shape == (4, 4, 3)
+    assert traj.get_cells().shape == (4, 3, 3)
+    assert traj.get_array("forces").shape == (4, 4, 3)
+    assert traj.get_array("energies").shape == (4,)
+    temperatures = traj.get_array("temperatures")
+    assert temperatures.shape == (4,) and np.all((temperatures > 0) & (temperatures < 3000))
+    assert np.all(np.isfinite(traj.get_positions()))
+    assert traj.base.attributes.get("units")["positions"] == "Å (Cartesian)"
+    (job,) = pythonjobs(node)
+    assert job.process_label == "PythonJob<ase_md>" and job.is_finished_ok
+    ref, _ = run_get_node(EngineMdWorkChain, engine=in_process(), structure=cu_cubic,
+                          parameters=params)
+    np.testing.assert_allclose(traj.get_positions(), ref["trajectory"].get_positions(),
+                               rtol=0, atol=1e-10)
+
+
+def test_relax(python_code):
+    """Strained fcc Cu relaxes to the EMT lattice constant through a PythonJob."""
+    from ase.build import bulk
+
+    strained = orm.StructureData(ase=bulk("Cu", "fcc", a=3.70))
+    engine = remote(python_code, options={"max_wallclock_seconds": 900})
+    res, node = run_get_node(RelaxWorkChain, engine=engine, structure=strained,
+                             parameters=orm.Dict({"fmax": 1e-4, "max_steps": 100}))
+    assert node.is_finished_ok, node.exit_message
+    lat = res["lattice"].get_dict()
+    assert lat["spacegroup_initial"] == lat["spacegroup_final"] == "Fm-3m (225)"
+    assert abs(lat["a"] - 3.59 / np.sqrt(2)) < 0.02
+    assert lat["max_force"] < 1e-4 and lat["converged"]
+    (job,) = pythonjobs(node)
+    assert job.process_label == "PythonJob<ase_relax>"
+    # engine.calculator.options are the CalcJob's options, not calculator keys
+    assert job.get_option("max_wallclock_seconds") == 900
+    assert job.inputs.function_inputs.spec.get_dict() == {"name": "emt"}
+    ref, _ = run_get_node(RelaxWorkChain, engine=in_process(), structure=strained,
+                          parameters=orm.Dict({"fmax": 1e-4, "max_steps": 100}))
+    np.testing.assert_allclose(res["relaxed_structure"].cell, ref["relaxed_structure"].cell,
+                               rtol=0, atol=1e-8)
+
+
+def test_bad_calculator_exit_code(python_code, cu_prim):
+    """An unknown calculator name, found on the remote side: ERROR_BAD_CALCULATOR (311)."""
+    engine = {"calculator": orm.Dict({"name": "nonsense"}), "code": python_code}
+    _, node = run_get_node(EngineForcesWorkChain, engine=engine, structures={"s0": cu_prim})
+    assert node.exit_status == EngineForcesWorkChain.exit_codes.ERROR_BAD_CALCULATOR.status
+    assert "choose one of" in node.exit_message
+    (job,) = pythonjobs(node)
+    assert job.exit_status == 311
+
+
+def test_engine_failure_exit_codes(python_code):
+    """EMT on Cs fails on the remote side: ERROR_JOB_FAILED (forces), ERROR_ENGINE_FAILED (MD)."""
+    from ase.build import bulk
+
+    bad = orm.StructureData(ase=bulk("Cs", "bcc", a=6.1))
+    _, node = run_get_node(EngineForcesWorkChain, engine=remote(python_code),
+                           structures={"s0": bad})
+    assert node.exit_status == EngineForcesWorkChain.exit_codes.ERROR_JOB_FAILED.status
+    assert "ERROR_ENGINE_FAILED" in node.exit_message and "emt" in node.exit_message.lower()
+    _, node = run_get_node(EngineMdWorkChain, engine=remote(python_code), structure=bad,
+                           parameters=orm.Dict({"n_steps": 2, "interval": 1}))
+    assert node.exit_status == EngineMdWorkChain.exit_codes.ERROR_ENGINE_FAILED.status
+    assert "emt" in node.exit_message.lower()
+
+
+def test_crash_is_reported(python_code, cu_prim):
+    """A non-engine exception in the remote function (bad MD parameter) ends the workchain
+    with ERROR_ENGINE_FAILED carrying PythonJob's 'Function execution failed' message."""
+    _, node = run_get_node(EngineMdWorkChain, engine=remote(python_code), structure=cu_prim,
+                           parameters=orm.Dict({"n_steps": 2, "no_such_option": 1}))
+    assert node.exit_status == EngineMdWorkChain.exit_codes.ERROR_ENGINE_FAILED.status
+    assert "no_such_option" in node.exit_message
+    (job,) = pythonjobs(node)
+    assert job.exit_status == job.process_class.exit_codes.ERROR_FUNCTION_EXECUTION_FAILED.status
+
+
+def test_fcp_potential_rejected(python_code, cu_prim, tmp_path):
+    """The fcp calculator needs a local file: refused before any job, ERROR_BAD_CALCULATOR."""
+    path = tmp_path / "x.fcp"
+    path.write_bytes(b"dummy")
+    engine = {"calculator": orm.Dict({"name": "fcp"}), "code": python_code,
+              "potential": orm.SinglefileData(str(path))}
+    _, node = run_get_node(EngineMdWorkChain, engine=engine, structure=cu_prim,
+                           parameters=orm.Dict({"n_steps": 2, "interval": 1}))
+    assert node.exit_status == EngineMdWorkChain.exit_codes.ERROR_BAD_CALCULATOR.status
+    assert "PythonJob" in node.exit_message
+
+
+@pytest.mark.slow
+def test_fit_cli_emt_pythonjob(python_code, tmp_path):
+    """``aiida-wigner fit --engine emt --code LABEL``: every engine task is a PythonJob."""
+    import yaml
+    from ase.build import bulk
+    from click.testing import CliRunner
+
+    from aiida_wigner.cli import cmd_root
+
+    path = tmp_path / "Cu.cif"
+    bulk("Cu", "fcc", a=3.62).write(str(path))
+    overrides = {"relax": {"max_steps": 100},
+                 "sampling": {"md": {"n_steps": 40, "interval": 2}, "n_snapshots": 4,
+                              "discard_steps": 10},
+                 "fit": {"cutoffs": {"2": 3.0, "3": 3.0}, "validation": {"n_splits": 3}}}
+    ov = tmp_path / "over.yaml"
+    ov.write_text(yaml.safe_dump(overrides))
+    result = CliRunner().invoke(cmd_root, ["fit", str(path), "--engine", "emt", "--code",
+                                           python_code.full_label, "--protocol", "fast",
+                                           "--supercell", "3", "3", "3", "--overrides", str(ov)])
+    assert result.exit_code == 0, result.output
+    assert "Fm-3m (225)" in result.output and "force_constants: <" in result.output
+    from aiida_pythonjob import PythonJob
+
+    jobs = orm.QueryBuilder().append(PythonJob, filters={"ctime": {">": python_code.ctime}},
+                                     project=["attributes.process_label"]).all(flat=True)
+    assert {"PythonJob<ase_relax>", "PythonJob<ase_md>", "PythonJob<ase_static>"} <= set(jobs)
+
+
+def test_fit_cli_rejects_wrong_code(aiida_localhost, tmp_path):
+    """--engine emt with a code of another plugin: a click error naming pythonjob.pythonjob."""
+    from ase.build import bulk
+    from click.testing import CliRunner
+
+    from aiida_wigner.cli import cmd_root
+
+    code = orm.InstalledCode(computer=aiida_localhost, filepath_executable="/bin/true",
+                             label="not-python", default_calc_job_plugin="core.arithmetic.add")
+    code.store()
+    path = tmp_path / "Cu.cif"
+    bulk("Cu", "fcc", a=3.62).write(str(path))
+    result = CliRunner().invoke(cmd_root, ["fit", str(path), "--engine", "emt", "--code",
+                                           code.full_label])
+    assert result.exit_code != 0
+    assert "pythonjob.pythonjob" in result.output
