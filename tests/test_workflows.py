@@ -76,13 +76,20 @@ def test_bad_calculator_exit_code(cu_prim):
 def test_md_trajectory(cu_prim):
     params = orm.Dict({"temperature": 300, "timestep": 2.0, "n_steps": 20, "interval": 5,
                        "thermostat": "langevin", "seed": 3})
-    results, node = run_get_node(EngineMdWorkChain, engine=emt(), structure=cu_prim,
+    cell8 = orm.StructureData(ase=cu_prim.get_ase().repeat(2))
+    results, node = run_get_node(EngineMdWorkChain, engine=emt(), structure=cell8,
                                  parameters=params)
     assert node.is_finished_ok
     traj = results["trajectory"]
     assert traj.numsteps == 4
     assert list(traj.get_stepids()) == [5, 10, 15, 20]
-    assert traj.get_array("forces").shape == (4, 1, 3)
+    assert traj.get_array("forces").shape == (4, 8, 3)
+    assert np.all(np.isfinite(traj.get_positions()))
+    assert np.all(np.isfinite(traj.get_array("temperatures")))
+    # one atom per cell: a clear engine error, not NaN positions
+    _, node = run_get_node(EngineMdWorkChain, engine=emt(), structure=cu_prim, parameters=params)
+    assert node.exit_status == EngineMdWorkChain.exit_codes.ERROR_ENGINE_FAILED.status
+    assert "at least 2 atoms" in node.exit_message
 
 
 def test_relax_not_converged_exit_code(cu_prim):

@@ -102,6 +102,10 @@ def run_md(spec: dict, atoms, temperature: float = 300.0, timestep: float = 2.0,
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 
     atoms = _as_atoms(atoms)
+    if len(atoms) < 2:
+        raise EngineError("MD needs at least 2 atoms: with one atom per cell every motion is a "
+                          "rigid translation (and removing it leaves no degree of freedom); run "
+                          "MD on a supercell")
     atoms.calc = make_calculator(spec)
     rng = np.random.default_rng(seed)
     MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
@@ -127,7 +131,7 @@ def run_md(spec: dict, atoms, temperature: float = 300.0, timestep: float = 2.0,
         if step == 0 or step % interval:
             return
         f = _check_finite("forces", atoms.get_forces())
-        frames["positions"].append(atoms.positions.copy())
+        frames["positions"].append(_check_finite("positions", atoms.positions.copy()))
         frames["cells"].append(np.asarray(atoms.cell).copy())
         frames["energies"].append(float(atoms.get_potential_energy()))
         frames["forces"].append(f)
