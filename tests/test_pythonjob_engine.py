@@ -171,7 +171,7 @@ def test_engine_failure_exit_codes(python_code):
     """EMT on Cs fails on the remote side: ERROR_JOB_FAILED (forces), ERROR_ENGINE_FAILED (MD)."""
     from ase.build import bulk
 
-    bad = orm.StructureData(ase=bulk("Cs", "bcc", a=6.1))
+    bad = orm.StructureData(ase=bulk("Cs", "bcc", a=6.1, cubic=True))  # 2 atoms: MD can start
     _, node = run_get_node(EngineForcesWorkChain, engine=remote(python_code),
                            structures={"s0": bad})
     assert node.exit_status == EngineForcesWorkChain.exit_codes.ERROR_JOB_FAILED.status
