@@ -101,7 +101,7 @@ class QuarticInteraction:
         setup = fc.setup
         self.n_prim, self.n_super = setup.n_prim, setup.n_super
         self.n_bands = 3 * self.n_prim
-        self.phases = PairPhases(fc)
+        self.phases = PairPhases(fc.setup)
         kap = setup.s2pp[fc4.atoms]  # (M, 4) primitive index of every cluster atom
         masses = setup.primitive.masses
         scale = 1.0 / np.sqrt(np.prod(masses[kap], axis=1))

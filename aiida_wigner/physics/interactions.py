@@ -22,15 +22,16 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from .cell import SupercellSetup
 from .forceconstants import ForceConstants
 from .harmonic import Phonons
 
 
 class PairPhases:
-    """P_aj(q) of the shortest-image convention, for any list of q-points."""
+    """P_aj(q) = Σ_images w e^{2πi q·r_{a→j}} of the shortest-image convention (images
+    shared equally), for any list of q-points, for the supercell of ``setup``."""
 
-    def __init__(self, fc: ForceConstants):
-        setup = fc.setup
+    def __init__(self, setup: SupercellSetup):
         i, j, vectors, weights = setup.pair_images()
         self.n_prim, self.n_super = setup.n_prim, setup.n_super
         self._vectors = vectors
@@ -38,12 +39,17 @@ class PairPhases:
                                       shape=(len(i), self.n_prim * self.n_super))
         self._positions = setup.primitive.positions
 
+    def averaged(self, qpoints: NDArray) -> NDArray[np.complex128]:
+        """(n_q, n_prim, N): P_aj(q)."""
+        q = np.atleast_2d(qpoints)
+        phase = np.exp(2j * np.pi * q @ self._vectors.T)
+        return np.asarray((self._scatter.T @ phase.T).T).reshape(len(q), self.n_prim,
+                                                                  self.n_super)
+
     def __call__(self, qpoints: NDArray) -> NDArray[np.complex128]:
         """(n_q, n_prim, N): P_aj(q) e^{2πi q·r_a} (the leg's share of the prephase)."""
         q = np.atleast_2d(qpoints)
-        phase = np.exp(2j * np.pi * q @ self._vectors.T)
-        p = np.asarray((self._scatter.T @ phase.T).T).reshape(len(q), self.n_prim, self.n_super)
-        return p * np.exp(2j * np.pi * q @ self._positions.T)[:, :, None]
+        return self.averaged(q) * np.exp(2j * np.pi * q @ self._positions.T)[:, :, None]
 
 
 class CubicInteraction:
@@ -55,7 +61,7 @@ class CubicInteraction:
         setup = fc.setup
         self.n_prim, self.n_super = setup.n_prim, setup.n_super
         self.chunk = chunk
-        self.phases = PairPhases(fc)
+        self.phases = PairPhases(setup)
         n, N = self.n_prim, self.n_super
         self._fc3 = np.ascontiguousarray(fc.fc3.reshape(n, N, N, 27))
         self._nonzero = np.abs(self._fc3).max(axis=(2, 3)) > 0  # (a, j) blocks to visit

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import sparse
 
-from ..cell import SupercellSetup
 from ..harmonic import occupation
 from ..units import AMU, ANGSTROM, HBAR, KB, THZ
 
@@ -64,27 +62,3 @@ def gamma_acoustic_mask(qpoints: NDArray, frequencies: NDArray, n_acoustic: int 
     for iq in np.nonzero(at_gamma)[0]:  # at most a handful of Γ-equivalent points
         mask[iq, np.argsort(np.abs(frequencies[iq]))[:n_acoustic]] = True
     return mask
-
-
-def image_phase_operator(setup: SupercellSetup):
-    """Phases averaged over periodic images, as a map from q-points to (pair) columns.
-
-    Returns ``(vectors, matrix)``: for q-points Q (n_q, 3) reduced, the image-averaged
-    phase P(i, j; q) = (1/m_ij) Σ_images exp(2πi q·v) of every (primitive atom i,
-    supercell atom j) is ``(exp(2πi Q @ vectors.T) @ matrix)[:, i * N + j]``.
-    """
-    i, j, vectors, weights = setup.pair_images()
-    col = i * setup.n_super + j
-    matrix = sparse.csr_matrix((weights, (np.arange(len(i)), col)),
-                               shape=(len(i), setup.n_prim * setup.n_super))
-    return vectors, matrix
-
-
-def image_averaged_phases(setup: SupercellSetup, qpoints: NDArray,
-                          operator=None) -> NDArray[np.complex128]:
-    """P(i, j; q) of :func:`image_phase_operator` as an (n_q, n_prim, N) array."""
-    vectors, matrix = operator or image_phase_operator(setup)
-    q = np.atleast_2d(qpoints)
-    phase = np.exp(2j * np.pi * q @ vectors.T)
-    out = (matrix.T @ phase.T).T
-    return np.asarray(out).reshape(len(q), setup.n_prim, setup.n_super)

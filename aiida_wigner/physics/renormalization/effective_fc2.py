@@ -197,11 +197,11 @@ class FC2Transform:
     """
 
     def __init__(self, setup: SupercellSetup, qpoints):
-        from .common import image_averaged_phases
+        from ..interactions import PairPhases
 
         self.setup = setup
         self.qpoints = np.atleast_2d(np.asarray(qpoints, dtype=float))
-        self.phases = image_averaged_phases(setup, self.qpoints)  # (n_q, n, N)
+        self.phases = PairPhases(setup).averaged(self.qpoints)  # (n_q, n, N)
         self._phases_a = np.ascontiguousarray(self.phases.transpose(1, 0, 2))  # (n, n_q, N)
         n = setup.n_prim
         self.onehot = np.eye(n)[setup.s2pp]  # (N, n)
@@ -227,14 +227,14 @@ class MeshInterpolator:
     """
 
     def __init__(self, primitive: Cell, mesh, qpoints, setup: SupercellSetup | None = None):
-        from .common import image_averaged_phases
+        from ..interactions import PairPhases
 
         self.mesh = np.asarray(mesh, dtype=np.int64).reshape(3)
         setup = setup or mesh_supercell_setup(primitive, self.mesh)
         n, N = setup.n_prim, setup.n_super
         q_mesh = grid_addresses(self.mesh) / self.mesh
         q = np.atleast_2d(np.asarray(qpoints, dtype=float))
-        p_target = image_averaged_phases(setup, q)  # (n_t, n, N)
+        p_target = PairPhases(setup).averaged(q)  # (n_t, n, N)
         i, j, vectors, _ = setup.pair_images()
         _, first = np.unique(i * N + j, return_index=True)
         vec = np.zeros((n, N, 3))

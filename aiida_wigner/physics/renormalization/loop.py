@@ -35,9 +35,9 @@ from numpy.typing import NDArray
 from scipy import sparse
 
 from ..forceconstants import ForceConstants, ForceConstantsError
+from ..interactions import PairPhases
 from ..mesh import grid_addresses
 from ..units import EIGENVALUE_TO_THZ
-from .common import image_averaged_phases, image_phase_operator
 
 
 def _grid_from_mesh_order(a: NDArray, mesh) -> NDArray:
@@ -159,10 +159,10 @@ def loop_kernel(fc: ForceConstants, q, qprime, eigenvectors_q=None,
     q = np.atleast_2d(np.asarray(q, dtype=float))
     qp = np.atleast_2d(np.asarray(qprime, dtype=float))
     q, qp = np.broadcast_arrays(q, qp)
-    n, N = setup.n_prim, setup.n_super
-    op = image_phase_operator(setup)
-    p_q = image_averaged_phases(setup, q, op)  # (P, n, N)
-    p_qp = image_averaged_phases(setup, qp, op)
+    n = setup.n_prim
+    phases = PairPhases(setup)
+    p_q = phases.averaged(q)  # (P, n, N)
+    p_qp = phases.averaged(qp)
     atoms = fc.fc4.atoms
     k1 = np.searchsorted(setup.p2s, atoms[:, 0])
     b, c, d = (setup.s2pp[atoms[:, k]] for k in (1, 2, 3))
