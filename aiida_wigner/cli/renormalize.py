@@ -50,9 +50,7 @@ def cmd_renormalize(ctx, cell, structure, supercell, primitive_matrix, fc2, fc3,
 
     Units: THz (negative = imaginary), K, Å².
     """
-    from aiida_wigner.calculations.renormalize import (effective_fc2_label,
-                                                       renormalization_from_node,
-                                                       settings_from_dict)
+    from aiida_wigner.calculations.renormalize import effective_fc2_label, settings_from_dict
 
     check_crystal_inputs(cell, structure, supercell, fc2, fcp)
     inner_mesh = inner_mesh or mesh
@@ -74,8 +72,8 @@ def cmd_renormalize(ctx, cell, structure, supercell, primitive_matrix, fc2, fc3,
     node = store_force_constants(fc)
     outputs, process = run_renormalization(node, settings)
     summary = outputs["summary"].get_dict()
-    click.echo(f"Renormalized phonons ({renormalization_from_node(outputs['renormalization']).kind})"
-               f"   [calculation pk={process.pk}, force constants pk={node.pk}]")
+    click.echo(f"Renormalized phonons ({summary['kind']})   [calculation pk={process.pk}, "
+               f"force constants pk={node.pk}]")
     click.echo(format_convergence(summary))
     if not all(summary["converged"]):
         click.echo("Warning: SCP did not converge at every temperature: raise --max-iterations, "
