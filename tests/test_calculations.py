@@ -128,7 +128,7 @@ def test_provenance_cu3au(aiida_profile_clean, cu3au_fc, tmp_path):
 
 
 def test_unstable_phonons_exit_code(aiida_profile_clean, cu3au_fc):
-    """Imaginary modes: the process finishes with exit status 310 and the physics message."""
+    """Imaginary modes: the process finishes with exit status 340 and the physics message."""
     from aiida_wigner.physics.forceconstants import ForceConstants
 
     unstable = ForceConstants(cu3au_fc.setup, -cu3au_fc.fc2, cu3au_fc.fc3)
@@ -136,6 +136,6 @@ def test_unstable_phonons_exit_code(aiida_profile_clean, cu3au_fc):
     settings = KappaSettings(mesh=(2, 2, 2), temperatures=(300,))
     outputs, process = compute_kappa_calcfunction.run_get_node(
         force_constants=node, settings=orm.Dict(settings.as_dict()))
-    assert process.is_finished and process.exit_status == 310
+    assert process.is_finished and process.exit_status == 340
     assert "imaginary" in process.exit_message
     assert outputs == {}

@@ -162,9 +162,9 @@ def test_failed_calculation_is_clean_error(aiida_profile_clean, cu3au_fc, cu3au_
     monkeypatch.setattr(cli_kappa, "_load", lambda **kwargs: unstable)
     result = invoke(*_base_args({k: str(v) for k, v in cu3au_files.items()}))
     assert result.exit_code == 1
-    assert "failed with exit status 310" in result.output and "imaginary" in result.output
+    assert "failed with exit status 340" in result.output and "imaginary" in result.output
     assert "Traceback" not in result.output
-    assert orm.QueryBuilder().append(orm.ProcessNode).one()[0].exit_status == 310
+    assert orm.QueryBuilder().append(orm.ProcessNode).one()[0].exit_status == 340
 
 
 def _check_outputs(output, modes_path, temperatures, n_bands=12):

@@ -195,7 +195,7 @@ def test_calcfunction_records_scan(quartic):
     _, node = pes_scan.run_get_node(parameters=orm.Dict({**params, "qpoint": [0.3, 0, 0]}),
                                     calculator=orm.Dict({"name": "fcp"}), structure=unit,
                                     fcp=orm.SinglefileData(str(quartic["path"])))
-    assert node.exit_status == 330 and "not commensurate" in node.exit_message
+    assert node.exit_status == 300 and "not commensurate" in node.exit_message
 
 
 def test_cli(quartic, tmp_path):

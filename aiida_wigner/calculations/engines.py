@@ -20,11 +20,13 @@ import numpy as np
 from aiida import orm
 from aiida.engine import ExitCode, calcfunction
 
+from ..exit_codes import exit_code, status
+
 from ..engines.ase_engine import EngineError, compute_static, relax, run_md
 from ..engines.calculators import CalculatorSpecError
 
-EXIT_ENGINE_FAILED = 310
-EXIT_BAD_SPEC = 311
+EXIT_ENGINE_FAILED = status("ERROR_ENGINE_FAILED")
+EXIT_BAD_SPEC = status("ERROR_BAD_CALCULATOR")
 
 
 def _spec(calculator: orm.Dict, potential: orm.SinglefileData | None, tmpdir: str) -> dict:
@@ -39,8 +41,8 @@ def _spec(calculator: orm.Dict, potential: orm.SinglefileData | None, tmpdir: st
 
 def _fail(exc: Exception) -> ExitCode:
     if isinstance(exc, CalculatorSpecError):
-        return ExitCode(EXIT_BAD_SPEC, f"ERROR_BAD_CALCULATOR: {exc}")
-    return ExitCode(EXIT_ENGINE_FAILED, f"ERROR_ENGINE_FAILED: {exc}")
+        return exit_code("ERROR_BAD_CALCULATOR", str(exc))
+    return exit_code("ERROR_ENGINE_FAILED", str(exc))
 
 
 def sorted_labels(structures: dict) -> list[str]:
@@ -101,7 +103,7 @@ def ase_md(calculator: orm.Dict, structure: orm.StructureData, parameters: orm.D
         except (EngineError, CalculatorSpecError) as exc:
             return _fail(exc)
     if len(frames["steps"]) == 0:
-        return ExitCode(EXIT_ENGINE_FAILED, "ERROR_ENGINE_FAILED: the MD run recorded no frame; "
+        return exit_code("ERROR_ENGINE_FAILED", "the MD run recorded no frame; "
                         "n_steps must be at least 'interval'")
     return {"trajectory": trajectory_from_frames(frames, atoms.get_chemical_symbols())}
 

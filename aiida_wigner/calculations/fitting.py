@@ -12,15 +12,15 @@ import tempfile
 
 import numpy as np
 from aiida import orm
-from aiida.engine import ExitCode, calcfunction
+from aiida.engine import calcfunction
 
 from ..data.force_constants import ForceConstantsData
+from ..exit_codes import exit_code
 from ..physics.forceconstants import ForceConstants
 from ..fitting import harmonic as harm
 from ..fitting.hiphive_fit import FitError, fcp_to_force_constants, fit_force_constants
 from ..fitting.hiphive_fit import rattle_fixed_amplitude, select_snapshots
 
-EXIT_FIT_SETUP = 320
 
 
 def label(i: int) -> str:
@@ -114,7 +114,7 @@ def select_training_structures(trajectory: orm.TrajectoryData, ideal_supercell: 
     try:
         pick = select_snapshots(len(steps), int(p["n_snapshots"]), first)
     except FitError as exc:
-        return ExitCode(EXIT_FIT_SETUP, f"ERROR_TOO_FEW_FRAMES: {exc}")
+        return exit_code("ERROR_TOO_FEW_FRAMES", str(exc))
     rng = np.random.default_rng(int(p.get("seed", 0)))
     amp = float(p.get("amplitude", 0.1))
     cell = np.asarray(ideal.cell)
@@ -161,7 +161,7 @@ def fit_hiphive(structure: orm.StructureData, parameters: orm.Dict, displacement
         fixed_fc2 = harmonic_force_constants.get_force_constants()
         if fixed_fc2.setup.n_super != setup.n_super or not np.allclose(
                 fixed_fc2.setup.supercell.lattice, setup.supercell.lattice, atol=1e-6):
-            return ExitCode(EXIT_FIT_SETUP, "ERROR_FIT_SETUP: the harmonic force constants "
+            return exit_code("ERROR_FIT_SETUP", "the harmonic force constants "
                             "belong to another supercell than the training set")
     try:
         res = fit_force_constants(setup.primitive.to_ase(), setup.supercell.to_ase(), u, f,
@@ -173,7 +173,7 @@ def fit_hiphive(structure: orm.StructureData, parameters: orm.Dict, displacement
                                   rotational_sum_rules=p.get("rotational_sum_rules", ()),
                                   fit_kwargs=p.get("fit_kwargs"), seed=int(p.get("seed", 42)))
     except FitError as exc:
-        return ExitCode(EXIT_FIT_SETUP, f"ERROR_FIT_SETUP: {exc}")
+        return exit_code("ERROR_FIT_SETUP", str(exc))
     fc = fcp_to_force_constants(res.fcp, setup, tuple(p.get("fc_orders", (2, 3, 4))),
                                 source={"method": f"hiphive {res.scores['method']}",
                                         "harmonic": res.scores["harmonic"],

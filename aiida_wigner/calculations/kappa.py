@@ -22,7 +22,7 @@ Both ``ArrayData`` carry a ``units`` attribute (array name → units).  No physi
 
 Inputs that cannot give a conductivity (unstable harmonic phonons, force constants that
 do not fit their cells) finish the process with a non-zero exit status and the physics
-message (see ``EXIT_CODES``) rather than an exception; invalid settings are rejected
+message (codes of :mod:`aiida_wigner.exit_codes`) rather than an exception; invalid settings are rejected
 by the port validator before any node is stored.
 """
 
@@ -30,9 +30,10 @@ import dataclasses
 
 import numpy as np
 from aiida import orm
-from aiida.engine import ExitCode, calcfunction
+from aiida.engine import calcfunction
 
 from aiida_wigner.data.force_constants import ForceConstantsData
+from aiida_wigner.exit_codes import exit_code
 
 from .validators import settings_validator
 
@@ -165,13 +166,6 @@ def result_from_nodes(settings: orm.Dict, kappa: orm.ArrayData, modes: orm.Array
     return KappaResult(**kwargs)
 
 
-#: Exit statuses of ``compute_kappa_calcfunction`` for failures caused by the input data
-#: (the process finishes with this status and the physics message instead of excepting).
-EXIT_CODES = {
-    "unstable": (310, "ERROR_UNSTABLE_PHONONS"),
-    "invalid": (300, "ERROR_INVALID_INPUT"),
-    "not_converged": (350, "ERROR_SCP_NOT_CONVERGED"),
-}
 
 
 def _input_failures() -> tuple[type[Exception], ...]:
@@ -186,13 +180,16 @@ def _input_failures() -> tuple[type[Exception], ...]:
             MissingTemperatureError)
 
 
-def _failure_kind(exc: Exception) -> str:
+def _failure_label(exc: Exception) -> str:
+    """The exit-code label (aiida_wigner.exit_codes) of an input failure."""
     from aiida_wigner.physics.harmonic import UnstablePhononsError
     from aiida_wigner.physics.renormalization import SCPNotConvergedError
 
     if isinstance(exc, UnstablePhononsError):
-        return "unstable"
-    return "not_converged" if isinstance(exc, SCPNotConvergedError) else "invalid"
+        return "ERROR_UNSTABLE_PHONONS"
+    if isinstance(exc, SCPNotConvergedError):
+        return "ERROR_SCP_NOT_CONVERGED"
+    return "ERROR_INVALID_INPUT"
 
 
 @calcfunction
@@ -208,7 +205,7 @@ def compute_kappa_calcfunction(force_constants: ForceConstantsData, settings: or
         on the same force constants: every temperature then runs on its renormalized
         phonons (bare FC3/FC4 for the linewidths).
     :returns: ``kappa`` and ``modes`` (``ArrayData``) and ``summary`` (``Dict``); see the
-        module docstring for names, shapes and units.  Exit status 310 when the phonons
+        module docstring for names, shapes and units.  Exit status 340 when the phonons
         are unstable (imaginary frequencies on the mesh), 300 when the force constants do
         not fit their cells or the q-mesh, lack an order the settings need, or a
         temperature was not renormalized, 350 when SCP did not converge at a requested
@@ -226,8 +223,7 @@ def compute_kappa_calcfunction(force_constants: ForceConstantsData, settings: or
                 fc, kappa_settings.temperatures)
         result = compute_kappa(fc, kappa_settings, models)
     except _input_failures() as exc:
-        status, label = EXIT_CODES[_failure_kind(exc)]
-        return ExitCode(status, f"{label}: {exc}")
+        return exit_code(_failure_label(exc), str(exc))
     return result_to_nodes(result)
 
 

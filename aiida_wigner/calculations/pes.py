@@ -16,15 +16,13 @@ import numpy as np
 from aiida import orm
 from aiida.engine import ExitCode, calcfunction
 
+from ..exit_codes import exit_code
+
 from ..data.force_constants import ForceConstantsData
 from ..engines.ase_engine import EngineError, compute_static
 from ..engines.calculators import CalculatorSpecError, atoms_to_dict
 from ..physics import pes as pes_physics
 from ..physics.cell import Cell, SupercellSetup
-
-EXIT_ENGINE_FAILED = 310
-EXIT_BAD_SPEC = 311
-EXIT_BAD_INPUT = 330
 
 #: Units of every output field
 UNITS = {"amplitudes": pes_physics.Q_UNIT, "energies": "eV per supercell, relative to Q = 0",
@@ -168,10 +166,10 @@ def summary(result: dict) -> dict:
 
 def _fail(exc: Exception) -> ExitCode:
     if isinstance(exc, CalculatorSpecError):
-        return ExitCode(EXIT_BAD_SPEC, f"ERROR_BAD_CALCULATOR: {exc}")
+        return exit_code("ERROR_BAD_CALCULATOR", str(exc))
     if isinstance(exc, EngineError):
-        return ExitCode(EXIT_ENGINE_FAILED, f"ERROR_ENGINE_FAILED: {exc}")
-    return ExitCode(EXIT_BAD_INPUT, f"ERROR_BAD_INPUT: {exc}")
+        return exit_code("ERROR_ENGINE_FAILED", str(exc))
+    return exit_code("ERROR_INVALID_INPUT", str(exc))
 
 
 def setup_for_scan(structure: orm.StructureData | None, parameters: dict, fcp=None,

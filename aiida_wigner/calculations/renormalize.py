@@ -20,9 +20,10 @@ Non-converged temperatures are recorded (``converged`` false), not an error here
 from __future__ import annotations
 
 from aiida import orm
-from aiida.engine import ExitCode, calcfunction
+from aiida.engine import calcfunction
 
 from aiida_wigner.data.force_constants import ForceConstantsData
+from aiida_wigner.exit_codes import exit_code
 
 from .validators import settings_validator
 
@@ -89,7 +90,7 @@ def renormalize_calcfunction(force_constants: ForceConstantsData, settings: orm.
     try:
         result = renormalize(fc, settings_from_dict(settings.get_dict()))
     except ForceConstantsError as exc:
-        return ExitCode(300, f"ERROR_INVALID_INPUT: {exc}")
+        return exit_code("ERROR_INVALID_INPUT", str(exc))
     outputs = {"renormalization": renormalization_to_node(result),
                "summary": orm.Dict(result.to_dict())}
     for i, t in enumerate(result.temperatures):

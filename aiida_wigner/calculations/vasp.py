@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 from aiida import orm
-from aiida.engine import ExitCode, calcfunction
+from aiida.engine import calcfunction
 
 from ..engines import vasp
-from .engines import EXIT_ENGINE_FAILED, trajectory_from_frames
+from ..exit_codes import exit_code
+from .engines import trajectory_from_frames
 
 
 @calcfunction
@@ -32,7 +33,7 @@ def vasp_md_trajectory(trajectory: orm.TrajectoryData, parameters: orm.Dict,
         temperatures = vasp.oszicar_temperatures(oszicar)
     frames = vasp.md_frames(arrays, parameters.get_dict(), temperatures)
     if len(frames["steps"]) == 0:
-        return ExitCode(EXIT_ENGINE_FAILED, "ERROR_ENGINE_FAILED: the VASP MD run recorded no "
+        return exit_code("ERROR_ENGINE_FAILED", "the VASP MD run recorded no "
                         "frame; n_steps must be at least 'interval'")
     symbols = trajectory.base.attributes.get("symbols")
     return trajectory_from_frames(frames, symbols)

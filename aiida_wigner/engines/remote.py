@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
-EXIT_ENGINE_FAILED = 310
-EXIT_BAD_SPEC = 311
+from ..exit_codes import status
+
+EXIT_ENGINE_FAILED = status("ERROR_ENGINE_FAILED")
+EXIT_BAD_SPEC = status("ERROR_BAD_CALCULATOR")
 
 
 def _plain(value):

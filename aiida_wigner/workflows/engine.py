@@ -27,6 +27,7 @@ from aiida import orm
 from aiida.engine import WorkChain, calcfunction, if_
 
 from ..calculations import engines as calc
+from ..exit_codes import define_exit_codes
 
 
 def define_engine_namespace(spec):
@@ -40,11 +41,7 @@ def define_engine_namespace(spec):
 
 
 def engine_exit_codes(spec):
-    spec.exit_code(310, "ERROR_ENGINE_FAILED",
-                   message="The force engine failed: {message}. Check the structure and the "
-                           "calculator (elements supported? atoms too close?).")
-    spec.exit_code(311, "ERROR_BAD_CALCULATOR",
-                   message="The calculator spec is invalid: {message}. Fix engine.calculator.")
+    define_exit_codes(spec, "ERROR_ENGINE_FAILED", "ERROR_BAD_CALCULATOR")
 
 
 def engine_kind(engine_inputs) -> str:
@@ -176,10 +173,7 @@ class EngineForcesWorkChain(WorkChain):
         spec.output("forces", valid_type=orm.ArrayData,
                     help="energies (n,) eV, forces (n, N, 3) eV/Å [, stresses (n, 3, 3) eV/Å³].")
         engine_exit_codes(spec)
-        spec.exit_code(312, "ERROR_JOB_FAILED",
-                       message="{count} engine job(s) failed, first <{pk}>: {message}. Inspect "
-                               "them with `verdi process report`; for VASP check ENCUT/ALGO "
-                               "and the walltime in engine.calculator.options.")
+        define_exit_codes(spec, "ERROR_JOB_FAILED")
 
     def is_in_process(self):
         return engine_kind(self.inputs.engine) == "ase"
@@ -213,8 +207,10 @@ class EngineForcesWorkChain(WorkChain):
                 # the remote engine rejected the calculator spec: same exit code as in-process
                 return self.exit_codes.ERROR_BAD_CALCULATOR.format(
                     message=job_failure_message(bad_spec[0]))
-            return self.exit_codes.ERROR_JOB_FAILED.format(
-                count=len(failed), pk=failed[0].pk, message=job_failure_message(failed[0]))
+            return self.exit_codes.ERROR_JOB_FAILED.format(message=(
+                f"{len(failed)} engine job(s) failed, first <{failed[0].pk}>: "
+                f"{job_failure_message(failed[0])}. Inspect them with `verdi process report`; "
+                "for VASP check ENCUT/ALGO and the walltime in engine.calculator.options."))
         energies, forces, stresses = [], [], []
         for lab in self.labels():
             res = job_results(self.inputs.engine, "static", self.ctx[f"job_{lab}"])
@@ -375,13 +371,7 @@ class RelaxWorkChain(WorkChain):
         spec.output("relaxed_structure", valid_type=orm.StructureData)
         spec.output("lattice", valid_type=orm.Dict)
         engine_exit_codes(spec)
-        spec.exit_code(330, "ERROR_RELAX_NOT_CONVERGED",
-                       message="The relaxation did not reach fmax = {fmax} eV/Å in {steps} "
-                               "steps (residual {residual:.2e} eV/Å): raise parameters.max_steps "
-                               "or loosen parameters.fmax.")
-        spec.exit_code(331, "ERROR_SPACEGROUP_CHANGED",
-                       message="The space group changed from {before} to {after}: relax with "
-                               "keep_symmetry=True or a smaller symprec.")
+        define_exit_codes(spec, "ERROR_RELAX_NOT_CONVERGED", "ERROR_SPACEGROUP_CHANGED")
 
     def run_relax(self):
         return launch_engine_job(self, "relax", self.inputs.structure,
@@ -399,13 +389,16 @@ class RelaxWorkChain(WorkChain):
         self.out("lattice", lattice)
         p = self.inputs.parameters.get_dict()
         if not info.get("converged", True):
-            return self.exit_codes.ERROR_RELAX_NOT_CONVERGED.format(
-                fmax=p.get("fmax", 1e-3), steps=p.get("max_steps", 300),
-                residual=info.get("max_force", float("nan")))
+            return self.exit_codes.ERROR_RELAX_NOT_CONVERGED.format(message=(
+                f"The relaxation did not reach fmax = {p.get('fmax', 1e-3)} eV/Å in "
+                f"{p.get('max_steps', 300)} steps (residual "
+                f"{info.get('max_force', float('nan')):.2e} eV/Å): raise parameters.max_steps "
+                "or loosen parameters.fmax."))
         lat = lattice.get_dict()
         if p.get("keep_symmetry", True) and lat["spacegroup_initial"] != lat["spacegroup_final"]:
-            return self.exit_codes.ERROR_SPACEGROUP_CHANGED.format(
-                before=lat["spacegroup_initial"], after=lat["spacegroup_final"])
+            return self.exit_codes.ERROR_SPACEGROUP_CHANGED.format(message=(
+                f"The space group changed from {lat['spacegroup_initial']} to "
+                f"{lat['spacegroup_final']}: relax with keep_symmetry=True or a smaller symprec."))
         self.report(f"relaxed lattice: a={lat['a']:.4f} b={lat['b']:.4f} c={lat['c']:.4f} Å, "
                     f"space group {lat['spacegroup_final']}")
 

@@ -19,10 +19,12 @@ import pathlib
 
 import yaml
 from aiida import orm
-from aiida.engine import ToContext, WorkChain, if_
+from aiida.engine import ExitCode, ToContext, WorkChain, if_
 
 from ..calculations import fitting as cf
+from ..calculations import phonopy_nodes as pn
 from ..data.force_constants import ForceConstantsData
+from ..exit_codes import define_exit_codes, label_of
 from .engine import (EngineForcesWorkChain, EngineMdWorkChain, RelaxWorkChain,
                      define_engine_namespace, engine_exit_codes)
 
@@ -135,9 +137,7 @@ class SamplingWorkChain(WorkChain):
         spec.output("forces", valid_type=orm.ArrayData, help="forces (m, N, 3) eV/Å.")
         spec.output("ideal_supercell", valid_type=orm.StructureData)
         engine_exit_codes(spec)
-        spec.exit_code(320, "ERROR_TOO_FEW_FRAMES",
-                       message="{message}. Raise md.n_steps or lower parameters.n_snapshots / "
-                               "discard_steps.")
+        define_exit_codes(spec, "ERROR_TOO_FEW_FRAMES")
 
     def setup_supercell(self):
         if "ideal_supercell" in self.inputs:
@@ -197,14 +197,7 @@ class FitWorkChain(WorkChain):
         spec.output("fcp", valid_type=orm.SinglefileData, help="hiphive ForceConstantPotential.")
         spec.output("scores", valid_type=orm.Dict)
         spec.output("force_constants", valid_type=ForceConstantsData)
-        spec.exit_code(320, "ERROR_FIT_SETUP",
-                       message="The fit could not be set up: {message}")
-        spec.exit_code(340, "ERROR_FIT_VALIDATION",
-                       message="Validation RMSE {rmse:.4f} eV/Å ({rel:.1%} of the force RMS) "
-                               "exceeds the threshold ({threshold}). Add training structures "
-                               "(sampling.parameters.n_snapshots), lower the cutoffs or the "
-                               "highest order, try method 'adaptive-lasso'/'ardr', or raise "
-                               "max_rmse / max_relative_rmse if this accuracy is enough.")
+        define_exit_codes(spec, "ERROR_FIT_SETUP", "ERROR_FIT_VALIDATION")
 
     def fit(self):
         params = dict(self.inputs.parameters.get_dict())
@@ -234,9 +227,13 @@ class FitWorkChain(WorkChain):
                 and s["relative_rmse_validation"] > p["max_relative_rmse"]):
             too_big.append(f"max_relative_rmse = {p['max_relative_rmse']}")
         if too_big:
-            return self.exit_codes.ERROR_FIT_VALIDATION.format(
-                rmse=s["rmse_validation"], rel=s["relative_rmse_validation"],
-                threshold=", ".join(too_big))
+            return self.exit_codes.ERROR_FIT_VALIDATION.format(message=(
+                f"Validation RMSE {s['rmse_validation']:.4f} eV/Å "
+                f"({s['relative_rmse_validation']:.1%} of the force RMS) exceeds the threshold "
+                f"({', '.join(too_big)}). Add training structures "
+                "(sampling.parameters.n_snapshots), lower the cutoffs or the highest order, try "
+                "method 'adaptive-lasso'/'ardr', or raise max_rmse / max_relative_rmse if this "
+                "accuracy is enough."))
 
 
 def load_protocol(name: str) -> dict:
@@ -290,11 +287,9 @@ class ForceConstantsWorkChain(WorkChain):
         spec.output("fcp", valid_type=orm.SinglefileData, required=False)
         spec.output("scores", valid_type=orm.Dict, required=False)
         engine_exit_codes(spec)
-        spec.exit_code(401, "ERROR_RELAX_FAILED", message="Relaxation failed: {message}")
-        spec.exit_code(402, "ERROR_HARMONIC_FAILED", message="Harmonic step failed: {message}")
-        spec.exit_code(403, "ERROR_SAMPLING_FAILED", message="Sampling step failed: {message}")
-        spec.exit_code(404, "ERROR_FIT_FAILED", message="Fit failed: {message}")
-        spec.exit_code(340, "ERROR_FIT_VALIDATION", message="{message}")
+        define_exit_codes(spec, "ERROR_RELAX_FAILED", "ERROR_HARMONIC_FAILED",
+                          "ERROR_SAMPLING_FAILED", "ERROR_FIT_FAILED", "ERROR_FIT_VALIDATION",
+                          "ERROR_INVALID_INPUT", "ERROR_HARMONIC_MISMATCH")
 
     @classmethod
     def get_builder_from_protocol(cls, structure: orm.StructureData, engine: str = "sevennet",

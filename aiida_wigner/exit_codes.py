@@ -1,0 +1,68 @@
+"""The exit codes of aiida-wigner: one table for every calcfunction and WorkChain.
+
+Ranges (docs/exit_codes.md lists every code): 300s bad input, 310s force engine, 320s fit,
+330s relaxation, 340s unstable phonons, 350s self-consistent phonons, 400s a failed child
+workflow.  A code means the same thing wherever it appears: a WorkChain whose child failed
+with a code of this table ends with the same code and the child's message, so a user sees
+what to change without opening the child.
+
+WorkChains declare their codes with :func:`define_exit_codes`; calcfunctions return
+:func:`exit_code` (an ``ExitCode`` whose message starts with the label).  The module imports
+no AiiDA at import time, so remote engine functions may use its statuses.
+"""
+
+from __future__ import annotations
+
+#: label -> (status, message template).  Templates take ``{message}``: the specific reason
+#: and what to change.
+EXIT_CODES: dict[str, tuple[int, str]] = {
+    "ERROR_INVALID_INPUT": (300, "Invalid input: {message}"),
+    "ERROR_HARMONIC_MISMATCH": (301, "The harmonic input does not fit: {message}"),
+    "ERROR_ENGINE_FAILED": (310, "The force engine failed: {message}. Check the structure and the "
+                                 "calculator (elements supported? atoms too close?)."),
+    "ERROR_BAD_CALCULATOR": (311, "The calculator spec is invalid: {message}. Fix "
+                                  "engine.calculator."),
+    "ERROR_JOB_FAILED": (312, "The engine job failed: {message}"),
+    "ERROR_FIT_SETUP": (320, "The fit could not be set up: {message}"),
+    "ERROR_FIT_VALIDATION": (321, "{message}"),
+    "ERROR_TOO_FEW_FRAMES": (322, "{message}. Raise md.n_steps or lower parameters.n_snapshots / "
+                                  "discard_steps."),
+    "ERROR_RELAX_NOT_CONVERGED": (330, "{message}"),
+    "ERROR_SPACEGROUP_CHANGED": (331, "{message}"),
+    "ERROR_UNSTABLE_PHONONS": (340, "{message}"),
+    "ERROR_SCP_NOT_CONVERGED": (350, "{message}"),
+    "ERROR_RELAX_FAILED": (401, "Relaxation failed: {message}"),
+    "ERROR_HARMONIC_FAILED": (402, "Harmonic step failed: {message}"),
+    "ERROR_SAMPLING_FAILED": (403, "Sampling step failed: {message}"),
+    "ERROR_FIT_FAILED": (404, "Fit failed: {message}"),
+    "ERROR_FORCE_CONSTANTS_FAILED": (405, "The force-constant workflow failed: {message}"),
+    "ERROR_RENORMALIZATION_FAILED": (406, "The renormalization failed: {message}"),
+    "ERROR_KAPPA_FAILED": (407, "The conductivity calculation failed: {message}"),
+}
+
+
+def status(label: str) -> int:
+    """The exit status of ``label``."""
+    return EXIT_CODES[label][0]
+
+
+def label_of(exit_status: int | None) -> str | None:
+    """The label of ``exit_status``, or None when it is not one of this package's codes."""
+    for label, (code, _) in EXIT_CODES.items():
+        if code == exit_status:
+            return label
+    return None
+
+
+def define_exit_codes(spec, *labels: str) -> None:
+    """Declare the codes ``labels`` of the table on a process ``spec``."""
+    for label in labels:
+        code, message = EXIT_CODES[label]
+        spec.exit_code(code, label, message=message)
+
+
+def exit_code(label: str, message: str):
+    """The ``ExitCode`` a calcfunction returns: status of ``label``, message 'LABEL: message'."""
+    from aiida.engine import ExitCode
+
+    return ExitCode(status(label), f"{label}: {message}")
