@@ -244,12 +244,12 @@ def load_protocol(name: str) -> dict:
     return yaml.safe_load(path.read_text())
 
 
-def _merge(base: dict, over: dict) -> dict:
+def merge_protocol(base: dict, over: dict) -> dict:
     """Recursive dict update; ``cutoffs`` is replaced as a whole (it defines the orders)."""
     out = dict(base)
     for k, v in (over or {}).items():
         nested = isinstance(v, dict) and isinstance(out.get(k), dict) and k != "cutoffs"
-        out[k] = _merge(out[k], v) if nested else v
+        out[k] = merge_protocol(out[k], v) if nested else v
     return out
 
 
@@ -305,7 +305,7 @@ class ForceConstantsWorkChain(WorkChain):
         harmonic, sampling, fit, supercell, engines).  Raises ``ValueError`` for an invalid
         VASP set-up (no code, unknown spec keys).
         """
-        p = _merge(load_protocol(protocol), overrides or {})
+        p = merge_protocol(load_protocol(protocol), overrides or {})
         calc = {"name": engine}
         calc.update(p.get("engines", {}).get(engine, {}))
         if model:

@@ -1,0 +1,276 @@
+"""``WignerConductivityWorkChain`` (``wigner.conductivity``): structure → κ_P, κ_C, κ (T).
+
+The top of the provenance graph.  Outline:
+
+1. force constants: ``wigner.force_constants`` (relax → finite-displacement FC2 → MD +
+   rattled snapshots → hiphive fit), or an existing ``ForceConstantsData`` / hiphive ``.fcp``;
+2. ``wigner.renormalize`` at all temperatures (SCP, seed Eq. 1, optionally the bubble,
+   Eqs. 2–4), unless the run is harmonic;
+3. ``wigner.kappa`` on the renormalized phonons (3ph, 4ph, isotope; Wigner Eq. 5);
+4. ``summary``: formula, space group, engine, protocol, κ tables per temperature, versions.
+
+Protocols (``protocols/<name>.yaml``) hold every step's parameters; the ``renormalization``
+and ``kappa`` sections are this workchain's, the others :class:`ForceConstantsWorkChain`'s.
+A failing step ends the workflow with the step's own exit code (``aiida_wigner.exit_codes``)
+and its message, which says what to change.  Units: K, THz, W/(m K).
+"""
+
+from __future__ import annotations
+
+from aiida import orm
+from aiida.engine import ExitCode, ToContext, WorkChain, if_
+
+from ..calculations.conductivity import force_constants_from_fcp, summarize_conductivity
+from ..calculations.kappa import compute_kappa_calcfunction
+from ..calculations.kappa import settings_from_dict as kappa_settings_from_dict
+from ..calculations.renormalize import renormalize_calcfunction
+from ..calculations.renormalize import settings_from_dict as scp_settings_from_dict
+from ..data.force_constants import ForceConstantsData
+from ..exit_codes import EXIT_CODES, define_exit_codes, label_of
+from .force_constants import ForceConstantsWorkChain, load_protocol, merge_protocol
+
+#: Names of the three sources of force constants (exactly one is given).
+SOURCES = ("fitting", "force_constants", "fcp")
+
+
+def renormalization_kind(settings: dict | None) -> str:
+    """'none' (harmonic), 'loop' (SCP) or 'loop+bubble' (SCPB) for a renormalization Dict."""
+    if not settings:
+        return "none"
+    return "loop" if settings.get("bubble", "none") == "none" else "loop+bubble"
+
+
+def validate_inputs(inputs, _ctx):
+    """Exactly one force-constant source; settings that the steps accept (before anything runs)."""
+    given = [name for name in SOURCES if name in inputs and inputs[name]]
+    if len(given) != 1:
+        return (f"give exactly one source of force constants: 'fitting' (a structure to sample "
+                f"and fit), 'force_constants' (a ForceConstantsData) or 'fcp' (a hiphive .fcp "
+                f"with 'supercell_matrix'); got {given or 'none'}")
+    if given == ["fitting"] and "structure" not in inputs:
+        return "the 'fitting' inputs need the 'structure' to start from"
+    if given == ["fcp"] and "supercell_matrix" not in inputs:
+        return "'fcp' needs 'supercell_matrix', the supercell to evaluate the potential on"
+    temperatures = inputs["temperatures"].get_list()
+    try:
+        kappa_settings_from_dict({**inputs["kappa"].get_dict(), "temperatures": temperatures})
+        if "renormalization" in inputs:
+            scp_settings_from_dict({**inputs["renormalization"].get_dict(),
+                                    "temperatures": temperatures})
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+class WignerConductivityWorkChain(WorkChain):
+    """Structure (or force constants) → renormalized phonons → κ_P + κ_C per temperature."""
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input("structure", valid_type=orm.StructureData, required=False,
+                   help="Unit cell to start from (with the 'fitting' inputs).")
+        spec.expose_inputs(ForceConstantsWorkChain, namespace="fitting", exclude=("structure",),
+                           namespace_options={"required": False, "populate_defaults": False,
+                                              "help": "Structure → fitted force constants."})
+        spec.input("force_constants", valid_type=ForceConstantsData, required=False,
+                   help="Existing force constants (e.g. from `aiida-wigner fit`): skip fitting.")
+        spec.input("fcp", valid_type=orm.SinglefileData, required=False,
+                   help="An existing hiphive .fcp (with supercell_matrix): skip fitting.")
+        spec.input("supercell_matrix", valid_type=orm.List, required=False,
+                   help="With 'fcp': the supercell on which its force constants are evaluated.")
+        spec.input("temperatures", valid_type=orm.List, help="Temperatures in K.")
+        spec.input("renormalization", valid_type=orm.Dict, required=False,
+                   help="Settings of wigner.renormalize without temperatures (mesh, inner_mesh, "
+                        "bubble none|static|onshell|qp, off_diagonal, ...); absent: harmonic κ.")
+        spec.input("kappa", valid_type=orm.Dict,
+                   help="Settings of wigner.kappa without temperatures (mesh, smearing, sigma, "
+                        "scale, isotope, four_phonon, four_phonon_samples, convention, ...).")
+        spec.input("protocol", valid_type=orm.Str, required=False,
+                   help="Name of the protocol the inputs came from (recorded in the summary).")
+        spec.inputs.validator = validate_inputs
+        spec.outline(
+            cls.setup,
+            if_(cls.should_fit)(cls.run_fitting, cls.inspect_fitting),
+            if_(cls.has_fcp)(cls.convert_fcp),
+            if_(cls.should_renormalize)(cls.run_renormalization),
+            cls.run_kappa,
+            cls.results,
+        )
+        spec.expose_outputs(ForceConstantsWorkChain, namespace="fitting",
+                            namespace_options={"required": False})
+        spec.output("force_constants", valid_type=ForceConstantsData,
+                    help="The force constants κ was computed from (eV/Å^n).")
+        spec.output("renormalization", valid_type=orm.ArrayData, required=False,
+                    help="Renormalized phonons per temperature (wigner.renormalize).")
+        spec.output("kappa", valid_type=orm.ArrayData,
+                    help="temperatures (T,) K; kappa_P, kappa_C, kappa (T, 3, 3) W/(m K).")
+        spec.output("modes", valid_type=orm.ArrayData,
+                    help="Mode-resolved frequencies, linewidths, velocities, spectra.")
+        spec.output("summary", valid_type=orm.Dict,
+                    help="Formula, space group, engine, protocol, κ tables per T, versions.")
+        define_exit_codes(spec, *EXIT_CODES)
+
+    @classmethod
+    def get_builder_from_protocol(cls, structure: orm.StructureData | None = None,
+                                  engine: str = "sevennet", protocol: str = "fast",
+                                  temperatures=None, force_constants: ForceConstantsData | None = None,
+                                  code=None, model: str | None = None, supercell=None,
+                                  overrides: dict | None = None, **engine_options):
+        """A builder filled from ``protocols/<protocol>.yaml``.
+
+        ``temperatures`` (K) replace the protocol's; ``overrides`` is merged into the protocol
+        (its ``renormalization`` and ``kappa`` sections are this workchain's, ``renormalization:
+        null`` makes the run harmonic; the other sections go to
+        :meth:`ForceConstantsWorkChain.get_builder_from_protocol`).  With ``force_constants``
+        the fitting is skipped and ``structure`` may be omitted.  Raises ``ValueError`` for an
+        unknown protocol or settings the steps refuse.
+        """
+        p = merge_protocol(load_protocol(protocol), overrides or {})
+        builder = cls.get_builder()
+        if force_constants is not None:
+            builder.force_constants = force_constants
+            formula = force_constants.formula
+        else:
+            if structure is None:
+                raise ValueError("give a structure to fit force constants for, or "
+                                 "force_constants to start from")
+            builder.structure = structure
+            fitting = ForceConstantsWorkChain.get_builder_from_protocol(
+                structure, engine=engine, protocol=protocol, code=code, model=model,
+                supercell=supercell, overrides=overrides, **engine_options)
+            fitting.pop("structure", None)
+            builder.fitting = fitting
+            formula = structure.get_formula()
+        temps = [float(t) for t in (temperatures if temperatures is not None
+                                    else p["temperatures"])]
+        builder.temperatures = orm.List(temps)
+        if p.get("renormalization"):
+            builder.renormalization = orm.Dict(p["renormalization"])
+        builder.kappa = orm.Dict(p["kappa"])
+        builder.protocol = orm.Str(protocol)
+        message = validate_inputs(builder._inputs(prune=True), None)
+        if message:
+            raise ValueError(message)
+        source = "given force constants" if force_constants is not None else engine
+        builder.metadata.label = f"{formula} {source} {protocol}"
+        return builder
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def setup(self):
+        self.ctx.temperatures = self.inputs.temperatures.get_list()
+        if "force_constants" in self.inputs:
+            self.ctx.force_constants = self.inputs.force_constants
+
+    def should_fit(self):
+        return "fitting" in self.inputs and bool(self.inputs.fitting)
+
+    def run_fitting(self):
+        inputs = self.exposed_inputs(ForceConstantsWorkChain, namespace="fitting")
+        inputs["structure"] = self.inputs.structure
+        running = self.submit(ForceConstantsWorkChain, **inputs)
+        self.report(f"step force constants: {running.process_label} <{running.pk}>")
+        return ToContext(fitting=running)
+
+    def inspect_fitting(self):
+        node = self.ctx.fitting
+        self.out_many(self.exposed_outputs(node, ForceConstantsWorkChain, namespace="fitting"))
+        if not node.is_finished_ok:
+            return self._child_failed(node, "ERROR_FORCE_CONSTANTS_FAILED")
+        self.ctx.force_constants = node.outputs.force_constants
+        return None
+
+    def has_fcp(self):
+        return "fcp" in self.inputs
+
+    def convert_fcp(self):
+        self.ctx.force_constants = force_constants_from_fcp(self.inputs.fcp,
+                                                            self.inputs.supercell_matrix)
+
+    def should_renormalize(self):
+        return "renormalization" in self.inputs
+
+    def run_renormalization(self):
+        settings = orm.Dict({**self.inputs.renormalization.get_dict(),
+                             "temperatures": self.ctx.temperatures})
+        self.report(f"step renormalization: {self._kind()} at {len(self.ctx.temperatures)} "
+                    f"temperatures on the {settings['mesh']} / {settings['inner_mesh']} meshes")
+        outputs, node = renormalize_calcfunction.run_get_node(
+            force_constants=self.ctx.force_constants, settings=settings)
+        if not node.is_finished_ok:
+            return self._child_failed(node, "ERROR_RENORMALIZATION_FAILED")
+        self.ctx.renormalization = outputs["renormalization"]
+        summary = outputs["summary"].get_dict()
+        self.report("renormalization: " + ", ".join(
+            f"{t:g} K {'converged' if ok else 'NOT converged'} ({n} it.)" for t, ok, n in
+            zip(summary["temperatures"], summary["converged"], summary["iterations"])))
+        return None
+
+    def run_kappa(self):
+        fc = self.ctx.force_constants
+        settings = {**self.inputs.kappa.get_dict(), "temperatures": self.ctx.temperatures}
+        settings.setdefault("three_phonon", 3 in fc.orders)
+        inputs = {"force_constants": fc, "settings": orm.Dict(settings)}
+        if "renormalization" in self.ctx:
+            inputs["renormalization"] = self.ctx.renormalization
+        self.report(f"step kappa: mesh {settings['mesh']}, {self._scattering_text(settings)}")
+        outputs, node = compute_kappa_calcfunction.run_get_node(**inputs)
+        if not node.is_finished_ok:
+            return self._child_failed(node, "ERROR_KAPPA_FAILED")
+        self.ctx.kappa, self.ctx.kappa_settings = outputs, settings
+        return None
+
+    def results(self):
+        fc = self.ctx.force_constants
+        settings = self.ctx.kappa_settings
+        engine = None
+        if "fitting" in self.inputs and "engine" in self.inputs.fitting:
+            engine = self.inputs.fitting.engine.calculator.get("name")
+        run = {"engine": engine,
+               "protocol": self.inputs.protocol.value if "protocol" in self.inputs else None,
+               "renormalization": self._kind(),
+               "scattering": {"three_phonon": bool(settings["three_phonon"]),
+                              "four_phonon": settings.get("four_phonon"),
+                              "isotope": bool(settings.get("isotope", False))}}
+        summary = summarize_conductivity(self.ctx.kappa["kappa"], fc, orm.Dict(run))
+        self.out("force_constants", fc)
+        if "renormalization" in self.ctx:
+            self.out("renormalization", self.ctx.renormalization)
+        self.out("kappa", self.ctx.kappa["kappa"])
+        self.out("modes", self.ctx.kappa["modes"])
+        self.out("summary", summary)
+        rows = summary.get_dict()["rows"]
+        self.report("kappa (W/(m K)): " + "; ".join(
+            f"{r['T']:g} K: kP {r['kappa_P_avg']:.4g} kC {r['kappa_C_avg']:.4g} "
+            f"k {r['kappa_avg']:.4g}" for r in rows))
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _kind(self) -> str:
+        if "renormalization" not in self.inputs:
+            return "none"
+        return renormalization_kind(self.inputs.renormalization.get_dict())
+
+    @staticmethod
+    def _scattering_text(settings: dict) -> str:
+        parts = ["3ph"] if settings.get("three_phonon") else []
+        if settings.get("four_phonon"):
+            parts.append(f"4ph {settings['four_phonon']}")
+        if settings.get("isotope"):
+            parts.append("isotope")
+        smearing = settings.get("smearing", "gaussian")
+        width = (f"sigma {settings.get('sigma', 0.1)} THz" if smearing == "gaussian"
+                 else f"scale {settings.get('scale', 1.0)}")
+        return f"{' + '.join(parts) or 'no scattering'}, {smearing} smearing ({width})"
+
+    def _child_failed(self, node, fallback: str) -> ExitCode:
+        """The child's own exit code (same status and message) when it is one of the package's
+        codes, else ``fallback``; the message names the child."""
+        message = node.exit_message or (f"process excepted: {node.exception.strip().splitlines()[-1]}"
+                                        if node.is_excepted and node.exception
+                                        else f"exit status {node.exit_status}")
+        message = f"<{node.pk}> {node.process_label}: {message}"
+        label = label_of(node.exit_status) or fallback
+        self.report(f"{label}: {message}")
+        return ExitCode(EXIT_CODES[label][0], message)
