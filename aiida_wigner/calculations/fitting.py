@@ -20,6 +20,7 @@ from ..physics.forceconstants import ForceConstants
 from ..fitting import harmonic as harm
 from ..fitting.hiphive_fit import FitError, fcp_to_force_constants, fit_force_constants
 from ..fitting.hiphive_fit import rattle_fixed_amplitude, select_snapshots
+from .phonopy_nodes import new_preprocess_data
 
 
 
@@ -41,59 +42,24 @@ def _structure(setup, displacement=None) -> orm.StructureData:
 
 @calcfunction
 def generate_harmonic_displacements(structure: orm.StructureData, parameters: orm.Dict):
-    """Phonopy's symmetry-reduced displacements of the supercell.
+    """Phonopy's symmetry-reduced displacements of the supercell, as aiida-phonopy data.
 
     ``parameters``: supercell_matrix, primitive_matrix (optional), distance (Å, default
-    0.01), plusminus ('auto' | true | false), symprec (Å).  Outputs ``ideal_supercell``,
-    ``dataset`` (ArrayData: first_atoms, vectors Å, displacements (m, N, 3) Å) and
-    ``supercell_0000``... (the displaced supercells, in order).
+    0.01), plusminus ('auto' | true | false), symprec (Å).  Outputs ``preprocess_data``
+    (aiida-phonopy ``PreProcessData``: unit cell, supercell and primitive matrices, symprec,
+    displacement dataset), ``ideal_supercell`` and ``supercell_0000``... (the displaced
+    supercells in the dataset's order, phonopy's atom order).
     """
     p = parameters.get_dict()
     setup = _setup(structure, p)
+    symprec = float(p.get("symprec", 1e-5))
     data = harm.generate_displacements(setup, p.get("distance", 0.01), p.get("plusminus", "auto"),
-                                       p.get("symprec", 1e-5))
-    dataset = orm.ArrayData()
-    for k, v in data.items():
-        dataset.set_array(k, v)
-    out = {"ideal_supercell": _structure(setup), "dataset": dataset}
+                                       symprec)
+    pre = new_preprocess_data(structure, setup, symprec, data["dataset"])
+    out = {"ideal_supercell": _structure(setup), "preprocess_data": pre}
     for i, u in enumerate(data["displacements"]):
         out[label(i)] = _structure(setup, u)
     return out
-
-
-def _forces_minus_residual(forces: orm.ArrayData, n: int):
-    """Forces of the first n structures minus the residual forces of the ideal (last) one."""
-    f = forces.get_array("forces")
-    if len(f) == n + 1:
-        return f[:n] - f[n][None], f[n]
-    return f[:n], np.zeros_like(f[0])
-
-
-@calcfunction
-def produce_harmonic_force_constants(structure: orm.StructureData, parameters: orm.Dict,
-                                     dataset: orm.ArrayData, forces: orm.ArrayData):
-    """FC2 from the finite-displacement forces; outputs ``force_constants``, ``frequencies``.
-
-    ``forces``: engine output for the displaced supercells in order, optionally followed
-    by the ideal supercell, whose residual forces (eV/Å) are then subtracted.
-    Also outputs ``harmonic_dataset`` (displacements Å and forces eV/Å) for the fit.
-    """
-    p = parameters.get_dict()
-    setup = _setup(structure, p)
-    first, vectors = dataset.get_array("first_atoms"), dataset.get_array("vectors")
-    f, residual = _forces_minus_residual(forces, len(first))
-    fc2 = harm.harmonic_fc2(setup, first, vectors, f, p.get("symprec", 1e-5))
-    fc = ForceConstants(setup, fc2, source={"method": "finite displacements (phonopy)",
-                                            "distance_angstrom": float(p.get("distance", 0.01)),
-                                            "n_displacements": int(len(first))})
-    hd = orm.ArrayData()
-    hd.set_array("displacements", dataset.get_array("displacements"))
-    hd.set_array("forces", f)
-    freqs = harm.special_point_frequencies(setup, fc2)
-    return {"force_constants": ForceConstantsData.from_force_constants(fc),
-            "harmonic_dataset": hd,
-            "frequencies": orm.Dict({"units": "THz (negative: imaginary)", "points": freqs,
-                                     "max_residual_force": float(np.abs(residual).max())})}
 
 
 @calcfunction

@@ -12,40 +12,50 @@ import numpy as np
 from ..physics.cell import Cell, SupercellSetup
 
 
-def _phonopy(setup: SupercellSetup, symprec: float = 1e-5):
-    from phonopy import Phonopy
-
-    return Phonopy(setup.unitcell.to_phonopy(), supercell_matrix=setup.supercell_matrix,
-                   primitive_matrix=setup.primitive_matrix, symprec=symprec)
-
-
 def generate_displacements(setup: SupercellSetup, distance: float = 0.01,
                            plusminus="auto", symprec: float = 1e-5) -> dict:
     """Symmetry-reduced single-atom displacements of the supercell.
 
-    Returns ``first_atoms`` (m,) supercell indices, ``vectors`` (m, 3) Å and
+    Returns ``dataset`` (phonopy's type-1 displacement dataset, a dict) and
     ``displacements`` (m, N, 3) Å (zeros except the displaced atom).
     """
-    ph = _phonopy(setup, symprec)
+    from phonopy import Phonopy
+
+    ph = Phonopy(setup.unitcell.to_phonopy(), supercell_matrix=setup.supercell_matrix,
+                 primitive_matrix=setup.primitive_matrix, symprec=symprec)
     ph.generate_displacements(distance=float(distance), is_plusminus=plusminus)
-    first = ph.dataset["first_atoms"]
-    numbers = np.array([d["number"] for d in first], dtype=np.int64)
-    vectors = np.array([d["displacement"] for d in first], dtype=float)
-    disp = np.zeros((len(first), setup.n_super, 3))
-    disp[np.arange(len(first)), numbers] = vectors
-    return {"first_atoms": numbers, "vectors": vectors, "displacements": disp}
+    return {"dataset": ph.dataset, "displacements": dataset_displacements(ph)}
 
 
-def harmonic_fc2(setup: SupercellSetup, first_atoms, vectors, forces, symprec: float = 1e-5):
-    """Full FC2 (N, N, 3, 3) eV/Å² from forces (m, N, 3) eV/Å on the displaced supercells."""
-    ph = _phonopy(setup, symprec)
-    ph.dataset = {"natom": setup.n_super,
-                  "first_atoms": [{"number": int(n), "displacement": np.asarray(v, dtype=float)}
-                                  for n, v in zip(first_atoms, vectors)]}
-    ph.forces = np.asarray(forces, dtype=float)
+def dataset_displacements(ph) -> np.ndarray:
+    """Displacements (m, N, 3) Å of every atom in each supercell of ``ph.dataset``.
+
+    ``ph``: a :class:`phonopy.Phonopy` with a type-1 (``first_atoms``) or type-2
+    (``displacements``) dataset, in phonopy's atom order of the supercell.
+    """
+    ds = ph.dataset
+    if "first_atoms" not in ds:
+        return np.asarray(ds["displacements"], dtype=float)
+    first = ds["first_atoms"]
+    disp = np.zeros((len(first), len(ph.supercell), 3))
+    disp[np.arange(len(first)), [d["number"] for d in first]] = [d["displacement"] for d in first]
+    return disp
+
+
+def fc2_from_dataset(ph) -> np.ndarray:
+    """Full FC2 (N, N, 3, 3) eV/Å² from the displacements and forces (eV/Å) set on ``ph``.
+
+    phonopy's ``produce_force_constants`` then ``symmetrize_force_constants`` (translational
+    and permutation symmetry); ``ph`` is left holding the result.
+    """
     ph.produce_force_constants()
     ph.symmetrize_force_constants()
     return np.asarray(ph.force_constants)
+
+
+def fc2_forces(fc2_full, displacements) -> np.ndarray:
+    """Harmonic forces F = -Φ2·u (m, N, 3) eV/Å of FC2 (N, N, 3, 3) eV/Å² on u (m, N, 3) Å."""
+    return -np.einsum("ijab,mjb->mia", np.asarray(fc2_full), np.asarray(displacements))
 
 
 def special_point_frequencies(setup: SupercellSetup, fc2_full) -> dict:

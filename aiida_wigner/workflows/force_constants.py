@@ -54,7 +54,14 @@ def _child_failed(workchain, node):
 
 
 class HarmonicWorkChain(WorkChain):
-    """Harmonic force constants from finite displacements."""
+    """Harmonic force constants from finite displacements.
+
+    The displacement set is aiida-phonopy's ``PreProcessData`` and the forces on it its
+    ``PhonopyData`` (outputs ``preprocess_data``, ``phonopy_data``), so aiida-phonopy can
+    post-process them; FC2 is made from the ``PhonopyData`` by
+    :func:`~aiida_wigner.calculations.phonopy_nodes.phonopy_force_constants`, the same
+    calcfunction that takes a user's own aiida-phonopy node.
+    """
 
     @classmethod
     def define(cls, spec):
@@ -73,6 +80,11 @@ class HarmonicWorkChain(WorkChain):
         spec.output("frequencies", valid_type=orm.Dict,
                     help="Frequencies (THz) at the high-symmetry points.")
         spec.output("ideal_supercell", valid_type=orm.StructureData)
+        spec.output("preprocess_data", valid_type=pn.PreProcessData,
+                    help="aiida-phonopy PreProcessData: cells, symprec, displacement dataset (Å).")
+        spec.output("phonopy_data", valid_type=pn.PhonopyData,
+                    help="aiida-phonopy PhonopyData: the dataset with the forces (eV/Å) and, "
+                         "when computed, the residual forces of the ideal supercell.")
         engine_exit_codes(spec)
 
     def generate(self):
@@ -80,7 +92,8 @@ class HarmonicWorkChain(WorkChain):
         out = cf.generate_harmonic_displacements(self.inputs.structure, self.ctx.params)
         self.ctx.generated = out
         self.out("ideal_supercell", out["ideal_supercell"])
-        n = len(out["dataset"].get_array("first_atoms"))
+        self.out("preprocess_data", out["preprocess_data"])
+        n = len(out["preprocess_data"].displacements)
         self.report(f"{n} symmetry-reduced displacements of "
                     f"{self.ctx.params.get('distance', 0.01)} Å")
 
@@ -96,9 +109,13 @@ class HarmonicWorkChain(WorkChain):
         node = self.ctx.forces
         if not node.is_finished_ok:
             return _child_failed(self, node)
-        out = cf.produce_harmonic_force_constants(self.inputs.structure, self.ctx.params,
-                                                  self.ctx.generated["dataset"],
-                                                  node.outputs.forces)
+        data = pn.phonopy_data_from_forces(self.ctx.generated["preprocess_data"],
+                                           node.outputs.forces)
+        self.out("phonopy_data", data)
+        out, calc = pn.phonopy_force_constants.run_get_node(data, self.inputs.structure,
+                                                            self.ctx.params)
+        if not calc.is_finished_ok:
+            return ExitCode(calc.exit_status, calc.exit_message)
         for key in ("force_constants", "harmonic_dataset", "frequencies"):
             self.out(key, out[key])
         freqs = out["frequencies"].get_dict()["points"]
@@ -267,6 +284,9 @@ class ForceConstantsWorkChain(WorkChain):
         spec.input("run_relax", valid_type=orm.Bool, default=lambda: orm.Bool(True))
         spec.expose_inputs(HarmonicWorkChain, namespace="harmonic",
                            exclude=("engine", "structure", "supercell_matrix", "primitive_matrix"))
+        spec.input("harmonic_phonopy", valid_type=pn.HARMONIC_NODE_TYPES, required=False,
+                   help="An aiida-phonopy PhonopyData with forces (or ForceConstantsData) of "
+                        "this structure and supercell: its FC2 replaces the harmonic step.")
         spec.expose_inputs(SamplingWorkChain, namespace="sampling",
                            exclude=("engine", "structure", "supercell_matrix", "primitive_matrix",
                                     "ideal_supercell"))
@@ -275,7 +295,8 @@ class ForceConstantsWorkChain(WorkChain):
                                     "displacements", "forces", "harmonic_dataset"))
         spec.outline(
             if_(cls.should_relax)(cls.run_relax, cls.inspect_relax),
-            cls.run_harmonic, cls.inspect_harmonic,
+            if_(cls.has_harmonic_node)(cls.convert_harmonic).else_(
+                cls.run_harmonic, cls.inspect_harmonic),
             cls.run_sampling, cls.inspect_sampling,
             cls.run_fit, cls.results,
         )
@@ -371,17 +392,38 @@ class ForceConstantsWorkChain(WorkChain):
                                               **self._sub(HarmonicWorkChain, "harmonic"),
                                               **self._cells()))
 
+    def _harmonic_outputs(self, outputs, reuse=()):
+        """Keep FC2 and the dataset for the fit (and ``reuse`` outputs for the sampling)."""
+        self.out("harmonic_force_constants", outputs["force_constants"])
+        self.out("frequencies", outputs["frequencies"])
+        self.ctx.fit_harmonic = {"harmonic_dataset": outputs["harmonic_dataset"],
+                                 "harmonic_force_constants": outputs["force_constants"]}
+        self.ctx.sampling_extra = {key: outputs[key] for key in reuse}
+
     def inspect_harmonic(self):
         node = self.ctx.harmonic
         if not node.is_finished_ok:
             return self._failed(node, "ERROR_HARMONIC_FAILED")
-        self.out("harmonic_force_constants", node.outputs.force_constants)
-        self.out("frequencies", node.outputs.frequencies)
+        self._harmonic_outputs(node.outputs, reuse=("ideal_supercell",))
+
+    def has_harmonic_node(self):
+        return "harmonic_phonopy" in self.inputs
+
+    def convert_harmonic(self):
+        """FC2 of the given aiida-phonopy node, checked against the structure and cells."""
+        node = self.inputs.harmonic_phonopy
+        out, calc = pn.phonopy_force_constants.run_get_node(
+            node, self.ctx.structure, _with_cells(self, {}))
+        if not calc.is_finished_ok:
+            label = label_of(calc.exit_status)
+            return self.exit_codes[label].format(message=calc.exit_message.split(": ", 1)[-1])
+        self.report(f"harmonic step skipped: FC2 from <{node.pk}> {type(node).__name__}")
+        self._harmonic_outputs(out)
 
     def run_sampling(self):
         return ToContext(sampling=self.submit(
             SamplingWorkChain, **self._sub(SamplingWorkChain, "sampling"), **self._cells(),
-            ideal_supercell=self.ctx.harmonic.outputs.ideal_supercell))
+            **self.ctx.sampling_extra))
 
     def inspect_sampling(self):
         node = self.ctx.sampling
@@ -392,9 +434,7 @@ class ForceConstantsWorkChain(WorkChain):
         inputs = self.exposed_inputs(FitWorkChain, namespace="fit")
         s = self.ctx.sampling.outputs
         inputs.update(structure=self.ctx.structure, displacements=s.displacements,
-                      forces=s.forces, harmonic_dataset=self.ctx.harmonic.outputs.harmonic_dataset,
-                      harmonic_force_constants=self.ctx.harmonic.outputs.force_constants,
-                      **self._cells())
+                      forces=s.forces, **self.ctx.fit_harmonic, **self._cells())
         return ToContext(fit=self.submit(FitWorkChain, **inputs))
 
     def results(self):
