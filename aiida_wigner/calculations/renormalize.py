@@ -10,8 +10,11 @@ A thin wrapper around :func:`aiida_wigner.physics.renormalization.renormalize`. 
 ``summary`` (``Dict``)
     The JSON contract of ``aiida-wigner renormalize --output``.
 ``effective_fc2_T<temperature>`` (``ForceConstantsData``, one per temperature)
-    The temperature-dependent effective FC2 (eV/Å²) on the supercell of the input force
-    constants (``T300`` for 300 K, ``T300p5`` for 300.5 K); higher orders are not copied.
+    The temperature-dependent effective FC2 (eV/Å²; ``T300`` for 300 K, ``T300p5`` for
+    300.5 K; FC2 only) on the smallest supercell that holds both the input supercell and
+    the SCP mesh (the input supercell when the mesh divides it, e.g. the same 2×2×2;
+    diag(4, 4, 2) of the primitive cell for a 2×2×2 supercell and a 4×4×2 mesh): it gives
+    the phonons ``wigner.kappa`` uses at every q (docs/scp.md §4).
 
 Non-converged temperatures are recorded (``converged`` false), not an error here:
 ``wigner.kappa`` refuses them with exit status 350.
@@ -94,7 +97,7 @@ def renormalize_calcfunction(force_constants: ForceConstantsData, settings: orm.
     outputs = {"renormalization": renormalization_to_node(result),
                "summary": orm.Dict(result.to_dict())}
     for i, t in enumerate(result.temperatures):
-        effective = result.model(fc, i).force_constants(fc.setup, keep_anharmonic=False)
+        effective = result.model(fc, i).force_constants()
         outputs[effective_fc2_label(t)] = ForceConstantsData.from_force_constants(effective)
     return outputs
 

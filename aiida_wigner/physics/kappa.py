@@ -201,8 +201,10 @@ def compute_kappa(fc, settings: KappaSettings, models=None) -> KappaResult:
 
     models : None (harmonic phonons of ``fc.fc2``) or one renormalized
         :class:`~.renormalization.EffectiveHarmonicModel` per temperature of
-        ``settings`` (same order); each temperature then runs on its model's phonons,
-        with the model's effective FC2 put on ``fc``'s supercell and the bare FC3/FC4.
+        ``settings`` (same order); each temperature then runs on its model's phonons:
+        D(q) and ∂D/∂q of the model at every κ q-point (the harmonic part from ``fc``'s
+        supercell, ΔD Fourier-interpolated from the SCP mesh, docs/scp.md §4), with the
+        bare FC3/FC4 for the linewidths.
 
     Raises :class:`~aiida_wigner.physics.harmonic.UnstablePhononsError` when the mesh
     has imaginary modes (renormalize first) and ``ForceConstantsError`` when FC3 (FC4) is
@@ -215,8 +217,7 @@ def compute_kappa(fc, settings: KappaSettings, models=None) -> KappaResult:
     if len(models) != len(temps):
         raise ValueError(f"one renormalized model per temperature is needed: {len(temps)} "
                          f"temperatures, {len(models)} models")
-    results = [_compute_kappa(model.force_constants(fc.setup),
-                              dataclasses.replace(settings, temperatures=(t,)))
+    results = [_compute_kappa(fc, dataclasses.replace(settings, temperatures=(t,)), model)
                for t, model in zip(temps, models)]
     return KappaResult.stack(settings, results)
 
@@ -233,7 +234,9 @@ def _check_orders(fc, settings: KappaSettings) -> None:
                          "four_phonon off")
 
 
-def _compute_kappa(fc, settings: KappaSettings) -> KappaResult:
+def _compute_kappa(fc, settings: KappaSettings, builder=None) -> KappaResult:
+    """κ on the phonons of ``builder`` (D(q), ∂D/∂q: a ``DynamicalMatrixBuilder`` or an
+    ``EffectiveHarmonicModel``; default the harmonic ``fc.fc2``), linewidths from ``fc``."""
     from .harmonic import DynamicalMatrixBuilder, check_stable, heat_capacity, solve, velocity_operator
     from .mesh import QMesh
     from .scattering.four_phonon import four_phonon_linewidths
@@ -244,7 +247,7 @@ def _compute_kappa(fc, settings: KappaSettings) -> KappaResult:
     s = settings
     prim = fc.primitive
     qmesh = QMesh.build(prim, s.mesh, symmetry=s.use_symmetry)
-    builder = DynamicalMatrixBuilder(fc)
+    builder = DynamicalMatrixBuilder(fc) if builder is None else builder
     phonons = solve(fc, qmesh.qpoints, builder)
     check_stable(phonons)
     ir = qmesh.ir_grid
@@ -254,12 +257,15 @@ def _compute_kappa(fc, settings: KappaSettings) -> KappaResult:
     temps = np.asarray(s.temperatures, dtype=float)
     n_t, n_b = len(temps), freqs.shape[1]
 
+    # full-mesh velocities of *these* phonons: adaptive widths, κ weights of sampled 4ph
     velocities_full = None
+    if s.smearing != "gaussian" or (s.four_phonon == "sampled"
+                                    and s.four_phonon_allocation == "kappa"):
+        velocities_full = velocity_operator(fc, qmesh.qpoints, cutoff_frequency=s.cutoff_frequency,
+                                            builder=builder).group_velocities
     if s.smearing == "adaptive":
         smearing = Smearing(scale=s.scale, reciprocal_lattice=prim.reciprocal_lattice,
                             mesh=qmesh.mesh)
-        velocities_full = velocity_operator(fc, qmesh.qpoints, cutoff_frequency=s.cutoff_frequency,
-                                            builder=builder).group_velocities
     else:
         smearing = Smearing(sigma=s.sigma)
 

@@ -9,15 +9,17 @@
 Units: THz (ordinary frequency), eV/Å^n, amu, Å, K.  See docs/scp.md.
 """
 
-from .effective_fc2 import (EffectiveHarmonicModel, commensurate_qpoints,
-                            fc2_from_dynamical_matrices, mesh_supercell_setup)
+from .effective_fc2 import (EffectiveHarmonicModel, EffectiveModelError,
+                            common_supercell_setup, fc2_from_dynamical_matrices,
+                            mesh_supercell_setup, transfer_fc2)
 from .loop import QuarticLoop, StoredLoopKernel, correlation_matrices, loop_kernel
 from .scp import SCPError, SCPResult, SCPSettings, SCPSolver, run_scp
 
 __all__ = [
-    "EffectiveHarmonicModel", "QuarticLoop", "SCPError", "SCPResult", "SCPSettings",
-    "SCPSolver", "StoredLoopKernel", "commensurate_qpoints", "correlation_matrices",
-    "fc2_from_dynamical_matrices", "loop_kernel", "mesh_supercell_setup", "run_scp",
+    "EffectiveHarmonicModel", "EffectiveModelError", "QuarticLoop", "SCPError", "SCPResult",
+    "SCPSettings", "SCPSolver", "StoredLoopKernel", "common_supercell_setup",
+    "correlation_matrices", "fc2_from_dynamical_matrices", "loop_kernel",
+    "mesh_supercell_setup", "run_scp", "transfer_fc2",
 ]
 
 from .bubble import BubbleCorrection, SCPBResult, run_bubble  # noqa: E402

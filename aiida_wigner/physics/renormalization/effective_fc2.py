@@ -11,9 +11,13 @@ shared equally (phonopy's convention, :class:`DynamicalMatrixBuilder`).  As in A
 only the anharmonic *correction* ΔD = D − D_harmonic is interpolated: the harmonic part
 keeps its own range, ``D_eff(q) = D_harm(q) + ΔD_interp(q)``.
 
-For export, the full effective D on the outer mesh is transformed onto S_m and written
-as phonopy compact FORCE_CONSTANTS (eV/Å²); the supercell is the *primitive* cell
-repeated by the outer mesh (atom order: phonopy's ``get_supercell``).
+For export, both parts are moved without loss onto one supercell S' whose lattice lies
+in the lattices of both the force-constant supercell and S_m (:func:`common_supercell_setup`):
+an FC2 on a supercell S is re-indexed exactly onto any supercell S' ⊂ S by sending each
+periodic image of each pair, with its weight, to the atom of S' it lands on
+(:func:`transfer_fc2`).  The effective FC2 on S' then gives D_eff(q) at *every* q, the
+same numbers the κ step uses; it is written as phonopy compact FORCE_CONSTANTS (eV/Å²)
+on the input unit cell with the supercell matrix of S'.
 """
 
 from __future__ import annotations
@@ -25,14 +29,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..cell import Cell, SupercellSetup
-from ..forceconstants import ForceConstants
+from ..forceconstants import ForceConstants, ForceConstantsError
 from ..harmonic import DynamicalMatrixBuilder, Phonons, frequencies_from_eigenvalues
 from ..mesh import grid_addresses
 from ..units import EIGENVALUE_TO_THZ
 
 
-class EffectiveModelError(ValueError):
-    """An effective model does not fit the cells or meshes it is used with."""
+class EffectiveModelError(ForceConstantsError):
+    """An effective model does not fit the cells, meshes or force constants it is used with."""
 
 
 def mesh_supercell_setup(primitive: Cell, mesh) -> SupercellSetup:
@@ -41,15 +45,93 @@ def mesh_supercell_setup(primitive: Cell, mesh) -> SupercellSetup:
     return SupercellSetup.build(primitive, np.diag(mesh))
 
 
-def commensurate_qpoints(setup: SupercellSetup) -> NDArray[np.float64]:
-    """q-points (reduced, primitive reciprocal lattice) commensurate with the supercell."""
-    from phonopy.harmonic.dynmat_to_fc import get_commensurate_points
+def primitive_supercell_matrix(setup: SupercellSetup) -> NDArray[np.int64]:
+    """Rows: the supercell lattice vectors of ``setup`` in primitive-cell coordinates (integer).
 
-    smat = setup.supercell_matrix @ np.linalg.inv(setup.primitive_matrix.T)
+    phonopy's matrices act on lattice *columns*: supercell rows = Sᵀ·unit rows, primitive
+    rows = Pᵀ·unit rows, so this is Sᵀ(Pᵀ)⁻¹.
+    """
+    smat = setup.supercell_matrix.T @ np.linalg.inv(setup.primitive_matrix.T)
     smat_int = np.rint(smat).astype(np.int64)
     if not np.allclose(smat, smat_int, atol=1e-6):
         raise EffectiveModelError("the supercell is not an integer multiple of the primitive cell")
-    return np.asarray(get_commensurate_points(smat_int), dtype=float)
+    return smat_int
+
+
+def common_supercell_setup(setup: SupercellSetup, mesh) -> SupercellSetup:
+    """The smallest supercell diag(s) of the primitive cell inside both ``setup`` and diag(mesh).
+
+    s_i = lcm(c_i, mesh_i), with c_i the smallest integer for which c_i times the i-th
+    primitive vector is a lattice vector of ``setup``'s supercell (c = the diagonal for a
+    diagonal supercell of the primitive cell).  Returned on ``setup``'s unit cell and
+    primitive matrix with supercell matrix P·diag(s) (integer because c_i a_i is a
+    supercell vector); ``setup`` itself when it already is that supercell.
+    """
+    a = primitive_supercell_matrix(setup)
+    det = int(round(np.linalg.det(a)))
+    adjugate = np.rint(np.linalg.inv(a) * det).astype(np.int64)
+    c = abs(det) // np.gcd.reduce(np.column_stack([np.full(3, abs(det)), adjugate]), axis=1)
+    s = np.lcm(c, np.asarray(mesh, dtype=np.int64).reshape(3))
+    smat = np.rint(setup.primitive_matrix @ np.diag(s)).astype(np.int64)
+    if np.array_equal(smat, setup.supercell_matrix):
+        return setup
+    return SupercellSetup.build(setup.unitcell, smat, setup.primitive_matrix)
+
+
+def _primitive_rows(source: SupercellSetup, target: SupercellSetup) -> NDArray[np.int64]:
+    """Primitive atom of ``target`` that is each primitive atom of ``source``."""
+    if not np.allclose(source.primitive.lattice, target.primitive.lattice, atol=1e-8):
+        raise EffectiveModelError("the supercells are not built on the same primitive cell")
+    diff = source.primitive.positions[:, None] - target.primitive.positions[None]
+    match = np.abs(diff - np.rint(diff)).max(axis=-1) < 1e-5
+    if not np.array_equal(match.sum(axis=1), np.ones(len(match))):
+        raise EffectiveModelError("the supercells do not hold the same primitive atoms")
+    return np.argmax(match, axis=1)
+
+
+def _cell_keys(setup: SupercellSetup, cartesian: NDArray, atom: NDArray) -> NDArray[np.int64]:
+    """One integer per (primitive atom, lattice translation modulo the supercell).
+
+    ``cartesian`` (P, 3) Å are positions of primitive atoms ``atom`` (P,) translated by
+    lattice vectors; equal keys = the same atom of ``setup``'s supercell.
+    """
+    a = primitive_supercell_matrix(setup)
+    t = cartesian @ np.linalg.inv(setup.primitive.lattice) - setup.primitive.positions[atom]
+    cells = np.rint(t)
+    if not np.allclose(t, cells, atol=1e-5):
+        raise EffectiveModelError("a position is not a lattice translation of a primitive atom")
+    u = cells @ np.linalg.inv(a)  # supercell fractional coordinates
+    bound = int(np.abs(a).sum())  # |components| of a canonical translation
+    reduced = np.rint((u - np.floor(u + 1e-9)) @ a).astype(np.int64) + bound  # u in [0, 1)
+    span = 2 * bound + 1
+    return (atom * span + reduced[:, 0]) * span**2 + reduced[:, 1] * span + reduced[:, 2]
+
+
+def transfer_fc2(fc2: NDArray, source: SupercellSetup, target: SupercellSetup
+                 ) -> NDArray[np.float64]:
+    """Compact FC2 on ``source`` re-indexed onto ``target`` with D(q) unchanged at every q.
+
+    Exact when the supercell lattice of ``target`` is a sublattice of ``source``'s (both
+    on the same primitive cell): every periodic image of a pair keeps its own vector and
+    weight, and images that fall on one atom of ``target`` are exactly its equidistant
+    images there, which the shared-image convention weighs equally again.
+    eV/Å², shape (n_prim, N_target, 3, 3), rows in ``target``'s primitive order.
+    """
+    m = primitive_supercell_matrix(target) @ np.linalg.inv(primitive_supercell_matrix(source))
+    if not np.allclose(m, np.rint(m), atol=1e-6):
+        raise EffectiveModelError(f"supercell {target.supercell_matrix.tolist()} is not a "
+                                  f"multiple of {source.supercell_matrix.tolist()}")
+    rows = _primitive_rows(source, target)
+    i, j, vectors, weights = source.pair_images()
+    a, b = rows[i], rows[source.s2pp[j]]
+    ends = target.supercell.cartesian_positions[target.p2s[a]] + vectors @ source.primitive.lattice
+    keys = _cell_keys(target, ends, b)
+    atom_keys = _cell_keys(target, target.supercell.cartesian_positions, target.s2pp)
+    order = np.argsort(atom_keys)
+    cols = order[np.searchsorted(atom_keys[order], keys)]
+    out = np.zeros((target.n_prim, target.n_super, 3, 3))
+    np.add.at(out, (a, cols), fc2[i, j] * weights[:, None, None])
+    return out
 
 
 def fc2_from_dynamical_matrices(dynmats: NDArray, qpoints: NDArray,
@@ -85,6 +167,10 @@ def fc2_from_dynamical_matrices(dynmats: NDArray, qpoints: NDArray,
 @dataclass
 class EffectiveHarmonicModel:
     """Harmonic FC2 plus a Fourier-interpolated correction: D_eff(q) = D_harm(q) + ΔD(q).
+
+    Same interface as :class:`DynamicalMatrixBuilder` (``dynamical_matrices``,
+    ``derivatives``), so it is the ``builder`` of ``solve``/``velocity_operator`` and of the
+    κ step on renormalized phonons.
 
     fc : the bare force constants (their FC2 gives D_harm)
     mesh : the outer mesh on which the correction is known
@@ -160,30 +246,31 @@ class EffectiveHarmonicModel:
         w2, vecs = np.linalg.eigh(self.dynamical_matrices(q))
         return Phonons(q, frequencies_from_eigenvalues(w2), vecs)
 
-    def force_constants(self, setup: SupercellSetup | None = None,
-                        keep_anharmonic: bool = True) -> ForceConstants:
-        """The effective FC2 as a :class:`ForceConstants`.
+    @cached_property
+    def export_setup(self) -> SupercellSetup:
+        """The supercell of the effective FC2 (:func:`common_supercell_setup`)."""
+        return common_supercell_setup(self.fc.setup, self.mesh)
 
-        With ``setup=None`` it lives on the outer-mesh supercell (the primitive cell
-        repeated by ``mesh``).  With the bare model's own ``setup`` (``fc.setup``) the
-        effective FC2 is put on that supercell, exact at the q-points commensurate with
-        it, and FC3/FC4 are kept (``keep_anharmonic``) so that the result can go straight
-        into the linewidth and κ code: renormalized phonons with bare Φ3.
+    def force_constants(self) -> ForceConstants:
+        """The effective FC2 (eV/Å²) on :attr:`export_setup`: D_eff(q) at every q.
+
+        The harmonic FC2 and the correction ΔΦ on diag(mesh) are both carried over by
+        :func:`transfer_fc2`, so phonopy on this FC2 gives the phonons of
+        :meth:`dynamical_matrices` everywhere, not only at the mesh points.  FC2 only.
         """
-        setup = setup or self.outer_setup
-        q = commensurate_qpoints(setup)
-        fc2 = fc2_from_dynamical_matrices(self.dynamical_matrices(q), q, setup)
+        target = self.export_setup
+        fc2 = transfer_fc2(self.fc.fc2, self.fc.setup, target)
+        if np.any(self.delta_dynmat):
+            fc2 += transfer_fc2(self.delta_fc2, self.outer_setup, target)
         source = dict(self.fc.source, renormalized=self.label, temperature=self.temperature,
                       outer_mesh=self.mesh.tolist())
-        if keep_anharmonic and setup is self.fc.setup:
-            return ForceConstants(setup, fc2, self.fc.fc3, self.fc.fc4, source)
-        return ForceConstants(setup, fc2, source=source)
+        return ForceConstants(target, fc2, source=source)
 
-    def write_force_constants(self, path, setup: SupercellSetup | None = None) -> ForceConstants:
-        """Write the effective FC2 as phonopy compact FORCE_CONSTANTS; returns it."""
+    def write_force_constants(self, path) -> ForceConstants:
+        """Write :meth:`force_constants` as phonopy compact FORCE_CONSTANTS; returns it."""
         from ..io.phonopy_format import write_force_constants
 
-        fc = self.force_constants(setup, keep_anharmonic=False)
+        fc = self.force_constants()
         write_force_constants(path, fc.fc2, fc.setup.p2s)
         return fc
 

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from ..forceconstants import ForceConstants
 from .bubble import KINDS as BUBBLE_KINDS, run_bubble
-from .effective_fc2 import EffectiveHarmonicModel
+from .effective_fc2 import EffectiveHarmonicModel, EffectiveModelError
 from .msd import mean_square_displacements
 from .scp import SCPError, SCPSettings, run_scp
 
@@ -125,9 +125,12 @@ class Renormalization:
     def models(self, fc: ForceConstants, temperatures) -> list[EffectiveHarmonicModel]:
         """One model per requested temperature (K); each must be a converged SCP one.
 
-        Raises :class:`MissingTemperatureError` for a temperature that was not renormalized and
-        :class:`SCPNotConvergedError` for one where SCP did not converge.
+        Raises :class:`MissingTemperatureError` for a temperature that was not renormalized,
+        :class:`SCPNotConvergedError` for one where SCP did not converge and
+        :class:`.effective_fc2.EffectiveModelError` (:meth:`check_force_constants`) when
+        ``fc`` is not the model that was renormalized.
         """
+        self.check_force_constants(fc)
         out = []
         for t in np.atleast_1d(np.asarray(temperatures, dtype=float)):
             hits = np.nonzero(np.isclose(self.temperatures, t, rtol=0, atol=1e-6))[0]
@@ -143,6 +146,27 @@ class Renormalization:
                     f"mixing, or check the quartic force constants")
             out.append(self.model(fc, i))
         return out
+
+    def check_force_constants(self, fc: ForceConstants) -> None:
+        """Raise :class:`.effective_fc2.EffectiveModelError` unless ``fc`` was renormalized here.
+
+        The harmonic frequencies of ``fc`` on the outer mesh must be the stored ones
+        (1e-5 THz: the same force constants give them to round-off, ~1e-7 THz at the
+        Γ translations; other force constants differ by far more).
+        """
+        from ..harmonic import solve
+
+        bands = 3 * fc.setup.n_prim
+        if self.frequencies_harmonic.shape[-1] != bands:
+            raise EffectiveModelError(
+                f"the renormalized phonons have {self.frequencies_harmonic.shape[-1]} bands, the "
+                f"force constants {bands}: renormalize these force constants")
+        dev = np.abs(solve(fc, self.qpoints).frequencies - self.frequencies_harmonic).max()
+        if dev > 1e-5:
+            raise EffectiveModelError(
+                f"the renormalized phonons were not computed from these force constants (their "
+                f"harmonic frequencies on the SCP mesh differ by {dev:.2g} THz): renormalize "
+                f"these force constants, or give the ones that were renormalized")
 
     def to_dict(self) -> dict:
         """The JSON contract of ``aiida-wigner renormalize --output`` (irreducible points)."""
