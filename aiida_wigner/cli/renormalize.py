@@ -34,7 +34,8 @@ from .utils import ensure_profile, input_errors
               help="Write the frequencies and convergence per temperature (JSON, THz) here.")
 @click.option("--write-fc2", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory for the effective FC2 per temperature (phonopy FORCE_CONSTANTS_<T>K, "
-                   "eV/Å², on the supercell of the input force constants).")
+                   "eV/Å², on the input supercell, or the smallest one that also holds the "
+                   "--mesh supercell: exact at every q, docs/scp.md §4).")
 @click.pass_context
 def cmd_renormalize(ctx, cell, structure, supercell, primitive_matrix, fc2, fc3, fc4, fcp, mesh,
                     inner_mesh, temperatures, bubble, diagonal_only, classical, mixing, tolerance,
@@ -93,4 +94,5 @@ def cmd_renormalize(ctx, cell, structure, supercell, primitive_matrix, fc2, fc3,
             effective = outputs[effective_fc2_label(t)].get_force_constants()
             path = write_fc2 / f"FORCE_CONSTANTS_{t:g}K"
             write_force_constants(path, effective.fc2, effective.setup.p2s)
-            click.echo(f"Wrote {path}")
+            click.echo(f"Wrote {path} (supercell matrix "
+                       f"{effective.setup.supercell_matrix.tolist()})")
