@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import click
 
+from .options import STRUCTURE_FILE
 from .root import cmd_root
 
 ENGINES = ("sevennet", "emt", "lj", "vasp")
 
 
 @cmd_root.command("fit")
-@click.argument("structure", type=click.Path(exists=True, dir_okay=False))
+@click.argument("structure", type=STRUCTURE_FILE)
 @click.option("--engine", type=click.Choice(ENGINES), default="sevennet", show_default=True,
               help="Force engine: embedded SevenNet MLIP, EMT / Lennard-Jones (tests), or VASP "
                    "through aiida-vasp (needs --code).")
@@ -20,7 +21,7 @@ ENGINES = ("sevennet", "emt", "lj", "vasp")
 @click.option("--model", default=None, help="SevenNet model (default 7net-0; 7net-l3i5, 7net-mf-0).")
 @click.option("--protocol", type=click.Choice(("fast", "balanced", "paper")), default="fast",
               show_default=True, help="Parameter set (aiida_wigner/workflows/protocols/*.yaml).")
-@click.option("--supercell", type=int, nargs=3, default=None,
+@click.option("--supercell", type=click.IntRange(min=1), nargs=3, default=None,
               help="Supercell multiples, e.g. 4 4 2 (default: from the protocol).")
 @click.option("--no-relax", is_flag=True, help="Use the structure as given (already relaxed).")
 @click.option("--overrides", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -37,18 +38,11 @@ def cmd_fit(ctx, structure, engine, code_label, model, protocol, supercell, no_r
     Prints the fit scores (RMSE in eV/Å, R²) and harmonic frequencies (THz, negative =
     imaginary) at the high-symmetry points; all nodes are in the provenance graph.
     """
-    import yaml
-    from ase.io import read
-
     from .utils import ensure_profile, input_errors
 
     if engine == "vasp" and not code_label:
         raise click.UsageError("--engine vasp needs --code LABEL of a configured VASP code")
-    atoms = read(structure)
-    over = {}
-    if overrides:
-        with open(overrides) as fh:
-            over = yaml.safe_load(fh) or {}
+    over = read_overrides(overrides, protocol) if overrides else {}
     if no_relax:
         over.setdefault("relax", {})["enabled"] = False
 
@@ -61,7 +55,7 @@ def cmd_fit(ctx, structure, engine, code_label, model, protocol, supercell, no_r
     code = load_code_option(code_label, engine) if code_label else None
     with input_errors(f"building the {engine} inputs"):
         builder = ForceConstantsWorkChain.get_builder_from_protocol(
-            orm.StructureData(ase=atoms), engine=engine, protocol=protocol, code=code,
+            orm.StructureData(ase=structure), engine=engine, protocol=protocol, code=code,
             model=model, supercell=list(supercell) if supercell else None, overrides=over)
     if daemon:
         node = submit(builder)
@@ -73,6 +67,28 @@ def cmd_fit(ctx, structure, engine, code_label, model, protocol, supercell, no_r
     if not node.is_finished_ok:
         raise click.ClickException(f"ForceConstantsWorkChain <{node.pk}> failed "
                                    f"[{node.exit_status}]: {node.exit_message}")
+
+
+def read_overrides(path, protocol: str) -> dict:
+    """The ``--overrides`` YAML as a dict; a usage error when it is not a mapping of the
+    protocol's sections."""
+    import yaml
+
+    from ..workflows.force_constants import load_protocol
+
+    try:
+        with open(path) as fh:
+            over = yaml.safe_load(fh) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise click.BadParameter(f"{path}: not a readable YAML file: "
+                                 f"{' '.join(str(exc).split())}", param_hint="'--overrides'")
+    sections = set(load_protocol(protocol))
+    if not isinstance(over, dict) or not set(over) <= sections:
+        found = sorted(map(str, over)) if isinstance(over, dict) else type(over).__name__
+        raise click.BadParameter(f"{path}: expected a mapping of the protocol's sections "
+                                 f"({', '.join(sorted(sections))}), found {found}",
+                                 param_hint="'--overrides'")
+    return over
 
 
 def load_code_option(label: str, engine: str):

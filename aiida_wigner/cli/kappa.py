@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 import click
-from aiida.cmdline.params.options.multivalue import MultipleValueOption
 
-from .options import (NEW_FILE, check_crystal_inputs, file_arguments, force_constant_files,
-                      format_convergence, run_renormalization, scp_settings, scp_solver_options,
-                      store_force_constants)
+from .options import (NEW_FILE, TEMPERATURES, check_crystal_inputs, file_arguments,
+                      force_constant_files, format_convergence, run_renormalization,
+                      scp_settings, scp_solver_options, store_force_constants)
 from .options import load_files as _load
 from .root import cmd_root
 from .utils import ensure_profile, format_kappa_table, input_errors
@@ -19,8 +18,7 @@ from .utils import ensure_profile, format_kappa_table, input_errors
 @force_constant_files
 @click.option("--mesh", type=click.IntRange(min=1), nargs=3, required=True, metavar="N1 N2 N3",
               help="Γ-centred q-point mesh.")
-@click.option("--temperatures", cls=MultipleValueOption, type=click.FLOAT, default=(300.0,),
-              show_default=True, metavar="T1 [T2 ...]", help="Temperatures in K.")
+@TEMPERATURES
 @click.option("--isotope/--no-isotope", default=False, show_default=True,
               help="Include isotope scattering (natural abundances).")
 @click.option("--smearing", type=click.Choice(["gaussian", "adaptive"]), default="gaussian",

@@ -8,6 +8,8 @@ the model in the provenance graph as a ``ForceConstantsData``.
 
 from __future__ import annotations
 
+import re
+import tempfile
 from pathlib import Path
 
 import click
@@ -16,7 +18,147 @@ from aiida.cmdline.params.options.multivalue import MultipleValueOption
 from .utils import input_errors
 
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
-NEW_FILE = click.Path(dir_okay=False, writable=True, path_type=Path)
+
+
+class OutputPath(click.Path):
+    """A file (or, with ``directory=True``, a directory) the command will write.
+
+    Checked when the command line is parsed, before anything runs: an existing path must be
+    of the right kind and writable; a new one needs an existing parent directory in which a
+    file can be created (tried with an anonymous temporary file, so read-only file systems
+    and missing permissions are caught too).
+    """
+
+    def __init__(self, directory: bool = False):
+        super().__init__(file_okay=not directory, dir_okay=directory, writable=True,
+                         path_type=Path)
+
+    def convert(self, value, param, ctx):
+        path = super().convert(value, param, ctx)
+        if path.exists():
+            return path
+        parent = path.absolute().parent
+        if not parent.is_dir():
+            self.fail(f"cannot write {path}: the directory {parent} does not exist; create it "
+                      f"first or choose another path", param, ctx)
+        try:
+            with tempfile.TemporaryFile(dir=parent):
+                pass
+        except OSError as exc:
+            self.fail(f"cannot write {path}: no files can be created in {parent} "
+                      f"({exc.strerror}); choose another path", param, ctx)
+        return path
+
+
+class StructureFile(click.Path):
+    """A crystal structure file (CIF, POSCAR, ... anything ase reads), converted to
+    ``ase.Atoms`` by :func:`aiida_wigner.physics.io.structure.read_atoms` when the command
+    line is parsed: unreadable files, unknown elements, partially occupied or mixed sites
+    are usage errors before anything runs."""
+
+    def __init__(self):
+        super().__init__(exists=True, dir_okay=False, readable=True, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        from aiida_wigner.physics.io.errors import ForceConstantsFileError
+        from aiida_wigner.physics.io.structure import read_atoms
+
+        path = super().convert(value, param, ctx)
+        try:
+            return read_atoms(path)
+        except ForceConstantsFileError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+#: STRUCTURE of ``fit``, ``--structure`` of ``pes``: an ordered crystal read by ase
+STRUCTURE_FILE = StructureFile()
+
+#: ``--output``, ``--modes``, ``--plot``: a file the command writes
+NEW_FILE = OutputPath()
+#: ``--write-fc2``: a directory the command creates (its parent must exist) or fills
+NEW_DIR = OutputPath(directory=True)
+
+_NUMBER_LIKE = re.compile(r"^-\.?\d")
+
+
+class TemperatureList(click.ParamType):
+    """Temperatures in K: numbers and ranges ``START:STOP:STEP`` (STOP included when it lies
+    on the grid), e.g. ``100 300 500`` or ``100:700:100``; every value must be >= 0."""
+
+    name = "temperatures"
+
+    def get_metavar(self, param, ctx=None):
+        return "T1 [T2 ...] | START:STOP:STEP"
+
+    def convert(self, value, param, ctx):
+        tokens = (value,) if isinstance(value, (str, int, float)) else tuple(value)
+        temperatures = []
+        for token in tokens:
+            temperatures.extend(self._expand(token, param, ctx))
+        return tuple(temperatures)
+
+    def _number(self, text, token, param, ctx) -> float:
+        try:
+            number = float(text)
+        except ValueError:
+            self.fail(f"{token!r} is not a temperature in K nor a range START:STOP:STEP (e.g. "
+                      f"100:700:100)", param, ctx)
+        if not number >= 0:  # also NaN
+            self.fail(f"temperature {text} K is negative: temperatures must be non-negative, "
+                      f"in K", param, ctx)
+        if number == float("inf"):
+            self.fail(f"temperature {text} K is not finite", param, ctx)
+        return number
+
+    def _expand(self, token, param, ctx) -> list[float]:
+        token = str(token).strip()
+        parts = token.split(":")
+        if len(parts) == 1:
+            return [self._number(token, token, param, ctx)]
+        if len(parts) != 3:
+            self.fail(f"{token!r}: a range is START:STOP:STEP in K, e.g. 100:700:100", param, ctx)
+        start, stop, step = (self._number(p, token, param, ctx) for p in parts)
+        if step <= 0 or stop < start:
+            self.fail(f"{token!r}: a range START:STOP:STEP needs STEP > 0 and STOP >= START",
+                      param, ctx)
+        count = int((stop - start) / step * (1 + 1e-12) + 1e-9) + 1
+        return [start + i * step for i in range(count)]
+
+
+class TemperaturesOption(click.Option):
+    """An option taking every following value up to the next option, negative numbers
+    included (so that ``--temperatures 300 -100`` reports the negative temperature instead of
+    an unknown option ``-1``).  ``--`` ends the list."""
+
+    def add_to_parser(self, parser, ctx):
+        super().add_to_parser(parser, ctx)
+        for name in self.opts:
+            option = parser._long_opt.get(name) or parser._short_opt.get(name)
+            if option is not None:
+                break
+        original = option.process
+
+        def process(value, state):
+            values = [value]
+            while state.rargs and state.rargs[0] != "--" and (
+                    not state.rargs[0].startswith("-") or _NUMBER_LIKE.match(state.rargs[0])):
+                values.append(state.rargs.pop(0))
+            original(tuple(values), state)
+
+        option.process = process
+
+
+def temperatures_option(default=(300.0,), **kwargs):
+    """The ``--temperatures`` option (K; values and START:STOP:STEP ranges, see
+    :class:`TemperatureList`); ``kwargs`` go to ``click.option`` (e.g. another help)."""
+    kwargs.setdefault("help", "Temperatures in K: values and/or ranges START:STOP:STEP (STOP "
+                              "included), e.g. 100 300 or 100:700:100.")
+    return click.option("--temperatures", cls=TemperaturesOption, type=TemperatureList(),
+                        default=default, show_default=default is not None, **kwargs)
+
+
+#: ``--temperatures`` of ``kappa``, ``renormalize`` (default 300 K)
+TEMPERATURES = temperatures_option()
 
 _OPTIONS = [
     click.option("--cell", type=EXISTING_FILE,
@@ -39,7 +181,9 @@ _OPTIONS = [
     click.option("--fc4", type=EXISTING_FILE,
                  help="Fourth-order force constants: FourPhonon FORCE_CONSTANTS_4TH (eV/Å⁴)."),
     click.option("--fcp", type=EXISTING_FILE,
-                 help="hiphive force-constant potential (.fcp) giving all orders it holds."),
+                 help="hiphive force-constant potential (.fcp) giving all orders it holds; or "
+                      "ALAMODE force constants (FCSXML .xml, or alm's .fcs with its .xml beside "
+                      "it or --structure SUPERCELL --supercell 1 1 1)."),
 ]
 
 

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
+from .options import EXISTING_FILE, NEW_FILE, STRUCTURE_FILE
 from .root import cmd_root
 from .utils import ensure_profile, input_errors
 
-_EXISTING_FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
-_NEW_FILE = click.Path(dir_okay=False, writable=True, path_type=Path)
-
 
 @cmd_root.command("pes")
-@click.option("--fcp", type=_EXISTING_FILE, required=True,
+@click.option("--fcp", type=EXISTING_FILE, required=True,
               help="hiphive force-constant potential (.fcp), e.g. from `aiida-wigner fit`: gives "
                    "the normal modes and the Taylor expansion (all its orders, up to 6).")
-@click.option("--structure", type=_EXISTING_FILE, default=None,
+@click.option("--structure", type=STRUCTURE_FILE, default=None,
               help="Unit cell (CIF, POSCAR, ...) the supercell refers to; it must be the cell the "
                    "potential was fitted on (e.g. the relaxed one). Default: the potential's own "
                    "primitive cell.")
@@ -40,10 +37,10 @@ _NEW_FILE = click.Path(dir_okay=False, writable=True, path_type=Path)
 @click.option("--phase", type=click.FLOAT, default=0.0, show_default=True,
               help="Extra phase φ (rad) of the real pattern Re[exp(iφ) e exp(iq·r)] (matters "
                    "only for q ≢ −q).")
-@click.option("--plot", type=_NEW_FILE, default=None,
+@click.option("--plot", type=NEW_FILE, default=None,
               help="Write a PNG of E(Q): engine points, Taylor orders 2/4/6 and the Eq. 9 fit "
                    "(needs matplotlib: pip install 'aiida-wigner[plot]').")
-@click.option("--output", "-o", type=_NEW_FILE, default=None,
+@click.option("--output", "-o", type=NEW_FILE, default=None,
               help="Write amplitudes, energies, Taylor energies and coefficients to this JSON "
                    "file.")
 @click.pass_context
@@ -62,7 +59,6 @@ def cmd_pes(ctx, fcp, structure, supercell, qpoint, band, amplitudes, engine, mo
             --amplitudes -2 2 21 --engine sevennet --plot pes.png --output pes.json
     """
     from aiida import orm
-    from ase.io import read
 
     from aiida_wigner.calculations.pes import pes_scan, setup_for_scan
     from aiida_wigner.physics.pes import amplitude_grid, check_commensurate
@@ -77,8 +73,7 @@ def cmd_pes(ctx, fcp, structure, supercell, qpoint, band, amplitudes, engine, mo
         if hiphive_file_kind(fcp) != "fcp":
             raise ValueError(f"{fcp}: not a hiphive ForceConstantPotential (.fcp) file")
         potential = ForceConstantPotential.read(str(fcp))
-        atoms = read(str(structure)) if structure is not None else None
-        s_node = orm.StructureData(ase=atoms) if atoms is not None else None
+        s_node = orm.StructureData(ase=structure) if structure is not None else None
         params = {"supercell": list(supercell), "qpoint": list(qpoint), "band": band,
                   "amplitudes": q_values.tolist(), "phase": phase}
         setup = setup_for_scan(s_node, params, fcp=potential)

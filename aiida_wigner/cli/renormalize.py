@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
-from aiida.cmdline.params.options.multivalue import MultipleValueOption
 
-from .options import (NEW_FILE, check_crystal_inputs, file_arguments, force_constant_files,
-                      format_convergence, run_renormalization, scp_settings, scp_solver_options,
-                      store_force_constants)
+from .options import (NEW_DIR, NEW_FILE, TEMPERATURES, check_crystal_inputs,
+                      file_arguments, force_constant_files, format_convergence, run_renormalization,
+                      scp_settings, scp_solver_options, store_force_constants)
 from .options import load_files as _load
 from .root import cmd_root
 from .utils import ensure_profile, input_errors
@@ -23,8 +21,7 @@ from .utils import ensure_profile, input_errors
 @click.option("--inner-mesh", type=click.IntRange(min=1), nargs=3, default=None,
               metavar="N1 N2 N3",
               help="Mesh of q' in the loop sum, a multiple of --mesh (seed: 8 8 4) [default: --mesh].")
-@click.option("--temperatures", cls=MultipleValueOption, type=click.FLOAT, default=(300.0,),
-              show_default=True, metavar="T1 [T2 ...]", help="Temperatures in K.")
+@TEMPERATURES
 @click.option("--bubble", type=click.Choice(["none", "static", "onshell", "qp"]), default="none",
               show_default=True,
               help="Cubic bubble correction on top of SCP (needs FC3): at ω = 0, on-shell, or the "
@@ -32,7 +29,7 @@ from .utils import ensure_profile, input_errors
 @scp_solver_options
 @click.option("--output", "-o", type=NEW_FILE, default=None,
               help="Write the frequencies and convergence per temperature (JSON, THz) here.")
-@click.option("--write-fc2", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--write-fc2", type=NEW_DIR, default=None,
               help="Directory for the effective FC2 per temperature (phonopy FORCE_CONSTANTS_<T>K, "
                    "eV/Å², on the input supercell, or the smallest one that also holds the "
                    "--mesh supercell: exact at every q, docs/scp.md §4).")

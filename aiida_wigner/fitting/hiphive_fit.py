@@ -310,6 +310,9 @@ def fcp_to_force_constants(fcp, setup, orders=(2, 3, 4), source: dict | None = N
     ``setup`` is a :class:`~aiida_wigner.physics.cell.SupercellSetup`; force constants
     are evaluated on its supercell (phonopy atom order).  FC2 and FC3 are stored compact
     (first index on primitive atoms), FC4 sparse; orders 5 and 6 stay in the ``.fcp``.
+    An FC3 that is zero everywhere (e.g. every cubic parameter zeroed by a sparse fit) is
+    left out and listed in ``source['zero_orders']``: a zero FC3 is refused by
+    :class:`~aiida_wigner.physics.forceconstants.ForceConstants`.
     """
     from ..physics.forceconstants import ForceConstants, SparseForceConstants
 
@@ -324,6 +327,9 @@ def fcp_to_force_constants(fcp, setup, orders=(2, 3, 4), source: dict | None = N
         first = np.searchsorted(p2s, atoms3[:, 0]) if np.all(np.diff(p2s) > 0) else \
             np.array([int(np.nonzero(p2s == a)[0][0]) for a in atoms3[:, 0]])
         fc3[first, atoms3[:, 1], atoms3[:, 2]] = vals3
+        if not np.any(fc3):
+            fc3 = None
+            source = {**(source or {}), "zero_orders": [3]}
     if 4 in orders and 4 in have:
         atoms4, vals4 = _ordered_clusters(fcs, 4, p2s)
         fc4 = SparseForceConstants(4, atoms4, vals4)

@@ -88,6 +88,12 @@ class ForceConstants:
     fc4 : SparseForceConstants or None, eV/Å⁴
     source : dict
         Provenance of the numbers (formats and file names), for the record.
+
+    Raises :class:`ForceConstantsError` for arrays that do not fit the cells, for NaN or
+    infinite values in any order, and for an FC3 that is zero everywhere (pass None
+    instead: a zero FC3 means no three-phonon scattering and κ would silently be 0).
+    An FC4 of zeros stays allowed here (it is the harmonic limit of SCP); files of zeros
+    are refused by :func:`aiida_wigner.physics.io.load_force_constants`.
     """
 
     setup: SupercellSetup
@@ -101,6 +107,11 @@ class ForceConstants:
         object.__setattr__(self, "fc2", _as_compact(self.fc2, 2, s, "fc2"))
         if self.fc3 is not None:
             object.__setattr__(self, "fc3", _as_compact(self.fc3, 3, s, "fc3"))
+            if not np.any(self.fc3):
+                raise ForceConstantsError(
+                    "fc3 is zero everywhere: that is no three-phonon scattering at all (κ would "
+                    "come out as 0, not infinite); give the real third-order force constants, "
+                    "or none for harmonic-only quantities")
         if self.fc4 is not None:
             fc4 = self.fc4
             if not isinstance(fc4, SparseForceConstants):
@@ -114,6 +125,13 @@ class ForceConstants:
                 raise ForceConstantsError("fc4 clusters must start with an atom of the "
                                           "primitive cell (phonopy p2s map)")
             object.__setattr__(self, "fc4", fc4)
+        for name, values in (("fc2", self.fc2), ("fc3", self.fc3),
+                             ("fc4", None if self.fc4 is None else self.fc4.values)):
+            bad = 0 if values is None else np.size(values) - np.count_nonzero(np.isfinite(values))
+            if bad:
+                raise ForceConstantsError(f"{name} holds {bad} non-finite values (NaN or inf): "
+                                          f"the force constants are broken; recompute or "
+                                          f"re-export them")
 
     @property
     def primitive(self) -> Cell:

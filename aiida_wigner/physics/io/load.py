@@ -254,6 +254,11 @@ def load_force_constants(*, cell=None, structure=None, supercell=None, primitive
     for order, fmt in formats.items():
         path = {2: fc2, 3: fc3, 4: fc4}[order]
         arrays[order], extra = _read(fmt, path, order, setup, info, origin)
+        if order > 2 and not np.any(getattr(arrays[order], "values", arrays[order])):
+            raise ForceConstantsFileError(
+                f"{file_label(path)}: {_DESCRIPTIONS[fmt]} whose force constants are zero "
+                f"everywhere (broken or not the file meant): give the real fc{order} or leave "
+                f"the order out")
         source[f"fc{order}"] = {"format": fmt, "file": file_label(path), **extra}
     if hiphive_obj is not None:
         present = hiphive_orders(hiphive_obj)

@@ -52,7 +52,7 @@ def is_yaml_name(path) -> bool:
 def read_structure(path) -> Cell:
     """The crystal structure in ``path``: POSCAR/CONTCAR (``*.vasp``, ``*POSCAR*``,
     ``*CONTCAR*``), CIF (``*.cif``, needs ase), phonopy/phono3py yaml (its unit cell), or
-    any other format ase can read."""
+    any other format ase can read (checked by :func:`read_atoms`: ordered sites only)."""
     label = file_label(path)
     if not os.path.isfile(path):
         raise ForceConstantsFileError(f"{label}: no such file")
@@ -83,11 +83,44 @@ def _read_vasp(path) -> Cell:
             f"positions expected): {type(exc).__name__}: {exc}") from exc
     if len(atoms) == 0:
         raise ForceConstantsFileError(f"{label}: POSCAR without atoms")
+    with open(path) as fh:
+        lines = [fh.readline().split() for _ in range(6)]
+    named = set(lines[0]) | set(lines[5])
+    if not set(atoms.symbols) <= named:
+        # phonopy numbers the species H, He, ... when it finds no valid element symbols
+        raise ForceConstantsFileError(
+            f"{label}: no valid element symbols for the {len(set(atoms.symbols))} species (line "
+            f"6 reads {' '.join(lines[5])!r}): write them, e.g. 'Cu Au', on the line before the "
+            f"atom counts")
+    _check_distances(path, atoms.cell, atoms.scaled_positions, atoms.symbols)
     return _as_cell(path, atoms.cell, atoms.scaled_positions, atoms.numbers)
 
 
 def _read_with_ase(path, fmt: str | None) -> Cell:
+    atoms = read_atoms(path, fmt)
+    return _as_cell(path, atoms.cell.array, atoms.get_scaled_positions(wrap=False),
+                    atoms.numbers)
+
+
+#: a site counts as fully occupied by one species when its occupancy is within this of 1
+OCCUPANCY_TOLERANCE = 0.01
+#: atoms closer than this (Å, periodic images included) mean a broken structure file
+MIN_DISTANCE = 0.5
+
+
+def read_atoms(path, fmt: str | None = None):
+    """The crystal in ``path`` as ``ase.Atoms``, read by ase (format from the name unless
+    ``fmt`` is given), checked to be an ordered periodic crystal.
+
+    Refused with a :class:`ForceConstantsFileError` naming the file: unreadable files,
+    unknown elements, no atoms or no 3D periodic cell, a CIF site that is partially occupied
+    or shared by several species (the message names the site; force constants need one
+    species per site, so the disorder must be resolved into an ordered cell first), and
+    atoms closer than :data:`MIN_DISTANCE` Å.
+    """
     label = file_label(path)
+    if not os.path.isfile(path):
+        raise ForceConstantsFileError(f"{label}: no such file")
     try:
         import ase.io
     except ImportError as exc:  # pragma: no cover - ase is a test / hiphive dependency
@@ -97,13 +130,71 @@ def _read_with_ase(path, fmt: str | None) -> Cell:
         atoms = ase.io.read(os.fspath(path), format=fmt, index=0)
     except Exception as exc:  # ase raises many error types for unknown/malformed files
         what = "CIF" if fmt == "cif" else "structure (format guessed by ase from the name)"
-        raise ForceConstantsFileError(f"{label}: cannot read as a {what}: "
-                                      f"{type(exc).__name__}: {exc}") from exc
+        reason = (f"unknown element symbol {exc}" if isinstance(exc, KeyError)
+                  else f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+        raise ForceConstantsFileError(f"{label}: cannot read as a {what}: {reason}") from exc
     if len(atoms) == 0 or not all(atoms.pbc) or atoms.cell.rank != 3:
         raise ForceConstantsFileError(f"{label}: not a periodic crystal structure with atoms "
                                       f"(found {len(atoms)} atoms, pbc={atoms.pbc.tolist()})")
-    return _as_cell(path, atoms.cell.array, atoms.get_scaled_positions(wrap=False),
-                    atoms.numbers)
+    if np.any(atoms.numbers <= 0):
+        raise ForceConstantsFileError(f"{label}: atoms without an element (symbol 'X'): give "
+                                      f"every atom its element")
+    _check_occupancies(path, atoms.info.get("occupancy"))
+    _check_distances(path, atoms.cell.array, atoms.get_scaled_positions(),
+                     atoms.get_chemical_symbols())
+    return atoms
+
+
+def _check_occupancies(path, occupancy) -> None:
+    """Refuse partially occupied and mixed sites (ase's ``info['occupancy']``: CIF site
+    index -> {symbol: occupancy}, sites at one position merged)."""
+    for site, species in (occupancy or {}).items():
+        shares = {sym: float(occ) for sym, occ in species.items()}
+        if len(shares) == 1 and abs(sum(shares.values()) - 1) <= OCCUPANCY_TOLERANCE:
+            continue
+        what = " + ".join(f"{sym} {occ:g}" for sym, occ in shares.items())
+        kind = "shared by several species" if len(shares) > 1 else "partially occupied"
+        raise ForceConstantsFileError(
+            f"{file_label(path)}: site {_site_name(path, site)} is {kind} ({what}); force "
+            f"constants need one species per site with occupancy 1: give an ordered cell "
+            f"(e.g. an ordered supercell of the alloy or the vacancy arrangement)")
+
+
+def _site_name(path, site) -> str:
+    """``'Cu1' (0, 0.5, 0.5)`` for the ``site``-th atom-site row of the CIF, else ``#site``."""
+    try:
+        from ase.io.cif import parse_cif
+
+        for block in parse_cif(os.fspath(path)):
+            labels = block.get("_atom_site_label")
+            if labels is None or int(site) >= len(labels):
+                continue
+            i = int(site)
+            xyz = [block.get(f"_atom_site_fract_{c}") for c in "xyz"]
+            where = "" if None in xyz else " at (" + ", ".join(f"{v[i]:g}" for v in xyz) + ")"
+            return f"{labels[i]!r}{where}"
+    except Exception:  # the label is a courtesy: never mask the real error
+        pass
+    return f"#{site}"
+
+
+def _check_distances(path, lattice, positions, symbols) -> None:
+    """Refuse two atoms (or an atom and a periodic image of another) closer than
+    :data:`MIN_DISTANCE`; ``positions`` fractional, ``lattice`` rows in Å."""
+    frac = np.asarray(positions, dtype=float)
+    if len(frac) < 2:
+        return
+    diff = frac[:, None, :] - frac[None, :, :]
+    diff -= np.rint(diff)
+    shifts = np.array(np.meshgrid([-1, 0, 1], [-1, 0, 1], [-1, 0, 1])).reshape(3, -1).T
+    dist = np.linalg.norm((diff[:, :, None, :] + shifts) @ np.asarray(lattice), axis=-1).min(-1)
+    np.fill_diagonal(dist, np.inf)
+    i, j = np.unravel_index(np.argmin(dist), dist.shape)
+    if dist[i, j] < MIN_DISTANCE:
+        raise ForceConstantsFileError(
+            f"{file_label(path)}: atoms {i} ({symbols[i]}) and {j} ({symbols[j]}) are "
+            f"{dist[i, j]:.3f} Å apart (below {MIN_DISTANCE} Å): duplicated or misplaced atoms; "
+            f"fix the structure file")
 
 
 def read_phonopy_yaml(path) -> tuple[Cell, NDArray[np.int64] | None, NDArray[np.float64]]:
