@@ -43,7 +43,7 @@ def _restore_cli_logging():
 @pytest.fixture
 def fake_load(monkeypatch, cu3au_fc):
     """Replace the file reader of the ``kappa`` command; records what it was given."""
-    import aiida_wigner.cli.kappa as cli_kappa
+    import aiida_wigner.cli.options as cli_options
 
     calls = []
 
@@ -51,7 +51,7 @@ def fake_load(monkeypatch, cu3au_fc):
         calls.append(kwargs)
         return cu3au_fc
 
-    monkeypatch.setattr(cli_kappa, "_load", load)
+    monkeypatch.setattr(cli_options, "load_files", load)
     return calls
 
 
@@ -132,12 +132,12 @@ def test_options_forwarded(aiida_profile, tmp_path, fake_load, fake_compute_kapp
 
 
 def test_input_file_errors_are_clean(aiida_profile_clean, cu3au_files, monkeypatch):
-    import aiida_wigner.cli.kappa as cli_kappa
+    import aiida_wigner.cli.options as cli_options
 
     def broken(**kwargs):
         raise ValueError("fc2.hdf5: expected a dataset 'force_constants'")
 
-    monkeypatch.setattr(cli_kappa, "_load", broken)
+    monkeypatch.setattr(cli_options, "load_files", broken)
     result = invoke(*_base_args({k: str(v) for k, v in cu3au_files.items()}))
     assert result.exit_code == 1
     assert "Error: reading the force constants: fc2.hdf5: expected a dataset" in result.output
@@ -155,11 +155,11 @@ def test_input_file_errors_are_clean(aiida_profile_clean, cu3au_files, monkeypat
 def test_failed_calculation_is_clean_error(aiida_profile_clean, cu3au_fc, cu3au_files,
                                            monkeypatch):
     """Unstable phonons: non-zero exit, the physics message, no traceback; node recorded."""
-    import aiida_wigner.cli.kappa as cli_kappa
+    import aiida_wigner.cli.options as cli_options
     from aiida_wigner.physics.forceconstants import ForceConstants
 
     unstable = ForceConstants(cu3au_fc.setup, -cu3au_fc.fc2, cu3au_fc.fc3)
-    monkeypatch.setattr(cli_kappa, "_load", lambda **kwargs: unstable)
+    monkeypatch.setattr(cli_options, "load_files", lambda **kwargs: unstable)
     result = invoke(*_base_args({k: str(v) for k, v in cu3au_files.items()}))
     assert result.exit_code == 1
     assert "failed with exit status 340" in result.output and "imaginary" in result.output

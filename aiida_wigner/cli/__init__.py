@@ -7,5 +7,6 @@ from . import kappa  # noqa: E402,F401
 from . import fit  # noqa: E402,F401
 from . import pes  # noqa: E402,F401
 from . import renormalize  # noqa: E402,F401
+from . import run  # noqa: E402,F401
 
 __all__ = ["cmd_root"]

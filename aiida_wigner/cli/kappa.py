@@ -9,7 +9,7 @@ import click
 from .options import (NEW_FILE, TEMPERATURES, check_crystal_inputs, file_arguments,
                       force_constant_files, format_convergence, run_renormalization,
                       scp_settings, scp_solver_options, store_force_constants)
-from .options import load_files as _load
+from .nodes import FORCE_CONSTANTS_NODE, resolve_force_constants
 from .root import cmd_root
 from .utils import ensure_profile, format_kappa_table, input_errors
 
@@ -68,12 +68,13 @@ from .utils import ensure_profile, format_kappa_table, input_errors
 @click.option("--modes", type=NEW_FILE, default=None,
               help="Write the mode-resolved data (frequencies, linewidths, velocities, heat "
                    "capacities, ...) to this HDF5 file.")
+@FORCE_CONSTANTS_NODE
 @click.pass_context
 def cmd_kappa(ctx, cell, structure, supercell, primitive_matrix, fc2, fc3, fc4, fcp, mesh,
               temperatures, isotope, smearing, sigma, scale, convention, frequency_bins,
               four_phonon, samples, target_error, seed, allocation, renormalize, scp_mesh,
               scp_inner_mesh, diagonal_only, classical, mixing, tolerance, max_iterations,
-              frequency_floor, bubble_epsilon, output, modes):
+              frequency_floor, bubble_epsilon, output, modes, force_constants):
     """Compute κ_P, κ_C and κ = κ_P + κ_C from existing force constants.
 
     The force constants are stored as a node and the `wigner.kappa` calcfunction runs on them,
@@ -98,7 +99,8 @@ def cmd_kappa(ctx, cell, structure, supercell, primitive_matrix, fc2, fc3, fc4, 
     from aiida_wigner.calculations.kappa import compute_kappa_calcfunction, result_from_nodes
     from aiida_wigner.physics.kappa import KappaSettings
 
-    check_crystal_inputs(cell, structure, supercell, fc2, fcp)
+    if force_constants is None:
+        check_crystal_inputs(cell, structure, supercell, fc2, fcp)
     _check_options(smearing, sigma, scale, four_phonon, samples, target_error, seed, allocation,
                    renormalize, scp_mesh)
     if four_phonon == "sampled" and allocation is None:
@@ -119,13 +121,12 @@ def cmd_kappa(ctx, cell, structure, supercell, primitive_matrix, fc2, fc3, fc4, 
         raise click.UsageError(str(exc)) from exc
 
     files = file_arguments(cell, structure, supercell, primitive_matrix, fc2, fc3, fc4, fcp)
-    with input_errors("reading the force constants"):
-        fc = _load(**files)
+    fc, node = resolve_force_constants(ctx, force_constants, files)
     _check_orders(fc, isotope, four_phonon, renormalize)
     settings = KappaSettings(**{**settings.as_dict(), "three_phonon": fc.fc3 is not None})
 
     ensure_profile(ctx)
-    node = store_force_constants(fc)
+    node = node or store_force_constants(fc)
 
     inputs = {"force_constants": node, "settings": orm.Dict(settings.as_dict())}
     if renormalize != "none":

@@ -9,7 +9,7 @@ import click
 from .options import (NEW_DIR, NEW_FILE, TEMPERATURES, check_crystal_inputs,
                       file_arguments, force_constant_files, format_convergence, run_renormalization,
                       scp_settings, scp_solver_options, store_force_constants)
-from .options import load_files as _load
+from .nodes import FORCE_CONSTANTS_NODE, resolve_force_constants
 from .root import cmd_root
 from .utils import ensure_profile, input_errors
 
@@ -33,10 +33,12 @@ from .utils import ensure_profile, input_errors
               help="Directory for the effective FC2 per temperature (phonopy FORCE_CONSTANTS_<T>K, "
                    "eV/Å², on the input supercell, or the smallest one that also holds the "
                    "--mesh supercell: exact at every q, docs/scp.md §4).")
+@FORCE_CONSTANTS_NODE
 @click.pass_context
 def cmd_renormalize(ctx, cell, structure, supercell, primitive_matrix, fc2, fc3, fc4, fcp, mesh,
                     inner_mesh, temperatures, bubble, diagonal_only, classical, mixing, tolerance,
-                    max_iterations, frequency_floor, bubble_epsilon, output, write_fc2):
+                    max_iterations, frequency_floor, bubble_epsilon, output, write_fc2,
+                    force_constants):
     """Temperature-renormalized phonons: SCP with the quartic loop (seed Eq. 1), optionally
     the bubble correction (Eqs. 2-4), from existing force constants.
 
@@ -50,15 +52,16 @@ def cmd_renormalize(ctx, cell, structure, supercell, primitive_matrix, fc2, fc3,
     """
     from aiida_wigner.calculations.renormalize import effective_fc2_label, settings_from_dict
 
-    check_crystal_inputs(cell, structure, supercell, fc2, fcp)
+    if force_constants is None:
+        check_crystal_inputs(cell, structure, supercell, fc2, fcp)
     inner_mesh = inner_mesh or mesh
     settings = scp_settings(mesh, inner_mesh, temperatures, bubble, diagonal_only, classical,
                             mixing, tolerance, max_iterations, frequency_floor, bubble_epsilon)
     with input_errors("checking the settings"):
         settings_from_dict(settings)
-    with input_errors("reading the force constants"):
-        fc = _load(**file_arguments(cell, structure, supercell, primitive_matrix, fc2, fc3, fc4,
-                                    fcp))
+    fc, node = resolve_force_constants(
+        ctx, force_constants,
+        file_arguments(cell, structure, supercell, primitive_matrix, fc2, fc3, fc4, fcp))
     if fc.fc4 is None:
         raise click.UsageError("self-consistent phonons need fourth-order force constants: give "
                                "--fc4 FORCE_CONSTANTS_4TH or an --fcp with order 4")
@@ -67,7 +70,7 @@ def cmd_renormalize(ctx, cell, structure, supercell, primitive_matrix, fc2, fc3,
                                "with order 3), or --bubble none")
 
     ensure_profile(ctx)
-    node = store_force_constants(fc)
+    node = node or store_force_constants(fc)
     outputs, process = run_renormalization(node, settings)
     summary = outputs["summary"].get_dict()
     click.echo(f"Renormalized phonons ({summary['kind']})   [calculation pk={process.pk}, "

@@ -40,6 +40,18 @@ def ensure_profile(ctx: click.Context):
     return profile
 
 
+def check_daemon_running() -> None:
+    """A one-line usage error when no daemon runs for the loaded profile (``--daemon`` would
+    submit a process that nothing runs)."""
+    from aiida.engine.daemon.client import get_daemon_client
+
+    client = get_daemon_client()
+    if not client.is_daemon_running:
+        raise click.UsageError(f"no AiiDA daemon is running for profile {client.profile.name!r}: "
+                               "start one with `verdi daemon start`, or run in the foreground "
+                               "without --daemon")
+
+
 def _debug_requested() -> bool:
     """True if the user asked for ``--verbosity debug`` (then tracebacks are shown)."""
     from aiida.common import log

@@ -1,0 +1,166 @@
+"""``aiida-wigner run``: the whole pipeline, structure → κ_P, κ_C, κ (T), as one workflow."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+
+import click
+
+from .fit import ENGINES, load_code_option, read_overrides
+from .nodes import FORCE_CONSTANTS_NODE, load_force_constants_node
+from .options import NEW_FILE, STRUCTURE_FILE, temperatures_option
+from .root import cmd_root
+from .utils import check_daemon_running, ensure_profile, format_kappa_table, input_errors
+
+
+@cmd_root.command("run")
+@click.argument("structure", type=STRUCTURE_FILE, required=False)
+@click.option("--engine", type=click.Choice(ENGINES), default="sevennet", show_default=True,
+              help="Force engine: embedded SevenNet MLIP, EMT / Lennard-Jones (tests), or VASP "
+                   "through aiida-vasp (needs --code).")
+@click.option("--code", "code_label", default=None,
+              help="AiiDA code label: the VASP code (--engine vasp), or a Python code to run the "
+                   "ASE engine remotely as an aiida-pythonjob PythonJob.")
+@click.option("--model", default=None, help="SevenNet model (default 7net-0).")
+@click.option("--protocol", type=click.Choice(("fast", "balanced", "paper")), default="fast",
+              show_default=True,
+              help="Parameter set of every step (aiida_wigner/workflows/protocols/*.yaml).")
+@temperatures_option(default=None, help="Temperatures in K (values and/or START:STOP:STEP "
+                                        "ranges) [default: the protocol's].")
+@click.option("--supercell", type=click.IntRange(min=1), nargs=3, default=None,
+              metavar="N1 N2 N3", help="Supercell multiples (default: the protocol's).")
+@click.option("--no-relax", is_flag=True, help="Use the structure as given (already relaxed).")
+@click.option("--harmonic", is_flag=True,
+              help="κ on the harmonic phonons (no self-consistent renormalization).")
+@click.option("--overrides", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="YAML file merged into the protocol (sections relax, harmonic, sampling, fit, "
+                   "engines, renormalization, kappa, temperatures).")
+@FORCE_CONSTANTS_NODE
+@click.option("--daemon", is_flag=True,
+              help="Submit to the AiiDA daemon (`verdi daemon start`) instead of running in the "
+                   "foreground.")
+@click.option("--output", "-o", type=NEW_FILE, default=None,
+              help="Write the run's summary (κ tables per T, W/(m K)) to this JSON file.")
+@click.pass_context
+def cmd_run(ctx, structure, engine, code_label, model, protocol, temperatures, supercell,
+            no_relax, harmonic, overrides, force_constants, daemon, output):
+    """Structure → force constants → renormalized phonons → κ_P + κ_C per temperature.
+
+    Runs the `wigner.conductivity` workflow on STRUCTURE (CIF, POSCAR, ...) with the chosen
+    engine and protocol, printing one line per step, then the κ table (W/(m K)).  With
+    --force-constants PK the fitting is skipped (STRUCTURE not needed).  Example:
+
+    \b
+        aiida-wigner run examples/cscu4se3/CsCu4Se3.cif --engine sevennet --protocol fast
+
+    Query later runs with `aiida-wigner results`, plot them with `aiida-wigner plot PK`.
+    """
+    if structure is None and force_constants is None:
+        raise click.UsageError("give a STRUCTURE file to start from, or --force-constants PK "
+                               "of existing force constants")
+    if structure is not None and force_constants is not None:
+        raise click.UsageError("STRUCTURE and --force-constants both give the crystal: use one")
+    if engine == "vasp" and not code_label and force_constants is None:
+        raise click.UsageError("--engine vasp needs --code LABEL of a configured VASP code")
+    over = read_overrides(overrides, protocol) if overrides else {}
+    if no_relax:
+        over.setdefault("relax", {})["enabled"] = False
+    if harmonic:
+        over["renormalization"] = None
+
+    ensure_profile(ctx)
+    from aiida import orm
+
+    from ..workflows.conductivity import WignerConductivityWorkChain
+
+    if daemon:
+        check_daemon_running()
+    fc_node = load_force_constants_node(force_constants) if force_constants else None
+    code = load_code_option(code_label, engine) if code_label else None
+    with input_errors(f"building the {protocol} protocol inputs"):
+        builder = WignerConductivityWorkChain.get_builder_from_protocol(
+            orm.StructureData(ase=structure) if structure is not None else None,
+            engine=engine, protocol=protocol, temperatures=temperatures,
+            force_constants=fc_node, code=code, model=model,
+            supercell=list(supercell) if supercell else None, overrides=over)
+    if daemon:
+        from aiida.engine import submit
+
+        node = submit(builder)
+        click.echo(f"Submitted WignerConductivityWorkChain <{node.pk}> to the daemon.\n"
+                   f"Follow it with `verdi process status {node.pk}`; when it has finished, "
+                   f"`aiida-wigner results --pk {node.pk}`.")
+        return
+    node = _run_with_progress(builder)
+    if not node.is_finished_ok:
+        raise click.ClickException(f"WignerConductivityWorkChain <{node.pk}> failed "
+                                   f"[{node.exit_status}]: {node.exit_message}")
+    summary = node.outputs.summary.get_dict()
+    click.echo(format_run_report(node.pk, summary, node.outputs.kappa))
+    if output is not None:
+        summary.update(node=node.outputs.summary.uuid, process=node.uuid)
+        output.write_text(json.dumps(summary, indent=2) + "\n")
+        click.echo(f"Wrote {output}")
+
+
+class _ProgressHandler(logging.Handler):
+    """Prints each process report (one per workflow step) with the elapsed wall time."""
+
+    def __init__(self, start: float):
+        from aiida.common.log import LOG_LEVEL_REPORT
+
+        super().__init__(level=LOG_LEVEL_REPORT)
+        self.start = start
+
+    def emit(self, record):
+        click.echo(f"[{time.monotonic() - self.start:8.1f} s] {record.getMessage()}")
+
+
+@contextlib.contextmanager
+def _progress_lines():
+    """Route AiiDA's process reports to one short line each; keep hiphive's set-up tables quiet."""
+    aiida_logger = logging.getLogger("aiida")
+    handler = _ProgressHandler(time.monotonic())
+    quiet = [(h, h.level) for h in aiida_logger.handlers]
+    hiphive = logging.getLogger("hiphive")
+    hiphive_level = hiphive.level
+    for h, _ in quiet:
+        h.setLevel(logging.WARNING)
+    hiphive.setLevel(logging.WARNING)
+    aiida_logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        aiida_logger.removeHandler(handler)
+        for h, level in quiet:
+            h.setLevel(level)
+        hiphive.setLevel(hiphive_level)
+
+
+def _run_with_progress(builder):
+    from aiida.engine import run_get_node
+
+    with _progress_lines():
+        _, node = run_get_node(builder)
+    return node
+
+
+def format_run_report(pk: int, summary: dict, kappa) -> str:
+    """Header (formula, space group, engine, protocol, renormalization, scattering) and the κ
+    table (xx, yy, zz of κ_P, κ_C, κ in W/(m K)) from the ``kappa`` ArrayData (bit-exact)."""
+    s = summary["scattering"]
+    scattering = " + ".join(name for name, on in (("3ph", s["three_phonon"]),
+                                                  (f"4ph {s['four_phonon']}", s["four_phonon"]),
+                                                  ("isotope", s["isotope"])) if on)
+    head = (f"WignerConductivityWorkChain <{pk}>: {summary['formula']} "
+            f"{summary['spacegroup']}, engine {summary['engine']}, protocol "
+            f"{summary['protocol']}, renormalization {summary['renormalization']}, "
+            f"scattering {scattering}")
+    table = format_kappa_table(kappa.get_array("temperatures"), kappa.get_array("kappa_P"),
+                               kappa.get_array("kappa_C"), kappa.get_array("kappa"))
+    shares = ", ".join(f"{r['T']:g} K {r['kappa_C_share']:.0%}" for r in summary["rows"])
+    return (f"{head}\nThermal conductivity, W/(m K):\n{table}\n"
+            f"coherence share κ_C/κ (average of the diagonal): {shares}")
