@@ -53,12 +53,54 @@ def mode_weights(frequencies: NDArray, temperature: float, classical: bool = Fal
     return np.where(keep, g, 0.0)
 
 
-def gamma_acoustic_mask(qpoints: NDArray, frequencies: NDArray, n_acoustic: int = 3
-                        ) -> NDArray[np.bool_]:
-    """True for the ``n_acoustic`` modes of smallest |ν| at q ≡ 0 (uniform translations)."""
+def translation_basis(cell, qpoint) -> NDArray[np.complex128]:
+    """Orthonormal uniform translations at q ≡ 0 as (B, 3) columns in the eigenvector basis.
+
+    A rigid shift u_lκ = c gives the mass-weighted eigenvector e_κα = √m_κ c_α
+    e^{−2πi q·τ_κ} (phonopy's phase convention, τ fractional; the phase is 1 at q = 0
+    and matters only for a Γ-equivalent q outside the first zone).
+    """
+    m = np.asarray(cell.masses, dtype=float)
+    phase = np.exp(-2j * np.pi * np.asarray(cell.positions, dtype=float) @ np.asarray(qpoint))
+    t = np.zeros((3 * len(m), 3), dtype=complex)
+    for a in range(3):
+        t[a::3, a] = np.sqrt(m) * phase
+    return t / np.sqrt(m.sum())
+
+
+def gamma_points(qpoints: NDArray) -> NDArray[np.int64]:
+    """Indices of the q-points equivalent to Γ (integer reduced coordinates)."""
     q = np.asarray(qpoints, dtype=float)
-    at_gamma = np.all(np.abs(q - np.rint(q)) < 1e-10, axis=1)
-    mask = np.zeros(frequencies.shape, dtype=bool)
-    for iq in np.nonzero(at_gamma)[0]:  # at most a handful of Γ-equivalent points
-        mask[iq, np.argsort(np.abs(frequencies[iq]))[:n_acoustic]] = True
+    return np.nonzero(np.all(np.abs(q - np.rint(q)) < 1e-10, axis=1))[0]
+
+
+def translation_mask(cell, qpoints: NDArray, eigenvectors: NDArray) -> NDArray[np.bool_]:
+    """True for the three modes at q ≡ 0 that carry the uniform translations.
+
+    Identified by their eigenvectors (columns of ``eigenvectors`` (n_q, B, B)): at each
+    Γ-equivalent point the three modes with the largest weight Σ_α |⟨t_α|e_s⟩|² on the
+    translation basis of :func:`translation_basis`, whatever their frequency or band
+    position (a stabilized soft optic mode can sit below or among them, and an unstable
+    one below them).  Elsewhere all False.
+    """
+    mask = np.zeros(eigenvectors.shape[:2], dtype=bool)
+    for iq in gamma_points(qpoints):  # at most a handful of Γ-equivalent points
+        t = translation_basis(cell, qpoints[iq])
+        weight = np.sum(np.abs(t.conj().T @ eigenvectors[iq]) ** 2, axis=0)
+        mask[iq, np.argsort(-weight, kind="stable")[:3]] = True
     return mask
+
+
+def project_out_translations(cell, qpoints: NDArray, matrices: NDArray) -> NDArray:
+    """P M P at the Γ-equivalent points, P = 1 − T T† (T from :func:`translation_basis`).
+
+    Applied to the loop correction ΔD(Γ) it keeps the translations exact zero modes even
+    where the FC4 breaks the acoustic sum rule slightly (ALAMODE zeroes the same
+    elements); with an exact sum rule it changes nothing.  Returns a new array.
+    """
+    out = np.array(matrices, dtype=complex)
+    for iq in gamma_points(qpoints):
+        t = translation_basis(cell, qpoints[iq])
+        p = np.eye(len(t)) - t @ t.conj().T
+        out[iq] = p @ out[iq] @ p
+    return out

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..mesh import grid_addresses
-from .common import gamma_acoustic_mask, mode_weights
+from .common import mode_weights, translation_mask
 from .effective_fc2 import EffectiveHarmonicModel
 
 
@@ -25,7 +25,7 @@ def displacement_tensors(model: EffectiveHarmonicModel, mesh, temperatures,
     mesh = np.asarray(mesh, dtype=np.int64).reshape(3)
     q = grid_addresses(mesh) / mesh
     ph = model.phonons(q)
-    acoustic = gamma_acoustic_mask(q, ph.frequencies)
+    acoustic = translation_mask(model.fc.setup.primitive, q, ph.eigenvectors)
     masses = model.fc.setup.primitive.masses
     n = len(masses)
     e = ph.eigenvectors.reshape(len(q), n, 3, 3 * n)

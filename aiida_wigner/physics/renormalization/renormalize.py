@@ -20,7 +20,7 @@ from ..forceconstants import ForceConstants
 from .bubble import KINDS as BUBBLE_KINDS, run_bubble
 from .effective_fc2 import EffectiveHarmonicModel, EffectiveModelError
 from .msd import mean_square_displacements
-from .scp import SCPError, SCPSettings, run_scp
+from .scp import SCPError, SCPSettings, not_converged_advice, run_scp
 
 #: Accepted values of ``RenormalizationSettings.bubble``.
 BUBBLE_CHOICES = ("none",) + BUBBLE_KINDS
@@ -140,10 +140,9 @@ class Renormalization:
                                  f"temperatures")
             i = int(hits[0])
             if not self.converged[i]:
-                raise SCPNotConvergedError(
-                    f"SCP did not converge at {t:g} K ({self.iterations[i]} iterations, "
-                    f"residual {self.residual[i]:.2e} THz): raise max_iterations, lower "
-                    f"mixing, or check the quartic force constants")
+                raise SCPNotConvergedError(not_converged_advice(
+                    t, self.temperatures, self.converged, self.frequencies_scp[i], self.qpoints,
+                    int(self.iterations[i]), float(self.residual[i])))
             out.append(self.model(fc, i))
         return out
 

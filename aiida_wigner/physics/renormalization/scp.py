@@ -34,7 +34,8 @@ from numpy.typing import NDArray
 from ..forceconstants import ForceConstants
 from ..harmonic import DynamicalMatrixBuilder, degenerate_block_ids
 from ..mesh import QMesh, grid_addresses
-from .common import gamma_acoustic_mask, mode_weights, signed_frequencies
+from .common import (ZERO_FREQUENCY_CUTOFF, mode_weights, project_out_translations,
+                     signed_frequencies, translation_mask)
 from .effective_fc2 import EffectiveHarmonicModel, FC2Transform, MeshInterpolator
 from .loop import QuarticLoop, StoredLoopKernel, correlation_matrices
 
@@ -49,7 +50,7 @@ class SCPSettings:
 
     mesh : outer Γ-centred mesh on which Eq. 1 is solved (seed: 4 4 2)
     inner_mesh : mesh of q' (seed: 8 8 4); must be a multiple of ``mesh``
-    temperatures : K; solved in ascending order with warm starts
+    temperatures : K; solved from the highest down with warm starts (:func:`run_scp`)
     off_diagonal : keep the off-diagonal (polarization-mixing) loop elements
     classical : classical statistics g = k_B T/ω² instead of ħ(2n+1)/(2ω)
     mixing : mixing parameter α of ΔD between iterations (0 < α ≤ 1)
@@ -58,7 +59,7 @@ class SCPSettings:
     tolerance : THz, on the largest frequency change of one SCP map application
     max_iterations : per temperature
     frequency_floor : THz, lower bound of |ν| for imaginary modes in the weights
-    warm_start : start each temperature from the previous converged ΔD
+    warm_start : start each temperature from the converged ΔD of the next higher one
     kernel : "factorized" (FFT of the correlation; default) or "stored" (Φ4(q,−q,q',−q')
         stored per pair and rotated each iteration, ALAMODE-like; small systems only)
     """
@@ -112,7 +113,8 @@ class SCPResult:
     ir_grid, weights: irreducible points and their multiplicities;
     frequencies_harmonic (n_q, B) THz; frequencies (n_T, n_q, B) THz (negative = imaginary);
     eigenvectors (n_T, n_q, B, B); delta_dynmat (n_T, n_q, B, B) THz² (ΔD = D_SCP − D_harm);
-    converged (n_T,) bool; iterations (n_T,) int; residual (n_T,) THz; seconds (n_T,).
+    converged (n_T,) bool; iterations (n_T,) int; residual (n_T,) THz; seconds (n_T,);
+    routes (n_T,) str: the mixing / fallback steps taken (:func:`run_scp`).
     """
 
     settings: SCPSettings
@@ -128,6 +130,7 @@ class SCPResult:
     iterations: NDArray[np.int64]
     residual: NDArray[np.float64]
     seconds: NDArray[np.float64]
+    routes: tuple[str, ...] = ()
 
     @property
     def temperatures(self) -> tuple[float, ...]:
@@ -160,6 +163,7 @@ class SCPSolver:
 
     def __init__(self, fc: ForceConstants, settings: SCPSettings):
         self.fc = fc
+        self.cell = fc.setup.primitive
         self.settings = s = settings
         self.outer = QMesh.build(fc.setup.primitive, s.mesh)
         self.q_out = self.outer.qpoints
@@ -173,8 +177,6 @@ class SCPSolver:
         self.freq_harm_in = signed_frequencies(w2_in)
         self.blocks = degenerate_block_ids(self.freq_harm_out)
         self.same_block = self.blocks[:, :, None] == self.blocks[:, None, :]
-        self.acoustic = gamma_acoustic_mask(self.q_in, self.freq_harm_in)
-        self.acoustic_out = gamma_acoustic_mask(self.q_out, self.freq_harm_out)
         self.interpolate = MeshInterpolator(fc.setup.primitive, s.mesh, self.q_in)
         self.to_outer = FC2Transform(fc.setup, self.q_out)
         if s.kernel == "stored":
@@ -194,7 +196,8 @@ class SCPSolver:
         """ΔD_new(q) on the outer mesh for the inner phonons implied by ``delta_out``."""
         s = self.settings
         freqs, e = self.inner_phonons(delta_out)
-        g = mode_weights(freqs, temperature, s.classical, s.frequency_floor, self.acoustic)
+        g = mode_weights(freqs, temperature, s.classical, s.frequency_floor,
+                         translation_mask(self.cell, self.q_in, e))
         if self.stored is not None:
             c = np.einsum("qai,qaj->qij", self.e_in.conj(), e)
             new = self.stored.delta_dynmat(c, g)
@@ -205,6 +208,7 @@ class SCPSolver:
             lam = np.einsum("qai,qab,qbj->qij", self.e_out.conj(), new, self.e_out, optimize=True)
             lam = np.where(self.same_block, lam, 0.0)
             new = np.einsum("qai,qij,qbj->qab", self.e_out, lam, self.e_out.conj(), optimize=True)
+        new = project_out_translations(self.cell, self.q_out, new)
         return 0.5 * (new + new.conj().transpose(0, 2, 1))
 
     def frequencies(self, delta_out: NDArray) -> tuple[NDArray, NDArray]:
@@ -212,14 +216,32 @@ class SCPSolver:
         return signed_frequencies(w2), e
 
     def residual(self, a: NDArray, b: NDArray) -> float:
-        """Largest frequency difference (THz) between two ΔD, Γ translations left out."""
-        fa, _ = self.frequencies(a)
-        fb, _ = self.frequencies(b)
-        return float(np.max(np.where(self.acoustic_out, 0.0, np.abs(fa - fb))))
+        """Largest frequency difference (THz) between two ΔD, Γ translations left out.
 
-    def solve(self, temperature: float, start: NDArray | None = None) -> dict:
-        """Iterate Eq. 1 at one temperature; returns ΔD, frequencies and convergence info."""
+        The translations are found by their eigenvectors in each spectrum
+        (:func:`.common.translation_mask`), never by band position, and the remaining
+        bands are compared in ascending order.
+        """
+        rest = []
+        for x in (a, b):
+            f, e = self.frequencies(x)
+            rest.append(np.sort(np.where(translation_mask(self.cell, self.q_out, e),
+                                         np.inf, f), axis=1))
+        diff = np.subtract(rest[0], rest[1], out=np.zeros_like(rest[0]),
+                           where=np.isfinite(rest[0]) & np.isfinite(rest[1]))
+        return float(np.max(np.abs(diff)))
+
+    def solve(self, temperature: float, start: NDArray | None = None,
+              mixing_scheme: str | None = None, mixing: float | None = None) -> dict:
+        """Iterate Eq. 1 at one temperature; returns ΔD, frequencies and convergence info.
+
+        ``mixing_scheme`` / ``mixing`` override the settings (the fallback of
+        :func:`run_scp` uses them); with ``mixing`` given, the first update from the
+        harmonic start is mixed too (otherwise it is taken in full).
+        """
         s = self.settings
+        scheme = mixing_scheme or s.mixing_scheme
+        alpha = s.mixing if mixing is None else mixing
         t0 = time.perf_counter()
         x = self._zero.copy() if start is None else np.array(start, dtype=complex)
         converged, residual, it = False, np.inf, 0
@@ -231,20 +253,24 @@ class SCPSolver:
             if residual < s.tolerance:
                 x, converged = fx, True
                 break
-            if it == 1 and start is None:
+            if it == 1 and start is None and mixing is None:
                 x = fx  # the first update from the harmonic start is taken in full
                 continue
-            x = self._mix(x, fx, xs, fs)
+            x = self._mix(x, fx, xs, fs, scheme, alpha)
         freqs, vecs = self.frequencies(x)
+        # a fixed point with an imaginary mode is no SCP solution (its weight used |ν|)
+        imaginary = bool(np.any((freqs < -ZERO_FREQUENCY_CUTOFF)
+                                & ~translation_mask(self.cell, self.q_out, vecs)))
         return {"delta": x, "frequencies": freqs, "eigenvectors": vecs,
-                "converged": converged, "iterations": it, "residual": residual,
-                "history": history, "seconds": time.perf_counter() - t0}
+                "converged": converged and not imaginary,
+                "imaginary_fixed_point": converged and imaginary, "iterations": it,
+                "residual": residual, "history": history, "seconds": time.perf_counter() - t0}
 
-    def _mix(self, x: NDArray, fx: NDArray, xs: list, fs: list) -> NDArray:
+    def _mix(self, x: NDArray, fx: NDArray, xs: list, fs: list, scheme: str,
+             alpha: float) -> NDArray:
         s = self.settings
-        alpha = s.mixing
         f = fx - x
-        if s.mixing_scheme == "linear":
+        if scheme == "linear":
             return x + alpha * f
         xv, fv = x.ravel().view(float), f.ravel().view(float)
         xs.append(xv.copy())
@@ -262,26 +288,107 @@ class SCPSolver:
         return 0.5 * (out + out.conj().transpose(0, 2, 1))
 
 
+#: Linear mixing parameter of the fallback (see :func:`run_scp`).
+FALLBACK_MIXING = 0.1
+#: Halvings of the temperature step tried by the continuation fallback.
+CONTINUATION_DEPTH = 3
+
+
+def _solve_with_fallback(solver: SCPSolver, temperature: float, start: NDArray | None,
+                         start_temperature: float | None) -> dict:
+    """One temperature with the fallbacks of :func:`run_scp`; records the route taken."""
+    s = solver.settings
+    res = solver.solve(temperature, start)
+    route = [f"{s.mixing_scheme} α={s.mixing:g}"]
+    total = res["iterations"]
+    if (not res["converged"] and not res["imaginary_fixed_point"]
+            and (s.mixing_scheme, s.mixing) != ("linear", FALLBACK_MIXING)):
+        res = solver.solve(temperature, start, "linear", min(FALLBACK_MIXING, s.mixing))
+        route.append(f"linear α={min(FALLBACK_MIXING, s.mixing):g}")
+        total += res["iterations"]
+    if not res["converged"] and s.warm_start and start_temperature is not None:
+        # continuation: reach T from the converged neighbour in halved steps
+        for depth in range(1, CONTINUATION_DEPTH + 1):
+            steps = np.linspace(start_temperature, temperature, 2**depth + 1)[1:]
+            x, ok = start, True
+            for t in steps:
+                step = solver.solve(float(t), x)
+                total += step["iterations"]
+                if not step["converged"]:
+                    ok = False
+                    break
+                x = step["delta"]
+            route.append(f"continuation {start_temperature:g}→{temperature:g} K in "
+                         f"{2**depth} steps")
+            if ok:
+                res = step
+                break
+    res["route"] = "; ".join(route)
+    res["iterations"] = total
+    return res
+
+
 def run_scp(fc: ForceConstants, settings: SCPSettings, solver: SCPSolver | None = None
             ) -> SCPResult:
-    """Self-consistent phonons (quartic loop) at every temperature of ``settings``."""
+    """Self-consistent phonons (quartic loop) at every temperature of ``settings``.
+
+    Temperatures are solved from the highest down (thermal fluctuations, and with them the
+    stabilization of harmonically unstable modes, are largest there), each starting from
+    the converged ΔD of its higher neighbour (``warm_start``; the highest from harmonic).
+    Fallback where the iteration does not converge within ``max_iterations``: again from
+    the same start with linear mixing α = min(0.1, ``mixing``); then, with a converged
+    neighbour, continuation from it in 2, 4, 8 equal temperature steps.  The route
+    taken is recorded per temperature (:attr:`SCPResult.routes`); ``iterations`` counts
+    every iteration spent on that temperature.
+    """
     solver = solver or SCPSolver(fc, settings)
     temps = np.array(settings.temperatures)
-    order = np.argsort(temps, kind="stable")
+    order = np.argsort(-temps, kind="stable")
     n_t, (n_q, b) = len(temps), solver.freq_harm_out.shape
     out = {"frequencies": np.zeros((n_t, n_q, b)),
            "eigenvectors": np.zeros((n_t, n_q, b, b), complex),
            "delta": np.zeros((n_t, n_q, b, b), complex),
            "converged": np.zeros(n_t, bool), "iterations": np.zeros(n_t, np.int64),
            "residual": np.zeros(n_t), "seconds": np.zeros(n_t)}
-    start = None
+    routes = [""] * n_t
+    start, start_t = None, None
     for it in order:
-        res = solver.solve(float(temps[it]), start)
+        t0 = time.perf_counter()
+        res = _solve_with_fallback(solver, float(temps[it]), start, start_t)
+        res["seconds"] = time.perf_counter() - t0
         for key in out:
             out[key][it] = res[key]
+        routes[it] = res["route"]
         if settings.warm_start and res["converged"]:
-            start = res["delta"]
+            start, start_t = res["delta"], float(temps[it])
     return SCPResult(settings, fc, solver.q_out, solver.outer.ir_grid, solver.outer.weights,
                      solver.freq_harm_out, out["frequencies"], out["eigenvectors"],
                      out["delta"], out["converged"], out["iterations"], out["residual"],
-                     out["seconds"])
+                     out["seconds"], tuple(routes))
+
+
+def not_converged_advice(temperature: float, temperatures, converged, frequencies, qpoints,
+                         iterations: int, residual: float) -> str:
+    """What to change when SCP did not converge at ``temperature`` (one sentence).
+
+    ``temperatures``/``converged`` of the whole run; ``frequencies`` (Q, B) THz of the last
+    iterate at that temperature on the outer ``qpoints``.  Two cases: a mode that is
+    still imaginary (first-order SCP with these force constants has no stable solution
+    there: the fallbacks of :func:`run_scp` were tried) or an oscillation without one.
+    """
+    temps = np.asarray(temperatures, dtype=float)
+    ok = temps[np.asarray(converged, dtype=bool)]
+    iq, band = np.unravel_index(np.argmin(frequencies), np.shape(frequencies))
+    lowest = float(np.asarray(frequencies)[iq, band])
+    head = (f"SCP did not converge at {temperature:g} K ({iterations} iterations with the "
+            f"mixing and continuation fallbacks, residual {residual:.2g} THz)")
+    if lowest < -1e-3:
+        q = np.round(np.asarray(qpoints)[iq], 4).tolist()
+        where = (f"the lowest converged temperature is {ok.min():g} K" if len(ok)
+                 else "no temperature converged")
+        return (f"{head}: the mode at q = {q} (band {band}) stays imaginary ({lowest:.3g} THz), "
+                f"so the quartic terms do not stabilize it at this temperature; remove "
+                f"{temperature:g} K from the temperatures ({where}), or check the quartic force "
+                f"constants (e.g. a fit with more training structures or a larger cutoff)")
+    return (f"{head} without an imaginary mode: raise max_iterations (--max-iterations) to "
+            f"{2 * iterations} or lower mixing (--mixing) to 0.05")
