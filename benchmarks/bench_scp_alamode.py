@@ -12,7 +12,9 @@ Mesh names: ``--mesh`` is our outer mesh = anphon's KMESH_INTERPOLATE, ``--inner
 is our inner mesh = anphon's KMESH_SCPH.
 
 Cases: ``cu3au`` (tests/reference_models.py EMT FC2/FC3 on 2×2×2, Morse-bond FC4 of
-tests/test_renormalization.py), ``rocksalt8`` (benchmarks/bench_scp.py, FC2+FC4 only).
+tests/test_renormalization.py), ``rocksalt8`` (benchmarks/bench_scp.py, FC2+FC4 only),
+``perovskite-unstable`` (tests/unstable_perovskite.py: harmonic phonons imaginary at Γ,
+X, M and R, stabilized by the quartic terms; FC2+FC3+FC4).
 
 anphon is found through the environment variable ALAMODE_ANPHON (path of the executable);
 without it the benchmark prints a message and exits 0.  ALAMODE is not a dependency and
@@ -59,6 +61,10 @@ def build_model(case: str):
         from bench_scp import rocksalt8
 
         return rocksalt8()
+    if case == "perovskite-unstable":
+        from unstable_perovskite import unstable_perovskite
+
+        return unstable_perovskite()
     raise SystemExit(f"unknown case {case!r}")
 
 
@@ -109,10 +115,29 @@ def worker(args) -> None:
     (workdir / "ours.json").write_text(json.dumps(out))
 
 
+def print_per_mode(qpoints, temps, harm, nu, nu_al, n_modes, what) -> None:
+    """The lowest ``n_modes`` bands at Γ and at the irreducible zone-boundary points, cm⁻¹."""
+    to_cm = 1.0 / alamode_io.KAYSER_TO_THZ
+    print(f"\n{what}, per mode (cm⁻¹): harmonic, ours, anphon, ours − anphon")
+    seen = []
+    for iq, q in enumerate(qpoints):
+        key = tuple(np.round(np.sort(np.abs(q)), 6))
+        if key in seen:
+            continue  # a star already shown (cubic or tetragonal mesh points)
+        seen.append(key)
+        for k, t in enumerate(temps):
+            for band in range(n_modes):
+                print(f"  q={np.round(q, 3).tolist()!s:18} T={t:6.1f} band {band:2d}: "
+                      f"{harm[iq, band] * to_cm:10.4f} {nu[k, iq, band] * to_cm:10.4f} "
+                      f"{nu_al[k, iq, band] * to_cm:10.4f} "
+                      f"{(nu[k, iq, band] - nu_al[k, iq, band]) * to_cm:10.2e}")
+
+
 # -- driver ---------------------------------------------------------------------------
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--case", default="cu3au", choices=["cu3au", "rocksalt8"])
+    p.add_argument("--case", default="cu3au",
+                   choices=["cu3au", "rocksalt8", "perovskite-unstable"])
     p.add_argument("--mesh", type=int, nargs=3, default=[2, 2, 2])
     p.add_argument("--inner-mesh", type=int, nargs=3, default=[4, 4, 4])
     p.add_argument("--temperatures", type=float, nargs="+", default=[100.0, 300.0, 500.0])
@@ -125,6 +150,8 @@ def main() -> None:
                    help="anphon TOL_SCPH (rms frequency change, Rydberg atomic units)")
     p.add_argument("--mixalpha", type=float, default=0.5, help="anphon MIXALPHA")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--per-mode", type=int, default=0, metavar="N",
+                   help="also print the lowest N bands per distinct q-point, in cm⁻¹")
     p.add_argument("--workdir", default=None, help="keep the files here (default: temporary)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -222,6 +249,11 @@ def main() -> None:
         its = f"{res['iterations'][k]}/{iters[k] if k < len(iters) else '?'}"
         print(f"{t:7.1f} {np.abs(nu[k] - harm).max():15.4f} {d.max():13.3e} "
               f"{np.sqrt((d**2).mean()):10.2e}{extra}  {its}")
+    if args.per_mode:
+        print_per_mode(qpoints, temps, harm, nu, nu_al, args.per_mode, "SCP")
+        if nu_b is not None:
+            print_per_mode(qpoints, temps, np.sort(harm, axis=-1), nu_b, nu_bal, args.per_mode,
+                           f"SCP + {args.bubble} bubble (sorted)")
 
     t_ours_solve = res["t_scp"] + res.get("t_bubble", 0.0)
     print(f"\nwall time  ours: process {ours['wall']:.2f} s (SCP setup+solve "

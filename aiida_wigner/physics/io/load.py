@@ -12,6 +12,8 @@ format             order  recognised by
 ``fourphonon``     4      FORCE_CONSTANTS_4TH block layout
 ``hiphive-fcp``    2-4+   tar archive of a hiphive ForceConstantPotential
 ``hiphive-fcs``    2-4+   tar archive of hiphive ForceConstants
+``alamode-*``      2-4    ALAMODE FCSXML (``<?xml`` + ``<Data>``) or alm ``.fcs``,
+                          given as ``fcp`` (:mod:`.alamode`)
 =================  =====  ===============================================
 """
 
@@ -23,6 +25,7 @@ import numpy as np
 
 from ..cell import Cell, CellError, SupercellSetup
 from ..forceconstants import ForceConstants, ForceConstantsError
+from .alamode import alamode_file_kind, load_alamode
 from .errors import ForceConstantsFileError, describe_setup, file_label
 from .hiphive_format import hiphive_file_kind, hiphive_orders, load_hiphive, read_hiphive
 from .phonopy_format import (HDF5_SIGNATURE, hdf5_force_constant_order, read_fc2_hdf5,
@@ -160,7 +163,9 @@ def load_force_constants(*, cell=None, structure=None, supercell=None, primitive
         3x3 matrix (phonopy's convention).
     fc2, fc3, fc4 : force-constant files, format detected from their content.
     fcp : hiphive ``.fcp`` potential (or ``.fcs`` ForceConstants); supplies every order
-        not given as a file.
+        not given as a file.  Or an ALAMODE FCSXML / alm ``.fcs`` file, which carries the
+        supercell and every order and is read alone (:func:`.alamode.load_alamode`; for a
+        ``.fcs`` ``structure`` may give alm's supercell).
     masses : per unit-cell atom (amu), or ``{symbol: amu}``; default: the yaml's masses or
         natural-abundance masses.
 
@@ -169,6 +174,11 @@ def load_force_constants(*, cell=None, structure=None, supercell=None, primitive
     ForceConstants with ``source`` naming the cell and every force-constant file with
     its format.
     """
+    if fcp is not None and alamode_file_kind(fcp) is not None:
+        return load_alamode(fcp, structure, masses, cell=cell, fc2=fc2, fc3=fc3, fc4=fc4,
+                            primitive_matrix=primitive_matrix,
+                            supercell=None if supercell is None or
+                            np.array_equal(np.ravel(supercell), [1, 1, 1]) else supercell)
     if cell is not None and structure is not None:
         raise ForceConstantsFileError(f"{file_label(cell)}: give either a phonopy yaml (cell) "
                                       f"or a structure file ({file_label(structure)}), not both")
