@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse
 from numpy.typing import NDArray
 
 from .forceconstants import ForceConstants
@@ -66,15 +67,17 @@ class DynamicalMatrixBuilder:
         self._vectors = vectors  # reduced coordinates of the primitive cell
         self._cart = vectors @ self.lattice  # Å
         slot = i * n + b
-        # Sum images sharing (a, b, vector) is unnecessary: the matmul below sums them.
-        self._blocks = np.zeros((len(i), n * n, 3, 3))
-        self._blocks[np.arange(len(i)), slot] = blocks
-        self._blocks = self._blocks.reshape(len(i), -1) * EIGENVALUE_TO_THZ**2
+        # (n²·9, images), sparse: each image fills only the 9 entries of its (a, b) slot;
+        # the product below sums images sharing (a, b, vector).
+        rows = (slot[:, None] * 9 + np.arange(9)[None]).ravel()
+        cols = np.repeat(np.arange(len(i)), 9)
+        self._blocks = scipy.sparse.csr_matrix(
+            (blocks.reshape(-1) * EIGENVALUE_TO_THZ**2, (rows, cols)), shape=(n * n * 9, len(i)))
 
     def _assemble(self, coeff: NDArray[np.complex128]) -> NDArray[np.complex128]:
         """Σ_images coeff[q, img] · block[img] → (n_q, 3n, 3n)."""
         n = self.n_prim
-        d = (coeff @ self._blocks).reshape(-1, n, n, 3, 3)
+        d = (self._blocks @ coeff.T).T.reshape(-1, n, n, 3, 3)
         return d.transpose(0, 1, 3, 2, 4).reshape(-1, 3 * n, 3 * n)
 
     def dynamical_matrices(self, qpoints) -> NDArray[np.complex128]:
