@@ -42,13 +42,18 @@ def fcc_setup():
 
 
 @functools.lru_cache(maxsize=None)
-def phonopy_emt():
-    """phonopy object with EMT force constants (full, (32, 32, 3, 3), eV/Å²)."""
+def phonopy_emt(a=A, numbers=tuple(NUMBERS)):
+    """phonopy object with EMT force constants (full, (32, 32, 3, 3), eV/Å²) of the L1₂
+    positions with lattice constant ``a`` (Å) and ``numbers`` (default Cu₃Au; all 29 with
+    a = 3.61: fcc Cu in its conventional cell)."""
     from ase import Atoms
     from ase.calculators.emt import EMT
     from phonopy import Phonopy
 
-    ph = Phonopy(unitcell().to_phonopy(), supercell_matrix=np.diag(SUPERCELL),
+    from aiida_wigner.physics.cell import Cell
+
+    ph = Phonopy(Cell(np.eye(3) * a, POSITIONS, list(numbers)).to_phonopy(),
+                 supercell_matrix=np.diag(SUPERCELL),
                  primitive_matrix=np.eye(3))
     ph.generate_displacements(distance=0.03)
     forces = []
