@@ -8,5 +8,8 @@ from . import fit  # noqa: E402,F401
 from . import pes  # noqa: E402,F401
 from . import renormalize  # noqa: E402,F401
 from . import run  # noqa: E402,F401
+from . import results  # noqa: E402,F401
+from . import plot  # noqa: E402,F401
+from . import reproduce  # noqa: E402,F401
 
 __all__ = ["cmd_root"]
