@@ -27,8 +27,10 @@ EXIT_CODES: dict[str, tuple[int, str]] = {
     "ERROR_FIT_VALIDATION": (321, "{message}"),
     "ERROR_TOO_FEW_FRAMES": (322, "{message}. Raise md.n_steps or lower parameters.n_snapshots / "
                                   "discard_steps."),
+    "ERROR_TOO_MANY_PARAMETERS": (323, "The fit has too many free parameters: {message}"),
     "ERROR_RELAX_NOT_CONVERGED": (330, "{message}"),
     "ERROR_SPACEGROUP_CHANGED": (331, "{message}"),
+    "ERROR_VOLUME_CHANGED": (332, "{message}"),
     "ERROR_UNSTABLE_PHONONS": (340, "{message}"),
     "ERROR_SCP_NOT_CONVERGED": (350, "{message}"),
     "ERROR_RELAX_FAILED": (401, "Relaxation failed: {message}"),
@@ -66,3 +68,25 @@ def exit_code(label: str, message: str):
     from aiida.engine import ExitCode
 
     return ExitCode(status(label), f"{label}: {message}")
+
+
+def child_exit_code(process, node, fallback: str):
+    """The exit code with which ``process`` (a WorkChain) ends after its child ``node`` failed.
+
+    The child's own code (same status, the child's message prefixed with its PK and label)
+    when it is one of this table's codes declared by ``process``, so the user sees the real
+    reason two levels up; otherwise ``fallback`` (a 400-range label of the failed step).
+    """
+    from aiida.engine import ExitCode
+
+    if node.exit_message:
+        reason = node.exit_message
+    elif node.is_excepted and node.exception:
+        reason = f"the process excepted: {node.exception.strip().splitlines()[-1]}"
+    else:
+        reason = f"exit status {node.exit_status}"
+    message = f"<{node.pk}> {node.process_label}: {reason}"
+    label = label_of(node.exit_status)
+    if label is None or label not in process.spec().exit_codes:
+        return process.exit_codes[fallback].format(message=message)
+    return ExitCode(status(label), message)

@@ -26,7 +26,7 @@ from ..calculations.kappa import settings_from_dict as kappa_settings_from_dict
 from ..calculations.renormalize import renormalize_calcfunction
 from ..calculations.renormalize import settings_from_dict as scp_settings_from_dict
 from ..data.force_constants import ForceConstantsData
-from ..exit_codes import EXIT_CODES, define_exit_codes, label_of
+from ..exit_codes import EXIT_CODES, child_exit_code, define_exit_codes
 from .force_constants import ForceConstantsWorkChain, load_protocol, merge_protocol
 
 #: Names of the three sources of force constants (exactly one is given).
@@ -265,12 +265,6 @@ class WignerConductivityWorkChain(WorkChain):
         return f"{' + '.join(parts) or 'no scattering'}, {smearing} smearing ({width})"
 
     def _child_failed(self, node, fallback: str) -> ExitCode:
-        """The child's own exit code (same status and message) when it is one of the package's
-        codes, else ``fallback``; the message names the child."""
-        message = node.exit_message or (f"process excepted: {node.exception.strip().splitlines()[-1]}"
-                                        if node.is_excepted and node.exception
-                                        else f"exit status {node.exit_status}")
-        message = f"<{node.pk}> {node.process_label}: {message}"
-        label = label_of(node.exit_status) or fallback
-        self.report(f"{label}: {message}")
-        return ExitCode(EXIT_CODES[label][0], message)
+        exit_code = child_exit_code(self, node, fallback)
+        self.report(f"failed [{exit_code.status}]: {exit_code.message}")
+        return exit_code

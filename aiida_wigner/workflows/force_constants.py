@@ -24,7 +24,7 @@ from aiida.engine import ExitCode, ToContext, WorkChain, if_
 from ..calculations import fitting as cf
 from ..calculations import phonopy_nodes as pn
 from ..data.force_constants import ForceConstantsData
-from ..exit_codes import define_exit_codes, label_of
+from ..exit_codes import child_exit_code, define_exit_codes, label_of
 from .engine import (EngineForcesWorkChain, EngineMdWorkChain, RelaxWorkChain,
                      define_engine_namespace, engine_exit_codes)
 
@@ -310,7 +310,10 @@ class ForceConstantsWorkChain(WorkChain):
         engine_exit_codes(spec)
         define_exit_codes(spec, "ERROR_RELAX_FAILED", "ERROR_HARMONIC_FAILED",
                           "ERROR_SAMPLING_FAILED", "ERROR_FIT_FAILED", "ERROR_FIT_VALIDATION",
-                          "ERROR_INVALID_INPUT", "ERROR_HARMONIC_MISMATCH")
+                          "ERROR_INVALID_INPUT", "ERROR_HARMONIC_MISMATCH",
+                          # the children's own codes, passed up unchanged
+                          "ERROR_JOB_FAILED", "ERROR_FIT_SETUP", "ERROR_TOO_FEW_FRAMES",
+                          "ERROR_RELAX_NOT_CONVERGED", "ERROR_SPACEGROUP_CHANGED")
 
     @classmethod
     def get_builder_from_protocol(cls, structure: orm.StructureData, engine: str = "sevennet",
@@ -370,8 +373,7 @@ class ForceConstantsWorkChain(WorkChain):
         return ToContext(relax=self.submit(RelaxWorkChain, **self._sub(RelaxWorkChain, "relax")))
 
     def _failed(self, node, code):
-        msg = node.exit_message or f"exit status {node.exit_status}"
-        return self.exit_codes[code].format(message=f"<{node.pk}> {node.process_label}: {msg}")
+        return child_exit_code(self, node, code)
 
     def inspect_relax(self):
         node = self.ctx.relax
