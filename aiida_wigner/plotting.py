@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["kappa_vs_temperature", "dispersion", "linewidths", "spectral", "cumulative",
-           "kappa_c_map", "component_label", "save"]
+           "kappa_c_map", "component_label", "save", "colored_dispersion",
+           "species_dispersions", "lifetimes", "lorentzian_map", "mean_square_displacements",
+           "mode_removal"]
 
 KAPPA_LABELS = (("kappa_P", r"$\kappa_P$", "tab:blue"), ("kappa_C", r"$\kappa_C$", "tab:orange"),
                 ("kappa", r"$\kappa = \kappa_P + \kappa_C$", "black"))
@@ -190,5 +192,173 @@ def kappa_c_map(edges, values, title: str = ""):
     ax.set_xlabel(r"Frequency $\nu$ (THz)")
     ax.set_ylabel(r"Frequency $\nu'$ (THz)")
     ax.set_aspect("equal")
+    ax.set_title(title)
+    return fig
+
+
+def _colored_bands(ax, path, frequencies, values, cmap, norm, label: str, fig):
+    """Bands along ``path`` coloured by ``values`` (n, B), with a colour bar ``label``."""
+    from matplotlib.collections import LineCollection
+
+    x = np.asarray(path.distances)
+    freqs, values = np.asarray(frequencies), np.asarray(values)
+    for piece in _path_segments(x):
+        xs, f, v = x[piece], freqs[piece], values[piece]
+        for b in range(f.shape[1]):
+            points = np.column_stack([xs, f[:, b]])
+            segments = np.stack([points[:-1], points[1:]], axis=1)
+            lines = LineCollection(segments, cmap=cmap, norm=norm, linewidths=2.0)
+            lines.set_array(0.5 * (v[:-1, b] + v[1:, b]))
+            ax.add_collection(lines)
+    ax.set_xticks(path.ticks, path.labels)
+    for tick in path.ticks:
+        ax.axvline(tick, color="0.7", lw=0.6)
+    ax.set_xlim(x[0], x[-1])
+    ax.set_ylim(min(0.0, freqs.min()), freqs.max() * 1.03)
+    ax.set_ylabel("Frequency (THz)")
+    fig.colorbar(lines, ax=ax, label=label)
+
+
+def colored_dispersion(path, frequencies, values, label: str, title: str = "", vmin=None,
+                       vmax=None, cmap="viridis"):
+    """Bands along a path coloured by one value per mode (PR, |v_z|, ...).
+
+    path : ``distances``, ``ticks``, ``labels`` (:class:`aiida_wigner.physics.bandpath.BandPath`);
+    frequencies, values : (n, B), THz and the colour quantity (its name and units in ``label``).
+    """
+    from matplotlib.colors import Normalize
+
+    fig, ax = _figure()
+    norm = Normalize(np.min(values) if vmin is None else vmin,
+                     np.max(values) if vmax is None else vmax)
+    _colored_bands(ax, path, frequencies, values, cmap, norm, label, fig)
+    ax.set_title(title)
+    return fig
+
+
+def species_dispersions(path, frequencies, apr_species, species, title: str = ""):
+    """One panel per species: bands coloured by that species' APR (seed Eq. 11, Fig. 3b–d).
+
+    frequencies (n, B) THz; apr_species (n, B, S); species (S,) names.  Common colour scale.
+    """
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    n = len(species)
+    fig = Figure(figsize=(4.2 * n, 4.6), dpi=120, layout="constrained")
+    norm = Normalize(0.0, float(np.max(apr_species)))
+    for i, name in enumerate(species):
+        ax = fig.add_subplot(1, n, i + 1)
+        _colored_bands(ax, path, frequencies, np.asarray(apr_species)[..., i], "magma_r", norm,
+                       f"APR of {name}", fig)
+        ax.set_title(name)
+    fig.suptitle(title)
+    return fig
+
+
+def lifetimes(frequencies, tau, mean_free_path, temperatures, tau_wigner, ioffe_regel_length,
+              title: str = ""):
+    """Lifetimes τ (ps) and mean free paths (Å) versus ν, one colour per T (seed Fig. 4c).
+
+    Lines: the Wigner limit τ_W = 3N_at/ω_max (dashed, per T), the Ioffe–Regel limit in time
+    τ = 1/ω (dotted) and in space λ = a (dotted).  frequencies, tau, mean_free_path (T, Q, B);
+    tau_wigner (T,) ps; ioffe_regel_length Å.  Modes without a lifetime are left out, and
+    from the mean free paths those at rest by symmetry (λ below 1e-6 of the largest).
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11.0, 4.6), dpi=120, layout="constrained")
+    ax_t, ax_l = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    freqs = np.asarray(frequencies)
+    colors = _temperature_colors(len(temperatures))
+    for i, (t, color) in enumerate(zip(temperatures, colors)):
+        keep = np.isfinite(tau[i]) & (freqs[i] > 0)
+        ax_t.scatter(freqs[i][keep], tau[i][keep], s=8, color=color, edgecolors="none",
+                     alpha=0.8, label=f"{t:g} K")
+        ax_t.axhline(tau_wigner[i], color=color, ls="--", lw=1.0)
+        moving = keep & (mean_free_path[i] > 1e-6 * np.nanmax(mean_free_path[i]))
+        ax_l.scatter(freqs[i][moving], mean_free_path[i][moving], s=8, color=color,
+                     edgecolors="none", alpha=0.8, label=f"{t:g} K")
+    top = float(np.nanmax(freqs))
+    nu = np.linspace(top * 1e-3, top * 1.02, 300)
+    ax_t.plot(nu, 1.0 / (2 * np.pi * nu), ":", color="tab:green",
+              label=r"Ioffe–Regel $\tau = 1/\omega$")
+    ax_t.plot([], [], "--", color="0.3", label=r"Wigner limit $\tau_W = 3N_{at}/\omega_{max}$")
+    ax_l.axhline(ioffe_regel_length, ls=":", color="tab:green",
+                 label=rf"Ioffe–Regel $\lambda = a$ = {ioffe_regel_length:.2f} Å")
+    for ax, ylabel in ((ax_t, "Lifetime τ (ps)"), (ax_l, "Mean free path |v|τ (Å)")):
+        ax.set_yscale("log")
+        ax.set_xlim(0, top * 1.02)
+        ax.set_xlabel("Frequency (THz)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small", markerscale=2)
+    fig.suptitle(title)
+    return fig
+
+
+def lorentzian_map(delta, gamma_sum, weight, delta_edges, gamma_edges, pairs, title: str = ""):
+    """The Lorentzian weight Γ/((Δν)² + Γ²) (colours, 1/THz) with the line Γ = |Δν| of its
+    maximum (seed Fig. 6), and where the run's κ_C pairs lie (white contours of κ_C per bin).
+
+    delta, gamma_sum (n,) THz grid centres, weight (n_Γ, n_Δ); delta_edges, gamma_edges THz
+    and pairs (n_Δ, n_Γ) W/(m K) per bin: one component of ``kappa_C_pairs``.
+    """
+    from matplotlib.colors import LogNorm
+
+    fig, ax = _figure(6.8, 5.4)
+    w = np.asarray(weight)
+    shown = np.ma.masked_less_equal(w, 0)
+    mesh = ax.pcolormesh(delta, gamma_sum, shown, shading="auto", cmap="inferno",
+                         norm=LogNorm(max(shown.min(), shown.max() * 1e-3), shown.max()))
+    fig.colorbar(mesh, ax=ax, label=r"$\Gamma/((\Delta\nu)^2 + \Gamma^2)$ (THz$^{-1}$)")
+    top = min(delta[-1], gamma_sum[-1])
+    ax.plot([0, top], [0, top], color="tab:purple", lw=2, label=r"$\Gamma = |\Delta\nu|$ (maximum)")
+    p = np.asarray(pairs)
+    if p.max() > 0:
+        levels = p.max() * np.array([0.01, 0.1, 0.5])
+        ax.contour(_centres(delta_edges), _centres(gamma_edges), p.T, levels=levels,
+                   colors="white", linewidths=(0.6, 1.0, 1.6))
+        ax.plot([], [], color="white", label=r"$\kappa_C$ pairs: 1, 10, 50 % of max bin")
+    ax.set_xlabel(r"$|\Delta\nu| = |\nu_j - \nu_{j'}|$ (THz)")
+    ax.set_ylabel(r"$\Gamma = \gamma_j + \gamma_{j'}$ (THz)")
+    ax.legend(fontsize="small", loc="upper right", facecolor="0.5", framealpha=0.6)
+    ax.set_title(title)
+    return fig
+
+
+def mean_square_displacements(temperatures, msd, labels, title: str = ""):
+    """⟨|u_κ|²⟩ (Å²) per atom versus T (seed Fig. S4); msd (T, N), labels (N,)."""
+    fig, ax = _figure()
+    marker = "o" if len(temperatures) < 12 else None
+    markers = "osd^v<>p*h"
+    for k, label in enumerate(labels):
+        ax.plot(temperatures, np.asarray(msd)[:, k], marker=marker and markers[k % 10],
+                ls="-" if k % 2 == 0 else "--", label=label)
+    ax.set_xlabel("Temperature (K)")
+    ax.set_ylabel(r"Mean-square displacement $\langle |u|^2 \rangle$ (Å$^2$)")
+    ax.legend(fontsize="small", ncols=2)
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    return fig
+
+
+def mode_removal(labels, kappa_xx, kappa_zz, temperature, title: str = ""):
+    """κ_P (xx, zz; log scale) of the run and with modes switched off in the three-phonon
+    sums (seed Fig. S7); labels (n,), kappa_xx, kappa_zz (n,) W/(m K) at one temperature."""
+    fig, ax = _figure()
+    x = np.arange(len(labels))
+    for values, shift, name, color in ((kappa_xx, -0.2, "xx", "tab:blue"),
+                                       (kappa_zz, 0.2, "zz", "tab:red")):
+        bars = ax.bar(x + shift, values, width=0.4, color=color, label=rf"$\kappa_P$ {name}")
+        ax.bar_label(bars, fmt="%.3g", fontsize="small")
+    from matplotlib.ticker import ScalarFormatter
+
+    ax.set_xticks(x, labels)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.set_ylabel(rf"$\kappa_P$ at {temperature:g} K (W m$^{{-1}}$ K$^{{-1}}$)")
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3, axis="y")
     ax.set_title(title)
     return fig

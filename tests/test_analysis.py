@@ -309,19 +309,22 @@ def stored_runs(aiida_profile, cu3au_fc):
 def test_analysis_calcfunction_stores_the_physics(stored_runs, kind):
     from aiida_wigner.calculations.analysis import analysis_calcfunction, analysis_inputs
     from aiida_wigner.calculations.renormalize import renormalization_from_node
+    from aiida_wigner.physics.analysis.dispersion import path_phonons
+    from aiida_wigner.physics.bandpath import band_path
 
     kappa = stored_runs[kind]
     fc = stored_runs["fc"]
     inputs = analysis_inputs(kappa)
     outputs, process = analysis_calcfunction.run_get_node(
-        **inputs, parameters=orm.Dict({"bins": 15, "path_points": 0}))
+        **inputs, parameters=orm.Dict({"bins": 15, "path_points": 30}))
     assert process.is_finished_ok, process.exit_message
-    assert set(outputs) == {"participation", "lifetimes", "spectra"}
+    assert set(outputs) == {"participation", "lifetimes", "spectra", "dispersion"}
     modes = kappa.outputs.modes
     temps = modes.get_array("temperature")
     models = (renormalization_from_node(inputs["renormalization"]).models(fc, temps)
               if kind == "renormalized" else [None, None])
     part, life, spec = outputs["participation"], outputs["lifetimes"], outputs["spectra"]
+    path = band_path(fc.primitive, 30)
     for it, model in enumerate(models):
         phonons = (solve(fc, modes.get_array("qpoint")) if model is None
                    else model.phonons(modes.get_array("qpoint")))
@@ -329,6 +332,11 @@ def test_analysis_calcfunction_stores_the_physics(stored_runs, kind):
                                        phonons.frequencies)
         np.testing.assert_allclose(part.get_array("pr")[it], pr, rtol=1e-12)
         np.testing.assert_allclose(part.get_array("apr")[it], apr, rtol=1e-12, atol=1e-15)
+        along = path_phonons(fc, path.qpoints, model)
+        disp = outputs["dispersion"]
+        np.testing.assert_allclose(disp.get_array("frequency")[it], along.frequencies,
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(disp.get_array("pr")[it], along.pr, rtol=1e-12)
     gamma = modes.get_array("gamma")
     np.testing.assert_array_equal(life.get_array("tau"), lifetimes(gamma))
     freqs = part.get_array("frequency")
@@ -347,6 +355,7 @@ def test_analysis_calcfunction_stores_the_physics(stored_runs, kind):
         rtol=1e-15)
     assert part.base.attributes.get("species") == ["Au", "Cu"]
     assert life.base.attributes.get("units")["tau"] == "ps"
+    assert outputs["dispersion"].base.attributes.get("labels")[0] == "Γ"
     assert process.inputs.modes.uuid == modes.uuid
 
 
@@ -393,3 +402,41 @@ def test_calcfunctions_bad_input(stored_runs):
     with pytest.raises(ValueError, match="own must be one of"):
         mode_removal_calcfunction(**inputs, removal=orm.Dict({"own": "drop"}))
     assert orm.QueryBuilder().append(orm.ProcessNode).count() == count
+
+
+# --- plot kinds of the analyses -----------------------------------------------------------
+
+def test_plot_kinds_store_and_reuse_their_nodes(stored_runs, tmp_path):
+    """The analysis kinds of `aiida-wigner plot` draw from wigner.analysis /
+    wigner.mode_removal nodes, computed on first use and reused after (each kind's PNG is
+    checked for content in tests/test_plot_cli.py)."""
+    pytest.importorskip("matplotlib")
+    from click.testing import CliRunner
+
+    from aiida_wigner.cli import cmd_root
+
+    def plot(pk, *args):
+        return CliRunner().invoke(cmd_root, ["plot", str(pk), *map(str, args), "-o",
+                                             str(tmp_path / "f.png")])
+
+    def count(label):
+        return orm.QueryBuilder().append(orm.CalcFunctionNode,
+                                         filters={"attributes.process_label": label}).count()
+
+    harmonic, renormalized = stored_runs["harmonic"], stored_runs["renormalized"]
+    before = count("analysis_calcfunction")
+    for kind in ("pr", "apr", "lifetimes", "lorentzian-map"):
+        result = plot(renormalized.pk, "--kind", kind, "--npoints", 40)
+        assert result.exit_code == 0, result.output
+    assert count("analysis_calcfunction") == before + 1
+    removals = count("mode_removal_calcfunction")
+    for _ in range(2):
+        result = plot(harmonic.pk, "--kind", "mode-removal", "--window", 3.5, 4.5,
+                      "--temperature", 300)
+        assert result.exit_code == 0, result.output
+    assert count("mode_removal_calcfunction") == removals + 1
+    result = plot(harmonic.pk, "--kind", "msd")
+    assert result.exit_code == 1 and "needs a run on renormalized phonons" in result.output
+    result = plot(harmonic.pk, "--kind", "mode-removal", "--species", "Xe")
+    assert result.exit_code == 1 and "'Xe' is not in the crystal" in result.output
+    assert "Traceback" not in result.output

@@ -10,7 +10,12 @@ from .root import cmd_root
 from .runs import load_run
 from .utils import ensure_profile, input_errors
 
-KINDS = ("kappa-vs-T", "dispersion", "linewidths", "spectral", "cumulative", "kappa-c-map")
+KINDS = ("kappa-vs-T", "dispersion", "linewidths", "spectral", "cumulative", "kappa-c-map",
+         "pr", "apr", "velocities", "lifetimes", "lorentzian-map", "msd", "mode-removal")
+#: Kinds that need the band path (ase).
+PATH_KINDS = ("dispersion", "pr", "apr", "velocities", "lifetimes", "lorentzian-map")
+#: Kinds drawn at one temperature (the lowest unless --temperature is given).
+ONE_TEMPERATURE = ("kappa-c-map", "pr", "apr", "velocities", "lorentzian-map", "mode-removal")
 AXES = {"xx": 0, "yy": 1, "zz": 2}
 
 
@@ -19,7 +24,14 @@ AXES = {"xx": 0, "yy": 1, "zz": 2}
 @click.option("--kind", type=click.Choice(KINDS), required=True,
               help="kappa-vs-T: κ_P, κ_C, κ (xx, zz) versus T; dispersion: harmonic and "
                    "renormalized bands along the high-symmetry path; linewidths: γ versus ν; "
-                   "spectral / cumulative: κ_P(ν), κ_C(ν); kappa-c-map: κ_C over (ν, ν').")
+                   "spectral / cumulative: κ_P(ν), κ_C(ν); kappa-c-map: κ_C over (ν, ν'); "
+                   "pr / apr / velocities: bands coloured by the participation ratio, the APR "
+                   "of each species, |v| (or --direction); lifetimes: τ and mean free paths "
+                   "with the Wigner and Ioffe–Regel limits; lorentzian-map: Γ/((Δν)² + Γ²) with "
+                   "the run's κ_C pairs; msd: mean-square displacements per atom vs T; "
+                   "mode-removal: κ_P with modes switched off in the 3ph sums. The analysis "
+                   "kinds store their wigner.analysis / wigner.mode_removal nodes on first use "
+                   "(docs/analysis.md).")
 @click.option("--output", "-o", type=NEW_FILE, required=True,
               help="Image file to write (format from the extension, e.g. kappa.png).")
 @click.option("--temperature", type=click.FLOAT, default=None,
@@ -27,11 +39,19 @@ AXES = {"xx": 0, "yy": 1, "zz": 2}
                    "lowest].")
 @click.option("--direction", type=click.Choice(["xx", "yy", "zz", "avg"]), default="avg",
               show_default=True,
-              help="Component of the spectral, cumulative and κ_C-map plots (avg = trace/3).")
+              help="Component of the spectral, cumulative, κ_C-map and lorentzian-map plots "
+                   "(avg = trace/3); velocities: |v_x|, |v_y|, |v_z| (avg = |v|).")
 @click.option("--npoints", type=click.IntRange(min=10), default=200, show_default=True,
-              help="dispersion: number of q-points along the path.")
+              help="dispersion, pr, apr, velocities: number of q-points along the path.")
+@click.option("--window", type=(float, float), multiple=True, metavar="LO HI",
+              help="mode-removal: switch off the modes with LO <= ν < HI (THz); repeatable.")
+@click.option("--species", multiple=True, metavar="ELEMENT",
+              help="mode-removal: switch off the modes whose largest APR is this element's "
+                   "(with --window: both); repeatable. Without --window/--species: the stored "
+                   "removals of the run, or one per species. Each new removal costs one "
+                   "three-phonon calculation per temperature.")
 @click.pass_context
-def cmd_plot(ctx, identifier, kind, output, temperature, direction, npoints):
+def cmd_plot(ctx, identifier, kind, output, temperature, direction, npoints, window, species):
     """Plot a finished conductivity workflow or kappa calculation (its PK or UUID).
 
     \b
@@ -57,7 +77,7 @@ def cmd_plot(ctx, identifier, kind, output, temperature, direction, npoints):
 
 def _require_plot_extra(kind: str) -> None:
     """A one-line error naming the extra when matplotlib (or ase for dispersions) is missing."""
-    modules = ("matplotlib", "ase") if kind == "dispersion" else ("matplotlib",)
+    modules = ("matplotlib", "ase") if kind in PATH_KINDS else ("matplotlib",)
     for module in modules:
         try:
             __import__(module)
@@ -69,7 +89,7 @@ def _require_plot_extra(kind: str) -> None:
 def _pick_temperatures(temperatures, wanted, kind) -> np.ndarray:
     """Indices of the temperatures to plot; ValueError naming the run's temperatures."""
     if wanted is None:
-        if kind == "kappa-c-map":
+        if kind in ONE_TEMPERATURE:
             return np.array([int(np.argmin(temperatures))])
         return np.arange(len(temperatures))
     hits = np.nonzero(np.isclose(temperatures, wanted, rtol=0, atol=1e-6))[0]
@@ -175,6 +195,179 @@ def _plot_map(run, picked, direction, npoints, title):
                                 f"sum {values.sum():.4g} W/(m K)")
 
 
+def _consumers(run, label: str):
+    """Finished-ok processes named ``label`` that took this run's ``modes``, newest first."""
+    links = run.modes.base.links.get_outgoing(link_label_filter="modes").all()
+    found = [link.node for link in links
+             if getattr(link.node, "process_label", None) == label and link.node.is_finished_ok]
+    return sorted(found, key=lambda node: node.pk, reverse=True)
+
+
+def _analysis(run, npoints: int):
+    """The ``wigner.analysis`` of this run with ``npoints`` path points: the stored one, or
+    computed now (and stored) on first use."""
+    from aiida import orm
+
+    from aiida_wigner.calculations.analysis import analysis_calcfunction, analysis_inputs
+
+    for process in _consumers(run, "analysis_calcfunction"):
+        params = process.inputs.parameters.get_dict() if "parameters" in process.inputs else {}
+        if params.get("path_points", 200) == npoints:
+            return process.outputs
+    _, process = analysis_calcfunction.run_get_node(**analysis_inputs(run.kappa_process),
+                                                    parameters=orm.Dict({"path_points": npoints}))
+    if not process.is_finished_ok:
+        raise ValueError(f"wigner.analysis <{process.pk}> failed: {process.exit_message}")
+    return process.outputs
+
+
+def _path(dispersion):
+    from aiida_wigner.physics.bandpath import BandPath
+
+    return BandPath(dispersion.get_array("qpoints"), dispersion.get_array("distances"),
+                    dispersion.get_array("ticks"), tuple(dispersion.base.attributes.get("labels")))
+
+
+def _plot_pr(run, picked, direction, npoints, title):
+    from aiida_wigner import plotting
+
+    disp = _analysis(run, npoints).dispersion
+    i, t = picked[0], run.kappa.get_array("temperatures")[picked[0]]
+    return plotting.colored_dispersion(_path(disp), disp.get_array("frequency")[i],
+                                       disp.get_array("pr")[i], "Participation ratio PR (Eq. 10)",
+                                       f"{title}\nPR, {t:g} K", vmin=0.0, vmax=1.0)
+
+
+def _plot_apr(run, picked, direction, npoints, title):
+    from aiida_wigner import plotting
+
+    disp = _analysis(run, npoints).dispersion
+    i, t = picked[0], run.kappa.get_array("temperatures")[picked[0]]
+    species = _analysis(run, npoints).participation.base.attributes.get("species")
+    return plotting.species_dispersions(_path(disp), disp.get_array("frequency")[i],
+                                        disp.get_array("apr_species")[i], species,
+                                        f"{title}\nAPR per species (Eq. 11), {t:g} K")
+
+
+def _plot_velocities(run, picked, direction, npoints, title):
+    from aiida_wigner import plotting
+
+    disp = _analysis(run, npoints).dispersion
+    i, t = picked[0], run.kappa.get_array("temperatures")[picked[0]]
+    v = disp.get_array("group_velocity")[i]
+    if direction == "avg":
+        values, name = np.linalg.norm(v, axis=-1), "|v|"
+    else:
+        values, name = np.abs(v[..., AXES[direction]]), f"|v_{direction[0]}|"
+    return plotting.colored_dispersion(_path(disp), disp.get_array("frequency")[i], values,
+                                       f"Group velocity ${name}$ (Å/ps = 100 m/s)",
+                                       f"{title}\ngroup velocity, {t:g} K", vmin=0.0,
+                                       cmap="plasma")
+
+
+def _plot_lifetimes(run, picked, direction, npoints, title):
+    from aiida_wigner import plotting
+
+    life = _analysis(run, npoints).lifetimes
+    return plotting.lifetimes(life.get_array("frequency")[picked], life.get_array("tau")[picked],
+                              life.get_array("mean_free_path")[picked],
+                              life.get_array("temperature")[picked],
+                              life.get_array("tau_wigner")[picked],
+                              float(life.get_array("ioffe_regel_length")), title)
+
+
+def _plot_lorentzian(run, picked, direction, npoints, title):
+    from aiida_wigner import plotting
+
+    spec = _analysis(run, npoints).spectra
+    i, t = picked[0], run.kappa.get_array("temperatures")[picked[0]]
+    rising = _component(spec.get_array("kappa_C_rising")[i], direction)
+    falling = _component(spec.get_array("kappa_C_falling")[i], direction)
+    label = plotting.component_label(direction)
+    return plotting.lorentzian_map(
+        spec.get_array("lorentzian_delta"), spec.get_array("lorentzian_gamma"),
+        spec.get_array("lorentzian_weight"), spec.get_array("pair_delta_edges"),
+        spec.get_array("pair_gamma_edges"), _component(spec.get_array("kappa_C_pairs")[i],
+                                                       direction),
+        f"{title}\n{t:g} K, {label}: " + rf"$\kappa_C$ {rising:.3g} ($\Gamma < |\Delta\nu|$) + "
+        rf"{falling:.3g} ($\Gamma \geq |\Delta\nu|$) W/(m K)")
+
+
+def _plot_msd(run, picked, direction, npoints, title):
+    from aiida_wigner import plotting
+
+    ren = run.renormalization
+    if ren is None:
+        raise ValueError("--kind msd needs a run on renormalized phonons: the mean-square "
+                         "displacements are the `msd` of its wigner.renormalize")
+    symbols = run.force_constants.get_force_constants().primitive.symbols
+    labels = [f"{s}{k + 1}" for k, s in enumerate(symbols)]
+    return plotting.mean_square_displacements(ren.get_array("temperatures"), ren.get_array("msd"),
+                                              labels, f"{title}\nmsd of renormalization <{ren.pk}>")
+
+
+def _removals(run, windows, species):
+    """The ``wigner.mode_removal`` outputs asked for (stored ones reused, others computed)."""
+    from aiida import orm
+
+    from aiida_wigner.calculations.analysis import analysis_inputs, mode_removal_calcfunction
+
+    stored = {_removal_key(p.inputs.removal.get_dict()): p
+              for p in _consumers(run, "mode_removal_calcfunction")}
+    wanted = [dict(w, **s) for w in ([{"window": list(w)} for w in windows] or [{}])
+              for s in ([{"species": e} for e in species] or [{}])]
+    wanted = [w for w in wanted if w] or [p.inputs.removal.get_dict() for p in stored.values()]
+    if not wanted:  # nothing asked, nothing stored: the modes dominated by each species
+        symbols = run.force_constants.get_force_constants().primitive.symbols
+        wanted = [{"species": e} for e in dict.fromkeys(symbols)]
+    out = []
+    for removal in wanted:
+        process = stored.get(_removal_key(removal))
+        if process is None:
+            _, process = mode_removal_calcfunction.run_get_node(
+                **analysis_inputs(run.kappa_process), removal=orm.Dict(removal))
+            if not process.is_finished_ok:
+                raise ValueError(f"wigner.mode_removal <{process.pk}> failed: "
+                                 f"{process.exit_message}")
+        out.append((removal, process.outputs.mode_removal))
+    return out
+
+
+def _removal_key(removal: dict) -> tuple:
+    window = removal.get("window")
+    return (tuple(float(v) for v in window) if window else None, removal.get("species"),
+            removal.get("own", "keep"))
+
+
+def _removal_label(removal: dict) -> str:
+    parts = []
+    if removal.get("window"):
+        lo, hi = removal["window"]
+        parts.append(f"{lo:g}–{hi:g} THz")
+    if removal.get("species"):
+        parts.append(f"{removal['species']}-dominated")
+    return "without " + ", ".join(parts)
+
+
+def _plot_removal(run, picked, direction, npoints, title):
+    from aiida_wigner import plotting
+
+    params = click.get_current_context().params
+    i, t = picked[0], run.kappa.get_array("temperatures")[picked[0]]
+    kappa_P = run.kappa.get_array("kappa_P")[i]
+    labels, xx, zz = ["run"], [kappa_P[0, 0]], [kappa_P[2, 2]]
+    for removal, node in _removals(run, params["window"], params["species"]):
+        k = node.get_array("kappa_P")[i]
+        labels.append(_removal_label(removal))
+        xx.append(k[0, 0])
+        zz.append(k[2, 2])
+    return plotting.mode_removal(labels, xx, zz, t, f"{title}\nmodes switched off in the "
+                                                    f"three-phonon sums")
+
+
 FIGURES = {"kappa-vs-T": _plot_kappa, "dispersion": _plot_dispersion,
            "linewidths": _plot_linewidths, "spectral": _plot_spectral,
            "cumulative": _plot_cumulative, "kappa-c-map": _plot_map}
+FIGURES.update({"pr": _plot_pr, "apr": _plot_apr, "velocities": _plot_velocities,
+                "lifetimes": _plot_lifetimes, "lorentzian-map": _plot_lorentzian,
+                "msd": _plot_msd, "mode-removal": _plot_removal})
