@@ -15,7 +15,7 @@ import numpy as np
 __all__ = ["kappa_vs_temperature", "dispersion", "linewidths", "spectral", "cumulative",
            "kappa_c_map", "component_label", "save", "colored_dispersion",
            "species_dispersions", "lifetimes", "lorentzian_map", "mean_square_displacements",
-           "mode_removal"]
+           "mode_removal", "velocity_map"]
 
 KAPPA_LABELS = (("kappa_P", r"$\kappa_P$", "tab:blue"), ("kappa_C", r"$\kappa_C$", "tab:orange"),
                 ("kappa", r"$\kappa = \kappa_P + \kappa_C$", "black"))
@@ -360,5 +360,25 @@ def mode_removal(labels, kappa_xx, kappa_zz, temperature, title: str = ""):
     ax.set_ylabel(rf"$\kappa_P$ at {temperature:g} K (W m$^{{-1}}$ K$^{{-1}}$)")
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3, axis="y")
+    ax.set_title(title)
+    return fig
+
+
+def velocity_map(edges, values, component: str, title: str = ""):
+    """Interband velocities over (ν_j, ν_j') (seed Fig. 7): the rms |v^α_jj'| (Å/ps) of the
+    pairs in each bin, log colours; edges (bins + 1,) THz, values (bins, bins) mean |v|²
+    (Å/ps)² of one component (empty bins white)."""
+    from matplotlib.colors import LogNorm
+
+    fig, ax = _figure(6.2, 5.2)
+    rms = np.sqrt(np.asarray(values, dtype=float))
+    top = rms.max()
+    shown = np.ma.masked_less_equal(rms, top * 1e-3)
+    mesh = ax.pcolormesh(edges, edges, shown.T, norm=LogNorm(top * 1e-3, top), cmap="cividis",
+                         shading="flat")
+    fig.colorbar(mesh, ax=ax, label=rf"rms $|v_{{jj'}}|$ {component_label(component)} (Å/ps)")
+    ax.set_xlabel(r"Frequency $\nu_j$ (THz)")
+    ax.set_ylabel(r"Frequency $\nu_{j'}$ (THz)")
+    ax.set_aspect("equal")
     ax.set_title(title)
     return fig

@@ -19,7 +19,7 @@ from aiida_wigner.physics.analysis import (ModeRemoval, ioffe_regel_length, ioff
                                            lorentzian_map, lorentzian_weight, mean_free_paths,
                                            pair_distribution, participation_ratios,
                                            species_sums, wigner_time_limit)
-from aiida_wigner.physics.analysis.pairs import wigner_pairs
+from aiida_wigner.physics.analysis.pairs import interband_velocity_map, wigner_pairs
 from aiida_wigner.physics.harmonic import solve
 from aiida_wigner.physics.kappa import KappaSettings, compute_kappa
 
@@ -168,7 +168,8 @@ def test_lifetimes_and_limits_on_known_numbers():
 def test_pairs_rebuilt_from_modes_sum_to_the_run(cu3au_fc, run):
     from aiida_wigner.physics.transport import spectral_kappa
 
-    _, terms = wigner_pairs(cu3au_fc, SETTINGS, run.gamma, run.heat_capacities, run.frequencies)
+    pairs = wigner_pairs(cu3au_fc, SETTINGS, run.gamma, run.heat_capacities, run.frequencies)
+    terms = pairs.terms
     # 1e-12: the same numbers summed in the same order (round-off only)
     np.testing.assert_allclose(terms.kappa, run.kappa, rtol=1e-12, atol=1e-15)
     spec = spectral_kappa(terms, run.frequencies, 37)
@@ -181,6 +182,17 @@ def test_pairs_rebuilt_from_modes_sum_to_the_run(cu3au_fc, run):
         assert np.all(np.diff(spec[f"{name}_cumulative"], axis=1) >= -1e-15)
     np.testing.assert_allclose(spec["kappa_C_map"].sum(axis=(1, 2)),
                                np.diagonal(run.kappa_C, axis1=1, axis2=2), rtol=1e-12)
+    # interband velocities (Fig. 7): the binned means add back to Σ_q w_q Σ_{j≠j'} |v_jj'|²
+    # (the point-group average keeps the trace), and the cubic crystal has xx = yy = zz
+    vmap = interband_velocity_map(pairs, spec["frequency_bin_edges"])
+    v = pairs.velocity.velocity
+    off = ~np.eye(v.shape[-1], dtype=bool)
+    direct = np.einsum("q,qajk,jk->", pairs.qmesh.weights, np.abs(v) ** 2, off)
+    binned = np.einsum("ij,ija->", vmap["velocity_map_weight"], vmap["velocity_map"])
+    assert binned == pytest.approx(direct, rel=1e-12)
+    assert vmap["velocity_map_weight"].sum() == SETTINGS.mesh[0] ** 3 * off.sum()
+    np.testing.assert_allclose(vmap["velocity_map"][..., 0], vmap["velocity_map"][..., 2],
+                               rtol=1e-10, atol=1e-12)
 
 
 def test_lorentzian_maximum_at_gamma_equal_delta(cu3au_fc, run):
@@ -190,7 +202,7 @@ def test_lorentzian_maximum_at_gamma_equal_delta(cu3au_fc, run):
     assert np.all(np.abs(best - grid["delta"]) <= step)           # the maximum is at Γ = |Δν|
     assert lorentzian_weight(0.3, 0.3) == pytest.approx(1 / 0.6, rel=1e-15)  # 1/(2|Δν|)
     # the κ_C pairs on the (|Δν|, Γ) plane: rising + falling = κ_C; the binned map too
-    _, terms = wigner_pairs(cu3au_fc, SETTINGS, run.gamma, run.heat_capacities)
+    terms = wigner_pairs(cu3au_fc, SETTINGS, run.gamma, run.heat_capacities).terms
     edges_d = np.linspace(0, run.frequencies.max(), 21)
     edges_g = np.linspace(0, 2 * run.gamma.max() * 1.000001, 21)
     dist = pair_distribution(terms, run.frequencies, run.gamma, edges_d, edges_g)
@@ -252,7 +264,7 @@ def test_mode_removal(cu3au_fc, run):
     np.testing.assert_array_equal(keep.gamma[keep.removed], run.gamma[0][keep.removed])
     exclude = removed(ModeRemoval(window=(3.0, 4.0), own="exclude"))
     np.testing.assert_array_equal(exclude.removed, keep.removed)
-    _, terms = wigner_pairs(cu3au_fc, SETTINGS, keep.gamma[None], run.heat_capacities)
+    terms = wigner_pairs(cu3au_fc, SETTINGS, keep.gamma[None], run.heat_capacities).terms
     own = np.einsum("qjab,qj->ab", terms.kappa_P_modes[0], keep.removed)
     np.testing.assert_allclose(exclude.kappa_P, keep.kappa_P - own, rtol=1e-12)
     # species: the modes whose largest species APR is Au's, whole degenerate subspaces

@@ -16,8 +16,9 @@ run's ``ForceConstantsData``, its kappa ``settings`` ``Dict`` (the node given to
     τ, τ_3ph (ps), mean free paths (Å), group velocities (THz·Å) per mode, the Wigner limit
     τ_W (ps) per temperature and the Ioffe–Regel length (Å).
 ``spectra``
-    spectral/cumulative κ_P(ν), κ_C(ν) per direction, the κ_C(ν_j, ν_j') map, the κ_C
-    pairs on the (|Δν|, Γ) plane with the Lorentzian weight grid (Fig. 6).
+    spectral/cumulative κ_P(ν), κ_C(ν) per direction, the κ_C(ν_j, ν_j') map, the
+    interband velocity map (Fig. 7), the κ_C pairs on the (|Δν|, Γ) plane with the
+    Lorentzian weight grid (Fig. 6).
 ``dispersion`` (with ``path_points`` > 0; needs ase)
     harmonic and run frequencies, group velocities and PR/APR along the band path;
     attribute ``labels``.
@@ -64,6 +65,7 @@ ANALYSIS_UNITS = {
     "kappa_C_cumulative": "W/(m K)", "kappa_C_map": "W/(m K) per bin",
     "kappa_C_pairs": "W/(m K) per bin", "kappa_C_rising": "W/(m K)",
     "kappa_C_falling": "W/(m K)", "kappa_P": "W/(m K)", "kappa_C": "W/(m K)",
+    "velocity_map": "(Angstrom/ps)^2", "velocity_map_weight": "1 (q multiplicity)",
     "pair_delta_edges": "THz", "pair_gamma_edges": "THz (half width sum)",
     "lorentzian_delta": "THz", "lorentzian_gamma": "THz (half width sum)",
     "lorentzian_weight": "1/THz", "qpoints": "reduced", "distances": "1/Angstrom (2 pi incl.)",

@@ -11,11 +11,14 @@ from .runs import load_run
 from .utils import ensure_profile, input_errors
 
 KINDS = ("kappa-vs-T", "dispersion", "linewidths", "spectral", "cumulative", "kappa-c-map",
-         "pr", "apr", "velocities", "lifetimes", "lorentzian-map", "msd", "mode-removal")
+         "pr", "apr", "velocities", "lifetimes", "lorentzian-map", "velocity-map", "msd",
+         "mode-removal")
 #: Kinds that need the band path (ase).
-PATH_KINDS = ("dispersion", "pr", "apr", "velocities", "lifetimes", "lorentzian-map")
+PATH_KINDS = ("dispersion", "pr", "apr", "velocities", "lifetimes", "lorentzian-map",
+              "velocity-map")
 #: Kinds drawn at one temperature (the lowest unless --temperature is given).
-ONE_TEMPERATURE = ("kappa-c-map", "pr", "apr", "velocities", "lorentzian-map", "mode-removal")
+ONE_TEMPERATURE = ("kappa-c-map", "pr", "apr", "velocities", "lorentzian-map", "velocity-map",
+                   "mode-removal")
 AXES = {"xx": 0, "yy": 1, "zz": 2}
 
 
@@ -28,7 +31,8 @@ AXES = {"xx": 0, "yy": 1, "zz": 2}
                    "pr / apr / velocities: bands coloured by the participation ratio, the APR "
                    "of each species, |v| (or --direction); lifetimes: τ and mean free paths "
                    "with the Wigner and Ioffe–Regel limits; lorentzian-map: Γ/((Δν)² + Γ²) with "
-                   "the run's κ_C pairs; msd: mean-square displacements per atom vs T; "
+                   "the run's κ_C pairs; velocity-map: interband |v_jj'| over (ν, ν'); "
+                   "msd: mean-square displacements per atom vs T; "
                    "mode-removal: κ_P with modes switched off in the 3ph sums. The analysis "
                    "kinds store their wigner.analysis / wigner.mode_removal nodes on first use "
                    "(docs/analysis.md).")
@@ -40,7 +44,8 @@ AXES = {"xx": 0, "yy": 1, "zz": 2}
 @click.option("--direction", type=click.Choice(["xx", "yy", "zz", "avg"]), default="avg",
               show_default=True,
               help="Component of the spectral, cumulative, κ_C-map and lorentzian-map plots "
-                   "(avg = trace/3); velocities: |v_x|, |v_y|, |v_z| (avg = |v|).")
+                   "(avg = trace/3); velocities, velocity-map: |v_x|, |v_y|, |v_z| "
+                   "(avg = |v|, resp. trace/3 of |v|²).")
 @click.option("--npoints", type=click.IntRange(min=10), default=200, show_default=True,
               help="dispersion, pr, apr, velocities: number of q-points along the path.")
 @click.option("--window", type=(float, float), multiple=True, metavar="LO HI",
@@ -293,6 +298,16 @@ def _plot_lorentzian(run, picked, direction, npoints, title):
         rf"{falling:.3g} ($\Gamma \geq |\Delta\nu|$) W/(m K)")
 
 
+def _plot_velocity_map(run, picked, direction, npoints, title):
+    from aiida_wigner import plotting
+
+    spec = _analysis(run, npoints).spectra
+    i, t = picked[0], run.kappa.get_array("temperatures")[picked[0]]
+    return plotting.velocity_map(spec.get_array("frequency_bin_edges")[i],
+                                 _component(spec.get_array("velocity_map")[i], direction),
+                                 direction, f"{title}\ninterband velocities, {t:g} K")
+
+
 def _plot_msd(run, picked, direction, npoints, title):
     from aiida_wigner import plotting
 
@@ -370,4 +385,5 @@ FIGURES = {"kappa-vs-T": _plot_kappa, "dispersion": _plot_dispersion,
            "cumulative": _plot_cumulative, "kappa-c-map": _plot_map}
 FIGURES.update({"pr": _plot_pr, "apr": _plot_apr, "velocities": _plot_velocities,
                 "lifetimes": _plot_lifetimes, "lorentzian-map": _plot_lorentzian,
+                "velocity-map": _plot_velocity_map,
                 "msd": _plot_msd, "mode-removal": _plot_removal})

@@ -133,7 +133,7 @@ def kappa_P_with_modes_removed(fc, settings, removal: ModeRemoval, temperature: 
     new_gamma = gamma - np.asarray(gamma_3ph, dtype=float) + g3
     freqs = phonons.frequencies[qmesh.ir_grid]
     cv = heat_capacity(freqs[None], temps[:, None, None])
-    _, terms = wigner_pairs(fc, s, new_gamma[None], cv, builder=builder)
+    terms = wigner_pairs(fc, s, new_gamma[None], cv, builder=builder).terms
     kappa_P = np.einsum("qjab,qj->ab", terms.kappa_P_modes[0],
                         ~gone if removal.own == "exclude" else np.ones_like(gone))
     return RemovalResult(kappa_P, gone, g3, new_gamma)

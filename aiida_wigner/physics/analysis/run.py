@@ -20,7 +20,7 @@ from ..transport import spectral_kappa
 from .dispersion import path_phonons
 from .lifetimes import ioffe_regel_length, lifetimes, mean_free_paths, wigner_time_limit
 from .lorentzian import lorentzian_map, pair_distribution
-from .pairs import wigner_pairs
+from .pairs import interband_velocity_map, wigner_pairs
 from .participation import participation_ratios, species_sums
 
 
@@ -71,15 +71,15 @@ def analyse(fc, settings, modes: dict, models=None, parameters=AnalysisParameter
     slices = [slice(None)] if models is None else [slice(i, i + 1) for i in range(n_t)]
     pieces = []
     for builder, sl in zip(builders, slices):
-        vel, terms = wigner_pairs(fc, settings, gamma[sl], cv[sl], freqs[sl][0], builder)
-        pr, apr = participation_ratios(vel.phonons.eigenvectors, prim.masses,
-                                       vel.phonons.frequencies)
-        pieces.append((sl, vel.phonons.frequencies, terms, pr, apr))
+        pairs = wigner_pairs(fc, settings, gamma[sl], cv[sl], freqs[sl][0], builder)
+        phonons = pairs.velocity.phonons
+        pr, apr = participation_ratios(phonons.eigenvectors, prim.masses, phonons.frequencies)
+        pieces.append((sl, pairs, pr, apr))
 
-    species, _ = species_sums(pieces[0][4], prim.symbols)
-    pr = np.concatenate([np.broadcast_to(p[3], (len(temps[p[0]]),) + p[3].shape)
+    species, _ = species_sums(pieces[0][3], prim.symbols)
+    pr = np.concatenate([np.broadcast_to(p[2], (len(temps[p[0]]),) + p[2].shape)
                          for p in pieces])
-    apr = np.concatenate([np.broadcast_to(p[4], (len(temps[p[0]]),) + p[4].shape)
+    apr = np.concatenate([np.broadcast_to(p[3], (len(temps[p[0]]),) + p[3].shape)
                           for p in pieces])
     participation = {"temperature": temps, "weight": np.asarray(modes["weight"]),
                      "frequency": freqs, "pr": pr, "apr": apr,
@@ -115,9 +115,13 @@ def _spectra(pieces, freqs, gamma, temps, parameters: AnalysisParameters) -> dic
     d_edges = np.linspace(0.0, delta_max, n + 1)
     g_edges = np.linspace(0.0, gamma_max * (1 + 1e-9), n + 1)
     parts = []
-    for sl, f, terms, _, _ in pieces:
+    for sl, pairs, _, _ in pieces:
+        terms, f = pairs.terms, pairs.velocity.phonons.frequencies
         spec = spectral_kappa(terms, f, parameters.bins)
         n_sl = terms.pairs.shape[0]
+        velocity = interband_velocity_map(pairs, spec["frequency_bin_edges"])
+        for name, value in velocity.items():
+            spec[name] = np.broadcast_to(value, (n_sl,) + value.shape)
         spec["frequency_bin_edges"] = np.broadcast_to(spec["frequency_bin_edges"],
                                                       (n_sl, parameters.bins + 1))
         spec.update(pair_distribution(terms, f, gamma[sl], d_edges, g_edges))
