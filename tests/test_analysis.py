@@ -392,6 +392,15 @@ def test_mode_removal_calcfunction(stored_runs):
     np.testing.assert_allclose(node.get_array("kappa_P_original"),
                                kappa.outputs.kappa.get_array("kappa_P"), rtol=1e-12)
     assert node.base.attributes.get("units")["kappa_P"] == "W/(m K)"
+    # on renormalized phonons (one model per temperature), removing nothing gives the run's
+    # κ_P (1e-12: same phonons and γ_3ph to round-off)
+    renormalized = stored_runs["renormalized"]
+    outputs, process = mode_removal_calcfunction.run_get_node(
+        **analysis_inputs(renormalized), removal=orm.Dict({"window": [50.0, 60.0]}))
+    assert process.is_finished_ok, process.exit_message
+    assert not outputs["mode_removal"].get_array("removed").any()
+    np.testing.assert_allclose(outputs["mode_removal"].get_array("kappa_P"),
+                               renormalized.outputs.kappa.get_array("kappa_P"), rtol=1e-12)
 
 
 def test_calcfunctions_bad_input(stored_runs):
