@@ -8,6 +8,8 @@
   the rates are usually stated (splitting with 1/3!, redistribution and
   recombination with 1/2! over ordered final/initial pairs, rate 1/τ = 2·Γ), plain
   loops over q-points; independent of the seven-sign-pattern form of the module.
+  Processes in which a phonon is both destroyed and created (an emitted phonon at the
+  q-point of λ or of an absorbed partner and degenerate with it) are left out.
 """
 
 from __future__ import annotations
@@ -216,6 +218,18 @@ def naive_linewidths(fc, dense_fc4, qmesh, phonons, grid_points, temperatures, s
                           & (f2 > cutoff)[None, None, :, None] & (f3 > cutoff)[None, None, None, :])
                     f0b, f1b = nu0[:, None, None, None], f1[None, :, None, None]
                     f2b, f3b = f2[None, None, :, None], f3[None, None, None, :]
+                    # leave out processes in which a phonon is both destroyed and created:
+                    # an emitted phonon at the q of λ or of an absorbed one and degenerate
+                    # with it (frequencies within 1e-4 THz)
+                    fb = np.broadcast_arrays(f0b, f1b, f2b, f3b)
+                    absorbed = [k for k, sk in enumerate(s) if sk > 0]
+                    emitted = [k for k, sk in enumerate(s) if sk < 0]
+                    for e in emitted:
+                        same = (legs[e] == gp) & (np.abs(fb[e + 1] - fb[0]) < 1e-4)
+                        for a in absorbed:
+                            same = same | ((legs[e] == legs[a])
+                                           & (np.abs(fb[e + 1] - fb[a + 1]) < 1e-4))
+                        ok = ok & ~same
                     with np.errstate(divide="ignore", invalid="ignore"):
                         amp = np.where(ok, np.abs(v) ** 2 / (f0b * f1b * f2b * f3b), 0.0)
                     for it, T in enumerate(temps):

@@ -129,5 +129,5 @@ def test_adaptive_code_path_with_constant_widths_equals_fixed_sigma(fc):
     assert np.allclose(fixed, per_pair, rtol=1e-12, atol=1e-14)
     iso_fixed = isotope_linewidths(ph, qmesh.ir_grid, [0.01] * 4, Smearing(sigma=SIGMA))
     iso_pair = isotope_linewidths(ph, qmesh.ir_grid, [0.01] * 4, ConstantWidths(),
-                                  group_velocities=gv)
+                                  group_velocities=gv, qmesh=qmesh)
     assert np.allclose(iso_fixed, iso_pair, rtol=1e-12, atol=1e-14)

@@ -21,14 +21,16 @@ from .utils import ensure_profile, format_kappa_table, input_errors
 @TEMPERATURES
 @click.option("--isotope/--no-isotope", default=False, show_default=True,
               help="Include isotope scattering (natural abundances).")
-@click.option("--smearing", type=click.Choice(["gaussian", "adaptive"]), default="gaussian",
-              show_default=True,
-              help="Broadening of the energy conservation: fixed Gaussian width (--sigma) or "
-                   "adaptive, mode-dependent widths (--scale).")
+@click.option("--smearing", type=click.Choice(["gaussian", "adaptive", "adaptive-shengbte"]),
+              default="gaussian", show_default=True,
+              help="Broadening of the energy conservation: fixed Gaussian width (--sigma), "
+                   "adaptive widths per process (--scale), or ShengBTE/FourPhonon's adaptive "
+                   "definition (scalebroad = --scale) to reproduce those codes.")
 @click.option("--sigma", type=click.FLOAT, default=None,
               help="Gaussian width in THz for --smearing gaussian [default: 0.1].")
 @click.option("--scale", type=click.FLOAT, default=None,
-              help="Scale factor of the adaptive widths for --smearing adaptive [default: 1.0].")
+              help="Scale factor of the adaptive widths for --smearing adaptive or "
+                   "adaptive-shengbte [default: 1.0].")
 @click.option("--convention", type=click.Choice(["aiida-wigner", "phono3py"]),
               default="aiida-wigner", show_default=True,
               help="Split of degenerate pairs between κ_P and κ_C; 'phono3py' reproduces phono3py's "
@@ -168,13 +170,14 @@ def cmd_kappa(ctx, cell, structure, supercell, primitive_matrix, fc2, fc3, fc4, 
 def _check_options(smearing, sigma, scale, four_phonon, samples, target_error, seed, allocation,
                    renormalize, scp_mesh) -> None:
     """Usage errors of the option combinations, found before reading any file."""
-    if smearing == "adaptive" and sigma is not None:
-        raise click.BadParameter("--sigma sets the fixed Gaussian width and cannot be used with "
-                                 "--smearing adaptive; use --scale for adaptive widths, or "
-                                 "--smearing gaussian", param_hint="'--sigma'")
+    if smearing != "gaussian" and sigma is not None:
+        raise click.BadParameter(f"--sigma sets the fixed Gaussian width and cannot be used with "
+                                 f"--smearing {smearing}; use --scale for adaptive widths, or "
+                                 f"--smearing gaussian", param_hint="'--sigma'")
     if smearing == "gaussian" and scale is not None:
-        raise click.BadParameter("--scale applies to --smearing adaptive only; use --sigma (THz) "
-                                 "for Gaussian smearing", param_hint="'--scale'")
+        raise click.BadParameter("--scale applies to --smearing adaptive only (and "
+                                 "adaptive-shengbte); use --sigma (THz) for Gaussian smearing",
+                                 param_hint="'--scale'")
     if four_phonon != "sampled" and any(v is not None
                                         for v in (samples, target_error, seed, allocation)):
         raise click.UsageError("--samples, --target-error, --seed and --allocation apply to "

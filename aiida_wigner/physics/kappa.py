@@ -17,14 +17,20 @@ import numpy as np
 from numpy.typing import NDArray
 
 
+#: Accepted ``KappaSettings.smearing`` values.
+SMEARINGS = ("gaussian", "adaptive", "adaptive-shengbte")
+
+
 @dataclass(frozen=True)
 class KappaSettings:
     """Settings of a conductivity run.
 
     mesh : Γ-centred q-mesh, three integers.
     temperatures : K.
-    smearing : "gaussian" (fixed ``sigma`` in THz) or "adaptive" (mode-dependent width
-        from group-velocity differences times ``scale``, as ShengBTE's scalebroad).
+    smearing : "gaussian" (fixed ``sigma`` in THz), "adaptive" (a width per process from
+        the velocities of the modes that vary, times ``scale``, with a curvature floor)
+        or "adaptive-shengbte" (ShengBTE/FourPhonon's scalebroad definition, number for
+        number); scattering/smearing.py and docs/conventions.md.
     isotope : include isotope scattering with natural-abundance mass variances, or
         with ``mass_variances`` (one g2 per primitive atom) when given.
     three_phonon : include three-phonon scattering (needs FC3).
@@ -73,11 +79,12 @@ class KappaSettings:
         if not temps or min(temps) < 0:
             raise ValueError(f"temperatures must be non-negative kelvin, got {self.temperatures!r}")
         object.__setattr__(self, "temperatures", temps)
-        if self.smearing not in ("gaussian", "adaptive"):
-            raise ValueError(f"smearing must be 'gaussian' or 'adaptive', got {self.smearing!r}")
+        if self.smearing not in SMEARINGS:
+            raise ValueError(f"smearing must be one of {', '.join(SMEARINGS)}, "
+                             f"got {self.smearing!r}")
         if self.smearing == "gaussian" and not self.sigma > 0:
             raise ValueError(f"sigma must be a positive width in THz, got {self.sigma!r}")
-        if self.smearing == "adaptive" and not self.scale > 0:
+        if self.smearing != "gaussian" and not self.scale > 0:
             raise ValueError(f"scale must be positive, got {self.scale!r}")
         if self.convention not in ("aiida-wigner", "phono3py"):
             raise ValueError(f"convention must be 'aiida-wigner' or 'phono3py', "
@@ -263,9 +270,9 @@ def _compute_kappa(fc, settings: KappaSettings, builder=None) -> KappaResult:
                                     and s.four_phonon_allocation == "kappa"):
         velocities_full = velocity_operator(fc, qmesh.qpoints, cutoff_frequency=s.cutoff_frequency,
                                             builder=builder).group_velocities
-    if s.smearing == "adaptive":
+    if s.smearing != "gaussian":
         smearing = Smearing(scale=s.scale, reciprocal_lattice=prim.reciprocal_lattice,
-                            mesh=qmesh.mesh)
+                            mesh=qmesh.mesh, kind=s.smearing)
     else:
         smearing = Smearing(sigma=s.sigma)
 
@@ -282,7 +289,7 @@ def _compute_kappa(fc, settings: KappaSettings, builder=None) -> KappaResult:
             raise ValueError(f"mass_variances needs one value per atom of the primitive cell "
                              f"({len(prim)}), got {g2.shape}")
         gamma_iso = isotope_linewidths(phonons, ir, g2, smearing, group_velocities=velocities_full,
-                                       cutoff_frequency=s.cutoff_frequency)
+                                       cutoff_frequency=s.cutoff_frequency, qmesh=qmesh)
     gamma_4ph = np.zeros_like(gamma_3ph)
     stderr_4ph = np.zeros_like(gamma_3ph)
     if s.four_phonon:

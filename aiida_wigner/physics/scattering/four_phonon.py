@@ -20,7 +20,10 @@ factor 3 (Eq. 7 of the seed prints the bracket of the last two δ's with the opp
 sign; see docs/four_phonon.md).  V4 is :mod:`..fc4_reciprocal`'s normal-mode Φ4 in
 eV/(Å⁴ amu²); the prefactor, the counting of equivalent processes (1/3! for three
 identical final phonons, 1/2! for two) and the unit conversion are derived in
-docs/four_phonon.md.  Modes at or below ``cutoff_frequency`` are left out.
+docs/four_phonon.md.  Modes at or below ``cutoff_frequency`` are left out, and so are
+the trivial processes in which a phonon is both destroyed and created (an emitted
+partner in the degenerate block of λ or of an absorbed partner at the same q;
+docs/four_phonon.md §2); ``counting="fourphonon"`` switches to FourPhonon's counting.
 
 Exhaustive mode sums all pairs, reduced by the little group of q0 (with time
 reversal) and the permutations of (q1, q2, q3).  Sampled mode draws pairs (q1, q2)
@@ -45,7 +48,8 @@ from ..fc4_reciprocal import QuarticInteraction, contract_modes
 from ..harmonic import DEGENERACY_TOLERANCE, Phonons, degenerate_block_ids, occupation
 from ..mesh import QMesh, grid_index
 from ..units import AMU, ANGSTROM, EV, HBAR
-from .smearing import ADAPTIVE_SIGMA_FLOOR, CUTOFF_SIGMAS
+from .smearing import (ADAPTIVE_SIGMA_FLOOR, SHENGBTE_LOW_FREQUENCY_4PH,
+                       SHENGBTE_TINY_SIGMA_4PH, Smearing, mesh_projection)
 
 #: π ħ² |V4|² / (96 (2π·10¹²)⁶ ν0 ν1 ν2 ν3) × δ[1/THz] → γ in THz, V4 in eV/(Å⁴ amu²).
 FOUR_PHONON_FACTOR = (np.pi * HBAR**2 * (EV / (ANGSTROM**4 * AMU**2)) ** 2
@@ -63,13 +67,97 @@ class FourPhononError(ValueError):
     """Bad arguments for the four-phonon linewidths."""
 
 
+#: Process counting: "golden-rule" (ours: ordered partners with 1/m! for identical ones,
+#: trivial processes by degenerate block) or "fourphonon" (FourPhonon's: identical
+#: partners counted once, trivial processes by band index, partners at ω ≤ 1.25 rad/ps
+#: dropped); docs/four_phonon.md §2.
+COUNTINGS = ("golden-rule", "fourphonon")
+
+#: Smearing kinds as the kernel's integer switch.
+_KIND = {"fixed": 0, "adaptive": 1, "adaptive-shengbte": 2}
+
+
+@numba.njit(cache=True)
+def _trivial(b0, gp, bands, legs, neg, signs, s, blk, blk0):  # pragma: no cover - numba
+    """A phonon both destroyed and created in sign pattern ``s``: an emitted (q_i, b_i)
+    in the degenerate block of λ = (gp, b0) or of an absorbed partner (−q_k, b_k).
+
+    ``blk`` (3, B) / ``blk0`` (B,) label the degenerate blocks of the legs / of q0 (the
+    band index itself for exact state identity)."""
+    for i in range(3):
+        if signs[s, i] < 0:
+            continue
+        if legs[i] == gp and blk[i, bands[i]] == blk0[b0]:
+            return True
+        for k in range(3):
+            if (signs[s, k] < 0 and legs[i] == neg[k]
+                    and blk[i, bands[i]] == blk[k, bands[k]]):
+                return True
+    return False
+
+
+@numba.njit(cache=True)
+def _identical_partners(bands, legs, signs, s):  # pragma: no cover - numba
+    """Π m! over groups of identical partner phonons (same state, both emitted or both
+    absorbed): FourPhonon counts such processes once where the golden rule's sum over
+    ordered partners gives them 1/m! of the weight of distinct ones."""
+    same = 0
+    for i in range(3):
+        for k in range(i + 1, 3):
+            if (signs[s, i] == signs[s, k] and legs[i] == legs[k]
+                    and bands[i] == bands[k]):
+                same += 1
+    return 6.0 if same == 3 else (2.0 if same == 1 else 1.0)
+
+
+@numba.njit(cache=True)
+def _shengbte_dv(u, um, p, bands, legs, neg, nb, signs, s):  # pragma: no cover - numba
+    """FourPhonon's velocity difference of a 4ph process (projected on the mesh steps).
+
+    Physical partner k is (s_k q_k, b_k), with FourPhonon's velocity at that grid point:
+    u (emitted, at q_k) or um (absorbed, at −q_k).  Splitting: the two
+    partners with the largest (grid index, band); redistribution: the two emitted ones;
+    recombination: the emitted one minus the absorbed one of larger (grid index, band).
+    """
+    key = np.empty(3, dtype=np.int64)
+    n_abs = 0
+    for k in range(3):
+        key[k] = (legs[k] if signs[s, k] > 0 else neg[k]) * nb + bands[k]
+        if signs[s, k] < 0:
+            n_abs += 1
+    if n_abs == 0:
+        lo = 0
+        for k in range(1, 3):
+            if key[k] < key[lo]:
+                lo = k
+        i, j = (1, 2) if lo == 0 else ((0, 2) if lo == 1 else (0, 1))
+    elif n_abs == 1:
+        i, j = (1, 2) if signs[s, 0] < 0 else ((0, 2) if signs[s, 1] < 0 else (0, 1))
+    else:
+        i = 0 if signs[s, 0] > 0 else (1 if signs[s, 1] > 0 else 2)
+        a, b = (1, 2) if i == 0 else ((0, 2) if i == 1 else (0, 1))
+        j = a if key[a] > key[b] else b
+    dv = np.empty(3)
+    for c in range(3):
+        vi = u[p, i, bands[i], c] if signs[s, i] > 0 else um[p, i, bands[i], c]
+        vj = u[p, j, bands[j], c] if signs[s, j] > 0 else um[p, j, bands[j], c]
+        dv[c] = vi - vj
+    return dv
+
+
 @numba.njit(parallel=True, cache=True)
-def _accumulate(v4, nu0, nu, occ, u, adaptive, sigma, scale, cutoff, ncut, floor,
-                signs, out):  # pragma: no cover - numba
-    """out[p, T, j0] = Σ_{j1 j2 j3} Σ_s |V4|² / (ν0ν1ν2ν3) F_s g_σ(ν0 − s·ν).
+def _accumulate(v4, nu0, nu, occ, u, um, floor2, legs, neg, blk, blk0, gp, kind, fp_count,
+                sigma, scale, cutoff, leg_cutoff, ncut, floor, tiny, signs, out):  # pragma: no cover - numba
+    """out[p, T, j0] = Σ_{j1 j2 j3} Σ_s c |V4|² / (ν0ν1ν2ν3) F_s g_σ(ν0 − s·ν).
 
     v4 (n_p, B, B, B, B) indexed (j3, j2, j1, j0); nu0 (B,); nu (n_p, 3, B);
-    occ (n_p, 3, T, B); u (n_p, 3, B, 3) projected velocities (adaptive only).
+    occ (n_p, 3, T, B); u / um (n_p, 3, B, 3) velocities at q_k / −q_k projected on the
+    mesh steps and
+    floor2 (n_p, 3, B) squared curvature floors (adaptive kinds only); legs / neg
+    (n_p, 3) grid indices of q_k / −q_k; blk (n_p, 3, B) / blk0 (B,) state labels of the
+    legs / of q0 (``_trivial``); gp the grid index of q0.  Processes in which a phonon
+    is both destroyed and created are left out; c = 1, or with ``fp_count`` FourPhonon's
+    count of identical partners (``_identical_partners``).
     """
     n_p = v4.shape[0]
     nb = nu0.shape[0]
@@ -78,42 +166,54 @@ def _accumulate(v4, nu0, nu, occ, u, adaptive, sigma, scale, cutoff, ncut, floor
     hi0 = nu0.max()
     for p in numba.prange(n_p):
         fs = np.empty(n_t)
+        bands = np.empty(3, dtype=np.int64)
         for b1 in range(nb):
             w1 = nu[p, 0, b1]
-            if w1 <= cutoff:
+            if w1 <= leg_cutoff:
                 continue
             for b2 in range(nb):
                 w2 = nu[p, 1, b2]
-                if w2 <= cutoff:
+                if w2 <= leg_cutoff:
                     continue
                 for b3 in range(nb):
                     w3 = nu[p, 2, b3]
-                    if w3 <= cutoff:
+                    if w3 <= leg_cutoff:
                         continue
+                    bands[0], bands[1], bands[2] = b1, b2, b3
                     inv = 1.0 / (w1 * w2 * w3)
                     for s in range(signs.shape[0]):
                         s1, s2, s3 = signs[s, 0], signs[s, 1], signs[s, 2]
                         e = s1 * w1 + s2 * w2 + s3 * w3
-                        if adaptive:
+                        count = 1.0
+                        if kind == 1:
                             acc = 0.0
                             for c in range(3):
                                 d1 = -s1 * u[p, 0, b1, c] + s3 * u[p, 2, b3, c]
                                 d2 = -s2 * u[p, 1, b2, c] + s3 * u[p, 2, b3, c]
                                 acc += d1 * d1 + d2 * d2
-                            sig = scale * np.sqrt(acc / 6.0)
+                            sig = np.sqrt(scale * scale * acc / 6.0 + floor2[p, 0, b1]
+                                          + floor2[p, 1, b2] + 2.0 * floor2[p, 2, b3])
                             if sig < floor:
                                 sig = floor
+                        elif kind == 2:
+                            dv = _shengbte_dv(u, um, p, bands, legs[p], neg[p], nb, signs, s)
+                            sig = 0.0
+                            for c in range(3):
+                                if abs(dv[c]) > sig:
+                                    sig = abs(dv[c])
+                            sig *= 0.5 * scale
                         else:
                             sig = sigma
-                        if e + ncut * sig <= lo0 or e - ncut * sig >= hi0:
+                        if fp_count:
+                            count = _identical_partners(bands, legs[p], signs, s)
+                        if e + ncut * sig < lo0 or e - ncut * sig > hi0:
                             continue
                         have_f = False
                         for b0 in range(nb):
                             w0 = nu0[b0]
-                            if w0 <= cutoff:
+                            if w0 <= cutoff or abs(w0 - e) > ncut * sig:
                                 continue
-                            x = (w0 - e) / sig
-                            if abs(x) >= ncut:
+                            if _trivial(b0, gp, bands, legs[p], neg[p], signs, s, blk[p], blk0):
                                 continue
                             if not have_f:
                                 for t in range(n_t):
@@ -128,9 +228,14 @@ def _accumulate(v4, nu0, nu, occ, u, adaptive, sigma, scale, cutoff, ncut, floor
                                     c3 = n3 if s3 > 0 else 1.0 + n3
                                     fs[t] = a1 * a2 * a3 - c1 * c2 * c3
                                 have_f = True
+                            if sig <= tiny:  # FourPhonon: δ(ω) = exp(−π Δω²) ps/rad
+                                dw = 2.0 * np.pi * (w0 - e)
+                                g = 2.0 * np.pi * np.exp(-np.pi * dw * dw)
+                            else:
+                                x = (w0 - e) / sig
+                                g = np.exp(-0.5 * x * x) / (_SQRT_2PI * sig)
                             z = v4[p, b3, b2, b1, b0]
-                            a = ((z.real * z.real + z.imag * z.imag) * inv / w0
-                                 * np.exp(-0.5 * x * x) / (_SQRT_2PI * sig))
+                            a = count * (z.real * z.real + z.imag * z.imag) * inv / w0 * g
                             for t in range(n_t):
                                 out[p, t, b0] += a * fs[t]
 
@@ -147,6 +252,10 @@ def _pair_symmetry(qmesh: QMesh, grid_point: int) -> NDArray[np.int64]:
 
 
 _PERMS = np.array([[0, 1], [1, 0], [0, 2], [2, 0], [1, 2], [2, 1]])
+
+#: Grid operations for the leg permutations alone (the ShengBTE widths depend on the
+#: grid order of the partners, so rotations do not leave their summand invariant).
+PERMUTATIONS_ONLY = np.eye(3, dtype=np.int64)[None]
 
 
 def canonical_pairs(qmesh: QMesh, grid_point: int, pairs: NDArray, ops=None,
@@ -168,8 +277,8 @@ def canonical_pairs(qmesh: QMesh, grid_point: int, pairs: NDArray, ops=None,
     return out
 
 
-def quadruplet_pairs(qmesh: QMesh, grid_point: int,
-                     symmetry: bool = True) -> tuple[NDArray, NDArray, NDArray]:
+def quadruplet_pairs(qmesh: QMesh, grid_point: int, symmetry: bool = True,
+                     ops=None) -> tuple[NDArray, NDArray, NDArray]:
     """Irreducible pairs (q1, q2) (q3 = q0 − q1 − q2 + G) for q0 = ``grid_point``.
 
     The band-summed four-phonon summand is invariant under the permutations of
@@ -177,32 +286,26 @@ def quadruplet_pairs(qmesh: QMesh, grid_point: int,
     and time reversal combined with rotations R q0 ≡ −q0 (bands of q0 are mixed only
     inside degenerate subspaces, so the result holds after degenerate averaging).
     Returns grid indices ``q1``, ``q2`` of one representative per orbit and the orbit
-    sizes ``weights`` (sum = n_q²).
+    sizes ``weights`` (sum = n_q²).  ``ops``: the grid operations to use (default: all
+    that fix q0; ``PERMUTATIONS_ONLY`` keeps just the permutations of the legs).
     """
     n_q = qmesh.n_q
     if not symmetry:
         i1, i2 = np.divmod(np.arange(n_q * n_q), n_q)
         return i1, i2, np.ones(n_q * n_q, dtype=np.int64)
-    rep = canonical_pairs(qmesh, grid_point, np.arange(n_q * n_q))
+    rep = canonical_pairs(qmesh, grid_point, np.arange(n_q * n_q), ops)
     reps, weights = np.unique(rep, return_counts=True)
     q1, q2 = np.divmod(reps, n_q)
     return q1, q2, weights
 
 
-def _smearing_parameters(smearing, qmesh: QMesh):
-    """(adaptive, sigma, scale, reciprocal_lattice, mesh) from a float or a Smearing."""
+def _bound_smearing(smearing, qmesh: QMesh) -> Smearing:
+    """A Smearing (a float is a fixed σ in THz) with the lattice and mesh of ``qmesh``."""
     if isinstance(smearing, (int, float, np.floating)):
         if not smearing > 0:
             raise FourPhononError(f"sigma must be a positive width in THz, got {smearing!r}")
-        return False, float(smearing), 0.0, None, None
-    adaptive = bool(getattr(smearing, "adaptive", False))
-    rec = getattr(smearing, "reciprocal_lattice", None)
-    mesh = getattr(smearing, "mesh", None)
-    rec = qmesh.cell.reciprocal_lattice if rec is None else np.asarray(rec, dtype=float)
-    mesh = qmesh.mesh if mesh is None else np.asarray(mesh, dtype=float)
-    if adaptive:
-        return True, 0.0, float(smearing.scale), rec, mesh
-    return False, float(smearing.sigma), 0.0, rec, mesh
+        return Smearing(sigma=float(smearing))
+    return smearing.bind(qmesh)
 
 
 def _degenerate_average_matrix(freqs: NDArray, tol: float = DEGENERACY_TOLERANCE) -> NDArray:
@@ -215,7 +318,7 @@ class _PairEvaluator:
     """Per-q0 machinery: Φ4 for batches of pairs and their band sums g (n, T, B)."""
 
     def __init__(self, fc, qmesh, phonons, temps, smearing, group_velocities,
-                 cutoff_frequency, batch_elements):
+                 cutoff_frequency, batch_elements, counting=None):
         self.qmesh = qmesh
         self.inter = QuarticInteraction(fc)
         freqs = phonons.frequencies
@@ -228,17 +331,35 @@ class _PairEvaluator:
             occupation(np.where(valid, freqs, 0.0)[None], temps[:, None, None]).transpose(1, 0, 2))
         self.n_t = len(temps)
         self.table = self.inter.pair_phases(qmesh.qpoints)  # (n_q, n_pairs)
-        adaptive, sigma, scale, rec, mesh = _smearing_parameters(smearing, qmesh)
-        self.adaptive, self.sigma, self.scale = adaptive, sigma, scale
-        if adaptive:
+        sm = _bound_smearing(smearing, qmesh)
+        self.kind, self.ncut = _KIND[sm.kind], sm.cutoff("4ph")
+        self.sigma = float(sm.sigma) if not sm.adaptive else 0.0
+        self.scale = float(sm.scale) if sm.adaptive else 0.0
+        counting = counting or ("fourphonon" if sm.shengbte else "golden-rule")
+        if counting not in COUNTINGS:
+            raise FourPhononError(f"counting must be one of {', '.join(COUNTINGS)}, "
+                                  f"got {counting!r}")
+        self.fp_count = counting == "fourphonon"
+        self.leg_cutoff = (max(self.cutoff, SHENGBTE_LOW_FREQUENCY_4PH) if self.fp_count
+                           else self.cutoff)
+        self.tiny = SHENGBTE_TINY_SIGMA_4PH if sm.shengbte else -1.0
+        self.floor2 = np.zeros((len(freqs), self.n_bands))
+        if sm.adaptive:
             if group_velocities is None:
                 from ..harmonic import velocity_operator
 
                 group_velocities = velocity_operator(fc, qmesh.qpoints).group_velocities
-            gv = np.asarray(group_velocities, dtype=float)
-            self.u = np.ascontiguousarray(gv @ rec / np.asarray(mesh, dtype=float))
+            gv = sm.process_velocities(qmesh, group_velocities)
+            self.u = np.ascontiguousarray(mesh_projection(gv, sm.reciprocal_lattice, sm.mesh))
+            self.floor2 += sm.floors(gv)[None] ** 2
         else:
             self.u = np.zeros((len(freqs), self.n_bands, 3))
+        self.minus = grid_index(-qmesh.addresses, qmesh.mesh)  # grid index of −q
+        # which states count as "the same phonon" for the trivial processes: the whole
+        # degenerate block (basis independent); FourPhonon: the band index itself
+        self.blocks = np.ascontiguousarray(
+            np.broadcast_to(np.arange(self.n_bands), freqs.shape) if self.fp_count
+            else degenerate_block_ids(freqs), dtype=np.int64)
         self.batch = max(1, int(batch_elements // self.n_bands**4))
 
     def __call__(self, gp: int, q1: NDArray, q2: NDArray) -> NDArray:
@@ -260,20 +381,27 @@ class _PairEvaluator:
             del phi
             _accumulate(np.ascontiguousarray(v4), nu0, np.ascontiguousarray(self.freqs[legs]),
                         np.ascontiguousarray(self.occ[legs]), np.ascontiguousarray(self.u[legs]),
-                        self.adaptive, self.sigma, self.scale, self.cutoff, CUTOFF_SIGMAS,
-                        ADAPTIVE_SIGMA_FLOOR, SIGN_PATTERNS, out[sl])
+                        np.ascontiguousarray(self.u[self.minus[legs]]),
+                        np.ascontiguousarray(self.floor2[legs]), np.ascontiguousarray(legs),
+                        np.ascontiguousarray(self.minus[legs]),
+                        np.ascontiguousarray(self.blocks[legs]), self.blocks[gp], int(gp),
+                        self.kind, self.fp_count, self.sigma,
+                        self.scale, self.cutoff, self.leg_cutoff, self.ncut,
+                        ADAPTIVE_SIGMA_FLOOR, self.tiny, SIGN_PATTERNS, out[sl])
         return out
 
 
 class _PairSampler:
     """Pairs (q1, q2) of one q0 drawn without replacement, with running sums of g, g²."""
 
-    def __init__(self, ev, qmesh, gp, n_t, seed, size, symmetry, avg):
+    def __init__(self, ev, qmesh, gp, n_t, seed, size, symmetry, avg, ops=None):
         self.ev, self.qmesh, self.gp, self.avg = ev, qmesh, int(gp), avg
         self.n_pairs = qmesh.n_q**2
         rng = np.random.default_rng([int(seed), int(gp)])
         self.draw = rng.choice(self.n_pairs, size=min(int(size), self.n_pairs), replace=False)
-        self.ops = _pair_symmetry(qmesh, self.gp) if symmetry else None
+        self.ops = None
+        if symmetry:
+            self.ops = _pair_symmetry(qmesh, self.gp) if ops is None else ops
         self.s1 = np.zeros((n_t, ev.n_bands))
         self.s2 = np.zeros((n_t, ev.n_bands))
         self.done = 0
@@ -373,7 +501,8 @@ def four_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, temp
                            max_samples: int | None = None, group_velocities=None,
                            cutoff_frequency: float = 1e-3, symmetry: bool = True,
                            batch_elements: int = 1 << 21, allocation: str = "uniform",
-                           pilot_samples: int | None = None, gamma_other=None):
+                           pilot_samples: int | None = None, gamma_other=None,
+                           counting: str | None = None):
     """γ_4ph (T, n_gp, B) in THz at ``grid_points`` of ``qmesh``, and its standard error.
 
     Parameters
@@ -383,10 +512,12 @@ def four_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, temp
         ``qmesh.addresses`` (harmonic or renormalized frequencies and eigenvectors).
     grid_points : mesh indices of the modes q0 (usually ``qmesh.ir_grid``).
     temperatures : K.
-    smearing : fixed width in THz (float) or a ``three_phonon.Smearing`` (fixed
-        ``sigma`` or adaptive ``scale``; the 4ph adaptive width is
-        scale·sqrt((|Δv1|² + |Δv2|²)/6) with Δv_k the derivatives of the energy
-        mismatch with respect to the two free momenta, projected on the mesh steps).
+    smearing : fixed width in THz (float) or a ``smearing.Smearing``: fixed ``sigma``,
+        ``adaptive`` (σ² = scale²(|PΔv1|² + |PΔv2|²)/6 + f1² + f2² + 2 f3², Δv_k the
+        derivatives of the energy mismatch with respect to the two free momenta q1, q2,
+        P the projection on the mesh steps, f the bands' curvature floors; cut at 6σ)
+        or ``adaptive-shengbte`` (FourPhonon's single velocity difference, cut at √2 σ;
+        docs/conventions.md).
     mode : "exhaustive" (all pairs, symmetry-reduced) or "sampled".
     samples : sampled mode: number of pairs (q1, q2) drawn per q0 (each evaluates all
         band combinations); with ``target_rel_error`` the starting number; with
@@ -411,6 +542,8 @@ def four_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, temp
         docs/four_phonon.md §4).  Meant for ``grid_points`` = the irreducible mesh.
     gamma_other : (T, n_gp, B) THz, the other half widths (3ph, isotope) that κ will
         use with γ_4ph; only for the κ weights of ``allocation="kappa"``.
+    counting : "golden-rule" or "fourphonon" (``COUNTINGS``); default: "fourphonon"
+        with ``adaptive-shengbte`` smearing, else "golden-rule".
 
     Returns
     -------
@@ -429,14 +562,16 @@ def four_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, temp
         raise FourPhononError(f"phonons must be given on all {qmesh.n_q} mesh points, got "
                               f"{phonons.frequencies.shape[0]}")
     ev = _PairEvaluator(fc, qmesh, phonons, temps, smearing, group_velocities,
-                        cutoff_frequency, batch_elements)
+                        cutoff_frequency, batch_elements, counting)
     n_b = ev.n_bands
+    # FourPhonon's widths and band-index rules are not invariant under rotations
+    ops = PERMUTATIONS_ONLY if ev.kind == _KIND["adaptive-shengbte"] or ev.fp_count else None
     gamma = np.zeros((len(temps), len(grid_points), n_b))
     n_pairs = qmesh.n_q**2
     avgs = [_degenerate_average_matrix(ev.freqs[gp]) for gp in grid_points]
     if mode == "exhaustive":
         for ig, gp in enumerate(grid_points):
-            q1, q2, w = quadruplet_pairs(qmesh, int(gp), symmetry=symmetry)
+            q1, q2, w = quadruplet_pairs(qmesh, int(gp), symmetry=symmetry, ops=ops)
             total = np.zeros((len(temps), n_b))
             for s in range(0, len(q1), 4096):
                 g = ev(int(gp), q1[s:s + 4096], q2[s:s + 4096])
@@ -449,7 +584,7 @@ def four_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, temp
     if allocation == "uniform":
         for ig, gp in enumerate(grid_points):
             st = _PairSampler(ev, qmesh, gp, len(temps), seed,
-                              cap if target_rel_error else n_goal, symmetry, avgs[ig])
+                              cap if target_rel_error else n_goal, symmetry, avgs[ig], ops)
             goal = n_goal
             while True:
                 st.extend(goal)
@@ -467,7 +602,7 @@ def four_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, temp
     budget = n_goal * len(grid_points)
     pilot = min(max(2, int(pilot_samples) if pilot_samples else n_goal // 4), n_goal)
     states = [_PairSampler(ev, qmesh, gp, len(temps), seed, min(budget, cap), symmetry,
-                           avgs[ig]) for ig, gp in enumerate(grid_points)]
+                           avgs[ig], ops) for ig, gp in enumerate(grid_points)]
     for ig, st in enumerate(states):
         st.extend(pilot, keep=True)
         gamma[:, ig] = st.estimate()[0] * FOUR_PHONON_FACTOR

@@ -4,6 +4,14 @@
 
 in ordinary frequencies (THz), giving the half width γ in THz; g2(κ) = Σ_i f_i (1 − m_i/M_κ)²
 with M_κ = Σ_i f_i m_i over the natural isotopes of the element of atom κ.
+
+Adaptive smearing: ν_qj is fixed, so the mismatch ν_qj − ν_q'j' moves across a mesh cell
+with the final mode's own velocity v_q'j' (as in ShengBTE); the width of every term
+therefore depends on (q' j') only.  ``adaptive``: our first-order width of v_q'j' and the
+band's curvature floor f_j' in quadrature (smearing module), so the self term q'j' = qj
+and band extrema get a finite width that still converges with the mesh.  ``adaptive-shengbte``: ShengBTE's
+σ = max_i|P(v_q'j')_i|/2 (no scale factor) bounded below by its outlier fence over all
+modes of the mesh, cut at 2.5 s = 2.5√2 σ.
 """
 
 from __future__ import annotations
@@ -13,8 +21,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..harmonic import Phonons
-from .smearing import CUTOFF_SIGMAS
-from .three_phonon import Smearing, average_degenerate
+from ..mesh import QMesh
+from .smearing import Smearing, combine, shengbte_isotope_floor
+from .three_phonon import average_degenerate
 
 
 def natural_mass_variances(symbols) -> NDArray[np.float64]:
@@ -33,12 +42,30 @@ def natural_mass_variances(symbols) -> NDArray[np.float64]:
     return np.array(out)
 
 
+def isotope_widths(smearing: Smearing, group_velocities, qmesh: QMesh | None = None
+                   ) -> NDArray[np.float64]:
+    """σ (n_q, B) in THz of the terms with final mode (q' j'), from v_q'j' (n_q, B, 3).
+
+    ``adaptive-shengbte`` needs ``qmesh`` (ShengBTE symmetrizes the velocities).
+    """
+    gv = np.asarray(group_velocities, dtype=float)
+    if smearing.shengbte:
+        if qmesh is None:
+            raise ValueError("adaptive-shengbte isotope widths need the q-mesh (qmesh=...)")
+        gv = smearing.process_velocities(qmesh, gv)  # ShengBTE: base_sigma(v) without scalebroad, then its fence
+        sigma = smearing.widths(gv, 0.0) / smearing.scale
+        return np.maximum(sigma, shengbte_isotope_floor(sigma))
+    return combine(smearing.widths(gv, 0.0), smearing.floors(gv)[None] ** 2)
+
+
 def isotope_linewidths(phonons: Phonons, grid_points, mass_variances, smearing: Smearing,
-                       group_velocities=None, cutoff_frequency: float = 1e-3) -> NDArray[np.float64]:
+                       group_velocities=None, cutoff_frequency: float = 1e-3,
+                       qmesh: QMesh | None = None) -> NDArray[np.float64]:
     """γ_iso (n_gp, B) in THz at ``grid_points``; ``phonons`` covers the whole mesh.
 
-    With adaptive smearing the width of each (q j, q' j') pair uses the velocity
-    difference v_qj − v_q'j' (``group_velocities`` (n_q, B, 3)).
+    Adaptive smearing needs ``group_velocities`` (n_q, B, 3) THz·Å and the reciprocal
+    lattice and mesh, from ``smearing`` or from ``qmesh`` (needed for
+    ``adaptive-shengbte``).
     """
     g2 = np.asarray(mass_variances, dtype=float)
     freqs = phonons.frequencies
@@ -46,21 +73,23 @@ def isotope_linewidths(phonons: Phonons, grid_points, mass_variances, smearing: 
     grid_points = np.atleast_1d(grid_points)
     vec = np.ascontiguousarray(phonons.eigenvectors.reshape(n_q, len(g2), 3, n_b))
     if smearing.adaptive:
-        dv = group_velocities[grid_points][:, :, None, None, :] - group_velocities[None, None]
-        sigma = smearing.widths(dv, 0.0)  # (n_gp, B, n_q, B)
+        if qmesh is not None:
+            smearing = smearing.bind(qmesh)
+        sigma = isotope_widths(smearing, group_velocities, qmesh)
     else:
-        sigma = np.full((1, 1, 1, 1), float(smearing.sigma))
+        sigma = np.full((n_q, n_b), float(smearing.sigma))
     valid = freqs > cutoff_frequency
     gamma = _isotope_kernel(vec, freqs, valid, np.ascontiguousarray(grid_points), g2,
-                            np.ascontiguousarray(sigma), smearing.adaptive)
+                            np.ascontiguousarray(np.broadcast_to(sigma, (n_q, n_b))),
+                            smearing.cutoff("isotope"))
     gamma *= np.pi / (4.0 * n_q) * freqs[grid_points] ** 2
     gamma[~valid[grid_points]] = 0.0
     return average_degenerate(gamma, freqs[grid_points])
 
 
 @numba.njit(parallel=True, cache=True)
-def _isotope_kernel(vec, freqs, valid, grid_points, g2, sigma, adaptive):
-    """Σ_{q'j'} g(ν_qj − ν_q'j') Σ_κ g2_κ |e*(κ;q'j')·e(κ;qj)|² for each (q j)."""
+def _isotope_kernel(vec, freqs, valid, grid_points, g2, sigma, ncut):
+    """Σ_{q'j'} g(ν_qj − ν_q'j'; σ_q'j') Σ_κ g2_κ |e*(κ;q'j')·e(κ;qj)|², cut at ``ncut`` σ."""
     n_q, n_atoms, _, nb = vec.shape
     out = np.zeros((len(grid_points), nb))
     norm = 1.0 / np.sqrt(2.0 * np.pi)
@@ -70,11 +99,11 @@ def _isotope_kernel(vec, freqs, valid, grid_points, g2, sigma, adaptive):
             acc = 0.0
             for q in range(n_q):
                 for k in range(nb):
-                    if not valid[q, k]:
+                    s = sigma[q, k]
+                    if not valid[q, k] or s <= 0.0:
                         continue
-                    s = sigma[ig, j, q, k] if adaptive else sigma[0, 0, 0, 0]
                     d = freqs[gp, j] - freqs[q, k]
-                    if abs(d) > CUTOFF_SIGMAS * s:
+                    if abs(d) >= ncut * s:
                         continue
                     overlap = 0.0
                     for a in range(n_atoms):

@@ -1,43 +1,222 @@
-"""Gaussian representations of the energy-conserving δ-function.
+"""Gaussian representations of the energy-conserving δ-function, fixed or adaptive.
 
-All widths and arguments are ordinary frequencies in THz; the Gaussian is normalized
-in THz, so it returns 1/THz.
+All widths and arguments are ordinary frequencies in THz; every width ``sigma`` here is
+the *standard deviation* of a Gaussian normalized in THz, g(x) = exp(−x²/2σ²)/(σ√2π)
+in 1/THz.  Three definitions (``Smearing.kind``):
 
-Adaptive width (ShengBTE/FourPhonon's ``scalebroad`` scheme): for a pair of final
-modes with group velocities v' and v'' (THz·Å),
+``"fixed"``
+    one σ for every process; cut at ``CUTOFF_SIGMAS`` = 6σ.
 
-    σ = scale · sqrt( Σ_i ((b_i · (v' − v'')) / m_i)² / 6 )
+``"adaptive"`` (ours)
+    a width per process from the rate of change of its energy mismatch Δ across one
+    mesh cell.  Δ depends on the momenta that are summed over; for each free momentum
+    the derivative ∂Δ/∂q is a signed sum of the group velocities (THz·Å) of the modes
+    that move with it (3ph decay: v1 − v2, 3ph absorption: v1 + v2 in the triplet
+    convention q0 + q1 + q2 = G; 4ph: two free momenta; isotope: the final mode's own
+    velocity, ν0 being fixed).  With P(d)_i = b_i·d/m_i (b_i reciprocal vectors in 1/Å
+    without 2π, m_i the mesh numbers)
 
-with b_i the reciprocal lattice vectors (1/Å, without 2π) and m_i the mesh numbers:
-the spread of the energy mismatch across one mesh cell.
+        σ² = scale² Σ_free Σ_i P(∂Δ/∂q)_i² / 6 + Σ_varying-modes f_j²,
+
+    i.e. √2 × the r.m.s. spread of Δ over a cell (a uniform cell has variance h²/12),
+    plus a curvature floor f_j per band: where the velocities vanish or cancel (the
+    isotope self term, degenerate partners, band extrema, flat bands) Δ still varies by
+    the second-order term ½ h² ∂²ν/∂q² ≈ v̄ h / m across a cell; we take
+
+        f_j = scale · sqrt( ⟨ Σ_i (b_i·v_qj / m_i²)² ⟩_q / 6 ),
+
+    the band's r.m.s. velocity step divided once more by the mesh number — it falls
+    like 1/m², below the first-order width wherever the velocities do not cancel.
+    A band that is flat to machine precision keeps ``ADAPTIVE_SIGMA_FLOOR``.
+    Cut at 6σ.
+
+``"adaptive-shengbte"``
+    ShengBTE's / FourPhonon's ``scalebroad`` definition, number for number: their width
+    s = scale · sqrt(max_i (P(Δv)_i)² / 2) with the Gaussian exp(−x²/s²)/(s√π), i.e.
+    σ = s/√2 = scale · max_i |P(Δv)_i| / 2 from a single velocity difference Δv; no
+    floor (see the per-process rules in ``three_phonon``, ``four_phonon``, ``isotope``);
+    cut at |x| ≤ 2s (3ph), |x| ≤ s (4ph), |x| < 2.5s (isotope).  The isotope width has
+    no scale factor and is bounded below by ShengBTE's outlier fence
+    (:func:`shengbte_isotope_floor`).  docs/conventions.md compares the definitions.
 """
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 from numpy.typing import NDArray
 
-#: Lower bound (THz) on an adaptive width, so that exactly parallel velocities
-#: (e.g. degenerate branches) do not give a zero-width δ.
+#: Last-resort lower bound (THz) on an ``adaptive`` width: only reached for bands that are
+#: flat to machine precision, where the curvature floor vanishes too.
 ADAPTIVE_SIGMA_FLOOR = 1e-4
 
-#: Gaussians are cut at this many widths (the weight beyond 6σ is below 1e-8).
+#: Gaussians of the ``fixed`` and ``adaptive`` kinds are cut at this many σ (the weight
+#: beyond 6σ is below 1e-8).
 CUTOFF_SIGMAS = 6.0
+
+#: ShengBTE/FourPhonon cut-offs in units of σ (their s = √2 σ): |x| ≤ 2s for 3ph,
+#: |x| ≤ s for 4ph, |x| < 2.5s for isotope scattering.
+SHENGBTE_CUTOFF_3PH = 2.0 * np.sqrt(2.0)
+SHENGBTE_CUTOFF_4PH = np.sqrt(2.0)
+SHENGBTE_CUTOFF_ISOTOPE = 2.5 * np.sqrt(2.0)
+
+#: FourPhonon's 4ph guard: a process with s ≤ 1e-3 rad/ps gets δ(ω) = exp(−π Δω²) ps/rad
+#: (≈ 1); as a σ in THz.
+SHENGBTE_TINY_SIGMA_4PH = 1e-3 / (2.0 * np.pi * np.sqrt(2.0))
+
+#: FourPhonon drops 4ph processes with a partner phonon at ω ≤ 1.25 rad/ps (THz here).
+SHENGBTE_LOW_FREQUENCY_4PH = 1.25 / (2.0 * np.pi)
+
+KINDS = ("fixed", "adaptive", "adaptive-shengbte")
 
 _NORM = 1.0 / np.sqrt(2.0 * np.pi)
 
 
 def gaussian(x, sigma) -> NDArray[np.float64]:
-    """Normalized Gaussian δ(x) of width ``sigma`` (THz), in 1/THz; 0 beyond 6σ."""
+    """Normalized Gaussian δ(x) of standard deviation ``sigma`` (THz), in 1/THz; 0 beyond 6σ."""
     u = np.asarray(x) / sigma
     return np.where(np.abs(u) < CUTOFF_SIGMAS, _NORM / sigma * np.exp(-0.5 * u * u), 0.0)
 
 
-def adaptive_sigma(dv, reciprocal_lattice, mesh, scale: float) -> NDArray[np.float64]:
-    """Adaptive width (THz) from velocity differences ``dv`` (..., 3) in THz·Å.
+def mesh_projection(dv, reciprocal_lattice, mesh) -> NDArray[np.float64]:
+    """P(dv)_i = b_i·dv/m_i (THz) for velocities ``dv`` (..., 3) in THz·Å.
 
     ``reciprocal_lattice`` has the reciprocal vectors b_i as columns (1/Å, no 2π).
     """
-    proj = np.asarray(dv) @ np.asarray(reciprocal_lattice) / np.asarray(mesh, dtype=float)
-    sigma = scale * np.sqrt((proj**2).sum(axis=-1) / 6.0)
-    return np.maximum(sigma, ADAPTIVE_SIGMA_FLOOR)
+    return np.asarray(dv) @ np.asarray(reciprocal_lattice) / np.asarray(mesh, dtype=float)
+
+
+def adaptive_sigma(dv, reciprocal_lattice, mesh, scale: float) -> NDArray[np.float64]:
+    """Our first-order width (THz) scale·sqrt(Σ_i P(dv)_i²/6), no floor."""
+    proj = mesh_projection(dv, reciprocal_lattice, mesh)
+    return scale * np.sqrt((proj**2).sum(axis=-1) / 6.0)
+
+
+def shengbte_sigma(dv, reciprocal_lattice, mesh, scale: float) -> NDArray[np.float64]:
+    """ShengBTE's scalebroad·base_sigma(dv) as a standard deviation: scale·max_i|P(dv)_i|/2."""
+    return 0.5 * scale * np.abs(mesh_projection(dv, reciprocal_lattice, mesh)).max(axis=-1)
+
+
+def curvature_floor(group_velocities, reciprocal_lattice, mesh, scale: float) -> NDArray:
+    """Per-band floor f_j (B,) in THz of the ``adaptive`` widths (module docstring)."""
+    m = np.asarray(mesh, dtype=float)
+    proj = np.asarray(group_velocities) @ np.asarray(reciprocal_lattice) / m**2  # (n_q, B, 3)
+    return scale * np.sqrt((proj**2).sum(axis=-1).mean(axis=0) / 6.0)
+
+
+def little_group_average(qmesh, vectors) -> NDArray:
+    """ShengBTE's symmetrized vectors: (1/n) Σ_R R v over the point operations that fix
+    the grid address g of q *exactly* (g in [0, m), no reciprocal-lattice shift), for
+    Cartesian ``vectors`` (n_q, ..., 3) at every mesh point.
+
+    The operations are the rotations R and, for time reversal, −R (v → −R v), applied as
+    Cartesian matrices B M B⁻¹ of the grid rotations M (B: reciprocal lattice).
+    """
+    rots = np.asarray(qmesh.grid_rotations)
+    ops = np.concatenate([rots, -rots])  # (2r, 3, 3) on addresses
+    addr = np.mod(np.asarray(qmesh.addresses), np.asarray(qmesh.mesh))
+    moved = np.einsum("rij,qj->rqi", ops, addr)
+    fixed = np.all(moved == addr[None], axis=-1)  # (2r, n_q)
+    rec = np.asarray(qmesh.cell.reciprocal_lattice, dtype=float)
+    cart = np.einsum("ij,rjk,kl->ril", rec, ops.astype(float), np.linalg.inv(rec))
+    proj = np.einsum("rq,rij->qij", fixed.astype(float), cart) / fixed.sum(axis=0)[:, None, None]
+    return np.einsum("qij,q...j->q...i", proj, np.asarray(vectors, dtype=float))
+
+
+def shengbte_isotope_floor(s) -> float:
+    """ShengBTE's lower bound on its isotope widths: exp(p25 − 1.5 (p75 − p25)) of log s.
+
+    ``s`` holds the widths of all modes of the mesh; zero widths count as log 0 = −∞.
+    The percentiles are ShengBTE's order statistics (element ⌊25n/100⌋ of the sorted
+    list, 1-based).  Works for σ as well as s (the bound scales with them).
+    """
+    s = np.ravel(np.asarray(s, dtype=float))
+    with np.errstate(divide="ignore"):
+        logs = np.sort(np.where(s > 0, np.log(np.where(s > 0, s, 1.0)), -np.inf))
+    n = len(logs)
+    p25, p75 = logs[max(25 * n // 100 - 1, 0)], logs[max(75 * n // 100 - 1, 0)]
+    if not np.isfinite(p25):
+        return 0.0
+    return float(np.exp(p25 - 1.5 * (p75 - p25)))
+
+
+class Smearing:
+    """How δ-functions are broadened: a fixed ``sigma`` (THz) or adaptive widths.
+
+    ``Smearing(sigma=0.1)``: fixed standard deviation in THz.
+    ``Smearing(scale=1.0, reciprocal_lattice=..., mesh=..., kind="adaptive")``: our
+    adaptive widths; ``kind="adaptive-shengbte"``: ShengBTE/FourPhonon's (module
+    docstring).  ``reciprocal_lattice`` (columns b_i, 1/Å, no 2π) and ``mesh`` may be
+    left None for the four-phonon routines (they take them from the q-mesh).
+    """
+
+    def __init__(self, sigma: float | None = None, scale: float | None = None,
+                 reciprocal_lattice=None, mesh=None, kind: str | None = None):
+        if (sigma is None) == (scale is None):
+            raise ValueError("give either a fixed sigma (THz) or an adaptive scale")
+        kind = kind or ("fixed" if sigma is not None else "adaptive")
+        if kind not in KINDS or (kind == "fixed") != (sigma is not None):
+            raise ValueError(f"smearing kind {kind!r} does not fit sigma={sigma!r}, "
+                             f"scale={scale!r}: use 'fixed' with sigma, 'adaptive' or "
+                             f"'adaptive-shengbte' with scale")
+        self.sigma, self.scale, self.kind = sigma, scale, kind
+        self.reciprocal_lattice, self.mesh = reciprocal_lattice, mesh
+
+    def bind(self, qmesh) -> "Smearing":
+        """This smearing with the reciprocal lattice and mesh of ``qmesh`` where unset."""
+        if self.reciprocal_lattice is not None and self.mesh is not None:
+            return self
+        out = copy.copy(self)
+        if out.reciprocal_lattice is None:
+            out.reciprocal_lattice = np.asarray(qmesh.cell.reciprocal_lattice, dtype=float)
+        if out.mesh is None:
+            out.mesh = np.asarray(qmesh.mesh, dtype=float)
+        return out
+
+    @property
+    def adaptive(self) -> bool:
+        return self.scale is not None
+
+    @property
+    def shengbte(self) -> bool:
+        return self.kind == "adaptive-shengbte"
+
+    def cutoff(self, process: str) -> float:
+        """Where the Gaussian is cut, in σ, for ``process`` "3ph", "4ph" or "isotope"."""
+        if not self.shengbte:
+            return CUTOFF_SIGMAS
+        return {"3ph": SHENGBTE_CUTOFF_3PH, "4ph": SHENGBTE_CUTOFF_4PH,
+                "isotope": SHENGBTE_CUTOFF_ISOTOPE}[process]
+
+    def widths(self, v1, v2) -> NDArray | float:
+        """First-order σ (THz) for the velocity difference v1 − v2 (..., 3) of a process."""
+        if not self.adaptive:
+            return self.sigma
+        width = shengbte_sigma if self.shengbte else adaptive_sigma
+        return width(np.asarray(v1) - np.asarray(v2), self.reciprocal_lattice, self.mesh,
+                     self.scale)
+
+    def process_velocities(self, qmesh, group_velocities) -> NDArray:
+        """The velocities (n_q, B, 3) THz·Å the widths are built from.
+
+        ``adaptive-shengbte``: ShengBTE's, each band's velocity averaged over the point
+        operations that fix q (:func:`little_group_average`).
+        """
+        gv = np.asarray(group_velocities, dtype=float)
+        if not self.shengbte:
+            return gv
+        return little_group_average(qmesh, gv)
+
+    def floors(self, group_velocities) -> NDArray:
+        """Curvature floor f_j (B,) in THz (zero for the ShengBTE and fixed kinds)."""
+        gv = np.asarray(group_velocities)
+        if self.kind != "adaptive":
+            return np.zeros(gv.shape[1])
+        return curvature_floor(gv, self.reciprocal_lattice, self.mesh, self.scale)
+
+
+def combine(first_order, floor_squared) -> NDArray:
+    """Our adaptive σ = max(sqrt(σ1² + Σ f²), ADAPTIVE_SIGMA_FLOOR)."""
+    return np.maximum(np.sqrt(np.asarray(first_order) ** 2 + floor_squared),
+                      ADAPTIVE_SIGMA_FLOOR)

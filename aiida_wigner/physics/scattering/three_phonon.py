@@ -18,34 +18,15 @@ from numpy.typing import NDArray
 
 from ..harmonic import DEGENERACY_TOLERANCE, Phonons, degenerate_block_ids, occupation
 from ..interactions import CubicInteraction
-from ..mesh import QMesh, triplets_at_q
+from ..mesh import QMesh, grid_index, triplets_at_q
 from ..units import AMU, ANGSTROM, EV, HBAR
-from .smearing import CUTOFF_SIGMAS, adaptive_sigma
+from .smearing import Smearing, combine
+
+__all__ = ["Smearing", "average_degenerate", "three_phonon_linewidths"]
 
 #: π ħ |V3|² / (16 (2π·10¹²)⁵ ν0 ν1 ν2) × δ[1/THz] → γ in THz, for V3 in eV/(Å³ amu^{3/2}).
 THREE_PHONON_FACTOR = (np.pi * HBAR * (EV / (ANGSTROM**3 * AMU**1.5)) ** 2
                        / (16.0 * (2.0 * np.pi * 1e12) ** 5))
-
-
-class Smearing:
-    """Fixed Gaussian width ``sigma`` (THz) or adaptive widths with ``scale``."""
-
-    def __init__(self, sigma: float | None = None, scale: float | None = None,
-                 reciprocal_lattice=None, mesh=None):
-        if (sigma is None) == (scale is None):
-            raise ValueError("give either a fixed sigma (THz) or an adaptive scale")
-        self.sigma, self.scale = sigma, scale
-        self.reciprocal_lattice, self.mesh = reciprocal_lattice, mesh
-
-    @property
-    def adaptive(self) -> bool:
-        return self.scale is not None
-
-    def widths(self, v1, v2) -> NDArray | float:
-        """σ for pairs of final modes, from their group velocities (..., 3)."""
-        if not self.adaptive:
-            return self.sigma
-        return adaptive_sigma(v1 - v2, self.reciprocal_lattice, self.mesh, self.scale)
 
 
 def average_degenerate(values: NDArray, frequencies: NDArray,
@@ -74,30 +55,63 @@ def three_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, tem
     phases = interaction.phases(phonons.qpoints)  # (n_q, n, N), computed once
     grid_points = np.atleast_1d(grid_points)
     gamma = np.zeros((len(temps), len(grid_points), freqs.shape[1]))
+    smearing = smearing.bind(qmesh)
+    ncut = smearing.cutoff("3ph")
+    floor2 = None
+    if smearing.adaptive:
+        group_velocities = smearing.process_velocities(qmesh, group_velocities)
+        floor2 = smearing.floors(group_velocities) ** 2 if smearing.kind == "adaptive" else None
+    minus = grid_index(-qmesh.addresses, qmesh.mesh)  # grid index of −q
     for ig, gp in enumerate(grid_points):
-        trip = triplets_at_q(qmesh, gp)
+        # ShengBTE's widths are not invariant under the little group of q0: no reduction
+        trip = triplets_at_q(qmesh, gp, symmetry=not smearing.shengbte)
         for s in range(0, len(trip.q1), chunk):
             a, b = trip.q1[s:s + chunk], trip.q2[s:s + chunk]
             v2 = interaction.strength(phonons.qpoints[gp], phonons.eigenvectors[gp],
                                       phases[a], phonons.eigenvectors[a],
                                       phases[b], phonons.eigenvectors[b])
-            if smearing.adaptive:
-                sig = smearing.widths(group_velocities[a][:, :, None, :],
-                                      group_velocities[b][:, None, :, :])
-            else:
-                sig = np.full((len(a), 1, 1), smearing.sigma)
+            sigmas = _triplet_widths(smearing, group_velocities, floor2, a, b, minus,
+                                     (len(a),) + freqs.shape[1:] * 2)
             gamma[:, ig] += _accumulate_gamma(
                 v2, trip.weights[s:s + chunk].astype(float), freqs[gp], freqs[a], freqs[b],
-                inv_f[gp], inv_f[a], inv_f[b], occ[:, a], occ[:, b],
-                np.ascontiguousarray(np.broadcast_to(sig, (len(a),) + freqs.shape[1:] * 2)))
+                inv_f[gp], inv_f[a], inv_f[b], occ[:, a], occ[:, b], *sigmas, ncut)
     gamma *= THREE_PHONON_FACTOR / qmesh.n_q
     gamma[:, ~valid[grid_points]] = 0.0
     return average_degenerate(gamma, freqs[grid_points])
 
 
+def _triplet_widths(smearing: Smearing, gv, floor2, a, b, minus, shape):
+    """σ (n_t, B, B) in THz of the decay term δ(ν0 − ν1 − ν2) and of the absorption
+    terms δ(ν0 + ν1 − ν2), δ(ν0 − ν1 + ν2) for triplets (q0, q1 = ``a``, q2 = ``b``),
+    q0 + q1 + q2 = G; ``minus`` maps a grid point to that of −q.
+
+    The legs carry e(q1), e(q2): the decay creates the phonons −q1, −q2, the first
+    absorption takes q1 to −q2, the second q2 to −q1.  As q1 moves (q2 = −q0 − q1 with
+    it) the decay mismatch changes at v2 − v1 and the absorption ones at ±(v1 + v2)
+    (the velocity of the state e(q)* at −q being −v(q)).  ShengBTE takes v' − v'' of
+    the two phonons from its velocity table at their own grid points instead.
+    """
+    if not smearing.adaptive:
+        sig = np.full(shape, float(smearing.sigma))
+        return sig, sig, sig
+    v1, v2 = gv[a][:, :, None, :], gv[b][:, None, :, :]
+    if smearing.shengbte:
+        m1, m2 = gv[minus[a]][:, :, None, :], gv[minus[b]][:, None, :, :]
+        sigmas = (smearing.widths(m1, m2), smearing.widths(v1, m2), smearing.widths(v2, m1))
+    else:
+        f2 = floor2[:, None] + floor2[None, :]
+        sig_diff = combine(smearing.widths(v1, -v2), f2)
+        sigmas = (combine(smearing.widths(v1, v2), f2), sig_diff, sig_diff)
+    return tuple(np.ascontiguousarray(np.broadcast_to(x, shape)) for x in sigmas)
+
+
 @numba.njit(parallel=True, cache=True)
-def _accumulate_gamma(v2, w, f0, f1, f2, if0, if1, if2, n1, n2, sigma):
-    """Σ_t w_t Σ_{j1 j2} |V|²/(ν0ν1ν2) [(n1+n2+1) g(ν0−ν1−ν2) + (n1−n2)(g(ν0+ν1−ν2) − g(ν0−ν1+ν2))]."""
+def _accumulate_gamma(v2, w, f0, f1, f2, if0, if1, if2, n1, n2, sig_sum, sig_p, sig_m, ncut):
+    """Σ_t w_t Σ_{j1 j2} |V|²/(ν0ν1ν2) [(n1+n2+1) g(ν0−ν1−ν2) + (n1−n2)(g(ν0+ν1−ν2) − g(ν0−ν1+ν2))].
+
+    g of width ``sig_sum`` (decay), ``sig_p`` and ``sig_m`` (the two absorption terms),
+    cut at ``ncut`` σ; a zero width (ShengBTE's, of equal velocities) contributes nothing.
+    """
     n_temp, n_t = n1.shape[0], n1.shape[1]
     nb = f0.shape[0]
     out = np.zeros((n_temp, nb))
@@ -107,21 +121,27 @@ def _accumulate_gamma(v2, w, f0, f1, f2, if0, if1, if2, n1, n2, sigma):
         for t in range(n_t):
             for j1 in range(nb):
                 for j2 in range(nb):
-                    s = sigma[t, j1, j2]
-                    reach = CUTOFF_SIGMAS * s
+                    s = sig_sum[t, j1, j2]
+                    r = sig_p[t, j1, j2]
+                    r2 = sig_m[t, j1, j2]
                     d_sum = f0[j0] - f1[t, j1] - f2[t, j2]
                     d_p = f0[j0] + f1[t, j1] - f2[t, j2]
                     d_m = f0[j0] - f1[t, j1] + f2[t, j2]
-                    if abs(d_sum) > reach and abs(d_p) > reach and abs(d_m) > reach:
+                    g_sum = 0.0
+                    if s > 0.0 and abs(d_sum) <= ncut * s:
+                        g_sum = norm / s * np.exp(-0.5 * (d_sum / s) ** 2)
+                    g_pm = 0.0
+                    if r > 0.0 and abs(d_p) <= ncut * r:
+                        g_pm += norm / r * np.exp(-0.5 * (d_p / r) ** 2)
+                    if r2 > 0.0 and abs(d_m) <= ncut * r2:
+                        g_pm -= norm / r2 * np.exp(-0.5 * (d_m / r2) ** 2)
+                    if g_sum == 0.0 and g_pm == 0.0:
                         continue
-                    pref = v2[t, j0, j1, j2] * w[t] * if0[j0] * if1[t, j1] * if2[t, j2] * norm / s
-                    g_sum = np.exp(-0.5 * (d_sum / s) ** 2) if abs(d_sum) < reach else 0.0
-                    g_p = np.exp(-0.5 * (d_p / s) ** 2) if abs(d_p) < reach else 0.0
-                    g_m = np.exp(-0.5 * (d_m / s) ** 2) if abs(d_m) < reach else 0.0
+                    pref = v2[t, j0, j1, j2] * w[t] * if0[j0] * if1[t, j1] * if2[t, j2]
                     for T in range(n_temp):
                         a = n1[T, t, j1]
                         b = n2[T, t, j2]
-                        acc[T] += pref * ((a + b + 1.0) * g_sum + (a - b) * (g_p - g_m))
+                        acc[T] += pref * ((a + b + 1.0) * g_sum + (a - b) * g_pm)
         for T in range(n_temp):
             out[T, j0] = acc[T]
     return out
