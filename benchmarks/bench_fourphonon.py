@@ -1,0 +1,140 @@
+"""FourPhonon (ShengBTE + 4ph) and ours side by side on identical force constants.
+
+For one model and mesh: writes FourPhonon's inputs (benchmarks/fourphonon_io.py), runs
+the stock binary (adaptive widths, scalebroad = --scale) and, if given, a fixed-width build
+(``--fourphonon-fixed``: FourPhonon with ``base_sigma = 1`` and our 6σ cut-offs, so its
+s = scalebroad = 2π√2·σ), computes ours at FourPhonon's irreducible q-points and prints,
+per rate kind (3ph, 4ph, isotope), the median and worst |ours/FourPhonon − 1| over the
+modes, for
+
+* fixed σ: ours (golden-rule counting) and ours with ``counting="fourphonon"``;
+* adaptive: ``adaptive-shengbte`` with our velocities and with FourPhonon's (BTE.v_full),
+  and our own ``adaptive``;
+
+plus κ (trace/3, RTA with 3ph + 4ph + isotope), the wall-time ratio FourPhonon/ours
+(measured back to back in this run, FourPhonon with ``--nproc`` MPI ranks × 1 thread,
+ours with the NUMBA_NUM_THREADS threads) and peak memory (max RSS of each side).
+
+    python benchmarks/bench_fourphonon.py --model diamond --mesh 4 4 4 \\
+        --fourphonon /work/peers/fourphonon/ShengBTE_cpu \\
+        --fourphonon-fixed /work/peers/fourphonon/ShengBTE_fixed --workdir /tmp/fp_bench
+
+``--fcp``: a fitted model (default: tests/data/sw_si_diamond.fcp for "diamond"; "lowsym6"
+is fitted on the fly, ~5 min, unless given).  ``--save-reference`` writes the FourPhonon
+numbers of the diamond 4×4×4 case to tests/data/fourphonon_si_diamond_444.npz.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fourphonon_io as F  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _peak_children_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+
+
+def _peak_self_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _line(label, ours, theirs):
+    parts = []
+    for key in ("w_3ph", "w_4ph", "w_iso"):
+        if ours.get(key) is None or theirs.get(key) is None:
+            continue
+        a = F.agreement(ours[key], theirs[key])
+        parts.append(f"{key[2:]:>4} {a['median']:.1e}/{a['worst']:.1e}")
+    print(f"  {label:<44} " + "   ".join(parts))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", choices=["diamond", "lowsym6"], default="diamond")
+    p.add_argument("--fcp", type=Path, default=None)
+    p.add_argument("--mesh", type=int, nargs=3, default=[4, 4, 4])
+    p.add_argument("--temperature", type=float, default=300.0)
+    p.add_argument("--sigma", type=float, default=0.1, help="fixed width, THz")
+    p.add_argument("--scale", type=float, default=1.0, help="scalebroad")
+    p.add_argument("--fourphonon", type=Path, required=True, help="stock ShengBTE_cpu")
+    p.add_argument("--fourphonon-fixed", type=Path, default=None)
+    p.add_argument("--nproc", type=int, default=2)
+    p.add_argument("--workdir", type=Path, default=Path("/tmp/fourphonon_bench"))
+    p.add_argument("--save-reference", action="store_true")
+    args = p.parse_args(argv)
+
+    from aiida_wigner.physics.mesh import QMesh
+    from aiida_wigner.physics.scattering.isotope import natural_mass_variances
+
+    fcp = args.fcp
+    if fcp is None and args.model == "diamond":
+        fcp = ROOT / "tests" / "data" / "sw_si_diamond.fcp"
+    if fcp is None:
+        fcp = args.workdir / f"{args.model}.fcp"
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        print("fitting", args.model, F.fit_fcp(args.model, fcp))
+    fc = F.load_model(args.model, fcp)
+    g2 = natural_mass_variances(fc.primitive.symbols)
+    nb = 3 * len(fc.primitive)
+    mesh, T = tuple(args.mesh), args.temperature
+    qm = QMesh.build(fc.primitive, mesh)
+    print(f"model {args.model}: {len(fc.primitive)} atoms, mesh {mesh}, T = {T} K; "
+          f"|ours/FourPhonon − 1| median/worst over modes")
+    runs = {"adaptive": (args.fourphonon, args.scale)}
+    if args.fourphonon_fixed:
+        runs["fixed"] = (args.fourphonon_fixed, 2 * np.pi * np.sqrt(2) * args.sigma)
+    reference = {}
+    for mode, (binary, scalebroad) in runs.items():
+        d = args.workdir / f"{args.model}_{'x'.join(map(str, mesh))}_{mode}"
+        F.write_inputs(fc, d, mesh, T, scalebroad, g2)
+        wall_fp = F.run(binary, d, nproc=args.nproc)
+        theirs = F.read_outputs(d, T, nb)
+        reference.update({f"{mode}_{k}": v for k, v in theirs.items() if v is not None})
+        t0 = time.perf_counter()
+        if mode == "fixed":
+            variants = {"gaussian (golden-rule counting)":
+                        F.our_rates(fc, mesh, theirs["qpoints"], T, "gaussian", args.sigma, g2)}
+            wall_ours = time.perf_counter() - t0
+            variants["gaussian, counting='fourphonon'"] = F.our_rates(
+                fc, mesh, theirs["qpoints"], T, "gaussian", args.sigma, g2,
+                counting="fourphonon")
+        else:
+            variants = {"adaptive-shengbte, our velocities": F.our_rates(
+                fc, mesh, theirs["qpoints"], T, "adaptive-shengbte", args.scale, g2)}
+            wall_ours = time.perf_counter() - t0
+            variants["adaptive-shengbte, FourPhonon's velocities"] = F.our_rates(
+                fc, mesh, theirs["qpoints"], T, "adaptive-shengbte", args.scale, g2,
+                velocities_from=d)
+            variants["adaptive (ours)"] = F.our_rates(fc, mesh, theirs["qpoints"], T,
+                                                      "adaptive", args.scale, g2)
+            reference["adaptive_velocities"] = F.read_velocities(d, qm, nb)
+        print(f"{mode}: FourPhonon {wall_fp:.0f} s ({args.nproc} ranks), ours {wall_ours:.0f} s "
+              f"(rates + κ) — ratio {wall_fp / wall_ours:.1f}; peak RSS FourPhonon "
+              f"{_peak_children_mb():.0f} MB (largest rank), ours {_peak_self_mb():.0f} MB")
+        print(f"  frequencies: max |Δν| = "
+              f"{np.abs(variants[next(iter(variants))]['frequencies'] - theirs['frequencies']).max():.1e} THz")
+        for label, ours in variants.items():
+            _line(label, ours, theirs)
+            if ours["kappa"] is not None:
+                print(f"  {'':<44} κ = {np.trace(ours['kappa']) / 3:.2f} W/(m K) vs FourPhonon "
+                      f"{np.trace(theirs['kappa']) / 3:.2f}")
+        print(F.timing_lines(d))
+    if args.save_reference:
+        out = ROOT / "tests" / "data" / f"fourphonon_si_{args.model}_{''.join(map(str, mesh))}.npz"
+        np.savez_compressed(out, **reference)
+        print("wrote", out)
+
+
+if __name__ == "__main__":
+    main()
