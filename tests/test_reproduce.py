@@ -94,3 +94,30 @@ def test_usage_errors(aiida_profile_clean, cu3au_fc):
     assert result.exit_code == 1 and "no single node" in result.output
     result = invoke("reproduce", node.pk, "--rtol", -1)
     assert result.exit_code == 2
+
+
+def test_tar_files_compare_by_member_content():
+    """A hiphive .fcp is a tar of tars: rewriting it changes only time stamps, which must not
+    count; a changed member must."""
+    import io
+    import tarfile
+
+    from aiida_wigner.cli.reproduce import _file_digests
+
+    def tar(members: dict, mtime: float) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            for name, data in members.items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime = len(data), mtime
+                archive.addfile(info, io.BytesIO(data))
+        return buffer.getvalue()
+
+    first = tar({"orbits_0": tar({"a": b"123"}, 1.0), "attributes": b"x"}, 1.0)
+    again = tar({"orbits_0": tar({"a": b"123"}, 2.0), "attributes": b"x"}, 2.0)
+    changed = tar({"orbits_0": tar({"a": b"124"}, 1.0), "attributes": b"x"}, 1.0)
+    assert first != again
+    assert _file_digests("f", first) == _file_digests("f", again)
+    assert set(_file_digests("f", first)) == {"f:orbits_0:a", "f:attributes"}
+    assert _file_digests("f", first)["f:orbits_0:a"] != _file_digests("f", changed)["f:orbits_0:a"]
+    assert list(_file_digests("f", b"plain")) == ["f"]

@@ -2,18 +2,21 @@
 
 Re-run: the calcfunctions of this package that are deterministic functions of their stored
 inputs -- ``wigner.renormalize``, ``wigner.kappa`` (sampled four-phonon included: its seed is
-an input), the pipeline's summary and .fcp conversion, the displacement / training-set /
-hiphive-fit / aiida-phonopy conversion steps of the force-constant workflows.  Not re-run: the force-engine steps (ASE static, MD, relaxation,
-VASP), whose cost is the whole sampling and whose results need the engine (a GPU MLIP, an
-external code), and calcfunctions of other packages; they are listed as skipped.
+an input), the pipeline's summary and .fcp conversion, the analyses (``wigner.analysis``,
+``wigner.mode_removal``), the displacement / training-set / hiphive-fit / aiida-phonopy
+conversion steps of the force-constant workflows.  Not re-run: the force-engine steps (ASE
+static, MD, relaxation, VASP, and their parsing/report steps), whose cost is the whole sampling
+and whose results need the engine (a GPU MLIP, an external code), and calcfunctions of other
+packages; they are listed as skipped.
 
 Each re-run calls the stored process's own function on its stored input nodes with
 ``store_provenance=False`` and caching off, so nothing is added to the database.  Outputs are
 compared array by array: ``ArrayData`` arrays, ``ForceConstantsData`` arrays (cells, FC2, FC3,
 FC4), attribute numbers (``Dict`` contents) after aiida's own storage rounding
 (``clean_value``: 14 significant digits, what a stored node would hold), other attributes and
-repository files for equality.  The code versions a summary records are shown when they
-differ but are not a failure.
+repository files for equality (tar archives such as hiphive's .fcp member by member, so that
+time stamps do not count).  The code versions a summary records and the .fcp's metadata member
+(creation date) are shown when they differ but are not a failure.
 """
 
 from __future__ import annotations
@@ -30,11 +33,15 @@ from .utils import ensure_profile, input_errors
 #: Modules whose calcfunctions are re-run (deterministic, no force engine).
 REPRODUCED_MODULES = ("aiida_wigner.calculations.kappa", "aiida_wigner.calculations.renormalize",
                       "aiida_wigner.calculations.conductivity",
+                      "aiida_wigner.calculations.analysis",
                       "aiida_wigner.calculations.fitting",
                       "aiida_wigner.calculations.phonopy_nodes")
 
-#: Attributes that record the environment, not a result: shown when they differ, never a failure.
-INFORMATIONAL = ("attribute versions/",)
+#: Values that record the environment, not a result: shown when they differ, never a failure.
+#: The code versions of a summary, and the pickled metadata member of a hiphive .fcp (it holds
+#: the creation date; the fitted numbers are in its other members and in ``force_constants``).
+INFORMATIONAL_PREFIXES = ("attribute versions/",)
+INFORMATIONAL_SUFFIXES = (".fcp:attributes",)
 
 
 @cmd_root.command("reproduce")
@@ -99,7 +106,8 @@ class Deviation:
 
     @property
     def informational(self) -> bool:
-        return self.name.startswith(INFORMATIONAL)
+        return (self.name.startswith(INFORMATIONAL_PREFIXES)
+                or self.name.endswith(INFORMATIONAL_SUFFIXES))
 
     def within(self, rtol: float) -> bool:
         return self.informational or (self.relative is not None and self.relative <= rtol)
@@ -170,7 +178,8 @@ def _not_reproduced(process) -> str | None:
     if module in REPRODUCED_MODULES:
         return None
     if module.startswith("aiida_wigner."):
-        return "a force-engine step: its outputs are the stored inputs of the re-run steps"
+        return (f"a force-engine step or its bookkeeping ({module}): its outputs are the stored "
+                f"inputs of the re-run steps")
     return f"not an aiida-wigner step ({module})"
 
 
@@ -260,10 +269,29 @@ def node_values(node) -> dict:
         attributes = {k: v for k, v in attributes.items() if not k.startswith("array|")}
     else:
         for name in node.base.repository.list_object_names():
-            content = node.base.repository.get_object_content(name, mode="rb")
-            values[f"file {name}"] = hashlib.sha256(content).hexdigest()
+            values.update(_file_digests(f"file {name}",
+                                        node.base.repository.get_object_content(name, mode="rb")))
     _flatten(clean_value(attributes), "attribute ", values)
     return values
+
+
+def _file_digests(label: str, content: bytes) -> dict:
+    """SHA-256 of a file; of each member of a tar archive, nested ones too (a hiphive .fcp), so
+    that the members' time stamps do not count."""
+    import io
+    import tarfile
+
+    buffer = io.BytesIO(content)
+    if not tarfile.is_tarfile(buffer):
+        return {label: hashlib.sha256(content).hexdigest()}
+    buffer.seek(0)
+    digests = {}
+    with tarfile.open(fileobj=buffer) as archive:
+        for member in archive.getmembers():
+            if member.isfile():
+                digests.update(_file_digests(f"{label}:{member.name}",
+                                             archive.extractfile(member).read()))
+    return digests
 
 
 def _flatten(value, path: str, out: dict) -> None:
