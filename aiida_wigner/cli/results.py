@@ -1,4 +1,4 @@
-"""``aiida-wigner results``: κ_P, κ_C, κ of the finished runs in the database, per temperature."""
+"""``aiida-wigner results``: κ_P, κ_C, κ of the finished runs in the database, per T."""
 
 from __future__ import annotations
 
