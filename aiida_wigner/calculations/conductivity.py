@@ -36,7 +36,7 @@ def code_versions() -> dict:
 
 def kappa_rows(temperatures, kappa_P, kappa_C, kappa) -> list[dict]:
     """One dict per temperature: T and the xx, yy, zz components and their average (W/(m K))
-    of κ_P, κ_C and κ, plus the coherence share κ_C/κ of the average."""
+    of κ_P, κ_C and κ, plus the coherence share κ_C/κ of the average (None when κ = 0)."""
     rows = []
     for i, t in enumerate(np.asarray(temperatures, dtype=float)):
         row = {"T": float(t)}
@@ -45,8 +45,8 @@ def kappa_rows(temperatures, kappa_P, kappa_C, kappa) -> list[dict]:
             for axis, value in zip(("xx", "yy", "zz"), diag):
                 row[f"{name}_{axis}"] = float(value)
             row[f"{name}_avg"] = float(diag.mean())
-        row["kappa_C_share"] = (row["kappa_C_avg"] / row["kappa_avg"]
-                                if row["kappa_avg"] else float("nan"))
+        row["kappa_C_share"] = (row["kappa_C_avg"] / row["kappa_avg"]  # None: κ = 0 (a Dict
+                                if row["kappa_avg"] else None)          # cannot store NaN)
         rows.append(row)
     return rows
 

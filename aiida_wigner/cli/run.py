@@ -161,6 +161,7 @@ def format_run_report(pk: int, summary: dict, kappa) -> str:
             f"scattering {scattering}")
     table = format_kappa_table(kappa.get_array("temperatures"), kappa.get_array("kappa_P"),
                                kappa.get_array("kappa_C"), kappa.get_array("kappa"))
-    shares = ", ".join(f"{r['T']:g} K {r['kappa_C_share']:.0%}" for r in summary["rows"])
+    shares = ", ".join(f"{r['T']:g} K " + (f"{r['kappa_C_share']:.0%}" if r["kappa_C_share"]
+                                            is not None else "-") for r in summary["rows"])
     return (f"{head}\nThermal conductivity, W/(m K):\n{table}\n"
             f"coherence share κ_C/κ (average of the diagonal): {shares}")
