@@ -316,3 +316,181 @@ def test_kappa_calcfunction_exit_code_for_zero_fc3(aiida_profile_clean, cu3au_fc
         force_constants=node, settings=orm.Dict({"mesh": [2, 2, 2], "temperatures": [300.0]}))
     assert process.exit_status == status("ERROR_INVALID_INPUT")
     assert "fc3 is zero everywhere" in process.exit_message
+
+
+# -- cutoffs against the supercell (issue 13 item 2) --------------------------------------------
+
+def cu3au(a=3.75):
+    from ase import Atoms
+
+    return Atoms("AuCu3", scaled_positions=[[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]],
+                 cell=np.eye(3) * a, pbc=True)
+
+
+def test_cutoff_limit_is_where_hiphive_stops():
+    """Rule: half the shortest supercell lattice vector minus 0.01 Å.  hiphive itself accepts
+    the Cu₃Au 2x2x2 supercell up to 3.75 Å (the 2nd-neighbour shell sits at 3.75 Å, half the
+    7.5 Å supercell) and stops with "Found cluster ... in two orbits" just above."""
+    from ase.build import bulk
+    from hiphive import ClusterSpace
+    from hiphive.force_constant_model import ForceConstantModel
+
+    from aiida_wigner.fitting.hiphive_fit import cutoff_limit
+
+    prim = cu3au()
+    supercell = prim.repeat(2)
+    limit = cutoff_limit(supercell.cell)
+    assert limit == 3.74
+    ForceConstantModel(supercell, ClusterSpace(prim, [limit, limit]))
+    with pytest.raises(Exception, match="two orbits"):
+        ForceConstantModel(supercell, ClusterSpace(prim, [limit + 0.02]))
+    # skewed cell: fcc primitive x3, shortest vector 3 a/√2 (the perpendicular height would
+    # give 3 a/√3 / 2 = 3.11 Å and lose the 2nd-neighbour shell at a = 3.59 Å)
+    assert cutoff_limit(bulk("Cu", "fcc", a=3.59).cell * 3) == 3.79
+
+
+def test_protocol_cutoffs_capped_explicit_ones_refused(aiida_profile_clean):
+    from aiida_wigner.workflows.force_constants import ForceConstantsWorkChain
+
+    structure = orm.StructureData(ase=cu3au())
+    builder = ForceConstantsWorkChain.get_builder_from_protocol(structure, engine="emt",
+                                                                protocol="fast")
+    fit = builder.fit.parameters.get_dict()
+    assert fit["cutoffs"] == {"2": 3.74, "3": 3.74, "4": 3.0}  # fast.yaml: 4.0, 4.0, 3.0
+    assert fit["cap_cutoffs"] is True
+    assert "order-2 cutoff 4.0 Å capped at 3.74 Å" in builder.metadata.description
+    with pytest.raises(ValueError, match=re.escape(
+            "cutoff 5.00 Å of order 2 exceeds the largest this supercell allows, 3.74 Å")) as info:
+        ForceConstantsWorkChain.get_builder_from_protocol(
+            structure, engine="emt", protocol="fast",
+            overrides={"fit": {"cutoffs": {"2": 5.0, "3": 3.0}}})
+    assert "larger supercell (e.g. supercell [3, 3, 3])" in str(info.value)
+    explicit = ForceConstantsWorkChain.get_builder_from_protocol(
+        structure, engine="emt", protocol="fast", overrides={"fit": {"cutoffs": {"2": 3.5}}})
+    assert explicit.fit.parameters["cap_cutoffs"] is False
+    assert not explicit.metadata.get("description")
+
+
+def test_fit_cli_explicit_cutoff_too_large(aiida_profile_clean, tmp_path):
+    path = tmp_path / "POSCAR"
+    path.write_text(POSCAR)
+    over = tmp_path / "over.yaml"
+    over.write_text("fit: {cutoffs: {'2': 5.0}}\n")
+    result = invoke("fit", path, "--engine", "emt", "--overrides", over)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "Error: building the emt inputs: fit.cutoffs: cutoff 5.00 Å" in result.output
+    assert orm.QueryBuilder().append(orm.ProcessNode).count() == 0
+
+
+def test_cu3au_emt_fast_protocol_fit_finishes(aiida_profile_clean):
+    """The case of issue 13: the fast protocol's 4.0 Å on Cu₃Au 2x2x2 with EMT.  The builder
+    caps at 3.74 Å (input cell, a = 3.75 Å); EMT relaxes a to 3.708 Å, and the fit step caps
+    again at 3.69 Å.  Sampling is shortened (not the cutoffs) to keep the test quick."""
+    from aiida.engine import run_get_node
+
+    from aiida_wigner.workflows.force_constants import ForceConstantsWorkChain
+
+    builder = ForceConstantsWorkChain.get_builder_from_protocol(
+        orm.StructureData(ase=cu3au()), engine="emt", protocol="fast",
+        overrides={"sampling": {"md": {"n_steps": 60, "interval": 2}, "n_snapshots": 6,
+                                "discard_steps": 20},
+                   "fit": {"validation": {"method": "k-fold", "n_splits": 3}}})
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, (node.exit_status, node.exit_message)
+    scores = results["scores"].get_dict()
+    assert results["lattice"]["a"] == pytest.approx(3.708, abs=1e-3)
+    assert scores["cutoffs"] == {"2": 3.69, "3": 3.69, "4": 3.0}
+    assert scores["cutoffs_capped"] == {"2": [3.74, 3.69], "3": [3.74, 3.69]}
+
+
+def _fit_inputs(atoms, supercell, n_structures, parameters):
+    from aiida_wigner.fitting.harmonic import build_setup
+
+    n = build_setup(atoms, supercell).n_super
+    zeros = orm.ArrayData()
+    zeros.set_array("displacements", np.zeros((n_structures, n, 3)))
+    forces = orm.ArrayData()
+    forces.set_array("forces", np.zeros((n_structures, n, 3)))
+    return {"structure": orm.StructureData(ase=atoms), "displacements": zeros, "forces": forces,
+            "parameters": orm.Dict({"harmonic": "joint", **parameters})}, supercell
+
+
+def test_fit_step_refuses_explicit_cutoff_beyond_the_supercell(aiida_profile_clean):
+    from aiida_wigner.calculations.fitting import fit_hiphive
+
+    inputs, supercell = _fit_inputs(cu3au(3.708), [2, 2, 2], 3, {"cutoffs": {"2": 3.74}})
+    inputs["parameters"] = orm.Dict({**inputs["parameters"].get_dict(),
+                                     "supercell_matrix": supercell})
+    _, node = fit_hiphive.run_get_node(**inputs)
+    assert node.exit_status == status("ERROR_FIT_SETUP")
+    assert "cutoff 3.74 Å of order 2 exceeds the largest this supercell allows, 3.69 Å" in \
+        node.exit_message
+
+
+def test_too_many_parameters_refused_before_the_fit_matrix(aiida_profile_clean):
+    """Cu₃Au with its symmetry broken (P1, atoms moved by ~0.03 Å): a 2x2x2 supercell and
+    two structures give 192 force components; an order-2 cutoff of 3.0 Å already has 207
+    free parameters (hiphive's count)."""
+    from aiida.engine import run_get_node
+
+    from aiida_wigner.calculations.fitting import fit_hiphive
+    from aiida_wigner.workflows.force_constants import FitWorkChain
+
+    p1 = cu3au()
+    p1.positions += np.random.default_rng(0).normal(scale=0.03, size=(4, 3))
+    inputs, supercell = _fit_inputs(p1, [2, 2, 2], 2, {"cutoffs": {"2": 3.0}})
+    u = np.random.default_rng(1).normal(scale=0.01, size=(2, 32, 3))
+    inputs["displacements"].set_array("displacements", u)
+    inputs["forces"].set_array("forces", -2.0 * u)
+    params = {**inputs["parameters"].get_dict(), "supercell_matrix": supercell}
+    _, node = fit_hiphive.run_get_node(**{**inputs, "parameters": orm.Dict(params)})
+    assert node.exit_status == status("ERROR_TOO_MANY_PARAMETERS")
+    for text in ("207 free parameters (order 2: 207) but only 192 force components",
+                 "lower the cutoffs (order 2 has the most)",
+                 "add training structures (at least 3 structures)"):
+        assert text in node.exit_message
+    _, wc = run_get_node(FitWorkChain, supercell_matrix=orm.List(supercell), **inputs)
+    assert wc.exit_status == status("ERROR_TOO_MANY_PARAMETERS")
+    assert "207 free parameters" in wc.exit_message
+    # the ratio is a parameter: 207 <= 1.1 x 192 passes the guard and the fit runs
+    _, ok = fit_hiphive.run_get_node(**{**inputs, "parameters": orm.Dict(
+        {**params, "max_parameter_ratio": 1.1, "validation": {"method": "split"}})})
+    assert ok.is_finished_ok, ok.exit_message
+
+
+# -- relaxation sanity ----------------------------------------------------------------------------
+
+def test_absurd_relaxation_volume_is_refused(aiida_profile_clean):
+    """ASE's Lennard-Jones defaults (σ = 1 Å) collapse Cu₃Au: refused after the relax step."""
+    from aiida.engine import run_get_node
+
+    from aiida_wigner.workflows.engine import RelaxWorkChain
+
+    _, node = run_get_node(RelaxWorkChain, engine={"calculator": orm.Dict({"name": "lj"})},
+                           structure=orm.StructureData(ase=cu3au()),
+                           parameters=orm.Dict({"fmax": 1e-3, "max_steps": 300}))
+    assert node.exit_status == status("ERROR_VOLUME_CHANGED")
+    message = node.exit_message
+    assert "The relaxation changed the volume by -" in message
+    assert "more than max_volume_change = 20%" in message and "engine.calculator" in message
+    assert node.outputs.lattice["a"] < 3.75 * 0.93  # a 20 % volume change is 7 % in a
+
+
+def test_volume_guard_stops_the_force_constant_workflow(aiida_profile_clean):
+    """The LJ collapse ends ForceConstantsWorkChain with the relax step's own code, before any
+    phonon step; the threshold is a relax setting of the protocol (overrides)."""
+    from aiida.engine import run_get_node
+
+    from aiida_wigner.workflows.force_constants import ForceConstantsWorkChain
+
+    structure = orm.StructureData(ase=cu3au())
+    builder = ForceConstantsWorkChain.get_builder_from_protocol(structure, engine="lj",
+                                                                protocol="fast")
+    _, node = run_get_node(builder)
+    assert node.exit_status == status("ERROR_VOLUME_CHANGED")
+    assert "max_volume_change = 20%" in node.exit_message
+    assert [child.process_label for child in node.called] == ["RelaxWorkChain"]
+    relaxed = ForceConstantsWorkChain.get_builder_from_protocol(
+        structure, engine="lj", protocol="fast", overrides={"relax": {"max_volume_change": 0.9}})
+    assert relaxed.relax.max_volume_change.value == 0.9
+    assert "max_volume_change" not in relaxed.relax.parameters.get_dict()

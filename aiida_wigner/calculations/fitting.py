@@ -16,9 +16,10 @@ from aiida.engine import calcfunction
 
 from ..data.force_constants import ForceConstantsData
 from ..exit_codes import exit_code
-from ..physics.forceconstants import ForceConstants
+from ..physics.forceconstants import ForceConstants, ForceConstantsError
 from ..fitting import harmonic as harm
-from ..fitting.hiphive_fit import FitError, fcp_to_force_constants, fit_force_constants
+from ..fitting.hiphive_fit import (MAX_PARAMETER_RATIO, FitError, TooManyParametersError,
+                                   fcp_to_force_constants, fit_force_constants)
 from ..fitting.hiphive_fit import rattle_fixed_amplitude, select_snapshots
 from .phonopy_nodes import new_preprocess_data
 
@@ -109,7 +110,11 @@ def fit_hiphive(structure: orm.StructureData, parameters: orm.Dict, displacement
 
     ``parameters``: supercell_matrix, primitive_matrix, cutoffs ({order: Å}), method,
     harmonic ('fixed' | 'joint'), validation, rotational_sum_rules, fit_kwargs, seed,
-    fc_orders (orders written to the ForceConstantsData, default [2, 3, 4]).
+    fc_orders (orders written to the ForceConstantsData, default [2, 3, 4]), cap_cutoffs
+    (default False: a cutoff above the supercell's limit is an ERROR_FIT_SETUP; True, as the
+    protocols set it: lowered to the limit, recorded in ``scores.cutoffs_capped``),
+    max_parameter_ratio (default 1: more free parameters than force components is an
+    ERROR_TOO_MANY_PARAMETERS, before the fit matrix is built).
     With harmonic 'fixed' and ``harmonic_force_constants`` (the finite-displacement FC2 of
     the same supercell), that FC2, without cutoff, is the harmonic part of the fit and of
     the output ``force_constants``; the ``.fcp`` keeps its cutoff-limited order-2 terms.
@@ -137,15 +142,24 @@ def fit_hiphive(structure: orm.StructureData, parameters: orm.Dict, displacement
                                   harmonic_fc2=None if fixed_fc2 is None else fixed_fc2.full_fc2(),
                                   validation=p.get("validation"),
                                   rotational_sum_rules=p.get("rotational_sum_rules", ()),
-                                  fit_kwargs=p.get("fit_kwargs"), seed=int(p.get("seed", 42)))
+                                  fit_kwargs=p.get("fit_kwargs"), seed=int(p.get("seed", 42)),
+                                  cap_cutoffs=bool(p.get("cap_cutoffs", False)),
+                                  max_parameter_ratio=float(p.get("max_parameter_ratio",
+                                                                  MAX_PARAMETER_RATIO)))
+    except TooManyParametersError as exc:
+        return exit_code("ERROR_TOO_MANY_PARAMETERS", str(exc))
     except FitError as exc:
         return exit_code("ERROR_FIT_SETUP", str(exc))
-    fc = fcp_to_force_constants(res.fcp, setup, tuple(p.get("fc_orders", (2, 3, 4))),
-                                source={"method": f"hiphive {res.scores['method']}",
-                                        "harmonic": res.scores["harmonic"],
-                                        "harmonic_fc2": res.scores["harmonic_fc2"]})
-    if fixed_fc2 is not None:
-        fc = ForceConstants(setup, fixed_fc2.fc2, fc.fc3, fc.fc4, fc.source)
+    try:
+        fc = fcp_to_force_constants(res.fcp, setup, tuple(p.get("fc_orders", (2, 3, 4))),
+                                    source={"method": f"hiphive {res.scores['method']}",
+                                            "harmonic": res.scores["harmonic"],
+                                            "harmonic_fc2": res.scores["harmonic_fc2"]})
+        if fixed_fc2 is not None:
+            fc = ForceConstants(setup, fixed_fc2.fc2, fc.fc3, fc.fc4, fc.source)
+    except ForceConstantsError as exc:  # e.g. NaN from a method on degenerate data
+        return exit_code("ERROR_FIT_SETUP", f"the fit gave unusable force constants: {exc}; "
+                                            f"check the training forces or use another method")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "potential.fcp")
         res.fcp.write(path)

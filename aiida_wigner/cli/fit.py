@@ -57,6 +57,8 @@ def cmd_fit(ctx, structure, engine, code_label, model, protocol, supercell, no_r
         builder = ForceConstantsWorkChain.get_builder_from_protocol(
             orm.StructureData(ase=structure), engine=engine, protocol=protocol, code=code,
             model=model, supercell=list(supercell) if supercell else None, overrides=over)
+    if builder.metadata.get("description"):
+        click.echo(f"Note: {builder.metadata.description}")
     if daemon:
         node = submit(builder)
         click.echo(f"Submitted ForceConstantsWorkChain <{node.pk}>; follow it with "

@@ -39,6 +39,16 @@ class FitError(ValueError):
     """The fit cannot be set up (bad cutoffs, too few data) or failed."""
 
 
+class TooManyParametersError(FitError):
+    """More free parameters than :data:`MAX_PARAMETER_RATIO` times the force components."""
+
+
+#: Å kept below half the shortest supercell lattice vector (see :func:`cutoff_limit`)
+CUTOFF_MARGIN = 0.01
+#: default largest ratio of free fit parameters to force components (fit matrix rows)
+MAX_PARAMETER_RATIO = 1.0
+
+
 @dataclass
 class FitResult:
     """Outcome of :func:`fit_force_constants`.
@@ -77,12 +87,69 @@ def build_cluster_space(prim, cutoffs, symprec: float = 1e-5):
     return ClusterSpace(prim, _cutoff_list(cutoffs), symprec=symprec)
 
 
-def max_cutoff(supercell) -> float:
-    """Largest cutoff (Å) that a supercell supports: half its shortest periodic width."""
-    cell = np.asarray(supercell.cell)
-    vol = abs(np.linalg.det(cell))
-    widths = [vol / np.linalg.norm(np.cross(cell[i - 2], cell[i - 1])) for i in range(3)]
-    return 0.5 * min(widths)
+def cutoff_limit(cell) -> float:
+    """Largest cutoff (Å) a supercell with lattice vectors ``cell`` (rows, Å) allows.
+
+    Rule: the radius of the sphere inscribed in the supercell's Wigner-Seitz cell, i.e. half
+    its shortest lattice vector (Minkowski-reduced), minus :data:`CUTOFF_MARGIN`, rounded
+    down to 0.01 Å (so that the limit printed is the limit used).  A pair
+    closer than that has exactly one nearest periodic image, so every cluster within the
+    cutoffs is one cluster of the crystal and hiphive finds it in one orbit (at or beyond
+    half a lattice vector hiphive stops with "Found cluster ... in two orbits").  For
+    orthogonal supercells this is half the shortest perpendicular height; for skewed ones
+    (fcc primitive multiples) it is larger than that, and still exact.
+    """
+    from ase.geometry import minkowski_reduce
+
+    reduced, _ = minkowski_reduce(np.asarray(cell, dtype=float))
+    half = 0.5 * float(np.linalg.norm(reduced, axis=1).min())
+    return float(np.floor(100 * (half - CUTOFF_MARGIN)) / 100)
+
+
+def supercell_cutoffs(cutoffs, cell, cap: bool = False) -> tuple[list[float], dict]:
+    """``cutoffs`` (see :func:`fit_force_constants`) checked against the supercell ``cell``.
+
+    Returns the cutoffs to use (a list from order 2) and ``{order: [asked, used]}`` for those
+    lowered.  With ``cap`` (protocol cutoffs) a cutoff above :func:`cutoff_limit` is lowered
+    to it; without (cutoffs the user chose) it is a :class:`FitError` naming the limit.
+    """
+    cut = _cutoff_list(cutoffs)
+    limit = cutoff_limit(cell)
+    too_large = {order: c for order, c in enumerate(cut, start=2) if c > limit}
+    if too_large and not cap:
+        order, c = max(too_large.items(), key=lambda item: item[1])
+        raise FitError(f"cutoff {c:.2f} Å of order {order} exceeds the largest this supercell "
+                       f"allows, {limit:.2f} Å (half its shortest lattice vector, minus "
+                       f"{CUTOFF_MARGIN} Å): use cutoffs <= {limit:.2f} Å or a larger supercell")
+    capped = {str(order): [c, limit] for order, c in too_large.items()}
+    return [min(c, limit) for c in cut], capped
+
+
+def check_parameter_count(cs, n_rows: int, fixed_orders=(), ratio: float = MAX_PARAMETER_RATIO,
+                          n_structures: int | None = None) -> None:
+    """Refuse a fit whose free parameters exceed ``ratio`` x ``n_rows`` force components.
+
+    ``cs`` is the hiphive ClusterSpace (its ``n_dofs`` per order cost nothing next to the fit
+    matrix); ``fixed_orders`` are not fitted (order 2 with ``harmonic='fixed'``).  The fit
+    matrix has ``n_rows`` x free-parameter float64 entries: above the ratio the least-squares
+    problem is underdetermined and the matrix alone can exhaust the memory.
+    """
+    per_order = {int(o): int(cs.get_n_dofs_by_order(o)) for o in cs.cutoffs.orders
+                 if int(o) not in fixed_orders}
+    n_free = sum(per_order.values())
+    if n_free <= ratio * n_rows:
+        return
+    largest = max(per_order, key=per_order.get)
+    counts = ", ".join(f"order {o}: {n}" for o, n in sorted(per_order.items()))
+    need = ""
+    if n_structures:
+        per_structure = n_rows / n_structures
+        need = f" (at least {int(np.ceil(n_free / ratio / per_structure))} structures)"
+    raise TooManyParametersError(
+        f"{n_free} free parameters ({counts}) but only {n_rows} force components to fit them "
+        f"(a {n_rows} x {n_free} fit matrix, {8e-9 * n_rows * n_free:.1f} GB): lower the "
+        f"cutoffs (order {largest} has the most), add training structures{need}, or raise "
+        f"max_parameter_ratio (now {ratio:g} parameters per force component)")
 
 
 def select_snapshots(n_frames: int, n_snapshots: int, discard: int = 0) -> np.ndarray:
@@ -137,7 +204,8 @@ def fit_force_constants(prim, ideal_supercell, displacements, forces, cutoffs,
                         harmonic_displacements=None, harmonic_forces=None,
                         validation: dict | None = None, rotational_sum_rules=(),
                         fit_kwargs: dict | None = None, seed: int = 42,
-                        cluster_space=None, harmonic_fc2=None) -> FitResult:
+                        cluster_space=None, harmonic_fc2=None, cap_cutoffs: bool = False,
+                        max_parameter_ratio: float = MAX_PARAMETER_RATIO) -> FitResult:
     """Fit a hiphive ForceConstantPotential to forces.
 
     Parameters
@@ -158,6 +226,10 @@ def fit_force_constants(prim, ideal_supercell, displacements, forces, cutoffs,
         ``{"method": "split", "train_fraction": 0.8}``; ``None`` means 5-fold (or
         leave-one-out with fewer than 5 structures).
     rotational_sum_rules : subset of ``("Huang", "Born-Huang")``
+    cap_cutoffs : lower cutoffs above :func:`cutoff_limit` of ``ideal_supercell`` to it
+        (protocol cutoffs; recorded in ``scores['cutoffs_capped']``) instead of refusing them
+    max_parameter_ratio : refuse more free parameters than this times the force components
+        (:func:`check_parameter_count`), before the fit matrix is built
     """
     from hiphive import ForceConstantPotential
     from hiphive import enforce_rotational_sum_rules
@@ -176,20 +248,21 @@ def fit_force_constants(prim, ideal_supercell, displacements, forces, cutoffs,
                        f"(m, {len(ideal_supercell)}, 3)")
     if len(u) < 2:
         raise FitError("need at least 2 training structures for a validated fit")
-    cut = _cutoff_list(cutoffs)
-    rmax = max_cutoff(ideal_supercell)
-    if max(cut) >= 2 * rmax:
-        raise FitError(f"cutoff {max(cut):.2f} Å exceeds the supercell's shortest width "
-                       f"{2 * rmax:.2f} Å: use a larger supercell or smaller cutoffs")
+    cut, capped = supercell_cutoffs(cutoffs, ideal_supercell.cell, cap=cap_cutoffs)
     cs = cluster_space if cluster_space is not None else build_cluster_space(prim, cut)
     orders = list(cs.cutoffs.orders)
+    n_rows = 3 * len(ideal_supercell)
+    extra_rows = 0 if harmonic == "fixed" or harmonic_displacements is None else \
+        np.size(harmonic_displacements)
+    check_parameter_count(cs, n_rows * len(u) + extra_rows,
+                          fixed_orders=(2,) if harmonic == "fixed" else (),
+                          ratio=max_parameter_ratio, n_structures=len(u))
     idx2 = np.array(cs.get_parameter_indices(2), dtype=int)
     mask_anh = np.ones(cs.n_dofs, dtype=bool)
     mask_anh[idx2] = False
     fit_kwargs = dict(fit_kwargs or {})
 
     A, y = _sensitivity(cs, ideal_supercell, u, f)
-    n_rows = 3 * len(ideal_supercell)
     params_fixed = np.zeros(cs.n_dofs)
     if harmonic == "fixed":
         Ah, yh = _sensitivity(cs, ideal_supercell, harmonic_displacements, harmonic_forces)
@@ -271,15 +344,14 @@ def fit_force_constants(prim, ideal_supercell, displacements, forces, cutoffs,
         "harmonic_fc2": ("full finite-displacement FC2 (no cutoff)" if full_fc2
                          else "order-2 parameters of the cluster space"),
         "cutoffs": {str(o): c for o, c in zip(orders, cut)},
+        "cutoffs_capped": capped,
+        "cutoff_limit": cutoff_limit(ideal_supercell.cell),
         "n_structures": m,
         "n_parameters": {str(o): int(cs.get_n_dofs_by_order(o)) for o in orders},
         "n_nonzero": {str(o): int(np.count_nonzero(params[cs.get_parameter_indices(o)]))
                       for o in orders},
         "rotational_sum_rules": list(rotational_sum_rules),
-        "units": {"rmse": "eV/Å", "cutoffs": "Å"},
-        "warnings": ([f"cutoff {max(cut):.2f} Å is beyond half the supercell width "
-                      f"({rmax:.2f} Å): periodic images of a cluster share force constants"]
-                     if max(cut) > rmax else []),
+        "units": {"rmse": "eV/Å", "cutoffs": "Å", "cutoff_limit": "Å"},
     }
     fcp = ForceConstantPotential(cs, params)
     return FitResult(fcp=fcp, cluster_space=cs, parameters=params, scores=scores)

@@ -367,11 +367,16 @@ class RelaxWorkChain(WorkChain):
         spec.input("parameters", valid_type=orm.Dict,
                    default=lambda: orm.Dict({"fmax": 1e-3, "max_steps": 300}),
                    help="fmax (eV/Å), max_steps, relax_cell, keep_symmetry, symprec (Å).")
+        spec.input("max_volume_change", valid_type=orm.Float, default=lambda: orm.Float(0.2),
+                   help="Largest |V_relaxed / V_input - 1| accepted (default 0.2 = 20 %): a "
+                        "larger change means the engine does not describe the crystal, and "
+                        "the workflow stops before any phonon step.")
         spec.outline(cls.run_relax, cls.results)
         spec.output("relaxed_structure", valid_type=orm.StructureData)
         spec.output("lattice", valid_type=orm.Dict)
         engine_exit_codes(spec)
-        define_exit_codes(spec, "ERROR_RELAX_NOT_CONVERGED", "ERROR_SPACEGROUP_CHANGED")
+        define_exit_codes(spec, "ERROR_RELAX_NOT_CONVERGED", "ERROR_SPACEGROUP_CHANGED",
+                          "ERROR_VOLUME_CHANGED")
 
     def run_relax(self):
         return launch_engine_job(self, "relax", self.inputs.structure,
@@ -388,13 +393,24 @@ class RelaxWorkChain(WorkChain):
         self.out("relaxed_structure", relaxed)
         self.out("lattice", lattice)
         p = self.inputs.parameters.get_dict()
+        lat = lattice.get_dict()
+        before = self.inputs.structure.get_ase()
+        change = lat["volume"] / before.get_volume() - 1
+        if abs(change) > self.inputs.max_volume_change.value:
+            a0, b0, c0 = before.cell.lengths()
+            return self.exit_codes.ERROR_VOLUME_CHANGED.format(message=(
+                f"The relaxation changed the volume by {change:+.0%} (a, b, c from {a0:.3f}, "
+                f"{b0:.3f}, {c0:.3f} to {lat['a']:.3f}, {lat['b']:.3f}, {lat['c']:.3f} Å), more "
+                f"than max_volume_change = {self.inputs.max_volume_change.value:.0%}: the engine "
+                f"does not describe this crystal; use an engine that does (for EMT/LJ set their "
+                f"parameters in engine.calculator), check the structure, or raise "
+                f"max_volume_change if the change is real."))
         if not info.get("converged", True):
             return self.exit_codes.ERROR_RELAX_NOT_CONVERGED.format(message=(
                 f"The relaxation did not reach fmax = {p.get('fmax', 1e-3)} eV/Å in "
                 f"{p.get('max_steps', 300)} steps (residual "
                 f"{info.get('max_force', float('nan')):.2e} eV/Å): raise parameters.max_steps "
                 "or loosen parameters.fmax."))
-        lat = lattice.get_dict()
         if p.get("keep_symmetry", True) and lat["spacegroup_initial"] != lat["spacegroup_final"]:
             return self.exit_codes.ERROR_SPACEGROUP_CHANGED.format(message=(
                 f"The space group changed from {lat['spacegroup_initial']} to "

@@ -15,8 +15,10 @@ Units: Å, eV, eV/Å, eV/Å^n, K, fs, THz.
 
 from __future__ import annotations
 
+import itertools
 import pathlib
 
+import numpy as np
 import yaml
 from aiida import orm
 from aiida.engine import ExitCode, ToContext, WorkChain, if_
@@ -25,6 +27,7 @@ from ..calculations import fitting as cf
 from ..calculations import phonopy_nodes as pn
 from ..data.force_constants import ForceConstantsData
 from ..exit_codes import child_exit_code, define_exit_codes, label_of
+from ..fitting.hiphive_fit import FitError, cutoff_limit, supercell_cutoffs
 from .engine import (EngineForcesWorkChain, EngineMdWorkChain, RelaxWorkChain,
                      define_engine_namespace, engine_exit_codes)
 
@@ -209,12 +212,14 @@ class FitWorkChain(WorkChain):
         spec.input("parameters", valid_type=orm.Dict,
                    help="cutoffs {order: Å} (orders 2..6), method, harmonic ('fixed'|'joint'), "
                         "validation, rotational_sum_rules, fit_kwargs, seed, max_rmse (eV/Å), "
-                        "max_relative_rmse.")
+                        "max_relative_rmse, cap_cutoffs, max_parameter_ratio "
+                        "(aiida_wigner.calculations.fitting.fit_hiphive).")
         spec.outline(cls.fit, cls.validate)
         spec.output("fcp", valid_type=orm.SinglefileData, help="hiphive ForceConstantPotential.")
         spec.output("scores", valid_type=orm.Dict)
         spec.output("force_constants", valid_type=ForceConstantsData)
-        define_exit_codes(spec, "ERROR_FIT_SETUP", "ERROR_FIT_VALIDATION")
+        define_exit_codes(spec, "ERROR_FIT_SETUP", "ERROR_FIT_VALIDATION",
+                          "ERROR_TOO_MANY_PARAMETERS")
 
     def fit(self):
         params = dict(self.inputs.parameters.get_dict())
@@ -228,10 +233,13 @@ class FitWorkChain(WorkChain):
                                               self.inputs.displacements, self.inputs.forces,
                                               **kwargs)
         if not node.is_finished_ok:
-            return self.exit_codes.ERROR_FIT_SETUP.format(message=node.exit_message)
+            return child_exit_code(self, node, "ERROR_FIT_SETUP")
         for key in ("fcp", "scores", "force_constants"):
             self.out(key, node.outputs[key])
         self.ctx.scores = node.outputs.scores.get_dict()
+        for order, (asked, used) in self.ctx.scores.get("cutoffs_capped", {}).items():
+            self.report(f"order-{order} cutoff lowered from {asked} to {used} Å, the largest "
+                        f"the supercell allows (a larger supercell keeps {asked} Å)")
 
     def validate(self):
         s, p = self.ctx.scores, self.inputs.parameters.get_dict()
@@ -251,6 +259,49 @@ class FitWorkChain(WorkChain):
                 "(sampling.parameters.n_snapshots), lower the cutoffs or the highest order, try "
                 "method 'adaptive-lasso'/'ardr', or raise max_rmse / max_relative_rmse if this "
                 "accuracy is enough."))
+
+
+def check_protocol_cutoffs(structure: orm.StructureData, supercell, fit: dict,
+                           explicit: bool) -> tuple[dict, str]:
+    """The fit parameters with cutoffs that the supercell of ``structure`` can hold.
+
+    Rule (:func:`aiida_wigner.fitting.hiphive_fit.cutoff_limit`): every cutoff below half the
+    shortest supercell lattice vector minus 0.01 Å.  Protocol cutoffs (``explicit`` False) are
+    capped at that limit and ``cap_cutoffs`` is set so that the fit step caps them again on
+    the relaxed cell; returns the parameters and a note saying what was capped ('' if
+    nothing).  Cutoffs the user set (``explicit``) that are too large raise ``ValueError``.
+    """
+    smat = np.asarray(supercell, dtype=int)
+    smat = np.diag(smat) if smat.size == 3 else smat.reshape(3, 3)
+    cell = smat @ structure.get_ase().cell.array
+    try:
+        cut, capped = supercell_cutoffs(fit["cutoffs"], cell, cap=not explicit)
+    except FitError as exc:
+        larger = _supercell_for(structure.get_ase().cell.array, smat,
+                                max(float(c) for c in fit["cutoffs"].values()))
+        hint = f" (e.g. supercell {larger})" if larger else ""
+        raise ValueError(f"fit.cutoffs: {exc}{hint}") from exc
+    fit = {**fit, "cutoffs": {str(o): c for o, c in enumerate(cut, start=2)},
+           "cap_cutoffs": not explicit}
+    note = "; ".join(f"order-{o} cutoff {a} Å capped at {u} Å" for o, (a, u) in capped.items())
+    if note:
+        note += (f", the largest the supercell {smat.tolist()} allows (a larger supercell "
+                 f"keeps the protocol's cutoffs)")
+    return fit, note
+
+
+def _supercell_for(cell, smat, cutoff: float) -> list[int] | None:
+    """The smallest diagonal supercell at least ``smat`` that holds ``cutoff`` (None if
+    ``smat`` is not diagonal or none within 4 more repeats does)."""
+    if np.count_nonzero(smat - np.diag(np.diagonal(smat))):
+        return None
+    base = np.diagonal(smat)
+    for extra in sorted(itertools.product(range(5), repeat=3),
+                        key=lambda e: (np.prod(base + e), e)):
+        n = base + np.array(extra)
+        if cutoff_limit(np.diag(n) @ cell) >= cutoff:
+            return n.tolist()
+    return None
 
 
 def load_protocol(name: str) -> dict:
@@ -313,7 +364,8 @@ class ForceConstantsWorkChain(WorkChain):
                           "ERROR_INVALID_INPUT", "ERROR_HARMONIC_MISMATCH",
                           # the children's own codes, passed up unchanged
                           "ERROR_JOB_FAILED", "ERROR_FIT_SETUP", "ERROR_TOO_FEW_FRAMES",
-                          "ERROR_RELAX_NOT_CONVERGED", "ERROR_SPACEGROUP_CHANGED")
+                          "ERROR_RELAX_NOT_CONVERGED", "ERROR_SPACEGROUP_CHANGED",
+                          "ERROR_VOLUME_CHANGED", "ERROR_TOO_MANY_PARAMETERS")
 
     @classmethod
     def get_builder_from_protocol(cls, structure: orm.StructureData, engine: str = "sevennet",
@@ -328,6 +380,12 @@ class ForceConstantsWorkChain(WorkChain):
         ``supercell``: 3 integers; ``overrides`` is merged into the protocol dict (keys relax,
         harmonic, sampling, fit, supercell, engines).  Raises ``ValueError`` for an invalid
         VASP set-up (no code, unknown spec keys).
+
+        Cutoffs are checked against the supercell of ``structure`` before anything runs
+        (:func:`check_protocol_cutoffs`): the protocol's are capped at the largest the
+        supercell allows (said in ``builder.metadata.description``; the fit step caps them
+        again on the relaxed cell), while cutoffs given in ``overrides`` that are too large
+        raise ``ValueError`` naming the limit and a supercell that holds them.
         """
         p = merge_protocol(load_protocol(protocol), overrides or {})
         calc = {"name": engine}
@@ -350,13 +408,20 @@ class ForceConstantsWorkChain(WorkChain):
             builder.engine.code = code
         builder.supercell_matrix = orm.List(list(supercell or p["supercell"]))
         builder.run_relax = orm.Bool(bool(p["relax"].pop("enabled", True)))
+        if "max_volume_change" in p["relax"]:
+            builder.relax.max_volume_change = orm.Float(p["relax"].pop("max_volume_change"))
         builder.relax.parameters = orm.Dict(p["relax"])
         builder.harmonic.parameters = orm.Dict(p["harmonic"])
         builder.sampling.md = orm.Dict(p["sampling"]["md"])
         builder.sampling.parameters = orm.Dict(
             {k: v for k, v in p["sampling"].items() if k != "md"})
-        builder.fit.parameters = orm.Dict(p["fit"])
+        explicit = "cutoffs" in (overrides or {}).get("fit", {})
+        fit, note = check_protocol_cutoffs(structure, builder.supercell_matrix.get_list(),
+                                           p["fit"], explicit)
+        builder.fit.parameters = orm.Dict(fit)
         builder.metadata.label = f"{structure.get_formula()} {engine} {protocol}"
+        if note:
+            builder.metadata.description = note
         return builder
 
     def _sub(self, wc, namespace):
