@@ -19,9 +19,9 @@ ours with the NUMBA_NUM_THREADS threads) and peak memory (max RSS of each side).
         --fourphonon /work/peers/fourphonon/ShengBTE_cpu \\
         --fourphonon-fixed /work/peers/fourphonon/ShengBTE_fixed --workdir /tmp/fp_bench
 
-``--fcp``: a fitted model (default: tests/data/sw_si_diamond.fcp for "diamond"; "lowsym6"
-is fitted on the fly, ~5 min, unless given).  ``--save-reference`` writes the FourPhonon
-numbers of the diamond 4×4×4 case to tests/data/fourphonon_si_diamond_444.npz.
+``--fcp``: a fitted model (default: tests/data/sw_si_<model>.fcp; fitted on the fly with
+``fourphonon_io.fit_fcp``, ~5 min, where absent).  ``--save-reference`` writes the
+FourPhonon numbers to tests/data/fourphonon_si_<model>_<mesh>.npz.
 """
 
 from __future__ import annotations
@@ -78,8 +78,9 @@ def main(argv=None):
     from aiida_wigner.physics.scattering.isotope import natural_mass_variances
 
     fcp = args.fcp
-    if fcp is None and args.model == "diamond":
-        fcp = ROOT / "tests" / "data" / "sw_si_diamond.fcp"
+    if fcp is None:  # the stored fits of the tests
+        fcp = ROOT / "tests" / "data" / f"sw_si_{args.model}.fcp"
+        fcp = fcp if fcp.is_file() else None
     if fcp is None:
         fcp = args.workdir / f"{args.model}.fcp"
         args.workdir.mkdir(parents=True, exist_ok=True)
