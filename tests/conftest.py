@@ -26,6 +26,18 @@ def aiida_profile(aiida_config, aiida_profile_factory):
         yield profile
 
 
+@pytest.fixture(autouse=True)
+def _restore_cli_logging():
+    """In-process CLI calls switch aiida's logging to CLI mode; undo that for later tests."""
+    from aiida.common import log
+
+    active, level = log.CLI_ACTIVE, log.CLI_LOG_LEVEL
+    yield
+    if (log.CLI_ACTIVE, log.CLI_LOG_LEVEL) != (active, level):
+        log.CLI_ACTIVE, log.CLI_LOG_LEVEL = active, level
+        log.configure_logging(with_orm=True)
+
+
 @pytest.fixture(scope="session")
 def cu3au_fc():
     """``ForceConstants`` of L1₂ Cu₃Au (EMT, 2x2x2 supercell, FC2 + FC3), cached per session."""

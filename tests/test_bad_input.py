@@ -71,18 +71,6 @@ def assert_usage_error(result, *fragments):
         assert fragment in result.output, (fragment, result.output)
 
 
-@pytest.fixture(autouse=True)
-def _restore_cli_logging():
-    """In-process CLI calls switch aiida's logging to CLI mode; undo that for later tests."""
-    from aiida.common import log
-
-    active, level = log.CLI_ACTIVE, log.CLI_LOG_LEVEL
-    yield
-    if (log.CLI_ACTIVE, log.CLI_LOG_LEVEL) != (active, level):
-        log.CLI_ACTIVE, log.CLI_LOG_LEVEL = active, level
-        log.configure_logging(with_orm=True)
-
-
 @pytest.fixture
 def files(cu3au_files):
     return {k: str(v) for k, v in cu3au_files.items()}

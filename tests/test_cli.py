@@ -28,18 +28,6 @@ def invoke(*args):
     return CliRunner().invoke(cmd_root, [str(a) for a in args])
 
 
-@pytest.fixture(autouse=True)
-def _restore_cli_logging():
-    """In-process CLI calls switch aiida's logging to CLI mode; undo that for later tests."""
-    from aiida.common import log
-
-    active, level = log.CLI_ACTIVE, log.CLI_LOG_LEVEL
-    yield
-    if (log.CLI_ACTIVE, log.CLI_LOG_LEVEL) != (active, level):
-        log.CLI_ACTIVE, log.CLI_LOG_LEVEL = active, level
-        log.configure_logging(with_orm=True)
-
-
 @pytest.fixture
 def fake_load(monkeypatch, cu3au_fc):
     """Replace the file reader of the ``kappa`` command; records what it was given."""

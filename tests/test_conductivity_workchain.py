@@ -203,6 +203,7 @@ def test_run_command_from_force_constants(pipeline, tmp_path):
     (("--force-constants", "1", "CIF"), "STRUCTURE and --force-constants"),
     (("--force-constants", "999999"), "no unique node"),
     (("--temperatures", "300", "-100", "--force-constants", "1"), "negative"),
+    (("--daemon", "CIF"), "daemon"),
 ])
 def test_run_usage_errors(args, message):
     cif = pathlib.Path(__file__).resolve().parents[1] / "examples" / "cscu4se3" / "CsCu4Se3.cif"

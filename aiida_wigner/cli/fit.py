@@ -9,16 +9,28 @@ from .root import cmd_root
 
 ENGINES = ("sevennet", "emt", "lj", "vasp")
 
+_ENGINE_OPTIONS = [
+    click.option("--engine", type=click.Choice(ENGINES), default="sevennet", show_default=True,
+                 help="Force engine: embedded SevenNet MLIP, EMT / Lennard-Jones (tests), or VASP "
+                      "through aiida-vasp (needs --code)."),
+    click.option("--code", "code_label", default=None,
+                 help="AiiDA code label: the VASP code (--engine vasp), or a Python code to run "
+                      "the ASE engine remotely as an aiida-pythonjob PythonJob."),
+    click.option("--model", default=None,
+                 help="SevenNet model (default 7net-0; 7net-l3i5, 7net-mf-0)."),
+]
+
+
+def engine_options(command):
+    """Decorator adding --engine, --code and --model (``fit`` and ``run``)."""
+    for option in reversed(_ENGINE_OPTIONS):
+        command = option(command)
+    return command
+
 
 @cmd_root.command("fit")
 @click.argument("structure", type=STRUCTURE_FILE)
-@click.option("--engine", type=click.Choice(ENGINES), default="sevennet", show_default=True,
-              help="Force engine: embedded SevenNet MLIP, EMT / Lennard-Jones (tests), or VASP "
-                   "through aiida-vasp (needs --code).")
-@click.option("--code", "code_label", default=None,
-              help="AiiDA code label: the VASP code (--engine vasp), or a Python code to run the "
-                   "ASE engine remotely as an aiida-pythonjob PythonJob.")
-@click.option("--model", default=None, help="SevenNet model (default 7net-0; 7net-l3i5, 7net-mf-0).")
+@engine_options
 @click.option("--protocol", type=click.Choice(("fast", "balanced", "paper")), default="fast",
               show_default=True, help="Parameter set (aiida_wigner/workflows/protocols/*.yaml).")
 @click.option("--supercell", type=click.IntRange(min=1), nargs=3, default=None,
@@ -38,7 +50,7 @@ def cmd_fit(ctx, structure, engine, code_label, model, protocol, supercell, no_r
     Prints the fit scores (RMSE in eV/Å, R²) and harmonic frequencies (THz, negative =
     imaginary) at the high-symmetry points; all nodes are in the provenance graph.
     """
-    from .utils import ensure_profile, input_errors
+    from .utils import check_daemon_running, ensure_profile, input_errors
 
     if engine == "vasp" and not code_label:
         raise click.UsageError("--engine vasp needs --code LABEL of a configured VASP code")
@@ -47,6 +59,8 @@ def cmd_fit(ctx, structure, engine, code_label, model, protocol, supercell, no_r
         over.setdefault("relax", {})["enabled"] = False
 
     ensure_profile(ctx)
+    if daemon:
+        check_daemon_running()
     from aiida import orm
     from aiida.engine import run_get_node, submit
 

@@ -9,7 +9,7 @@ import time
 
 import click
 
-from .fit import ENGINES, load_code_option, read_overrides
+from .fit import engine_options, load_code_option, read_overrides
 from .nodes import FORCE_CONSTANTS_NODE, load_force_constants_node
 from .options import NEW_FILE, STRUCTURE_FILE, temperatures_option
 from .root import cmd_root
@@ -18,13 +18,7 @@ from .utils import check_daemon_running, ensure_profile, format_kappa_table, inp
 
 @cmd_root.command("run")
 @click.argument("structure", type=STRUCTURE_FILE, required=False)
-@click.option("--engine", type=click.Choice(ENGINES), default="sevennet", show_default=True,
-              help="Force engine: embedded SevenNet MLIP, EMT / Lennard-Jones (tests), or VASP "
-                   "through aiida-vasp (needs --code).")
-@click.option("--code", "code_label", default=None,
-              help="AiiDA code label: the VASP code (--engine vasp), or a Python code to run the "
-                   "ASE engine remotely as an aiida-pythonjob PythonJob.")
-@click.option("--model", default=None, help="SevenNet model (default 7net-0).")
+@engine_options
 @click.option("--protocol", type=click.Choice(("fast", "balanced", "paper")), default="fast",
               show_default=True,
               help="Parameter set of every step (aiida_wigner/workflows/protocols/*.yaml).")

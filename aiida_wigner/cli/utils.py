@@ -45,8 +45,14 @@ def check_daemon_running() -> None:
     submit a process that nothing runs)."""
     from aiida.engine.daemon.client import get_daemon_client
 
-    client = get_daemon_client()
-    if not client.is_daemon_running:
+    try:
+        client = get_daemon_client()
+        running = client.is_daemon_running
+    except Exception as exc:  # e.g. a profile without a broker cannot have a daemon at all
+        raise click.UsageError(f"this profile cannot run an AiiDA daemon ({exc}); configure a "
+                               "broker (`verdi profile configure-rabbitmq`) or run in the "
+                               "foreground without --daemon") from exc
+    if not running:
         raise click.UsageError(f"no AiiDA daemon is running for profile {client.profile.name!r}: "
                                "start one with `verdi daemon start`, or run in the foreground "
                                "without --daemon")
