@@ -9,12 +9,17 @@ workchains run with ``run_get_node`` and their PythonJobs in the same event loop
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 
 import numpy as np
 import pytest
 
-pytest.importorskip("aiida_pythonjob")
+# Not imported here: aiida-pythonjob reads the AiiDA configuration when imported, which does
+# not exist yet at collection time on a fresh machine (the profile fixture creates it).
+if importlib.util.find_spec("aiida_pythonjob") is None:
+    pytest.skip("aiida-pythonjob is not installed (pip install 'aiida-wigner[pythonjob]')",
+                allow_module_level=True)
 
 from aiida import orm  # noqa: E402
 from aiida.engine import run_get_node  # noqa: E402
