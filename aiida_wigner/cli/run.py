@@ -119,6 +119,8 @@ def _progress_lines():
     aiida_logger = logging.getLogger("aiida")
     handler = _ProgressHandler(time.monotonic())
     quiet = [(h, h.level) for h in aiida_logger.handlers]
+    with contextlib.suppress(ImportError):  # hiphive sets its logger to INFO when imported:
+        import hiphive  # noqa: F401           # import it first, so the level below holds
     hiphive = logging.getLogger("hiphive")
     hiphive_level = hiphive.level
     for h, _ in quiet:
