@@ -235,7 +235,7 @@ def read_outputs(directory, temperature: float, n_bands: int) -> dict:
 
 
 def degenerate_average(values, frequencies, tol: float = 1e-4):
-    from aiida_wigner.physics.scattering.three_phonon import average_degenerate
+    from aiida_wigner.physics.harmonic import average_degenerate
 
     return average_degenerate(values, frequencies, tol)
 

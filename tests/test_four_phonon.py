@@ -9,11 +9,11 @@ import pytest
 
 from aiida_wigner.physics.fc4_reciprocal import FC4Error, QuarticInteraction, fc4_to_reciprocal
 from aiida_wigner.physics.forceconstants import ForceConstants, SparseForceConstants
-from aiida_wigner.physics.harmonic import degenerate_block_ids, solve
+from aiida_wigner.physics.harmonic import average_degenerate, degenerate_block_ids, solve
 from aiida_wigner.physics.mesh import QMesh
 from aiida_wigner.physics.scattering.four_phonon import (FourPhononError, four_phonon_linewidths,
                                                          quadruplet_pairs)
-from aiida_wigner.physics.scattering.three_phonon import Smearing, average_degenerate
+from aiida_wigner.physics.scattering.three_phonon import Smearing
 
 from four_phonon_models import lj_model, naive_linewidths, naive_phi4
 

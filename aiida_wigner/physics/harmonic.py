@@ -116,6 +116,28 @@ def degenerate_block_ids(frequencies: NDArray, tol: float = DEGENERACY_TOLERANCE
     return np.concatenate([zeros, np.cumsum(gaps, axis=-1)], axis=-1)
 
 
+def degenerate_average_matrix(frequencies: NDArray, tol: float = DEGENERACY_TOLERANCE
+                              ) -> NDArray[np.float64]:
+    """Averaging matrices A (..., B, B) over the degenerate blocks of ``frequencies`` (..., B).
+
+    A_ij = 1/|block| when bands i and j are in the same block (:func:`degenerate_block_ids`,
+    ``tol`` in THz), else 0; ``A @ x`` replaces x by its block means.
+    """
+    block = degenerate_block_ids(frequencies, tol)
+    same = (block[..., :, None] == block[..., None, :]).astype(float)
+    return same / same.sum(axis=-1, keepdims=True)
+
+
+def average_degenerate(values: NDArray, frequencies: NDArray, tol: float = DEGENERACY_TOLERANCE
+                       ) -> NDArray[np.float64]:
+    """``values`` (..., B) averaged over the degenerate bands of ``frequencies`` (..., B).
+
+    The leading axes broadcast, e.g. values (T, n_q, B) with frequencies (n_q, B).
+    """
+    matrix = degenerate_average_matrix(frequencies, tol)
+    return (matrix @ np.asarray(values, dtype=float)[..., None])[..., 0]
+
+
 @dataclass(frozen=True)
 class VelocityOperator:
     """Phonons plus the velocity operator at the same q-points.

@@ -13,7 +13,6 @@ HBAR = _c.hbar  # J s
 KB = _c.Boltzmann  # J/K
 KB_EV = _c.Boltzmann / _c.electron_volt  # eV/K
 PLANCK_EV_THZ = _c.h / _c.electron_volt * THZ  # h in eV/THz: E[eV] = PLANCK_EV_THZ * nu[THz]
-HBAR_EV_PS = _c.hbar / _c.electron_volt * 1e12  # ħ in eV·ps
 
 #: sqrt(eV / (Å² amu)) expressed as an ordinary frequency in THz: ν = sqrt(λ) * FREQ_TO_THZ / ...
 #: eigenvalue λ of D(q) in eV/(Å² amu) gives angular frequency ω = sqrt(λ * EV/(ANGSTROM² AMU)) rad/s,

@@ -34,9 +34,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ..harmonic import DynamicalMatrixBuilder, Phonons, heat_capacity, solve, velocity_operator
+from ..harmonic import (DynamicalMatrixBuilder, Phonons, average_degenerate, heat_capacity, solve,
+                        velocity_operator)
 from ..mesh import QMesh
-from ..scattering.three_phonon import Smearing, average_degenerate, three_phonon_linewidths
+from ..scattering.three_phonon import Smearing, three_phonon_linewidths
 from .pairs import wigner_pairs
 from .participation import dominant_species, participation_ratios, species_sums
 

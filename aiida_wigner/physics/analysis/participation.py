@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from ..scattering.three_phonon import average_degenerate
+from ..harmonic import average_degenerate
 
 
 def atomic_weights(eigenvectors, n_atoms: int, frequencies=None) -> NDArray[np.float64]:

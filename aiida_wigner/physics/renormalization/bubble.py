@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..forceconstants import ForceConstants, ForceConstantsError
-from ..harmonic import degenerate_block_ids
+from ..harmonic import average_degenerate
 from ..interactions import CubicInteraction
 from ..mesh import grid_addresses
 from ..units import AMU, ANGSTROM, EV, HBAR, KB_EV, PLANCK_EV_THZ
@@ -158,27 +158,20 @@ class BubbleCorrection:
         for q in qpoints:  # outer q-points: everything inside is vectorized over q1 and bands
             b = self.at_q(q, temperature)
             nu = b.frequencies
-            blocks = degenerate_block_ids(nu[None])[0]
             if kind == "static":
                 shift = b.static_shift()
             else:
                 shift = b.shift(np.maximum(nu, 0.0))
-            shift = _block_average(shift, blocks)
+            shift = average_degenerate(shift, nu)
             omega2 = nu**2 + 2 * nu * shift
             if kind == "qp":
                 omega2 = _quasiparticle_root(b, nu, omega2, n_grid)
-                omega2 = _block_average(omega2, blocks)
+                omega2 = average_degenerate(omega2, nu)
                 shift = np.where(nu > ZERO_FREQUENCY_CUTOFF,
                                  (omega2 - nu**2) / (2 * np.where(nu > 0, nu, 1.0)), 0.0)
             omegas.append(np.sign(omega2) * np.sqrt(np.abs(omega2)))
             shifts.append(np.where(nu > ZERO_FREQUENCY_CUTOFF, shift, 0.0))
         return np.array(omegas), np.array(shifts)
-
-
-def _block_average(values: NDArray, blocks: NDArray) -> NDArray:
-    sums = np.bincount(blocks, values)
-    counts = np.bincount(blocks)
-    return (sums / counts)[blocks]
 
 
 def _quasiparticle_root(b: BubbleAtQ, nu: NDArray, onshell_omega2: NDArray, n_grid: int

@@ -24,11 +24,6 @@ KT_OVER_OMEGA2 = KB / TWO_PI_THZ**2 / (AMU * ANGSTROM**2)
 ZERO_FREQUENCY_CUTOFF = 1e-4
 
 
-def signed_frequencies(eigenvalues: NDArray) -> NDArray[np.float64]:
-    """ν = sign(λ) sqrt(|λ|) from eigenvalues λ of D in THz² (negative = imaginary)."""
-    return np.sign(eigenvalues) * np.sqrt(np.abs(eigenvalues))
-
-
 def mode_weights(frequencies: NDArray, temperature: float, classical: bool = False,
                  frequency_floor: float = 0.0, excluded: NDArray | None = None
                  ) -> NDArray[np.float64]:

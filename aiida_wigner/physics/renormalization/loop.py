@@ -110,10 +110,6 @@ class QuarticLoop:
         tau_phase = np.exp(2j * np.pi * self.qpoints @ tau.T)  # (N', n)
         self._tau_phase = tau_phase
 
-    @property
-    def n_images(self) -> int:
-        return len(self._image_index)
-
     def real_space_correlation(self, G: NDArray) -> NDArray[np.float64]:
         """⟨u u⟩ correlation on the inner-mesh supercell: (m0, m1, m2, n, n, 3, 3), amu·Å².
 

@@ -32,10 +32,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..forceconstants import ForceConstants
-from ..harmonic import DynamicalMatrixBuilder, degenerate_block_ids
+from ..harmonic import DynamicalMatrixBuilder, degenerate_block_ids, frequencies_from_eigenvalues
 from ..mesh import QMesh, grid_addresses
 from .common import (ZERO_FREQUENCY_CUTOFF, mode_weights, project_out_translations,
-                     signed_frequencies, translation_mask)
+                     translation_mask)
 from .effective_fc2 import EffectiveHarmonicModel, FC2Transform, MeshInterpolator
 from .loop import QuarticLoop, StoredLoopKernel, correlation_matrices
 
@@ -172,9 +172,9 @@ class SCPSolver:
         self.d_out = builder.dynamical_matrices(self.q_out)
         self.d_in = builder.dynamical_matrices(self.q_in)
         w2, self.e_out = np.linalg.eigh(self.d_out)
-        self.freq_harm_out = signed_frequencies(w2)
+        self.freq_harm_out = frequencies_from_eigenvalues(w2)
         w2_in, self.e_in = np.linalg.eigh(self.d_in)
-        self.freq_harm_in = signed_frequencies(w2_in)
+        self.freq_harm_in = frequencies_from_eigenvalues(w2_in)
         self.blocks = degenerate_block_ids(self.freq_harm_out)
         self.same_block = self.blocks[:, :, None] == self.blocks[:, None, :]
         self.interpolate = MeshInterpolator(fc.setup.primitive, s.mesh, self.q_in)
@@ -190,7 +190,7 @@ class SCPSolver:
     # -- one application of the SCP map ---------------------------------------------
     def inner_phonons(self, delta_out: NDArray) -> tuple[NDArray, NDArray]:
         w2, e = np.linalg.eigh(self.d_in + self.interpolate(delta_out))
-        return signed_frequencies(w2), e
+        return frequencies_from_eigenvalues(w2), e
 
     def loop_update(self, delta_out: NDArray, temperature: float) -> NDArray[np.complex128]:
         """ΔD_new(q) on the outer mesh for the inner phonons implied by ``delta_out``."""
@@ -213,7 +213,7 @@ class SCPSolver:
 
     def frequencies(self, delta_out: NDArray) -> tuple[NDArray, NDArray]:
         w2, e = np.linalg.eigh(self.d_out + delta_out)
-        return signed_frequencies(w2), e
+        return frequencies_from_eigenvalues(w2), e
 
     def residual(self, a: NDArray, b: NDArray) -> float:
         """Largest frequency difference (THz) between two ΔD, Γ translations left out.

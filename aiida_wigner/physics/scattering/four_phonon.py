@@ -45,7 +45,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..fc4_reciprocal import QuarticInteraction, contract_modes
-from ..harmonic import DEGENERACY_TOLERANCE, Phonons, degenerate_block_ids, occupation
+from ..harmonic import Phonons, degenerate_average_matrix, degenerate_block_ids, occupation
 from ..mesh import QMesh, grid_index
 from ..units import AMU, ANGSTROM, EV, HBAR
 from .smearing import (ADAPTIVE_SIGMA_FLOOR, SHENGBTE_LOW_FREQUENCY_4PH,
@@ -308,12 +308,6 @@ def _bound_smearing(smearing, qmesh: QMesh) -> Smearing:
     return smearing.bind(qmesh)
 
 
-def _degenerate_average_matrix(freqs: NDArray, tol: float = DEGENERACY_TOLERANCE) -> NDArray:
-    block = degenerate_block_ids(freqs[None], tol)[0]
-    same = (block[:, None] == block[None, :]).astype(float)
-    return same / same.sum(axis=1, keepdims=True)
-
-
 class _PairEvaluator:
     """Per-q0 machinery: Φ4 for batches of pairs and their band sums g (n, T, B)."""
 
@@ -568,7 +562,7 @@ def four_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, temp
     ops = PERMUTATIONS_ONLY if ev.kind == _KIND["adaptive-shengbte"] or ev.fp_count else None
     gamma = np.zeros((len(temps), len(grid_points), n_b))
     n_pairs = qmesh.n_q**2
-    avgs = [_degenerate_average_matrix(ev.freqs[gp]) for gp in grid_points]
+    avgs = [degenerate_average_matrix(ev.freqs[gp]) for gp in grid_points]
     if mode == "exhaustive":
         for ig, gp in enumerate(grid_points):
             q1, q2, w = quadruplet_pairs(qmesh, int(gp), symmetry=symmetry, ops=ops)

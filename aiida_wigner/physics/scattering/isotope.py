@@ -20,10 +20,9 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from ..harmonic import Phonons
+from ..harmonic import Phonons, average_degenerate
 from ..mesh import QMesh
 from .smearing import Smearing, combine, shengbte_isotope_floor
-from .three_phonon import average_degenerate
 
 
 def natural_mass_variances(symbols) -> NDArray[np.float64]:

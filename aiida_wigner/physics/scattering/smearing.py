@@ -70,14 +70,6 @@ SHENGBTE_LOW_FREQUENCY_4PH = 1.25 / (2.0 * np.pi)
 
 KINDS = ("fixed", "adaptive", "adaptive-shengbte")
 
-_NORM = 1.0 / np.sqrt(2.0 * np.pi)
-
-
-def gaussian(x, sigma) -> NDArray[np.float64]:
-    """Normalized Gaussian δ(x) of standard deviation ``sigma`` (THz), in 1/THz; 0 beyond 6σ."""
-    u = np.asarray(x) / sigma
-    return np.where(np.abs(u) < CUTOFF_SIGMAS, _NORM / sigma * np.exp(-0.5 * u * u), 0.0)
-
 
 def mesh_projection(dv, reciprocal_lattice, mesh) -> NDArray[np.float64]:
     """P(dv)_i = b_i·dv/m_i (THz) for velocities ``dv`` (..., 3) in THz·Å.

@@ -16,26 +16,17 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from ..harmonic import DEGENERACY_TOLERANCE, Phonons, degenerate_block_ids, occupation
+from ..harmonic import Phonons, average_degenerate, occupation
 from ..interactions import CubicInteraction
 from ..mesh import QMesh, grid_index, triplets_at_q
 from ..units import AMU, ANGSTROM, EV, HBAR
 from .smearing import Smearing, combine
 
-__all__ = ["Smearing", "average_degenerate", "three_phonon_linewidths"]
+__all__ = ["Smearing", "three_phonon_linewidths"]
 
 #: π ħ |V3|² / (16 (2π·10¹²)⁵ ν0 ν1 ν2) × δ[1/THz] → γ in THz, for V3 in eV/(Å³ amu^{3/2}).
 THREE_PHONON_FACTOR = (np.pi * HBAR * (EV / (ANGSTROM**3 * AMU**1.5)) ** 2
                        / (16.0 * (2.0 * np.pi * 1e12) ** 5))
-
-
-def average_degenerate(values: NDArray, frequencies: NDArray,
-                       tol: float = DEGENERACY_TOLERANCE) -> NDArray:
-    """Average ``values`` (..., n_q, B) over degenerate bands of ``frequencies`` (n_q, B)."""
-    block = degenerate_block_ids(frequencies, tol)  # (n_q, B)
-    same = (block[:, :, None] == block[:, None, :]).astype(float)
-    same /= same.sum(axis=2, keepdims=True)
-    return np.einsum("qij,...qj->...qi", same, values)
 
 
 def three_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, temperatures,
