@@ -137,14 +137,11 @@ def our_gamma(fc, mesh, temperatures):
 
 def little_group_projectors(qmesh) -> np.ndarray:
     """(n_ir, 3, 3): mean Cartesian rotation of the little group of each irreducible q."""
-    r = qmesh.cartesian_rotations
-    out = np.empty((len(qmesh.ir_grid), 3, 3))
-    for k, gp in enumerate(qmesh.ir_grid):
-        g = qmesh.addresses[gp]
-        moved = np.einsum("rij,j->ri", qmesh.grid_rotations, g)
-        keep = np.all(np.mod(moved - g, qmesh.mesh) == 0, axis=1)
-        out[k] = r[keep].mean(axis=0)
-    return out
+    from aiida_wigner.physics.mesh import stabilizer_mask
+
+    keep = stabilizer_mask(qmesh.grid_rotations, qmesh.addresses[qmesh.ir_grid], qmesh.mesh)
+    mean = np.einsum("rq,rij->qij", keep, qmesh.cartesian_rotations)
+    return mean / keep.sum(axis=0)[:, None, None]
 
 
 def our_terms(fc, mesh, temperatures, gamma=None, projected=False, weight=None):

@@ -131,10 +131,17 @@ class QMesh:
 
     def little_group(self, grid_point: int) -> NDArray[np.int64]:
         """Grid rotations that leave the grid point invariant (mod the mesh)."""
-        g = self.addresses[grid_point]
-        moved = np.einsum("rij,j->ri", self.grid_rotations, g)
-        keep = np.all(np.mod(moved - g, self.mesh) == 0, axis=1)
-        return self.grid_rotations[keep]
+        keep = stabilizer_mask(self.grid_rotations, self.addresses[[grid_point]], self.mesh)
+        return self.grid_rotations[keep[:, 0]]
+
+
+def stabilizer_mask(operations, addresses, mesh, exact: bool = False) -> NDArray[np.bool_]:
+    """(n_ops, n_points) bool: whether grid operation M (integer (3, 3) on addresses) fixes
+    address g, M g ≡ g modulo the mesh, or with ``exact`` M g = g (no reciprocal-lattice
+    shift; ShengBTE's rule for its symmetrized velocities)."""
+    addresses = np.asarray(addresses)
+    moved = np.einsum("rij,qj->rqi", np.asarray(operations), addresses) - addresses[None]
+    return np.all((moved if exact else np.mod(moved, np.asarray(mesh))) == 0, axis=-1)
 
 
 def orbit_indices(addresses, mesh, grid_rotations, time_reversal=True) -> NDArray[np.int64]:

@@ -47,6 +47,8 @@ import copy
 import numpy as np
 from numpy.typing import NDArray
 
+from ..mesh import stabilizer_mask
+
 #: Last-resort lower bound (THz) on an ``adaptive`` width: only reached for bands that are
 #: flat to machine precision, where the curvature floor vanishes too.
 ADAPTIVE_SIGMA_FLOOR = 1e-4
@@ -108,8 +110,7 @@ def little_group_average(qmesh, vectors) -> NDArray:
     rots = np.asarray(qmesh.grid_rotations)
     ops = np.concatenate([rots, -rots])  # (2r, 3, 3) on addresses
     addr = np.mod(np.asarray(qmesh.addresses), np.asarray(qmesh.mesh))
-    moved = np.einsum("rij,qj->rqi", ops, addr)
-    fixed = np.all(moved == addr[None], axis=-1)  # (2r, n_q)
+    fixed = stabilizer_mask(ops, addr, qmesh.mesh, exact=True)  # (2r, n_q)
     rec = np.asarray(qmesh.cell.reciprocal_lattice, dtype=float)
     cart = np.einsum("ij,rjk,kl->ril", rec, ops.astype(float), np.linalg.inv(rec))
     proj = np.einsum("rq,rij->qij", fixed.astype(float), cart) / fixed.sum(axis=0)[:, None, None]
