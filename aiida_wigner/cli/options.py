@@ -229,13 +229,12 @@ def load_files(**kwargs):
 
 
 def store_force_constants(fc):
-    """Store ``fc`` as a ``ForceConstantsData`` node labelled with its formula."""
+    """``fc`` as a stored ``ForceConstantsData`` labelled with its formula: the node already
+    stored with the same arrays (content hash) if there is one, else a new node."""
     from aiida_wigner.data.force_constants import ForceConstantsData
 
-    node = ForceConstantsData.from_force_constants(fc)
-    node.label = node.formula
-    node.description = "; ".join(f"{key}: {value}" for key, value in node.source.items())
-    return node.store()
+    description = "; ".join(f"{key}: {value}" for key, value in fc.source.items())
+    return ForceConstantsData.get_or_create(fc, description=description)[0]
 
 
 def parse_primitive_matrix(values):

@@ -25,18 +25,29 @@ dataset                    shape                         units
 
 Force constants are in compact form (first index over primitive-cell atoms) and in
 phonopy's atom order of the supercell, exactly as in ``ForceConstants``; FC4 is
-sparse (a list of atom clusters).  The supercell and primitive cell are rebuilt
-from the unit cell and the two matrices with
+sparse (a list of atom clusters).  The force-constant datasets are written with HDF5's
+lossless shuffle + gzip filters (:data:`COMPRESSION`): the arrays read back are the
+stored ones bit for bit, and the zeros of a compact FC3 beyond the fit's cut-offs take
+almost no room (measured: docs/performance.md).  Any HDF5 reader, including version-1
+readers of this layout, reads the compressed datasets unchanged.  The supercell and
+primitive cell are rebuilt from the unit cell and the two matrices with
 :meth:`aiida_wigner.physics.cell.SupercellSetup.build`, which is deterministic.
 
 Queryable attributes: ``n_atoms_primitive``, ``n_atoms_supercell``,
 ``supercell_matrix``, ``primitive_matrix``, ``orders`` (e.g. ``[2, 3]``), ``source``
 (formats and file names the numbers came from), ``units`` (``"eV/Angstrom^n"``),
-``formula`` (Hill formula of the primitive cell, e.g. ``"AuCu3"``).
+``formula`` (Hill formula of the primitive cell, e.g. ``"AuCu3"``), ``content_hash``
+(:func:`content_hash`: sha256 of the cells and force-constant arrays; identical force
+constants have the same hash, whatever their ``source``).
+
+Identical force constants are stored once: :meth:`ForceConstantsData.get_or_create`
+returns the stored node with the same ``content_hash`` instead of storing a copy (the CLI
+stores the force constants it reads from files this way).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -44,12 +55,57 @@ from pathlib import Path
 import numpy as np
 from aiida import orm
 
-__all__ = ["ForceConstantsData"]
+__all__ = ["ForceConstantsData", "content_hash"]
 
 FILENAME = "force_constants.h5"
 FORMAT_NAME = "aiida-wigner force constants"
 FORMAT_VERSION = 1
 UNITS = "eV/Angstrom^n"
+
+#: HDF5 filters of the force-constant datasets: lossless (byte shuffle, then deflate).
+COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+
+
+def _write_compressed(h5, name: str, data, by_first_index: bool = False) -> None:
+    """Dataset ``name`` with :data:`COMPRESSION`; ``by_first_index``: one HDF5 chunk per
+    primitive atom (compact FC2/FC3), half the size of h5py's automatic chunks for an FC3
+    that is zero beyond a cut-off (measured on a 128-atom supercell)."""
+    data = np.asarray(data)
+    if data.size == 0:
+        h5.create_dataset(name, data=data)
+        return
+    chunks = (1,) + data.shape[1:] if by_first_index else True
+    h5.create_dataset(name, data=data, chunks=chunks, **COMPRESSION)
+
+
+def _canonical_arrays(force_constants) -> list[tuple[str, np.ndarray]]:
+    """The arrays that define ``force_constants`` (name, C-ordered little-endian array)."""
+    fc = force_constants
+    setup, unit = fc.setup, fc.setup.unitcell
+    arrays = [("unitcell/lattice", unit.lattice, "<f8"),
+              ("unitcell/positions", unit.positions, "<f8"),
+              ("unitcell/numbers", unit.numbers, "<i8"), ("unitcell/masses", unit.masses, "<f8"),
+              ("supercell_matrix", setup.supercell_matrix, "<i8"),
+              ("primitive_matrix", setup.primitive_matrix, "<f8"), ("fc2", fc.fc2, "<f8")]
+    if fc.fc3 is not None:
+        arrays.append(("fc3", fc.fc3, "<f8"))
+    if fc.fc4 is not None:
+        arrays += [("fc4/atoms", fc.fc4.atoms, "<i8"), ("fc4/values", fc.fc4.values, "<f8")]
+    return [(name, np.ascontiguousarray(np.asarray(a, dtype=dtype))) for name, a, dtype in arrays]
+
+
+def content_hash(force_constants) -> str:
+    """sha256 (hex) of the unit cell, the two matrices and the force-constant arrays.
+
+    Each array enters with its name, dtype and shape; ``source`` does not enter (the same
+    numbers read from two files are the same force constants).  Two models have the same
+    hash when their arrays are equal bit for bit.
+    """
+    digest = hashlib.sha256()
+    for name, array in _canonical_arrays(force_constants):
+        digest.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def _json_safe(value):
@@ -85,6 +141,27 @@ class ForceConstantsData(orm.Data):
         """Return a new (unstored) node holding ``force_constants``."""
         return cls(force_constants=force_constants)
 
+    @classmethod
+    def get_or_create(cls, force_constants, label: str | None = None,
+                      description: str | None = None) -> tuple[ForceConstantsData, bool]:
+        """``(node, created)``: the stored node with the ``content_hash`` of
+        ``force_constants`` (the oldest, if several), else a new node stored with ``label``
+        (default: the formula) and ``description``.
+
+        A reused node keeps its own label, description and ``source``.
+        """
+        found = (orm.QueryBuilder()
+                 .append(cls, filters={"attributes.content_hash": content_hash(force_constants)},
+                         project="*")
+                 .order_by({cls: {"id": "asc"}}).first(flat=True))
+        if found is not None:
+            return found, False
+        node = cls.from_force_constants(force_constants)
+        node.label = node.formula if label is None else label
+        if description is not None:
+            node.description = description
+        return node.store(), True
+
     # -- writing -------------------------------------------------------------------------
 
     def set_force_constants(self, force_constants) -> None:
@@ -117,14 +194,15 @@ class ForceConstantsData(orm.Data):
                                   data=np.asarray(setup.supercell_matrix, dtype=np.int64))
                 h5.create_dataset("primitive_matrix",
                                   data=np.asarray(setup.primitive_matrix, dtype=float))
-                h5.create_dataset("fc2", data=np.asarray(fc.fc2, dtype=float))
+                _write_compressed(h5, "fc2", np.asarray(fc.fc2, dtype=float), by_first_index=True)
                 h5["fc2"].attrs["units"] = "eV/Angstrom^2"
                 if fc.fc3 is not None:
-                    h5.create_dataset("fc3", data=np.asarray(fc.fc3, dtype=float))
+                    _write_compressed(h5, "fc3", np.asarray(fc.fc3, dtype=float),
+                                      by_first_index=True)
                     h5["fc3"].attrs["units"] = "eV/Angstrom^3"
                 if fc.fc4 is not None:
-                    h5.create_dataset("fc4/atoms", data=np.asarray(fc.fc4.atoms, dtype=np.int64))
-                    h5.create_dataset("fc4/values", data=np.asarray(fc.fc4.values, dtype=float))
+                    _write_compressed(h5, "fc4/atoms", np.asarray(fc.fc4.atoms, dtype=np.int64))
+                    _write_compressed(h5, "fc4/values", np.asarray(fc.fc4.values, dtype=float))
                     h5["fc4"].attrs["units"] = "eV/Angstrom^4"
             self.base.repository.put_object_from_file(tmp, FILENAME)
         finally:
@@ -141,6 +219,7 @@ class ForceConstantsData(orm.Data):
         attrs.set("formula", get_formula(setup.primitive.symbols, mode="hill_compact"))
         if fc.fc4 is not None:
             attrs.set("n_fc4_clusters", int(len(fc.fc4)))
+        attrs.set("content_hash", content_hash(fc))
 
     # -- reading -------------------------------------------------------------------------
 
