@@ -1,7 +1,7 @@
 """ASE calculators known to the ASE engine, built from a JSON-serializable spec.
 
 A *calculator spec* is a dict such as ``{"name": "sevennet", "model": "7net-0"}``,
-``{"name": "emt"}``, ``{"name": "lj", "sigma": 3.4, "epsilon": 0.0104, "rc": 8.5}``
+``{"name": "chgnet", "model": "0.3.0"}``, ``{"name": "emt"}``, ``{"name": "lj", "sigma": 3.4, "epsilon": 0.0104, "rc": 8.5}``
 or ``{"name": "fcp", "fcp": "/path/potential.fcp", "reference": {...}}``.  Specs are
 stored in the provenance graph (as ``Dict`` nodes), so they hold only plain values.
 
@@ -19,6 +19,9 @@ CALCULATORS = {
     "sevennet": "SevenNet universal machine-learned potential (pip install aiida-wigner[sevennet]); "
                 "option 'model' (default 7net-0; 7net-l3i5, 7net-mf-0 with 'modal'), 'threads' "
                 "(torch CPU threads; 1 is fastest on a loaded machine)",
+    "chgnet": "CHGNet universal machine-learned potential, weights shipped in the wheel (pip "
+              "install aiida-wigner[chgnet]); option 'model' (0.3.0 default, 0.2.0, r2scan), "
+              "'threads' (torch CPU threads)",
     "emt": "ASE effective-medium theory (Al, Cu, Ag, Au, Ni, Pd, Pt; for tests)",
     "lj": "ASE Lennard-Jones, options sigma (Å), epsilon (eV), rc (Å) (for tests)",
     "fcp": "hiphive ForceConstantPotential as a polynomial potential; options 'fcp' (file) and "
@@ -42,6 +45,25 @@ def _sevennet(model: str, modal: str | None, device: str):
     if modal:
         kwargs["modal"] = modal
     return SevenNetCalculator(**kwargs)
+
+
+@functools.lru_cache(maxsize=4)
+def _chgnet(model: str, device: str):
+    try:
+        from chgnet.model import CHGNet, CHGNetCalculator
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise CalculatorSpecError(
+            "the CHGNet engine needs the 'chgnet' package: pip install 'aiida-wigner[chgnet]' "
+            "(install a CPU build of torch first, e.g. pip install torch==2.13.0)") from exc
+    return CHGNetCalculator(CHGNet.load(model_name=model, use_device=device, verbose=False),
+                            use_device=device)
+
+
+def _set_threads(spec: dict):
+    if spec.get("threads"):
+        import torch
+
+        torch.set_num_threads(int(spec["threads"]))
 
 
 def atoms_from_dict(d: dict):
@@ -74,10 +96,13 @@ def make_calculator(spec: dict):
         # SevenNet calculators are cached per process: loading the model costs ~1-2 s.
         calc = _sevennet(str(spec.get("model", "7net-0")), spec.get("modal"),
                          str(spec.get("device", "cpu")))
-        if spec.get("threads"):
-            import torch
-
-            torch.set_num_threads(int(spec["threads"]))
+        _set_threads(spec)
+        calc.reset()
+        return calc
+    if name == "chgnet":
+        # cached like SevenNet: loading the weights costs ~1 s
+        calc = _chgnet(str(spec.get("model", "0.3.0")), str(spec.get("device", "cpu")))
+        _set_threads(spec)
         calc.reset()
         return calc
     if name == "fcp":
