@@ -166,7 +166,6 @@ class Triplets:
     q1: NDArray[np.int64]
     q2: NDArray[np.int64]
     weights: NDArray[np.int64]
-    G: NDArray[np.int64]  # (n, 3) reciprocal lattice vector g0 + g1 + g2 = m ⊙ G
 
 
 def triplets_at_q(qmesh: QMesh, grid_point: int, symmetry: bool = True) -> Triplets:
@@ -184,8 +183,5 @@ def triplets_at_q(qmesh: QMesh, grid_point: int, symmetry: bool = True) -> Tripl
     else:
         rep = np.arange(len(addresses))
     q1, weights = np.unique(rep, return_counts=True)
-    g1 = addresses[q1]
-    g2 = g2_all[q1]
-    q2 = grid_index(g2, mesh)
-    G = (g0[None, :] + g1 + g2) // mesh
-    return Triplets(grid_point, q1, q2, weights, G)
+    q2 = grid_index(g2_all[q1], mesh)
+    return Triplets(grid_point, q1, q2, weights)
