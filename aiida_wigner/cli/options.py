@@ -1,9 +1,15 @@
-"""Options shared by the commands that read force-constant files (``kappa``, ``renormalize``).
+"""Click parameter types and options shared by the commands.
 
-:data:`FORCE_CONSTANT_FILES` decorates a command with the crystal and force-constant
-file options; :func:`read_files` checks their combination and reads them with
-:func:`aiida_wigner.physics.io.load_force_constants`; :func:`store_force_constants` puts
-the model in the provenance graph as a ``ForceConstantsData``.
+* paths: :data:`STRUCTURE_FILE` (read by ASE), :data:`NEW_FILE` / :data:`NEW_DIR` (outputs,
+  checked before anything runs), :data:`EXISTING_FILE`;
+* temperatures: :func:`temperatures_option` (values and START:STOP:STEP ranges, K);
+* force-constant files (``kappa``, ``renormalize``): :func:`force_constant_files` decorates a
+  command with the crystal and force-constant file options, :func:`check_crystal_inputs`
+  checks their combination, :func:`file_arguments` and :func:`load_files` read them with
+  :func:`aiida_wigner.physics.io.load_force_constants`, :func:`store_force_constants` puts
+  the model in the provenance graph as a ``ForceConstantsData``;
+* renormalization: :func:`scp_solver_options`, :func:`scp_settings`,
+  :func:`run_renormalization`, :func:`format_convergence`.
 """
 
 from __future__ import annotations

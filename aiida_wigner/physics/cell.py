@@ -3,7 +3,7 @@
 A :class:`Cell` is an immutable set of arrays (lattice vectors as rows in Å,
 fractional positions, atomic numbers, masses in amu).  Supercells and primitive
 cells are built with phonopy's cell utilities so that the atom order of the
-supercell is exactly phonopy's (design.md: force-constant arrays are in phonopy's
+supercell is exactly phonopy's (docs/conventions.md: force-constant arrays are in phonopy's
 atom order of the supercell).
 """
 

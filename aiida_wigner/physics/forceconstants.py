@@ -1,6 +1,6 @@
 """The force-constant model: cells plus real-space force constants of orders 2, 3, 4.
 
-Storage (design.md): arrays are indexed by supercell atoms in phonopy's order, with
+Storage (docs/conventions.md): arrays are indexed by supercell atoms in phonopy's order, with
 the first index restricted to the atoms of the primitive cell ("compact" form):
 
 * ``fc2``: (n_prim, N, 3, 3), eV/Å²

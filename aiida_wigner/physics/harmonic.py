@@ -9,7 +9,7 @@ reduced coordinates of the primitive cell), w = 1/multiplicity.  Matrices are
 returned in THz² (eigenvalues are ν², ν ordinary frequency in THz); imaginary modes
 are returned as negative frequencies.
 
-Velocity operator (design.md, Eq. 5 of the seed):
+Velocity operator (docs/conventions.md, Eq. 5 of the seed):
 
     v^α_{jj'}(q) = <e_j| ∂D/∂q_α |e_j'> / (2 sqrt(ν_j ν_j'))      [THz·Å]
 

@@ -1,6 +1,6 @@
 """Helpers shared by the renormalization modules: unit factors and mode weights.
 
-Units (design.md): frequencies ν in THz (ordinary), masses amu, lengths Å, energies eV,
+Units (docs/conventions.md): frequencies ν in THz (ordinary), masses amu, lengths Å, energies eV,
 force constants eV/Å^n, temperatures K.  Mass-weighted displacement correlations are in
 amu·Å² so that ⟨u u⟩ [Å²] = G / sqrt(m m').
 """

@@ -142,7 +142,7 @@ class SCPResult:
                                       self.delta_dynmat[index], self.temperatures[index], "scp")
 
     def to_dict(self, irreducible: bool = True) -> dict:
-        """The JSON contract of ``aiida-wigner renormalize`` (design.md)."""
+        """The JSON contract of ``aiida-wigner renormalize --output`` (docs/scp.md)."""
         sel = self.ir_grid if irreducible else np.arange(len(self.qpoints))
         return {
             "temperatures": list(self.temperatures),
