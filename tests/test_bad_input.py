@@ -351,10 +351,11 @@ def test_protocol_cutoffs_capped_explicit_ones_refused(aiida_profile_clean):
             "cutoff 5.00 Å of order 2 exceeds the largest this supercell allows, 3.74 Å")) as info:
         ForceConstantsWorkChain.get_builder_from_protocol(
             structure, engine="emt", protocol="fast",
-            overrides={"fit": {"cutoffs": {"2": 5.0, "3": 3.0}}})
+            overrides={"fit": {"parameters": {"cutoffs": {"2": 5.0, "3": 3.0}}}})
     assert "larger supercell (e.g. supercell [3, 3, 3])" in str(info.value)
     explicit = ForceConstantsWorkChain.get_builder_from_protocol(
-        structure, engine="emt", protocol="fast", overrides={"fit": {"cutoffs": {"2": 3.5}}})
+        structure, engine="emt", protocol="fast",
+        overrides={"fit": {"parameters": {"cutoffs": {"2": 3.5}}}})
     assert explicit.fit.parameters["cap_cutoffs"] is False
     assert not explicit.metadata.get("description")
 
@@ -363,7 +364,7 @@ def test_fit_cli_explicit_cutoff_too_large(aiida_profile_clean, tmp_path):
     path = tmp_path / "POSCAR"
     path.write_text(POSCAR)
     over = tmp_path / "over.yaml"
-    over.write_text("fit: {cutoffs: {'2': 5.0}}\n")
+    over.write_text("fit: {parameters: {cutoffs: {'2': 5.0}}}\n")
     result = invoke("fit", path, "--engine", "emt", "--overrides", over)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "Error: building the emt inputs: fit.cutoffs: cutoff 5.00 Å" in result.output
@@ -380,9 +381,9 @@ def test_cu3au_emt_fast_protocol_fit_finishes(aiida_profile_clean):
 
     builder = ForceConstantsWorkChain.get_builder_from_protocol(
         orm.StructureData(ase=cu3au()), engine="emt", protocol="fast",
-        overrides={"sampling": {"md": {"n_steps": 60, "interval": 2}, "n_snapshots": 6,
-                                "discard_steps": 20},
-                   "fit": {"validation": {"method": "k-fold", "n_splits": 3}}})
+        overrides={"sampling": {"md": {"n_steps": 60, "interval": 2},
+                                "parameters": {"n_snapshots": 6, "discard_steps": 20}},
+                   "fit": {"parameters": {"validation": {"method": "k-fold", "n_splits": 3}}}})
     results, node = run_get_node(builder)
     assert node.is_finished_ok, (node.exit_status, node.exit_message)
     scores = results["scores"].get_dict()

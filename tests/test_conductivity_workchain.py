@@ -25,8 +25,9 @@ TEMPERATURES = [300.0, 600.0]
 #: Small but complete: the fast protocol with a short MD, cutoffs inside half the 7.5 Å
 #: supercell, SCPB on the supercell's mesh, κ with 3ph + sampled 4ph + isotope.
 OVERRIDES = {
-    "fit": {"cutoffs": {"2": 3.5, "3": 3.5, "4": 3.0}},
-    "sampling": {"md": {"n_steps": 60}, "n_snapshots": 6, "discard_steps": 10},
+    "fitting": {"fit": {"parameters": {"cutoffs": {"2": 3.5, "3": 3.5, "4": 3.0}}},
+                "sampling": {"md": {"n_steps": 60},
+                             "parameters": {"n_snapshots": 6, "discard_steps": 10}}},
     "renormalization": {"mesh": [2, 2, 2], "inner_mesh": [4, 4, 4], "bubble": "qp"},
     "kappa": {"mesh": [4, 4, 4], "smearing": "gaussian", "sigma": 0.1, "isotope": True,
               "four_phonon": "sampled", "four_phonon_samples": 4, "four_phonon_seed": 3},

@@ -22,9 +22,10 @@ from aiida import orm
 DATA = pathlib.Path(__file__).parent / "data" / "protocol_builders.json"
 PROTOCOLS = ("fast", "balanced", "paper")
 #: A short fit (the shape of the CLI's ``--overrides`` YAML).
-OVERRIDES = {"supercell": [3, 3, 3], "relax": {"enabled": False, "fmax": 0.002},
-             "sampling": {"md": {"n_steps": 60}, "n_snapshots": 6},
-             "fit": {"cutoffs": {"2": 3.5, "3": 3.0}}}
+OVERRIDES = {"supercell_matrix": [3, 3, 3], "run_relax": False,
+             "relax": {"parameters": {"fmax": 0.002}},
+             "sampling": {"md": {"n_steps": 60}, "parameters": {"n_snapshots": 6}},
+             "fit": {"parameters": {"cutoffs": {"2": 3.5, "3": 3.0}}}}
 
 
 def cu3au(a=3.75):
@@ -78,7 +79,7 @@ def build_all(code=None) -> dict:
     out["conductivity/balanced/emt/harmonic+temperatures+overrides"] = builder_inputs(
         WignerConductivityWorkChain.get_builder_from_protocol(
             s, engine="emt", protocol="balanced", temperatures=[250, 350],
-            overrides={**OVERRIDES, "renormalization": None,
+            overrides={"fitting": OVERRIDES, "renormalization": None,
                        "kappa": {"mesh": [6, 6, 6], "sigma": 0.2, "smearing": "gaussian"}}))
     if code is not None:
         out["force_constants/paper/vasp"] = builder_inputs(
@@ -106,3 +107,64 @@ def test_builders_pinned(vasp_code):
     assert sorted(built) == sorted(pinned)
     for key in pinned:
         assert built[key] == pinned[key], key
+
+
+# -- the protocol API --------------------------------------------------------------------------
+
+def workchains():
+    from aiida_wigner.workflows.conductivity import WignerConductivityWorkChain
+    from aiida_wigner.workflows.force_constants import ForceConstantsWorkChain
+
+    return ForceConstantsWorkChain, WignerConductivityWorkChain
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_available_and_default_protocols(index):
+    import click
+
+    from aiida_wigner.cli import cmd_root
+
+    wc = workchains()[index]
+    available = wc.get_available_protocols()
+    assert tuple(available) == PROTOCOLS and wc.get_default_protocol() == "fast"
+    assert all(len(spec["description"]) > 20 for spec in available.values())
+    assert wc.get_protocol_filepath().name in ("force_constants.yaml", "conductivity.yaml")
+    for command in ("fit", "run"):  # the CLI's --protocol choices are these protocols
+        option = next(p for p in cmd_root.commands[command].params if p.name == "protocol")
+        assert isinstance(option.type, click.Choice) and tuple(option.type.choices) == PROTOCOLS
+    with pytest.raises(ValueError, match=r"unknown protocol 'x'; available: \['balanced'"):
+        wc.get_protocol_inputs("x")
+
+
+def test_protocol_inputs_and_overrides():
+    fc_wc, kappa_wc = workchains()
+    fast = fc_wc.get_protocol_inputs()
+    assert fast == fc_wc.get_protocol_inputs("fast")
+    assert set(fast) == {"engines", "supercell_matrix", "run_relax", "relax", "harmonic",
+                         "sampling", "fit"}
+    paper = fc_wc.get_protocol_inputs("paper", {"fit": {"parameters": {"cutoffs": {"2": 5.0}}},
+                                                "sampling": {"md": {"n_steps": 10}}})
+    assert paper["fit"]["parameters"]["cutoffs"] == {"2": 5.0}  # replaced, not merged
+    assert paper["fit"]["parameters"]["method"] == "adaptive-lasso"  # the rest kept
+    assert paper["sampling"]["md"] == {**fc_wc.get_protocol_inputs("paper")["sampling"]["md"],
+                                       "n_steps": 10}
+    paper["relax"]["parameters"]["fmax"] = 1.0  # the returned dict is the caller's own
+    assert fc_wc.get_protocol_inputs("paper")["relax"]["parameters"]["fmax"] == 1e-4
+    k = kappa_wc.get_protocol_inputs("balanced", {"renormalization": None,
+                                                  "fitting": {"run_relax": False}})
+    assert k["renormalization"] is None and k["fitting"]["run_relax"] is False
+    assert k["fitting"]["supercell_matrix"] == [4, 4, 2] and k["kappa"]["mesh"] == [12, 12, 8]
+
+
+def test_cli_overrides_are_shaped_like_the_inputs(tmp_path):
+    import click
+
+    from aiida_wigner.cli.fit import read_overrides
+
+    fc_wc, kappa_wc = workchains()
+    path = tmp_path / "over.yaml"
+    path.write_text("fitting: {fit: {parameters: {cutoffs: {'2': 3.0}}}}\n"
+                    "kappa: {mesh: [2, 2, 2]}\n")
+    assert read_overrides(path, kappa_wc, "fast")["kappa"] == {"mesh": [2, 2, 2]}
+    with pytest.raises(click.BadParameter, match="found \\['fitting', 'kappa'\\]"):
+        read_overrides(path, fc_wc, "fast")

@@ -221,10 +221,11 @@ def test_fit_cli_emt_pythonjob(python_code, tmp_path):
 
     path = tmp_path / "Cu.cif"
     bulk("Cu", "fcc", a=3.62).write(str(path))
-    overrides = {"relax": {"max_steps": 100},
-                 "sampling": {"md": {"n_steps": 40, "interval": 2}, "n_snapshots": 4,
-                              "discard_steps": 10},
-                 "fit": {"cutoffs": {"2": 3.0, "3": 3.0}, "validation": {"n_splits": 3}}}
+    overrides = {"relax": {"parameters": {"max_steps": 100}},
+                 "sampling": {"md": {"n_steps": 40, "interval": 2},
+                              "parameters": {"n_snapshots": 4, "discard_steps": 10}},
+                 "fit": {"parameters": {"cutoffs": {"2": 3.0, "3": 3.0},
+                                        "validation": {"n_splits": 3}}}}
     ov = tmp_path / "over.yaml"
     ov.write_text(yaml.safe_dump(overrides))
     result = CliRunner().invoke(cmd_root, ["fit", str(path), "--engine", "emt", "--code",

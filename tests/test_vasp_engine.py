@@ -137,12 +137,14 @@ def test_setup_errors(stand_in):
 
 
 def test_paper_protocol_vasp_section(tmp_path):
-    """paper.yaml's engines.vasp section is a valid spec and its INCAR passes aiida-vasp's check."""
+    """The paper protocol's engines.vasp section is a valid spec and its INCAR passes aiida-vasp's
+    check."""
     from aiida_vasp.parsers.content_parsers.incar import IncarParser
 
-    from aiida_wigner.workflows.force_constants import load_protocol
+    from aiida_wigner.workflows.force_constants import ForceConstantsWorkChain
 
-    spec = vasp_engine.vasp_spec({"name": "vasp", **load_protocol("paper")["engines"]["vasp"]})
+    section = ForceConstantsWorkChain.get_protocol_inputs("paper")["engines"]["vasp"]
+    spec = vasp_engine.vasp_spec({"name": "vasp", **section})
     assert spec["kpoints_mesh"] == [4, 4, 3] and spec["potential_mapping"]["Cs"] == "Cs_sv"
     incar = {k.upper(): v for k, v in spec["incar"].items()}
     IncarParser(data=orm.Dict(incar), validate_tags=True).write(str(tmp_path / "INCAR"))
@@ -264,10 +266,12 @@ def test_fit_cli_vasp_end_to_end(stand_in, tmp_path):
         "engines": {"vasp": {"potential_family": FAMILY, "kpoints_mesh": [1, 1, 1],
                              "options": {"resources": {"num_machines": 1,
                                                        "num_mpiprocs_per_machine": 1}}}},
-        "harmonic": {"subtract_residual_forces": False},  # one VASP job instead of two
-        "sampling": {"md": {"n_steps": 12, "interval": 2}, "n_snapshots": 2, "discard_steps": 4},
-        "fit": {"cutoffs": {"2": 3.0, "3": 3.0}, "validation": {"n_splits": 2},
-                "max_relative_rmse": 1.0}}
+        # one VASP job instead of two
+        "harmonic": {"parameters": {"subtract_residual_forces": False}},
+        "sampling": {"md": {"n_steps": 12, "interval": 2},
+                     "parameters": {"n_snapshots": 2, "discard_steps": 4}},
+        "fit": {"parameters": {"cutoffs": {"2": 3.0, "3": 3.0}, "validation": {"n_splits": 2},
+                               "max_relative_rmse": 1.0}}}
     ov = tmp_path / "over.yaml"
     ov.write_text(yaml.safe_dump(overrides))
     code = f"{stand_in.label}@{stand_in.computer.label}"

@@ -12,11 +12,12 @@ from aiida_wigner.workflows.force_constants import (FitWorkChain, ForceConstants
                                                     HarmonicWorkChain)
 
 EMT_OVERRIDES = {
-    "supercell": [3, 3, 3],
-    "relax": {"fmax": 1e-3, "max_steps": 100},
+    "supercell_matrix": [3, 3, 3],
+    "relax": {"parameters": {"fmax": 1e-3, "max_steps": 100}},
     "sampling": {"md": {"n_steps": 60, "interval": 2, "timestep": 2.0},
-                 "n_snapshots": 6, "discard_steps": 20},
-    "fit": {"cutoffs": {"2": 3.0, "3": 3.0}, "validation": {"method": "k-fold", "n_splits": 3}},
+                 "parameters": {"n_snapshots": 6, "discard_steps": 20}},
+    "fit": {"parameters": {"cutoffs": {"2": 3.0, "3": 3.0},
+                           "validation": {"method": "k-fold", "n_splits": 3}}},
 }
 
 

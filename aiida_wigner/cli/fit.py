@@ -32,13 +32,15 @@ def engine_options(command):
 @click.argument("structure", type=STRUCTURE_FILE)
 @engine_options
 @click.option("--protocol", type=click.Choice(("fast", "balanced", "paper")), default="fast",
-              show_default=True, help="Parameter set (aiida_wigner/workflows/protocols/*.yaml).")
+              show_default=True,
+              help="Parameter set (aiida_wigner/workflows/protocols/force_constants.yaml).")
 @click.option("--supercell", type=click.IntRange(min=1), nargs=3, default=None,
               help="Supercell multiples, e.g. 4 4 2 (default: from the protocol).")
 @click.option("--no-relax", is_flag=True, help="Use the structure as given (already relaxed).")
 @click.option("--overrides", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="YAML file merged into the protocol (keys relax, harmonic, sampling, fit, "
-                   "engines; e.g. engines: {vasp: {potential_family: PBE.54}}).")
+              help="YAML file merged into the protocol, shaped like its inputs (keys "
+                   "supercell_matrix, run_relax, relax, harmonic, sampling, fit, engines; e.g. "
+                   "fit: {parameters: {cutoffs: {'2': 5.0}}}).")
 @click.option("--daemon", is_flag=True,
               help="Submit to the AiiDA daemon (needs a broker and `verdi daemon start`) instead "
                    "of running in the foreground.")
@@ -54,17 +56,17 @@ def cmd_fit(ctx, structure, engine, code_label, model, protocol, supercell, no_r
 
     if engine == "vasp" and not code_label:
         raise click.UsageError("--engine vasp needs --code LABEL of a configured VASP code")
-    over = read_overrides(overrides, protocol) if overrides else {}
+    from ..workflows.force_constants import ForceConstantsWorkChain
+
+    over = read_overrides(overrides, ForceConstantsWorkChain, protocol) if overrides else {}
     if no_relax:
-        over.setdefault("relax", {})["enabled"] = False
+        over["run_relax"] = False
 
     ensure_profile(ctx)
     if daemon:
         check_daemon_running()
     from aiida import orm
     from aiida.engine import run_get_node, submit
-
-    from ..workflows.force_constants import ForceConstantsWorkChain
 
     code = load_code_option(code_label, engine) if code_label else None
     with input_errors(f"building the {engine} inputs"):
@@ -85,12 +87,10 @@ def cmd_fit(ctx, structure, engine, code_label, model, protocol, supercell, no_r
                                    f"[{node.exit_status}]: {node.exit_message}")
 
 
-def read_overrides(path, protocol: str) -> dict:
+def read_overrides(path, workchain, protocol: str) -> dict:
     """The ``--overrides`` YAML as a dict; a usage error when it is not a mapping of the
-    protocol's sections."""
+    sections of ``workchain.get_protocol_inputs(protocol)``."""
     import yaml
-
-    from ..workflows.force_constants import load_protocol
 
     try:
         with open(path) as fh:
@@ -98,7 +98,7 @@ def read_overrides(path, protocol: str) -> dict:
     except (OSError, yaml.YAMLError) as exc:
         raise click.BadParameter(f"{path}: not a readable YAML file: "
                                  f"{' '.join(str(exc).split())}", param_hint="'--overrides'")
-    sections = set(load_protocol(protocol))
+    sections = set(workchain.get_protocol_inputs(protocol))
     if not isinstance(over, dict) or not set(over) <= sections:
         found = sorted(map(str, over)) if isinstance(over, dict) else type(over).__name__
         raise click.BadParameter(f"{path}: expected a mapping of the protocol's sections "

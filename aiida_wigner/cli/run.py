@@ -21,7 +21,8 @@ from .utils import check_daemon_running, ensure_profile, format_kappa_table, inp
 @engine_options
 @click.option("--protocol", type=click.Choice(("fast", "balanced", "paper")), default="fast",
               show_default=True,
-              help="Parameter set of every step (aiida_wigner/workflows/protocols/*.yaml).")
+              help="Parameter set of every step (aiida_wigner/workflows/protocols/"
+                   "conductivity.yaml and force_constants.yaml).")
 @temperatures_option(default=None, help="Temperatures in K (values and/or START:STOP:STEP "
                                         "ranges) [default: the protocol's].")
 @click.option("--supercell", type=click.IntRange(min=1), nargs=3, default=None,
@@ -30,8 +31,9 @@ from .utils import check_daemon_running, ensure_profile, format_kappa_table, inp
 @click.option("--harmonic", is_flag=True,
               help="κ on the harmonic phonons (no self-consistent renormalization).")
 @click.option("--overrides", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="YAML file merged into the protocol (sections relax, harmonic, sampling, fit, "
-                   "engines, renormalization, kappa, temperatures).")
+              help="YAML file merged into the protocol, shaped like its inputs (keys "
+                   "temperatures, renormalization, kappa, and fitting: {relax, harmonic, "
+                   "sampling, fit, engines, ...}).")
 @FORCE_CONSTANTS_NODE
 @click.option("--daemon", is_flag=True,
               help="Submit to the AiiDA daemon (`verdi daemon start`) instead of running in the "
@@ -59,16 +61,16 @@ def cmd_run(ctx, structure, engine, code_label, model, protocol, temperatures, s
         raise click.UsageError("STRUCTURE and --force-constants both give the crystal: use one")
     if engine == "vasp" and not code_label and force_constants is None:
         raise click.UsageError("--engine vasp needs --code LABEL of a configured VASP code")
-    over = read_overrides(overrides, protocol) if overrides else {}
+    from ..workflows.conductivity import WignerConductivityWorkChain
+
+    over = read_overrides(overrides, WignerConductivityWorkChain, protocol) if overrides else {}
     if no_relax:
-        over.setdefault("relax", {})["enabled"] = False
+        over.setdefault("fitting", {})["run_relax"] = False
     if harmonic:
         over["renormalization"] = None
 
     ensure_profile(ctx)
     from aiida import orm
-
-    from ..workflows.conductivity import WignerConductivityWorkChain
 
     if daemon:
         check_daemon_running()

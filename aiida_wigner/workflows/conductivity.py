@@ -9,8 +9,8 @@ The top of the provenance graph.  Outline:
 3. ``wigner.kappa`` on the renormalized phonons (3ph, 4ph, isotope; Wigner Eq. 5);
 4. ``summary``: formula, space group, engine, protocol, κ tables per temperature, versions.
 
-Protocols (``protocols/<name>.yaml``) hold every step's parameters; the ``renormalization``
-and ``kappa`` sections are this workchain's, the others :class:`ForceConstantsWorkChain`'s.
+Protocols: ``protocols/conductivity.yaml`` holds the ``temperatures``, ``renormalization`` and
+``kappa`` inputs, ``protocols/force_constants.yaml`` the ``fitting`` ones (same protocol names).
 A failing step ends the workflow with the step's own exit code (``aiida_wigner.exit_codes``)
 and its message, which says what to change.  Units: K, THz, W/(m K).
 """
@@ -27,7 +27,8 @@ from ..calculations.renormalize import renormalize_calcfunction
 from ..calculations.renormalize import settings_from_dict as scp_settings_from_dict
 from ..data.force_constants import ForceConstantsData
 from ..exit_codes import EXIT_CODES, child_exit_code, define_exit_codes
-from .force_constants import ForceConstantsWorkChain, load_protocol, merge_protocol
+from .force_constants import ForceConstantsWorkChain
+from .protocols import ProtocolMixin
 
 #: Names of the three sources of force constants (exactly one is given).
 SOURCES = ("fitting", "force_constants", "fcp")
@@ -62,8 +63,10 @@ def validate_inputs(inputs, _ctx):
     return None
 
 
-class WignerConductivityWorkChain(WorkChain):
+class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
     """Structure (or force constants) → renormalized phonons → κ_P + κ_C per temperature."""
+
+    _protocol_file = "conductivity.yaml"
 
     @classmethod
     def define(cls, spec):
@@ -112,21 +115,33 @@ class WignerConductivityWorkChain(WorkChain):
         define_exit_codes(spec, *EXIT_CODES)
 
     @classmethod
+    def get_protocol_inputs(cls, protocol: str | None = None,
+                            overrides: dict | None = None) -> dict:
+        """This workchain's protocol inputs (temperatures, renormalization, kappa) and, under
+        ``fitting``, those of :class:`ForceConstantsWorkChain` for the same protocol."""
+        overrides = dict(overrides or {})
+        fitting = overrides.pop("fitting", None)
+        inputs = super().get_protocol_inputs(protocol, overrides)
+        inputs["fitting"] = ForceConstantsWorkChain.get_protocol_inputs(protocol, fitting)
+        return inputs
+
+    @classmethod
     def get_builder_from_protocol(cls, structure: orm.StructureData | None = None,
-                                  engine: str = "sevennet", protocol: str = "fast",
+                                  engine: str = "sevennet", protocol: str | None = None,
                                   temperatures=None, force_constants: ForceConstantsData | None = None,
                                   code=None, model: str | None = None, supercell=None,
                                   overrides: dict | None = None, **engine_options):
-        """A builder filled from ``protocols/<protocol>.yaml``.
+        """A builder filled from the protocol (default :meth:`get_default_protocol`).
 
-        ``temperatures`` (K) replace the protocol's; ``overrides`` is merged into the protocol
-        (its ``renormalization`` and ``kappa`` sections are this workchain's, ``renormalization:
-        null`` makes the run harmonic; the other sections go to
+        ``temperatures`` (K) replace the protocol's; ``overrides`` are shaped like the input
+        ports: ``temperatures``, ``renormalization`` (``null`` makes the run harmonic),
+        ``kappa``, and ``fitting`` (passed on to
         :meth:`ForceConstantsWorkChain.get_builder_from_protocol`).  With ``force_constants``
         the fitting is skipped and ``structure`` may be omitted.  Raises ``ValueError`` for an
         unknown protocol or settings the steps refuse.
         """
-        p = merge_protocol(load_protocol(protocol), overrides or {})
+        protocol = protocol or cls.get_default_protocol()
+        p = cls.get_protocol_inputs(protocol, overrides)
         builder = cls.get_builder()
         if force_constants is not None:
             builder.force_constants = force_constants
@@ -138,7 +153,8 @@ class WignerConductivityWorkChain(WorkChain):
             builder.structure = structure
             fitting = ForceConstantsWorkChain.get_builder_from_protocol(
                 structure, engine=engine, protocol=protocol, code=code, model=model,
-                supercell=supercell, overrides=overrides, **engine_options)
+                supercell=supercell, overrides=(overrides or {}).get("fitting"),
+                **engine_options)
             fitting.pop("structure", None)
             builder.fitting = fitting
             formula = structure.get_formula()

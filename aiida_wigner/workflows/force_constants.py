@@ -16,10 +16,8 @@ Units: Å, eV, eV/Å, eV/Å^n, K, fs, THz.
 from __future__ import annotations
 
 import itertools
-import pathlib
 
 import numpy as np
-import yaml
 from aiida import orm
 from aiida.engine import ExitCode, ToContext, WorkChain, if_
 
@@ -30,8 +28,7 @@ from ..exit_codes import child_exit_code, define_exit_codes, label_of
 from ..fitting.hiphive_fit import FitError, cutoff_limit, supercell_cutoffs
 from .engine import (EngineForcesWorkChain, EngineMdWorkChain, RelaxWorkChain,
                      define_engine_namespace, engine_exit_codes)
-
-PROTOCOL_DIR = pathlib.Path(__file__).parent / "protocols"
+from .protocols import ProtocolMixin
 
 
 def _supercell_input(spec):
@@ -304,25 +301,13 @@ def _supercell_for(cell, smat, cutoff: float) -> list[int] | None:
     return None
 
 
-def load_protocol(name: str) -> dict:
-    path = PROTOCOL_DIR / f"{name}.yaml"
-    if not path.exists():
-        raise ValueError(f"unknown protocol {name!r}; available: "
-                         f"{sorted(p.stem for p in PROTOCOL_DIR.glob('*.yaml'))}")
-    return yaml.safe_load(path.read_text())
+class ForceConstantsWorkChain(ProtocolMixin, WorkChain):
+    """Structure -> relaxed structure -> FC2 -> training set -> fitted FCs (orders 2..6).
 
+    Protocols: ``protocols/force_constants.yaml`` (:class:`~.protocols.ProtocolMixin`).
+    """
 
-def merge_protocol(base: dict, over: dict) -> dict:
-    """Recursive dict update; ``cutoffs`` is replaced as a whole (it defines the orders)."""
-    out = dict(base)
-    for k, v in (over or {}).items():
-        nested = isinstance(v, dict) and isinstance(out.get(k), dict) and k != "cutoffs"
-        out[k] = merge_protocol(out[k], v) if nested else v
-    return out
-
-
-class ForceConstantsWorkChain(WorkChain):
-    """Structure -> relaxed structure -> FC2 -> training set -> fitted FCs (orders 2..6)."""
+    _protocol_file = "force_constants.yaml"
 
     @classmethod
     def define(cls, spec):
@@ -369,17 +354,21 @@ class ForceConstantsWorkChain(WorkChain):
 
     @classmethod
     def get_builder_from_protocol(cls, structure: orm.StructureData, engine: str = "sevennet",
-                                  protocol: str = "fast", code=None, model: str | None = None,
-                                  supercell=None, overrides: dict | None = None, **engine_options):
-        """A builder filled from ``protocols/<protocol>.yaml``.
+                                  protocol: str | None = None, code=None,
+                                  model: str | None = None, supercell=None,
+                                  overrides: dict | None = None, **engine_options):
+        """A builder filled from the protocol (default :meth:`get_default_protocol`).
 
         ``engine``: sevennet | emt | lj | vasp.  VASP needs ``code`` (the VASP code) and takes
         the protocol's ``engines.vasp`` section (incar, kpoints_mesh, kpoints_mesh_relax,
         kpoints_spacing, potential_family, potential_mapping, options; see
         :mod:`aiida_wigner.engines.vasp`); ``engine_options`` update that spec.
-        ``supercell``: 3 integers; ``overrides`` is merged into the protocol dict (keys relax,
-        harmonic, sampling, fit, supercell, engines).  Raises ``ValueError`` for an invalid
-        VASP set-up (no code, unknown spec keys).
+        ``supercell``: 3 integers (replaces ``supercell_matrix``); ``overrides`` are shaped
+        like :meth:`get_protocol_inputs` and the input ports (``supercell_matrix``,
+        ``run_relax``, ``relax.parameters``, ``relax.max_volume_change``,
+        ``harmonic.parameters``, ``sampling.md``, ``sampling.parameters``, ``fit.parameters``)
+        plus ``engines.<engine>`` for the ``engine.calculator`` Dict.  Raises ``ValueError``
+        for an unknown protocol or an invalid VASP set-up (no code, unknown spec keys).
 
         Cutoffs are checked against the supercell of ``structure`` before anything runs
         (:func:`check_protocol_cutoffs`): the protocol's are capped at the largest the
@@ -387,7 +376,8 @@ class ForceConstantsWorkChain(WorkChain):
         again on the relaxed cell), while cutoffs given in ``overrides`` that are too large
         raise ``ValueError`` naming the limit and a supercell that holds them.
         """
-        p = merge_protocol(load_protocol(protocol), overrides or {})
+        protocol = protocol or cls.get_default_protocol()
+        p = cls.get_protocol_inputs(protocol, overrides)
         calc = {"name": engine}
         calc.update(p.get("engines", {}).get(engine, {}))
         if model:
@@ -406,18 +396,17 @@ class ForceConstantsWorkChain(WorkChain):
         builder.engine.calculator = orm.Dict(calc)
         if code is not None:
             builder.engine.code = code
-        builder.supercell_matrix = orm.List(list(supercell or p["supercell"]))
-        builder.run_relax = orm.Bool(bool(p["relax"].pop("enabled", True)))
+        builder.supercell_matrix = orm.List(list(supercell or p["supercell_matrix"]))
+        builder.run_relax = orm.Bool(bool(p["run_relax"]))
         if "max_volume_change" in p["relax"]:
-            builder.relax.max_volume_change = orm.Float(p["relax"].pop("max_volume_change"))
-        builder.relax.parameters = orm.Dict(p["relax"])
-        builder.harmonic.parameters = orm.Dict(p["harmonic"])
+            builder.relax.max_volume_change = orm.Float(p["relax"]["max_volume_change"])
+        builder.relax.parameters = orm.Dict(p["relax"]["parameters"])
+        builder.harmonic.parameters = orm.Dict(p["harmonic"]["parameters"])
         builder.sampling.md = orm.Dict(p["sampling"]["md"])
-        builder.sampling.parameters = orm.Dict(
-            {k: v for k, v in p["sampling"].items() if k != "md"})
-        explicit = "cutoffs" in (overrides or {}).get("fit", {})
+        builder.sampling.parameters = orm.Dict(p["sampling"]["parameters"])
+        explicit = "cutoffs" in (overrides or {}).get("fit", {}).get("parameters", {})
         fit, note = check_protocol_cutoffs(structure, builder.supercell_matrix.get_list(),
-                                           p["fit"], explicit)
+                                           p["fit"]["parameters"], explicit)
         builder.fit.parameters = orm.Dict(fit)
         builder.metadata.label = f"{structure.get_formula()} {engine} {protocol}"
         if note:
