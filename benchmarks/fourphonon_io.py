@@ -211,12 +211,13 @@ def _columns(path, n_bands, n_ir):
     return a[:, 1].reshape(n_bands, n_ir).T  # rows: bands slowest, then q
 
 
-def read_outputs(directory, temperature: float, n_bands: int) -> dict:
+def read_outputs(directory, temperature: float, n_bands: int, average: bool = True) -> dict:
     """FourPhonon's irreducible q-points and per-mode results (degenerate-averaged).
 
     Returns dict with ``qpoints`` (n_ir, 3) reduced, ``multiplicity`` (n_ir,),
     ``frequencies`` (n_ir, B) THz and rates 1/τ (1/ps) ``w_3ph``, ``w_4ph``, ``w_iso``
     (None where absent), and ``kappa`` (3, 3) W/(m K) (RTA with all rates).
+    ``average=False``: the rates band by band, as FourPhonon prints them.
     """
     d = Path(directory)
     qp = np.loadtxt(d / "BTE.qpoints", ndmin=2)
@@ -227,8 +228,9 @@ def read_outputs(directory, temperature: float, n_bands: int) -> dict:
            "frequencies": omega / (2 * np.pi)}
     for key, path in (("w_3ph", tdir / "BTE.w_3ph"), ("w_4ph", tdir / "BTE.w_4ph"),
                       ("w_iso", d / "BTE.w_isotopic")):
-        out[key] = (degenerate_average(_columns(path, n_bands, n_ir), out["frequencies"])
-                    if path.is_file() else None)
+        raw = _columns(path, n_bands, n_ir) if path.is_file() else None
+        out[key] = (degenerate_average(raw, out["frequencies"])
+                    if raw is not None and average else raw)
     tensor = np.loadtxt(tdir / "BTE.kappa_tensor", ndmin=2)
     out["kappa"] = tensor[0, 1:10].reshape(3, 3)
     return out
@@ -238,6 +240,30 @@ def degenerate_average(values, frequencies, tol: float = 1e-4):
     from aiida_wigner.physics.harmonic import average_degenerate
 
     return average_degenerate(values, frequencies, tol)
+
+
+def single_modes(frequencies) -> np.ndarray:
+    """Mask (..., B) of the modes not degenerate with another band."""
+    from aiida_wigner.physics.harmonic import degenerate_block_ids
+
+    block = degenerate_block_ids(np.asarray(frequencies))
+    return (block[..., :, None] == block[..., None, :]).sum(axis=-1) == 1
+
+
+def degenerate_set_spread(raw, frequencies, floor_fraction: float = 1e-3) -> np.ndarray:
+    """max/min − 1 of FourPhonon's own band-by-band rates ``raw`` (n_ir, B) over each of
+    its degenerate sets with rates above the floor of :func:`agreement`.  Zero for a
+    basis-independent definition: a rotation inside the set is a symmetry."""
+    from aiida_wigner.physics.harmonic import degenerate_block_ids
+
+    raw = np.asarray(raw)
+    spread = []
+    for iq, ids in enumerate(degenerate_block_ids(np.asarray(frequencies))):
+        for b in np.unique(ids):
+            vals = raw[iq, ids == b]
+            if len(vals) > 1 and vals.min() > floor_fraction * raw.max():
+                spread.append(vals.max() / vals.min() - 1.0)
+    return np.array(spread)
 
 
 def timing_lines(directory) -> str:
@@ -267,15 +293,45 @@ def read_velocities(directory, qmesh, n_bands) -> np.ndarray:
     return out
 
 
+def random_degenerate_basis(fc, qmesh, seed: int, cutoff_frequency: float = 1e-3):
+    """Phonons on ``qmesh`` with every degenerate subspace in a random orthonormal basis
+    (Haar unitary, stream ``seed``) and the group velocities of that basis, the diagonal
+    ⟨e_j|∂D/∂q|e_j⟩/2ν (THz·Å): an equally valid choice of eigenvectors, to measure how
+    much a basis-dependent definition depends on it."""
+    from aiida_wigner.physics.harmonic import (DynamicalMatrixBuilder, Phonons,
+                                               degenerate_block_ids, solve)
+
+    builder = DynamicalMatrixBuilder(fc)
+    ph = solve(fc, qmesh.qpoints, builder)
+    rng = np.random.default_rng(seed)
+    vecs = ph.eigenvectors.copy()
+    for iq, ids in enumerate(degenerate_block_ids(ph.frequencies)):
+        for b in np.unique(ids):
+            cols = np.flatnonzero(ids == b)
+            if len(cols) > 1:
+                z = rng.normal(size=(len(cols),) * 2) + 1j * rng.normal(size=(len(cols),) * 2)
+                vecs[iq][:, cols] = vecs[iq][:, cols] @ np.linalg.qr(z)[0]
+    freqs = ph.frequencies
+    inv = np.where(freqs > cutoff_frequency, 0.5 / np.maximum(freqs, cutoff_frequency), 0.0)
+    gv = np.einsum("qik,qaij,qjk->qka", vecs.conj(), builder.derivatives(ph.qpoints),
+                   vecs).real * inv[..., None]
+    return Phonons(ph.qpoints, freqs, vecs), gv
+
+
 def our_rates(fc, mesh, qpoints, temperature: float, smearing: str, scale_or_sigma: float,
               mass_variances, four_phonon: bool = True, velocities_from=None,
-              counting: str | None = None) -> dict:
+              counting: str | None = None, basis_seed: int | None = None) -> dict:
     """Our 1/τ = 4πγ (1/ps) at ``qpoints`` for 3ph, 4ph (exhaustive) and isotope
     scattering, our frequencies (THz), and RTA κ_P (3, 3) W/(m K) with all three.
 
-    ``velocities_from``: a FourPhonon run directory whose velocities (BTE.v_full) make
-    the adaptive widths instead of ours (degenerate modes: see docs/conventions.md);
-    κ is then not computed.  ``counting``: the four-phonon process counting
+    Adaptive widths from our velocities use the eigenvectors those velocities belong to
+    (``velocity_operator``: degenerate subspaces rotated to diagonalize ∂D/∂q along
+    (1, 2, 3)).  ``velocities_from``: a FourPhonon run directory whose velocities
+    (BTE.v_full) make the widths instead, with the plain ``eigh`` eigenvectors (LAPACK's
+    choice inside degenerate subspaces, FourPhonon's own at most points; see
+    docs/conventions.md).  ``basis_seed``: a random basis of every degenerate subspace
+    and its own velocities (:func:`random_degenerate_basis`).  κ is computed only with
+    our own velocities.  ``counting``: the four-phonon process counting
     (``four_phonon.COUNTINGS``; default: FourPhonon's with adaptive-shengbte)."""
     from aiida_wigner.physics.harmonic import solve, velocity_operator
     from aiida_wigner.physics.kappa import KappaSettings, compute_kappa
@@ -295,9 +351,13 @@ def our_rates(fc, mesh, qpoints, temperature: float, smearing: str, scale_or_sig
     else:
         sm = Smearing(scale=scale_or_sigma, reciprocal_lattice=prim.reciprocal_lattice,
                       mesh=qm.mesh, kind=smearing)
-        gv = velocity_operator(fc, qm.qpoints, cutoff_frequency=1e-3).group_velocities
         if velocities_from is not None:
-            gv = read_velocities(velocities_from, qm, gv.shape[1])
+            gv = read_velocities(velocities_from, qm, ph.frequencies.shape[1])
+        elif basis_seed is not None:
+            ph, gv = random_degenerate_basis(fc, qm, basis_seed)
+        else:
+            vo = velocity_operator(fc, qm.qpoints, cutoff_frequency=1e-3)
+            ph, gv = vo.phonons, vo.group_velocities
     out = {"frequencies": ph.frequencies[gps]}
     out["w_3ph"] = 4 * np.pi * three_phonon_linewidths(fc, qm, ph, gps, [temperature], sm,
                                                        group_velocities=gv)[0]
@@ -309,7 +369,7 @@ def our_rates(fc, mesh, qpoints, temperature: float, smearing: str, scale_or_sig
                                        counting=counting)
         out["w_4ph"] = 4 * np.pi * g4[0]
     out["kappa"] = None
-    if velocities_from is not None:
+    if velocities_from is not None or basis_seed is not None:
         return out
     settings = dict(mesh=tuple(mesh), temperatures=(temperature,), isotope=True,
                     mass_variances=tuple(np.asarray(mass_variances, dtype=float)),
@@ -323,13 +383,17 @@ def our_rates(fc, mesh, qpoints, temperature: float, smearing: str, scale_or_sig
     return out
 
 
-def agreement(ours, theirs, floor_fraction: float = 1e-3) -> dict:
+def agreement(ours, theirs, floor_fraction: float = 1e-3, mask=None) -> dict:
     """Median and worst |ours/theirs − 1| over modes with rates above a floor.
 
     Modes whose FourPhonon rate is below ``floor_fraction`` × its largest are left out
-    (acoustic modes at Γ have none in either code).
+    (acoustic modes at Γ have none in either code); ``mask``: only these modes.
     """
     ours, theirs = np.asarray(ours), np.asarray(theirs)
     keep = theirs > floor_fraction * theirs.max()
+    if mask is not None:
+        keep &= np.asarray(mask)
+    if not keep.any():
+        return {"median": float("nan"), "worst": float("nan"), "n": 0}
     rel = np.abs(ours[keep] / theirs[keep] - 1.0)
     return {"median": float(np.median(rel)), "worst": float(rel.max()), "n": int(keep.sum())}

@@ -20,7 +20,19 @@ fetched 2026-12-02, gfortran/OpenMPI build, ``mpirun -np 2``), made with::
 * "adaptive": stock FourPhonon, scalebroad = 1; ours: ``adaptive-shengbte``, scale 1,
   with FourPhonon's group velocities (BTE.v_full, stored): the per-band velocities of
   degenerate modes depend on the eigenvector basis each code happens to pick, so only
-  with the same velocities are the widths the same (docs/conventions.md).
+  with the same velocities are the widths the same (docs/conventions.md).  On the P1
+  cell below, without degenerate modes, our own velocities are used.
+
+Second crystal, without degenerate modes: the 6-atom P1 cell "lowsym6" of
+``fourphonon_io`` (sheared SW silicon, one atom with the germanium mass;
+tests/data/sw_si_lowsym6.fcp), stock FourPhonon, scalebroad 1, stored in
+tests/data/fourphonon_si_lowsym6_331.npz (mesh 3×3×1, 3ph + 4ph + isotope) and
+tests/data/fourphonon_si_lowsym6_332.npz (mesh 3×3×2, isotope), made with::
+
+    python benchmarks/bench_fourphonon.py --model lowsym6 --mesh 3 3 1 \
+        --fourphonon /work/peers/fourphonon/ShengBTE_cpu --save-reference
+
+(FourPhonon 719 s wall with 2 ranks on the loaded 2-core machine, ours 15 s.)
 
 FourPhonon's rates are 1/τ in 1/ps, averaged here over its degenerate modes; ours 4πγ.
 The opt-in test reruns FourPhonon when ``FOURPHONON_BIN`` (stock ``ShengBTE_cpu``) is set.
@@ -59,8 +71,13 @@ def reference():
         return {k: z[k] for k in z.files}
 
 
-def _ours(model, ref, mode, counting=None, velocities=None):
-    """Our 1/τ (1/ps) at FourPhonon's irreducible q-points."""
+def _ours(model, ref, mode, counting=None, velocities=None, mesh=MESH,
+          parts=("3ph", "iso", "4ph")):
+    """Our 1/τ (1/ps) at FourPhonon's irreducible q-points (rate kinds ``parts``).
+
+    Adaptive widths from our own velocities use the eigenvectors they belong to
+    (``velocity_operator``); with ``velocities`` (FourPhonon's), the plain ``eigh`` ones.
+    """
     from aiida_wigner.physics.harmonic import solve, velocity_operator
     from aiida_wigner.physics.mesh import QMesh
     from aiida_wigner.physics.scattering.four_phonon import four_phonon_linewidths
@@ -71,7 +88,7 @@ def _ours(model, ref, mode, counting=None, velocities=None):
     import fourphonon_io
 
     fc, g2 = model
-    qm = QMesh.build(fc.primitive, MESH)
+    qm = QMesh.build(fc.primitive, mesh)
     ph = solve(fc, qm.qpoints)
     gps = fourphonon_io.grid_points_of(qm, ref[f"{mode}_qpoints"])
     if mode == "fixed":
@@ -79,18 +96,27 @@ def _ours(model, ref, mode, counting=None, velocities=None):
     else:
         sm = Smearing(scale=1.0, reciprocal_lattice=fc.primitive.reciprocal_lattice,
                       mesh=qm.mesh, kind="adaptive-shengbte")
-        gv = (velocity_operator(fc, qm.qpoints, cutoff_frequency=1e-3).group_velocities
-              if velocities is None else velocities)
-    g3 = three_phonon_linewidths(fc, qm, ph, gps, [T], sm, group_velocities=gv)[0]
-    gi = isotope_linewidths(ph, gps, g2, sm, group_velocities=gv, qmesh=qm)
-    g4 = four_phonon_linewidths(fc, qm, ph, gps, [T], sm, group_velocities=gv,
-                                counting=counting)[0][0]
-    return {"frequencies": ph.frequencies[gps], "w_3ph": 4 * np.pi * g3,
-            "w_iso": 4 * np.pi * gi, "w_4ph": 4 * np.pi * g4}
+        gv = velocities
+        if velocities is None:
+            vo = velocity_operator(fc, qm.qpoints, cutoff_frequency=1e-3)
+            ph, gv = vo.phonons, vo.group_velocities
+    out = {"frequencies": ph.frequencies[gps]}
+    if "3ph" in parts:
+        out["w_3ph"] = 4 * np.pi * three_phonon_linewidths(fc, qm, ph, gps, [T], sm,
+                                                           group_velocities=gv)[0]
+    if "iso" in parts:
+        out["w_iso"] = 4 * np.pi * isotope_linewidths(ph, gps, g2, sm, group_velocities=gv,
+                                                      qmesh=qm)
+    if "4ph" in parts:
+        out["w_4ph"] = 4 * np.pi * four_phonon_linewidths(
+            fc, qm, ph, gps, [T], sm, group_velocities=gv, counting=counting)[0][0]
+    return out
 
 
-def _rel(ours, theirs):
+def _rel(ours, theirs, mask=None):
     keep = theirs > 1e-3 * theirs.max()  # acoustic modes at Γ: no rate in either code
+    if mask is not None:
+        keep &= mask
     return np.abs(ours[keep] / theirs[keep] - 1.0)
 
 
@@ -124,32 +150,36 @@ def test_fixed_sigma_four_phonon_with_fourphonon_counting(fixed, reference):
     final band *index* equals an initial one, which within a degenerate subspace depends
     on the eigenvector basis each code picks (ours drops the whole block by default).
     """
-    from aiida_wigner.physics.harmonic import degenerate_block_ids
+    import fourphonon_io
 
-    freqs = reference["fixed_frequencies"]
-    block = degenerate_block_ids(freqs)
-    single = np.array([[np.sum(block[q] == block[q, b]) == 1 for b in range(6)]
-                       for q in range(len(freqs))])
+    single = fourphonon_io.single_modes(reference["fixed_frequencies"])
     ours, theirs = fixed["w_4ph"], reference["fixed_w_4ph"]
     rel = _rel(ours, theirs)
     assert np.median(rel) < 2e-3
     assert rel.max() < 0.1
-    nd = single & (theirs > 1e-3 * theirs.max())
-    assert np.abs(ours[nd] / theirs[nd] - 1).max() < 6e-3
+    assert _rel(ours, theirs, single).max() < 6e-3
 
 
 def test_adaptive_shengbte_isotope_three_and_four_phonon(adaptive, reference):
     """FourPhonon's adaptive definition number for number, given its velocities.
 
-    Observed: isotope 6e-10 worst; 3ph median 1.2e-3, worst 4.2e-2; 4ph median 2.5e-3,
-    worst 0.30 (degenerate modes, as in the fixed case, with the widths of those
-    processes from its velocities).
+    Observed (bench_fourphonon.py, 45 modes): isotope 6.0e-10 worst; 3ph median 1.1e-3,
+    worst 3.4e-2; 4ph median 2.6e-3, worst 0.12, and 1.3e-2 worst over the modes that
+    are not degenerate.  The rest is FourPhonon's basis inside degenerate subspaces, not
+    reproducible by another eigensolver: its own rates of the bands of one degenerate set
+    differ by up to 17 % (3ph) and 28 % (4ph), and the same definition evaluated in random
+    bases of those subspaces spreads by 64 % (3ph) and 2.2× (4ph) at the worst mode
+    (docs/four_phonon.md §8).  Tolerances: ~1.5× the observed values.
     """
+    import fourphonon_io
+
+    single = fourphonon_io.single_modes(reference["adaptive_frequencies"])
     assert _rel(adaptive["w_iso"], reference["adaptive_w_iso"]).max() < 1e-8
     r3 = _rel(adaptive["w_3ph"], reference["adaptive_w_3ph"])
-    assert np.median(r3) < 3e-3 and r3.max() < 0.06
+    assert np.median(r3) < 2e-3 and r3.max() < 0.05
     r4 = _rel(adaptive["w_4ph"], reference["adaptive_w_4ph"])
-    assert np.median(r4) < 5e-3 and r4.max() < 0.35
+    assert np.median(r4) < 4e-3 and r4.max() < 0.18
+    assert _rel(adaptive["w_4ph"], reference["adaptive_w_4ph"], single).max() < 2e-2
 
 
 FOURPHONON = os.environ.get("FOURPHONON_BIN")
@@ -178,32 +208,34 @@ def _qmesh(fc):
     return QMesh.build(fc.primitive, MESH)
 
 
-def test_low_symmetry_crystal_isotope_adaptive_shengbte():
-    """Second crystal: the 6-atom P1 cell of ``fourphonon_io`` ("lowsym6": sheared SW
-    silicon, one atom with the germanium mass; tests/data/sw_si_lowsym6.fcp), mesh 3×3×2,
-    stock FourPhonon with scalebroad 1 (tests/data/fourphonon_si_lowsym6_332.npz, from
-    ``bench_fourphonon.py --model lowsym6 --mesh 3 3 2``).  Without degenerate modes the
-    velocities do not depend on a basis, and ``adaptive-shengbte`` with *our* velocities
-    reproduces FourPhonon's isotope rates: observed 3.8e-10 worst over 177 modes,
-    frequencies 4.1e-7 THz.
-    """
+@pytest.fixture(scope="module")
+def lowsym():
     import fourphonon_io
 
-    from aiida_wigner.physics.harmonic import solve, velocity_operator
-    from aiida_wigner.physics.mesh import QMesh
-    from aiida_wigner.physics.scattering.isotope import isotope_linewidths, natural_mass_variances
-    from aiida_wigner.physics.scattering.smearing import Smearing
+    from aiida_wigner.physics.scattering.isotope import natural_mass_variances
 
-    with np.load(DATA / "fourphonon_si_lowsym6_332.npz") as z:
-        ref = {k: z[k] for k in z.files}
     fc = fourphonon_io.load_model("lowsym6", DATA / "sw_si_lowsym6.fcp")
-    qm = QMesh.build(fc.primitive, (3, 3, 2))
-    ph = solve(fc, qm.qpoints)
-    gps = fourphonon_io.grid_points_of(qm, ref["adaptive_qpoints"])
-    assert np.abs(ph.frequencies[gps] - ref["adaptive_frequencies"]).max() < 1e-6
-    gv = velocity_operator(fc, qm.qpoints, cutoff_frequency=1e-3).group_velocities
-    sm = Smearing(scale=1.0, reciprocal_lattice=fc.primitive.reciprocal_lattice,
-                  mesh=qm.mesh, kind="adaptive-shengbte")
-    w = 4 * np.pi * isotope_linewidths(ph, gps, natural_mass_variances(fc.primitive.symbols),
-                                       sm, group_velocities=gv, qmesh=qm)
-    assert _rel(w, ref["adaptive_w_iso"]).max() < 1e-8
+    return fc, natural_mass_variances(fc.primitive.symbols)
+
+
+@pytest.mark.parametrize("mesh, parts", [((3, 3, 1), ("3ph", "iso", "4ph")),
+                                         ((3, 3, 2), ("3ph", "iso"))])
+def test_low_symmetry_crystal_adaptive_shengbte(lowsym, mesh, parts):
+    """Second crystal (6-atom P1 cell, 18 bands, no degenerate modes): ``adaptive-shengbte``
+    with *our own* velocities reproduces FourPhonon's rates mode by mode — without
+    degeneracies a velocity does not depend on a basis.
+
+    Observed (|ours/FourPhonon − 1| worst over the modes with a rate; 87 modes on 3×3×1,
+    177 on 3×3×2): 3ph 7.8e-8, 4ph 2.9e-7, isotope 4.0e-10; frequencies 4.1e-7 THz.
+    Tolerances: 1e-6 for 3ph/4ph and frequencies, the level at which FourPhonon's printed
+    digits and physical constants differ from ours (as for the fixed-σ 3ph rates), 1e-8
+    for the isotope rates (no constants beyond the masses).
+    """
+    with np.load(DATA / f"fourphonon_si_lowsym6_{''.join(map(str, mesh))}.npz") as z:
+        ref = {k: z[k] for k in z.files}
+    ours = _ours(lowsym, ref, "adaptive", mesh=mesh, parts=parts)
+    assert np.abs(ours["frequencies"] - ref["adaptive_frequencies"]).max() < 1e-6
+    assert _rel(ours["w_iso"], ref["adaptive_w_iso"]).max() < 1e-8
+    assert _rel(ours["w_3ph"], ref["adaptive_w_3ph"]).max() < 1e-6
+    if "4ph" in parts:
+        assert _rel(ours["w_4ph"], ref["adaptive_w_4ph"]).max() < 1e-6
