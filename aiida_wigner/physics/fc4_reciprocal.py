@@ -114,23 +114,17 @@ class QuarticInteraction:
         self._pidx = np.ascontiguousarray(inverse.reshape(-1, 3), dtype=np.int64)
         self._values = np.ascontiguousarray(
             (fc4.values * scale[:, None, None, None, None]).reshape(len(kap), 81))
-        self._positions = setup.primitive.positions
         self.n_clusters = len(kap)
 
     # -- phases ---------------------------------------------------------------------------
 
     def pair_phases(self, qpoints, chunk: int = 64) -> NDArray[np.complex128]:
         """P'_aj(q) for the (a, j) pairs used by FC4: (n_q, n_pairs) complex."""
-        q = np.atleast_2d(np.asarray(qpoints, dtype=float))
-        out = np.empty((len(q), len(self._pair_a)), dtype=complex)
-        for s in range(0, len(q), chunk):
-            p = self.phases(q[s:s + chunk])  # (c, n_prim, N)
-            out[s:s + chunk] = p[:, self._pair_a, self._pair_j]
-        return out
+        return self.phases.table(qpoints, self._pair_a, self._pair_j, chunk)
 
     def prephases(self, q0) -> NDArray[np.complex128]:
         """Leg-0 factors e^{2πi q0·r_a}: (n_t, n_prim)."""
-        return np.exp(2j * np.pi * np.atleast_2d(q0) @ self._positions.T)
+        return self.phases.prephases(q0)
 
     # -- transforms -----------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..harmonic import Phonons, average_degenerate, occupation
-from ..interactions import CubicInteraction
+from ..interactions import BATCH, CubicInteraction, cluster_transform, contract_legs
 from ..mesh import QMesh, grid_index, triplets_at_q
 from ..units import AMU, ANGSTROM, EV, HBAR
 from .smearing import Smearing, combine
@@ -35,17 +35,21 @@ def three_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, tem
     """γ_3ph (T, n_gp, B) in THz at ``grid_points`` of ``qmesh``.
 
     ``phonons`` must hold all mesh points in the order of ``qmesh.addresses``;
-    ``group_velocities`` (n_q, B, 3) THz·Å are needed for adaptive smearing.
+    ``group_velocities`` (n_q, B, 3) THz·Å are needed for adaptive smearing.  The
+    irreducible triplets of all grid points form one work list, evaluated ``chunk`` at a
+    time by one numba kernel parallel over batches of triplets (:func:`_gamma_kernel`);
+    nothing larger than (chunk, B, B) is held besides the phonons and the pair phases.
     """
     temps = np.atleast_1d(np.asarray(temperatures, dtype=float))
     interaction = CubicInteraction(fc)
-    freqs = phonons.frequencies
+    freqs = np.ascontiguousarray(phonons.frequencies, dtype=float)
+    n_b = freqs.shape[1]
     valid = freqs > cutoff_frequency
     inv_f = np.where(valid, 1.0 / np.where(valid, freqs, 1.0), 0.0)
     occ = occupation(np.where(valid, freqs, 0.0)[None], temps[:, None, None])  # (T, n_q, B)
-    phases = interaction.phases(phonons.qpoints)  # (n_q, n, N), computed once
-    grid_points = np.atleast_1d(grid_points)
-    gamma = np.zeros((len(temps), len(grid_points), freqs.shape[1]))
+    table = interaction.pair_table(phonons.qpoints)  # (n_q, n_pairs), computed once
+    vecs = np.ascontiguousarray(phonons.eigenvectors)
+    grid_points = np.atleast_1d(np.asarray(grid_points, dtype=np.int64))
     smearing = smearing.bind(qmesh)
     ncut = smearing.cutoff("3ph")
     floor2 = None
@@ -53,20 +57,24 @@ def three_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, tem
         group_velocities = smearing.process_velocities(qmesh, group_velocities)
         floor2 = smearing.floors(group_velocities) ** 2 if smearing.kind == "adaptive" else None
     minus = grid_index(-qmesh.addresses, qmesh.mesh)  # grid index of −q
-    for ig, gp in enumerate(grid_points):
-        # ShengBTE's widths are not invariant under the little group of q0: no reduction
-        trip = triplets_at_q(qmesh, gp, symmetry=not smearing.shengbte)
-        for s in range(0, len(trip.q1), chunk):
-            a, b = trip.q1[s:s + chunk], trip.q2[s:s + chunk]
-            v2 = interaction.strength(phonons.qpoints[gp], phonons.eigenvectors[gp],
-                                      phases[a], phonons.eigenvectors[a],
-                                      phases[b], phonons.eigenvectors[b])
-            sigmas = _triplet_widths(smearing, group_velocities, floor2, a, b, minus,
-                                     (len(a),) + freqs.shape[1:] * 2)
-            gamma[:, ig] += _accumulate_gamma(
-                v2, trip.weights[s:s + chunk].astype(float), freqs[gp], freqs[a], freqs[b],
-                inv_f[gp], inv_f[a], inv_f[b], occ[:, a], occ[:, b], *sigmas, ncut)
-    gamma *= THREE_PHONON_FACTOR / qmesh.n_q
+    # ShengBTE's widths are not invariant under the little group of q0: no reduction
+    trips = [triplets_at_q(qmesh, gp, symmetry=not smearing.shengbte) for gp in grid_points]
+    owner = np.repeat(np.arange(len(grid_points)), [len(t.q1) for t in trips])
+    q1 = np.concatenate([t.q1 for t in trips]).astype(np.int64)
+    q2 = np.concatenate([t.q2 for t in trips]).astype(np.int64)
+    weights = np.concatenate([t.weights for t in trips]).astype(float)
+    pre = interaction.phases.prephases(phonons.qpoints[grid_points])  # (n_gp, n)
+    e0t = np.ascontiguousarray(vecs[grid_points].transpose(0, 2, 1))
+    gamma = np.zeros((len(grid_points), len(temps), n_b))
+    for s in range(0, len(q1), chunk):
+        sl = slice(s, s + chunk)
+        sigmas = _triplet_widths(smearing, group_velocities, floor2, q1[sl], q2[sl], minus,
+                                 (len(q1[sl]), n_b, n_b))
+        part = _gamma_kernel(table, pre, e0t, vecs, grid_points, owner[sl], q1[sl], q2[sl],
+                             weights[sl], freqs, inv_f, occ, *sigmas, ncut, interaction.kap,
+                             interaction.pidx, interaction.values, interaction.block_ptr)
+        np.add.at(gamma, owner[sl], part)
+    gamma = gamma.transpose(1, 0, 2) * (THREE_PHONON_FACTOR / qmesh.n_q)
     gamma[:, ~valid[grid_points]] = 0.0
     return average_degenerate(gamma, freqs[grid_points])
 
@@ -97,42 +105,66 @@ def _triplet_widths(smearing: Smearing, gv, floor2, a, b, minus, shape):
 
 
 @numba.njit(parallel=True, cache=True)
-def _accumulate_gamma(v2, w, f0, f1, f2, if0, if1, if2, n1, n2, sig_sum, sig_p, sig_m, ncut):
-    """Σ_t w_t Σ_{j1 j2} |V|²/(ν0ν1ν2) [(n1+n2+1) g(ν0−ν1−ν2) + (n1−n2)(g(ν0+ν1−ν2) − g(ν0−ν1+ν2))].
+def _gamma_kernel(table, pre, e0t, vecs, grid_points, owner, q1, q2, w, freqs, inv_f, occ,
+                  sig_sum, sig_p, sig_m, ncut, kap, pidx, values, block_ptr):  # pragma: no cover - numba
+    """Per triplet t: w_t Σ_{j1 j2} |V3|²/(ν0ν1ν2) [(n1+n2+1) g(ν0−ν1−ν2) + (n1−n2)(g(ν0+ν1−ν2)
+    − g(ν0−ν1+ν2))] as out[t, T, j0] (without the prefactor).
 
-    g of width ``sig_sum`` (decay), ``sig_p`` and ``sig_m`` (the two absorption terms),
-    cut at ``ncut`` σ; a zero width (ShengBTE's, of equal velocities) contributes nothing.
+    table (n_q, n_pairs) FC3 pair phases of the mesh; pre (n_gp, n), e0t (n_gp, B, 3n)
+    prephases and transposed eigenvectors of the grid points; vecs (n_q, 3n, B); triplet
+    t belongs to grid point ``grid_points[owner[t]]`` and has legs q1[t], q2[t].  g has the
+    width ``sig_sum`` (decay), ``sig_p`` and ``sig_m`` (the two absorption terms), cut at
+    ``ncut`` σ; a zero width (ShengBTE's, of equal velocities) contributes nothing.
+    Parallel over batches of ``BATCH`` triplets (one pass over the FC3 clusters each).
     """
-    n_temp, n_t = n1.shape[0], n1.shape[1]
-    nb = f0.shape[0]
-    out = np.zeros((n_temp, nb))
+    n_t = q1.shape[0]
+    n_temp = occ.shape[0]
+    m, nb = vecs.shape[1], vecs.shape[2]
+    n_pairs = table.shape[1]
     norm = 1.0 / np.sqrt(2.0 * np.pi)
-    for j0 in numba.prange(nb):
-        acc = np.zeros(n_temp)
-        for t in range(n_t):
+    out = np.zeros((n_t, n_temp, nb))
+    n_batch = (n_t + BATCH - 1) // BATCH
+    for ib in numba.prange(n_batch):
+        lo, hi = ib * BATCH, min((ib + 1) * BATCH, n_t)
+        t1 = np.empty((hi - lo, n_pairs), dtype=np.complex128)
+        t2 = np.empty((hi - lo, n_pairs), dtype=np.complex128)
+        pre_b = np.empty((hi - lo, pre.shape[1]), dtype=np.complex128)
+        for t in range(lo, hi):
+            t1[t - lo] = table[q1[t]]
+            t2[t - lo] = table[q2[t]]
+            pre_b[t - lo] = pre[owner[t]]
+        phi = np.empty((hi - lo, m, m, m), dtype=np.complex128)
+        cluster_transform(t1, t2, pre_b, kap, pidx, values, block_ptr, phi)
+        for t in range(lo, hi):
+            g0 = grid_points[owner[t]]
+            a, b = q1[t], q2[t]
+            z = contract_legs(phi[t - lo], e0t[owner[t]], vecs[a], vecs[b])
             for j1 in range(nb):
                 for j2 in range(nb):
                     s = sig_sum[t, j1, j2]
                     r = sig_p[t, j1, j2]
                     r2 = sig_m[t, j1, j2]
-                    d_sum = f0[j0] - f1[t, j1] - f2[t, j2]
-                    d_p = f0[j0] + f1[t, j1] - f2[t, j2]
-                    d_m = f0[j0] - f1[t, j1] + f2[t, j2]
-                    g_sum = 0.0
-                    if s > 0.0 and abs(d_sum) <= ncut * s:
-                        g_sum = norm / s * np.exp(-0.5 * (d_sum / s) ** 2)
-                    g_pm = 0.0
-                    if r > 0.0 and abs(d_p) <= ncut * r:
-                        g_pm += norm / r * np.exp(-0.5 * (d_p / r) ** 2)
-                    if r2 > 0.0 and abs(d_m) <= ncut * r2:
-                        g_pm -= norm / r2 * np.exp(-0.5 * (d_m / r2) ** 2)
-                    if g_sum == 0.0 and g_pm == 0.0:
+                    base = w[t] * inv_f[a, j1] * inv_f[b, j2]
+                    if base == 0.0:
                         continue
-                    pref = v2[t, j0, j1, j2] * w[t] * if0[j0] * if1[t, j1] * if2[t, j2]
-                    for T in range(n_temp):
-                        a = n1[T, t, j1]
-                        b = n2[T, t, j2]
-                        acc[T] += pref * ((a + b + 1.0) * g_sum + (a - b) * g_pm)
-        for T in range(n_temp):
-            out[T, j0] = acc[T]
+                    for j0 in range(nb):
+                        d_sum = freqs[g0, j0] - freqs[a, j1] - freqs[b, j2]
+                        d_p = freqs[g0, j0] + freqs[a, j1] - freqs[b, j2]
+                        d_m = freqs[g0, j0] - freqs[a, j1] + freqs[b, j2]
+                        g_sum = 0.0
+                        if s > 0.0 and abs(d_sum) <= ncut * s:
+                            g_sum = norm / s * np.exp(-0.5 * (d_sum / s) ** 2)
+                        g_pm = 0.0
+                        if r > 0.0 and abs(d_p) <= ncut * r:
+                            g_pm += norm / r * np.exp(-0.5 * (d_p / r) ** 2)
+                        if r2 > 0.0 and abs(d_m) <= ncut * r2:
+                            g_pm -= norm / r2 * np.exp(-0.5 * (d_m / r2) ** 2)
+                        if g_sum == 0.0 and g_pm == 0.0:
+                            continue
+                        v = z[j1, j0 * nb + j2]
+                        pref = (v.real * v.real + v.imag * v.imag) * base * inv_f[g0, j0]
+                        for T in range(n_temp):
+                            n1 = occ[T, a, j1]
+                            n2 = occ[T, b, j2]
+                            out[t, T, j0] += pref * ((n1 + n2 + 1.0) * g_sum + (n1 - n2) * g_pm)
     return out
