@@ -352,15 +352,16 @@ def read_fc3_hdf5(path, setup: SupercellSetup, *, unit_factor: float = 1.0,
             plan = [(int(s), None) for s in setup.p2s]
         else:
             plan = row_plan(path, _p2s_in_file(path, f, shape[0], setup), setup, origin)
-        rows = []
-        for r, perm in plan:
+        out = np.empty((len(plan),) + tuple(shape[1:]))  # filled row by row: one FC3 in memory
+        for i, (r, perm) in enumerate(plan):
             row = np.asarray(ds[r], dtype=float)
             if mask is not None:
                 row = row * (np.asarray(mask[r]) != 0)[:, :, None, None, None]
-            rows.append(_apply_perm(row, perm, 2))
-    out = np.stack(rows)
+            out[i] = _apply_perm(row, perm, 2)
     _check_finite(path, "fc3", out)
-    return np.ascontiguousarray(out * unit_factor)
+    if unit_factor != 1.0:
+        out *= unit_factor
+    return out
 
 
 def write_fc3_hdf5(path, fc3, p2s=None, *, compression: str | None = "gzip") -> None:
