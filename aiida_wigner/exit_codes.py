@@ -40,6 +40,20 @@ EXIT_CODES: dict[str, tuple[int, str]] = {
     "ERROR_FORCE_CONSTANTS_FAILED": (405, "The force-constant workflow failed: {message}"),
     "ERROR_RENORMALIZATION_FAILED": (406, "The renormalization failed: {message}"),
     "ERROR_KAPPA_FAILED": (407, "The conductivity calculation failed: {message}"),
+
+    # 380s: restart workchains (wigner.vasp_base).  The first four are aiida-core's
+    # BaseRestartWorkChain labels, moved out of the 300 and 400 ranges that mean other things here
+    "ERROR_SUB_PROCESS_EXCEPTED": (380, "The CalcJob of the restart workchain excepted: "
+                                        "`verdi process report` shows the traceback."),
+    "ERROR_SUB_PROCESS_KILLED": (381, "The CalcJob of the restart workchain was killed."),
+    "ERROR_MAXIMUM_ITERATIONS_EXCEEDED": (382, "The CalcJob still failed after max_iterations "
+                                               "runs: `verdi process report`."),
+    "ERROR_UNHANDLED_FAILURE": (383, "The CalcJob failed in a way no restart handler fixes: "
+                                     "{message}"),
+    "ERROR_VASP_OUT_OF_WALLTIME": (384, "VASP ran out of walltime: {message}"),
+    "ERROR_VASP_ELECTRONIC_NOT_CONVERGED": (385, "The electronic loop of VASP did not converge: "
+                                                 "{message}"),
+    "ERROR_VASP_IONIC_NOT_CONVERGED": (386, "The VASP relaxation did not converge: {message}"),
 }
 
 

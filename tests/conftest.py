@@ -70,6 +70,15 @@ def cu3au_files(tmp_path_factory):
     return write_cu3au_files(tmp_path_factory.mktemp("cu3au"))
 
 
+@pytest.fixture
+def stand_in(aiida_localhost, tmp_path_factory):
+    """The stand-in VASP (tests/stand_in_vasp) as a code on localhost; POTCAR family FAKE.54."""
+    from stand_in_vasp import install_code, upload_fake_potcar_family
+
+    upload_fake_potcar_family(tmp_path_factory.mktemp("potcars"), "FAKE.54")
+    return install_code(aiida_localhost)
+
+
 def make_fake_kappa_result(fc, settings, models=None):
     """A ``KappaResult`` with the right shapes and made-up numbers (no physics).
 

@@ -22,20 +22,12 @@ from aiida.engine import run_get_node  # noqa: E402
 from ase.build import bulk  # noqa: E402
 
 from aiida_wigner.engines import compute_static  # noqa: E402
+from aiida_wigner.exit_codes import status  # noqa: E402
 from aiida_wigner.engines import vasp as vasp_engine  # noqa: E402
 from aiida_wigner.workflows.engine import (EngineForcesWorkChain, EngineMdWorkChain,  # noqa: E402
                                            RelaxWorkChain)
 
-FAMILY = "FAKE.54"
-
-
-@pytest.fixture
-def stand_in(aiida_localhost, tmp_path_factory):
-    """The stand-in VASP code and the fake POTCAR family."""
-    from stand_in_vasp import install_code, upload_fake_potcar_family
-
-    upload_fake_potcar_family(tmp_path_factory.mktemp("potcars"), FAMILY)
-    return install_code(aiida_localhost)
+FAMILY = "FAKE.54"  # the fake POTCAR family of the ``stand_in`` fixture (conftest.py)
 
 
 def vasp_engine_inputs(code, **spec):
@@ -193,7 +185,7 @@ def test_static_forces_match_emt(stand_in):
     assert np.abs(out.get_array("forces") - ref["forces"]).max() < 1e-6
     assert np.abs(out.get_array("energies") - ref["energies"]).max() < 1e-6
     assert np.abs(out.get_array("stresses") - ref["stresses"]).max() < 1e-8
-    jobs = [c for c in node.called if c.process_type.endswith("vasp.vasp")]
+    jobs = [c for c in node.called_descendants if c.process_type.endswith("vasp.vasp")]
     assert len(jobs) == 2 and all(j.is_finished_ok for j in jobs)
 
 
@@ -207,7 +199,7 @@ def test_relax_returns_relaxed_structure(stand_in):
     assert lat["spacegroup_initial"] == lat["spacegroup_final"] == "Fm-3m (225)"
     assert abs(lat["a"] - 3.59 / np.sqrt(2)) < 0.02  # EMT's Cu, as the ASE engine finds
     assert lat["converged"] is True and lat["max_force"] < 1e-3
-    job = next(c for c in node.called if c.process_type.endswith("vasp.vasp"))
+    job = next(c for c in node.called_descendants if c.process_type.endswith("vasp.vasp"))
     record = remote_record(job)
     assert np.allclose(results["relaxed_structure"].cell, record["cell"][-1], atol=1e-8)
 
@@ -221,7 +213,7 @@ def test_md_trajectory_cartesian(stand_in):
     traj = results["trajectory"]
     assert list(traj.get_stepids()) == [3, 6, 9, 12]  # as the ASE engine: step 0 excluded
     assert np.allclose(traj.get_times(), [6.0, 12.0, 18.0, 24.0])
-    job = next(c for c in node.called if c.process_type.endswith("vasp.vasp"))
+    job = next(c for c in node.called_descendants if c.process_type.endswith("vasp.vasp"))
     assert "trajectory" in job.outputs  # aiida-vasp's own, fractional
     record = remote_record(job)
     assert len(record["positions"]) == 13
@@ -244,8 +236,11 @@ def test_crash_gives_engine_failure(stand_in):
                            parameters=orm.Dict({"n_steps": 4, "interval": 2}))
     assert node.exit_status == EngineMdWorkChain.exit_codes.ERROR_ENGINE_FAILED.status
     assert "VASP calculation" in node.exit_message and "max_wallclock_seconds" in node.exit_message
-    job = next(c for c in node.called if c.process_type.endswith("vasp.vasp"))
+    job = next(c for c in node.called_descendants if c.process_type.endswith("vasp.vasp"))
     assert job.exit_status == 352  # aiida-vasp: vasprun.xml / OUTCAR missing
+    # no restart handler acts on a crash: wigner.vasp_base stops after one run with 383
+    (base,) = node.called
+    assert base.exit_status == status("ERROR_UNHANDLED_FAILURE") and "[352]" in base.exit_message
 
 
 # -- (d) the whole pipeline --------------------------------------------------------------------

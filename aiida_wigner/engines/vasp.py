@@ -1,10 +1,11 @@
 """The VASP engine: aiida-vasp 5.1 ``vasp.vasp`` CalcJob inputs, and its outputs as plain arrays.
 
-Choice: every task runs as one ``vasp.vasp`` CalcJob (``VaspCalculation``), not through
-aiida-vasp's ``vasp.vasp`` / ``vasp.relax`` workchains.  Those workchains' error handlers
-treat any run with NSW > 0 as a relaxation (they would restart a finished MD run as an
-"unconverged relaxation"), and aiida-wigner's own workchains already do the orchestration
-(one CalcJob per structure, submitted together) and turn failures into named exit codes.
+Choice: every task runs as one ``vasp.vasp`` CalcJob (``VaspCalculation``) inside
+aiida-wigner's own restart workchain (:class:`aiida_wigner.workflows.vasp_base.VaspBaseWorkChain`,
+``wigner.vasp_base``), not through aiida-vasp's ``vasp.vasp`` / ``vasp.relax`` workchains.
+Those workchains' error handlers treat any run with NSW > 0 as a relaxation (they would
+restart an MD run from its CONTCAR as an "unfinished relaxation"); ``wigner.vasp_base`` reads
+the task from IBRION and its handlers act on walltime, electronic and ionic failures.
 The relaxation is one VASP run with ``IBRION = 2`` (conjugate gradient), ``ISIF = 3`` (ions and
 cell; ``ISIF = 2`` with ``relax_cell = False``), ``NSW = max_steps``, ``EDIFFG = -fmax`` and
 VASP's default ``ISYM``, which keeps the space group.
@@ -20,7 +21,9 @@ The calculator spec (``engine.calculator``) of the VASP engine::
      "potential_family": "PBE.54",                     # an uploaded aiida-vasp POTCAR family
      "potential_mapping": {"Cs": "Cs_sv", "Cu": "Cu"}, # element (or kind) -> POTCAR name
      "options": {"resources": {...}, "max_wallclock_seconds": 3600, ...},  # CalcJob options
-     "parser_settings": {...}}                         # merged into aiida-vasp's parser settings
+     "parser_settings": {...},                         # merged into aiida-vasp's parser settings
+     "restart": {"max_iterations": 5,                  # wigner.vasp_base's restart handlers
+                 "walltime_factor": 2.0, "max_walltime": 86400, "max_nelm": 300}}
 
 The task tags (IBRION, NSW, ISIF, POTIM, TEBEG, TEEND, MDALGO, EDIFFG) are set here and
 override ``incar``; ``SMASS`` (Nosé mass, default 0: a thermostat period of about 40 steps)
@@ -54,7 +57,12 @@ import numpy as np
 
 #: keys of the VASP calculator spec
 SPEC_KEYS = ("name", "incar", "kpoints_mesh", "kpoints_mesh_relax", "kpoints_spacing",
-             "potential_family", "potential_mapping", "options", "parser_settings")
+             "potential_family", "potential_mapping", "options", "parser_settings", "restart")
+
+#: settings of the restart handlers (``restart`` in the spec): runs at most, walltime factor
+#: per restart, walltime cap (s), NELM cap
+RESTART_DEFAULTS = {"max_iterations": 5, "walltime_factor": 2.0, "max_walltime": 86400,
+                    "max_nelm": 300}
 
 DEFAULTS = {"kpoints_spacing": 0.25, "potential_family": "PBE.54",
             "options": {"resources": {"num_machines": 1}, "max_wallclock_seconds": 3600}}
@@ -82,6 +90,20 @@ def vasp_spec(calculator: dict) -> dict:
     spec["options"] = {**DEFAULTS["options"], **(spec.get("options") or {})}
     spec["incar"] = {str(k).lower(): v for k, v in (spec.get("incar") or {}).items()}
     return spec
+
+
+def restart_settings(spec: dict) -> dict:
+    """The ``restart`` section of the spec with :data:`RESTART_DEFAULTS` filled in."""
+    given = dict(spec.get("restart") or {})
+    unknown = sorted(set(given) - set(RESTART_DEFAULTS))
+    if unknown:
+        raise VaspSetupError(f"unknown key(s) {unknown} in engine.calculator restart; known: "
+                             f"{', '.join(RESTART_DEFAULTS)}")
+    out = {**RESTART_DEFAULTS, **given}
+    if out["max_iterations"] < 1 or out["walltime_factor"] <= 1 or out["max_nelm"] < 1:
+        raise VaspSetupError(f"engine.calculator restart {given}: max_iterations and max_nelm "
+                             "must be at least 1 and walltime_factor above 1")
+    return out
 
 
 def _kpoints(spec: dict, structure, relax: bool):
@@ -279,7 +301,9 @@ def relax_info(misc: dict, max_force: float | None = None) -> dict:
     return info
 
 
-#: what to change when a VASP CalcJob fails, by its exit status
+#: what to change when a VASP CalcJob fails in a way no restart handler of
+#: ``wigner.vasp_base`` acts on, by its exit status (700 did not finish, 701 electronic and
+#: 702 ionic non-convergence have handlers)
 FAILURE_HINTS = {
     333: "VASP did not start or wrote nothing: check the code (executable, modules in "
          "prepend_text, MPI) and the job's output `vasp_output`",
@@ -287,11 +311,6 @@ FAILURE_HINTS = {
     352: "VASP stopped before writing vasprun.xml/OUTCAR (crash, walltime or memory): read "
          "`vasp_output` and the scheduler output, raise options.max_wallclock_seconds or the "
          "resources in engine.calculator",
-    700: "VASP did not finish: raise options.max_wallclock_seconds or the resources in "
-         "engine.calculator",
-    701: "the electronic steps did not converge: raise NELM or change ALGO / EDIFF in "
-         "engine.calculator.incar",
-    702: "the ionic relaxation did not converge: raise NSW (max_steps) or loosen EDIFFG (fmax)",
     703: "VASP reported a critical error: see the message and `vasp_output`; adjust the INCAR "
          "tags in engine.calculator.incar",
     1002: "the parser missed a required quantity: check that vasprun.xml and OUTCAR are complete",

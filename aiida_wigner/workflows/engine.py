@@ -27,7 +27,7 @@ from aiida import orm
 from aiida.engine import WorkChain, calcfunction, if_
 
 from ..calculations import engines as calc
-from ..exit_codes import define_exit_codes
+from ..exit_codes import child_exit_code, define_exit_codes, label_of
 
 
 def define_engine_namespace(spec):
@@ -40,8 +40,13 @@ def define_engine_namespace(spec):
                help="hiphive .fcp file for the 'fcp' calculator.")
 
 
+#: codes with which wigner.vasp_base gives up; an engine workchain ends with the same code
+VASP_GIVE_UP = ("ERROR_VASP_OUT_OF_WALLTIME", "ERROR_VASP_ELECTRONIC_NOT_CONVERGED",
+                "ERROR_VASP_IONIC_NOT_CONVERGED")
+
+
 def engine_exit_codes(spec):
-    define_exit_codes(spec, "ERROR_ENGINE_FAILED", "ERROR_BAD_CALCULATOR")
+    define_exit_codes(spec, "ERROR_ENGINE_FAILED", "ERROR_BAD_CALCULATOR", *VASP_GIVE_UP)
 
 
 def engine_kind(engine_inputs) -> str:
@@ -72,6 +77,8 @@ def job_failure_message(node) -> str:
 
 def exit_from_failed(workchain, node):
     """Map a failed engine process to this workchain's engine exit codes."""
+    if label_of(node.exit_status) in VASP_GIVE_UP:
+        return child_exit_code(workchain, node, "ERROR_ENGINE_FAILED")
     msg = job_failure_message(node)
     if node.exit_status == calc.EXIT_BAD_SPEC:
         return workchain.exit_codes.ERROR_BAD_CALCULATOR.format(message=msg)
@@ -87,14 +94,18 @@ _ASE_TASKS = {"md": calc.ase_md, "relax": calc.ase_relax}
 def engine_job(engine_inputs, task: str, structure, **kwargs):
     """``(process class, inputs)`` of one engine job run outside the workchain's process.
 
-    VASP: an aiida-vasp ``vasp.vasp`` CalcJob (:mod:`aiida_wigner.engines.vasp`); ASE engine
-    with ``engine.code``: a PythonJob.  ``kwargs``: ``stress`` (static) or ``parameters``
+    VASP: an aiida-vasp ``vasp.vasp`` CalcJob (:mod:`aiida_wigner.engines.vasp`) inside the
+    restart workchain ``wigner.vasp_base`` (:mod:`.vasp_base`); ASE engine with
+    ``engine.code``: a PythonJob.  ``kwargs``: ``stress`` (static) or ``parameters``
     (dict; md, relax).
     """
     if engine_kind(engine_inputs) == "vasp":
         from ..engines import vasp
+        from .vasp_base import VaspBaseWorkChain
 
-        return vasp.builder(engine_inputs, task, structure, **kwargs)
+        _, inputs = vasp.builder(engine_inputs, task, structure, **kwargs)
+        restart = vasp.restart_settings(vasp.vasp_spec(engine_inputs["calculator"].get_dict()))
+        return VaspBaseWorkChain, VaspBaseWorkChain.inputs_around(inputs, restart)
     return pythonjob_builder(engine_inputs, task, structure=structure, **kwargs)
 
 

@@ -9,9 +9,9 @@ writes the files that aiida-vasp 5.1's parser reads, in minimal but valid form:
 * ``vasprun.xml``: generator (version), incar, parameters (NELM, NSW, IBRION, ...),
   atominfo, one ``<calculation>`` block per ionic step (structure in direct coordinates,
   forces eV/Å, stress kB with VASP's sign, energies e_fr_energy / e_wo_entrp / e_0_energy
-  inside and after an ``<scstep>``), closed by ``</modeling>``;
-* ``OUTCAR``: the NSW / IBRION / NELM echo, one ``Iteration k(1)`` line and one
-  TOTAL-FORCE block per ionic step, the timing block that marks a finished run;
+  inside and after each ``<scstep>``), closed by ``</modeling>``;
+* ``OUTCAR``: the NSW / IBRION / NELM echo, one ``Iteration k(j)`` line per electronic step
+  and one TOTAL-FORCE block per ionic step, the timing block that marks a finished run;
 * ``CONTCAR`` (last structure), ``OSZICAR`` (``T=`` and ``E=`` per ionic step, as VASP's
   MD runs print them) and ``XDATCAR``;
 * standard output (aiida-vasp's ``vasp_output``), which names ``vasp.`` like VASP does.
@@ -37,6 +37,22 @@ Environment variables (the tests pass them through ``metadata.options.environmen
 ``STAND_IN_VASP_CRASH``       if set, print a message and exit with status 1 before writing
                               any output (a crashed VASP run).
 ``STAND_IN_VASP_SEED``        seed of the initial Maxwell–Boltzmann velocities (default 0).
+
+Failures on request (for the tests of the restart handlers of ``wigner.vasp_base``):
+
+``STAND_IN_VASP_SECONDS_PER_STEP``  virtual run time of one ionic step (s).  The walltime is
+    read from the job template AiiDA writes in the working directory
+    (``.aiida/job_tmpl.json``, ``max_wallclock_seconds``); the run is "killed by the
+    scheduler" after ``floor(walltime / seconds_per_step)`` ionic steps: vasprun.xml is cut
+    off (no ``finalpos``, no ``</modeling>``), OUTCAR has the header of the step in progress
+    but no timing block, CONTCAR holds the last completed step, and the exit status is 137.
+``STAND_IN_VASP_SCF_STEPS``  electronic steps each ionic step needs, per ALGO, e.g.
+    ``"normal:500,all:30"`` (``*`` for any other ALGO; unlisted: 1).  When that reaches
+    NELM the loop stops at NELM unconverged, as VASP does (NELM ``Iteration k(j)`` lines in
+    OUTCAR and NELM ``<scstep>`` blocks per ionic step), and the run goes on.
+
+A relaxation that reaches NSW ionic steps before max |F| < |EDIFFG| stops there (ionic loop
+not converged); an MD run always ends at NSW, which is its normal end.
 
 Besides VASP's files it writes ``stand_in_record.json``: its own record of every ionic step
 (Cartesian positions Å, cells Å, forces eV/Å, energies eV, temperatures K), which the tests
@@ -174,6 +190,27 @@ def make_calculator(name: str):
     raise SystemExit(f"stand-in vasp: unknown STAND_IN_VASP_CALCULATOR {name!r} (emt, lj)")
 
 
+def scf_steps(tags) -> int:
+    """Electronic steps of each ionic step: ``STAND_IN_VASP_SCF_STEPS`` for ALGO, at most NELM."""
+    wanted = {}
+    for item in os.environ.get("STAND_IN_VASP_SCF_STEPS", "").split(","):
+        if ":" in item:
+            algo, n = item.split(":")
+            wanted[algo.strip().lower()] = int(n)
+    algo = tags.get("ALGO", "Normal").strip().lower()
+    return min(wanted.get(algo, wanted.get("*", 1)), tag_int(tags, "NELM", NELM_DEFAULT))
+
+
+def ionic_budget() -> int | None:
+    """Ionic steps that fit in the job's walltime; None: no limit (no seconds per step set)."""
+    per_step = os.environ.get("STAND_IN_VASP_SECONDS_PER_STEP")
+    if not per_step:
+        return None
+    with open(os.path.join(".aiida", "job_tmpl.json")) as fh:
+        walltime = json.load(fh).get("max_wallclock_seconds")
+    return None if walltime is None else int(float(walltime) // float(per_step))
+
+
 # -- the runs ----------------------------------------------------------------------------------
 
 def snapshot(atoms, temperature=None) -> dict:
@@ -266,7 +303,9 @@ def _energy_xml(energy, indent) -> list[str]:
             f'{pad} <i name="e_0_energy">{energy:16.8f}</i>', f"{pad}</energy>"]
 
 
-def write_vasprun(path, atoms, tags, kpoints_text, steps):
+def write_vasprun(path, atoms, tags, kpoints_text, steps, initial, n_scf=1, killed=False):
+    """vasprun.xml of the ionic ``steps`` done, ``n_scf`` electronic steps each; cut off if
+    ``killed`` (``initial``: the snapshot of the POSCAR structure)."""
     nsw = tag_int(tags, "NSW", 0)
     ibrion = tag_int(tags, "IBRION", -1 if nsw == 0 else 0)
     kpoints_comment = " ".join(kpoints_text.split()).replace("--", "- -")
@@ -301,10 +340,10 @@ def write_vasprun(path, atoms, tags, kpoints_text, steps):
         lines.append(f"    <rc><c>{s:2s}</c><c>{type_index:3d}</c></rc>")
     lines += ["   </set>", "  </array>", f"  <!-- species blocks: {' '.join(blocks)} -->",
               " </atominfo>"]
-    lines += _structure_xml(steps[0] | {"cell": np.asarray(atoms.cell).tolist()}, "initialpos")
+    lines += _structure_xml(initial, "initialpos")
     for step in steps:
         lines.append(" <calculation>")
-        lines += ["  <scstep>"] + _energy_xml(step["energy"], 3) + ["  </scstep>"]
+        lines += (["  <scstep>"] + _energy_xml(step["energy"], 3) + ["  </scstep>"]) * n_scf
         lines += _structure_xml(step)
         lines.append('  <varray name="forces">')
         lines += [f"   <v>{_v(row)}</v>" for row in step["forces"]]
@@ -313,6 +352,10 @@ def write_vasprun(path, atoms, tags, kpoints_text, steps):
         lines.append("  </varray>")
         lines += _energy_xml(step["energy"], 2)
         lines.append(" </calculation>")
+    if killed:  # the scheduler stopped VASP in the middle of the next ionic step
+        with open(path, "w") as fh:
+            fh.write("\n".join(lines + [" <calculation>", "  <scstep>"]) + "\n")
+        return
     lines += _structure_xml(steps[-1], "finalpos")
     text = "\n".join(lines) + "\n"
     if len(text) < 1100:  # parsevasp looks for </modeling> in the last kB of a longer file
@@ -321,7 +364,14 @@ def write_vasprun(path, atoms, tags, kpoints_text, steps):
         fh.write(text + "</modeling>\n")
 
 
-def write_outcar(path, atoms, tags, steps):
+def _iteration_line(ionic: int, electronic: int) -> str:
+    return (f"--------------------------------------- Iteration {ionic:6d}({electronic:4d})  "
+            "---------------------------------------")
+
+
+def write_outcar(path, atoms, tags, steps, n_scf=1, killed=False):
+    """OUTCAR of the ionic ``steps`` done, ``n_scf`` electronic steps each; no timing block
+    and the header of the step in progress if ``killed``."""
     nsw = tag_int(tags, "NSW", 0)
     lines = [" stand-in vasp.6.0.0 (aiida-wigner tests): not a VASP run", "",
              f"   NIONS =   {len(atoms)}",
@@ -330,9 +380,9 @@ def write_outcar(path, atoms, tags, steps):
              f"   IBRION = {tag_int(tags, 'IBRION', -1 if nsw == 0 else 0):6d}",
              f"   ISIF   = {tag_int(tags, 'ISIF', 2):6d}", ""]
     for i, step in enumerate(steps, start=1):
-        lines += [f"--------------------------------------- Iteration {i:6d}(   1)  "
-                  "---------------------------------------", "",
-                  " POSITION                                       TOTAL-FORCE (eV/Angst)",
+        for j in range(1, n_scf + 1):
+            lines += [_iteration_line(i, j), ""]
+        lines += [" POSITION                                       TOTAL-FORCE (eV/Angst)",
                   " " + "-" * 83]
         for p, f in zip(step["positions"], step["forces"]):
             lines.append(" " + "".join(f"{x:13.5f}" for x in p) + "    "
@@ -341,6 +391,10 @@ def write_outcar(path, atoms, tags, steps):
         lines += [" " + "-" * 83, "",
                   f"  free  energy   TOTEN  = {e:18.8f} eV", "",
                   f"  energy  without entropy= {e:18.8f}  energy(sigma->0) = {e:18.8f}", ""]
+    if killed:
+        with open(path, "w") as fh:
+            fh.write("\n".join(lines + [_iteration_line(len(steps) + 1, 1)]) + "\n")
+        return
     lines += [" General timing and accounting informations for this job:",
               " ========================================================", "",
               "                  Total CPU time used (sec):        0.010",
@@ -384,6 +438,8 @@ def main() -> int:
               flush=True)
         return 2
     atoms.calc = make_calculator(os.environ.get("STAND_IN_VASP_CALCULATOR", "emt"))
+    initial = {"cell": np.asarray(atoms.cell).tolist(),
+               "scaled_positions": atoms.get_scaled_positions(wrap=False).tolist()}
     nsw = tag_int(tags, "NSW", 0)
     ibrion = tag_int(tags, "IBRION", -1 if nsw == 0 else 0)
     if nsw <= 0 or ibrion < 0:
@@ -395,17 +451,27 @@ def main() -> int:
     else:
         print(f" stand-in vasp: IBRION = {ibrion} is not supported", flush=True)
         return 2
-    print(f" stand-in vasp: {len(steps)} ionic step(s) done", flush=True)
+    budget = ionic_budget()
+    killed = budget is not None and budget < len(steps)
+    if killed:
+        steps = steps[:budget]
+    n_scf = scf_steps(tags)
+    print(f" stand-in vasp: {len(steps)} ionic step(s) done, {n_scf} electronic step(s) each",
+          flush=True)
 
-    write_vasprun("vasprun.xml", atoms, tags, kpoints_text, steps)
-    write_outcar("OUTCAR", atoms, tags, steps)
+    write_vasprun("vasprun.xml", atoms, tags, kpoints_text, steps, initial, n_scf, killed)
+    write_outcar("OUTCAR", atoms, tags, steps, n_scf, killed)
     write_oszicar("OSZICAR", steps)
-    write_contcar("CONTCAR", atoms, steps[-1])
-    write_xdatcar("XDATCAR", atoms, steps)
+    write_contcar("CONTCAR", atoms, steps[-1] if steps else initial)
+    if steps:
+        write_xdatcar("XDATCAR", atoms, steps)
     record = {k: [s[k] for s in steps] for k in ("cell", "positions", "forces", "energy",
                                                 "temperature")}
     with open("stand_in_record.json", "w") as fh:
         json.dump(record, fh)
+    if killed:
+        print(" stand-in vasp: killed at the walltime (STAND_IN_VASP_SECONDS_PER_STEP)", flush=True)
+        return 137
     return 0
 
 
