@@ -68,11 +68,20 @@ def with_threads(spec: dict, threads: int) -> dict:
     return dict(spec, threads=threads) if spec.get("name") in ("sevennet", "chgnet") else dict(spec)
 
 
-def relaxed_cell(spec: dict, atoms, fmax: float = 1e-3, max_steps: int = 500) -> dict:
-    """Relax ions and cell keeping the space group; lattice lengths a, b, c in Å."""
+def relaxed_cell(spec: dict, atoms, fmax: float = 1e-3, max_steps: int = 500,
+                 lattice=None) -> dict:
+    """Relax ions and cell keeping the space group; lattice lengths a, b, c in Å.
+
+    ``lattice``: (a, c) Å of a tetragonal cell to hold fixed (the ions are scaled into it
+    and relaxed alone), e.g. the seed's, to tell the model's volume from its curvature.
+    """
     from aiida_wigner.engines.calculators import atoms_from_dict
 
-    res = relax(spec, atoms, fmax=fmax, max_steps=max_steps, relax_cell=True, keep_symmetry=True)
+    if lattice is not None:
+        atoms = atoms.copy()
+        atoms.set_cell(np.diag([lattice[0], lattice[0], lattice[1]]), scale_atoms=True)
+    res = relax(spec, atoms, fmax=fmax, max_steps=max_steps, relax_cell=lattice is None,
+                keep_symmetry=True)
     relaxed = atoms_from_dict(res["structure"])
     a, b, c = relaxed.cell.lengths()
     return {"atoms": relaxed, "a": float(a), "b": float(b), "c": float(c),
@@ -81,13 +90,23 @@ def relaxed_cell(spec: dict, atoms, fmax: float = 1e-3, max_steps: int = 500) ->
             "max_stress_eV_A3": float(np.abs(res["stress"]).max())}
 
 
+def lowest_frequencies(points: dict) -> dict:
+    """{label: lowest frequency THz}; at Γ the lowest once the three modes nearest zero
+    (the acoustic ones) are left out, None for a one-atom cell."""
+    out = {k: min(f) for k, f in points.items()}
+    optical = sorted(points["G"], key=abs)[3:]
+    out["G"] = min(optical) if optical else None
+    return out
+
+
 def harmonic_phonons(spec: dict, atoms, supercell, distance: float = 0.01,
                      mesh=(8, 8, 4)) -> dict:
     """Finite-displacement harmonic phonons of ``atoms`` (the project's phonopy path).
 
     Returns ``points`` {label: frequencies THz, ascending; negative = imaginary},
-    ``lowest`` {label: lowest frequency, at Γ the lowest after the three acoustic modes},
-    ``mesh_min`` (lowest frequency on the Γ-centred ``mesh``, Γ's acoustic modes left out),
+    ``lowest`` (:func:`lowest_frequencies`),
+    ``mesh_min`` (lowest frequency on the Γ-centred ``mesh``, the three modes of Γ nearest
+    zero, its acoustic ones, left out),
     ``n_displacements`` and ``cpu_s`` (force calls' CPU seconds).
     """
     from phonopy import Phonopy
@@ -110,13 +129,12 @@ def harmonic_phonons(spec: dict, atoms, supercell, distance: float = 0.01,
     fc2 = harm.fc2_from_dataset(ph)
     freqs = harm.special_point_frequencies(setup, fc2)
     points = {k: sorted(v["frequencies"]) for k, v in freqs.items()}
-    lowest = {k: f[0] for k, f in points.items()}
-    lowest["G"] = points["G"][3] if len(points["G"]) > 3 else None  # lowest optical mode
     ph.run_mesh(list(mesh), is_gamma_center=True)
     mfreq = np.array(ph.mesh.frequencies)
     gamma = np.all(np.isclose(ph.mesh.qpoints, 0.0), axis=1)
-    mfreq[gamma, :3] = np.inf
-    return {"points": points, "lowest": lowest, "mesh_min": float(mfreq.min()),
+    acoustic = np.argsort(np.abs(mfreq[gamma]), axis=1)[:, :3]  # the 3 modes nearest zero
+    mfreq[np.flatnonzero(gamma)[:, None], acoustic] = np.inf
+    return {"points": points, "lowest": lowest_frequencies(points), "mesh_min": float(mfreq.min()),
             "n_displacements": len(cells) - 1, "cpu_s": cpu,
             "max_residual_force": float(np.abs(forces[0]).max())}
 
@@ -166,18 +184,19 @@ def rmse_matrix(forces: dict) -> dict:
 
 def compare(models: dict, atoms, supercells=((2, 2, 1), (2, 2, 2)), snapshot_supercell=(2, 2, 2),
             n_snapshots: int = 20, seed: int = 0, threads: int = 1, fmax: float = 1e-3,
-            mesh=(8, 8, 4), log=None) -> dict:
+            mesh=(8, 8, 4), lattice=None, log=None) -> dict:
     """The whole comparison; the first model is the reference of (c) and of the cost ratios."""
     import os
 
     out = {"models": {}, "load_average_start": os.getloadavg()[0], "settings": {
         "supercells": [list(s) for s in supercells], "snapshot_supercell": list(snapshot_supercell),
         "n_snapshots": n_snapshots, "seed": seed, "threads": threads, "fmax": fmax,
-        "mesh": list(mesh), "displacement_A": 0.01, "rattle_A": 0.1}}
+        "mesh": list(mesh), "displacement_A": 0.01, "rattle_A": 0.1,
+        "fixed_lattice": None if lattice is None else list(lattice)}}
     snaps, forces = None, {}
     for label, spec in models.items():
         spec = with_threads(spec, threads)
-        r = relaxed_cell(spec, atoms, fmax=fmax)
+        r = relaxed_cell(spec, atoms, fmax=fmax, lattice=lattice)
         row = {"spec": {k: v for k, v in spec.items() if k != "threads"},
                **{k: v for k, v in r.items() if k != "atoms"}, "phonons": {}}
         for sc in supercells:
@@ -212,10 +231,12 @@ def markdown(res: dict) -> str:
     lines = ["| model | a (Å) | c (Å) | supercell | " + " | ".join(
         ("Γ (opt.)" if p == "G" else p) for p in POINTS)
         + " | mesh min | M, A imaginary? | force RMSE vs " + first + " (eV/Å) | CPU s/call |",
-        "|" + "---|" * (len(POINTS) + 9)]
+        "|" + "---|" * (len(POINTS) + 8)]
     for label, row in models.items():
         for i, (sc, ph) in enumerate(row["phonons"].items()):
-            soft = [p for p in ("M", "A") if ph["lowest"].get(p, 0.0) < 0]
+            low = lowest_frequencies(ph["points"])
+            lowest = min(ph["mesh_min"], np.inf if low["G"] is None else low["G"])
+            soft = [p for p in ("M", "A") if low.get(p, 0.0) < 0]
             imag = {2: "yes", 1: f"{''.join(soft)} only", 0: "no"}[len(soft)]
             head = (f"| {label} | {row['a']:.3f} | {row['c']:.3f} " if i == 0 else "| | | ")
             tail = " | |"
@@ -223,15 +244,17 @@ def markdown(res: dict) -> str:
                 ratio = row["cpu_s_per_call"] / models[first]["cpu_s_per_call"]
                 tail = (f"{res['force_rmse'][first][label]:.3f} | "
                         f"{row['cpu_s_per_call']:.2f} ({ratio:.1f}×) |")
-            lines.append(head + f"| {sc} | " + " | ".join(_f(ph["lowest"].get(p)) for p in POINTS)
-                         + f" | {_f(ph['mesh_min'])} | {imag} | " + tail)
-    lines.append(f"| seed (optB86b-vdW, VASP) | {SEED['a']} | {SEED['c']} | {SEED['supercell']} |"
-                 + " |" * len(POINTS) + f" | {SEED['imaginary']} | | |")
-    lines.append(f"| experiment | {EXPERIMENT['a']} | {EXPERIMENT['c']} |" + " |" * (len(POINTS) + 5))
+            lines.append(head + f"| {sc} | " + " | ".join(_f(low.get(p)) for p in POINTS)
+                         + f" | {_f(lowest)} | {imag} | " + tail)
+    lines.append(f"| seed (optB86b-vdW, VASP) | {SEED['a']} | {SEED['c']} | "
+                 f"{SEED['supercell']} |" + " |" * len(POINTS) + f" | {SEED['imaginary']} | | |")
+    lines.append(f"| experiment | {EXPERIMENT['a']} | {EXPERIMENT['c']} |"
+                 + " |" * (len(POINTS) + 5))
     if "force_rmse" in res:
         labels = list(res["force_rmse"])
-        lines += ["", "Force disagreement (RMS of every component's difference, eV/Å) on the same "
-                  f"{res['settings']['n_snapshots']} snapshots; diagonal: the RMS force itself.", "",
+        n = res["settings"]["n_snapshots"]
+        lines += ["", "Force disagreement (RMS of every component's difference, eV/Å) on the "
+                  f"same {n} snapshots; diagonal: the RMS force itself.", "",
                   "| | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
         for a in labels:
             cells = [f"{(models[a]['rms_force'] if a == b else res['force_rmse'][a][b]):.3f}"
@@ -251,9 +274,16 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--fmax", type=float, default=1e-3, help="relaxation threshold, eV/Å")
+    p.add_argument("--seed-cell", action="store_true",
+                   help="hold the cell at the seed's a, c (ions relaxed) instead of relaxing it")
     p.add_argument("--json", type=Path, help="write the full result here")
+    p.add_argument("--table-from", type=Path, metavar="JSON",
+                   help="only print the tables of an earlier run's --json file")
     p.add_argument("--markdown", type=Path, help="write the tables here")
     args = p.parse_args(argv)
+    if args.table_from:
+        print(markdown(json.loads(args.table_from.read_text())))
+        return 0
     from ase.io import read
 
     def sc(s):
@@ -266,6 +296,7 @@ def main(argv=None) -> int:
                   supercells=[sc(s) for s in args.supercells],
                   snapshot_supercell=sc(args.snapshot_supercell), n_snapshots=args.snapshots,
                   seed=args.seed, threads=args.threads, fmax=args.fmax,
+                  lattice=(SEED["a"], SEED["c"]) if args.seed_cell else None,
                   log=lambda m: print(m, file=sys.stderr, flush=True))
     table = markdown(res)
     print(table)

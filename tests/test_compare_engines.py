@@ -91,11 +91,18 @@ def test_force_rmse_and_snapshots(result):
     assert t_emt >= 0
 
 
-def test_markdown_table(result):
+def test_markdown_table(result, tmp_path, capsys):
     table = ce.markdown(result)
     assert "| EMT | " in table and "| LJ | " in table
     assert f"| {ce.SEED['a']} | {ce.SEED['c']} |" in table
     assert "Force disagreement" in table
+    assert len({line.count("|") for line in table.splitlines()[:4]}) == 1  # columns line up
+    import json
+
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(result))
+    assert ce.main(["--table-from", str(path)]) == 0
+    assert capsys.readouterr().out.strip() == table.strip()  # the table from a saved run
 
 
 @pytest.mark.slow  # importing chgnet (pymatgen) alone takes ~10-40 s on the shared machine
@@ -127,3 +134,11 @@ def test_script_runs_on_sevennet(tmp_path):
                     "--snapshot-supercell", "1x1x1", "--fmax", "0.01", "--json", str(out)]) == 0
     row = json.loads(out.read_text())["models"]["7net-0"]
     assert row["spacegroup"] == "P4/mmm (123)" and 3.9 < row["a"] < 4.3
+
+
+def test_fixed_lattice():
+    """--seed-cell: the tetragonal cell is held at the given a, c; only ions relax."""
+    atoms = bulk("Cu", "fcc", a=3.59, cubic=True)
+    r = ce.relaxed_cell(EMT, atoms, fmax=1e-4, lattice=(3.7, 3.8))
+    assert (r["a"], r["b"], r["c"]) == pytest.approx((3.7, 3.7, 3.8), abs=1e-12)
+    assert r["spacegroup"] == "I4/mmm (139)" and r["converged"]
