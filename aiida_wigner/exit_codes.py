@@ -33,6 +33,20 @@ EXIT_CODES: dict[str, tuple[int, str]] = {
     "ERROR_VOLUME_CHANGED": (332, "{message}"),
     "ERROR_UNSTABLE_PHONONS": (340, "{message}"),
     "ERROR_SCP_NOT_CONVERGED": (350, "{message}"),
+
+    "ERROR_WORKER_OUTPUT_MISSING": (360, "The worker job wrote no {message}: look at "
+                                         "_scheduler-stderr.txt in `verdi calcjob outputcat PK`"),
+    "ERROR_WORKER_OUTPUT_CORRUPT": (361, "The worker job's output is unreadable: {message}. The "
+                                         "disk may be full or the job was killed while writing: "
+                                         "rerun it"),
+    "ERROR_WORKER_OUT_OF_WALLTIME": (362, "The worker job ran out of walltime: {message}. Raise "
+                                          "metadata.options.max_wallclock_seconds or use more "
+                                          "chunks"),
+    "ERROR_WORKER_OUT_OF_MEMORY": (363, "The worker job ran out of memory: {message}. Raise "
+                                        "metadata.options.max_memory_kb or use more chunks"),
+    "ERROR_WORKER_FAILED": (364, "The worker crashed: {message}. `verdi calcjob outputcat PK "
+                                 "_scheduler-stderr.txt` has the traceback"),
+
     "ERROR_RELAX_FAILED": (401, "Relaxation failed: {message}"),
     "ERROR_HARMONIC_FAILED": (402, "Harmonic step failed: {message}"),
     "ERROR_SAMPLING_FAILED": (403, "Sampling step failed: {message}"),

@@ -168,6 +168,16 @@ def result_from_nodes(settings: orm.Dict, kappa: orm.ArrayData, modes: orm.Array
 
 
 
+def renormalization_models(renormalization: orm.ArrayData | None, fc, kappa_settings):
+    """One renormalized model per temperature of ``kappa_settings`` from a ``renormalization``
+    node (None: harmonic phonons, None)."""
+    from aiida_wigner.calculations.renormalize import renormalization_from_node
+
+    if renormalization is None:
+        return None
+    return renormalization_from_node(renormalization).models(fc, kappa_settings.temperatures)
+
+
 def _input_failures() -> tuple[type[Exception], ...]:
     """Physics exceptions that mean "these inputs cannot give κ", not "a bug"."""
     from aiida_wigner.physics.cell import CellError
@@ -211,16 +221,12 @@ def compute_kappa_calcfunction(force_constants: ForceConstantsData, settings: or
         temperature was not renormalized, 350 when SCP did not converge at a requested
         temperature; the exit message carries the physics message.
     """
-    from aiida_wigner.calculations.renormalize import renormalization_from_node
     from aiida_wigner.physics.kappa import compute_kappa
 
     kappa_settings = settings_from_dict(settings.get_dict())
     try:
         fc = force_constants.get_force_constants()
-        models = None
-        if renormalization is not None:
-            models = renormalization_from_node(renormalization).models(
-                fc, kappa_settings.temperatures)
+        models = renormalization_models(renormalization, fc, kappa_settings)
         result = compute_kappa(fc, kappa_settings, models)
     except _input_failures() as exc:
         return exit_code(_failure_label(exc), str(exc))

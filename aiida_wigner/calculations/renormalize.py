@@ -94,6 +94,12 @@ def renormalize_calcfunction(force_constants: ForceConstantsData, settings: orm.
         result = renormalize(fc, settings_from_dict(settings.get_dict()))
     except ForceConstantsError as exc:
         return exit_code("ERROR_INVALID_INPUT", str(exc))
+    return renormalization_outputs(fc, result)
+
+
+def renormalization_outputs(fc, result) -> dict:
+    """The unstored output nodes of a ``Renormalization`` of ``fc``: ``renormalization``,
+    ``summary`` and one ``effective_fc2_T*`` per temperature."""
     outputs = {"renormalization": renormalization_to_node(result),
                "summary": orm.Dict(result.to_dict())}
     for i, t in enumerate(result.temperatures):

@@ -228,25 +228,10 @@ class ForceConstantsData(orm.Data):
 
         The arrays are bit-for-bit those that were stored.
         """
-        import h5py
-
-        from aiida_wigner.physics.cell import Cell, SupercellSetup
-        from aiida_wigner.physics.forceconstants import ForceConstants, SparseForceConstants
+        from aiida_wigner.physics.io.native import read_native_force_constants
 
         with self.base.repository.open(FILENAME, mode="rb") as handle:
-            with h5py.File(handle, "r") as h5:
-                unit = Cell(h5["unitcell/lattice"][()], h5["unitcell/positions"][()],
-                            h5["unitcell/numbers"][()], h5["unitcell/masses"][()])
-                smat = h5["supercell_matrix"][()]
-                pmat = h5["primitive_matrix"][()]
-                fc2 = h5["fc2"][()]
-                fc3 = h5["fc3"][()] if "fc3" in h5 else None
-                fc4 = None
-                if "fc4" in h5:
-                    fc4 = SparseForceConstants(4, h5["fc4/atoms"][()], h5["fc4/values"][()])
-        setup = SupercellSetup.build(unit, smat, pmat)
-        source = self.base.attributes.get("source", {})
-        return ForceConstants(setup, fc2, fc3, fc4, dict(source))
+            return read_native_force_constants(handle, self.base.attributes.get("source", {}))
 
     def get_structure(self, which: str = "unitcell") -> orm.StructureData:
         """An unstored ``StructureData`` of the ``unitcell``, ``primitive`` or ``supercell`` (Å)."""

@@ -216,17 +216,196 @@ def compute_kappa(fc, settings: KappaSettings, models=None) -> KappaResult:
     Raises :class:`~aiida_wigner.physics.harmonic.UnstablePhononsError` when the mesh
     has imaginary modes (renormalize first) and ``ForceConstantsError`` when FC3 (FC4) is
     missing but three-phonon (four-phonon) scattering is asked for.
+
+    The same numbers, bit for bit, as :func:`compute_linewidths` on chunks of the
+    irreducible points followed by :func:`kappa_from_linewidths` on the gathered chunks.
     """
     _check_orders(fc, settings)
+
+    def one(s, builder, _index):
+        phonons = _MeshPhonons.build(fc, s, builder)
+        return _assemble(fc, s, phonons, _linewidths(fc, s, phonons, phonons.qmesh.ir_grid))
+
+    return _per_temperature(settings, models, one, KappaResult.stack)
+
+
+#: Scattering channels of :func:`compute_linewidths` (``parts``).
+LINEWIDTH_PARTS = ("3ph", "isotope", "4ph")
+
+
+@dataclass
+class Linewidths:
+    """Half widths γ in THz at some irreducible q-points, at every temperature of a run.
+
+    grid_points (G,) int: indices of the points in the Γ-centred mesh (``QMesh.addresses``
+    order), a subset of its irreducible grid; temperatures (T,) K;
+    gamma_3ph, gamma_isotope, gamma_4ph, gamma_4ph_stderr (T, G, B) THz (zeros for a
+    channel that was not computed; the stderr of sampled γ_4ph only).
+    """
+
+    grid_points: NDArray
+    temperatures: NDArray
+    gamma_3ph: NDArray
+    gamma_isotope: NDArray
+    gamma_4ph: NDArray
+    gamma_4ph_stderr: NDArray
+
+    ARRAYS = ("grid_points", "temperatures", "gamma_3ph", "gamma_isotope", "gamma_4ph",
+              "gamma_4ph_stderr")
+    UNITS = {"grid_points": "1", "temperatures": "K", "gamma_3ph": "THz (half width)",
+             "gamma_isotope": "THz (half width)", "gamma_4ph": "THz (half width)",
+             "gamma_4ph_stderr": "THz (standard error of the sampled gamma_4ph)"}
+
+    @property
+    def gamma(self) -> NDArray:
+        """Total half width (T, G, B) THz."""
+        return self.gamma_3ph + self.gamma_isotope + self.gamma_4ph
+
+    def arrays(self) -> dict[str, NDArray]:
+        return {name: np.asarray(getattr(self, name)) for name in self.ARRAYS}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict) -> Linewidths:
+        """From :meth:`arrays` (ValueError when an array is missing or the shapes disagree)."""
+        missing = [name for name in cls.ARRAYS if name not in arrays]
+        if missing:
+            raise ValueError(f"linewidths without the arrays {missing}")
+        out = cls(**{name: np.asarray(arrays[name]) for name in cls.ARRAYS})
+        shape = (len(out.temperatures), len(out.grid_points))
+        bad = [name for name in cls.ARRAYS[2:] if getattr(out, name).ndim != 3
+               or getattr(out, name).shape[:2] != shape]
+        if bad or len({getattr(out, name).shape for name in cls.ARRAYS[2:]}) != 1:
+            raise ValueError(f"linewidth arrays {bad or list(cls.ARRAYS[2:])} do not have the "
+                             f"shape (T, G, B) = {shape} + (B,)")
+        return out
+
+    @classmethod
+    def gather(cls, chunks, grid_points) -> Linewidths:
+        """The chunks' points, in the order of ``grid_points`` (each point exactly once).
+
+        Raises ValueError when a point is missing, given twice or not asked for, or the
+        chunks have other temperatures.
+        """
+        grid_points = np.asarray(grid_points, dtype=np.int64)
+        have = np.concatenate([np.asarray(c.grid_points, dtype=np.int64) for c in chunks])
+        if len(have) != len(grid_points) or not np.array_equal(np.sort(have),
+                                                               np.sort(grid_points)):
+            missing = np.setdiff1d(grid_points, have)
+            raise ValueError(f"the linewidth chunks hold {len(have)} points ({len(np.unique(have))}"
+                             f" distinct) for {len(grid_points)} irreducible points (missing "
+                             f"{missing[:10].tolist()}): give every point exactly once")
+        temps = chunks[0].temperatures
+        if any(not np.array_equal(c.temperatures, temps) for c in chunks):
+            raise ValueError("the linewidth chunks are at different temperatures")
+        order = np.argsort(have)[np.searchsorted(np.sort(have), grid_points)]
+        joined = {name: np.concatenate([getattr(c, name) for c in chunks], axis=1)[:, order]
+                  for name in cls.ARRAYS[2:]}
+        return cls(grid_points=grid_points, temperatures=np.asarray(temps), **joined)
+
+    def at_temperature(self, index: int) -> Linewidths:
+        """The linewidths of temperature ``index`` alone (leading axis of length 1)."""
+        sl = slice(index, index + 1)
+        return Linewidths(self.grid_points, self.temperatures[sl],
+                          **{name: getattr(self, name)[sl] for name in self.ARRAYS[2:]})
+
+
+def irreducible_grid_points(fc, settings: KappaSettings) -> NDArray:
+    """Mesh indices (int) of the irreducible q-points of the κ run (the ones that get γ)."""
+    from .mesh import QMesh
+
+    return QMesh.build(fc.primitive, settings.mesh, symmetry=settings.use_symmetry).ir_grid
+
+
+def four_phonon_couples_points(settings: KappaSettings) -> bool:
+    """True when γ_4ph at one q-point depends on the others (sampled, "kappa" allocation:
+    the sample budget is spread over all points after a pilot), so γ_4ph must be computed
+    for all irreducible points at once (``parts=("4ph",)`` with ``previous``)."""
+    return settings.four_phonon == "sampled" and settings.four_phonon_allocation == "kappa"
+
+
+def compute_linewidths(fc, settings: KappaSettings, grid_points=None, models=None,
+                       parts=LINEWIDTH_PARTS, previous: Linewidths | None = None) -> Linewidths:
+    """Half widths γ (THz) at ``grid_points`` (default: all irreducible points) and all
+    temperatures, exactly as :func:`compute_kappa` computes them.
+
+    grid_points : mesh indices, a subset of :func:`irreducible_grid_points`; each point's
+        γ_3ph, γ_isotope and (exhaustive or "uniform" sampled) γ_4ph depend on that point
+        only, so chunks of points can run in separate jobs.
+    models : as in :func:`compute_kappa`.
+    parts : the channels to compute, of ``LINEWIDTH_PARTS`` (those the settings switch on);
+        the others are zeros, or taken from ``previous``.
+    previous : linewidths at the same points (e.g. the gathered 3ph + isotope chunks):
+        kept for the channels not in ``parts``, and their γ_3ph + γ_isotope are the κ
+        weights of sampled γ_4ph with the "kappa" allocation
+        (:func:`four_phonon_couples_points`; then ``grid_points`` must be all irreducible
+        points).
+    """
+    _check_orders(fc, settings)
+    unknown = sorted(set(parts) - set(LINEWIDTH_PARTS))
+    if unknown:
+        raise ValueError(f"unknown linewidth parts {unknown}; choose from {LINEWIDTH_PARTS}")
+
+    def one(s, builder, index):
+        phonons = _MeshPhonons.build(fc, s, builder)
+        ir = phonons.qmesh.ir_grid
+        points = ir if grid_points is None else np.asarray(grid_points, dtype=np.int64)
+        outside = np.setdiff1d(points, ir)
+        if len(outside) or len(np.unique(points)) != len(points):
+            from .mesh import MeshError
+
+            raise MeshError(f"grid points {outside[:10].tolist()} are not irreducible points of "
+                            f"the {s.mesh} mesh (or a point is given twice): take them from "
+                            f"irreducible_grid_points")
+        prev = previous
+        if prev is not None:
+            if not np.array_equal(prev.grid_points, points):
+                raise ValueError("'previous' linewidths are at other grid points")
+            prev = prev if index is None else prev.at_temperature(index)
+        return _linewidths(fc, s, phonons, points, parts, prev)
+
+    return _per_temperature(settings, models, one, _stack_linewidths)
+
+
+def kappa_from_linewidths(fc, settings: KappaSettings, linewidths: Linewidths,
+                          models=None) -> KappaResult:
+    """Wigner κ (Eq. 5) with given half widths: :func:`compute_kappa` with its linewidth
+    step replaced by ``linewidths`` (all irreducible points, e.g. gathered chunks of
+    :func:`compute_linewidths`; ValueError when they do not match the run)."""
+    lw_temps = np.asarray(linewidths.temperatures, dtype=float)
+    if not np.array_equal(lw_temps, np.asarray(settings.temperatures, dtype=float)):
+        raise ValueError(f"the linewidths are at {lw_temps.tolist()} K, the run at "
+                         f"{list(settings.temperatures)} K")
+
+    def one(s, builder, index):
+        phonons = _MeshPhonons.build(fc, s, builder)
+        if not np.array_equal(linewidths.grid_points, phonons.qmesh.ir_grid):
+            raise ValueError(f"the linewidths are at {len(linewidths.grid_points)} points, not "
+                             f"the {len(phonons.qmesh.ir_grid)} irreducible points of the "
+                             f"{s.mesh} mesh in order: gather the chunks first")
+        lw = linewidths if index is None else linewidths.at_temperature(index)
+        return _assemble(fc, s, phonons, lw)
+
+    return _per_temperature(settings, models, one, KappaResult.stack)
+
+
+def _per_temperature(settings: KappaSettings, models, one, stack):
+    """``one(settings, builder, index)`` on harmonic phonons (builder and index None), or
+    once per temperature on its model, the results joined with ``stack(settings, list)``."""
     if models is None:
-        return _compute_kappa(fc, settings)
+        return one(settings, None, None)
     temps = settings.temperatures
     if len(models) != len(temps):
         raise ValueError(f"one renormalized model per temperature is needed: {len(temps)} "
                          f"temperatures, {len(models)} models")
-    results = [_compute_kappa(fc, dataclasses.replace(settings, temperatures=(t,)), model)
-               for t, model in zip(temps, models)]
-    return KappaResult.stack(settings, results)
+    return stack(settings, [one(dataclasses.replace(settings, temperatures=(t,)), model, i)
+                            for i, (t, model) in enumerate(zip(temps, models))])
+
+
+def _stack_linewidths(_settings, parts: list[Linewidths]) -> Linewidths:
+    first = parts[0]
+    return Linewidths(first.grid_points, np.concatenate([p.temperatures for p in parts]),
+                      **{name: np.concatenate([getattr(p, name) for p in parts])
+                         for name in Linewidths.ARRAYS[2:]})
 
 
 def _check_orders(fc, settings: KappaSettings) -> None:
@@ -241,75 +420,112 @@ def _check_orders(fc, settings: KappaSettings) -> None:
                          "four_phonon off")
 
 
-def _compute_kappa(fc, settings: KappaSettings, builder=None) -> KappaResult:
-    """κ on the phonons of ``builder`` (D(q), ∂D/∂q: a ``DynamicalMatrixBuilder`` or an
-    ``EffectiveHarmonicModel``; default the harmonic ``fc.fc2``), linewidths from ``fc``."""
-    from .harmonic import DynamicalMatrixBuilder, check_stable, heat_capacity, solve, velocity_operator
-    from .mesh import QMesh
+@dataclass
+class _MeshPhonons:
+    """The phonons of one κ run on its whole mesh (``builder``: a ``DynamicalMatrixBuilder``
+    or an ``EffectiveHarmonicModel``), the full-mesh velocities where the linewidths need
+    them (adaptive widths, κ weights of sampled 4ph) and the smearing."""
+
+    qmesh: object
+    builder: object
+    phonons: object
+    velocities_full: NDArray | None
+    smearing: object
+    #: the full-mesh group velocities once computed (kept for :meth:`for_settings`)
+    known_velocities: NDArray | None = None
+
+    @classmethod
+    def build(cls, fc, s: KappaSettings, builder=None) -> _MeshPhonons:
+        from .harmonic import DynamicalMatrixBuilder, check_stable, solve
+        from .mesh import QMesh
+
+        qmesh = QMesh.build(fc.primitive, s.mesh, symmetry=s.use_symmetry)
+        builder = DynamicalMatrixBuilder(fc) if builder is None else builder
+        phonons = solve(fc, qmesh.qpoints, builder)
+        check_stable(phonons)
+        return cls(qmesh, builder, phonons, None, None).for_settings(fc, s)
+
+    def for_settings(self, fc, s: KappaSettings) -> _MeshPhonons:
+        """These phonons (same mesh, symmetry, ``cutoff_frequency`` and phonon model) with
+        the smearing of ``s`` and, where its linewidths need them, the full-mesh velocities
+        (computed once; :class:`~.facade.Wigner` reuses them across settings)."""
+        from .harmonic import velocity_operator
+        from .scattering.three_phonon import Smearing
+
+        needed = s.smearing != "gaussian" or four_phonon_couples_points(s)
+        if needed and self.known_velocities is None:
+            self.known_velocities = velocity_operator(
+                fc, self.qmesh.qpoints, cutoff_frequency=s.cutoff_frequency,
+                builder=self.builder).group_velocities
+        if s.smearing != "gaussian":
+            smearing = Smearing(scale=s.scale, reciprocal_lattice=fc.primitive.reciprocal_lattice,
+                                mesh=self.qmesh.mesh, kind=s.smearing)
+        else:
+            smearing = Smearing(sigma=s.sigma)
+        return dataclasses.replace(self, smearing=smearing,
+                                   velocities_full=self.known_velocities if needed else None)
+
+
+def _linewidths(fc, s: KappaSettings, mp: _MeshPhonons, points, parts=LINEWIDTH_PARTS,
+                previous: Linewidths | None = None) -> Linewidths:
+    """γ at the mesh indices ``points`` on the phonons ``mp`` (channels ``parts``)."""
     from .scattering.four_phonon import four_phonon_linewidths
     from .scattering.isotope import isotope_linewidths, natural_mass_variances
-    from .scattering.three_phonon import Smearing, three_phonon_linewidths
-    from .transport import spectral_kappa, wigner_terms
+    from .scattering.three_phonon import three_phonon_linewidths
 
-    s = settings
     prim = fc.primitive
-    qmesh = QMesh.build(prim, s.mesh, symmetry=s.use_symmetry)
-    builder = DynamicalMatrixBuilder(fc) if builder is None else builder
-    phonons = solve(fc, qmesh.qpoints, builder)
-    check_stable(phonons)
-    ir = qmesh.ir_grid
-    vel = velocity_operator(fc, qmesh.qpoints[ir], cutoff_frequency=s.cutoff_frequency,
-                            builder=builder)
-    freqs = vel.phonons.frequencies
     temps = np.asarray(s.temperatures, dtype=float)
-    n_t, n_b = len(temps), freqs.shape[1]
-
-    # full-mesh velocities of *these* phonons: adaptive widths, κ weights of sampled 4ph
-    velocities_full = None
-    if s.smearing != "gaussian" or (s.four_phonon == "sampled"
-                                    and s.four_phonon_allocation == "kappa"):
-        velocities_full = velocity_operator(fc, qmesh.qpoints, cutoff_frequency=s.cutoff_frequency,
-                                            builder=builder).group_velocities
-    if s.smearing != "gaussian":
-        smearing = Smearing(scale=s.scale, reciprocal_lattice=prim.reciprocal_lattice,
-                            mesh=qmesh.mesh, kind=s.smearing)
-    else:
-        smearing = Smearing(sigma=s.sigma)
-
-    gamma_3ph = np.zeros((n_t, len(ir), n_b))
-    if s.three_phonon:
-        gamma_3ph = three_phonon_linewidths(fc, qmesh, phonons, ir, temps, smearing,
-                                            group_velocities=velocities_full,
+    shape = (len(temps), len(points), mp.phonons.frequencies.shape[1])
+    zeros = Linewidths(points, temps, *(np.zeros(shape) for _ in Linewidths.ARRAYS[2:]))
+    out = previous if previous is not None else zeros
+    gamma_3ph, gamma_iso = out.gamma_3ph, out.gamma_isotope
+    if s.three_phonon and "3ph" in parts:
+        gamma_3ph = three_phonon_linewidths(fc, mp.qmesh, mp.phonons, points, temps, mp.smearing,
+                                            group_velocities=mp.velocities_full,
                                             cutoff_frequency=s.cutoff_frequency)
-    gamma_iso = np.zeros((len(ir), n_b))
-    if s.isotope:
+    if s.isotope and "isotope" in parts:
         g2 = (np.asarray(s.mass_variances, dtype=float) if s.mass_variances is not None
               else natural_mass_variances(prim.symbols))
         if g2.shape != (len(prim),):
             raise ValueError(f"mass_variances needs one value per atom of the primitive cell "
                              f"({len(prim)}), got {g2.shape}")
-        gamma_iso = isotope_linewidths(phonons, ir, g2, smearing, group_velocities=velocities_full,
-                                       cutoff_frequency=s.cutoff_frequency, qmesh=qmesh)
-    gamma_4ph = np.zeros_like(gamma_3ph)
-    stderr_4ph = np.zeros_like(gamma_3ph)
-    if s.four_phonon:
+        gamma_iso = np.broadcast_to(
+            isotope_linewidths(mp.phonons, points, g2, mp.smearing,
+                               group_velocities=mp.velocities_full,
+                               cutoff_frequency=s.cutoff_frequency, qmesh=mp.qmesh),
+            shape).copy()
+    gamma_4ph, stderr_4ph = out.gamma_4ph, out.gamma_4ph_stderr
+    if s.four_phonon and "4ph" in parts:
         gamma_4ph, err = four_phonon_linewidths(
-            fc, qmesh, phonons, ir, temps, smearing, mode=s.four_phonon,
+            fc, mp.qmesh, mp.phonons, points, temps, mp.smearing, mode=s.four_phonon,
             samples=s.four_phonon_samples, seed=s.four_phonon_seed,
-            target_rel_error=s.four_phonon_target_error, group_velocities=velocities_full,
+            target_rel_error=s.four_phonon_target_error, group_velocities=mp.velocities_full,
             cutoff_frequency=s.cutoff_frequency, symmetry=s.use_symmetry,
-            allocation=s.four_phonon_allocation, gamma_other=gamma_3ph + gamma_iso[None])
-        if err is not None:
-            stderr_4ph = err
-    gamma = gamma_3ph + gamma_iso[None] + gamma_4ph
+            allocation=s.four_phonon_allocation, gamma_other=gamma_3ph + gamma_iso)
+        stderr_4ph = err if err is not None else np.zeros(shape)
+    return Linewidths(np.asarray(points, dtype=np.int64), temps, gamma_3ph, gamma_iso, gamma_4ph,
+                      stderr_4ph)
+
+
+def _assemble(fc, s: KappaSettings, mp: _MeshPhonons, lw: Linewidths) -> KappaResult:
+    """κ_P, κ_C (Eq. 5) from the phonons ``mp`` and the half widths ``lw`` (all ir points)."""
+    from .harmonic import heat_capacity, velocity_operator
+    from .transport import spectral_kappa, wigner_terms
+
+    qmesh, ir = mp.qmesh, mp.qmesh.ir_grid
+    vel = velocity_operator(fc, qmesh.qpoints[ir], cutoff_frequency=s.cutoff_frequency,
+                            builder=mp.builder)
+    freqs = vel.phonons.frequencies
+    temps = np.asarray(s.temperatures, dtype=float)
+    gamma = lw.gamma
     cv = heat_capacity(freqs[None], temps[:, None, None])
-    terms = wigner_terms(freqs, vel.velocity, gamma, cv, qmesh.weights, qmesh.n_q, prim.volume,
-                         qmesh.symmetrize_tensor, convention=s.convention,
+    terms = wigner_terms(freqs, vel.velocity, gamma, cv, qmesh.weights, qmesh.n_q,
+                         fc.primitive.volume, qmesh.symmetrize_tensor, convention=s.convention,
                          cutoff_frequency=s.cutoff_frequency)
     return KappaResult(
         settings=s, temperatures=temps, kappa_P=terms.kappa_P, kappa_C=terms.kappa_C,
         kappa=terms.kappa, qpoints=qmesh.qpoints[ir], weights=qmesh.weights, frequencies=freqs,
-        group_velocities=vel.group_velocities, heat_capacities=cv, gamma_3ph=gamma_3ph,
-        gamma_4ph=gamma_4ph, gamma_isotope=np.broadcast_to(gamma_iso, gamma_3ph.shape).copy(),
-        gamma=gamma, kappa_P_modes=terms.kappa_P_modes, gamma_4ph_stderr=stderr_4ph,
+        group_velocities=vel.group_velocities, heat_capacities=cv, gamma_3ph=lw.gamma_3ph,
+        gamma_4ph=lw.gamma_4ph, gamma_isotope=lw.gamma_isotope, gamma=gamma,
+        kappa_P_modes=terms.kappa_P_modes, gamma_4ph_stderr=lw.gamma_4ph_stderr,
         spectra=spectral_kappa(terms, freqs, s.frequency_bins))

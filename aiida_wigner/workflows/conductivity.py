@@ -18,7 +18,7 @@ and its message, which says what to change.  Units: K, THz, W/(m K).
 from __future__ import annotations
 
 from aiida import orm
-from aiida.engine import ExitCode, ToContext, WorkChain, if_
+from aiida.engine import ExitCode, ToContext, WorkChain, append_, if_
 
 from ..calculations.conductivity import force_constants_from_fcp, summarize_conductivity
 from ..calculations.kappa import compute_kappa_calcfunction
@@ -91,13 +91,29 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
                         "scale, isotope, four_phonon, four_phonon_samples, convention, ...).")
         spec.input("protocol", valid_type=orm.Str, required=False,
                    help="Name of the protocol the inputs came from (recorded in the summary).")
+        spec.input_namespace("codes", required=False, populate_defaults=False,
+                             help="aiida-wigner-worker codes of the heavy steps (absent: in-process).")
+        spec.input("codes.linewidths", valid_type=orm.AbstractCode, required=False,
+                   help="Worker code: the linewidths run as wigner.linewidths chunk jobs, κ from "
+                        "the gathered chunks (same numbers as in-process).")
+        spec.input("chunks", valid_type=orm.Int, default=lambda: orm.Int(1),
+                   help="With codes.linewidths: number of linewidth jobs (irreducible q-points "
+                        "split evenly), run concurrently.")
+        spec.input("job_options", valid_type=orm.Dict, required=False,
+                   help="metadata.options of every worker job (resources, "
+                        "max_wallclock_seconds, max_memory_kb, queue_name, ...).")
         spec.inputs.validator = validate_inputs
         spec.outline(
             cls.setup,
             if_(cls.should_fit)(cls.run_fitting, cls.inspect_fitting),
             if_(cls.has_fcp)(cls.convert_fcp),
             if_(cls.should_renormalize)(cls.run_renormalization),
-            cls.run_kappa,
+            if_(cls.has_linewidths_code)(
+                cls.run_linewidth_chunks, cls.gather_linewidth_chunks,
+                if_(cls.needs_coupled_four_phonon)(cls.run_four_phonon_job,
+                                                   cls.inspect_four_phonon_job),
+                cls.run_kappa_from_linewidths,
+            ).else_(cls.run_kappa),
             cls.results,
         )
         spec.expose_outputs(ForceConstantsWorkChain, namespace="fitting",
@@ -223,10 +239,14 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
             zip(summary["temperatures"], summary["converged"], summary["iterations"])))
         return None
 
+    def _kappa_settings(self) -> dict:
+        settings = {**self.inputs.kappa.get_dict(), "temperatures": self.ctx.temperatures}
+        settings.setdefault("three_phonon", 3 in self.ctx.force_constants.orders)
+        return settings
+
     def run_kappa(self):
         fc = self.ctx.force_constants
-        settings = {**self.inputs.kappa.get_dict(), "temperatures": self.ctx.temperatures}
-        settings.setdefault("three_phonon", 3 in fc.orders)
+        settings = self._kappa_settings()
         inputs = {"force_constants": fc, "settings": orm.Dict(settings)}
         if "renormalization" in self.ctx:
             inputs["renormalization"] = self.ctx.renormalization
@@ -235,6 +255,86 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
         if not node.is_finished_ok:
             return self._child_failed(node, "ERROR_KAPPA_FAILED")
         self.ctx.kappa, self.ctx.kappa_settings = outputs, settings
+        return None
+
+    # -- chunked linewidths on the worker (map: chunk jobs; reduce: gather + κ calcfunction)
+
+    def has_linewidths_code(self):
+        return "codes" in self.inputs and "linewidths" in self.inputs.codes
+
+    def needs_coupled_four_phonon(self):
+        """Sampled 4ph with the "kappa" allocation spreads its samples over all q-points
+        after a global pilot: its γ_4ph runs in one job after the 3ph + isotope chunks."""
+        from ..physics.kappa import four_phonon_couples_points
+
+        return four_phonon_couples_points(kappa_settings_from_dict(self.ctx.kappa_settings))
+
+    def _linewidth_job(self, **extra):
+        inputs = {"code": self.inputs.codes.linewidths, "force_constants": self.ctx.force_constants,
+                  "settings": orm.Dict(self.ctx.kappa_settings), **extra}
+        if "renormalization" in self.ctx:
+            inputs["renormalization"] = self.ctx.renormalization
+        if "job_options" in self.inputs:
+            inputs["metadata"] = {"options": self.inputs.job_options.get_dict()}
+        from ..calculations.jobs import LinewidthsCalculation
+
+        return self.submit(LinewidthsCalculation, **inputs)
+
+    def run_linewidth_chunks(self):
+        import numpy as np
+
+        from ..physics.kappa import irreducible_grid_points
+
+        self.ctx.kappa_settings = settings = self._kappa_settings()
+        ir = irreducible_grid_points(self.ctx.force_constants.get_force_constants(),
+                                     kappa_settings_from_dict(settings))
+        n_chunks = max(1, min(int(self.inputs.chunks.value), len(ir)))
+        parts = ["3ph", "isotope"] + ([] if self.needs_coupled_four_phonon() else ["4ph"])
+        self.report(f"step kappa: mesh {settings['mesh']}, {self._scattering_text(settings)}; "
+                    f"{len(ir)} irreducible q-points in {n_chunks} linewidth job(s) ({'+'.join(parts)})")
+        for points in np.array_split(ir, n_chunks):
+            node = self._linewidth_job(grid_points=orm.List([int(g) for g in points]),
+                                       parts=orm.List(parts))
+            self.to_context(linewidth_chunks=append_(node))
+
+    def gather_linewidth_chunks(self):
+        from ..calculations.jobs import gather_linewidths
+
+        for node in self.ctx.linewidth_chunks:
+            if not node.is_finished_ok:
+                return self._child_failed(node, "ERROR_KAPPA_FAILED")
+        outputs, node = gather_linewidths.run_get_node(**{
+            f"chunk_{i:04d}": job.outputs.linewidths
+            for i, job in enumerate(self.ctx.linewidth_chunks)})
+        if not node.is_finished_ok:
+            return self._child_failed(node, "ERROR_KAPPA_FAILED")
+        self.ctx.linewidths = outputs["linewidths"]
+        return None
+
+    def run_four_phonon_job(self):
+        self.report("sampled 4ph with the 'kappa' allocation: one job for all q-points")
+        return ToContext(four_phonon_job=self._linewidth_job(parts=orm.List(["4ph"]),
+                                                             previous=self.ctx.linewidths))
+
+    def inspect_four_phonon_job(self):
+        node = self.ctx.four_phonon_job
+        if not node.is_finished_ok:
+            return self._child_failed(node, "ERROR_KAPPA_FAILED")
+        self.ctx.linewidths = node.outputs.linewidths
+        return None
+
+    def run_kappa_from_linewidths(self):
+        from ..calculations.jobs import kappa_from_linewidths_calcfunction
+
+        inputs = {"force_constants": self.ctx.force_constants,
+                  "settings": orm.Dict(self.ctx.kappa_settings),
+                  "linewidths": self.ctx.linewidths}
+        if "renormalization" in self.ctx:
+            inputs["renormalization"] = self.ctx.renormalization
+        outputs, node = kappa_from_linewidths_calcfunction.run_get_node(**inputs)
+        if not node.is_finished_ok:
+            return self._child_failed(node, "ERROR_KAPPA_FAILED")
+        self.ctx.kappa = outputs
         return None
 
     def results(self):

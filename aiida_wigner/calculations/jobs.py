@@ -1,0 +1,359 @@
+"""CalcJobs of the heavy steps: ``aiida-wigner-worker`` run on any computer, and their parser.
+
+``wigner.linewidths`` (:class:`LinewidthsCalculation`)
+    3ph / 4ph / isotope half widths γ (THz) at a chunk of irreducible q-points, every
+    temperature; output ``linewidths`` (``ArrayData``: the arrays of
+    :class:`~aiida_wigner.physics.kappa.Linewidths`, attribute ``units``).
+``wigner.renormalize_job`` (:class:`RenormalizeCalculation`)
+    SCP (+ bubble); outputs exactly those of the ``wigner.renormalize`` calcfunction
+    (``renormalization``, ``summary``, ``effective_fc2_T*``).
+
+Both copy the ``force_constants.h5`` of the input node into the job folder (the worker reads
+it bit for bit), write ``job.json`` (the settings) and retrieve the worker's output and
+``status.json``.  The parser (``wigner.worker``) maps what it finds to the package's exit
+codes: the worker's own refusal (300 invalid input, 340 unstable phonons, 350 SCP not
+converged, with the physics message), 362 / 363 when the scheduler (``ERROR_SCHEDULER_OUT_OF_
+WALLTIME`` / ``_OUT_OF_MEMORY``) or the job's stderr says walltime / memory ran out, 364 for a
+crash (the traceback's last line), 360 for a missing and 361 for an unreadable output.
+
+``gather_linewidths`` and ``kappa_from_linewidths_calcfunction`` (calcfunctions) are the
+reduce step of the chunked κ in ``wigner.conductivity``: the provenance graph shows every
+chunk job feeding the gathered linewidths and the Wigner κ.
+:func:`ensure_localhost_computer_and_worker_code` sets up the ``localhost`` computer
+(``core.local`` / ``core.direct``) and the worker's ``InstalledCode``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+
+import numpy as np
+from aiida import orm
+from aiida.common.datastructures import CalcInfo, CodeInfo
+from aiida.engine import CalcJob, calcfunction
+from aiida.parsers import Parser
+
+from aiida_wigner import worker as files
+from aiida_wigner.data.force_constants import FILENAME as FC_NODE_FILE
+from aiida_wigner.data.force_constants import ForceConstantsData
+from aiida_wigner.exit_codes import define_exit_codes, exit_code
+
+from .validators import settings_validator
+
+__all__ = ["LinewidthsCalculation", "RenormalizeCalculation", "WorkerParser", "gather_linewidths",
+           "kappa_from_linewidths_calcfunction", "failure_label",
+           "ensure_localhost_computer_and_worker_code"]
+
+#: Exit codes a worker CalcJob can end with (aiida_wigner.exit_codes).
+WORKER_EXIT_CODES = ("ERROR_INVALID_INPUT", "ERROR_UNSTABLE_PHONONS", "ERROR_SCP_NOT_CONVERGED",
+                     "ERROR_WORKER_OUTPUT_MISSING", "ERROR_WORKER_OUTPUT_CORRUPT",
+                     "ERROR_WORKER_OUT_OF_WALLTIME", "ERROR_WORKER_OUT_OF_MEMORY",
+                     "ERROR_WORKER_FAILED")
+
+#: Scheduler-stderr lines that mean the job hit its walltime / memory limit (SLURM, PBS,
+#: the kernel's OOM killer, Python).
+WALLTIME_PATTERN = re.compile(r"DUE TO TIME LIMIT|TIME LIMIT|walltime .*exceeded|"
+                              r"job killed: walltime", re.IGNORECASE)
+MEMORY_PATTERN = re.compile(r"oom[-_ ]kill|out of memory|MemoryError|"
+                            r"exceeded (job )?memory limit|\d+ Killed\b|^Killed\b",
+                            re.IGNORECASE | re.MULTILINE)
+
+#: Exit statuses of ``CalcJob.parse_scheduler_output`` (aiida-core's CalcJob spec).
+SCHEDULER_WALLTIME, SCHEDULER_MEMORY = 120, 110
+
+
+def failure_label(scheduler_status: int | None, stderr: str) -> str:
+    """The exit-code label of a worker job that left no output.
+
+    ``scheduler_status``: the node's exit status set by the scheduler's ``parse_output``
+    (120 out of walltime, 110 out of memory; None or 0: nothing detected); ``stderr``: the
+    job's scheduler stderr.  Walltime and memory first (from the scheduler, else from the
+    messages of SLURM, PBS, the OOM killer or Python), then a Python traceback, else
+    ERROR_WORKER_OUTPUT_MISSING.
+    """
+    if scheduler_status == SCHEDULER_WALLTIME or WALLTIME_PATTERN.search(stderr):
+        return "ERROR_WORKER_OUT_OF_WALLTIME"
+    if scheduler_status == SCHEDULER_MEMORY or MEMORY_PATTERN.search(stderr):
+        return "ERROR_WORKER_OUT_OF_MEMORY"
+    if "Traceback (most recent call last)" in stderr:
+        return "ERROR_WORKER_FAILED"
+    return "ERROR_WORKER_OUTPUT_MISSING"
+
+
+class _WorkerCalculation(CalcJob):
+    """One ``aiida-wigner-worker STEP`` run on ``force_constants`` with ``settings``."""
+
+    STEP = ""
+    OUTPUT_FILE = ""
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input("force_constants", valid_type=ForceConstantsData,
+                   help="The force constants (eV/Å^n); their HDF5 file goes to the job.")
+        spec.input("settings", valid_type=orm.Dict, help="Settings of the step (with temperatures).")
+        options = spec.inputs["metadata"]["options"]
+        options["resources"].default = {"num_machines": 1, "num_mpiprocs_per_machine": 1}
+        options["withmpi"].default = False
+        options["parser_name"].default = "wigner.worker"
+        define_exit_codes(spec, *WORKER_EXIT_CODES)
+
+    def _write_inputs(self, folder) -> list[str]:
+        """Files besides force_constants.h5 and job.json; returns the extra command-line args."""
+        return []
+
+    def _job(self) -> dict:
+        return {"settings": self.inputs.settings.get_dict()}
+
+    def prepare_for_submission(self, folder):
+        with self.inputs.force_constants.base.repository.open(FC_NODE_FILE, "rb") as src:
+            with folder.open(files.FORCE_CONSTANTS_FILE, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        with folder.open(files.JOB_FILE, "w") as fh:
+            json.dump(self._job(), fh)
+        codeinfo = CodeInfo()
+        codeinfo.code_uuid = self.inputs.code.uuid
+        codeinfo.cmdline_params = [self.STEP, "--force-constants", files.FORCE_CONSTANTS_FILE,
+                                   "--job", files.JOB_FILE, "--output", self.OUTPUT_FILE,
+                                   *self._write_inputs(folder)]
+        calcinfo = CalcInfo()
+        calcinfo.codes_info = [codeinfo]
+        calcinfo.retrieve_list = [self.OUTPUT_FILE, files.STATUS_FILE]
+        return calcinfo
+
+    @classmethod
+    def outputs_from_file(cls, node, arrays: dict, meta: dict) -> dict:
+        """The output nodes from the worker's arrays (ValueError when they are unusable)."""
+        raise NotImplementedError
+
+
+def _write_npz_input(folder, name: str, arrays: dict, **meta) -> None:
+    from aiida_wigner.worker.cli import write_npz
+
+    write_npz(folder.get_abs_path(name), arrays, **meta)
+
+
+def linewidths_node(linewidths) -> orm.ArrayData:
+    """An unstored ``ArrayData`` of a :class:`~aiida_wigner.physics.kappa.Linewidths`."""
+    node = orm.ArrayData()
+    for name, value in linewidths.arrays().items():
+        node.set_array(name, value)
+    node.base.attributes.set("units", dict(linewidths.UNITS))
+    return node
+
+
+def linewidths_from_node(node: orm.ArrayData):
+    """The :class:`~aiida_wigner.physics.kappa.Linewidths` of a ``linewidths`` node."""
+    from aiida_wigner.physics.kappa import Linewidths
+
+    return Linewidths.from_arrays({name: node.get_array(name) for name in node.get_arraynames()})
+
+
+def _kappa_settings_validator():
+    from .kappa import settings_from_dict
+
+    return settings_validator(settings_from_dict)
+
+
+class LinewidthsCalculation(_WorkerCalculation):
+    """Half widths γ (THz) of a chunk of irreducible q-points (``aiida-wigner-worker linewidths``)."""
+
+    STEP = "linewidths"
+    OUTPUT_FILE = files.LINEWIDTHS_FILE
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.inputs["settings"].validator = _kappa_settings_validator()
+        spec.inputs["settings"].help = ("KappaSettings fields with temperatures (as for "
+                                        "wigner.kappa).")
+        spec.input("grid_points", valid_type=orm.List, required=False,
+                   help="Mesh indices of the chunk's irreducible q-points (default: all).")
+        spec.input("parts", valid_type=orm.List, required=False,
+                   help="Channels to compute, of 3ph, isotope, 4ph (default: all switched on).")
+        spec.input("renormalization", valid_type=orm.ArrayData, required=False,
+                   help="wigner.renormalize output: each temperature on its renormalized phonons.")
+        spec.input("previous", valid_type=orm.ArrayData, required=False,
+                   help="Linewidths at the same points whose 3ph + isotope are kept (and weight "
+                        "the 'kappa' allocation of sampled 4ph).")
+        spec.output("linewidths", valid_type=orm.ArrayData,
+                    help="grid_points, temperatures (K), gamma_3ph, gamma_isotope, gamma_4ph, "
+                         "gamma_4ph_stderr (T, G, B) THz half widths.")
+
+    def _job(self) -> dict:
+        job = super()._job()
+        for name in ("grid_points", "parts"):
+            if name in self.inputs:
+                job[name] = self.inputs[name].get_list()
+        return job
+
+    def _write_inputs(self, folder) -> list[str]:
+        from aiida_wigner.physics.renormalization import Renormalization
+
+        args = []
+        if "renormalization" in self.inputs:
+            node = self.inputs.renormalization
+            _write_npz_input(folder, files.RENORMALIZATION_FILE,
+                             {name: node.get_array(name) for name in Renormalization.ARRAYS},
+                             kind=node.base.attributes.get("kind"))
+            args += ["--renormalization", files.RENORMALIZATION_FILE]
+        if "previous" in self.inputs:
+            _write_npz_input(folder, files.PREVIOUS_FILE,
+                             linewidths_from_node(self.inputs.previous).arrays())
+            args += ["--previous", files.PREVIOUS_FILE]
+        return args
+
+    @classmethod
+    def outputs_from_file(cls, node, arrays: dict, meta: dict) -> dict:
+        from aiida_wigner.physics.kappa import Linewidths
+
+        return {"linewidths": linewidths_node(Linewidths.from_arrays(arrays))}
+
+
+class RenormalizeCalculation(_WorkerCalculation):
+    """SCP (+ bubble) renormalization (``aiida-wigner-worker renormalize``); the outputs of
+    the ``wigner.renormalize`` calcfunction."""
+
+    STEP = "renormalize"
+    OUTPUT_FILE = files.RENORMALIZATION_FILE
+
+    @classmethod
+    def define(cls, spec):
+        from .renormalize import settings_from_dict
+
+        super().define(spec)
+        spec.inputs["settings"].validator = settings_validator(settings_from_dict)
+        spec.output("renormalization", valid_type=orm.ArrayData)
+        spec.output("summary", valid_type=orm.Dict)
+        spec.output_namespace("effective_fc2", valid_type=ForceConstantsData, dynamic=True,
+                              required=False, help="Effective FC2 per temperature (T300, ...).")
+
+    @classmethod
+    def outputs_from_file(cls, node, arrays: dict, meta: dict) -> dict:
+        from aiida_wigner.physics.renormalization import Renormalization
+
+        from .renormalize import renormalization_outputs
+
+        result = Renormalization.from_arrays(meta["kind"], arrays)
+        outputs = renormalization_outputs(node.inputs.force_constants.get_force_constants(), result)
+        prefix = "effective_fc2_"
+        effective = {key[len(prefix):]: outputs.pop(key) for key in list(outputs)
+                     if key.startswith(prefix)}
+        return {**outputs, "effective_fc2": effective}
+
+
+class WorkerParser(Parser):
+    """``wigner.worker``: the worker's output file → output nodes, or a named exit code."""
+
+    def parse(self, **kwargs):
+        from aiida_wigner.worker.cli import read_npz
+
+        retrieved = self.retrieved
+        names = retrieved.base.repository.list_object_names()
+        if files.STATUS_FILE in names:
+            status = json.loads(retrieved.base.repository.get_object_content(files.STATUS_FILE))
+            if status.get("label"):
+                return exit_code(status["label"], status.get("message", ""))
+        process = self.node.process_class
+        if process.OUTPUT_FILE not in names:
+            stderr = self.node.get_scheduler_stderr() or ""
+            label = failure_label(self.node.exit_status, stderr)
+            last = stderr.strip().splitlines()[-1] if stderr.strip() else "(empty stderr)"
+            return self.exit_codes[label].format(message=f"{process.OUTPUT_FILE} ({last})")
+        try:
+            with retrieved.base.repository.open(process.OUTPUT_FILE, "rb") as fh:
+                arrays, meta = read_npz(fh)
+            outputs = process.outputs_from_file(self.node, arrays, meta)
+        except (OSError, ValueError, KeyError) as exc:
+            return self.exit_codes["ERROR_WORKER_OUTPUT_CORRUPT"].format(
+                message=f"{process.OUTPUT_FILE}: {exc}")
+        for label, value in outputs.items():
+            self.out(label, value)
+        return None
+
+
+@calcfunction
+def gather_linewidths(**chunks):
+    """The linewidths of all chunk nodes (``chunk_0000``, ...) in one ``ArrayData``, points in
+    ascending mesh index (the order of the irreducible grid); exit 300 when a point is given
+    twice or the chunks are at other temperatures."""
+    from aiida_wigner.physics.kappa import Linewidths
+
+    parts = [linewidths_from_node(chunks[key]) for key in sorted(chunks)]
+    points = np.sort(np.concatenate([p.grid_points for p in parts]))
+    try:
+        return {"linewidths": linewidths_node(Linewidths.gather(parts, points))}
+    except ValueError as exc:
+        return exit_code("ERROR_INVALID_INPUT", str(exc))
+
+
+@calcfunction
+def kappa_from_linewidths_calcfunction(force_constants: ForceConstantsData, settings: orm.Dict,
+                                       linewidths: orm.ArrayData,
+                                       renormalization: orm.ArrayData | None = None):
+    """Wigner κ (Eq. 5) with the gathered ``linewidths``: the outputs of ``wigner.kappa``
+    (``kappa``, ``modes``, ``summary``), the same numbers as the in-process calcfunction."""
+    from aiida_wigner.physics.kappa import kappa_from_linewidths
+
+    from .kappa import (_failure_label, _input_failures, renormalization_models, result_to_nodes,
+                        settings_from_dict)
+
+    kappa_settings = settings_from_dict(settings.get_dict())
+    try:
+        fc = force_constants.get_force_constants()
+        models = renormalization_models(renormalization, fc, kappa_settings)
+        result = kappa_from_linewidths(fc, kappa_settings, linewidths_from_node(linewidths),
+                                       models)
+    except _input_failures() as exc:
+        return exit_code(_failure_label(exc), str(exc))
+    except ValueError as exc:
+        return exit_code("ERROR_INVALID_INPUT", str(exc))
+    return result_to_nodes(result)
+
+
+def worker_executable() -> str:
+    """Absolute path of ``aiida-wigner-worker`` (next to this Python, or on PATH)."""
+    here = os.path.join(os.path.dirname(sys.executable), "aiida-wigner-worker")
+    found = here if os.access(here, os.X_OK) else shutil.which("aiida-wigner-worker")
+    if not found:
+        raise FileNotFoundError("aiida-wigner-worker is not installed next to this Python: "
+                                "pip install aiida-wigner (or pip install -e . in a checkout)")
+    return found
+
+
+def ensure_localhost_computer_and_worker_code(label: str = "aiida-wigner-worker",
+                                              executable: str | None = None,
+                                              workdir: str | None = None) -> orm.InstalledCode:
+    """The worker's ``InstalledCode`` ``label@localhost``, created (with the ``localhost``
+    computer: ``core.local`` transport, ``core.direct`` scheduler, like ``verdi presto``) when
+    missing.  ``executable``: default :func:`worker_executable`; ``workdir``: default
+    ``<AIIDA_PATH config dir>/scratch``.  Idempotent: an existing computer and code are reused.
+    """
+    from aiida.common.exceptions import NotExistent
+
+    try:
+        computer = orm.load_computer("localhost")
+    except NotExistent:
+        from aiida.manage.configuration import get_config
+
+        workdir = workdir or os.path.join(get_config().dirpath, "scratch")
+        os.makedirs(workdir, exist_ok=True)
+        computer = orm.Computer(label="localhost", hostname="localhost",
+                                description="this machine (aiida-wigner worker jobs)",
+                                transport_type="core.local", scheduler_type="core.direct",
+                                workdir=workdir).store()
+        computer.set_minimum_job_poll_interval(0.0)
+        computer.set_default_mpiprocs_per_machine(1)
+    if not computer.is_configured:
+        computer.configure(safe_interval=0.0)
+    try:
+        return orm.load_code(f"{label}@localhost")
+    except NotExistent:
+        code = orm.InstalledCode(computer=computer, label=label,
+                                 filepath_executable=executable or worker_executable(),
+                                 description="aiida-wigner-worker (heavy steps of aiida-wigner)")
+        return code.store()
