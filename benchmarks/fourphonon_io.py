@@ -219,6 +219,8 @@ def read_outputs(directory, temperature: float, n_bands: int, average: bool = Tr
     (None where absent), and ``kappa`` (3, 3) W/(m K) (RTA with all rates).
     ``average=False``: the rates band by band, as FourPhonon prints them.
     """
+    from aiida_wigner.physics.harmonic import average_degenerate
+
     d = Path(directory)
     qp = np.loadtxt(d / "BTE.qpoints", ndmin=2)
     n_ir = len(qp)
@@ -229,17 +231,11 @@ def read_outputs(directory, temperature: float, n_bands: int, average: bool = Tr
     for key, path in (("w_3ph", tdir / "BTE.w_3ph"), ("w_4ph", tdir / "BTE.w_4ph"),
                       ("w_iso", d / "BTE.w_isotopic")):
         raw = _columns(path, n_bands, n_ir) if path.is_file() else None
-        out[key] = (degenerate_average(raw, out["frequencies"])
+        out[key] = (average_degenerate(raw, out["frequencies"])
                     if raw is not None and average else raw)
     tensor = np.loadtxt(tdir / "BTE.kappa_tensor", ndmin=2)
     out["kappa"] = tensor[0, 1:10].reshape(3, 3)
     return out
-
-
-def degenerate_average(values, frequencies, tol: float = 1e-4):
-    from aiida_wigner.physics.harmonic import average_degenerate
-
-    return average_degenerate(values, frequencies, tol)
 
 
 def single_modes(frequencies) -> np.ndarray:
