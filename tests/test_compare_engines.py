@@ -142,3 +142,14 @@ def test_fixed_lattice():
     r = ce.relaxed_cell(EMT, atoms, fmax=1e-4, lattice=(3.7, 3.8))
     assert (r["a"], r["b"], r["c"]) == pytest.approx((3.7, 3.7, 3.8), abs=1e-12)
     assert r["spacegroup"] == "I4/mmm (139)" and r["converged"]
+
+
+@pytest.mark.parametrize("name", ["relaxed_cell", "seed_cell"])
+def test_results_md_tables_are_the_stored_runs(name):
+    """RESULTS.md's Engine tables are, verbatim, the tables of the stored comparison runs
+    (examples/cscu4se3/engines/*.json, written by the commands RESULTS.md gives)."""
+    import json
+
+    here = ce.CIF.parent
+    table = ce.markdown(json.loads((here / "engines" / f"{name}.json").read_text()))
+    assert table.strip() in (here / "RESULTS.md").read_text()
