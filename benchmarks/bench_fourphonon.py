@@ -159,8 +159,9 @@ def main(argv=None):
         print(f"{mode}: FourPhonon {wall_fp:.0f} s ({args.nproc} ranks), ours {wall_ours:.0f} s "
               f"(rates + κ) — ratio {wall_fp / wall_ours:.1f}; peak RSS FourPhonon "
               f"{_peak_children_mb():.0f} MB (largest rank), ours {_peak_self_mb():.0f} MB")
+        first = variants[next(iter(variants))]
         print(f"  frequencies: max |Δν| = "
-              f"{np.abs(variants[next(iter(variants))]['frequencies'] - theirs['frequencies']).max():.1e} THz")
+              f"{np.abs(first['frequencies'] - theirs['frequencies']).max():.1e} THz")
         for label, ours in variants.items():
             _line(label, ours, theirs)
             if ours["kappa"] is not None:

@@ -46,7 +46,9 @@ TRAINING = {"diamond": (4, 4, 4), "lowsym6": (3, 3, 1)}
 def sw_calculator():
     from matscipy.calculators.manybody import Manybody
     from matscipy.calculators.manybody.explicit_forms.stillinger_weber import (
-        Stillinger_Weber_PRB_31_5262_Si, StillingerWeber)
+        Stillinger_Weber_PRB_31_5262_Si,
+        StillingerWeber,
+    )
 
     return Manybody(**StillingerWeber(Stillinger_Weber_PRB_31_5262_Si))
 
@@ -294,8 +296,12 @@ def random_degenerate_basis(fc, qmesh, seed: int, cutoff_frequency: float = 1e-3
     (Haar unitary, stream ``seed``) and the group velocities of that basis, the diagonal
     ⟨e_j|∂D/∂q|e_j⟩/2ν (THz·Å): an equally valid choice of eigenvectors, to measure how
     much a basis-dependent definition depends on it."""
-    from aiida_wigner.physics.harmonic import (DynamicalMatrixBuilder, Phonons,
-                                               degenerate_block_ids, solve)
+    from aiida_wigner.physics.harmonic import (
+        DynamicalMatrixBuilder,
+        Phonons,
+        degenerate_block_ids,
+        solve,
+    )
 
     builder = DynamicalMatrixBuilder(fc)
     ph = solve(fc, qmesh.qpoints, builder)

@@ -78,14 +78,14 @@ def _ours(model, ref, mode, counting=None, velocities=None, mesh=MESH,
     Adaptive widths from our own velocities use the eigenvectors they belong to
     (``velocity_operator``); with ``velocities`` (FourPhonon's), the plain ``eigh`` ones.
     """
+    import fourphonon_io
+
     from aiida_wigner.physics.harmonic import solve, velocity_operator
     from aiida_wigner.physics.mesh import QMesh
     from aiida_wigner.physics.scattering.four_phonon import four_phonon_linewidths
     from aiida_wigner.physics.scattering.isotope import isotope_linewidths
     from aiida_wigner.physics.scattering.smearing import Smearing
     from aiida_wigner.physics.scattering.three_phonon import three_phonon_linewidths
-
-    import fourphonon_io
 
     fc, g2 = model
     qm = QMesh.build(fc.primitive, mesh)
