@@ -168,3 +168,19 @@ def test_cli_overrides_are_shaped_like_the_inputs(tmp_path):
     assert read_overrides(path, kappa_wc, "fast")["kappa"] == {"mesh": [2, 2, 2]}
     with pytest.raises(click.BadParameter, match="found \\['fitting', 'kappa'\\]"):
         read_overrides(path, fc_wc, "fast")
+
+
+def test_overrides_at_the_wrong_level_are_refused():
+    """An override that matches no input is an error, not silently dropped."""
+    fc_wc, kappa_wc = workchains()
+    with pytest.raises(ValueError, match=r"override relax: \['fmax'\] is not an input of the "
+                                         r"'relax' namespace.*relax: \{parameters: \{fmax"):
+        fc_wc.get_protocol_inputs("fast", {"relax": {"fmax": 0.01}})
+    with pytest.raises(ValueError, match=r"unknown protocol input\(s\) \['supercell'\]"):
+        fc_wc.get_protocol_inputs("fast", {"supercell": [3, 3, 3]})
+    with pytest.raises(ValueError, match=r"unknown protocol input\(s\) \['relax'\].*"
+                                         r"\['kappa', 'renormalization', 'temperatures'\]"):
+        kappa_wc.get_builder_from_protocol(cu3au(), protocol="fast",
+                                           overrides={"relax": {"parameters": {"fmax": 0.1}}})
+    with pytest.raises(ValueError, match=r"override sampling: \['n_snapshots'\]"):
+        kappa_wc.get_protocol_inputs("fast", {"fitting": {"sampling": {"n_snapshots": 4}}})

@@ -308,6 +308,8 @@ class ForceConstantsWorkChain(ProtocolMixin, WorkChain):
     """
 
     _protocol_file = "force_constants.yaml"
+    _namespaces = {"relax": ("parameters", "max_volume_change"), "harmonic": ("parameters",),
+                   "sampling": ("md", "parameters"), "fit": ("parameters",)}
 
     @classmethod
     def define(cls, spec):

@@ -48,9 +48,15 @@ def _read(filename: str) -> dict:
 
 
 class ProtocolMixin:
-    """Protocol methods for a WorkChain whose protocol file is ``_protocol_file``."""
+    """Protocol methods for a WorkChain whose protocol file is ``_protocol_file``.
+
+    ``_namespaces`` maps an input namespace to the inputs it takes, so that an override put
+    at the wrong level (``relax: {fmax: ...}`` for ``relax: {parameters: {fmax: ...}}``) is
+    refused instead of ignored.
+    """
 
     _protocol_file: ClassVar[str]
+    _namespaces: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     @classmethod
     def get_protocol_filepath(cls) -> pathlib.Path:
@@ -83,6 +89,25 @@ class ProtocolMixin:
         if protocol not in data["protocols"]:
             raise ValueError(f"unknown protocol {protocol!r}; available: "
                              f"{sorted(data['protocols'])}")
+        cls._check_overrides(overrides or {}, data)
         spec = {k: v for k, v in data["protocols"][protocol].items() if k != "description"}
         inputs = recursive_merge(recursive_merge(data["default_inputs"], spec), overrides)
         return copy.deepcopy(inputs)
+
+    @classmethod
+    def _check_overrides(cls, overrides: dict, data: dict) -> None:
+        """ValueError for an override that is not one of the protocol inputs."""
+        known = set(data["default_inputs"]).union(
+            *(set(spec) - {"description"} for spec in data["protocols"].values()))
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown protocol input(s) {unknown}; the inputs of "
+                             f"{cls.__name__} are {sorted(known)} (overrides are shaped like "
+                             f"the input ports)")
+        for namespace, allowed in cls._namespaces.items():
+            value = overrides.get(namespace)
+            extra = sorted(set(value) - set(allowed)) if isinstance(value, dict) else []
+            if extra:
+                raise ValueError(f"override {namespace}: {extra} is not an input of the "
+                                 f"{namespace!r} namespace, which takes {list(allowed)} (e.g. "
+                                 f"{namespace}: {{parameters: {{{extra[0]}: ...}}}})")
