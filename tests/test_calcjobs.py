@@ -1,4 +1,4 @@
-"""Worker CalcJobs on ``localhost`` (core.direct), their exit codes, and the chunked κ.
+"""Worker CalcJobs on ``localhost`` (core.direct), the restart handlers, and the chunked κ.
 
 The jobs really run: ``aiida-wigner-worker`` as an ``InstalledCode`` made by
 ``ensure_localhost_computer_and_worker_code``.  The chunked ``wigner.conductivity`` (three
@@ -22,6 +22,7 @@ from aiida_wigner.calculations.jobs import (LinewidthsCalculation, ensure_localh
 from aiida_wigner.data.force_constants import ForceConstantsData
 from aiida_wigner.exit_codes import status
 from aiida_wigner.workflows.conductivity import WignerConductivityWorkChain
+from aiida_wigner.workflows.restart import LinewidthsRestartWorkChain
 
 TEMPERATURES = [300.0, 600.0]
 #: 3ph + isotope + sampled 4ph with the default "kappa" allocation (the coupled case: the 4ph
@@ -118,6 +119,22 @@ def _fake_worker(tmp_path, name: str, body: str, computer) -> orm.InstalledCode:
     return orm.InstalledCode(computer=computer, label=name, filepath_executable=str(path)).store()
 
 
+def test_walltime_restart_once_then_named_code(fc_node, worker_code, tmp_path):
+    """A job killed at its walltime (SLURM's message) is resubmitted once with twice the
+    walltime; the second failure ends the restart workflow with 362 and its advice."""
+    code = _fake_worker(tmp_path, "timeout-worker", "echo 'slurmstepd: error: *** JOB 7 "
+                        "ON n1 CANCELLED AT 2026-01-01T00:00:00 DUE TO TIME LIMIT ***' >&2",
+                        worker_code.computer)
+    job = {"code": code, "force_constants": fc_node,
+           "settings": orm.Dict({**KAPPA, "temperatures": TEMPERATURES}),
+           "metadata": {"options": {"max_wallclock_seconds": 600}}}
+    _, node = run_get_node(LinewidthsRestartWorkChain, job=job)
+    assert node.exit_status == status("ERROR_WORKER_OUT_OF_WALLTIME")
+    assert "max_wallclock_seconds" in node.exit_message
+    calcs = sorted(node.called, key=lambda n: n.ctime)
+    assert [c.get_option("max_wallclock_seconds") for c in calcs] == [600, 1200]
+
+
 def test_missing_output_and_crash(fc_node, worker_code, tmp_path):
     settings = orm.Dict({**KAPPA, "temperatures": TEMPERATURES})
     silent = _fake_worker(tmp_path, "silent-worker", "exit 0", worker_code.computer)
@@ -157,24 +174,45 @@ def test_linewidths_node_round_trip(fc_node, worker_code):
     assert np.all(lw.gamma_3ph[:, 1] > 0) and np.all(lw.gamma_4ph == 0)
 
 
+def test_renormalize_job_equals_the_calcfunction(fc_node, worker_code):
+    """wigner.renormalize_job gives the wigner.renormalize calcfunction's nodes (SCPB, qp)."""
+    from aiida_wigner.calculations.jobs import RenormalizeCalculation
+    from aiida_wigner.calculations.renormalize import renormalize_calcfunction
+
+    settings = orm.Dict({"mesh": [2, 2, 2], "inner_mesh": [2, 2, 2], "temperatures": [300.0],
+                         "bubble": "qp"})
+    ref = renormalize_calcfunction(force_constants=fc_node, settings=settings)
+    out, node = run_get_node(RenormalizeCalculation, code=worker_code, force_constants=fc_node,
+                             settings=settings)
+    assert node.is_finished_ok, node.exit_message
+    assert out["summary"].get_dict() == ref["summary"].get_dict()
+    for name in ref["renormalization"].get_arraynames():
+        np.testing.assert_array_equal(out["renormalization"].get_array(name),
+                                      ref["renormalization"].get_array(name), err_msg=name)
+    assert out["renormalization"].base.attributes.get("kind") == "scpb-qp"
+    np.testing.assert_array_equal(out["effective_fc2"]["T300"].get_force_constants().fc2,
+                                  ref["effective_fc2_T300"].get_force_constants().fc2)
+
+
 @pytest.mark.slow
 def test_emt_pipeline_chunked_equals_in_process(worker_code):
-    """The whole EMT Cu3Au pipeline (fit → SCPB → κ with 3ph + sampled 4ph + isotope) with the
-    linewidths in 3 worker jobs on the renormalized phonons: κ equals the in-process wigner.kappa
-    calcfunction on the run's own force constants and renormalization."""
+    """The whole EMT Cu3Au pipeline (fit → SCPB → κ with 3ph + sampled 4ph + isotope) with SCPB
+    in a worker job and the linewidths in 3 worker jobs on the renormalized phonons: κ equals the
+    in-process wigner.kappa calcfunction on the run's own force constants and renormalization."""
     from test_conductivity_workchain import OVERRIDES, TEMPERATURES as PIPELINE_T, cu3au
 
     from aiida_wigner.calculations.kappa import compute_kappa_calcfunction
 
     builder = WignerConductivityWorkChain.get_builder_from_protocol(
         cu3au(), engine="emt", protocol="fast", temperatures=PIPELINE_T, overrides=OVERRIDES)
-    builder.codes = {"linewidths": worker_code}
+    builder.codes = {"linewidths": worker_code, "renormalize": worker_code}
     builder.chunks = orm.Int(3)
     results, node = run_get_node(builder)
     assert node.is_finished_ok, (node.exit_status, node.exit_message)
     kappa_calc = results["kappa"].creator
     assert kappa_calc.process_label == "kappa_from_linewidths_calcfunction"
     assert "renormalization" in kappa_calc.inputs
+    assert results["renormalization"].creator.process_label == "RenormalizeCalculation"
     ref = compute_kappa_calcfunction(force_constants=results["force_constants"],
                                      settings=kappa_calc.inputs.settings,
                                      renormalization=results["renormalization"])

@@ -85,7 +85,11 @@ def failure_label(scheduler_status: int | None, stderr: str) -> str:
 
 
 class _WorkerCalculation(CalcJob):
-    """One ``aiida-wigner-worker STEP`` run on ``force_constants`` with ``settings``."""
+    """One ``aiida-wigner-worker STEP`` run on ``force_constants`` with ``settings``.
+
+    Subclasses set ``STEP`` and ``OUTPUT_FILE`` and define ``outputs_from_file(node, arrays,
+    meta)``: the output nodes from the worker's arrays (ValueError when they are unusable).
+    """
 
     STEP = ""
     OUTPUT_FILE = ""
@@ -124,11 +128,6 @@ class _WorkerCalculation(CalcJob):
         calcinfo.codes_info = [codeinfo]
         calcinfo.retrieve_list = [self.OUTPUT_FILE, files.STATUS_FILE]
         return calcinfo
-
-    @classmethod
-    def outputs_from_file(cls, node, arrays: dict, meta: dict) -> dict:
-        """The output nodes from the worker's arrays (ValueError when they are unusable)."""
-        raise NotImplementedError
 
 
 def _write_npz_input(folder, name: str, arrays: dict, **meta) -> None:

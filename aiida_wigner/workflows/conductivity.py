@@ -7,6 +7,14 @@ The top of the provenance graph.  Outline:
 2. ``wigner.renormalize`` at all temperatures (SCP, seed Eq. 1, optionally the bubble,
    Eqs. 2–4), unless the run is harmonic;
 3. ``wigner.kappa`` on the renormalized phonons (3ph, 4ph, isotope; Wigner Eq. 5);
+   with ``codes.linewidths`` (an ``aiida-wigner-worker`` code) map-reduce instead: the
+   irreducible q-points split into ``chunks`` ``wigner.linewidths`` jobs run concurrently
+   (each in ``wigner.linewidths_restart``), ``gather_linewidths``, then the κ calcfunction
+   ``kappa_from_linewidths`` (same numbers as in-process, to round-off).  Sampled 4ph with
+   the "kappa" allocation couples the q-points (a global pilot sets each point's samples), so
+   its γ_4ph runs in one further job on all points after the 3ph + isotope chunks; with
+   ``four_phonon_allocation: uniform`` (or exhaustive) γ_4ph is chunked too.
+   ``codes.renormalize`` sends step 2 to the worker (``wigner.renormalize_job``);
 4. ``summary``: formula, space group, engine, protocol, κ tables per temperature, versions.
 
 Protocols: ``protocols/conductivity.yaml`` holds the ``temperatures``, ``renormalization`` and
@@ -93,9 +101,13 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
                    help="Name of the protocol the inputs came from (recorded in the summary).")
         spec.input_namespace("codes", required=False, populate_defaults=False,
                              help="aiida-wigner-worker codes of the heavy steps (absent: in-process).")
+        spec.input("codes.renormalize", valid_type=orm.AbstractCode, required=False,
+                   help="Worker code: SCP (+ bubble) as a wigner.renormalize_job CalcJob "
+                        "(in wigner.renormalize_job_restart).")
         spec.input("codes.linewidths", valid_type=orm.AbstractCode, required=False,
-                   help="Worker code: the linewidths run as wigner.linewidths chunk jobs, κ from "
-                        "the gathered chunks (same numbers as in-process).")
+                   help="Worker code: the linewidths run as wigner.linewidths chunk jobs (each in "
+                        "wigner.linewidths_restart), κ from the gathered chunks (same numbers "
+                        "as in-process).")
         spec.input("chunks", valid_type=orm.Int, default=lambda: orm.Int(1),
                    help="With codes.linewidths: number of linewidth jobs (irreducible q-points "
                         "split evenly), run concurrently.")
@@ -107,7 +119,7 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
             cls.setup,
             if_(cls.should_fit)(cls.run_fitting, cls.inspect_fitting),
             if_(cls.has_fcp)(cls.convert_fcp),
-            if_(cls.should_renormalize)(cls.run_renormalization),
+            if_(cls.should_renormalize)(cls.run_renormalization, cls.inspect_renormalization_job),
             if_(cls.has_linewidths_code)(
                 cls.run_linewidth_chunks, cls.gather_linewidth_chunks,
                 if_(cls.needs_coupled_four_phonon)(cls.run_four_phonon_job,
@@ -228,8 +240,29 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
                              "temperatures": self.ctx.temperatures})
         self.report(f"step renormalization: {self._kind()} at {len(self.ctx.temperatures)} "
                     f"temperatures on the {settings['mesh']} / {settings['inner_mesh']} meshes")
+        if "codes" in self.inputs and "renormalize" in self.inputs.codes:
+            from .restart import RenormalizeRestartWorkChain
+
+            return ToContext(renormalization_job=self.submit(RenormalizeRestartWorkChain, job={
+                "code": self.inputs.codes.renormalize, "force_constants": self.ctx.force_constants,
+                "settings": settings, **self._job_metadata()}))
         outputs, node = renormalize_calcfunction.run_get_node(
             force_constants=self.ctx.force_constants, settings=settings)
+        return self._renormalized(node, outputs)
+
+    def inspect_renormalization_job(self):
+        if "renormalization_job" in self.ctx:
+            node = self.ctx.renormalization_job
+            return self._renormalized(node, node.outputs)
+        return None
+
+    def _job_metadata(self) -> dict:
+        """``metadata.options`` of the worker jobs (``job_options``), or nothing."""
+        if "job_options" not in self.inputs:
+            return {}
+        return {"metadata": {"options": self.inputs.job_options.get_dict()}}
+
+    def _renormalized(self, node, outputs):
         if not node.is_finished_ok:
             return self._child_failed(node, "ERROR_RENORMALIZATION_FAILED")
         self.ctx.renormalization = outputs["renormalization"]
@@ -274,11 +307,9 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
                   "settings": orm.Dict(self.ctx.kappa_settings), **extra}
         if "renormalization" in self.ctx:
             inputs["renormalization"] = self.ctx.renormalization
-        if "job_options" in self.inputs:
-            inputs["metadata"] = {"options": self.inputs.job_options.get_dict()}
-        from ..calculations.jobs import LinewidthsCalculation
+        from .restart import LinewidthsRestartWorkChain
 
-        return self.submit(LinewidthsCalculation, **inputs)
+        return self.submit(LinewidthsRestartWorkChain, job={**inputs, **self._job_metadata()})
 
     def run_linewidth_chunks(self):
         import numpy as np
