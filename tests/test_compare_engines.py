@@ -80,7 +80,7 @@ def test_force_rmse_and_snapshots(result):
     assert rmse["EMT"]["EMT"] == 0.0 and rmse["EMT"]["LJ"] == rmse["LJ"]["EMT"] > 0
     cu = ce.make_snapshots(EMT, bulk("Cu", "fcc", a=3.59), (2, 2, 2), 4, seed=3)
     again = ce.make_snapshots(EMT, bulk("Cu", "fcc", a=3.59), (2, 2, 2), 4, seed=3)
-    assert all(np.array_equal(s.positions, t.positions) for s, t in zip(cu, again))
+    assert all(np.array_equal(s.positions, t.positions) for s, t in zip(cu, again, strict=True))
     ideal = (bulk("Cu", "fcc", a=3.59) * (2, 2, 2)).positions
     # the rattled half: every atom exactly 0.1 Å from its ideal place
     assert np.allclose(np.linalg.norm(cu[0].positions - ideal, axis=1), 0.1)

@@ -1,8 +1,9 @@
 """ASE calculators known to the ASE engine, built from a JSON-serializable spec.
 
 A *calculator spec* is a dict such as ``{"name": "sevennet", "model": "7net-0"}``,
-``{"name": "chgnet", "model": "0.3.0"}``, ``{"name": "emt"}``, ``{"name": "lj", "sigma": 3.4, "epsilon": 0.0104, "rc": 8.5}``
-or ``{"name": "fcp", "fcp": "/path/potential.fcp", "reference": {...}}``.  Specs are
+``{"name": "chgnet", "model": "0.3.0"}``, ``{"name": "emt"}``,
+``{"name": "lj", "sigma": 3.4, "epsilon": 0.0104, "rc": 8.5}`` or
+``{"name": "fcp", "fcp": "/path/potential.fcp", "reference": {...}}``.  Specs are
 stored in the provenance graph (as ``Dict`` nodes), so they hold only plain values.
 
 Units follow ASE: Å, eV, eV/Å, eV/Å³ (stress).
