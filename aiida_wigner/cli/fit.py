@@ -6,6 +6,7 @@ import click
 
 from .options import STRUCTURE_FILE
 from .root import cmd_root
+from .utils import load_code
 
 ENGINES = ("sevennet", "emt", "lj", "vasp")
 
@@ -109,15 +110,8 @@ def read_overrides(path, workchain, protocol: str) -> dict:
 
 def load_code_option(label: str, engine: str):
     """The AiiDA code ``label`` (``code@computer`` or a PK); a clear click error if unknown."""
-    from aiida import orm
-    from aiida.common.exceptions import MultipleObjectsError, NotExistent
-
-    try:
-        code = orm.load_code(label)
-    except (NotExistent, MultipleObjectsError, ValueError) as exc:
-        raise click.BadParameter(f"no unique AiiDA code {label!r} ({exc}); list the codes with "
-                                 "`verdi code list`, create one with `verdi code create`",
-                                 param_hint="--code") from exc
+    code = load_code(label, "--code", "list the codes with `verdi code list`, create one with "
+                                      "`verdi code create`")
     plugin = code.default_calc_job_plugin
     if engine == "vasp":
         if plugin not in (None, "vasp.vasp"):

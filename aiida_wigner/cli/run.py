@@ -13,7 +13,13 @@ from .fit import engine_options, load_code_option, read_overrides
 from .nodes import FORCE_CONSTANTS_NODE, load_force_constants_node
 from .options import NEW_FILE, STRUCTURE_FILE, temperatures_option
 from .root import cmd_root
-from .utils import check_daemon_running, ensure_profile, format_kappa_table, input_errors
+from .utils import (
+    check_daemon_running,
+    ensure_profile,
+    format_kappa_table,
+    input_errors,
+    load_code,
+)
 
 
 @cmd_root.command("run")
@@ -38,11 +44,24 @@ from .utils import check_daemon_running, ensure_profile, format_kappa_table, inp
 @click.option("--daemon", is_flag=True,
               help="Submit to the AiiDA daemon (`verdi daemon start`) instead of running in the "
                    "foreground.")
+@click.option("--worker-code", default=None, metavar="LABEL",
+              help="aiida-wigner-worker code (`verdi code create core.code.installed`, e.g. on "
+                   "a SLURM computer) that runs the linewidths as CalcJobs; with --daemon the "
+                   "default is aiida-wigner-worker@localhost, set up like the profile "
+                   "(docs/cluster.md).")
+@click.option("--chunks", type=click.IntRange(min=1), default=4, show_default=True,
+              help="With --worker-code or --daemon: number of linewidth jobs (the irreducible "
+                   "q-points split evenly), run concurrently.")
+@click.option("--job-options", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="YAML file of the worker jobs' metadata.options (resources, "
+                   "max_wallclock_seconds, max_memory_kb, queue_name, account, ...; "
+                   "docs/cluster.md).")
 @click.option("--output", "-o", type=NEW_FILE, default=None,
               help="Write the run's summary (κ tables per T, W/(m K)) to this JSON file.")
 @click.pass_context
 def cmd_run(ctx, structure, engine, code_label, model, protocol, temperatures, supercell,
-            no_relax, harmonic, overrides, force_constants, daemon, output):
+            no_relax, harmonic, overrides, force_constants, daemon, worker_code, chunks,
+            job_options, output):
     """Structure → force constants → renormalized phonons → κ_P + κ_C per temperature.
 
     Runs the `wigner.conductivity` workflow on STRUCTURE (CIF, POSCAR, ...) with the chosen
@@ -61,6 +80,9 @@ def cmd_run(ctx, structure, engine, code_label, model, protocol, temperatures, s
         raise click.UsageError("STRUCTURE and --force-constants both give the crystal: use one")
     if engine == "vasp" and not code_label and force_constants is None:
         raise click.UsageError("--engine vasp needs --code LABEL of a configured VASP code")
+    if job_options and not (daemon or worker_code):
+        raise click.UsageError("--job-options are for the worker jobs: give --worker-code "
+                               "or --daemon too")
     from ..workflows.conductivity import WignerConductivityWorkChain
 
     over = read_overrides(overrides, WignerConductivityWorkChain, protocol) if overrides else {}
@@ -82,6 +104,8 @@ def cmd_run(ctx, structure, engine, code_label, model, protocol, temperatures, s
             engine=engine, protocol=protocol, temperatures=temperatures,
             force_constants=fc_node, code=code, model=model,
             supercell=list(supercell) if supercell else None, overrides=over)
+    if daemon or worker_code:
+        _heavy_steps_to_worker(builder, worker_code, chunks, job_options)
     if daemon:
         from aiida.engine import submit
 
@@ -100,6 +124,33 @@ def cmd_run(ctx, structure, engine, code_label, model, protocol, temperatures, s
         summary.update(node=node.outputs.summary.uuid, process=node.uuid)
         output.write_text(json.dumps(summary, indent=2) + "\n")
         click.echo(f"Wrote {output}")
+
+
+def _heavy_steps_to_worker(builder, worker_label: str | None, chunks: int,
+                           job_options: str | None) -> None:
+    """The linewidths as ``chunks`` worker CalcJobs (so that no heavy step runs inside a daemon
+    worker): on the code ``worker_label``, or on ``aiida-wigner-worker@localhost``, with the
+    ``metadata.options`` of the YAML file ``job_options``."""
+    import yaml
+    from aiida import orm
+
+    from ..calculations.jobs import ensure_localhost_computer_and_worker_code
+
+    if worker_label is None:
+        code = ensure_localhost_computer_and_worker_code()
+    else:
+        code = load_code(worker_label, "--worker-code",
+                         "create the worker code as docs/cluster.md shows")
+    builder.codes.linewidths = code
+    builder.chunks = orm.Int(chunks)
+    if job_options:
+        with open(job_options, encoding="utf-8") as handle:
+            options = yaml.safe_load(handle)
+        if not isinstance(options, dict):
+            raise click.BadParameter(f"{job_options} must hold a mapping of metadata.options "
+                                     "(e.g. resources: {num_machines: 1})",
+                                     param_hint="--job-options")
+        builder.job_options = orm.Dict(options)
 
 
 class _ProgressHandler(logging.Handler):

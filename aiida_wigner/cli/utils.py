@@ -58,6 +58,19 @@ def check_daemon_running() -> None:
                                "without --daemon")
 
 
+def load_code(label: str, param_hint: str, advice: str):
+    """The AiiDA code ``label`` (``code@computer`` or a PK); a one-line click error naming the
+    option ``param_hint`` and saying what to do (``advice``) if there is no such code."""
+    from aiida import orm
+    from aiida.common.exceptions import MultipleObjectsError, NotExistent
+
+    try:
+        return orm.load_code(label)
+    except (NotExistent, MultipleObjectsError, ValueError) as exc:
+        raise click.BadParameter(f"no unique AiiDA code {label!r} ({exc}); {advice}",
+                                 param_hint=param_hint) from exc
+
+
 def _debug_requested() -> bool:
     """True if the user asked for ``--verbosity debug`` (then tracebacks are shown)."""
     from aiida.common import log
