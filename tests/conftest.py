@@ -121,3 +121,36 @@ def fake_compute_kappa(monkeypatch):
 
     monkeypatch.setattr(kappa_module, "compute_kappa", make_fake_kappa_result)
     return make_fake_kappa_result
+
+
+@pytest.fixture
+def slurm_computer(aiida_computer):
+    """A ``core.slurm`` computer on localhost (``core.local`` transport), polled every second.
+
+    Skips the test, with the reason, unless SLURM runs here (``.ci/services.sh slurm``).
+    """
+    from cluster_services import require
+
+    require("slurm")
+    computer = aiida_computer(label="slurm-localhost", scheduler_type="core.slurm",
+                              configuration_kwargs={"safe_interval": 0.0})
+    computer.set_minimum_job_poll_interval(1.0)
+    return computer
+
+
+@pytest.fixture(scope="module")
+def service_profile(tmp_path_factory):
+    """A ``core.psql_dos`` + RabbitMQ AiiDA profile in its own ``AIIDA_PATH``, for daemon tests
+    (a :class:`cluster_services.ServiceProfile`); the database is dropped afterwards.
+
+    Skips, with the reason, unless PostgreSQL and RabbitMQ run (``.ci/services.sh``).
+    """
+    from cluster_services import ServiceProfile, require
+
+    require("postgres", "rabbitmq")
+    profile = ServiceProfile(tmp_path_factory.mktemp("aiida-psql"))
+    try:
+        profile.create()
+        yield profile
+    finally:
+        profile.destroy()
