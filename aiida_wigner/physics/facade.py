@@ -66,9 +66,11 @@ class Wigner:
 
     @classmethod
     def from_files(cls, **files) -> Wigner:
-        """``Wigner(load_force_constants(**files))``; the keywords of
-        :func:`~aiida_wigner.physics.io.load_force_constants` (cell, structure, supercell,
-        fc2, fc3, fc4, fcp, ...)."""
+        """Build from force-constant files: ``Wigner(load_force_constants(**files))``.
+
+        The keywords are those of :func:`~aiida_wigner.physics.io.load_force_constants`
+        (cell, structure, supercell, fc2, fc3, fc4, fcp, ...).
+        """
         from .io import load_force_constants
 
         return cls(load_force_constants(**files))
@@ -77,16 +79,21 @@ class Wigner:
 
     @staticmethod
     def settings(mesh, temperatures, **options) -> KappaSettings:
-        """``KappaSettings(mesh, temperatures, **options)``; ``three_phonon`` defaults to on,
-        as there (ValueError for a setting it refuses)."""
+        """Return ``KappaSettings(mesh, temperatures, **options)``.
+
+        ``three_phonon`` defaults to on, as there; ValueError for a setting it refuses.
+        """
         return KappaSettings(mesh=tuple(mesh), temperatures=tuple(temperatures), **options)
 
     # -- the cached steps ------------------------------------------------------------------------
 
     def mesh_phonons(self, settings: KappaSettings, model=None):
-        """Phonons of ``model`` (None: harmonic FC2) on the mesh of ``settings``, with the
-        smearing and full-mesh velocities that ``settings`` needs (cached per mesh, symmetry,
-        cutoff and model; raises ``UnstablePhononsError`` for imaginary modes)."""
+        """Return the phonons of ``model`` on the mesh of ``settings`` (cached).
+
+        ``model`` None is the harmonic FC2.  The phonons come with the smearing and the
+        full-mesh velocities that ``settings`` needs; they are cached per mesh, symmetry,
+        cutoff and model.  Raises ``UnstablePhononsError`` for imaginary modes.
+        """
         key = (settings.mesh, settings.use_symmetry, settings.cutoff_frequency, id(model))
         if key not in self._phonons:
             builder = model if model is not None else self._harmonic_builder()
@@ -95,8 +102,10 @@ class Wigner:
         return self._phonons[key].for_settings(self.fc, settings)
 
     def linewidths(self, settings: KappaSettings, models=None) -> _kappa.Linewidths:
-        """Half widths γ (THz) at the irreducible points and temperatures of ``settings``, as
-        :func:`~.kappa.compute_linewidths` gives them (cached)."""
+        """Return the half widths γ (THz) at the irreducible points of ``settings`` (cached).
+
+        At every temperature of ``settings``, as :func:`~.kappa.compute_linewidths` gives them.
+        """
         _kappa._check_orders(self.fc, settings)
 
         def one(s, model, _index):
@@ -148,9 +157,11 @@ class Wigner:
 
     def renormalize(self, mesh, inner_mesh, temperatures, bubble: str = "none",
                     bubble_epsilon: float = 0.05, **scp_options):
-        """Self-consistent phonons (and the bubble) at ``temperatures`` (K), cached per
-        settings: :func:`~.renormalization.renormalize` with
-        ``RenormalizationSettings.from_dict``; pass the result to :meth:`kappa`."""
+        """Renormalize the phonons at ``temperatures`` (K): SCP, optionally the bubble.
+
+        :func:`~.renormalization.renormalize` with ``RenormalizationSettings.from_dict``,
+        cached per settings; pass the result to :meth:`kappa`.
+        """
         from .renormalization import RenormalizationSettings, renormalize
 
         settings = RenormalizationSettings.from_dict(
@@ -173,8 +184,11 @@ class Wigner:
         return self._builder
 
     def _models(self, renormalization, temperatures) -> list:
-        """The models of ``renormalization`` at ``temperatures``, one object per temperature
-        kept for the life of this instance (so their phonons are cached)."""
+        """Return the models of ``renormalization`` at ``temperatures``.
+
+        One object per temperature, kept for the life of this instance (so that their
+        phonons are cached).
+        """
         cache = next((models for ren, models in self._renormalizations.values()
                       if ren is renormalization), None)
         if cache is None:
@@ -182,11 +196,11 @@ class Wigner:
             cache = self._renormalizations[("given", id(renormalization))][1]
         missing = tuple(t for t in temperatures if t not in cache)
         if missing:
-            cache.update(zip(missing, renormalization.models(self.fc, missing)))
+            cache.update(zip(missing, renormalization.models(self.fc, missing), strict=True))
         return [cache[t] for t in temperatures]
 
 
 def _linewidth_key(settings: KappaSettings) -> tuple:
-    """The settings the linewidths depend on (all but :data:`_WIGNER_ONLY`), hashable."""
+    """Return the settings the linewidths depend on (all but :data:`_WIGNER_ONLY`)."""
     values = dataclasses.asdict(settings)
     return tuple((name, values[name]) for name in sorted(values) if name not in _WIGNER_ONLY)

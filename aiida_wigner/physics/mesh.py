@@ -136,9 +136,23 @@ class QMesh:
 
 
 def stabilizer_mask(operations, addresses, mesh, exact: bool = False) -> NDArray[np.bool_]:
-    """(n_ops, n_points) bool: whether grid operation M (integer (3, 3) on addresses) fixes
-    address g, M g ≡ g modulo the mesh, or with ``exact`` M g = g (no reciprocal-lattice
-    shift; ShengBTE's rule for its symmetrized velocities)."""
+    """Tell which grid operations fix which addresses.
+
+    Parameters
+    ----------
+    operations : (n_ops, 3, 3) int
+        Grid operations M acting on addresses (g' = M g), e.g. ``QMesh.grid_rotations``.
+    addresses : (n_points, 3) int
+        Grid addresses g.
+    mesh : (3,) int
+    exact : bool
+        False: M g ≡ g modulo the mesh (the little group); True: M g = g for the address in
+        [0, m) (no reciprocal-lattice shift; ShengBTE's rule for its symmetrized velocities).
+
+    Returns
+    -------
+    (n_ops, n_points) bool
+    """
     addresses = np.asarray(addresses)
     moved = np.einsum("rij,qj->rqi", np.asarray(operations), addresses) - addresses[None]
     return np.all((moved if exact else np.mod(moved, np.asarray(mesh))) == 0, axis=-1)

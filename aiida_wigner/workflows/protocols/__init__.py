@@ -42,7 +42,7 @@ def recursive_merge(base: dict, overrides: dict | None) -> dict:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _read(filename: str) -> dict:
     return yaml.safe_load((PROTOCOL_DIR / filename).read_text())
 
