@@ -19,10 +19,13 @@ this is far less sensitive to a loaded machine than wall time), median over the 
 
 Units: Å, eV/Å, THz (ordinary frequency; negative = imaginary), seconds.
 
-Run (the table of examples/cscu4se3/RESULTS.md)::
+Run (the tables of examples/cscu4se3/RESULTS.md; 48 min on the loaded 2-core machine)::
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/compare_engines.py \
-        --json benchmarks/compare_engines.json --markdown benchmarks/compare_engines.md
+        --json examples/cscu4se3/engines/relaxed_cell.json
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/compare_engines.py --seed-cell \
+        --supercells 2x2x2 --snapshots 0 --json examples/cscu4se3/engines/seed_cell.json
+    python benchmarks/compare_engines.py --table-from examples/cscu4se3/engines/seed_cell.json
 """
 
 from __future__ import annotations
