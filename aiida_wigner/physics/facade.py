@@ -6,14 +6,14 @@ runs share, per instance:
 
 * the dynamical-matrix set-up of the harmonic FC2 (one per model);
 * per q-mesh (and phonon model): the q-mesh with its irreducible points, the phonons on the
-  whole mesh and, when a run needs them, the full-mesh group velocities — a scan over σ or the
-  smearing kind on one mesh solves the harmonic problem once;
+  whole mesh, the velocity operator at the irreducible points and, when a run needs them, the
+  full-mesh group velocities — a scan over σ or the smearing kind on one mesh solves the
+  harmonic problem once;
 * renormalizations (SCP / SCPB) per settings, and the per-temperature phonons on them;
 * the linewidths per everything they depend on, so a run that changes only ``convention`` or
   ``frequency_bins`` reuses them.
 
-Not kept: the interaction strengths |V3|² (each new σ recomputes the linewidths) and the
-velocity operator at the irreducible points (rebuilt for each κ, cheap next to the linewidths).
+Not kept: the interaction strengths |V3|² (each new σ recomputes the linewidths).
 
 The numbers are those of :func:`~.kappa.compute_kappa` with the same settings, bit for bit:
 both run the same steps of :mod:`.kappa`.  What was computed is counted in :attr:`Wigner.counts`.

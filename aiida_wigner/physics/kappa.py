@@ -433,6 +433,9 @@ class _MeshPhonons:
     smearing: object
     #: the full-mesh group velocities once computed (kept for :meth:`for_settings`)
     known_velocities: NDArray | None = None
+    #: shared by the copies :meth:`for_settings` makes: the velocity operator at the
+    #: irreducible points (:meth:`ir_velocity`)
+    store: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
     def build(cls, fc, s: KappaSettings, builder=None) -> _MeshPhonons:
@@ -446,9 +449,12 @@ class _MeshPhonons:
         return cls(qmesh, builder, phonons, None, None).for_settings(fc, s)
 
     def for_settings(self, fc, s: KappaSettings) -> _MeshPhonons:
-        """These phonons (same mesh, symmetry, ``cutoff_frequency`` and phonon model) with
-        the smearing of ``s`` and, where its linewidths need them, the full-mesh velocities
-        (computed once; :class:`~.facade.Wigner` reuses them across settings)."""
+        """Return these phonons with the smearing of ``s``.
+
+        Same mesh, symmetry, ``cutoff_frequency`` and phonon model; where the linewidths of
+        ``s`` need them, the full-mesh velocities (computed once; :class:`~.facade.Wigner`
+        reuses them across settings).
+        """
         from .harmonic import velocity_operator
         from .scattering.three_phonon import Smearing
 
@@ -464,6 +470,16 @@ class _MeshPhonons:
             smearing = Smearing(sigma=s.sigma)
         return dataclasses.replace(self, smearing=smearing,
                                    velocities_full=self.known_velocities if needed else None)
+
+    def ir_velocity(self, fc, cutoff_frequency: float):
+        """Return the velocity operator (and phonons) at the irreducible points, computed once."""
+        from .harmonic import velocity_operator
+
+        if "ir_velocity" not in self.store:
+            self.store["ir_velocity"] = velocity_operator(
+                fc, self.qmesh.qpoints[self.qmesh.ir_grid], cutoff_frequency=cutoff_frequency,
+                builder=self.builder)
+        return self.store["ir_velocity"]
 
 
 def _linewidths(fc, s: KappaSettings, mp: _MeshPhonons, points, parts=LINEWIDTH_PARTS,
@@ -509,12 +525,11 @@ def _linewidths(fc, s: KappaSettings, mp: _MeshPhonons, points, parts=LINEWIDTH_
 
 def _assemble(fc, s: KappaSettings, mp: _MeshPhonons, lw: Linewidths) -> KappaResult:
     """κ_P, κ_C (Eq. 5) from the phonons ``mp`` and the half widths ``lw`` (all ir points)."""
-    from .harmonic import heat_capacity, velocity_operator
+    from .harmonic import heat_capacity
     from .transport import spectral_kappa, wigner_terms
 
     qmesh, ir = mp.qmesh, mp.qmesh.ir_grid
-    vel = velocity_operator(fc, qmesh.qpoints[ir], cutoff_frequency=s.cutoff_frequency,
-                            builder=mp.builder)
+    vel = mp.ir_velocity(fc, s.cutoff_frequency)
     freqs = vel.phonons.frequencies
     temps = np.asarray(s.temperatures, dtype=float)
     gamma = lw.gamma
