@@ -28,11 +28,10 @@ def wigner_caching():
 
 
 def calculations(workflow):
-    """The workflow's calculations (calcfunctions and CalcJobs, at any depth), by process type."""
-    query = orm.QueryBuilder().append(orm.WorkflowNode, filters={"id": workflow.pk},
-                                      tag="wf")
-    query.append(orm.CalculationNode, with_incoming="wf", project="*")
-    return sorted(query.all(flat=True), key=lambda node: (node.process_type, node.ctime))
+    """The workflow's calculations (calcfunctions and CalcJobs, at any depth), in a stable
+    order: by process type, then creation time."""
+    return sorted((n for n in workflow.called_descendants if isinstance(n, orm.CalculationNode)),
+                  key=lambda node: (node.process_type, node.ctime))
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +54,43 @@ def test_second_run_reuses_every_calculation(two_runs):
         assert reused.base.caching.is_created_from_cache, reused.process_type
         assert reused.base.caching.get_cache_source() == original.uuid
     # the cached outputs are copies: the same numbers, not a recomputation
+    np.testing.assert_array_equal(second.outputs.kappa.get_array("kappa"),
+                                  first.outputs.kappa.get_array("kappa"))
+
+
+
+def test_second_chunked_run_reuses_the_linewidth_jobs(aiida_profile, cu3au_fc, tmp_path):
+    """The same with the linewidths as two ``wigner.linewidths`` CalcJobs on localhost: the
+    second run's jobs are cached copies of the first run's, κ the same."""
+    from aiida.engine import run_get_node
+
+    from aiida_wigner.calculations.jobs import ensure_localhost_computer_and_worker_code
+    from aiida_wigner.data.force_constants import ForceConstantsData
+    from aiida_wigner.workflows.conductivity import WignerConductivityWorkChain
+
+    code = ensure_localhost_computer_and_worker_code(workdir=str(tmp_path))
+    node = ForceConstantsData.from_force_constants(cu3au_fc).store()
+
+    def chunked_run():
+        builder = WignerConductivityWorkChain.get_builder()
+        builder.force_constants = node
+        builder.temperatures = orm.List([300.0])
+        builder.kappa = orm.Dict({"mesh": [2, 2, 2], "sigma": 0.2})
+        builder.codes.linewidths = code
+        builder.chunks = orm.Int(2)
+        _, process = run_get_node(builder)
+        assert process.is_finished_ok, (process.exit_status, process.exit_message)
+        return process
+
+    first = chunked_run()
+    with wigner_caching():
+        second = chunked_run()
+    jobs = [[n for n in calculations(run) if isinstance(n, orm.CalcJobNode)]
+            for run in (first, second)]
+    assert len(jobs[0]) == len(jobs[1]) == 2
+    assert all(job.base.caching.is_created_from_cache for job in jobs[1])
+    assert ({job.base.caching.get_cache_source() for job in jobs[1]}
+            == {job.uuid for job in jobs[0]})
     np.testing.assert_array_equal(second.outputs.kappa.get_array("kappa"),
                                   first.outputs.kappa.get_array("kappa"))
 
