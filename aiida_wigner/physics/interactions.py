@@ -72,6 +72,20 @@ class PairPhases:
         return np.exp(2j * np.pi * np.atleast_2d(q0) @ self._positions.T)
 
 
+_BLAS = []
+
+
+def single_threaded_blas():
+    """Context in which BLAS runs on one thread: for the numba kernels that call BLAS from
+    each of their own threads (a multi-threaded BLAS under them oversubscribes the cores:
+    measured 20× slower with OPENBLAS_NUM_THREADS=2 on 2 cores)."""
+    if not _BLAS:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=1, user_api="blas")
+
+
 #: Triplets per pass over the FC3 clusters (each cluster block is read once per batch).
 BATCH = 8
 
@@ -132,9 +146,10 @@ class CubicInteraction:
         t1 = np.ascontiguousarray(np.asarray(p1)[:, self.pair_a, self.pair_j])
         t2 = np.ascontiguousarray(np.asarray(p2)[:, self.pair_a, self.pair_j])
         pre = self.phases.prephases(q0)[0]
-        return _strength_kernel(t1, t2, pre, self.kap, self.pidx, self.values, self.block_ptr,
-                                np.ascontiguousarray(np.asarray(e0).T),
-                                np.ascontiguousarray(e1), np.ascontiguousarray(e2))
+        with single_threaded_blas():
+            return _strength_kernel(t1, t2, pre, self.kap, self.pidx, self.values,
+                                    self.block_ptr, np.ascontiguousarray(np.asarray(e0).T),
+                                    np.ascontiguousarray(e1), np.ascontiguousarray(e2))
 
 
 @numba.njit(cache=True, fastmath={"contract"})

@@ -17,7 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..harmonic import Phonons, average_degenerate, occupation
-from ..interactions import BATCH, CubicInteraction, cluster_transform, contract_legs
+from ..interactions import (BATCH, CubicInteraction, cluster_transform, contract_legs,
+                             single_threaded_blas)
 from ..mesh import QMesh, grid_index, triplets_at_q
 from ..units import AMU, ANGSTROM, EV, HBAR
 from .smearing import Smearing, combine
@@ -66,14 +67,15 @@ def three_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, tem
     pre = interaction.phases.prephases(phonons.qpoints[grid_points])  # (n_gp, n)
     e0t = np.ascontiguousarray(vecs[grid_points].transpose(0, 2, 1))
     gamma = np.zeros((len(grid_points), len(temps), n_b))
-    for s in range(0, len(q1), chunk):
-        sl = slice(s, s + chunk)
-        sigmas = _triplet_widths(smearing, group_velocities, floor2, q1[sl], q2[sl], minus,
-                                 (len(q1[sl]), n_b, n_b))
-        part = _gamma_kernel(table, pre, e0t, vecs, grid_points, owner[sl], q1[sl], q2[sl],
-                             weights[sl], freqs, inv_f, occ, *sigmas, ncut, interaction.kap,
-                             interaction.pidx, interaction.values, interaction.block_ptr)
-        np.add.at(gamma, owner[sl], part)
+    with single_threaded_blas():
+        for s in range(0, len(q1), chunk):
+            sl = slice(s, s + chunk)
+            sigmas = _triplet_widths(smearing, group_velocities, floor2, q1[sl], q2[sl], minus,
+                                     (len(q1[sl]), n_b, n_b))
+            part = _gamma_kernel(table, pre, e0t, vecs, grid_points, owner[sl], q1[sl], q2[sl],
+                                 weights[sl], freqs, inv_f, occ, *sigmas, ncut, interaction.kap,
+                                 interaction.pidx, interaction.values, interaction.block_ptr)
+            np.add.at(gamma, owner[sl], part)
     gamma = gamma.transpose(1, 0, 2) * (THREE_PHONON_FACTOR / qmesh.n_q)
     gamma[:, ~valid[grid_points]] = 0.0
     return average_degenerate(gamma, freqs[grid_points])
