@@ -30,12 +30,13 @@ Organisation of the work (per batch of quadruplets):
 
 1. the pair phases P'_aj(q) are computed once for every distinct q-point of the batch
    (or of the whole mesh) and kept only for the (a, j) pairs that appear in FC4;
-2. a numba kernel, parallel over quadruplets, assembles Φ4 in the atomic basis,
-   (3n)⁴ numbers, from the list of clusters: one complex phase product and 81
-   multiply-adds per cluster (the sparsity of a cutoff is used as is);
-3. four batched matrix products (BLAS) contract the atomic indices with the
-   eigenvectors, 4·B⁵ complex multiply-adds per quadruplet, for all B⁴ band
-   combinations at once.
+2. Φ4 in the atomic basis, (3n)⁴ numbers, is summed from the list of clusters: one
+   complex phase product and 81 multiply-adds per cluster (the sparsity of a cutoff is
+   used as is; :func:`assemble_quadruplet`);
+3. four matrix products (BLAS) contract the atomic indices with the eigenvectors,
+   4·B⁵ complex multiply-adds per quadruplet, for all B⁴ band combinations at once
+   (:func:`contract_modes` for a batch, :func:`contract_quadruplet` for one quadruplet
+   inside the fused four-phonon kernel).
 """
 
 from __future__ import annotations
@@ -52,6 +53,24 @@ class FC4Error(ValueError):
     """Fourth-order force constants missing or inconsistent with the quadruplets."""
 
 
+@numba.njit(cache=True)
+def assemble_quadruplet(pf, i1, i2, i3, pre, kap, pidx, values, o):  # pragma: no cover - numba
+    """o[3a+α, 3b+β, 3c+γ, 3d+δ] += Σ_m pre[a] pf[i1,m1] pf[i2,m2] pf[i3,m3] Φ_m for one
+    quadruplet: pf rows i1..i3 for legs 1..3, pre (n_prim,) its leg-0 prephases."""
+    for m in range(kap.shape[0]):
+        a = kap[m, 0]
+        ph = pre[a] * pf[i1, pidx[m, 0]] * pf[i2, pidx[m, 1]] * pf[i3, pidx[m, 2]]
+        x0, x1, x2, x3 = 3 * a, 3 * kap[m, 1], 3 * kap[m, 2], 3 * kap[m, 3]
+        v = values[m]
+        k = 0
+        for al in range(3):
+            for be in range(3):
+                for ga in range(3):
+                    for de in range(3):
+                        o[x0 + al, x1 + be, x2 + ga, x3 + de] += v[k] * ph
+                        k += 1
+
+
 @numba.njit(parallel=True, cache=True)
 def _assemble_atomic(pf, qidx, pre, kap, pidx, values, out):  # pragma: no cover - numba
     """out[t, 3a+α, 3b+β, 3c+γ, 3d+δ] = Σ_m pre[t,a] pf[q1,m1] pf[q2,m2] pf[q3,m3] Φ_m.
@@ -60,23 +79,33 @@ def _assemble_atomic(pf, qidx, pre, kap, pidx, values, out):  # pragma: no cover
     1..3; pre (n_t, n_prim) the leg-0 prephases; kap (M, 4) primitive atom of each
     cluster atom; pidx (M, 3) pair index of legs 1..3; values (M, 81) mass-scaled.
     """
-    n_t = out.shape[0]
-    n_cl = kap.shape[0]
-    for t in numba.prange(n_t):
-        i1, i2, i3 = qidx[t, 0], qidx[t, 1], qidx[t, 2]
-        o = out[t]
-        for m in range(n_cl):
-            a = kap[m, 0]
-            ph = pre[t, a] * pf[i1, pidx[m, 0]] * pf[i2, pidx[m, 1]] * pf[i3, pidx[m, 2]]
-            x0, x1, x2, x3 = 3 * a, 3 * kap[m, 1], 3 * kap[m, 2], 3 * kap[m, 3]
-            v = values[m]
-            k = 0
-            for al in range(3):
-                for be in range(3):
-                    for ga in range(3):
-                        for de in range(3):
-                            o[x0 + al, x1 + be, x2 + ga, x3 + de] += v[k] * ph
-                            k += 1
+    for t in numba.prange(out.shape[0]):
+        assemble_quadruplet(pf, qidx[t, 0], qidx[t, 1], qidx[t, 2], pre[t], kap, pidx, values,
+                            out[t])
+
+
+@numba.njit(cache=True)
+def contract_quadruplet(phi, e0, e1, e2, e3):  # pragma: no cover - numba
+    """V[d, c, b, a] = Σ phi[i,j,k,l] e0[i,a] e1[j,b] e2[k,c] e3[l,d] by four GEMMs for
+    one quadruplet (the order of ``contract_modes(..., reverse=True)``); phi (m,)*4,
+    e0..e3 (m, B)."""
+    m = phi.shape[0]
+    nb = e0.shape[1]
+    x = np.dot(phi.reshape(m**3, m), e3)  # (i j k, d)
+    y = np.empty((m * m, nb, m), dtype=np.complex128)  # (i j, d, k)
+    xr = x.reshape(m * m, m, nb)
+    for ij in range(m * m):
+        for k in range(m):
+            for d in range(nb):
+                y[ij, d, k] = xr[ij, k, d]
+    x = np.dot(y.reshape(m * m * nb, m), e2).reshape(m, m, nb * nb)  # (i, j, d c)
+    y = np.empty((m, nb * nb, m), dtype=np.complex128)  # (i, d c, j)
+    for i in range(m):
+        for j in range(m):
+            for dc in range(nb * nb):
+                y[i, dc, j] = x[i, j, dc]
+    x = np.dot(y.reshape(m * nb * nb, m), e1).reshape(m, nb**3)  # (i, d c b)
+    return np.dot(np.ascontiguousarray(x.T), e0).reshape(nb, nb, nb, nb)  # (d, c, b, a)
 
 
 class QuarticInteraction:
@@ -110,9 +139,9 @@ class QuarticInteraction:
         pair_keys, inverse = np.unique(keys, return_inverse=True)
         self._pair_a = pair_keys // self.n_super
         self._pair_j = pair_keys % self.n_super
-        self._kap = np.ascontiguousarray(kap, dtype=np.int64)
-        self._pidx = np.ascontiguousarray(inverse.reshape(-1, 3), dtype=np.int64)
-        self._values = np.ascontiguousarray(
+        self.kap = np.ascontiguousarray(kap, dtype=np.int64)
+        self.pidx = np.ascontiguousarray(inverse.reshape(-1, 3), dtype=np.int64)
+        self.values = np.ascontiguousarray(
             (fc4.values * scale[:, None, None, None, None]).reshape(len(kap), 81))
         self.n_clusters = len(kap)
 
@@ -139,7 +168,7 @@ class QuarticInteraction:
         qidx = np.ascontiguousarray(np.atleast_2d(qidx), dtype=np.int64)
         out = np.zeros((len(qidx), m, m, m, m), dtype=complex)
         _assemble_atomic(np.ascontiguousarray(table), qidx, np.ascontiguousarray(pre),
-                         self._kap, self._pidx, self._values, out)
+                         self.kap, self.pidx, self.values, out)
         return out
 
     def atomic(self, quadruplets) -> NDArray[np.complex128]:

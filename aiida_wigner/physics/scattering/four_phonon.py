@@ -44,7 +44,8 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from ..fc4_reciprocal import QuarticInteraction, contract_modes
+from ..fc4_reciprocal import QuarticInteraction, assemble_quadruplet, contract_quadruplet
+from ..interactions import single_threaded_blas
 from ..harmonic import Phonons, degenerate_average_matrix, degenerate_block_ids, occupation
 from ..mesh import QMesh, grid_index
 from ..units import AMU, ANGSTROM, EV, HBAR
@@ -146,11 +147,30 @@ def _shengbte_dv(u, um, p, bands, legs, neg, nb, signs, s):  # pragma: no cover 
 
 
 @numba.njit(parallel=True, cache=True)
-def _accumulate(v4, nu0, nu, occ, u, um, floor2, legs, neg, blk, blk0, gp, kind, fp_count,
-                sigma, scale, cutoff, leg_cutoff, ncut, floor, tiny, signs, out):  # pragma: no cover - numba
-    """out[p, T, j0] = Σ_{j1 j2 j3} Σ_s c |V4|² / (ν0ν1ν2ν3) F_s g_σ(ν0 − s·ν).
+def _pair_kernel(table, pre0, kap, pidx, values, e0, vecs, nu0, nu, occ, u, um, floor2, legs,
+                 neg, blk, blk0, gp, kind, fp_count, sigma, scale, cutoff, leg_cutoff, ncut,
+                 floor, tiny, signs, out):  # pragma: no cover - numba
+    """Per pair p, in one pass and parallel over the pairs: Φ4 of the quadruplet
+    (q0, q1, q2, q3) = (gp, legs[p]) from the FC4 clusters (``assemble_quadruplet``; table
+    (n_q, n_pairs) the mesh's FC4 pair phases, pre0 the leg-0 prephases), V4 with the
+    eigenvectors e0 (3n, B) of q0 and vecs (n_q, 3n, B) (``contract_quadruplet``), then
+    ``_accumulate``.  Work space per thread: one (3n)⁴ and one B⁴ array."""
+    m = vecs.shape[1]
+    for p in numba.prange(legs.shape[0]):
+        phi = np.zeros((m, m, m, m), dtype=np.complex128)
+        assemble_quadruplet(table, legs[p, 0], legs[p, 1], legs[p, 2], pre0, kap, pidx, values,
+                            phi)
+        v4 = contract_quadruplet(phi, e0, vecs[legs[p, 0]], vecs[legs[p, 1]], vecs[legs[p, 2]])
+        _accumulate(v4, p, nu0, nu, occ, u, um, floor2, legs, neg, blk, blk0, gp, kind,
+                    fp_count, sigma, scale, cutoff, leg_cutoff, ncut, floor, tiny, signs, out)
 
-    v4 (n_p, B, B, B, B) indexed (j3, j2, j1, j0); nu0 (B,); nu (n_p, 3, B);
+
+@numba.njit(cache=True)
+def _accumulate(v4, p, nu0, nu, occ, u, um, floor2, legs, neg, blk, blk0, gp, kind, fp_count,
+                sigma, scale, cutoff, leg_cutoff, ncut, floor, tiny, signs, out):  # pragma: no cover - numba
+    """out[p, T, j0] = Σ_{j1 j2 j3} Σ_s c |V4|² / (ν0ν1ν2ν3) F_s g_σ(ν0 − s·ν) for pair p.
+
+    v4 (B, B, B, B) of pair p indexed (j3, j2, j1, j0); nu0 (B,); nu (n_p, 3, B);
     occ (n_p, 3, T, B); u / um (n_p, 3, B, 3) velocities at q_k / −q_k projected on the
     mesh steps and
     floor2 (n_p, 3, B) squared curvature floors (adaptive kinds only); legs / neg
@@ -159,85 +179,83 @@ def _accumulate(v4, nu0, nu, occ, u, um, floor2, legs, neg, blk, blk0, gp, kind,
     is both destroyed and created are left out; c = 1, or with ``fp_count`` FourPhonon's
     count of identical partners (``_identical_partners``).
     """
-    n_p = v4.shape[0]
     nb = nu0.shape[0]
     n_t = occ.shape[2]
     lo0 = nu0.min()
     hi0 = nu0.max()
-    for p in numba.prange(n_p):
-        fs = np.empty(n_t)
-        bands = np.empty(3, dtype=np.int64)
-        for b1 in range(nb):
-            w1 = nu[p, 0, b1]
-            if w1 <= leg_cutoff:
+    fs = np.empty(n_t)
+    bands = np.empty(3, dtype=np.int64)
+    for b1 in range(nb):
+        w1 = nu[p, 0, b1]
+        if w1 <= leg_cutoff:
+            continue
+        for b2 in range(nb):
+            w2 = nu[p, 1, b2]
+            if w2 <= leg_cutoff:
                 continue
-            for b2 in range(nb):
-                w2 = nu[p, 1, b2]
-                if w2 <= leg_cutoff:
+            for b3 in range(nb):
+                w3 = nu[p, 2, b3]
+                if w3 <= leg_cutoff:
                     continue
-                for b3 in range(nb):
-                    w3 = nu[p, 2, b3]
-                    if w3 <= leg_cutoff:
+                bands[0], bands[1], bands[2] = b1, b2, b3
+                inv = 1.0 / (w1 * w2 * w3)
+                for s in range(signs.shape[0]):
+                    s1, s2, s3 = signs[s, 0], signs[s, 1], signs[s, 2]
+                    e = s1 * w1 + s2 * w2 + s3 * w3
+                    count = 1.0
+                    if kind == 1:
+                        acc = 0.0
+                        for c in range(3):
+                            d1 = -s1 * u[p, 0, b1, c] + s3 * u[p, 2, b3, c]
+                            d2 = -s2 * u[p, 1, b2, c] + s3 * u[p, 2, b3, c]
+                            acc += d1 * d1 + d2 * d2
+                        sig = np.sqrt(scale * scale * acc / 6.0 + floor2[p, 0, b1]
+                                      + floor2[p, 1, b2] + 2.0 * floor2[p, 2, b3])
+                        if sig < floor:
+                            sig = floor
+                    elif kind == 2:
+                        dv = _shengbte_dv(u, um, p, bands, legs[p], neg[p], nb, signs, s)
+                        sig = 0.0
+                        for c in range(3):
+                            if abs(dv[c]) > sig:
+                                sig = abs(dv[c])
+                        sig *= 0.5 * scale
+                    else:
+                        sig = sigma
+                    if fp_count:
+                        count = _identical_partners(bands, legs[p], signs, s)
+                    if e + ncut * sig < lo0 or e - ncut * sig > hi0:
                         continue
-                    bands[0], bands[1], bands[2] = b1, b2, b3
-                    inv = 1.0 / (w1 * w2 * w3)
-                    for s in range(signs.shape[0]):
-                        s1, s2, s3 = signs[s, 0], signs[s, 1], signs[s, 2]
-                        e = s1 * w1 + s2 * w2 + s3 * w3
-                        count = 1.0
-                        if kind == 1:
-                            acc = 0.0
-                            for c in range(3):
-                                d1 = -s1 * u[p, 0, b1, c] + s3 * u[p, 2, b3, c]
-                                d2 = -s2 * u[p, 1, b2, c] + s3 * u[p, 2, b3, c]
-                                acc += d1 * d1 + d2 * d2
-                            sig = np.sqrt(scale * scale * acc / 6.0 + floor2[p, 0, b1]
-                                          + floor2[p, 1, b2] + 2.0 * floor2[p, 2, b3])
-                            if sig < floor:
-                                sig = floor
-                        elif kind == 2:
-                            dv = _shengbte_dv(u, um, p, bands, legs[p], neg[p], nb, signs, s)
-                            sig = 0.0
-                            for c in range(3):
-                                if abs(dv[c]) > sig:
-                                    sig = abs(dv[c])
-                            sig *= 0.5 * scale
-                        else:
-                            sig = sigma
-                        if fp_count:
-                            count = _identical_partners(bands, legs[p], signs, s)
-                        if e + ncut * sig < lo0 or e - ncut * sig > hi0:
+                    have_f = False
+                    for b0 in range(nb):
+                        w0 = nu0[b0]
+                        if w0 <= cutoff or abs(w0 - e) > ncut * sig:
                             continue
-                        have_f = False
-                        for b0 in range(nb):
-                            w0 = nu0[b0]
-                            if w0 <= cutoff or abs(w0 - e) > ncut * sig:
-                                continue
-                            if _trivial(b0, gp, bands, legs[p], neg[p], signs, s, blk[p], blk0):
-                                continue
-                            if not have_f:
-                                for t in range(n_t):
-                                    n1 = occ[p, 0, t, b1]
-                                    n2 = occ[p, 1, t, b2]
-                                    n3 = occ[p, 2, t, b3]
-                                    a1 = 1.0 + n1 if s1 > 0 else n1
-                                    c1 = n1 if s1 > 0 else 1.0 + n1
-                                    a2 = 1.0 + n2 if s2 > 0 else n2
-                                    c2 = n2 if s2 > 0 else 1.0 + n2
-                                    a3 = 1.0 + n3 if s3 > 0 else n3
-                                    c3 = n3 if s3 > 0 else 1.0 + n3
-                                    fs[t] = a1 * a2 * a3 - c1 * c2 * c3
-                                have_f = True
-                            if sig <= tiny:  # FourPhonon: δ(ω) = exp(−π Δω²) ps/rad
-                                dw = 2.0 * np.pi * (w0 - e)
-                                g = 2.0 * np.pi * np.exp(-np.pi * dw * dw)
-                            else:
-                                x = (w0 - e) / sig
-                                g = np.exp(-0.5 * x * x) / (_SQRT_2PI * sig)
-                            z = v4[p, b3, b2, b1, b0]
-                            a = count * (z.real * z.real + z.imag * z.imag) * inv / w0 * g
+                        if _trivial(b0, gp, bands, legs[p], neg[p], signs, s, blk[p], blk0):
+                            continue
+                        if not have_f:
                             for t in range(n_t):
-                                out[p, t, b0] += a * fs[t]
+                                n1 = occ[p, 0, t, b1]
+                                n2 = occ[p, 1, t, b2]
+                                n3 = occ[p, 2, t, b3]
+                                a1 = 1.0 + n1 if s1 > 0 else n1
+                                c1 = n1 if s1 > 0 else 1.0 + n1
+                                a2 = 1.0 + n2 if s2 > 0 else n2
+                                c2 = n2 if s2 > 0 else 1.0 + n2
+                                a3 = 1.0 + n3 if s3 > 0 else n3
+                                c3 = n3 if s3 > 0 else 1.0 + n3
+                                fs[t] = a1 * a2 * a3 - c1 * c2 * c3
+                            have_f = True
+                        if sig <= tiny:  # FourPhonon: δ(ω) = exp(−π Δω²) ps/rad
+                            dw = 2.0 * np.pi * (w0 - e)
+                            g = 2.0 * np.pi * np.exp(-np.pi * dw * dw)
+                        else:
+                            x = (w0 - e) / sig
+                            g = np.exp(-0.5 * x * x) / (_SQRT_2PI * sig)
+                        z = v4[b3, b2, b1, b0]
+                        a = count * (z.real * z.real + z.imag * z.imag) * inv / w0 * g
+                        for t in range(n_t):
+                            out[p, t, b0] += a * fs[t]
 
 
 def _pair_symmetry(qmesh: QMesh, grid_point: int) -> NDArray[np.int64]:
@@ -317,7 +335,7 @@ class _PairEvaluator:
         self.inter = QuarticInteraction(fc)
         freqs = phonons.frequencies
         self.freqs = np.ascontiguousarray(freqs, dtype=float)
-        self.vecs = phonons.eigenvectors
+        self.vecs = np.ascontiguousarray(phonons.eigenvectors)
         self.n_bands = freqs.shape[1]
         self.cutoff = float(cutoff_frequency)
         valid = freqs > self.cutoff
@@ -354,34 +372,33 @@ class _PairEvaluator:
         self.blocks = np.ascontiguousarray(
             np.broadcast_to(np.arange(self.n_bands), freqs.shape) if self.fp_count
             else degenerate_block_ids(freqs), dtype=np.int64)
-        self.batch = max(1, int(batch_elements // self.n_bands**4))
+        # pairs per kernel call: bounds the gathered per-pair arrays (~B² numbers each); the
+        # kernel itself holds one (3n)⁴ and one B⁴ array per thread
+        self.batch = max(1, int(batch_elements // self.n_bands**2))
 
     def __call__(self, gp: int, q1: NDArray, q2: NDArray) -> NDArray:
         """g[p, T, j0] for pairs (q1[p], q2[p]) at q0 = gp, without the prefactor."""
         mesh = self.qmesh.mesh
         addr = self.qmesh.addresses
         q3 = grid_index(addr[gp][None] - addr[q1] - addr[q2], mesh)
-        e0 = self.vecs[gp].conj()
+        e0 = np.ascontiguousarray(self.vecs[gp].conj())
         pre0 = self.inter.prephases(-self.qmesh.qpoints[gp])[0]
         nu0 = self.freqs[gp]
         out = np.zeros((len(q1), self.n_t, self.n_bands))
+        inter = self.inter
         for s in range(0, len(q1), self.batch):
             sl = slice(s, s + self.batch)
-            legs = np.stack([q1[sl], q2[sl], q3[sl]], axis=1)
-            n = len(legs)
-            phi = self.inter.atomic_from_table(self.table, legs, np.repeat(pre0[None], n, axis=0))
-            v4 = contract_modes(phi, e0, self.vecs[legs[:, 0]], self.vecs[legs[:, 1]],
-                                self.vecs[legs[:, 2]], reverse=True)
-            del phi
-            _accumulate(np.ascontiguousarray(v4), nu0, np.ascontiguousarray(self.freqs[legs]),
-                        np.ascontiguousarray(self.occ[legs]), np.ascontiguousarray(self.u[legs]),
-                        np.ascontiguousarray(self.u[self.minus[legs]]),
-                        np.ascontiguousarray(self.floor2[legs]), np.ascontiguousarray(legs),
-                        np.ascontiguousarray(self.minus[legs]),
-                        np.ascontiguousarray(self.blocks[legs]), self.blocks[gp], int(gp),
-                        self.kind, self.fp_count, self.sigma,
-                        self.scale, self.cutoff, self.leg_cutoff, self.ncut,
-                        ADAPTIVE_SIGMA_FLOOR, self.tiny, SIGN_PATTERNS, out[sl])
+            legs = np.ascontiguousarray(np.stack([q1[sl], q2[sl], q3[sl]], axis=1))
+            neg = np.ascontiguousarray(self.minus[legs])
+            c = np.ascontiguousarray
+            with single_threaded_blas():
+                _pair_kernel(self.table, pre0, inter.kap, inter.pidx, inter.values, e0,
+                             self.vecs, nu0, c(self.freqs[legs]), c(self.occ[legs]),
+                             c(self.u[legs]), c(self.u[neg]), c(self.floor2[legs]), legs, neg,
+                             c(self.blocks[legs]), self.blocks[gp], int(gp), self.kind,
+                             self.fp_count, self.sigma, self.scale, self.cutoff,
+                             self.leg_cutoff, self.ncut, ADAPTIVE_SIGMA_FLOOR, self.tiny,
+                             SIGN_PATTERNS, out[sl])
         return out
 
 
