@@ -49,8 +49,9 @@ def test_chunked_kappa_through_sbatch_equals_in_process(slurm_computer, cu3au_fc
     Cu3Au force constants: three ``aiida-wigner-worker`` jobs submitted with sbatch, and κ
     equal to the in-process run.
 
-    1e-12 relative: the jobs run the same functions on the same numbers (bit-identical here);
-    the bound is the chunked path's contract, a summation-order margin.
+    1e-12 relative (to each tensor's largest element): the jobs run the same functions on the
+    same numbers; the diagonal agreed bit for bit here, the symmetry-zero off-diagonal elements
+    to 1e-18 W/(m K) (summation order); the bound is the chunked path's contract.
     """
     from aiida_wigner.calculations.jobs import worker_executable
     from aiida_wigner.cli import cmd_root
@@ -73,8 +74,10 @@ def test_chunked_kappa_through_sbatch_equals_in_process(slurm_computer, cu3au_fc
     node = orm.load_node(json.loads(summary.read_text())["process"])
     reference = in_process_kappa(fc_node)
     for name, value in reference.items():
+        # the cubic crystal's off-diagonal elements are rounding noise (1e-18 W/(m K)):
+        # relative to the tensor's largest element
         np.testing.assert_allclose(node.outputs.kappa.get_array(name), value, rtol=1e-12,
-                                   atol=0)
+                                   atol=1e-12 * np.abs(value).max())
     jobs = [n for n in node.called_descendants if isinstance(n, orm.CalcJobNode)]
     assert len(jobs) == CHUNKS
     for job in jobs:  # each one its own SLURM job on this computer, with the given walltime
