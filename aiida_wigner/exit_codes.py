@@ -47,14 +47,6 @@ EXIT_CODES: dict[str, tuple[int, str]] = {
     "ERROR_WORKER_FAILED": (364, "The worker crashed: {message}. `verdi calcjob outputcat PK "
                                  "_scheduler-stderr.txt` has the traceback"),
 
-    "ERROR_RELAX_FAILED": (401, "Relaxation failed: {message}"),
-    "ERROR_HARMONIC_FAILED": (402, "Harmonic step failed: {message}"),
-    "ERROR_SAMPLING_FAILED": (403, "Sampling step failed: {message}"),
-    "ERROR_FIT_FAILED": (404, "Fit failed: {message}"),
-    "ERROR_FORCE_CONSTANTS_FAILED": (405, "The force-constant workflow failed: {message}"),
-    "ERROR_RENORMALIZATION_FAILED": (406, "The renormalization failed: {message}"),
-    "ERROR_KAPPA_FAILED": (407, "The conductivity calculation failed: {message}"),
-
     # 380s: restart workchains (wigner.vasp_base).  The first four are aiida-core's
     # BaseRestartWorkChain labels, moved out of the 300 and 400 ranges that mean other things here
     "ERROR_SUB_PROCESS_EXCEPTED": (380, "The CalcJob of the restart workchain excepted: "
@@ -68,6 +60,14 @@ EXIT_CODES: dict[str, tuple[int, str]] = {
     "ERROR_VASP_ELECTRONIC_NOT_CONVERGED": (385, "The electronic loop of VASP did not converge: "
                                                  "{message}"),
     "ERROR_VASP_IONIC_NOT_CONVERGED": (386, "The VASP relaxation did not converge: {message}"),
+
+    "ERROR_RELAX_FAILED": (401, "Relaxation failed: {message}"),
+    "ERROR_HARMONIC_FAILED": (402, "Harmonic step failed: {message}"),
+    "ERROR_SAMPLING_FAILED": (403, "Sampling step failed: {message}"),
+    "ERROR_FIT_FAILED": (404, "Fit failed: {message}"),
+    "ERROR_FORCE_CONSTANTS_FAILED": (405, "The force-constant workflow failed: {message}"),
+    "ERROR_RENORMALIZATION_FAILED": (406, "The renormalization failed: {message}"),
+    "ERROR_KAPPA_FAILED": (407, "The conductivity calculation failed: {message}"),
 }
 
 
