@@ -23,6 +23,8 @@ def aiida_profile(aiida_config, aiida_profile_factory):
     """
     with aiida_profile_factory(aiida_config, storage_backend="core.sqlite_dos",
                                broker_backend=None) as profile:
+        # a foreground runner looks for finished CalcJobs every poll interval (default 60 s)
+        aiida_config.set_option("runner.poll.interval", 1, scope=profile.name)
         yield profile
 
 
