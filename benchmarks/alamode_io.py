@@ -14,9 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from aiida_wigner.physics.io.alamode import (BOHR_IN_ANGSTROM, KAYSER_TO_THZ,  # noqa: F401
-                                             MASS_SCALE, AlamodeFormatError, _fmt,
-                                             element_labels, write_fcsxml)
+from aiida_wigner.physics.io.alamode import (  # noqa: F401
+    BOHR_IN_ANGSTROM,
+    KAYSER_TO_THZ,
+    MASS_SCALE,
+    AlamodeFormatError,
+    _fmt,
+    element_labels,
+    write_fcsxml,
+)
 
 
 # -- anphon input ---------------------------------------------------------------------

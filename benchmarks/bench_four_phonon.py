@@ -44,10 +44,8 @@ from four_phonon_models import lj_model  # noqa: E402
 
 from aiida_wigner.physics.harmonic import heat_capacity, solve, velocity_operator  # noqa: E402
 from aiida_wigner.physics.mesh import QMesh  # noqa: E402
-from aiida_wigner.physics.scattering.four_phonon import (four_phonon_linewidths,  # noqa: E402
-                                                         quadruplet_pairs)
-from aiida_wigner.physics.scattering.three_phonon import (Smearing,  # noqa: E402
-                                                          three_phonon_linewidths)
+from aiida_wigner.physics.scattering.four_phonon import four_phonon_linewidths, quadruplet_pairs  # noqa: E402
+from aiida_wigner.physics.scattering.three_phonon import Smearing, three_phonon_linewidths  # noqa: E402
 from aiida_wigner.physics.transport import wigner_terms  # noqa: E402
 
 SUPERCELLS = {"tet8": (2, 2, 1), "cub4": (2, 2, 2), "bct2": (2, 2, 2)}

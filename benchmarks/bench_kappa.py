@@ -84,8 +84,8 @@ def main():
           f"{args.threads} threads")
     for name, r in (("aiida-wigner", o), ("phono3py", p)):
         print(f"  {name:13s} wall {r['time']:8.2f} s   peak RSS {r['peak_mib']:7.0f} MiB   "
-              f"kappa_P_xx {['%.4f' % k for k in r['kappa_P_xx']]}   "
-              f"kappa_C_xx {['%.4f' % k for k in r['kappa_C_xx']]}")
+              f"kappa_P_xx {[f'{k:.4f}' for k in r['kappa_P_xx']]}   "
+              f"kappa_C_xx {[f'{k:.4f}' for k in r['kappa_C_xx']]}")
     print(f"  ratio ours/phono3py: time {o['time'] / p['time']:.2f}, "
           f"peak memory {o['peak_mib'] / p['peak_mib']:.2f}")
 

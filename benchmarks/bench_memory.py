@@ -180,8 +180,10 @@ def child(step: str, mesh, args) -> dict:
     from aiida_wigner.physics.harmonic import heat_capacity, solve, velocity_operator
     from aiida_wigner.physics.mesh import QMesh
     from aiida_wigner.physics.renormalization import SCPSettings
-    from aiida_wigner.physics.renormalization.renormalize import (RenormalizationSettings,
-                                                                  renormalize)
+    from aiida_wigner.physics.renormalization.renormalize import (
+        RenormalizationSettings,
+        renormalize,
+    )
     from aiida_wigner.physics.scattering.four_phonon import four_phonon_linewidths
     from aiida_wigner.physics.scattering.isotope import isotope_linewidths, natural_mass_variances
     from aiida_wigner.physics.scattering.smearing import Smearing

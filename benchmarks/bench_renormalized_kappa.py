@@ -38,12 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from aiida_wigner.physics.forceconstants import ForceConstants  # noqa: E402
-from aiida_wigner.physics.harmonic import (DynamicalMatrixBuilder, solve,  # noqa: E402
-                                           velocity_operator)
+from aiida_wigner.physics.harmonic import DynamicalMatrixBuilder, solve, velocity_operator  # noqa: E402
 from aiida_wigner.physics.kappa import KappaSettings, compute_kappa  # noqa: E402
 from aiida_wigner.physics.mesh import QMesh, grid_addresses  # noqa: E402
-from aiida_wigner.physics.renormalization import (SCPSettings,  # noqa: E402
-                                                  fc2_from_dynamical_matrices, run_scp)
+from aiida_wigner.physics.renormalization import SCPSettings, fc2_from_dynamical_matrices, run_scp  # noqa: E402
 
 
 def resampled(model, fc):

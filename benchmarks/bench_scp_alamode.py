@@ -256,8 +256,9 @@ def main() -> None:
                            f"SCP + {args.bubble} bubble (sorted)")
 
     t_ours_solve = res["t_scp"] + res.get("t_bubble", 0.0)
+    bubble = f", bubble {res['t_bubble']:.2f} s" if "t_bubble" in res else ""
     print(f"\nwall time  ours: process {ours['wall']:.2f} s (SCP setup+solve "
-          f"{res['t_scp']:.2f} s{', bubble %.2f s' % res['t_bubble'] if 't_bubble' in res else ''})"
+          f"{res['t_scp']:.2f} s{bubble})"
           f", CPU {ours['user'] + ours['sys']:.2f} s, peak RSS {ours['maxrss_mib']:.0f} MiB")
     print(f"         anphon: process {al['wall']:.2f} s, CPU {al['user'] + al['sys']:.2f} s, "
           f"peak RSS {al['maxrss_mib']:.0f} MiB")

@@ -146,7 +146,7 @@ def _image_phases(setup, q):
 def naive_phi4(fc, dense_fc4, quad):
     """Φ4(q0..q3) (3n,)*4 from dense compact FC4 (n, N, N, N, 3,3,3,3), masses applied."""
     setup = fc.setup
-    n, N = setup.n_prim, setup.n_super
+    n = setup.n_prim
     tau = setup.primitive.positions
     m = setup.primitive.masses
     q0, q1, q2, q3 = quad

@@ -24,14 +24,14 @@ def unitcell(masses=None):
     return Cell(np.eye(3) * A, POSITIONS, NUMBERS, masses)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def setup():
     from aiida_wigner.physics.cell import SupercellSetup
 
     return SupercellSetup.build(unitcell(), np.diag(SUPERCELL))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fcc_setup():
     """Conventional fcc Cu (4 atoms) with the fcc primitive matrix: unit cell != primitive."""
     from aiida_wigner.physics.cell import Cell, SupercellSetup
@@ -41,7 +41,7 @@ def fcc_setup():
                                 [[0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def phonopy_emt(a=A, numbers=tuple(NUMBERS)):
     """phonopy object with EMT force constants (full, (32, 32, 3, 3), eV/Å²) of the L1₂
     positions with lattice constant ``a`` (Å) and ``numbers`` (default Cu₃Au; all 29 with
@@ -80,7 +80,7 @@ def _symmetrize(fc, order):
     return out / len(perms)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def random_fc3_full(n=32, seed=3):
     rng = np.random.default_rng(seed)
     return _symmetrize(rng.normal(size=(n, n, n, 3, 3, 3)), 3)
@@ -98,7 +98,7 @@ def random_sparse_fc4(s, n_clusters=30, seed=5):
     return SparseForceConstants(4, atoms, values)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def hiphive_fcp(cutoffs=(3.7, 3.0, 2.7), seed=11):
     """A hiphive ForceConstantPotential of Cu₃Au with random parameters (orders 2, 3, 4)."""
     from hiphive import ClusterSpace, ForceConstantPotential

@@ -22,7 +22,7 @@ def cu3au_unitcell():
     return Cell(np.eye(3) * A_CU3AU, CU3AU_POSITIONS, CU3AU_NUMBERS)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cu3au_phono3py(supercell=(2, 2, 2), displacement=0.03):
     """A phono3py object for Cu₃Au with EMT FC2 and FC3 produced (symmetrized)."""
     from ase.calculators.emt import EMT

@@ -21,8 +21,14 @@ import pytest
 
 from aiida_wigner.physics.harmonic import solve
 from aiida_wigner.physics.io import ForceConstantsFileError, load_force_constants
-from aiida_wigner.physics.io.alamode import (BOHR_IN_ANGSTROM, RYDBERG_IN_EV, read_alamode_fcs,
-                                             read_fcsxml, read_fcsxml_supercell, write_fcsxml)
+from aiida_wigner.physics.io.alamode import (
+    BOHR_IN_ANGSTROM,
+    RYDBERG_IN_EV,
+    read_alamode_fcs,
+    read_fcsxml,
+    read_fcsxml_supercell,
+    write_fcsxml,
+)
 
 Q_GENERAL = np.array([[0.1, 0.2, 0.3], [0.5, 0.5, 0.0], [-0.3, 0.45, 0.1], [0.5, 0.5, 0.5]])
 

@@ -14,11 +14,20 @@ import numpy as np
 import pytest
 from aiida import orm
 
-from aiida_wigner.physics.analysis import (ModeRemoval, ioffe_regel_length, ioffe_regel_time,
-                                           kappa_P_with_modes_removed, lifetimes,
-                                           lorentzian_map, lorentzian_weight, mean_free_paths,
-                                           pair_distribution, participation_ratios,
-                                           species_sums, wigner_time_limit)
+from aiida_wigner.physics.analysis import (
+    ModeRemoval,
+    ioffe_regel_length,
+    ioffe_regel_time,
+    kappa_P_with_modes_removed,
+    lifetimes,
+    lorentzian_map,
+    lorentzian_weight,
+    mean_free_paths,
+    pair_distribution,
+    participation_ratios,
+    species_sums,
+    wigner_time_limit,
+)
 from aiida_wigner.physics.analysis.pairs import interband_velocity_map, wigner_pairs
 from aiida_wigner.physics.harmonic import solve
 from aiida_wigner.physics.kappa import KappaSettings, compute_kappa
@@ -403,8 +412,11 @@ def test_mode_removal_calcfunction(stored_runs):
 
 
 def test_calcfunctions_bad_input(stored_runs):
-    from aiida_wigner.calculations.analysis import (analysis_calcfunction, analysis_inputs,
-                                                    mode_removal_calcfunction)
+    from aiida_wigner.calculations.analysis import (
+        analysis_calcfunction,
+        analysis_inputs,
+        mode_removal_calcfunction,
+    )
 
     inputs = analysis_inputs(stored_runs["harmonic"])
     # modes of another mesh

@@ -17,8 +17,11 @@ from click.testing import CliRunner
 
 from aiida_wigner.cli import cmd_root
 from aiida_wigner.exit_codes import status
-from aiida_wigner.physics.forceconstants import (ForceConstants, ForceConstantsError,
-                                                 SparseForceConstants)
+from aiida_wigner.physics.forceconstants import (
+    ForceConstants,
+    ForceConstantsError,
+    SparseForceConstants,
+)
 from aiida_wigner.physics.io import ForceConstantsFileError, load_force_constants
 from aiida_wigner.physics.io.structure import read_atoms, read_structure
 

@@ -17,8 +17,12 @@ import pytest
 from aiida import orm
 from aiida.engine import run_get_node
 
-from aiida_wigner.calculations.jobs import (LinewidthsCalculation, ensure_localhost_computer_and_worker_code,
-                                            failure_label, linewidths_from_node)
+from aiida_wigner.calculations.jobs import (
+    LinewidthsCalculation,
+    ensure_localhost_computer_and_worker_code,
+    failure_label,
+    linewidths_from_node,
+)
 from aiida_wigner.data.force_constants import ForceConstantsData
 from aiida_wigner.exit_codes import status
 from aiida_wigner.workflows.conductivity import WignerConductivityWorkChain
@@ -199,7 +203,8 @@ def test_emt_pipeline_chunked_equals_in_process(worker_code):
     """The whole EMT Cu3Au pipeline (fit → SCPB → κ with 3ph + sampled 4ph + isotope) with SCPB
     in a worker job and the linewidths in 3 worker jobs on the renormalized phonons: κ equals the
     in-process wigner.kappa calcfunction on the run's own force constants and renormalization."""
-    from test_conductivity_workchain import OVERRIDES, TEMPERATURES as PIPELINE_T, cu3au
+    from test_conductivity_workchain import OVERRIDES, cu3au
+    from test_conductivity_workchain import TEMPERATURES as PIPELINE_T
 
     from aiida_wigner.calculations.kappa import compute_kappa_calcfunction
 

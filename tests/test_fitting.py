@@ -14,8 +14,14 @@ from aiida.engine import run_get_node
 
 from aiida_wigner.engines import compute_static
 from aiida_wigner.engines.calculators import atoms_to_dict
-from aiida_wigner.fitting import (FitError, build_cluster_space, fcp_to_force_constants,
-                                  fit_force_constants, rattle_fixed_amplitude, select_snapshots)
+from aiida_wigner.fitting import (
+    FitError,
+    build_cluster_space,
+    fcp_to_force_constants,
+    fit_force_constants,
+    rattle_fixed_amplitude,
+    select_snapshots,
+)
 from aiida_wigner.fitting.harmonic import build_setup
 
 CUTOFFS = {"2": 3.0, "3": 3.0, "4": 3.0}

@@ -6,16 +6,18 @@ import itertools
 
 import numpy as np
 import pytest
+from four_phonon_models import lj_model, naive_linewidths, naive_phi4
 
 from aiida_wigner.physics.fc4_reciprocal import FC4Error, QuarticInteraction, fc4_to_reciprocal
 from aiida_wigner.physics.forceconstants import ForceConstants, SparseForceConstants
 from aiida_wigner.physics.harmonic import average_degenerate, degenerate_block_ids, solve
 from aiida_wigner.physics.mesh import QMesh
-from aiida_wigner.physics.scattering.four_phonon import (FourPhononError, four_phonon_linewidths,
-                                                         quadruplet_pairs)
+from aiida_wigner.physics.scattering.four_phonon import (
+    FourPhononError,
+    four_phonon_linewidths,
+    quadruplet_pairs,
+)
 from aiida_wigner.physics.scattering.three_phonon import Smearing
-
-from four_phonon_models import lj_model, naive_linewidths, naive_phi4
 
 
 @pytest.fixture(scope="module")
@@ -273,7 +275,6 @@ def test_lj_model_fc3_matches_finite_differences():
     −∂²F/∂u∂u of ASE's LennardJones forces."""
     from ase import Atoms
     from ase.calculators.lj import LennardJones
-
     from four_phonon_models import EPS_AR, SIGMA_AR
 
     fc, _ = lj_model("fcc1", (3, 3, 3), dense=False, fc3=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from four_phonon_models import argon_fcp, argon_force_constants
 
 from aiida_wigner.physics.kappa import KappaSettings, compute_kappa

@@ -6,10 +6,10 @@ import os
 import re
 
 import h5py
+import io_models as models
 import numpy as np
 import pytest
 
-import io_models as models
 from aiida_wigner.physics import io as fio
 from aiida_wigner.physics.forceconstants import ForceConstants, SparseForceConstants
 from aiida_wigner.physics.io import ForceConstantsFileError

@@ -23,10 +23,14 @@ from aiida_wigner.physics import harmonic
 from aiida_wigner.physics.harmonic import average_degenerate
 from aiida_wigner.physics.mesh import QMesh
 from aiida_wigner.physics.scattering.isotope import isotope_linewidths, natural_mass_variances
-from aiida_wigner.physics.scattering.smearing import (ADAPTIVE_SIGMA_FLOOR, CUTOFF_SIGMAS,
-                                                      SHENGBTE_CUTOFF_ISOTOPE, Smearing,
-                                                      little_group_average,
-                                                      shengbte_isotope_floor)
+from aiida_wigner.physics.scattering.smearing import (
+    ADAPTIVE_SIGMA_FLOOR,
+    CUTOFF_SIGMAS,
+    SHENGBTE_CUTOFF_ISOTOPE,
+    Smearing,
+    little_group_average,
+    shengbte_isotope_floor,
+)
 
 DATA = Path(__file__).parent / "data"
 KINDS = ("fixed", "adaptive", "adaptive-shengbte")

@@ -16,8 +16,12 @@ from click.testing import CliRunner
 
 from aiida_wigner.calculations.pes import compute_pes, pes_scan
 from aiida_wigner.engines import compute_static
-from aiida_wigner.fitting import (build_cluster_space, fcp_to_force_constants, fit_force_constants,
-                                  rattle_fixed_amplitude)
+from aiida_wigner.fitting import (
+    build_cluster_space,
+    fcp_to_force_constants,
+    fit_force_constants,
+    rattle_fixed_amplitude,
+)
 from aiida_wigner.fitting.harmonic import build_setup
 from aiida_wigner.fitting.pes import FCPSupercellForceConstants
 from aiida_wigner.physics import pes

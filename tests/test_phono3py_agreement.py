@@ -14,15 +14,18 @@ of degenerate subspaces at high-symmetry q differently, see docs/conventions.md)
 
 import numpy as np
 import pytest
+from reference_models import (
+    cu3au_force_constants,
+    cu3au_phono3py,
+    cu3au_phono3py_conductivity,
+    cu3au_unitcell,
+)
 
 from aiida_wigner.physics import harmonic
 from aiida_wigner.physics.kappa import KappaSettings, compute_kappa
 from aiida_wigner.physics.mesh import QMesh
 from aiida_wigner.physics.scattering.isotope import isotope_linewidths, natural_mass_variances
 from aiida_wigner.physics.scattering.three_phonon import Smearing, three_phonon_linewidths
-
-from reference_models import (cu3au_force_constants, cu3au_phono3py,
-                              cu3au_phono3py_conductivity, cu3au_unitcell)
 
 phono3py = pytest.importorskip("phono3py")
 

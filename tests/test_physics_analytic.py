@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from reference_models import cu3au_force_constants
 
 from aiida_wigner.physics import harmonic
 from aiida_wigner.physics.cell import Cell, SupercellSetup
@@ -10,8 +11,6 @@ from aiida_wigner.physics.kappa import KappaSettings, compute_kappa
 from aiida_wigner.physics.mesh import MeshError, QMesh
 from aiida_wigner.physics.transport import wigner_terms
 from aiida_wigner.physics.units import KB_EV
-
-from reference_models import cu3au_force_constants
 
 
 @pytest.fixture(scope="module")
@@ -159,8 +158,11 @@ def test_adaptive_isotope_widths_track_fixed_sigma(sw_silicon):
     bounds leave ~15–25 % room.  The floors fall from 4³ to 8³ by 0.24–0.29 (1/m²: 0.25).
     """
     from aiida_wigner.physics.scattering.isotope import isotope_linewidths, natural_mass_variances
-    from aiida_wigner.physics.scattering.smearing import (ADAPTIVE_SIGMA_FLOOR, Smearing,
-                                                          curvature_floor)
+    from aiida_wigner.physics.scattering.smearing import (
+        ADAPTIVE_SIGMA_FLOOR,
+        Smearing,
+        curvature_floor,
+    )
 
     fc = sw_silicon
     qm = QMesh.build(fc.primitive, (8, 8, 8))

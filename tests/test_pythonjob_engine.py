@@ -24,9 +24,7 @@ if importlib.util.find_spec("aiida_pythonjob") is None:
 from aiida import orm  # noqa: E402
 from aiida.engine import run_get_node  # noqa: E402
 
-from aiida_wigner.workflows.engine import (EngineForcesWorkChain, EngineMdWorkChain,  # noqa: E402
-                                           RelaxWorkChain)
-
+from aiida_wigner.workflows.engine import EngineForcesWorkChain, EngineMdWorkChain, RelaxWorkChain  # noqa: E402
 
 CODE_LABEL = "python-pythonjob-tests"
 

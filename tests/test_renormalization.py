@@ -312,8 +312,10 @@ def test_warm_start_and_order(cu3au_scp_model):
 def test_msd_matches_phonopy_harmonic(cu3au_scp_model):
     import phonopy
 
-    from aiida_wigner.physics.renormalization import (EffectiveHarmonicModel,
-                                                      mean_square_displacements)
+    from aiida_wigner.physics.renormalization import (
+        EffectiveHarmonicModel,
+        mean_square_displacements,
+    )
 
     fc = cu3au_scp_model
     model = EffectiveHarmonicModel.harmonic(fc)

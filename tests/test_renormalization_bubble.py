@@ -19,8 +19,8 @@ GRID_POINTS = [1, 6, 21]  # indices in grid_addresses order: two general, one of
 
 @pytest.fixture(scope="module")
 def cu3au():
-    from reference_models import cu3au_force_constants, cu3au_phono3py, cu3au_unitcell
     from phono3py import Phono3py
+    from reference_models import cu3au_force_constants, cu3au_phono3py, cu3au_unitcell
 
     ref = cu3au_phono3py()
     ph3 = Phono3py(cu3au_unitcell().to_phonopy(), supercell_matrix=np.diag([2, 2, 2]),

@@ -20,8 +20,11 @@ import pytest
 
 from aiida_wigner.physics.harmonic import solve
 from aiida_wigner.physics.renormalization import SCPSettings, run_scp
-from aiida_wigner.physics.renormalization.common import (project_out_translations,
-                                                         translation_basis, translation_mask)
+from aiida_wigner.physics.renormalization.common import (
+    project_out_translations,
+    translation_basis,
+    translation_mask,
+)
 from aiida_wigner.physics.renormalization.scp import not_converged_advice
 
 MESH, INNER = (2, 2, 2), (4, 4, 4)

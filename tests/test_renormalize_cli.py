@@ -58,8 +58,11 @@ def _file_args(files):
 def test_renormalize_cli_matches_physics(aiida_profile_clean, scp_files, scp_fc, tmp_path):
     from aiida_wigner.physics.harmonic import solve
     from aiida_wigner.physics.io import load_force_constants
-    from aiida_wigner.physics.renormalization import (RenormalizationSettings, SCPSettings,
-                                                      renormalize)
+    from aiida_wigner.physics.renormalization import (
+        RenormalizationSettings,
+        SCPSettings,
+        renormalize,
+    )
 
     out = tmp_path / "scp.json"
     result = invoke("renormalize", *_file_args(scp_files), "--mesh", *MESH, "--inner-mesh",
@@ -94,8 +97,11 @@ def test_renormalize_cli_matches_physics(aiida_profile_clean, scp_files, scp_fc,
 
 def test_kappa_on_renormalized_phonons(aiida_profile_clean, scp_files, scp_fc, tmp_path):
     from aiida_wigner.physics.kappa import KappaSettings, compute_kappa
-    from aiida_wigner.physics.renormalization import (RenormalizationSettings, SCPSettings,
-                                                      renormalize)
+    from aiida_wigner.physics.renormalization import (
+        RenormalizationSettings,
+        SCPSettings,
+        renormalize,
+    )
 
     out, modes = tmp_path / "k.json", tmp_path / "modes.h5"
     result = invoke("kappa", *_file_args(scp_files), "--mesh", 4, 4, 4, "--temperatures", *TEMPS,
@@ -205,8 +211,11 @@ def test_four_phonon_on_renormalized_phonons(scp_fc):
     from aiida_wigner.physics.harmonic import solve
     from aiida_wigner.physics.kappa import KappaSettings, compute_kappa
     from aiida_wigner.physics.mesh import QMesh
-    from aiida_wigner.physics.renormalization import (RenormalizationSettings, SCPSettings,
-                                                      renormalize)
+    from aiida_wigner.physics.renormalization import (
+        RenormalizationSettings,
+        SCPSettings,
+        renormalize,
+    )
     from aiida_wigner.physics.scattering.four_phonon import four_phonon_linewidths
 
     ren = renormalize(scp_fc, RenormalizationSettings(
@@ -229,8 +238,10 @@ def test_renormalized_kappa_archive_round_trip(aiida_profile_clean, scp_fc, tmp_
     from aiida.tools.archive import create_archive, import_archive
 
     from aiida_wigner.calculations.kappa import compute_kappa_calcfunction
-    from aiida_wigner.calculations.renormalize import (renormalization_from_node,
-                                                       renormalize_calcfunction)
+    from aiida_wigner.calculations.renormalize import (
+        renormalization_from_node,
+        renormalize_calcfunction,
+    )
     from aiida_wigner.data.force_constants import ForceConstantsData
 
     node = ForceConstantsData.from_force_constants(scp_fc).store()

@@ -26,9 +26,13 @@ from aiida_wigner.physics.forceconstants import ForceConstants
 from aiida_wigner.physics.harmonic import DynamicalMatrixBuilder
 from aiida_wigner.physics.kappa import KappaSettings, compute_kappa
 from aiida_wigner.physics.mesh import grid_addresses
-from aiida_wigner.physics.renormalization import (EffectiveModelError, RenormalizationSettings,
-                                                  SCPSettings, fc2_from_dynamical_matrices,
-                                                  renormalize)
+from aiida_wigner.physics.renormalization import (
+    EffectiveModelError,
+    RenormalizationSettings,
+    SCPSettings,
+    fc2_from_dynamical_matrices,
+    renormalize,
+)
 
 T = 300.0
 KAPPA = KappaSettings(mesh=(4, 4, 4), temperatures=(T,), sigma=0.2)
@@ -222,8 +226,11 @@ def test_transfer_onto_a_common_supercell_non_diagonal():
     """fcc conventional cell, non-symmetric supercell matrix, primitive matrix: D(q) of both
     parts unchanged on the common supercell (1e-12 relative; random FC2, no symmetry)."""
     from aiida_wigner.physics.cell import Cell, SupercellSetup
-    from aiida_wigner.physics.renormalization import (common_supercell_setup,
-                                                      mesh_supercell_setup, transfer_fc2)
+    from aiida_wigner.physics.renormalization import (
+        common_supercell_setup,
+        mesh_supercell_setup,
+        transfer_fc2,
+    )
 
     rng = np.random.default_rng(11)
     conv = Cell(np.eye(3) * 3.6, [[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]], [29] * 4)

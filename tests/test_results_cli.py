@@ -29,8 +29,13 @@ def runs(aiida_profile, cu3au_fc):
     """A harmonic kappa run (3 T), one on SCP phonons (2 T), a conductivity workflow (SCPB,
     sampled 4ph, 2 T), and processes that are not runs: the renormalization, a failed kappa
     calculation, and the workflow's own kappa calculation (shown as the workflow's row)."""
-    from conductivity_runs import (SCP_TEMPERATURES, conductivity_workflow, kappa_run,
-                                   renormalize_run, store_fc4_model)
+    from conductivity_runs import (
+        SCP_TEMPERATURES,
+        conductivity_workflow,
+        kappa_run,
+        renormalize_run,
+        store_fc4_model,
+    )
 
     from aiida_wigner.calculations.kappa import compute_kappa_calcfunction
 

@@ -22,10 +22,9 @@ from aiida.engine import run_get_node  # noqa: E402
 from ase.build import bulk  # noqa: E402
 
 from aiida_wigner.engines import compute_static  # noqa: E402
-from aiida_wigner.exit_codes import status  # noqa: E402
 from aiida_wigner.engines import vasp as vasp_engine  # noqa: E402
-from aiida_wigner.workflows.engine import (EngineForcesWorkChain, EngineMdWorkChain,  # noqa: E402
-                                           RelaxWorkChain)
+from aiida_wigner.exit_codes import status  # noqa: E402
+from aiida_wigner.workflows.engine import EngineForcesWorkChain, EngineMdWorkChain, RelaxWorkChain  # noqa: E402
 
 FAMILY = "FAKE.54"  # the fake POTCAR family of the ``stand_in`` fixture (conftest.py)
 

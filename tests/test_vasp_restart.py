@@ -20,10 +20,8 @@ from ase.build import bulk  # noqa: E402
 from test_vasp_engine import vasp_engine_inputs  # noqa: E402
 
 from aiida_wigner.exit_codes import status  # noqa: E402
-from aiida_wigner.workflows.engine import (EngineMdWorkChain, RelaxWorkChain,  # noqa: E402
-                                           engine_job)
-from aiida_wigner.workflows.vasp_base import (VaspBaseWorkChain, electronic_fix,  # noqa: E402
-                                              vasp_task)
+from aiida_wigner.workflows.engine import EngineMdWorkChain, RelaxWorkChain, engine_job  # noqa: E402
+from aiida_wigner.workflows.vasp_base import VaspBaseWorkChain, electronic_fix, vasp_task  # noqa: E402
 
 RESOURCES = {"num_machines": 1, "num_mpiprocs_per_machine": 1}
 

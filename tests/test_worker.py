@@ -17,10 +17,16 @@ import numpy as np
 import pytest
 
 from aiida_wigner.physics.forceconstants import ForceConstants, SparseForceConstants
-from aiida_wigner.physics.kappa import (LINEWIDTH_PARTS, KappaSettings, Linewidths,
-                                        compute_kappa, compute_linewidths,
-                                        four_phonon_couples_points, irreducible_grid_points,
-                                        kappa_from_linewidths)
+from aiida_wigner.physics.kappa import (
+    LINEWIDTH_PARTS,
+    KappaSettings,
+    Linewidths,
+    compute_kappa,
+    compute_linewidths,
+    four_phonon_couples_points,
+    irreducible_grid_points,
+    kappa_from_linewidths,
+)
 from aiida_wigner.worker import EXIT_REFUSED, STATUS_FILE
 from aiida_wigner.worker.cli import main, read_npz
 

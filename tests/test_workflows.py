@@ -8,8 +8,10 @@ from aiida import orm
 from aiida.engine import run_get_node
 
 from aiida_wigner.workflows.engine import EngineForcesWorkChain, EngineMdWorkChain, RelaxWorkChain
-from aiida_wigner.workflows.force_constants import (FitWorkChain, ForceConstantsWorkChain,
-                                                    HarmonicWorkChain)
+from aiida_wigner.workflows.force_constants import (
+    FitWorkChain,
+    ForceConstantsWorkChain,
+)
 
 EMT_OVERRIDES = {
     "supercell_matrix": [3, 3, 3],

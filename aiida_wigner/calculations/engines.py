@@ -20,10 +20,9 @@ import numpy as np
 from aiida import orm
 from aiida.engine import ExitCode, calcfunction
 
-from ..exit_codes import exit_code, status
-
 from ..engines.ase_engine import EngineError, compute_static, relax, run_md
 from ..engines.calculators import CalculatorSpecError
+from ..exit_codes import exit_code, status
 
 EXIT_ENGINE_FAILED = status("ERROR_ENGINE_FAILED")
 EXIT_BAD_SPEC = status("ERROR_BAD_CALCULATOR")

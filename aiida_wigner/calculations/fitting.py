@@ -16,13 +16,18 @@ from aiida.engine import calcfunction
 
 from ..data.force_constants import ForceConstantsData
 from ..exit_codes import exit_code
-from ..physics.forceconstants import ForceConstants, ForceConstantsError
 from ..fitting import harmonic as harm
-from ..fitting.hiphive_fit import (MAX_PARAMETER_RATIO, FitError, TooManyParametersError,
-                                   fcp_to_force_constants, fit_force_constants)
-from ..fitting.hiphive_fit import rattle_fixed_amplitude, select_snapshots
+from ..fitting.hiphive_fit import (
+    MAX_PARAMETER_RATIO,
+    FitError,
+    TooManyParametersError,
+    fcp_to_force_constants,
+    fit_force_constants,
+    rattle_fixed_amplitude,
+    select_snapshots,
+)
+from ..physics.forceconstants import ForceConstants, ForceConstantsError
 from .phonopy_nodes import new_preprocess_data
-
 
 
 def label(i: int) -> str:

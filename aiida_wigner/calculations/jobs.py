@@ -298,8 +298,13 @@ def kappa_from_linewidths_calcfunction(force_constants: ForceConstantsData, sett
     (``kappa``, ``modes``, ``summary``), the same numbers as the in-process calcfunction."""
     from aiida_wigner.physics.kappa import kappa_from_linewidths
 
-    from .kappa import (_failure_label, _input_failures, renormalization_models, result_to_nodes,
-                        settings_from_dict)
+    from .kappa import (
+        _failure_label,
+        _input_failures,
+        renormalization_models,
+        result_to_nodes,
+        settings_from_dict,
+    )
 
     kappa_settings = settings_from_dict(settings.get_dict())
     try:

@@ -16,11 +16,10 @@ import numpy as np
 from aiida import orm
 from aiida.engine import ExitCode, calcfunction
 
-from ..exit_codes import exit_code
-
 from ..data.force_constants import ForceConstantsData
 from ..engines.ase_engine import EngineError, compute_static
 from ..engines.calculators import CalculatorSpecError, atoms_to_dict
+from ..exit_codes import exit_code
 from ..physics import pes as pes_physics
 from ..physics.cell import Cell, SupercellSetup
 

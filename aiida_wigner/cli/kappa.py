@@ -6,10 +6,19 @@ import json
 
 import click
 
-from .options import (NEW_FILE, TEMPERATURES, check_crystal_inputs, file_arguments,
-                      force_constant_files, format_convergence, run_renormalization,
-                      scp_settings, scp_solver_options, store_force_constants)
 from .nodes import FORCE_CONSTANTS_NODE, resolve_force_constants
+from .options import (
+    NEW_FILE,
+    TEMPERATURES,
+    check_crystal_inputs,
+    file_arguments,
+    force_constant_files,
+    format_convergence,
+    run_renormalization,
+    scp_settings,
+    scp_solver_options,
+    store_force_constants,
+)
 from .root import cmd_root
 from .utils import ensure_profile, format_kappa_table, input_errors
 

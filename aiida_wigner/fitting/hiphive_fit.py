@@ -231,8 +231,7 @@ def fit_force_constants(prim, ideal_supercell, displacements, forces, cutoffs,
     max_parameter_ratio : refuse more free parameters than this times the force components
         (:func:`check_parameter_count`), before the fit matrix is built
     """
-    from hiphive import ForceConstantPotential
-    from hiphive import enforce_rotational_sum_rules
+    from hiphive import ForceConstantPotential, enforce_rotational_sum_rules
 
     if method not in FIT_METHODS:
         raise FitError(f"unknown fit method {method!r}; choose one of {', '.join(FIT_METHODS)}")

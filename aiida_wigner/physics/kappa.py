@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-
 #: Accepted ``KappaSettings.smearing`` values.
 SMEARINGS = ("gaussian", "adaptive", "adaptive-shengbte")
 

@@ -91,8 +91,11 @@ def run_linewidths(args) -> None:
 
 
 def run_renormalize(args) -> None:
-    from aiida_wigner.physics.renormalization import (Renormalization, RenormalizationSettings,
-                                                      renormalize)
+    from aiida_wigner.physics.renormalization import (
+        Renormalization,
+        RenormalizationSettings,
+        renormalize,
+    )
 
     settings = RenormalizationSettings.from_dict(_job(args.job)["settings"])
     result = renormalize(_force_constants(args), settings)

@@ -26,8 +26,13 @@ from ..calculations import phonopy_nodes as pn
 from ..data.force_constants import ForceConstantsData
 from ..exit_codes import child_exit_code, define_exit_codes, label_of
 from ..fitting.hiphive_fit import FitError, cutoff_limit, supercell_cutoffs
-from .engine import (EngineForcesWorkChain, EngineMdWorkChain, RelaxWorkChain,
-                     define_engine_namespace, engine_exit_codes)
+from .engine import (
+    EngineForcesWorkChain,
+    EngineMdWorkChain,
+    RelaxWorkChain,
+    define_engine_namespace,
+    engine_exit_codes,
+)
 from .protocols import ProtocolMixin
 
 

@@ -13,7 +13,13 @@ that needs more than twice the time should be split: raise ``chunks`` of
 from __future__ import annotations
 
 from aiida import orm
-from aiida.engine import BaseRestartWorkChain, ExitCode, ProcessHandlerReport, process_handler, while_
+from aiida.engine import (
+    BaseRestartWorkChain,
+    ExitCode,
+    ProcessHandlerReport,
+    process_handler,
+    while_,
+)
 
 from ..calculations.jobs import WORKER_EXIT_CODES, LinewidthsCalculation, RenormalizeCalculation
 from ..exit_codes import define_exit_codes, status

@@ -35,8 +35,13 @@ from __future__ import annotations
 
 from aiida import orm
 from aiida.common import AttributeDict
-from aiida.engine import (BaseRestartWorkChain, ExitCode, ProcessHandlerReport, process_handler,
-                          while_)
+from aiida.engine import (
+    BaseRestartWorkChain,
+    ExitCode,
+    ProcessHandlerReport,
+    process_handler,
+    while_,
+)
 from aiida.plugins import CalculationFactory
 
 from ..exit_codes import define_exit_codes

@@ -34,8 +34,14 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ..harmonic import (DynamicalMatrixBuilder, Phonons, average_degenerate, heat_capacity, solve,
-                        velocity_operator)
+from ..harmonic import (
+    DynamicalMatrixBuilder,
+    Phonons,
+    average_degenerate,
+    heat_capacity,
+    solve,
+    velocity_operator,
+)
 from ..mesh import QMesh
 from ..scattering.three_phonon import Smearing, three_phonon_linewidths
 from .pairs import wigner_pairs

@@ -28,11 +28,20 @@ from ..forceconstants import ForceConstants, ForceConstantsError
 from .alamode import alamode_file_kind, load_alamode
 from .errors import ForceConstantsFileError, describe_setup, file_label
 from .hiphive_format import hiphive_file_kind, hiphive_orders, load_hiphive, read_hiphive
-from .phonopy_format import (HDF5_SIGNATURE, hdf5_force_constant_order, read_fc2_hdf5,
-                             read_fc3_hdf5, read_force_constants_text)
+from .phonopy_format import (
+    HDF5_SIGNATURE,
+    hdf5_force_constant_order,
+    read_fc2_hdf5,
+    read_fc3_hdf5,
+    read_force_constants_text,
+)
 from .shengbte import read_fourphonon_fc4, read_shengbte_fc3, sniff_shengbte_order
-from .structure import (PhonopyYamlInfo, read_phonopy_yaml_info, read_structure,
-                        resolve_primitive_matrix)
+from .structure import (
+    PhonopyYamlInfo,
+    read_phonopy_yaml_info,
+    read_structure,
+    resolve_primitive_matrix,
+)
 
 FORMAT_ORDERS = {
     "phonopy-text": (2,),

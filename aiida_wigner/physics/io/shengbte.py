@@ -39,9 +39,14 @@ from numpy.typing import NDArray
 from ..cell import SupercellSetup
 from ..forceconstants import SparseForceConstants
 from .errors import ForceConstantsFileError, describe_cell, describe_setup, file_label
+from .folding import (
+    POSITION_TOLERANCE,
+    fold_to_supercell,
+    lattice_vector_deviation,
+    reference_cell,
+    unfold_from_supercell,
+)
 from .textparse import parse_numbers
-from .folding import (POSITION_TOLERANCE, fold_to_supercell, lattice_vector_deviation,
-                      reference_cell, unfold_from_supercell)
 
 #: R vectors must be lattice vectors of the reference cell within this distance (Å).
 LATTICE_TOLERANCE = 1e-4

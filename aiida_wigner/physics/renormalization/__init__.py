@@ -9,9 +9,14 @@
 Units: THz (ordinary frequency), eV/Å^n, amu, Å, K.  See docs/scp.md.
 """
 
-from .effective_fc2 import (EffectiveHarmonicModel, EffectiveModelError,
-                            common_supercell_setup, fc2_from_dynamical_matrices,
-                            mesh_supercell_setup, transfer_fc2)
+from .effective_fc2 import (
+                            EffectiveHarmonicModel,
+                            EffectiveModelError,
+                            common_supercell_setup,
+                            fc2_from_dynamical_matrices,
+                            mesh_supercell_setup,
+                            transfer_fc2,
+)
 from .loop import QuarticLoop, StoredLoopKernel, correlation_matrices, loop_kernel
 from .scp import SCPError, SCPResult, SCPSettings, SCPSolver, run_scp
 
@@ -28,8 +33,14 @@ from .msd import displacement_tensors, mean_square_displacements  # noqa: E402
 __all__ += ["BubbleCorrection", "SCPBResult", "run_bubble", "displacement_tensors",
             "mean_square_displacements"]
 
-from .renormalize import (BUBBLE_CHOICES, MissingTemperatureError, Renormalization,  # noqa: E402
-                          RenormalizationSettings, SCPNotConvergedError, renormalize)
+from .renormalize import (  # noqa: E402
+                            BUBBLE_CHOICES,
+                            MissingTemperatureError,
+                            Renormalization,
+                            RenormalizationSettings,
+                            SCPNotConvergedError,
+                            renormalize,
+)
 
 __all__ += ["BUBBLE_CHOICES", "MissingTemperatureError", "Renormalization",
             "RenormalizationSettings", "SCPNotConvergedError", "renormalize"]

@@ -17,7 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..forceconstants import ForceConstants
-from .bubble import KINDS as BUBBLE_KINDS, run_bubble
+from .bubble import KINDS as BUBBLE_KINDS
+from .bubble import run_bubble
 from .effective_fc2 import EffectiveHarmonicModel, EffectiveModelError
 from .msd import mean_square_displacements
 from .scp import SCPError, SCPSettings, not_converged_advice, run_scp

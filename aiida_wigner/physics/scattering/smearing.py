@@ -156,7 +156,7 @@ class Smearing:
         self.sigma, self.scale, self.kind = sigma, scale, kind
         self.reciprocal_lattice, self.mesh = reciprocal_lattice, mesh
 
-    def bind(self, qmesh) -> "Smearing":
+    def bind(self, qmesh) -> Smearing:
         """This smearing with the reciprocal lattice and mesh of ``qmesh`` where unset."""
         if self.reciprocal_lattice is not None and self.mesh is not None:
             return self
