@@ -66,7 +66,7 @@ def _path_segments(distances):
     """Index ranges of the continuous pieces of a band path (it jumps where x repeats)."""
     breaks = np.nonzero(np.diff(distances) == 0)[0] + 1
     edges = [0, *breaks.tolist(), len(distances)]
-    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
 
 def dispersion(path, harmonic, renormalized: dict, title: str = ""):
@@ -82,13 +82,13 @@ def dispersion(path, harmonic, renormalized: dict, title: str = ""):
     curves = [("harmonic", np.asarray(harmonic), "0.55", 2.2)]
     colors = _temperature_colors(len(renormalized))
     curves += [(f"{t:g} K", np.asarray(f), c, 1.0)
-               for (t, f), c in zip(sorted(renormalized.items()), colors)]
+               for (t, f), c in zip(sorted(renormalized.items()), colors, strict=True)]
     for label, freqs, color, width in curves:
         for k, piece in enumerate(pieces):
             ax.plot(x[piece], freqs[piece], color=color, lw=width,
                     label=label if k == 0 else None)
     handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
+    unique = dict(zip(labels, handles, strict=True))
     ax.legend(unique.values(), unique.keys(), fontsize="small")
     ax.set_xticks(path.ticks, path.labels)
     for tick in path.ticks:
@@ -109,7 +109,8 @@ def linewidths(frequencies, gamma, temperatures, title: str = ""):
     fig, ax = _figure()
     gamma = np.asarray(gamma)
     freqs = np.broadcast_to(np.asarray(frequencies), gamma.shape)
-    for i, (t, color) in enumerate(zip(temperatures, _temperature_colors(len(temperatures)))):
+    colors = _temperature_colors(len(temperatures))
+    for i, (t, color) in enumerate(zip(temperatures, colors, strict=True)):
         keep = gamma[i] > 0
         ax.scatter(freqs[i][keep], gamma[i][keep], s=8, color=color, label=f"{t:g} K",
                    alpha=0.8, edgecolors="none")
@@ -158,7 +159,8 @@ def component_label(component: str) -> str:
 def _per_temperature_curves(x, curves: dict, temperatures, ylabel: str, title: str):
     fig, ax = _figure()
     styles = {"P": "-", "C": "--", "": ":"}
-    for i, (t, color) in enumerate(zip(temperatures, _temperature_colors(len(temperatures)))):
+    colors = _temperature_colors(len(temperatures))
+    for i, (t, color) in enumerate(zip(temperatures, colors, strict=True)):
         for key, values in curves.items():
             name = r"$\kappa$" if not key else rf"$\kappa_{key}$"
             ax.plot(x[i], np.asarray(values)[i], styles[key], color=color,
@@ -271,7 +273,7 @@ def lifetimes(frequencies, tau, mean_free_path, temperatures, tau_wigner, ioffe_
     ax_t, ax_l = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     freqs = np.asarray(frequencies)
     colors = _temperature_colors(len(temperatures))
-    for i, (t, color) in enumerate(zip(temperatures, colors)):
+    for i, (t, color) in enumerate(zip(temperatures, colors, strict=True)):
         keep = np.isfinite(tau[i]) & (freqs[i] > 0)
         ax_t.scatter(freqs[i][keep], tau[i][keep], s=8, color=color, edgecolors="none",
                      alpha=0.8, label=f"{t:g} K")

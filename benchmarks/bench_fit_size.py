@@ -86,7 +86,7 @@ def estimate_parameters(prim, order: int, cutoff: float, n_operations: int) -> f
         near = pos[(d0 <= cutoff) & (d0 > 1e-8)]
         close = np.linalg.norm(near[:, None] - near[None], axis=-1) <= cutoff
 
-        def grow(members, candidates):  # sets {p} ∪ members of mutually close atoms
+        def grow(members, candidates, close=close):  # sets {p} ∪ members of mutually close atoms
             k = len(members) + 1
             nonlocal total
             total += weight[k] / k  # a cluster of k distinct atoms is counted from each

@@ -489,7 +489,7 @@ def time_ours(fc, mesh, temps, gamma, workdir, weight=None) -> dict:
 
 
 def _row(name, ours, ref, extra=""):
-    for t, a, b in zip(TEMPERATURES, ours, ref):
+    for t, a, b in zip(TEMPERATURES, ours, ref, strict=False):
         print(f"  {name:<34s} T={t:5.0f} K  ours {a[0]:.7f}  peer {b[0]:.7f}  "
               f"rel {abs(a[0] / b[0] - 1):.1e}  (yy, zz rel {abs(a[1] / b[1] - 1):.1e}, "
               f"{abs(a[2] / b[2] - 1):.1e}) {extra}")

@@ -96,7 +96,7 @@ def spring_model(supercell=(4, 4, 2), amplitude: float = 40.0, decay: float = 0.
             for legs in itertools.product((0, 1), repeat=3):
                 sign = -(-1.0) ** (3 - sum(legs))  # s_p for the first leg, then the others
                 atoms = np.stack([p2s[i]] + [np.where(leg, j, p2s[i]) for leg in legs], axis=1)
-                for a, t in zip(map(tuple, atoms), sign * tensor):
+                for a, t in zip(map(tuple, atoms), sign * tensor, strict=True):
                     clusters4[a] = clusters4.get(a, 0.0) + t
             continue
         dense = np.zeros((n,) + (big,) * (order - 1) + (3,) * order)

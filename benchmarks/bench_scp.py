@@ -37,7 +37,7 @@ def morse_model(unit: Cell, supercell, cutoff: float, r0_factor: float = 0.97):
     i, j, vectors, w = setup.pair_images()
     cart = vectors @ setup.primitive.lattice
     fc2 = np.zeros((setup.n_prim, setup.n_super, 3, 3))
-    for ii, jj, rv, ww in zip(i, j, cart, w):
+    for ii, jj, rv, ww in zip(i, j, cart, w, strict=True):
         d = np.linalg.norm(rv)
         if d < 1e-8 or d > cutoff:
             continue

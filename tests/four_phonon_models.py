@@ -208,9 +208,9 @@ def naive_linewidths(fc, dense_fc4, qmesh, phonons, grid_points, temperatures, s
                         i3 = idx(addr[gp] + addr[i1] + addr[i2])
                         s = (1, 1, -1)
                     legs = (i1, i2, i3)
-                    quad = [qs[gp]] + [sk * qs[i] for sk, i in zip(s, legs)]
+                    quad = [qs[gp]] + [sk * qs[i] for sk, i in zip(s, legs, strict=True)]
                     es = [vecs[gp]] + [vecs[i] if sk > 0 else vecs[i].conj()
-                                       for sk, i in zip(s, legs)]
+                                       for sk, i in zip(s, legs, strict=True)]
                     phi = naive_phi4(fc, dense_fc4, np.array(quad))
                     v = np.einsum("ijkl,ia,jb,kc,ld->abcd", phi, *es, optimize=True)
                     f1, f2, f3 = (freqs[i] for i in legs)
@@ -279,7 +279,7 @@ def argon_fcp(path, a=ARGON_LATTICE, cutoffs=(8.45, 5.5, 4.0), n_structures=(12,
     calc = LennardJones(epsilon=EPS_AR, sigma=SIGMA_AR, rc=ARGON_CUTOFF, smooth=False)
     rng = np.random.default_rng(seed)
     structures = []
-    for n, std in zip(n_structures, rattle_std):
+    for n, std in zip(n_structures, rattle_std, strict=False):
         for _ in range(n):
             s = ideal.copy()
             s.positions += rng.normal(scale=std, size=s.positions.shape)

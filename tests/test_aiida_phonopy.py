@@ -79,7 +79,7 @@ def user_phonopy_data(cu3au):
     supercells = pre.calcfunctions.get_supercells_with_displacements()
     forces = emt_forces([supercells[k].get_ase() for k in sorted(supercells)])
     kwargs = {}
-    for key, f in zip(sorted(supercells), forces):
+    for key, f in zip(sorted(supercells), forces, strict=True):
         arr = orm.ArrayData()
         arr.set_array("forces", f)
         kwargs[key.replace("supercell", "forces")] = arr

@@ -103,7 +103,8 @@ def _write_fcs(fc, supercell_order, path):
         conv = BOHR_IN_ANGSTROM**order / RYDBERG_IN_EV
         if order < 4:
             arr = fc.fc2 if order == 2 else fc.fc3
-            nonzero = [(idx, arr[idx]) for idx in zip(*np.nonzero(np.abs(arr) > 1e-12))]
+            nz = np.nonzero(np.abs(arr) > 1e-12)
+            nonzero = [(idx, arr[idx]) for idx in zip(*nz, strict=True)]
         else:
             nonzero = [((p4[m], *atoms4[m, 1:], *xyz), values4[m][xyz])
                        for m in range(len(atoms4)) for xyz in np.ndindex(3, 3, 3, 3)
@@ -111,12 +112,12 @@ def _write_fcs(fc, supercell_order, path):
         for idx, value in nonzero:
             p, rest = idx[0], idx[1:order]
             xyz = idx[order:]
-            flat = [3 * to_file[j] + x for j, x in zip(rest, xyz[1:])]
+            flat = [3 * to_file[j] + x for j, x in zip(rest, xyz[1:], strict=True)]
             if flat != sorted(flat):
                 continue  # alm lists one ordering of the tail per class
             group += 1
             atoms = [(to_file[setup.p2s[p]], xyz[0])] + [(to_file[j], x) for j, x in
-                                                         zip(rest, xyz[1:])]
+                                                         zip(rest, xyz[1:], strict=True)]
             lines.append(f"  # FC{order}_{group}    1 {value * conv:16.9e}")
             lines.append("    1     1.00000 " + " ".join(f"{a + 1}{'xyz'[x]}" for a, x in atoms))
             lines.append("")

@@ -70,7 +70,7 @@ def test_outputs_and_summary(pipeline):
     kappa = results["kappa"]
     k, kp, kc = (kappa.get_array(n) for n in ("kappa", "kappa_P", "kappa_C"))
     np.testing.assert_allclose(k, kp + kc, rtol=1e-12)
-    for row, tensor, tensor_c in zip(summary["rows"], k, kc):
+    for row, tensor, tensor_c in zip(summary["rows"], k, kc, strict=True):
         assert row["kappa_avg"] == pytest.approx(np.trace(tensor) / 3, rel=1e-12)
         assert row["kappa_C_share"] == pytest.approx(np.trace(tensor_c) / np.trace(tensor))
     # cubic: isotropic tensors; hotter is less conductive; both channels positive
@@ -194,8 +194,8 @@ def test_run_command_from_force_constants(pipeline, tmp_path):
     assert summary["temperatures"] == [300.0, 500.0] and summary["engine"] is None
     node = orm.load_node(summary["process"])
     assert node.inputs.force_constants.uuid == fc.uuid  # no re-stored copy
-    for row, line in zip(summary["rows"], [ln for ln in lines if ln.split()[:1] in (["300"],
-                                                                                   ["500"])]):
+    printed = [ln for ln in lines if ln.split()[:1] in (["300"], ["500"])]
+    for row, line in zip(summary["rows"], printed, strict=True):
         assert float(line.split()[1]) == pytest.approx(row["kappa_P_xx"], rel=1e-3)
 
 

@@ -120,7 +120,7 @@ def test_yaml_lengths_in_bohr_are_converted(tmp_path):
             f"unit_cell:\n  lattice:\n  - [ {A_AU(bohr)}, 0, 0 ]\n  - [ 0, {A_AU(bohr)}, 0 ]\n"
             f"  - [ 0, 0, {A_AU(bohr)} ]\n  points:\n"
             + "".join(f"  - symbol: {s}\n    coordinates: {p}\n"
-                      for s, p in zip(["Au", "Cu", "Cu", "Cu"], models.POSITIONS)))
+                      for s, p in zip(["Au", "Cu", "Cu", "Cu"], models.POSITIONS, strict=True)))
     (tmp_path / "phonopy.yaml").write_text(text)
     info = fio.read_phonopy_yaml_info(tmp_path / "phonopy.yaml")
     np.testing.assert_allclose(info.unitcell.lattice, np.eye(3) * models.A)
@@ -498,7 +498,7 @@ def test_hiphive_fcp_against_hiphive(tmp_path, setup):
     fc4 = got[4]
     assert isinstance(fc4, SparseForceConstants)
     assert len(np.unique(fc4.atoms, axis=0)) == len(fc4)
-    for atoms, value in zip(fc4.atoms[::7], fc4.values[::7]):
+    for atoms, value in zip(fc4.atoms[::7], fc4.values[::7], strict=True):
         np.testing.assert_array_equal(value, fcs[tuple(int(a) for a in atoms)])
     dense = models.hiphive_dense_compact(fcs, setup, 4)
     np.testing.assert_array_equal(fc4.to_dense_compact(setup.p2s, setup.n_super), dense)

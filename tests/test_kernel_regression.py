@@ -113,7 +113,7 @@ def _reference_linewidths(fc, qmesh, ph, temps, smearing, gv):
     out = np.zeros((len(temps), len(qmesh.ir_grid), freqs.shape[1]))
     for ig, gp in enumerate(qmesh.ir_grid):
         trip = triplets_at_q(qmesh, gp)
-        for a, b, w in zip(trip.q1, trip.q2, trip.weights):
+        for a, b, w in zip(trip.q1, trip.q2, trip.weights, strict=True):
             v2 = np.abs(_reference_v3(fc, ph.qpoints[gp], ph.qpoints[a], ph.qpoints[b],
                                       ph.eigenvectors[gp], ph.eigenvectors[a],
                                       ph.eigenvectors[b])) ** 2

@@ -106,7 +106,7 @@ def test_dispersion_data(workflow, run):
     assert path.labels == ("Γ", "X", "M", "Γ", "R", "X|M", "R")
     special = {"Γ": (0, 0, 0), "X": (0, 0.5, 0), "M": (0.5, 0.5, 0), "R": (0.5, 0.5, 0.5)}
     at_ticks = [int(np.argmin(np.abs(path.distances - tick))) for tick in path.ticks]
-    for index, label in zip(at_ticks, path.labels):
+    for index, label in zip(at_ticks, path.labels, strict=True):
         np.testing.assert_allclose(path.qpoints[index], special[label.split("|")[0]], atol=1e-12)
     steps = np.linalg.norm(np.diff(path.qpoints, axis=0) / 3.75, axis=1) * 2 * np.pi
     jumps = np.diff(path.distances) == 0
@@ -121,7 +121,7 @@ def test_dispersion_data(workflow, run):
     stored = renormalization_from_node(run.inputs.renormalization)
     assert sorted(renormalized) == [100.0, 300.0]
     for it, t in enumerate(stored.temperatures):
-        for index, label in zip(at_ticks, path.labels):
+        for index, label in zip(at_ticks, path.labels, strict=True):
             q = np.array(special[label.split("|")[0]])
             d = stored.qpoints - q
             mesh_index = int(np.nonzero(np.all(np.isclose(d - np.rint(d), 0), axis=1))[0][0])

@@ -144,7 +144,7 @@ def pair_fc4(setup, cutoff=3.0, scale=1.0, r0_factor=None, **morse):
     cart = vectors @ setup.primitive.lattice
     dist = np.linalg.norm(cart, axis=1)
     atoms, values = [], []
-    for ii, jj, rv, d in zip(i, j, cart, dist):
+    for ii, jj, rv, d in zip(i, j, cart, dist, strict=True):
         if d < 1e-8 or d > cutoff:
             continue
         if r0_factor is not None:
@@ -239,7 +239,7 @@ def fcc_morse(supercell=3):
     i, j, vectors, w = setup.pair_images()
     cart = vectors @ setup.primitive.lattice
     fc2 = np.zeros((1, setup.n_super, 3, 3))
-    for jj, rv in zip(j, cart):
+    for jj, rv in zip(j, cart, strict=True):
         d = np.linalg.norm(rv)
         if d < 1e-8 or d > r0 * 1.1:
             continue

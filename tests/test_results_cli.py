@@ -88,7 +88,7 @@ def test_csv_rows_are_the_runs(runs, expected):
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.output)))
     assert len(rows) == len(expected) == 7
-    for row, want in zip(rows, expected):
+    for row, want in zip(rows, expected, strict=True):
         assert row["kind"] == want["kind"] and int(row["pk"]) == want["pk"]
         assert row["protocol"] == (want["protocol"] or "")
         assert row["phonons"] == want["phonons"] and row["formula"] == "AuCu3"
@@ -138,7 +138,7 @@ def test_workflow_summary_agrees(runs):
     assert {rows[0]["engine"], rows[0]["protocol"], rows[0]["formula"]} == \
         {summary["engine"], summary["protocol"], summary["formula"]}
     assert rows[0]["four_phonon"] == summary["scattering"]["four_phonon"]
-    for row, want in zip(rows, summary["rows"]):
+    for row, want in zip(rows, summary["rows"], strict=True):
         for key in (k for k in row if k.startswith("kappa")):
             assert row[key] == pytest.approx(want[key], rel=1e-13, abs=0), key
 

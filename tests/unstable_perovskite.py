@@ -50,7 +50,7 @@ def unstable_perovskite(k_bo: float = 0.4, k_oo: float = 0.2, scale4: float = 10
     fc2 = np.zeros((n, N, 3, 3))
     fc3 = np.zeros((n, N, N, 3, 3, 3))
     atoms, values = [], []
-    for ii, jj, rv, w in zip(i, j, cart, weights):
+    for ii, jj, rv, w in zip(i, j, cart, weights, strict=True):
         d = np.linalg.norm(rv)
         kind_j = setup.s2pp[jj]
         if d < 1e-8 or d > cutoff:

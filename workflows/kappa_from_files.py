@@ -26,6 +26,6 @@ outputs = compute_kappa_calcfunction(node, settings)
 kappa = outputs["kappa"]
 print(f"force constants pk={node.pk}, kappa pk={kappa.pk}  (W/(m K))")
 for t, kp, kc in zip(kappa.get_array("temperatures"), kappa.get_array("kappa_P"),
-                     kappa.get_array("kappa_C")):
+                     kappa.get_array("kappa_C"), strict=True):
     print(f"T={t:6.1f} K  kappa_P xx={kp[0, 0]:.4f} zz={kp[2, 2]:.4f}   "
           f"kappa_C xx={kc[0, 0]:.4f} zz={kc[2, 2]:.4f}")

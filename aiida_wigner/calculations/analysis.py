@@ -191,7 +191,7 @@ def mode_removal_calcfunction(force_constants: ForceConstantsData, settings: orm
         builders = models if models is not None else [None] * len(temps)
         results = [kappa_P_with_modes_removed(fc, kappa_settings, selection, t,
                                               arrays["gamma"][i], arrays["gamma_3ph"][i], b)
-                   for i, (t, b) in enumerate(zip(temps, builders))]
+                   for i, (t, b) in enumerate(zip(temps, builders, strict=False))]
     except _bad_inputs() as exc:
         return exit_code(_failure_label(exc), str(exc))
     out = {"temperature": temps,

@@ -42,7 +42,7 @@ def kappa_rows(temperatures, kappa_P, kappa_C, kappa) -> list[dict]:
         row = {"T": float(t)}
         for name, tensor in (("kappa_P", kappa_P), ("kappa_C", kappa_C), ("kappa", kappa)):
             diag = np.diag(np.asarray(tensor[i], dtype=float))
-            for axis, value in zip(("xx", "yy", "zz"), diag):
+            for axis, value in zip(("xx", "yy", "zz"), diag, strict=True):
                 row[f"{name}_{axis}"] = float(value)
             row[f"{name}_avg"] = float(diag.mean())
         row["kappa_C_share"] = (row["kappa_C_avg"] / row["kappa_avg"]  # None: κ = 0 (a Dict

@@ -97,8 +97,8 @@ def read_overrides(path, workchain, protocol: str) -> dict:
         with open(path) as fh:
             over = yaml.safe_load(fh) or {}
     except (OSError, yaml.YAMLError) as exc:
-        raise click.BadParameter(f"{path}: not a readable YAML file: "
-                                 f"{' '.join(str(exc).split())}", param_hint="'--overrides'")
+        message = f"{path}: not a readable YAML file: {' '.join(str(exc).split())}"
+        raise click.BadParameter(message, param_hint="'--overrides'") from exc
     sections = set(workchain.get_protocol_inputs(protocol))
     if not isinstance(over, dict) or not set(over) <= sections:
         found = sorted(map(str, over)) if isinstance(over, dict) else type(over).__name__

@@ -154,7 +154,7 @@ def dispersion_data(run, picked, npoints: int):
         temperatures = run.kappa.get_array("temperatures")[picked]
         models = renormalization_from_node(run.renormalization).models(fc, temperatures)
         renormalized = {float(t): model.phonons(path.qpoints).frequencies
-                        for t, model in zip(temperatures, models)}
+                        for t, model in zip(temperatures, models, strict=True)}
     return path, solve(fc, path.qpoints).frequencies, renormalized
 
 

@@ -239,8 +239,9 @@ class ForceConstantsData(orm.Data):
         try:
             cell = {"unitcell": setup.unitcell, "primitive": setup.primitive,
                     "supercell": setup.supercell}[which]
-        except KeyError:
-            raise ValueError(f"which must be 'unitcell', 'primitive' or 'supercell', got {which!r}")
+        except KeyError as exc:
+            raise ValueError("which must be 'unitcell', 'primitive' or 'supercell', "
+                             f"got {which!r}") from exc
         return orm.StructureData(ase=cell.to_ase())
 
     # -- convenience attributes ----------------------------------------------------------

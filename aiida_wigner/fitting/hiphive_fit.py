@@ -173,7 +173,7 @@ def _sensitivity(cs, ideal, displacements, forces):
     from hiphive import StructureContainer
 
     sc = StructureContainer(cs)
-    for u, f in zip(displacements, forces):
+    for u, f in zip(displacements, forces, strict=False):
         atoms = ideal.copy()  # hiphive wants ideal positions plus a 'displacements' array
         atoms.new_array("displacements", np.asarray(u, dtype=float))
         atoms.new_array("forces", np.asarray(f, dtype=float))
@@ -342,7 +342,7 @@ def fit_force_constants(prim, ideal_supercell, displacements, forces, cutoffs,
         "harmonic": harmonic,
         "harmonic_fc2": ("full finite-displacement FC2 (no cutoff)" if full_fc2
                          else "order-2 parameters of the cluster space"),
-        "cutoffs": {str(o): c for o, c in zip(orders, cut)},
+        "cutoffs": {str(o): c for o, c in zip(orders, cut, strict=True)},
         "cutoffs_capped": capped,
         "cutoff_limit": cutoff_limit(ideal_supercell.cell),
         "n_structures": m,

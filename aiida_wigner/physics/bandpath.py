@@ -39,7 +39,7 @@ def band_path(primitive: Cell, npoints: int = 200) -> BandPath:
     distances, ticks, labels = path.get_linear_kpoint_axis()
     names = ["Γ" if label == "G" else label for label in labels]
     merged_ticks, merged_labels = [], []
-    for tick, name in zip(ticks, names):
+    for tick, name in zip(ticks, names, strict=True):
         if merged_ticks and np.isclose(tick, merged_ticks[-1], rtol=0, atol=1e-12):
             merged_labels[-1] += f"|{name}"
         else:

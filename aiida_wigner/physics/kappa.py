@@ -397,7 +397,7 @@ def _per_temperature(settings: KappaSettings, models, one, stack):
         raise ValueError(f"one renormalized model per temperature is needed: {len(temps)} "
                          f"temperatures, {len(models)} models")
     return stack(settings, [one(dataclasses.replace(settings, temperatures=(t,)), model, i)
-                            for i, (t, model) in enumerate(zip(temps, models))])
+                            for i, (t, model) in enumerate(zip(temps, models, strict=True))])
 
 
 def _stack_linewidths(_settings, parts: list[Linewidths]) -> Linewidths:

@@ -240,7 +240,8 @@ def fit_polynomial(amplitudes, energies, powers=(2, 4, 6)) -> dict:
     coef, *_ = np.linalg.lstsq(A / scale, e, rcond=None)
     coef = coef / scale
     resid = A @ coef - e
-    return {"powers": powers, "coefficients": {p: float(c) for p, c in zip(powers, coef)},
+    return {"powers": powers,
+            "coefficients": {p: float(c) for p, c in zip(powers, coef, strict=True)},
             "rmse": float(np.sqrt(np.mean(resid ** 2)))}
 
 

@@ -269,7 +269,7 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
         summary = outputs["summary"].get_dict()
         self.report("renormalization: " + ", ".join(
             f"{t:g} K {'converged' if ok else 'NOT converged'} ({n} it.)" for t, ok, n in
-            zip(summary["temperatures"], summary["converged"], summary["iterations"])))
+            zip(summary["temperatures"], summary["converged"], summary["iterations"], strict=True)))
         return None
 
     def _kappa_settings(self) -> dict:

@@ -128,7 +128,7 @@ def read_poscar(path="POSCAR"):
     direct = lines[row][0] in "dD"
     n = sum(counts)
     coords = np.array([[float(x) for x in lines[row + 1 + i].split()[:3]] for i in range(n)])
-    symbols = [s for s, c in zip(species, counts) for _ in range(c)]
+    symbols = [s for s, c in zip(species, counts, strict=True) for _ in range(c)]
     if direct:
         return Atoms(symbols=symbols, cell=cell, scaled_positions=coords, pbc=True)
     return Atoms(symbols=symbols, cell=cell, positions=coords * scale, pbc=True)
@@ -384,7 +384,7 @@ def write_outcar(path, atoms, tags, steps, n_scf=1, killed=False):
             lines += [_iteration_line(i, j), ""]
         lines += [" POSITION                                       TOTAL-FORCE (eV/Angst)",
                   " " + "-" * 83]
-        for p, f in zip(step["positions"], step["forces"]):
+        for p, f in zip(step["positions"], step["forces"], strict=True):
             lines.append(" " + "".join(f"{x:13.5f}" for x in p) + "    "
                          + "".join(f"{x:14.6f}" for x in f))
         e = step["energy"]

@@ -70,7 +70,7 @@ def analyse(fc, settings, modes: dict, models=None, parameters=AnalysisParameter
     # harmonic: one set of phonons for every temperature; renormalized: one per temperature
     slices = [slice(None)] if models is None else [slice(i, i + 1) for i in range(n_t)]
     pieces = []
-    for builder, sl in zip(builders, slices):
+    for builder, sl in zip(builders, slices, strict=False):
         pairs = wigner_pairs(fc, settings, gamma[sl], cv[sl], freqs[sl][0], builder)
         phonons = pairs.velocity.phonons
         pr, apr = participation_ratios(phonons.eigenvectors, prim.masses, phonons.frequencies)

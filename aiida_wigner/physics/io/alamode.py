@@ -116,7 +116,7 @@ def image_cells(setup) -> dict[tuple[int, int], list[int]]:
     if np.abs(shifts - rounded).max() > 1e-6 or np.abs(rounded).max() > 1:
         raise AlamodeFormatError("a shortest image lies outside the 27 neighbouring supercells")
     out: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for ii, jj, s in zip(i, j, rounded):
+    for ii, jj, s in zip(i, j, rounded, strict=True):
         out[(int(ii), int(jj))].append(_SHIFT_INDEX[tuple(int(x) for x in s)])
     return dict(out)
 
@@ -127,7 +127,7 @@ def element_labels(setup) -> tuple[list[str], dict[str, float]]:
     masses = setup.supercell.masses
     kinds: list[str] = []
     mass: dict[str, float] = {}
-    for s, m in zip(symbols, masses):
+    for s, m in zip(symbols, masses, strict=True):
         if s not in mass:
             kinds.append(s)
             mass[s] = float(m)
@@ -175,20 +175,20 @@ def _cluster_entries(clusters, order, setup, images, tol):
             v = tensor[xyz] * weight
             if v == 0.0:
                 continue
-            idx = [3 * j + x for j, x in zip(rest, xyz[1:])]
+            idx = [3 * j + x for j, x in zip(rest, xyz[1:], strict=True)]
             if any(idx[k] > idx[k + 1] for k in range(order - 2)):
                 continue  # anphon generates this ordering from the sorted one
             for cells in combos:
                 out.append((v, f"{i + 1} {xyz[0] + 1}",
                             tuple(f"{j + 1} {x + 1} {c + 1}"
-                                  for j, x, c in zip(rest, xyz[1:], cells))))
+                                  for j, x, c in zip(rest, xyz[1:], cells, strict=True))))
     return out
 
 
 def _dense_clusters(fc3, setup):
     clusters = {}
     nz = np.nonzero(np.abs(fc3).reshape(fc3.shape[:3] + (-1,)).max(axis=-1) > 0)
-    for i, j, k in zip(*nz):
+    for i, j, k in zip(*nz, strict=True):
         clusters[(int(i), int(j), int(k))] = fc3[i, j, k]
     return clusters
 
@@ -196,7 +196,7 @@ def _dense_clusters(fc3, setup):
 def _sparse_clusters(fc4, setup):
     prim = {int(p): k for k, p in enumerate(setup.p2s)}
     clusters: dict[tuple, np.ndarray] = {}
-    for atoms, values in zip(fc4.atoms, fc4.values):
+    for atoms, values in zip(fc4.atoms, fc4.values, strict=True):
         key = (prim[int(atoms[0])],) + tuple(int(a) for a in atoms[1:])
         if key in clusters:
             clusters[key] = clusters[key] + values
@@ -263,7 +263,8 @@ def write_fcsxml(fc, path, fc3: bool = True, fc4: bool = True, tol: float = 0.0,
     lines += [f"      <a{k + 1}> {' '.join(_fmt(x) for x in lat_bohr[k])}</a{k + 1}>"
               for k in range(3)]
     lines += ["    </LatticeVector>", "    <Periodicity>1 1 1</Periodicity>", "    <Position>"]
-    for k, (p, s) in enumerate(zip(setup.supercell.positions, setup.supercell.symbols)):
+    supercell = setup.supercell
+    for k, (p, s) in enumerate(zip(supercell.positions, supercell.symbols, strict=True)):
         lines.append(f'      <pos index="{k + 1}" element="{s}"> '
                      f'{" ".join(_fmt(x) for x in p)}</pos>')
     lines += ["    </Position>", "  </Structure>", "  <Symmetry>",
@@ -413,7 +414,7 @@ def _expanded(order, first, first_xyz, tail_atoms, tail_xyz, values):
     for perm, fresh in _distinct_orderings(index):
         parts.append((first[fresh], first_xyz[fresh], tail_atoms[fresh][:, perm],
                       tail_xyz[fresh][:, perm], values[fresh]))
-    return [np.concatenate(x) for x in zip(*parts)]
+    return [np.concatenate(x) for x in zip(*parts, strict=True)]
 
 
 def _force_constants(setup, arrays: dict, ignored: list, fmt: str, label: str
@@ -681,7 +682,7 @@ def load_alamode(path, structure=None, masses=None, **others) -> ForceConstants:
             raise ForceConstantsFileError(f"{label}: masses given for {unknown}, but the "
                                           f"supercell holds only {sorted(set(supercell.symbols))}")
         supercell = supercell.with_masses([masses.get(s, m) for s, m in
-                                           zip(supercell.symbols, supercell.masses)])
+                                           zip(supercell.symbols, supercell.masses, strict=True)])
     if kind == "fcsxml":
         return read_fcsxml(path, masses=supercell.masses)
     return read_alamode_fcs(path, supercell)

@@ -83,7 +83,7 @@ class SCPSettings:
         if len(mesh) != 3 or len(inner) != 3 or min(mesh + inner) < 1:
             raise SCPError(f"meshes must be three positive integers, got {self.mesh!r}, "
                            f"{self.inner_mesh!r}")
-        if any(i % m for i, m in zip(inner, mesh)):
+        if any(i % m for i, m in zip(inner, mesh, strict=True)):
             raise SCPError(f"the inner mesh {inner} must be a multiple of the outer mesh {mesh}")
         temps = tuple(float(t) for t in np.atleast_1d(self.temperatures))
         if not temps or min(temps) < 0:
