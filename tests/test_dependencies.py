@@ -53,7 +53,8 @@ def _guarded(node, parents) -> bool:
         if isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             return True
         if isinstance(parent, ast.Try) and any(
-                h.type is not None and "ImportError" in ast.unparse(h.type) for h in parent.handlers):
+                h.type is not None and "ImportError" in ast.unparse(h.type)
+                for h in parent.handlers):
             return True
     return False
 

@@ -171,7 +171,8 @@ def test_sampling_and_fit_workflows_recover_fcp(truth):
     params = orm.Dict({"cutoffs": CUTOFFS, "method": "least-squares",
                        "validation": {"method": "split", "train_fraction": 0.8},
                        "max_relative_rmse": 1e-6})
-    fit, node = run_get_node(FitWorkChain, structure=structure, supercell_matrix=orm.List([3, 3, 3]),
+    fit, node = run_get_node(FitWorkChain, structure=structure,
+                             supercell_matrix=orm.List([3, 3, 3]),
                              displacements=res["displacements"], forces=res["forces"],
                              parameters=params)
     assert node.is_finished_ok, node.exit_message
@@ -179,7 +180,8 @@ def test_sampling_and_fit_workflows_recover_fcp(truth):
 
     with fit["fcp"].as_path() as path:
         fcp = ForceConstantPotential.read(str(path))
-    got, want = fcp.get_force_constants(truth["ideal"]), truth["fcp"].get_force_constants(truth["ideal"])
+    got = fcp.get_force_constants(truth["ideal"])
+    want = truth["fcp"].get_force_constants(truth["ideal"])
     for order in (2, 3):
         a, b = got.get_fc_array(order), want.get_fc_array(order)
         assert np.abs(a - b).max() < 1e-6 * np.abs(b).max()

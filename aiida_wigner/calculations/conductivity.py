@@ -1,4 +1,4 @@
-"""Calcfunctions of the structure → κ(T) pipeline (``wigner.conductivity``) besides the physics steps.
+"""Calcfunctions of the structure → κ(T) pipeline (``wigner.conductivity``), not physics steps.
 
 ``summarize_conductivity`` turns the ``kappa`` output of ``wigner.kappa`` and the force-constant
 node it ran on into the pipeline's ``summary`` Dict: formula, space group, engine, protocol,

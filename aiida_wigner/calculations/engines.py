@@ -82,8 +82,8 @@ def trajectory_from_frames(frames: dict, symbols) -> orm.TrajectoryData:
                         times=np.asarray(frames["times"], dtype=float), pbc=[True, True, True])
     for key in ("energies", "forces", "temperatures"):
         traj.set_array(key, np.asarray(frames[key], dtype=float))
-    traj.base.attributes.set("units", {"positions": "Å (Cartesian)", "times": "fs", "energies": "eV",
-                                       "forces": "eV/Å", "temperatures": "K"})
+    traj.base.attributes.set("units", {"positions": "Å (Cartesian)", "times": "fs",
+                                       "energies": "eV", "forces": "eV/Å", "temperatures": "K"})
     return traj
 
 

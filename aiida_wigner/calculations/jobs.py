@@ -99,7 +99,8 @@ class _WorkerCalculation(CalcJob):
         super().define(spec)
         spec.input("force_constants", valid_type=ForceConstantsData,
                    help="The force constants (eV/Å^n); their HDF5 file goes to the job.")
-        spec.input("settings", valid_type=orm.Dict, help="Settings of the step (with temperatures).")
+        spec.input("settings", valid_type=orm.Dict,
+                   help="Settings of the step (with temperatures).")
         options = spec.inputs["metadata"]["options"]
         options["resources"].default = {"num_machines": 1, "num_mpiprocs_per_machine": 1}
         options["withmpi"].default = False
@@ -159,7 +160,10 @@ def _kappa_settings_validator():
 
 
 class LinewidthsCalculation(_WorkerCalculation):
-    """Half widths γ (THz) of a chunk of irreducible q-points (``aiida-wigner-worker linewidths``)."""
+    """Half widths γ (THz) of a chunk of irreducible q-points.
+
+    Runs ``aiida-wigner-worker linewidths``.
+    """
 
     STEP = "linewidths"
     OUTPUT_FILE = files.LINEWIDTHS_FILE

@@ -22,8 +22,8 @@ Both ``ArrayData`` carry a ``units`` attribute (array name → units).  No physi
 
 Inputs that cannot give a conductivity (unstable harmonic phonons, force constants that
 do not fit their cells) finish the process with a non-zero exit status and the physics
-message (codes of :mod:`aiida_wigner.exit_codes`) rather than an exception; invalid settings are rejected
-by the port validator before any node is stored.
+message (codes of :mod:`aiida_wigner.exit_codes`) rather than an exception; invalid settings
+are rejected by the port validator before any node is stored.
 """
 
 import dataclasses

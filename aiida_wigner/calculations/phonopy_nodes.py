@@ -80,7 +80,8 @@ def phonopy_data_from_forces(preprocess_data: PreProcessData, forces: orm.ArrayD
 def _mismatch(node_cell: Cell, cell: Cell) -> str | None:
     """Why ``node_cell`` is not ``cell`` (same atoms in the same order, within CELL_ATOL)."""
     if node_cell.symbols != cell.symbols:
-        how = ("the same atoms in another order" if sorted(node_cell.symbols) == sorted(cell.symbols)
+        same = sorted(node_cell.symbols) == sorted(cell.symbols)
+        how = ("the same atoms in another order" if same
                else f"atoms {''.join(node_cell.symbols)} instead of {''.join(cell.symbols)}")
         return f"its unit cell has {how}"
     dl = float(np.abs(node_cell.lattice - cell.lattice).max())
@@ -184,7 +185,8 @@ def phonopy_force_constants(node: orm.Data, structure: orm.StructureData = None,
     try:
         fc2, u, f, source = _fc2_and_dataset(node)
     except (RuntimeError, ValueError) as exc:
-        return exit_code("ERROR_INVALID_INPUT", f"phonopy could not make FC2 from <{node.pk}>: {exc}")
+        return exit_code("ERROR_INVALID_INPUT",
+                         f"phonopy could not make FC2 from <{node.pk}>: {exc}")
     hd = orm.ArrayData()
     hd.set_array("displacements", u)
     hd.set_array("forces", f)

@@ -1,4 +1,6 @@
-"""The ``wigner.renormalize`` calcfunction: self-consistent phonons (+ bubble) of a ``ForceConstantsData``.
+"""The ``wigner.renormalize`` calcfunction: self-consistent phonons (+ bubble).
+
+It renormalizes the phonons of a ``ForceConstantsData``.
 
 A thin wrapper around :func:`aiida_wigner.physics.renormalization.renormalize`.  Outputs:
 

@@ -147,8 +147,10 @@ def format_fit_report(node, results) -> str:
             lines.append(f"  {label:>2} ({q}): {f}")
     if "scores" in results:
         s = results["scores"].get_dict()
-        lines.append(f"fit ({s['method']}, harmonic {s['harmonic']}, {s['n_structures']} structures): "
-                     f"RMSE train {s['rmse_train']:.4f} eV/Å, validation {s['rmse_validation']:.4f} "
+        lines.append(f"fit ({s['method']}, harmonic {s['harmonic']}, "
+                     f"{s['n_structures']} structures): "
+                     f"RMSE train {s['rmse_train']:.4f} eV/Å, "
+                     f"validation {s['rmse_validation']:.4f} "
                      f"eV/Å ({s['relative_rmse_validation']:.1%} of force RMS), "
                      f"R² validation {s['r2_validation']:.4f}")
         lines.append(f"parameters per order: {s['n_parameters']} (non-zero {s['n_nonzero']})")

@@ -42,8 +42,8 @@ from .utils import ensure_profile, format_kappa_table, input_errors
                    "adaptive-shengbte [default: 1.0].")
 @click.option("--convention", type=click.Choice(["aiida-wigner", "phono3py"]),
               default="aiida-wigner", show_default=True,
-              help="Split of degenerate pairs between κ_P and κ_C; 'phono3py' reproduces phono3py's "
-                   "SMM19 split for term-by-term comparison.")
+              help="Split of degenerate pairs between κ_P and κ_C; 'phono3py' reproduces "
+                   "phono3py's SMM19 split for term-by-term comparison.")
 @click.option("--frequency-bins", type=click.IntRange(min=1), default=None,
               help="Number of frequency bins of the spectral κ(ω) and κ_C(ω, ω') [default: 100].")
 @click.option("--four-phonon", type=click.Choice(["none", "exhaustive", "sampled"]), default="none",
@@ -63,8 +63,8 @@ from .utils import ensure_profile, format_kappa_table, input_errors
                    "[default: kappa; uniform with --target-error].")
 @click.option("--renormalize", type=click.Choice(["none", "loop", "loop+bubble"]), default="none",
               show_default=True,
-              help="Compute κ on temperature-renormalized phonons: self-consistent phonons with the "
-                   "quartic loop (needs FC4), plus the quasiparticle bubble correction (SCPB, "
+              help="Compute κ on temperature-renormalized phonons: self-consistent phonons with "
+                   "the quartic loop (needs FC4), plus the quasiparticle bubble correction (SCPB, "
                    "needs FC3). Linewidths use the bare FC3/FC4, as in the seed study.")
 @click.option("--scp-mesh", type=click.IntRange(min=1), nargs=3, default=None, metavar="N1 N2 N3",
               help="With --renormalize: the outer SCP mesh (e.g. 4 4 2).")

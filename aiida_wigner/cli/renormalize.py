@@ -1,4 +1,4 @@
-"""``aiida-wigner renormalize``: self-consistent phonons (+ bubble) from existing force constants."""
+"""``aiida-wigner renormalize``: self-consistent phonons (+ bubble) from stored force constants."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ from .utils import ensure_profile, input_errors
               help="Γ-centred outer mesh on which the SCP equations are solved (seed: 4 4 2).")
 @click.option("--inner-mesh", type=click.IntRange(min=1), nargs=3, default=None,
               metavar="N1 N2 N3",
-              help="Mesh of q' in the loop sum, a multiple of --mesh (seed: 8 8 4) [default: --mesh].")
+              help="Mesh of q' in the loop sum, a multiple of --mesh (seed: 8 8 4) "
+                   "[default: --mesh].")
 @TEMPERATURES
 @click.option("--bubble", type=click.Choice(["none", "static", "onshell", "qp"]), default="none",
               show_default=True,

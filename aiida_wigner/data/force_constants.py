@@ -172,7 +172,8 @@ class ForceConstantsData(orm.Data):
         from aiida_wigner.physics.forceconstants import ForceConstants
 
         if not isinstance(force_constants, ForceConstants):
-            raise TypeError(f"expected a ForceConstants instance, got {type(force_constants).__name__}")
+            raise TypeError("expected a ForceConstants instance, "
+                            f"got {type(force_constants).__name__}")
         fc = force_constants
         setup = fc.setup
         unit = setup.unitcell
@@ -187,7 +188,8 @@ class ForceConstantsData(orm.Data):
                 h5.attrs["version"] = FORMAT_VERSION
                 h5.attrs["units"] = "length Angstrom, mass amu, fcN eV/Angstrom^N"
                 h5.create_dataset("unitcell/lattice", data=np.asarray(unit.lattice, dtype=float))
-                h5.create_dataset("unitcell/positions", data=np.asarray(unit.positions, dtype=float))
+                h5.create_dataset("unitcell/positions",
+                                  data=np.asarray(unit.positions, dtype=float))
                 h5.create_dataset("unitcell/numbers", data=np.asarray(unit.numbers, dtype=np.int64))
                 h5.create_dataset("unitcell/masses", data=np.asarray(unit.masses, dtype=float))
                 h5.create_dataset("supercell_matrix",
@@ -224,8 +226,9 @@ class ForceConstantsData(orm.Data):
     # -- reading -------------------------------------------------------------------------
 
     def get_force_constants(self):
-        """Return the stored model as a :class:`~aiida_wigner.physics.forceconstants.ForceConstants`.
+        """Return the stored model as a physics ``ForceConstants``.
 
+        The class is :class:`~aiida_wigner.physics.forceconstants.ForceConstants`.
         The arrays are bit-for-bit those that were stored.
         """
         from aiida_wigner.physics.io.native import read_native_force_constants

@@ -196,7 +196,8 @@ def relax(spec: dict, atoms, fmax: float = 1.0e-3, max_steps: int = 500,
         raise EngineError(f"relaxation with calculator {spec.get('name')!r} failed: "
                           f"{type(exc).__name__}: {exc}") from exc
     atoms.set_constraint()
-    return {"structure": {"cell": np.asarray(atoms.cell).tolist(), "numbers": atoms.numbers.tolist(),
+    return {"structure": {"cell": np.asarray(atoms.cell).tolist(),
+                          "numbers": atoms.numbers.tolist(),
                           "positions": atoms.positions.tolist()},
             "energy": energy, "forces": forces, "stress": np.asarray(stress),
             "converged": converged, "n_steps": int(opt.nsteps),

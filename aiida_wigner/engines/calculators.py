@@ -17,7 +17,8 @@ import numpy as np
 
 #: name -> one-line description (used by the CLI's help and the error messages)
 CALCULATORS = {
-    "sevennet": "SevenNet universal machine-learned potential (pip install aiida-wigner[sevennet]); "
+    "sevennet": "SevenNet universal machine-learned potential "
+                "(pip install aiida-wigner[sevennet]); "
                 "option 'model' (default 7net-0; 7net-l3i5, 7net-mf-0 with 'modal'), 'threads' "
                 "(torch CPU threads; 1 is fastest on a loaded machine)",
     "chgnet": "CHGNet universal machine-learned potential, weights shipped in the wheel (pip "

@@ -15,6 +15,7 @@ KB_EV = _c.Boltzmann / _c.electron_volt  # eV/K
 PLANCK_EV_THZ = _c.h / _c.electron_volt * THZ  # h in eV/THz: E[eV] = PLANCK_EV_THZ * nu[THz]
 
 #: sqrt(eV / (Å² amu)) expressed as an ordinary frequency in THz: ν = sqrt(λ) * FREQ_TO_THZ / ...
-#: eigenvalue λ of D(q) in eV/(Å² amu) gives angular frequency ω = sqrt(λ * EV/(ANGSTROM² AMU)) rad/s,
-#: ν[THz] = ω / (2π 1e12).  This factor is ≈ 15.633302 (phonopy's VaspToTHz).
+#: eigenvalue λ of D(q) in eV/(Å² amu) gives angular frequency
+#: ω = sqrt(λ * EV/(ANGSTROM² AMU)) rad/s, ν[THz] = ω / (2π 1e12).
+#: This factor is ≈ 15.633302 (phonopy's VaspToTHz).
 EIGENVALUE_TO_THZ = (EV / (ANGSTROM**2 * AMU)) ** 0.5 / (2 * _c.pi) / THZ

@@ -100,7 +100,8 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
         spec.input("protocol", valid_type=orm.Str, required=False,
                    help="Name of the protocol the inputs came from (recorded in the summary).")
         spec.input_namespace("codes", required=False, populate_defaults=False,
-                             help="aiida-wigner-worker codes of the heavy steps (absent: in-process).")
+                             help="aiida-wigner-worker codes of the heavy steps "
+                                  "(absent: in-process).")
         spec.input("codes.renormalize", valid_type=orm.AbstractCode, required=False,
                    help="Worker code: SCP (+ bubble) as a wigner.renormalize_job CalcJob "
                         "(in wigner.renormalize_job_restart).")
@@ -156,7 +157,8 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
     @classmethod
     def get_builder_from_protocol(cls, structure: orm.StructureData | None = None,
                                   engine: str = "sevennet", protocol: str | None = None,
-                                  temperatures=None, force_constants: ForceConstantsData | None = None,
+                                  temperatures=None,
+                                  force_constants: ForceConstantsData | None = None,
                                   code=None, model: str | None = None, supercell=None,
                                   overrides: dict | None = None, **engine_options):
         """A builder filled from the protocol (default :meth:`get_default_protocol`).
@@ -322,7 +324,8 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
         n_chunks = max(1, min(int(self.inputs.chunks.value), len(ir)))
         parts = ["3ph", "isotope"] + ([] if self.needs_coupled_four_phonon() else ["4ph"])
         self.report(f"step kappa: mesh {settings['mesh']}, {self._scattering_text(settings)}; "
-                    f"{len(ir)} irreducible q-points in {n_chunks} linewidth job(s) ({'+'.join(parts)})")
+                    f"{len(ir)} irreducible q-points in {n_chunks} linewidth job(s) "
+                    f"({'+'.join(parts)})")
         for points in np.array_split(ir, n_chunks):
             node = self._linewidth_job(grid_points=orm.List([int(g) for g in points]),
                                        parts=orm.List(parts))

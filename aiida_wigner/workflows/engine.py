@@ -238,8 +238,8 @@ class EngineForcesWorkChain(WorkChain):
         out.base.attributes.set("units", {"energies": "eV", "forces": "eV/Å",
                                           "stresses": "eV/Å^3"})
         # collected from several jobs: record the gathering as a calcfunction for provenance
-        self.out("forces", gather_forces(out, **{f"job_{k}": v for k, v in
-                                                 collect_output_nodes(self.ctx, self.labels()).items()}))
+        jobs = collect_output_nodes(self.ctx, self.labels())
+        self.out("forces", gather_forces(out, **{f"job_{k}": v for k, v in jobs.items()}))
 
 
 def collect_output_nodes(ctx, labels) -> dict:
@@ -455,7 +455,8 @@ def lattice_report(structure: orm.StructureData, info: orm.Dict):
     sg = spglib.get_spacegroup((atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers),
                                symprec=1e-3)
     return orm.Dict({"a": a, "b": b, "c": c, "alpha": al, "beta": be, "gamma": ga,
-                     "volume": atoms.get_volume(), "spacegroup_final": d.get("spacegroup_final", sg),
+                     "volume": atoms.get_volume(),
+                     "spacegroup_final": d.get("spacegroup_final", sg),
                      "spacegroup_initial": d.get("spacegroup_initial", sg),
                      "energy": d.get("energy"), "max_force": d.get("max_force"),
                      "converged": d.get("converged"),

@@ -40,7 +40,8 @@ def _supercell_input(spec):
     spec.input("supercell_matrix", valid_type=orm.List,
                help="Supercell matrix: 3 integers (diagonal) or 3x3 integers.")
     spec.input("primitive_matrix", valid_type=orm.List, required=False,
-               help="Primitive matrix w.r.t. the unit cell (phonopy convention); identity if absent.")
+               help="Primitive matrix w.r.t. the unit cell (phonopy convention); "
+                    "identity if absent.")
 
 
 def _with_cells(workchain, params: dict) -> orm.Dict:

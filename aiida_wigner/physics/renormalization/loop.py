@@ -117,7 +117,8 @@ class QuarticLoop:
         """
         n = self.n_prim
         g = G.reshape(-1, n, 3, n, 3)
-        g = g * self._tau_phase[:, :, None, None, None] * self._tau_phase.conj()[:, None, None, :, None]
+        g = (g * self._tau_phase[:, :, None, None, None]
+             * self._tau_phase.conj()[:, None, None, :, None])
         grid = _grid_from_mesh_order(g.transpose(0, 1, 3, 2, 4), self.mesh)
         c = np.fft.ifftn(grid, axes=(0, 1, 2))
         return c.real

@@ -136,7 +136,8 @@ class Renormalization:
         for t in np.atleast_1d(np.asarray(temperatures, dtype=float)):
             hits = np.nonzero(np.isclose(self.temperatures, t, rtol=0, atol=1e-6))[0]
             if not len(hits):
-                raise MissingTemperatureError(f"no renormalized phonons at {t:g} K (renormalized at "
+                raise MissingTemperatureError(f"no renormalized phonons at {t:g} K "
+                                 "(renormalized at "
                                  f"{self.temperatures.tolist()} K): add it to the SCP "
                                  f"temperatures")
             i = int(hits[0])

@@ -9,9 +9,9 @@ Adaptive smearing: ν_qj is fixed, so the mismatch ν_qj − ν_q'j' moves acros
 with the final mode's own velocity v_q'j' (as in ShengBTE); the width of every term
 therefore depends on (q' j') only.  ``adaptive``: our first-order width of v_q'j' and the
 band's curvature floor f_j' in quadrature (smearing module), so the self term q'j' = qj
-and band extrema get a finite width that still converges with the mesh.  ``adaptive-shengbte``: ShengBTE's
-σ = max_i|P(v_q'j')_i|/2 (no scale factor) bounded below by its outlier fence over all
-modes of the mesh, cut at 2.5 s = 2.5√2 σ.
+and band extrema get a finite width that still converges with the mesh.
+``adaptive-shengbte``: ShengBTE's σ = max_i|P(v_q'j')_i|/2 (no scale factor) bounded below
+by its outlier fence over all modes of the mesh, cut at 2.5 s = 2.5√2 σ.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def isotope_widths(smearing: Smearing, group_velocities, qmesh: QMesh | None = N
     if smearing.shengbte:
         if qmesh is None:
             raise ValueError("adaptive-shengbte isotope widths need the q-mesh (qmesh=...)")
-        gv = smearing.process_velocities(qmesh, gv)  # ShengBTE: base_sigma(v) without scalebroad, then its fence
+        # ShengBTE: base_sigma(v) without scalebroad, then its fence
+        gv = smearing.process_velocities(qmesh, gv)
         sigma = smearing.widths(gv, 0.0) / smearing.scale
         return np.maximum(sigma, shengbte_isotope_floor(sigma))
     return combine(smearing.widths(gv, 0.0), smearing.floors(gv)[None] ** 2)
