@@ -20,10 +20,19 @@ from .cell import Cell
 
 @dataclass(frozen=True)
 class BandPath:
-    """Points along a path: qpoints (n, 3) reduced (primitive reciprocal lattice);
-    distances (n,) along the path, 1/Å in ASE's convention (2π included); ticks (k,) the
-    distances of the labelled points, labels (k,) their names ("Γ", "X", "X|M" where the path
-    jumps from X to M)."""
+    """Points along a high-symmetry path of the Brillouin zone.
+
+    Attributes
+    ----------
+    qpoints : ndarray of float, shape (n, 3)
+        Reduced coordinates (primitive reciprocal lattice).
+    distances : ndarray of float, shape (n,)
+        Distance along the path, 1/Å in ASE's convention (2π included).
+    ticks : ndarray of float, shape (k,)
+        Distances of the labelled points.
+    labels : tuple of str, length k
+        Their names ("Γ", "X", "X|M" where the path jumps from X to M).
+    """
 
     qpoints: NDArray[np.float64]
     distances: NDArray[np.float64]
@@ -32,7 +41,21 @@ class BandPath:
 
 
 def band_path(primitive: Cell, npoints: int = 200) -> BandPath:
-    """The high-symmetry path of ``primitive``'s lattice with about ``npoints`` points."""
+    """Return the high-symmetry path of ``primitive``'s lattice (ASE's choice).
+
+    Parameters
+    ----------
+    primitive : Cell
+        The primitive cell.
+    npoints : int
+        Approximate number of points along the whole path.
+
+    Returns
+    -------
+    BandPath
+        Points, distances (1/Å, 2π included), ticks and labels, with coinciding
+        segment ends merged into one tick ("X|M").
+    """
     from ase.cell import Cell as AseCell
 
     path = AseCell(np.asarray(primitive.lattice, dtype=float)).bandpath(npoints=npoints)

@@ -41,6 +41,14 @@ class Cell:
     masses: NDArray[np.float64] = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self):
+        """Validate the arrays, fill in standard masses and freeze them read-only.
+
+        Raises
+        ------
+        CellError
+            If the lattice is not 3x3 or has zero volume, or if positions, numbers and
+            masses disagree in length, or a mass is not positive.
+        """
         lattice = np.array(self.lattice, dtype=float)
         positions = np.array(self.positions, dtype=float).reshape(-1, 3)
         numbers = np.array(self.numbers, dtype=np.int64).reshape(-1)
@@ -64,6 +72,7 @@ class Cell:
             object.__setattr__(self, name, value)
 
     def __len__(self) -> int:
+        """Return the number of atoms in the cell."""
         return len(self.numbers)
 
     @property
@@ -83,10 +92,12 @@ class Cell:
 
     @property
     def symbols(self) -> list[str]:
+        """Chemical symbols of the atoms, in the order of ``numbers``."""
         return [_atom_data()[z][1] for z in self.numbers]
 
     @property
     def spglib_cell(self) -> tuple:
+        """The cell as spglib's ``(lattice, positions, numbers)`` tuple (Å, fractional, Z)."""
         return (self.lattice, self.positions, self.numbers)
 
     def to_phonopy(self):
@@ -98,24 +109,76 @@ class Cell:
 
     @classmethod
     def from_phonopy(cls, atoms) -> Cell:
+        """Build a cell from phonopy atoms, keeping their masses.
+
+        Parameters
+        ----------
+        atoms : phonopy.structure.atoms.PhonopyAtoms
+            Lattice (Å, vectors as rows), fractional positions, atomic numbers and masses
+            (amu).
+
+        Returns
+        -------
+        Cell
+            The same structure.
+        """
         return cls(atoms.cell, atoms.scaled_positions, atoms.numbers, atoms.masses)
 
     @classmethod
     def from_ase(cls, atoms) -> Cell:
+        """Build a cell from ASE atoms, keeping their masses and unwrapped positions.
+
+        Parameters
+        ----------
+        atoms : ase.Atoms
+            Lattice in Å, positions, atomic numbers and masses (amu).
+
+        Returns
+        -------
+        Cell
+            The same structure, positions fractional and not wrapped into the cell.
+        """
         return cls(atoms.cell.array, atoms.get_scaled_positions(wrap=False),
                    atoms.numbers, atoms.get_masses())
 
     def to_ase(self):
+        """Return a periodic :class:`ase.Atoms` with the same lattice, atoms and masses."""
         from ase import Atoms
 
         return Atoms(numbers=self.numbers, cell=self.lattice,
                      scaled_positions=self.positions, masses=self.masses, pbc=True)
 
     def with_masses(self, masses) -> Cell:
+        """Return the same cell with other atomic masses.
+
+        Parameters
+        ----------
+        masses : array_like of float, shape (n_atoms,)
+            Atomic masses in amu, one per atom.
+
+        Returns
+        -------
+        Cell
+            A new cell; ``self`` is unchanged.
+        """
         return Cell(self.lattice, self.positions, self.numbers, masses)
 
     def same_as(self, other: Cell, atol: float = 1e-5) -> bool:
-        """True if lattice, numbers and positions (modulo lattice vectors) agree."""
+        """Tell whether lattice, numbers and positions (modulo lattice vectors) agree.
+
+        Parameters
+        ----------
+        other : Cell
+            The cell to compare with.
+        atol : float
+            Absolute tolerance in Å on the lattice vectors; Cartesian position differences
+            may reach ``10 * atol``.
+
+        Returns
+        -------
+        bool
+            True if both cells describe the same structure in the same atom order.
+        """
         if len(self) != len(other) or not np.array_equal(self.numbers, other.numbers):
             return False
         if not np.allclose(self.lattice, other.lattice, atol=atol):
@@ -131,7 +194,7 @@ def standard_masses(numbers) -> NDArray[np.float64]:
 
 
 def _atom_data():
-    """phonopy's table of (Z, symbol, name, mass in amu)."""
+    """Return phonopy's table of (Z, symbol, name, mass in amu)."""
     from phonopy.structure.atomic_data import get_atomic_data
 
     return get_atomic_data().atom_data
@@ -160,6 +223,31 @@ class SupercellSetup:
     @classmethod
     def build(cls, unitcell: Cell, supercell_matrix, primitive_matrix=None,
               symprec: float = 1e-5) -> SupercellSetup:
+        """Build the supercell and primitive cell of ``unitcell`` with phonopy.
+
+        Parameters
+        ----------
+        unitcell : Cell
+            The unit cell.
+        supercell_matrix : array_like of int, shape (3,) or (3, 3)
+            Supercell matrix S w.r.t. the unit cell (three integers mean a diagonal S).
+        primitive_matrix : array_like of float, shape (3, 3), optional
+            Primitive matrix P w.r.t. the unit cell (phonopy's convention); identity if
+            None.
+        symprec : float
+            Symmetry tolerance in Å passed to phonopy.
+
+        Returns
+        -------
+        SupercellSetup
+            The three cells, the atom maps and the shortest-image vectors.
+
+        Raises
+        ------
+        CellError
+            If S is not an integer matrix of non-zero determinant or P does not fit the
+            unit cell and supercell.
+        """
         from phonopy.structure.cells import Primitive, get_supercell
 
         smat = np.array(supercell_matrix, dtype=np.int64)
@@ -189,10 +277,12 @@ class SupercellSetup:
 
     @property
     def n_prim(self) -> int:
+        """Number of atoms in the primitive cell."""
         return len(self.p2s)
 
     @property
     def n_super(self) -> int:
+        """Number of atoms in the supercell."""
         return len(self.s2pp)
 
     def pair_images(self) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64],

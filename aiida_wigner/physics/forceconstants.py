@@ -41,6 +41,13 @@ class SparseForceConstants:
     values: NDArray[np.float64]
 
     def __post_init__(self):
+        """Check the shapes of ``atoms`` (M, n) and ``values`` (M, 3, ..., 3).
+
+        Raises
+        ------
+        ForceConstantsError
+            If the arrays do not fit the order or each other.
+        """
         atoms = np.asarray(self.atoms, dtype=np.int64)
         values = np.asarray(self.values, dtype=float)
         n = self.order
@@ -54,6 +61,7 @@ class SparseForceConstants:
         object.__setattr__(self, "values", values)
 
     def __len__(self) -> int:
+        """Return the number of stored clusters M."""
         return len(self.atoms)
 
     def to_dense_compact(self, n_prim_index: NDArray[np.int64], n_super: int) -> NDArray:
@@ -68,6 +76,22 @@ class SparseForceConstants:
     @classmethod
     def from_dense_compact(cls, dense: NDArray, p2s: NDArray[np.int64],
                            tol: float = 0.0) -> SparseForceConstants:
+        """Keep the clusters of a dense compact array whose tensor exceeds ``tol``.
+
+        Parameters
+        ----------
+        dense : ndarray of float, shape (n_prim, N, ..., N, 3, ..., 3)
+            Compact force constants of order n (n atom axes, n Cartesian axes), eV/Å^n.
+        p2s : ndarray of int, shape (n_prim,)
+            Supercell index of each primitive atom.
+        tol : float
+            Clusters whose largest absolute component is ``<= tol`` (eV/Å^n) are dropped.
+
+        Returns
+        -------
+        SparseForceConstants
+            The kept clusters, first atom as a supercell index.
+        """
         order = (dense.ndim) // 2
         flat = dense.reshape(dense.shape[:order] + (-1,))
         keep = np.nonzero(np.abs(flat).max(axis=-1) > tol)
@@ -103,6 +127,7 @@ class ForceConstants:
     source: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        """Bring the arrays to compact shape and check them (see the class docstring)."""
         s = self.setup
         object.__setattr__(self, "fc2", _as_compact(self.fc2, 2, s, "fc2"))
         if self.fc3 is not None:
@@ -135,10 +160,12 @@ class ForceConstants:
 
     @property
     def primitive(self) -> Cell:
+        """The primitive cell, on which phonons live."""
         return self.setup.primitive
 
     @property
     def supercell(self) -> Cell:
+        """The supercell, whose atoms index the force constants."""
         return self.setup.supercell
 
     @property
@@ -147,7 +174,24 @@ class ForceConstants:
         return [2] + [n for n, fc in ((3, self.fc3), (4, self.fc4)) if fc is not None]
 
     def with_masses(self, masses) -> ForceConstants:
-        """The same force constants with other primitive-cell masses (amu)."""
+        """Return the same force constants with other primitive-cell masses.
+
+        Parameters
+        ----------
+        masses : array_like of float, shape (n_prim,)
+            One mass per primitive atom, in amu; equivalent atoms of the unit cell and
+            supercell get the mass of their primitive atom.
+
+        Returns
+        -------
+        ForceConstants
+            The same arrays (eV/Å^n) on cells with the new masses.
+
+        Raises
+        ------
+        ForceConstantsError
+            If ``masses`` does not have one entry per primitive atom.
+        """
         s = self.setup
         masses = np.asarray(masses, dtype=float)
         if masses.shape != (s.n_prim,):

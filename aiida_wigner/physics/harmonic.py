@@ -151,6 +151,7 @@ class VelocityOperator:
 
     @property
     def group_velocities(self) -> NDArray[np.float64]:
+        """Group velocities (n_q, B, 3), THz·Å: the band-diagonal of ``velocity``."""
         return np.einsum("qajj->qja", self.velocity).real
 
 

@@ -70,6 +70,13 @@ class KappaSettings:
     four_phonon_allocation: str = "kappa"
 
     def __post_init__(self):
+        """Normalize mesh and temperatures to tuples and check every setting.
+
+        Raises
+        ------
+        ValueError
+            With a one-line message for the first setting that is out of range.
+        """
         mesh = tuple(int(m) for m in self.mesh)
         if len(mesh) != 3 or min(mesh) < 1:
             raise ValueError(f"mesh must be three positive integers, got {self.mesh!r}")
@@ -104,25 +111,44 @@ class KappaSettings:
             raise ValueError("four_phonon_target_error needs four_phonon_allocation='uniform'")
 
     def as_dict(self) -> dict:
+        """Return the settings as a plain dict (field name -> value), e.g. to store them."""
         return asdict(self)
 
 
 @dataclass
 class KappaResult:
-    """Result of :func:`compute_kappa`.  Shapes: T temperatures, Q irreducible q-points,
-    B bands.
+    """Result of :func:`compute_kappa`.
 
-    temperatures (T,) K; kappa_P, kappa_C, kappa (T, 3, 3) W/(m·K);
-    qpoints (Q, 3) reduced; weights (Q,) int (sum = mesh size);
-    frequencies (Q, B) THz; group_velocities (Q, B, 3) THz·Å — with renormalized
-    phonons (one model per temperature) both get a leading T axis: (T, Q, B), (T, Q, B, 3);
-    heat_capacities (T, Q, B) eV/K per mode;
-    gamma_3ph, gamma_4ph, gamma_isotope, gamma (T, Q, B) THz half widths
-    (gamma_isotope is T-independent on harmonic phonons but broadcast; gamma_4ph zeros
-    unless computed); gamma_4ph_stderr (T, Q, B) THz, the statistical error of sampled
-    γ_4ph (zeros when exhaustive or off);
-    kappa_P_modes (T, Q, B, 3, 3) W/(m·K), weight included, summing to kappa_P;
-    spectra: dict of spectral/cumulative κ_P(ω), κ_C(ω) and the binned (ω, ω') κ_C map.
+    Shapes: T temperatures, Q irreducible q-points, B bands.
+
+    Attributes
+    ----------
+    settings : KappaSettings
+        The settings of the run.
+    temperatures : ndarray of float, shape (T,)
+        Temperatures in K.
+    kappa_P, kappa_C, kappa : ndarray of float, shape (T, 3, 3)
+        Populations, coherences and total conductivity, W/(m·K).
+    qpoints : ndarray of float, shape (Q, 3)
+        Irreducible q-points, reduced coordinates.
+    weights : ndarray of int, shape (Q,)
+        Number of mesh points each represents (sum = mesh size).
+    frequencies : ndarray of float, shape (Q, B) or (T, Q, B)
+        Frequencies in THz; the leading T axis with renormalized phonons (one model per
+        temperature).
+    group_velocities : ndarray of float, shape (Q, B, 3) or (T, Q, B, 3)
+        Group velocities in THz·Å, leading T axis as for ``frequencies``.
+    heat_capacities : ndarray of float, shape (T, Q, B)
+        Mode heat capacities, eV/K per mode.
+    gamma_3ph, gamma_4ph, gamma_isotope, gamma : ndarray of float, shape (T, Q, B)
+        Half widths in THz (gamma_isotope is T-independent on harmonic phonons but
+        broadcast; gamma_4ph zeros unless computed); gamma is their sum.
+    kappa_P_modes : ndarray of float, shape (T, Q, B, 3, 3)
+        Mode contributions to kappa_P, W/(m·K), weight included (they sum to kappa_P).
+    gamma_4ph_stderr : ndarray of float, shape (T, Q, B)
+        Statistical error of sampled γ_4ph in THz (zeros when exhaustive or off).
+    spectra : dict
+        Spectral and cumulative κ_P(ω), κ_C(ω) and the binned (ω, ω') κ_C map.
     """
 
     settings: KappaSettings
@@ -144,6 +170,7 @@ class KappaResult:
     spectra: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        """Fill a missing ``gamma_4ph_stderr`` with zeros of the shape of ``gamma_4ph``."""
         if self.gamma_4ph_stderr is None:
             self.gamma_4ph_stderr = np.zeros_like(self.gamma_4ph)
 
@@ -169,7 +196,14 @@ class KappaResult:
                    spectra=spectra, **joined, **per_t)
 
     def summary(self) -> dict:
-        """The JSON output contract of ``aiida-wigner kappa --output`` (without ``node``)."""
+        """Return the JSON output of ``aiida-wigner kappa --output`` (without ``node``).
+
+        Returns
+        -------
+        dict
+            ``temperatures`` (K), ``kappa_P``, ``kappa_C``, ``kappa`` (nested lists, T x 3 x 3,
+            W/(m K)) and ``units``.
+        """
         return {
             "temperatures": self.temperatures.tolist(),
             "kappa_P": self.kappa_P.tolist(),
@@ -261,6 +295,7 @@ class Linewidths:
         return self.gamma_3ph + self.gamma_isotope + self.gamma_4ph
 
     def arrays(self) -> dict[str, NDArray]:
+        """Return the arrays named in ``ARRAYS`` (units in ``UNITS``), e.g. to store them."""
         return {name: np.asarray(getattr(self, name)) for name in self.ARRAYS}
 
     @classmethod
@@ -280,10 +315,25 @@ class Linewidths:
 
     @classmethod
     def gather(cls, chunks, grid_points) -> Linewidths:
-        """The chunks' points, in the order of ``grid_points`` (each point exactly once).
+        """Join chunks of linewidths into one, in the order of ``grid_points``.
 
-        Raises ValueError when a point is missing, given twice or not asked for, or the
-        chunks have other temperatures.
+        Parameters
+        ----------
+        chunks : sequence of Linewidths
+            Linewidths at disjoint sets of points, all at the same temperatures (K).
+        grid_points : array_like of int, shape (G,)
+            Mesh indices wanted; each must be in exactly one chunk.
+
+        Returns
+        -------
+        Linewidths
+            Half widths (T, G, B) in THz at ``grid_points``.
+
+        Raises
+        ------
+        ValueError
+            If a point is missing, given twice or not asked for, or the chunks have other
+            temperatures.
         """
         grid_points = np.asarray(grid_points, dtype=np.int64)
         have = np.concatenate([np.asarray(c.grid_points, dtype=np.int64) for c in chunks])
@@ -302,7 +352,7 @@ class Linewidths:
         return cls(grid_points=grid_points, temperatures=np.asarray(temps), **joined)
 
     def at_temperature(self, index: int) -> Linewidths:
-        """The linewidths of temperature ``index`` alone (leading axis of length 1)."""
+        """Return the linewidths of temperature ``index`` alone (leading axis of length 1)."""
         sl = slice(index, index + 1)
         return Linewidths(self.grid_points, self.temperatures[sl],
                           **{name: getattr(self, name)[sl] for name in self.ARRAYS[2:]})
@@ -316,28 +366,54 @@ def irreducible_grid_points(fc, settings: KappaSettings) -> NDArray:
 
 
 def four_phonon_couples_points(settings: KappaSettings) -> bool:
-    """True when γ_4ph at one q-point depends on the others (sampled, "kappa" allocation:
-    the sample budget is spread over all points after a pilot), so γ_4ph must be computed
-    for all irreducible points at once (``parts=("4ph",)`` with ``previous``)."""
+    """Tell whether γ_4ph at one q-point depends on the other q-points.
+
+    It does for sampled γ_4ph with the "kappa" allocation (the sample budget is spread
+    over all points after a pilot): then γ_4ph must be computed for all irreducible points
+    at once (``parts=("4ph",)`` with ``previous``).
+
+    Parameters
+    ----------
+    settings : KappaSettings
+        The settings of the run.
+
+    Returns
+    -------
+    bool
+        True when the points are coupled.
+    """
     return settings.four_phonon == "sampled" and settings.four_phonon_allocation == "kappa"
 
 
 def compute_linewidths(fc, settings: KappaSettings, grid_points=None, models=None,
                        parts=LINEWIDTH_PARTS, previous: Linewidths | None = None) -> Linewidths:
-    """Half widths γ (THz) at ``grid_points`` (default: all irreducible points) and all
-    temperatures, exactly as :func:`compute_kappa` computes them.
+    """Compute half widths γ (THz) at some q-points exactly as :func:`compute_kappa` does.
 
-    grid_points : mesh indices, a subset of :func:`irreducible_grid_points`; each point's
-        γ_3ph, γ_isotope and (exhaustive or "uniform" sampled) γ_4ph depend on that point
-        only, so chunks of points can run in separate jobs.
-    models : as in :func:`compute_kappa`.
-    parts : the channels to compute, of ``LINEWIDTH_PARTS`` (those the settings switch on);
+    Parameters
+    ----------
+    fc : ForceConstants
+        Force constants (eV/Å^n) with the orders the settings need.
+    settings : KappaSettings
+        The settings of the run; all its temperatures (K) are computed.
+    grid_points : array_like of int, shape (G,), optional
+        Mesh indices, a subset of :func:`irreducible_grid_points` (default: all of them).
+        Each point's γ_3ph, γ_isotope and (exhaustive or "uniform" sampled) γ_4ph depend
+        on that point only, so chunks of points can run in separate jobs.
+    models : sequence, optional
+        As in :func:`compute_kappa`.
+    parts : tuple of str
+        The channels to compute, of ``LINEWIDTH_PARTS`` (those the settings switch on);
         the others are zeros, or taken from ``previous``.
-    previous : linewidths at the same points (e.g. the gathered 3ph + isotope chunks):
-        kept for the channels not in ``parts``, and their γ_3ph + γ_isotope are the κ
-        weights of sampled γ_4ph with the "kappa" allocation
-        (:func:`four_phonon_couples_points`; then ``grid_points`` must be all irreducible
-        points).
+    previous : Linewidths, optional
+        Linewidths at the same points (e.g. the gathered 3ph + isotope chunks): kept for
+        the channels not in ``parts``, and their γ_3ph + γ_isotope are the κ weights of
+        sampled γ_4ph with the "kappa" allocation (:func:`four_phonon_couples_points`;
+        then ``grid_points`` must be all irreducible points).
+
+    Returns
+    -------
+    Linewidths
+        Half widths (T, G, B) in THz per channel, with the 4ph standard error.
     """
     _check_orders(fc, settings)
     unknown = sorted(set(parts) - set(LINEWIDTH_PARTS))
@@ -367,9 +443,33 @@ def compute_linewidths(fc, settings: KappaSettings, grid_points=None, models=Non
 
 def kappa_from_linewidths(fc, settings: KappaSettings, linewidths: Linewidths,
                           models=None) -> KappaResult:
-    """Wigner κ (Eq. 5) with given half widths: :func:`compute_kappa` with its linewidth
-    step replaced by ``linewidths`` (all irreducible points, e.g. gathered chunks of
-    :func:`compute_linewidths`; ValueError when they do not match the run)."""
+    """Compute the Wigner κ (Eq. 5) with given half widths.
+
+    This is :func:`compute_kappa` with its linewidth step replaced by ``linewidths``.
+
+    Parameters
+    ----------
+    fc : ForceConstants
+        Force constants (eV/Å^n).
+    settings : KappaSettings
+        The settings of the run.
+    linewidths : Linewidths
+        Half widths (T, Q, B) in THz at all irreducible points, e.g. gathered chunks of
+        :func:`compute_linewidths`, at the temperatures (K) of ``settings``.
+    models : sequence, optional
+        As in :func:`compute_kappa`.
+
+    Returns
+    -------
+    KappaResult
+        κ_P, κ_C and κ in W/(m K) with the mode data.
+
+    Raises
+    ------
+    ValueError
+        If the linewidths are at other temperatures or not at the irreducible points
+        in mesh order.
+    """
     lw_temps = np.asarray(linewidths.temperatures, dtype=float)
     if not np.array_equal(lw_temps, np.asarray(settings.temperatures, dtype=float)):
         raise ValueError(f"the linewidths are at {lw_temps.tolist()} K, the run at "
@@ -388,8 +488,12 @@ def kappa_from_linewidths(fc, settings: KappaSettings, linewidths: Linewidths,
 
 
 def _per_temperature(settings: KappaSettings, models, one, stack):
-    """``one(settings, builder, index)`` on harmonic phonons (builder and index None), or
-    once per temperature on its model, the results joined with ``stack(settings, list)``."""
+    """Run ``one`` on harmonic phonons or once per temperature on its model.
+
+    ``one(settings, builder, index)`` runs with builder and index None on harmonic
+    phonons; otherwise once per temperature, the results joined with
+    ``stack(settings, list)``.
+    """
     if models is None:
         return one(settings, None, None)
     temps = settings.temperatures
@@ -421,9 +525,12 @@ def _check_orders(fc, settings: KappaSettings) -> None:
 
 @dataclass
 class _MeshPhonons:
-    """The phonons of one κ run on its whole mesh (``builder``: a ``DynamicalMatrixBuilder``
-    or an ``EffectiveHarmonicModel``), the full-mesh velocities where the linewidths need
-    them (adaptive widths, κ weights of sampled 4ph) and the smearing."""
+    """Hold the phonons of one κ run on its whole mesh.
+
+    ``builder`` is a ``DynamicalMatrixBuilder`` or an ``EffectiveHarmonicModel``; the
+    full-mesh velocities are kept where the linewidths need them (adaptive widths, κ
+    weights of sampled 4ph), with the smearing.
+    """
 
     qmesh: object
     builder: object

@@ -38,7 +38,25 @@ def grid_index(addresses, mesh) -> NDArray[np.int64]:
 
 
 def point_group_rotations(cell: Cell, symprec: float = 1e-5) -> NDArray[np.int64]:
-    """Unique rotation parts (reduced direct coordinates) of the space group of ``cell``."""
+    """Return the unique rotations of the space group of ``cell``.
+
+    Parameters
+    ----------
+    cell : Cell
+        The crystal (primitive cell for phonons).
+    symprec : float
+        Symmetry tolerance in Å passed to spglib.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_rot, 3, 3)
+        Rotation parts in reduced direct coordinates, each once.
+
+    Raises
+    ------
+    MeshError
+        If spglib cannot determine the symmetry.
+    """
     sym = spglib.get_symmetry(cell.spglib_cell, symprec=symprec)
     if sym is None:
         raise MeshError("spglib could not determine the symmetry of the cell")
@@ -91,6 +109,30 @@ class QMesh:
 
     @classmethod
     def build(cls, cell: Cell, mesh, symmetry: bool = True, symprec: float = 1e-5) -> QMesh:
+        """Build the Γ-centred mesh on ``cell`` and reduce it by the point group.
+
+        Parameters
+        ----------
+        cell : Cell
+            The primitive cell.
+        mesh : array_like of int, shape (3,)
+            Number of points along each reciprocal lattice vector.
+        symmetry : bool
+            Reduce to irreducible points with the point group; False uses the identity
+            only (time reversal, q ≡ -q, still applies).
+        symprec : float
+            Symmetry tolerance in Å passed to spglib.
+
+        Returns
+        -------
+        QMesh
+            The mesh with its irreducible points, weights and maps.
+
+        Raises
+        ------
+        MeshError
+            If the mesh is not three positive integers or breaks the crystal symmetry.
+        """
         mesh = np.asarray(mesh, dtype=np.int64).reshape(-1)
         if mesh.shape != (3,) or mesh.min() < 1:
             raise MeshError(f"mesh must be three positive integers, got {mesh.tolist()}")
@@ -107,6 +149,7 @@ class QMesh:
 
     @property
     def n_q(self) -> int:
+        """Number of points of the full mesh."""
         return len(self.addresses)
 
     @property
@@ -116,6 +159,7 @@ class QMesh:
 
     @property
     def ir_qpoints(self) -> NDArray[np.float64]:
+        """Irreducible q-points (n_ir, 3), reduced coordinates in [0, 1)."""
         return self.qpoints[self.ir_grid]
 
     @cached_property

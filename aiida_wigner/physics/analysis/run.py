@@ -1,5 +1,7 @@
-"""Every analysis of one finished conductivity run, as named arrays (the contract of the
-``wigner.analysis`` calcfunction; docs/analysis.md lists names, shapes and units).
+"""Every analysis of one finished conductivity run, as named arrays.
+
+This is the contract of the ``wigner.analysis`` calcfunction; docs/analysis.md lists names,
+shapes and units.
 
 Input: the run's force constants and ``KappaSettings``, its stored modes (the arrays of the
 ``modes`` output of ``wigner.kappa``: ``temperature``, ``weight``, ``frequency``, ``gamma``,
@@ -26,15 +28,30 @@ from .participation import participation_ratios, species_sums
 
 @dataclass(frozen=True)
 class AnalysisParameters:
-    """bins : frequency bins of the spectra and the κ_C(ν_j, ν_j') map;
-    lorentzian_bins : bins per axis of the (|Δν|, Γ) pair map and the weight grid;
-    path_points : points along the band path (0: no ``dispersion`` group)."""
+    """Resolution of the analyses.
+
+    Attributes
+    ----------
+    bins : int
+        Frequency bins of the spectra and the κ_C(ν_j, ν_j') map.
+    lorentzian_bins : int
+        Bins per axis of the (|Δν|, Γ) pair map and the weight grid.
+    path_points : int
+        Points along the band path (0: no ``dispersion`` group).
+    """
 
     bins: int = 100
     lorentzian_bins: int = 60
     path_points: int = 200
 
     def __post_init__(self):
+        """Check that the bin counts are positive and ``path_points`` is not negative.
+
+        Raises
+        ------
+        ValueError
+            With a one-line message naming the bad parameter.
+        """
         for name in ("bins", "lorentzian_bins"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive number of bins, "
@@ -45,8 +62,26 @@ class AnalysisParameters:
 
 
 def per_temperature(modes: dict, name: str, n_t: int) -> np.ndarray:
-    """A mode array with a leading temperature axis (harmonic runs store frequencies and
-    group velocities without one)."""
+    """Return a mode array with a leading temperature axis.
+
+    Harmonic runs store frequencies and group velocities without one; they are repeated
+    over the temperatures.
+
+    Parameters
+    ----------
+    modes : dict
+        The stored mode arrays of the run.
+    name : str
+        ``"frequency"`` (THz, (T, Q, B) or (Q, B)) or ``"group_velocity"`` (THz·Å,
+        (T, Q, B, 3) or (Q, B, 3)).
+    n_t : int
+        Number of temperatures T.
+
+    Returns
+    -------
+    ndarray of float
+        The array with a leading axis of length ``n_t`` (a copy when it was broadcast).
+    """
     value = np.asarray(modes[name])
     extra = {"frequency": 2, "group_velocity": 3}[name]
     return np.broadcast_to(value, (n_t,) + value.shape[-extra:]).copy() if value.ndim == extra \
