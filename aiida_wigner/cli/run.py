@@ -128,8 +128,8 @@ def cmd_run(ctx, structure, engine, code_label, model, protocol, temperatures, s
 
 def _heavy_steps_to_worker(builder, worker_label: str | None, chunks: int,
                            job_options: str | None) -> None:
-    """The linewidths as ``chunks`` worker CalcJobs (so that no heavy step runs inside a daemon
-    worker): on the code ``worker_label``, or on ``aiida-wigner-worker@localhost``, with the
+    """The linewidths as ``chunks`` worker CalcJobs and the renormalization as one (so that
+    these heavy steps do not run inside a daemon worker): on the code ``worker_label``, or on ``aiida-wigner-worker@localhost``, with the
     ``metadata.options`` of the YAML file ``job_options``."""
     import yaml
     from aiida import orm
@@ -142,6 +142,8 @@ def _heavy_steps_to_worker(builder, worker_label: str | None, chunks: int,
         code = load_code(worker_label, "--worker-code",
                          "create the worker code as docs/cluster.md shows")
     builder.codes.linewidths = code
+    if "renormalization" in builder:
+        builder.codes.renormalize = code  # SCP (+ bubble) as a wigner.renormalize_job
     builder.chunks = orm.Int(chunks)
     if job_options:
         with open(job_options, encoding="utf-8") as handle:
