@@ -129,8 +129,9 @@ def cmd_run(ctx, structure, engine, code_label, model, protocol, temperatures, s
 def _heavy_steps_to_worker(builder, worker_label: str | None, chunks: int,
                            job_options: str | None) -> None:
     """The linewidths as ``chunks`` worker CalcJobs and the renormalization as one (so that
-    these heavy steps do not run inside a daemon worker): on the code ``worker_label``, or on ``aiida-wigner-worker@localhost``, with the
-    ``metadata.options`` of the YAML file ``job_options``."""
+    these heavy steps do not run inside a daemon worker): on the code ``worker_label``, or
+    on ``aiida-wigner-worker@localhost``, with the ``metadata.options`` of the YAML file
+    ``job_options``."""
     import yaml
     from aiida import orm
 

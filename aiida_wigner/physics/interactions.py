@@ -207,7 +207,8 @@ def contract_legs(phi, e0t, e1, e2):  # pragma: no cover - numba
 
 
 @numba.njit(parallel=True, cache=True)
-def _strength_kernel(t1, t2, pre, kap, pidx, values, block_ptr, e0t, e1, e2):  # pragma: no cover - numba
+def _strength_kernel(t1, t2, pre, kap, pidx, values, block_ptr, e0t, e1,
+                     e2):  # pragma: no cover - numba
     """|V3|² (n_t, B, B, B) of the triplets with pair phases t1, t2 (n_t, n_pairs)."""
     n_t = t1.shape[0]
     m = e1.shape[1]

@@ -45,12 +45,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..fc4_reciprocal import QuarticInteraction, assemble_quadruplet, contract_quadruplet
-from ..interactions import single_threaded_blas
 from ..harmonic import Phonons, degenerate_average_matrix, degenerate_block_ids, occupation
+from ..interactions import single_threaded_blas
 from ..mesh import QMesh, grid_index
 from ..units import AMU, ANGSTROM, EV, HBAR
-from .smearing import (ADAPTIVE_SIGMA_FLOOR, SHENGBTE_LOW_FREQUENCY_4PH,
-                       SHENGBTE_TINY_SIGMA_4PH, Smearing, mesh_projection)
+from .smearing import (
+    ADAPTIVE_SIGMA_FLOOR,
+    SHENGBTE_LOW_FREQUENCY_4PH,
+    SHENGBTE_TINY_SIGMA_4PH,
+    Smearing,
+    mesh_projection,
+)
 
 #: π ħ² |V4|² / (96 (2π·10¹²)⁶ ν0 ν1 ν2 ν3) × δ[1/THz] → γ in THz, V4 in eV/(Å⁴ amu²).
 FOUR_PHONON_FACTOR = (np.pi * HBAR**2 * (EV / (ANGSTROM**4 * AMU**2)) ** 2
@@ -167,7 +172,8 @@ def _pair_kernel(table, pre0, kap, pidx, values, e0, vecs, nu0, nu, occ, u, um, 
 
 @numba.njit(cache=True)
 def _accumulate(v4, p, nu0, nu, occ, u, um, floor2, legs, neg, blk, blk0, gp, kind, fp_count,
-                sigma, scale, cutoff, leg_cutoff, ncut, floor, tiny, signs, out):  # pragma: no cover - numba
+                sigma, scale, cutoff, leg_cutoff, ncut, floor, tiny, signs,
+                out):  # pragma: no cover - numba
     """out[p, T, j0] = Σ_{j1 j2 j3} Σ_s c |V4|² / (ν0ν1ν2ν3) F_s g_σ(ν0 − s·ν) for pair p.
 
     v4 (B, B, B, B) of pair p indexed (j3, j2, j1, j0); nu0 (B,); nu (n_p, 3, B);

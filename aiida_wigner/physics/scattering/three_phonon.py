@@ -17,8 +17,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..harmonic import Phonons, average_degenerate, occupation
-from ..interactions import (BATCH, CubicInteraction, cluster_transform, contract_legs,
-                             single_threaded_blas)
+from ..interactions import (
+    BATCH,
+    CubicInteraction,
+    cluster_transform,
+    contract_legs,
+    single_threaded_blas,
+)
 from ..mesh import QMesh, grid_index, triplets_at_q
 from ..units import AMU, ANGSTROM, EV, HBAR
 from .smearing import Smearing, combine
@@ -108,7 +113,8 @@ def _triplet_widths(smearing: Smearing, gv, floor2, a, b, minus, shape):
 
 @numba.njit(parallel=True, cache=True)
 def _gamma_kernel(table, pre, e0t, vecs, grid_points, owner, q1, q2, w, freqs, inv_f, occ,
-                  sig_sum, sig_p, sig_m, ncut, kap, pidx, values, block_ptr):  # pragma: no cover - numba
+                  sig_sum, sig_p, sig_m, ncut, kap, pidx, values,
+                  block_ptr):  # pragma: no cover - numba
     """Per triplet t: w_t Σ_{j1 j2} |V3|²/(ν0ν1ν2) [(n1+n2+1) g(ν0−ν1−ν2) + (n1−n2)(g(ν0+ν1−ν2)
     − g(ν0−ν1+ν2))] as out[t, T, j0] (without the prefactor).
 
