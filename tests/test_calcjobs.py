@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 
 import numpy as np
 import pytest
@@ -145,7 +146,8 @@ def test_missing_output_and_crash(fc_node, worker_code, tmp_path):
     _, node = run_get_node(LinewidthsCalculation, code=silent, force_constants=fc_node,
                            settings=settings)
     assert node.exit_status == status("ERROR_WORKER_OUTPUT_MISSING")
-    crash = _fake_worker(tmp_path, "crash-worker", "python -c 'import no_such_module'",
+    # this interpreter by its path: the job's shell need not have a `python` on its PATH
+    crash = _fake_worker(tmp_path, "crash-worker", f"{sys.executable} -c 'import no_such_module'",
                          worker_code.computer)
     _, node = run_get_node(LinewidthsCalculation, code=crash, force_constants=fc_node,
                            settings=settings)
