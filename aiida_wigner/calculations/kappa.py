@@ -34,6 +34,7 @@ from aiida.engine import calcfunction
 
 from aiida_wigner.data.force_constants import ForceConstantsData
 from aiida_wigner.exit_codes import exit_code
+from aiida_wigner.physics.kappa import settings_from_dict
 
 from .validators import settings_validator
 
@@ -78,34 +79,6 @@ SUMMARY_UNITS = {
 }
 
 SPECTRA_PREFIX = "spectra__"
-
-
-def settings_from_dict(settings: dict):
-    """Validate a plain settings dictionary into a :class:`KappaSettings`.
-
-    Lists become tuples; unknown or missing keys and invalid values raise ``ValueError``
-    with a message naming the key and the accepted keys.
-    """
-    from aiida_wigner.physics.kappa import KappaSettings
-
-    if not isinstance(settings, dict):
-        raise ValueError(f"kappa settings must be a dictionary, got {type(settings).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(KappaSettings)}
-    unknown = sorted(set(settings) - set(fields))
-    if unknown:
-        raise ValueError(f"unknown kappa setting(s) {unknown}; accepted keys: {sorted(fields)}")
-    required = [name for name, f in fields.items()
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    missing = [name for name in required if name not in settings]
-    if missing:
-        raise ValueError(f"kappa settings need {missing} (e.g. mesh=[10, 10, 10], "
-                         f"temperatures=[300])")
-    kwargs = {key: tuple(value) if isinstance(value, list) else value
-              for key, value in settings.items()}
-    try:
-        return KappaSettings(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"invalid kappa settings: {exc}") from exc
 
 
 def _extra_array_fields(result) -> list[str]:

@@ -64,19 +64,12 @@ def _job(path) -> dict:
     return job
 
 
-def _kappa_settings(values: dict):
-    from aiida_wigner.physics.kappa import KappaSettings
-
-    return KappaSettings(**{key: tuple(value) if isinstance(value, list) else value
-                            for key, value in values.items()})
-
-
 def run_linewidths(args) -> None:
-    from aiida_wigner.physics.kappa import Linewidths, compute_linewidths
+    from aiida_wigner.physics.kappa import Linewidths, compute_linewidths, settings_from_dict
     from aiida_wigner.physics.renormalization import Renormalization
 
     job = _job(args.job)
-    settings = _kappa_settings(job["settings"])
+    settings = settings_from_dict(job["settings"])
     fc = _force_constants(args)
     models = None
     if args.renormalization:
