@@ -68,5 +68,9 @@ def band_path(primitive: Cell, npoints: int = 200) -> BandPath:
         else:
             merged_ticks.append(float(tick))
             merged_labels.append(name)
-    return BandPath(np.asarray(path.kpts, dtype=float), np.asarray(distances, dtype=float),
-                    np.array(merged_ticks), tuple(merged_labels))
+    return BandPath(
+        np.asarray(path.kpts, dtype=float),
+        np.asarray(distances, dtype=float),
+        np.array(merged_ticks),
+        tuple(merged_labels),
+    )

@@ -66,8 +66,12 @@ class Cell:
             raise CellError(f"{len(numbers)} atoms but {len(masses)} masses")
         if np.any(masses <= 0):
             raise CellError("masses must be positive (amu)")
-        for name, value in (("lattice", lattice), ("positions", positions),
-                            ("numbers", numbers), ("masses", masses)):
+        for name, value in (
+            ("lattice", lattice),
+            ("positions", positions),
+            ("numbers", numbers),
+            ("masses", masses),
+        ):
             value.setflags(write=False)
             object.__setattr__(self, name, value)
 
@@ -104,8 +108,12 @@ class Cell:
         """Return a :class:`phonopy.structure.atoms.PhonopyAtoms`."""
         from phonopy.structure.atoms import PhonopyAtoms
 
-        return PhonopyAtoms(cell=self.lattice, scaled_positions=self.positions,
-                            numbers=self.numbers, masses=self.masses)
+        return PhonopyAtoms(
+            cell=self.lattice,
+            scaled_positions=self.positions,
+            numbers=self.numbers,
+            masses=self.masses,
+        )
 
     @classmethod
     def from_phonopy(cls, atoms) -> Cell:
@@ -138,15 +146,24 @@ class Cell:
         Cell
             The same structure, positions fractional and not wrapped into the cell.
         """
-        return cls(atoms.cell.array, atoms.get_scaled_positions(wrap=False),
-                   atoms.numbers, atoms.get_masses())
+        return cls(
+            atoms.cell.array,
+            atoms.get_scaled_positions(wrap=False),
+            atoms.numbers,
+            atoms.get_masses(),
+        )
 
     def to_ase(self):
         """Return a periodic :class:`ase.Atoms` with the same lattice, atoms and masses."""
         from ase import Atoms
 
-        return Atoms(numbers=self.numbers, cell=self.lattice,
-                     scaled_positions=self.positions, masses=self.masses, pbc=True)
+        return Atoms(
+            numbers=self.numbers,
+            cell=self.lattice,
+            scaled_positions=self.positions,
+            masses=self.masses,
+            pbc=True,
+        )
 
     def with_masses(self, masses) -> Cell:
         """Return the same cell with other atomic masses.
@@ -221,8 +238,9 @@ class SupercellSetup:
     multi: NDArray[np.int64]  # (N_super, n_prim, 2): multiplicity, offset into svecs
 
     @classmethod
-    def build(cls, unitcell: Cell, supercell_matrix, primitive_matrix=None,
-              symprec: float = 1e-5) -> SupercellSetup:
+    def build(
+        cls, unitcell: Cell, supercell_matrix, primitive_matrix=None, symprec: float = 1e-5
+    ) -> SupercellSetup:
         """Build the supercell and primitive cell of ``unitcell`` with phonopy.
 
         Parameters
@@ -254,8 +272,10 @@ class SupercellSetup:
         if smat.shape == (3,):
             smat = np.diag(smat)
         if smat.shape != (3, 3) or round(abs(np.linalg.det(smat))) < 1:
-            raise CellError(f"supercell matrix must be 3 integers or a 3x3 integer matrix "
-                            f"with non-zero determinant, got {supercell_matrix!r}")
+            raise CellError(
+                f"supercell matrix must be 3 integers or a 3x3 integer matrix "
+                f"with non-zero determinant, got {supercell_matrix!r}"
+            )
         pmat = np.eye(3) if primitive_matrix is None else np.array(primitive_matrix, dtype=float)
         if pmat.shape != (3, 3):
             raise CellError(f"primitive matrix must be 3x3, got {pmat.shape}")
@@ -264,16 +284,25 @@ class SupercellSetup:
         try:
             prim = Primitive(scell, tmat, symprec=symprec)
         except (ValueError, RuntimeError) as exc:
-            raise CellError(f"primitive matrix {pmat.tolist()} is inconsistent with the "
-                            f"unit cell and supercell matrix {smat.tolist()}: {exc}") from exc
+            raise CellError(
+                f"primitive matrix {pmat.tolist()} is inconsistent with the "
+                f"unit cell and supercell matrix {smat.tolist()}: {exc}"
+            ) from exc
         svecs, multi = prim.get_smallest_vectors()
         s2p = np.asarray(prim.s2p_map)
         p2p = prim.p2p_map
         s2pp = np.array([p2p[i] for i in s2p], dtype=np.int64)
-        return cls(unitcell=unitcell, supercell_matrix=smat, primitive_matrix=pmat,
-                   supercell=Cell.from_phonopy(scell), primitive=Cell.from_phonopy(prim),
-                   p2s=np.asarray(prim.p2s_map, dtype=np.int64), s2pp=s2pp,
-                   svecs=np.asarray(svecs, dtype=float), multi=np.asarray(multi, dtype=np.int64))
+        return cls(
+            unitcell=unitcell,
+            supercell_matrix=smat,
+            primitive_matrix=pmat,
+            supercell=Cell.from_phonopy(scell),
+            primitive=Cell.from_phonopy(prim),
+            p2s=np.asarray(prim.p2s_map, dtype=np.int64),
+            s2pp=s2pp,
+            svecs=np.asarray(svecs, dtype=float),
+            multi=np.asarray(multi, dtype=np.int64),
+        )
 
     @property
     def n_prim(self) -> int:
@@ -285,8 +314,9 @@ class SupercellSetup:
         """Number of atoms in the supercell."""
         return len(self.s2pp)
 
-    def pair_images(self) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64],
-                                   NDArray[np.float64]]:
+    def pair_images(
+        self,
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
         """Flattened list of (primitive atom i, supercell atom j) shortest image vectors.
 
         Returns ``(i, j, vectors, weights)``: for each image of the pair (i, j) the

@@ -53,8 +53,10 @@ class Wigner:
 
     def __init__(self, fc: ForceConstants):
         if not isinstance(fc, ForceConstants):
-            raise TypeError(f"Wigner needs a ForceConstants model (load_force_constants), got "
-                            f"{type(fc).__name__}")
+            raise TypeError(
+                f"Wigner needs a ForceConstants model (load_force_constants), got "
+                f"{type(fc).__name__}"
+            )
         self.fc = fc
         #: How many times each step ran: 'phonons' (mesh solves), 'linewidths', 'kappa',
         #: 'renormalization'.
@@ -118,8 +120,14 @@ class Wigner:
 
         return _kappa._per_temperature(settings, models, one, _kappa._stack_linewidths)
 
-    def kappa(self, mesh=None, temperatures=None, settings: KappaSettings | None = None,
-              renormalization=None, **options) -> KappaResult:
+    def kappa(
+        self,
+        mesh=None,
+        temperatures=None,
+        settings: KappaSettings | None = None,
+        renormalization=None,
+        **options,
+    ) -> KappaResult:
         """Wigner κ (Eq. 5): :func:`~.kappa.compute_kappa` with the work shared.
 
         Parameters
@@ -155,8 +163,15 @@ class Wigner:
         self.counts["kappa"] += 1
         return _kappa._per_temperature(settings, models, one, KappaResult.stack)
 
-    def renormalize(self, mesh, inner_mesh, temperatures, bubble: str = "none",
-                    bubble_epsilon: float = 0.05, **scp_options):
+    def renormalize(
+        self,
+        mesh,
+        inner_mesh,
+        temperatures,
+        bubble: str = "none",
+        bubble_epsilon: float = 0.05,
+        **scp_options,
+    ):
         """Renormalize the phonons at ``temperatures`` (K): SCP, optionally the bubble.
 
         :func:`~.renormalization.renormalize` with ``RenormalizationSettings.from_dict``,
@@ -165,9 +180,15 @@ class Wigner:
         from .renormalization import RenormalizationSettings, renormalize
 
         settings = RenormalizationSettings.from_dict(
-            {"mesh": list(mesh), "inner_mesh": list(inner_mesh),
-             "temperatures": list(temperatures), "bubble": bubble,
-             "bubble_epsilon": bubble_epsilon, **scp_options})
+            {
+                "mesh": list(mesh),
+                "inner_mesh": list(inner_mesh),
+                "temperatures": list(temperatures),
+                "bubble": bubble,
+                "bubble_epsilon": bubble_epsilon,
+                **scp_options,
+            }
+        )
         key = repr(settings)
         if key not in self._renormalizations:
             self._renormalizations[key] = (renormalize(self.fc, settings), {})
@@ -189,8 +210,10 @@ class Wigner:
         One object per temperature, kept for the life of this instance (so that their
         phonons are cached).
         """
-        cache = next((models for ren, models in self._renormalizations.values()
-                      if ren is renormalization), None)
+        cache = next(
+            (models for ren, models in self._renormalizations.values() if ren is renormalization),
+            None,
+        )
         if cache is None:
             self._renormalizations[("given", id(renormalization))] = (renormalization, {})
             cache = self._renormalizations[("given", id(renormalization))][1]

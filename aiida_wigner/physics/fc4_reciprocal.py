@@ -80,8 +80,9 @@ def _assemble_atomic(pf, qidx, pre, kap, pidx, values, out):  # pragma: no cover
     cluster atom; pidx (M, 3) pair index of legs 1..3; values (M, 81) mass-scaled.
     """
     for t in numba.prange(out.shape[0]):
-        assemble_quadruplet(pf, qidx[t, 0], qidx[t, 1], qidx[t, 2], pre[t], kap, pidx, values,
-                            out[t])
+        assemble_quadruplet(
+            pf, qidx[t, 0], qidx[t, 1], qidx[t, 2], pre[t], kap, pidx, values, out[t]
+        )
 
 
 @numba.njit(cache=True)
@@ -142,7 +143,8 @@ class QuarticInteraction:
         self.kap = np.ascontiguousarray(kap, dtype=np.int64)
         self.pidx = np.ascontiguousarray(inverse.reshape(-1, 3), dtype=np.int64)
         self.values = np.ascontiguousarray(
-            (fc4.values * scale[:, None, None, None, None]).reshape(len(kap), 81))
+            (fc4.values * scale[:, None, None, None, None]).reshape(len(kap), 81)
+        )
         self.n_clusters = len(kap)
 
     # -- phases ---------------------------------------------------------------------------
@@ -167,8 +169,15 @@ class QuarticInteraction:
         m = self.n_bands
         qidx = np.ascontiguousarray(np.atleast_2d(qidx), dtype=np.int64)
         out = np.zeros((len(qidx), m, m, m, m), dtype=complex)
-        _assemble_atomic(np.ascontiguousarray(table), qidx, np.ascontiguousarray(pre),
-                         self.kap, self.pidx, self.values, out)
+        _assemble_atomic(
+            np.ascontiguousarray(table),
+            qidx,
+            np.ascontiguousarray(pre),
+            self.kap,
+            self.pidx,
+            self.values,
+            out,
+        )
         return out
 
     def atomic(self, quadruplets) -> NDArray[np.complex128]:
@@ -223,13 +232,15 @@ def _check_quadruplets(quadruplets) -> NDArray[np.float64]:
         raise FC4Error(f"quadruplets must have shape (n, 4, 3), got {quads.shape}")
     total = quads.sum(axis=1)
     if not np.allclose(total, np.rint(total), atol=1e-8):
-        raise FC4Error("q0 + q1 + q2 + q3 must be a reciprocal lattice vector (integer in "
-                       "reduced coordinates)")
+        raise FC4Error(
+            "q0 + q1 + q2 + q3 must be a reciprocal lattice vector (integer in reduced coordinates)"
+        )
     return quads
 
 
-def fc4_to_reciprocal(fc: ForceConstants, quadruplets, eigenvectors=None,
-                      fc4: SparseForceConstants | None = None) -> NDArray[np.complex128]:
+def fc4_to_reciprocal(
+    fc: ForceConstants, quadruplets, eigenvectors=None, fc4: SparseForceConstants | None = None
+) -> NDArray[np.complex128]:
     """Convenience wrapper: Φ4 in the atomic basis, or V4 if ``eigenvectors`` are given.
 
     See :class:`QuarticInteraction` for the convention.

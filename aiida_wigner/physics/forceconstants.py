@@ -52,11 +52,14 @@ class SparseForceConstants:
         values = np.asarray(self.values, dtype=float)
         n = self.order
         if atoms.ndim != 2 or atoms.shape[1] != n:
-            raise ForceConstantsError(f"order-{n} clusters need atoms of shape (M, {n}), "
-                                      f"got {atoms.shape}")
+            raise ForceConstantsError(
+                f"order-{n} clusters need atoms of shape (M, {n}), got {atoms.shape}"
+            )
         if values.shape != (len(atoms),) + (3,) * n:
-            raise ForceConstantsError(f"order-{n} values need shape (M,{' 3,' * n}) with "
-                                      f"M={len(atoms)}, got {values.shape}")
+            raise ForceConstantsError(
+                f"order-{n} values need shape (M,{' 3,' * n}) with "
+                f"M={len(atoms)}, got {values.shape}"
+            )
         object.__setattr__(self, "atoms", atoms)
         object.__setattr__(self, "values", values)
 
@@ -74,8 +77,9 @@ class SparseForceConstants:
         return out
 
     @classmethod
-    def from_dense_compact(cls, dense: NDArray, p2s: NDArray[np.int64],
-                           tol: float = 0.0) -> SparseForceConstants:
+    def from_dense_compact(
+        cls, dense: NDArray, p2s: NDArray[np.int64], tol: float = 0.0
+    ) -> SparseForceConstants:
         """Keep the clusters of a dense compact array whose tensor exceeds ``tol``.
 
         Parameters
@@ -136,7 +140,8 @@ class ForceConstants:
                 raise ForceConstantsError(
                     "fc3 is zero everywhere: that is no three-phonon scattering at all (κ would "
                     "come out as 0, not infinite); give the real third-order force constants, "
-                    "or none for harmonic-only quantities")
+                    "or none for harmonic-only quantities"
+                )
         if self.fc4 is not None:
             fc4 = self.fc4
             if not isinstance(fc4, SparseForceConstants):
@@ -144,19 +149,26 @@ class ForceConstants:
             if fc4.order != 4:
                 raise ForceConstantsError(f"fc4 must be of order 4, got order {fc4.order}")
             if len(fc4) and (fc4.atoms.max() >= s.n_super or fc4.atoms.min() < 0):
-                raise ForceConstantsError(f"fc4 atom indices out of range for a supercell "
-                                          f"of {s.n_super} atoms")
+                raise ForceConstantsError(
+                    f"fc4 atom indices out of range for a supercell of {s.n_super} atoms"
+                )
             if len(fc4) and not np.all(np.isin(fc4.atoms[:, 0], s.p2s)):
-                raise ForceConstantsError("fc4 clusters must start with an atom of the "
-                                          "primitive cell (phonopy p2s map)")
+                raise ForceConstantsError(
+                    "fc4 clusters must start with an atom of the primitive cell (phonopy p2s map)"
+                )
             object.__setattr__(self, "fc4", fc4)
-        for name, values in (("fc2", self.fc2), ("fc3", self.fc3),
-                             ("fc4", None if self.fc4 is None else self.fc4.values)):
+        for name, values in (
+            ("fc2", self.fc2),
+            ("fc3", self.fc3),
+            ("fc4", None if self.fc4 is None else self.fc4.values),
+        ):
             bad = 0 if values is None else np.size(values) - np.count_nonzero(np.isfinite(values))
             if bad:
-                raise ForceConstantsError(f"{name} holds {bad} non-finite values (NaN or inf): "
-                                          f"the force constants are broken; recompute or "
-                                          f"re-export them")
+                raise ForceConstantsError(
+                    f"{name} holds {bad} non-finite values (NaN or inf): "
+                    f"the force constants are broken; recompute or "
+                    f"re-export them"
+                )
 
     @property
     def primitive(self) -> Cell:
@@ -197,8 +209,9 @@ class ForceConstants:
         if masses.shape != (s.n_prim,):
             raise ForceConstantsError(f"need {s.n_prim} masses, got {masses.shape}")
         unit_masses = masses[_unit_to_prim(s)]
-        setup = SupercellSetup.build(s.unitcell.with_masses(unit_masses), s.supercell_matrix,
-                                     s.primitive_matrix)
+        setup = SupercellSetup.build(
+            s.unitcell.with_masses(unit_masses), s.supercell_matrix, s.primitive_matrix
+        )
         return ForceConstants(setup, self.fc2, self.fc3, self.fc4, dict(self.source))
 
     def full_fc2(self) -> NDArray[np.float64]:
@@ -225,7 +238,8 @@ def _as_compact(fc, order: int, setup: SupercellSetup, name: str) -> NDArray[np.
     if fc.shape != (n,) + tail:
         raise ForceConstantsError(
             f"{name} has shape {fc.shape}; for a supercell of {N} atoms with {n} atoms in the "
-            f"primitive cell expected compact {(n,) + tail} or full {(N,) + tail}")
+            f"primitive cell expected compact {(n,) + tail} or full {(N,) + tail}"
+        )
     return np.ascontiguousarray(fc)
 
 

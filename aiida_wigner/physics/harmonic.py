@@ -72,7 +72,8 @@ class DynamicalMatrixBuilder:
         rows = (slot[:, None] * 9 + np.arange(9)[None]).ravel()
         cols = np.repeat(np.arange(len(i)), 9)
         self._blocks = scipy.sparse.csr_matrix(
-            (blocks.reshape(-1) * EIGENVALUE_TO_THZ**2, (rows, cols)), shape=(n * n * 9, len(i)))
+            (blocks.reshape(-1) * EIGENVALUE_TO_THZ**2, (rows, cols)), shape=(n * n * 9, len(i))
+        )
 
     def _assemble(self, coeff: NDArray[np.complex128]) -> NDArray[np.complex128]:
         """Σ_images coeff[q, img] · block[img] → (n_q, 3n, 3n)."""
@@ -91,8 +92,9 @@ class DynamicalMatrixBuilder:
         """∂D/∂q_α (Cartesian q in 1/Å, no 2π) in THz²·Å, (n_q, 3, 3n, 3n)."""
         q = np.atleast_2d(qpoints)
         phase = np.exp(2j * np.pi * q @ self._vectors.T)
-        out = np.stack([self._assemble(2j * np.pi * phase * self._cart[:, a]) for a in range(3)],
-                       axis=1)
+        out = np.stack(
+            [self._assemble(2j * np.pi * phase * self._cart[:, a]) for a in range(3)], axis=1
+        )
         return 0.5 * (out + out.conj().transpose(0, 1, 3, 2))
 
 
@@ -116,8 +118,9 @@ def degenerate_block_ids(frequencies: NDArray, tol: float = DEGENERACY_TOLERANCE
     return np.concatenate([zeros, np.cumsum(gaps, axis=-1)], axis=-1)
 
 
-def degenerate_average_matrix(frequencies: NDArray, tol: float = DEGENERACY_TOLERANCE
-                              ) -> NDArray[np.float64]:
+def degenerate_average_matrix(
+    frequencies: NDArray, tol: float = DEGENERACY_TOLERANCE
+) -> NDArray[np.float64]:
     """Averaging matrices A (..., B, B) over the degenerate blocks of ``frequencies`` (..., B).
 
     A_ij = 1/|block| when bands i and j are in the same block (:func:`degenerate_block_ids`,
@@ -128,8 +131,9 @@ def degenerate_average_matrix(frequencies: NDArray, tol: float = DEGENERACY_TOLE
     return same / same.sum(axis=-1, keepdims=True)
 
 
-def average_degenerate(values: NDArray, frequencies: NDArray, tol: float = DEGENERACY_TOLERANCE
-                       ) -> NDArray[np.float64]:
+def average_degenerate(
+    values: NDArray, frequencies: NDArray, tol: float = DEGENERACY_TOLERANCE
+) -> NDArray[np.float64]:
     """``values`` (..., B) averaged over the degenerate bands of ``frequencies`` (..., B).
 
     The leading axes broadcast, e.g. values (T, n_q, B) with frequencies (n_q, B).
@@ -155,9 +159,13 @@ class VelocityOperator:
         return np.einsum("qajj->qja", self.velocity).real
 
 
-def velocity_operator(fc: ForceConstants, qpoints, direction=(1.0, 2.0, 3.0),
-                      cutoff_frequency: float = 1e-4,
-                      builder: DynamicalMatrixBuilder | None = None) -> VelocityOperator:
+def velocity_operator(
+    fc: ForceConstants,
+    qpoints,
+    direction=(1.0, 2.0, 3.0),
+    cutoff_frequency: float = 1e-4,
+    builder: DynamicalMatrixBuilder | None = None,
+) -> VelocityOperator:
     """Velocity operator v^α_{jj'}(q) (THz·Å), degenerate subspaces rotated.
 
     Modes with ν ≤ ``cutoff_frequency`` (THz; acoustic modes at Γ, imaginary modes)
@@ -168,8 +176,9 @@ def velocity_operator(fc: ForceConstants, qpoints, direction=(1.0, 2.0, 3.0),
     dd = builder.derivatives(ph.qpoints)  # (n_q, 3, B, B)
     n_dir = np.asarray(direction, dtype=float)
     n_dir = n_dir / np.linalg.norm(n_dir)
-    vecs = rotate_degenerate_subspaces(ph.eigenvectors, ph.frequencies,
-                                       np.einsum("a,qaij->qij", n_dir, dd))
+    vecs = rotate_degenerate_subspaces(
+        ph.eigenvectors, ph.frequencies, np.einsum("a,qaij->qij", n_dir, dd)
+    )
     ph = Phonons(ph.qpoints, ph.frequencies, vecs)
     freqs = ph.frequencies
     scale = np.where(freqs > cutoff_frequency, 1.0 / np.sqrt(2 * np.abs(freqs) + 1e-300), 0.0)
@@ -179,8 +188,9 @@ def velocity_operator(fc: ForceConstants, qpoints, direction=(1.0, 2.0, 3.0),
     return VelocityOperator(ph, v)
 
 
-def rotate_degenerate_subspaces(eigenvectors, frequencies, perturbation,
-                                tol: float = DEGENERACY_TOLERANCE):
+def rotate_degenerate_subspaces(
+    eigenvectors, frequencies, perturbation, tol: float = DEGENERACY_TOLERANCE
+):
     """Rotate eigenvectors inside degenerate subspaces to diagonalize ``perturbation``.
 
     Batched over q-points: the perturbation in the eigenbasis is restricted to the
@@ -189,8 +199,12 @@ def rotate_degenerate_subspaces(eigenvectors, frequencies, perturbation,
     """
     block = degenerate_block_ids(frequencies, tol)
     same = block[:, :, None] == block[:, None, :]
-    p = np.einsum("qik,qij,qjl->qkl", eigenvectors.conj(), perturbation, eigenvectors,
-                  optimize=True) * same
+    p = (
+        np.einsum(
+            "qik,qij,qjl->qkl", eigenvectors.conj(), perturbation, eigenvectors, optimize=True
+        )
+        * same
+    )
     spread = np.abs(p).sum(axis=(1, 2)).max() + 1.0
     shifted = p + np.einsum("qk,kl->qkl", 4 * spread * block, np.eye(block.shape[1]))
     _, u = np.linalg.eigh(shifted)
@@ -201,9 +215,12 @@ def occupation(frequencies, temperature) -> NDArray[np.float64]:
     """Bose–Einstein occupation n(ν, T); zero for ν ≤ 0 or T = 0."""
     freqs = np.asarray(frequencies, dtype=float)
     temperature = np.asarray(temperature, dtype=float)
-    x = np.divide(PLANCK_EV_THZ * freqs, KB_EV * temperature,
-                  out=np.full(np.broadcast_shapes(freqs.shape, temperature.shape), np.inf),
-                  where=temperature > 0)
+    x = np.divide(
+        PLANCK_EV_THZ * freqs,
+        KB_EV * temperature,
+        out=np.full(np.broadcast_shapes(freqs.shape, temperature.shape), np.inf),
+        where=temperature > 0,
+    )
     with np.errstate(over="ignore", divide="ignore"):
         n = 1.0 / np.expm1(np.where(freqs > 0, x, np.inf))
     return n
@@ -214,9 +231,12 @@ def heat_capacity(frequencies, temperature) -> NDArray[np.float64]:
     freqs = np.asarray(frequencies, dtype=float)
     temperature = np.asarray(temperature, dtype=float)
     n = occupation(freqs, temperature)
-    x = np.divide(PLANCK_EV_THZ * freqs, KB_EV * temperature,
-                  out=np.zeros(np.broadcast_shapes(freqs.shape, temperature.shape)),
-                  where=temperature > 0)
+    x = np.divide(
+        PLANCK_EV_THZ * freqs,
+        KB_EV * temperature,
+        out=np.zeros(np.broadcast_shapes(freqs.shape, temperature.shape)),
+        where=temperature > 0,
+    )
     return np.where(freqs > 0, KB_EV * x**2 * n * (n + 1), 0.0)
 
 
@@ -228,4 +248,5 @@ def check_stable(phonons: Phonons, tolerance: float = -1e-2) -> None:
         raise UnstablePhononsError(
             f"imaginary phonon frequency {low:.4f} THz at q = {np.round(q, 4).tolist()}: the "
             f"harmonic force constants are dynamically unstable. Renormalize them first "
-            f"(aiida-wigner renormalize / --renormalize loop) or check the structure relaxation.")
+            f"(aiida-wigner renormalize / --renormalize loop) or check the structure relaxation."
+        )

@@ -42,29 +42,31 @@ class PairPhases:
         i, j, vectors, weights = setup.pair_images()
         self.n_prim, self.n_super = setup.n_prim, setup.n_super
         self._vectors = vectors
-        self._scatter = sp.csr_matrix((weights, (np.arange(len(i)), i * self.n_super + j)),
-                                      shape=(len(i), self.n_prim * self.n_super))
+        self._scatter = sp.csr_matrix(
+            (weights, (np.arange(len(i)), i * self.n_super + j)),
+            shape=(len(i), self.n_prim * self.n_super),
+        )
         self._positions = setup.primitive.positions
 
     def averaged(self, qpoints: NDArray) -> NDArray[np.complex128]:
         """(n_q, n_prim, N): P_aj(q)."""
         q = np.atleast_2d(qpoints)
         phase = np.exp(2j * np.pi * q @ self._vectors.T)
-        return np.asarray((self._scatter.T @ phase.T).T).reshape(len(q), self.n_prim,
-                                                                  self.n_super)
+        return np.asarray((self._scatter.T @ phase.T).T).reshape(len(q), self.n_prim, self.n_super)
 
     def __call__(self, qpoints: NDArray) -> NDArray[np.complex128]:
         """(n_q, n_prim, N): P_aj(q) e^{2πi q·r_a} (the leg's share of the prephase)."""
         q = np.atleast_2d(qpoints)
         return self.averaged(q) * np.exp(2j * np.pi * q @ self._positions.T)[:, :, None]
 
-    def table(self, qpoints: NDArray, pair_a: NDArray, pair_j: NDArray,
-              chunk: int = 64) -> NDArray[np.complex128]:
+    def table(
+        self, qpoints: NDArray, pair_a: NDArray, pair_j: NDArray, chunk: int = 64
+    ) -> NDArray[np.complex128]:
         """(n_q, n_pairs): P_aj(q) e^{2πi q·r_a} for the pairs (``pair_a``, ``pair_j``) only."""
         q = np.atleast_2d(np.asarray(qpoints, dtype=float))
         out = np.empty((len(q), len(pair_a)), dtype=complex)
         for s in range(0, len(q), chunk):
-            out[s:s + chunk] = self(q[s:s + chunk])[:, pair_a, pair_j]
+            out[s : s + chunk] = self(q[s : s + chunk])[:, pair_a, pair_j]
         return out
 
     def prephases(self, q0) -> NDArray[np.complex128]:
@@ -147,9 +149,18 @@ class CubicInteraction:
         t2 = np.ascontiguousarray(np.asarray(p2)[:, self.pair_a, self.pair_j])
         pre = self.phases.prephases(q0)[0]
         with single_threaded_blas():
-            return _strength_kernel(t1, t2, pre, self.kap, self.pidx, self.values,
-                                    self.block_ptr, np.ascontiguousarray(np.asarray(e0).T),
-                                    np.ascontiguousarray(e1), np.ascontiguousarray(e2))
+            return _strength_kernel(
+                t1,
+                t2,
+                pre,
+                self.kap,
+                self.pidx,
+                self.values,
+                self.block_ptr,
+                np.ascontiguousarray(np.asarray(e0).T),
+                np.ascontiguousarray(e1),
+                np.ascontiguousarray(e2),
+            )
 
 
 @numba.njit(cache=True, fastmath={"contract"})
@@ -183,8 +194,9 @@ def cluster_transform(t1, t2, pre, kap, pidx, values, block_ptr, out):  # pragma
             for al in range(3):
                 for be in range(3):
                     for ga in range(3):
-                        out[t, 3 * a + al, 3 * b + be, 3 * c + ga] = complex(acc[t, x],
-                                                                            acc[t, PAD + x])
+                        out[t, 3 * a + al, 3 * b + be, 3 * c + ga] = complex(
+                            acc[t, x], acc[t, PAD + x]
+                        )
                         x += 1
 
 
@@ -207,8 +219,9 @@ def contract_legs(phi, e0t, e1, e2):  # pragma: no cover - numba
 
 
 @numba.njit(parallel=True, cache=True)
-def _strength_kernel(t1, t2, pre, kap, pidx, values, block_ptr, e0t, e1,
-                     e2):  # pragma: no cover - numba
+def _strength_kernel(
+    t1, t2, pre, kap, pidx, values, block_ptr, e0t, e1, e2
+):  # pragma: no cover - numba
     """|V3|² (n_t, B, B, B) of the triplets with pair phases t1, t2 (n_t, n_pairs)."""
     n_t = t1.shape[0]
     m = e1.shape[1]

@@ -86,27 +86,35 @@ class KappaSettings:
             raise ValueError(f"temperatures must be non-negative kelvin, got {self.temperatures!r}")
         object.__setattr__(self, "temperatures", temps)
         if self.smearing not in SMEARINGS:
-            raise ValueError(f"smearing must be one of {', '.join(SMEARINGS)}, "
-                             f"got {self.smearing!r}")
+            raise ValueError(
+                f"smearing must be one of {', '.join(SMEARINGS)}, got {self.smearing!r}"
+            )
         if self.smearing == "gaussian" and not self.sigma > 0:
             raise ValueError(f"sigma must be a positive width in THz, got {self.sigma!r}")
         if self.smearing != "gaussian" and not self.scale > 0:
             raise ValueError(f"scale must be positive, got {self.scale!r}")
         if self.convention not in ("aiida-wigner", "phono3py"):
-            raise ValueError(f"convention must be 'aiida-wigner' or 'phono3py', "
-                             f"got {self.convention!r}")
+            raise ValueError(
+                f"convention must be 'aiida-wigner' or 'phono3py', got {self.convention!r}"
+            )
         if self.four_phonon not in (None, "exhaustive", "sampled"):
-            raise ValueError(f"four_phonon must be None, 'exhaustive' or 'sampled', "
-                             f"got {self.four_phonon!r}")
+            raise ValueError(
+                f"four_phonon must be None, 'exhaustive' or 'sampled', got {self.four_phonon!r}"
+            )
         if self.four_phonon_samples < 2:
-            raise ValueError(f"four_phonon_samples must be at least 2, "
-                             f"got {self.four_phonon_samples!r}")
+            raise ValueError(
+                f"four_phonon_samples must be at least 2, got {self.four_phonon_samples!r}"
+            )
         if self.four_phonon_target_error is not None and not self.four_phonon_target_error > 0:
-            raise ValueError(f"four_phonon_target_error must be a positive relative error, "
-                             f"got {self.four_phonon_target_error!r}")
+            raise ValueError(
+                f"four_phonon_target_error must be a positive relative error, "
+                f"got {self.four_phonon_target_error!r}"
+            )
         if self.four_phonon_allocation not in ("kappa", "uniform"):
-            raise ValueError(f"four_phonon_allocation must be 'kappa' or 'uniform', "
-                             f"got {self.four_phonon_allocation!r}")
+            raise ValueError(
+                f"four_phonon_allocation must be 'kappa' or 'uniform', "
+                f"got {self.four_phonon_allocation!r}"
+            )
         if self.four_phonon_target_error is not None and self.four_phonon_allocation != "uniform":
             raise ValueError("four_phonon_target_error needs four_phonon_allocation='uniform'")
 
@@ -127,14 +135,19 @@ def settings_from_dict(settings: dict):
     unknown = sorted(set(settings) - set(fields))
     if unknown:
         raise ValueError(f"unknown kappa setting(s) {unknown}; accepted keys: {sorted(fields)}")
-    required = [name for name, f in fields.items()
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    required = [
+        name
+        for name, f in fields.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
     missing = [name for name in required if name not in settings]
     if missing:
-        raise ValueError(f"kappa settings need {missing} (e.g. mesh=[10, 10, 10], "
-                         f"temperatures=[300])")
-    kwargs = {key: tuple(value) if isinstance(value, list) else value
-              for key, value in settings.items()}
+        raise ValueError(
+            f"kappa settings need {missing} (e.g. mesh=[10, 10, 10], temperatures=[300])"
+        )
+    kwargs = {
+        key: tuple(value) if isinstance(value, list) else value for key, value in settings.items()
+    }
     try:
         return KappaSettings(**kwargs)
     except (TypeError, ValueError) as exc:
@@ -208,18 +221,42 @@ class KappaResult:
         spectra's bin edges get a leading T axis.
         """
         first = results[0]
-        joined = {name: np.concatenate([getattr(r, name) for r in results])
-                  for name in ("temperatures", "kappa_P", "kappa_C", "kappa", "heat_capacities",
-                               "gamma_3ph", "gamma_4ph", "gamma_isotope", "gamma",
-                               "kappa_P_modes", "gamma_4ph_stderr")}
-        per_t = {name: np.stack([getattr(r, name) for r in results])
-                 for name in ("frequencies", "group_velocities")}
-        spectra = {key: (np.stack([r.spectra[key] for r in results])
-                         if key == "frequency_bin_edges"
-                         else np.concatenate([r.spectra[key] for r in results]))
-                   for key in first.spectra}
-        return cls(settings=settings, qpoints=first.qpoints, weights=first.weights,
-                   spectra=spectra, **joined, **per_t)
+        joined = {
+            name: np.concatenate([getattr(r, name) for r in results])
+            for name in (
+                "temperatures",
+                "kappa_P",
+                "kappa_C",
+                "kappa",
+                "heat_capacities",
+                "gamma_3ph",
+                "gamma_4ph",
+                "gamma_isotope",
+                "gamma",
+                "kappa_P_modes",
+                "gamma_4ph_stderr",
+            )
+        }
+        per_t = {
+            name: np.stack([getattr(r, name) for r in results])
+            for name in ("frequencies", "group_velocities")
+        }
+        spectra = {
+            key: (
+                np.stack([r.spectra[key] for r in results])
+                if key == "frequency_bin_edges"
+                else np.concatenate([r.spectra[key] for r in results])
+            )
+            for key in first.spectra
+        }
+        return cls(
+            settings=settings,
+            qpoints=first.qpoints,
+            weights=first.weights,
+            spectra=spectra,
+            **joined,
+            **per_t,
+        )
 
     def summary(self) -> dict:
         """Return the JSON output of ``aiida-wigner kappa --output`` (without ``node``).
@@ -242,18 +279,34 @@ class KappaResult:
         """Write the mode-resolved datasets of the output contract to an HDF5 file."""
         import h5py
 
-        units = {"qpoint": "reduced", "weight": "1", "frequency": "THz",
-                 "gamma_3ph": "THz (half width)", "gamma_4ph": "THz (half width)",
-                 "gamma_isotope": "THz (half width)", "gamma": "THz (half width)",
-                 "gamma_4ph_stderr": "THz (standard error of the sampled gamma_4ph)",
-                 "group_velocity": "THz*Angstrom", "heat_capacity": "eV/K",
-                 "kappa_P_mode": "W/(m K)", "temperature": "K"}
-        data = {"qpoint": self.qpoints, "weight": self.weights, "frequency": self.frequencies,
-                "gamma_3ph": self.gamma_3ph, "gamma_4ph": self.gamma_4ph,
-                "gamma_isotope": self.gamma_isotope, "gamma": self.gamma,
-                "gamma_4ph_stderr": self.gamma_4ph_stderr,
-                "group_velocity": self.group_velocities, "heat_capacity": self.heat_capacities,
-                "kappa_P_mode": self.kappa_P_modes, "temperature": self.temperatures}
+        units = {
+            "qpoint": "reduced",
+            "weight": "1",
+            "frequency": "THz",
+            "gamma_3ph": "THz (half width)",
+            "gamma_4ph": "THz (half width)",
+            "gamma_isotope": "THz (half width)",
+            "gamma": "THz (half width)",
+            "gamma_4ph_stderr": "THz (standard error of the sampled gamma_4ph)",
+            "group_velocity": "THz*Angstrom",
+            "heat_capacity": "eV/K",
+            "kappa_P_mode": "W/(m K)",
+            "temperature": "K",
+        }
+        data = {
+            "qpoint": self.qpoints,
+            "weight": self.weights,
+            "frequency": self.frequencies,
+            "gamma_3ph": self.gamma_3ph,
+            "gamma_4ph": self.gamma_4ph,
+            "gamma_isotope": self.gamma_isotope,
+            "gamma": self.gamma,
+            "gamma_4ph_stderr": self.gamma_4ph_stderr,
+            "group_velocity": self.group_velocities,
+            "heat_capacity": self.heat_capacities,
+            "kappa_P_mode": self.kappa_P_modes,
+            "temperature": self.temperatures,
+        }
         with h5py.File(path, "w") as h5:
             for name, value in data.items():
                 h5.create_dataset(name, data=value)
@@ -309,11 +362,22 @@ class Linewidths:
     gamma_4ph: NDArray
     gamma_4ph_stderr: NDArray
 
-    ARRAYS = ("grid_points", "temperatures", "gamma_3ph", "gamma_isotope", "gamma_4ph",
-              "gamma_4ph_stderr")
-    UNITS = {"grid_points": "1", "temperatures": "K", "gamma_3ph": "THz (half width)",
-             "gamma_isotope": "THz (half width)", "gamma_4ph": "THz (half width)",
-             "gamma_4ph_stderr": "THz (standard error of the sampled gamma_4ph)"}
+    ARRAYS = (
+        "grid_points",
+        "temperatures",
+        "gamma_3ph",
+        "gamma_isotope",
+        "gamma_4ph",
+        "gamma_4ph_stderr",
+    )
+    UNITS = {
+        "grid_points": "1",
+        "temperatures": "K",
+        "gamma_3ph": "THz (half width)",
+        "gamma_isotope": "THz (half width)",
+        "gamma_4ph": "THz (half width)",
+        "gamma_4ph_stderr": "THz (standard error of the sampled gamma_4ph)",
+    }
 
     @property
     def gamma(self) -> NDArray:
@@ -332,11 +396,16 @@ class Linewidths:
             raise ValueError(f"linewidths without the arrays {missing}")
         out = cls(**{name: np.asarray(arrays[name]) for name in cls.ARRAYS})
         shape = (len(out.temperatures), len(out.grid_points))
-        bad = [name for name in cls.ARRAYS[2:] if getattr(out, name).ndim != 3
-               or getattr(out, name).shape[:2] != shape]
+        bad = [
+            name
+            for name in cls.ARRAYS[2:]
+            if getattr(out, name).ndim != 3 or getattr(out, name).shape[:2] != shape
+        ]
         if bad or len({getattr(out, name).shape for name in cls.ARRAYS[2:]}) != 1:
-            raise ValueError(f"linewidth arrays {bad or list(cls.ARRAYS[2:])} do not have the "
-                             f"shape (T, G, B) = {shape} + (B,)")
+            raise ValueError(
+                f"linewidth arrays {bad or list(cls.ARRAYS[2:])} do not have the "
+                f"shape (T, G, B) = {shape} + (B,)"
+            )
         return out
 
     @classmethod
@@ -363,25 +432,31 @@ class Linewidths:
         """
         grid_points = np.asarray(grid_points, dtype=np.int64)
         have = np.concatenate([np.asarray(c.grid_points, dtype=np.int64) for c in chunks])
-        if len(have) != len(grid_points) or not np.array_equal(np.sort(have),
-                                                               np.sort(grid_points)):
+        if len(have) != len(grid_points) or not np.array_equal(np.sort(have), np.sort(grid_points)):
             missing = np.setdiff1d(grid_points, have)
-            raise ValueError(f"the linewidth chunks hold {len(have)} points ({len(np.unique(have))}"
-                             f" distinct) for {len(grid_points)} irreducible points (missing "
-                             f"{missing[:10].tolist()}): give every point exactly once")
+            raise ValueError(
+                f"the linewidth chunks hold {len(have)} points ({len(np.unique(have))}"
+                f" distinct) for {len(grid_points)} irreducible points (missing "
+                f"{missing[:10].tolist()}): give every point exactly once"
+            )
         temps = chunks[0].temperatures
         if any(not np.array_equal(c.temperatures, temps) for c in chunks):
             raise ValueError("the linewidth chunks are at different temperatures")
         order = np.argsort(have)[np.searchsorted(np.sort(have), grid_points)]
-        joined = {name: np.concatenate([getattr(c, name) for c in chunks], axis=1)[:, order]
-                  for name in cls.ARRAYS[2:]}
+        joined = {
+            name: np.concatenate([getattr(c, name) for c in chunks], axis=1)[:, order]
+            for name in cls.ARRAYS[2:]
+        }
         return cls(grid_points=grid_points, temperatures=np.asarray(temps), **joined)
 
     def at_temperature(self, index: int) -> Linewidths:
         """Return the linewidths of temperature ``index`` alone (leading axis of length 1)."""
         sl = slice(index, index + 1)
-        return Linewidths(self.grid_points, self.temperatures[sl],
-                          **{name: getattr(self, name)[sl] for name in self.ARRAYS[2:]})
+        return Linewidths(
+            self.grid_points,
+            self.temperatures[sl],
+            **{name: getattr(self, name)[sl] for name in self.ARRAYS[2:]},
+        )
 
 
 def irreducible_grid_points(fc, settings: KappaSettings) -> NDArray:
@@ -411,8 +486,14 @@ def four_phonon_couples_points(settings: KappaSettings) -> bool:
     return settings.four_phonon == "sampled" and settings.four_phonon_allocation == "kappa"
 
 
-def compute_linewidths(fc, settings: KappaSettings, grid_points=None, models=None,
-                       parts=LINEWIDTH_PARTS, previous: Linewidths | None = None) -> Linewidths:
+def compute_linewidths(
+    fc,
+    settings: KappaSettings,
+    grid_points=None,
+    models=None,
+    parts=LINEWIDTH_PARTS,
+    previous: Linewidths | None = None,
+) -> Linewidths:
     """Compute half widths γ (THz) at some q-points exactly as :func:`compute_kappa` does.
 
     Parameters
@@ -454,9 +535,11 @@ def compute_linewidths(fc, settings: KappaSettings, grid_points=None, models=Non
         if len(outside) or len(np.unique(points)) != len(points):
             from .mesh import MeshError
 
-            raise MeshError(f"grid points {outside[:10].tolist()} are not irreducible points of "
-                            f"the {s.mesh} mesh (or a point is given twice): take them from "
-                            f"irreducible_grid_points")
+            raise MeshError(
+                f"grid points {outside[:10].tolist()} are not irreducible points of "
+                f"the {s.mesh} mesh (or a point is given twice): take them from "
+                f"irreducible_grid_points"
+            )
         prev = previous
         if prev is not None:
             if not np.array_equal(prev.grid_points, points):
@@ -467,8 +550,9 @@ def compute_linewidths(fc, settings: KappaSettings, grid_points=None, models=Non
     return _per_temperature(settings, models, one, _stack_linewidths)
 
 
-def kappa_from_linewidths(fc, settings: KappaSettings, linewidths: Linewidths,
-                          models=None) -> KappaResult:
+def kappa_from_linewidths(
+    fc, settings: KappaSettings, linewidths: Linewidths, models=None
+) -> KappaResult:
     """Compute the Wigner κ (Eq. 5) with given half widths.
 
     This is :func:`compute_kappa` with its linewidth step replaced by ``linewidths``.
@@ -498,15 +582,19 @@ def kappa_from_linewidths(fc, settings: KappaSettings, linewidths: Linewidths,
     """
     lw_temps = np.asarray(linewidths.temperatures, dtype=float)
     if not np.array_equal(lw_temps, np.asarray(settings.temperatures, dtype=float)):
-        raise ValueError(f"the linewidths are at {lw_temps.tolist()} K, the run at "
-                         f"{list(settings.temperatures)} K")
+        raise ValueError(
+            f"the linewidths are at {lw_temps.tolist()} K, the run at "
+            f"{list(settings.temperatures)} K"
+        )
 
     def one(s, builder, index):
         phonons = _MeshPhonons.build(fc, s, builder)
         if not np.array_equal(linewidths.grid_points, phonons.qmesh.ir_grid):
-            raise ValueError(f"the linewidths are at {len(linewidths.grid_points)} points, not "
-                             f"the {len(phonons.qmesh.ir_grid)} irreducible points of the "
-                             f"{s.mesh} mesh in order: gather the chunks first")
+            raise ValueError(
+                f"the linewidths are at {len(linewidths.grid_points)} points, not "
+                f"the {len(phonons.qmesh.ir_grid)} irreducible points of the "
+                f"{s.mesh} mesh in order: gather the chunks first"
+            )
         lw = linewidths if index is None else linewidths.at_temperature(index)
         return _assemble(fc, s, phonons, lw)
 
@@ -524,29 +612,45 @@ def _per_temperature(settings: KappaSettings, models, one, stack):
         return one(settings, None, None)
     temps = settings.temperatures
     if len(models) != len(temps):
-        raise ValueError(f"one renormalized model per temperature is needed: {len(temps)} "
-                         f"temperatures, {len(models)} models")
-    return stack(settings, [one(dataclasses.replace(settings, temperatures=(t,)), model, i)
-                            for i, (t, model) in enumerate(zip(temps, models, strict=True))])
+        raise ValueError(
+            f"one renormalized model per temperature is needed: {len(temps)} "
+            f"temperatures, {len(models)} models"
+        )
+    return stack(
+        settings,
+        [
+            one(dataclasses.replace(settings, temperatures=(t,)), model, i)
+            for i, (t, model) in enumerate(zip(temps, models, strict=True))
+        ],
+    )
 
 
 def _stack_linewidths(_settings, parts: list[Linewidths]) -> Linewidths:
     first = parts[0]
-    return Linewidths(first.grid_points, np.concatenate([p.temperatures for p in parts]),
-                      **{name: np.concatenate([getattr(p, name) for p in parts])
-                         for name in Linewidths.ARRAYS[2:]})
+    return Linewidths(
+        first.grid_points,
+        np.concatenate([p.temperatures for p in parts]),
+        **{
+            name: np.concatenate([getattr(p, name) for p in parts])
+            for name in Linewidths.ARRAYS[2:]
+        },
+    )
 
 
 def _check_orders(fc, settings: KappaSettings) -> None:
     from .forceconstants import ForceConstantsError
 
     if settings.three_phonon and fc.fc3 is None:
-        raise ForceConstantsError("three-phonon scattering needs third-order force constants: give "
-                         "--fc3 (or an fcp with order 3), or switch three_phonon off")
+        raise ForceConstantsError(
+            "three-phonon scattering needs third-order force constants: give "
+            "--fc3 (or an fcp with order 3), or switch three_phonon off"
+        )
     if settings.four_phonon and fc.fc4 is None:
-        raise ForceConstantsError("four-phonon scattering needs fourth-order force constants: give "
-                         "--fc4 FORCE_CONSTANTS_4TH (or an fcp with order 4), or switch "
-                         "four_phonon off")
+        raise ForceConstantsError(
+            "four-phonon scattering needs fourth-order force constants: give "
+            "--fc4 FORCE_CONSTANTS_4TH (or an fcp with order 4), or switch "
+            "four_phonon off"
+        )
 
 
 @dataclass
@@ -593,15 +697,20 @@ class _MeshPhonons:
         needed = s.smearing != "gaussian" or four_phonon_couples_points(s)
         if needed and self.known_velocities is None:
             self.known_velocities = velocity_operator(
-                fc, self.qmesh.qpoints, cutoff_frequency=s.cutoff_frequency,
-                builder=self.builder).group_velocities
+                fc, self.qmesh.qpoints, cutoff_frequency=s.cutoff_frequency, builder=self.builder
+            ).group_velocities
         if s.smearing != "gaussian":
-            smearing = Smearing(scale=s.scale, reciprocal_lattice=fc.primitive.reciprocal_lattice,
-                                mesh=self.qmesh.mesh, kind=s.smearing)
+            smearing = Smearing(
+                scale=s.scale,
+                reciprocal_lattice=fc.primitive.reciprocal_lattice,
+                mesh=self.qmesh.mesh,
+                kind=s.smearing,
+            )
         else:
             smearing = Smearing(sigma=s.sigma)
-        return dataclasses.replace(self, smearing=smearing,
-                                   velocities_full=self.known_velocities if needed else None)
+        return dataclasses.replace(
+            self, smearing=smearing, velocities_full=self.known_velocities if needed else None
+        )
 
     def ir_velocity(self, fc, cutoff_frequency: float):
         """Return the velocity operator (and phonons) at the irreducible points, computed once."""
@@ -609,13 +718,22 @@ class _MeshPhonons:
 
         if "ir_velocity" not in self.store:
             self.store["ir_velocity"] = velocity_operator(
-                fc, self.qmesh.qpoints[self.qmesh.ir_grid], cutoff_frequency=cutoff_frequency,
-                builder=self.builder)
+                fc,
+                self.qmesh.qpoints[self.qmesh.ir_grid],
+                cutoff_frequency=cutoff_frequency,
+                builder=self.builder,
+            )
         return self.store["ir_velocity"]
 
 
-def _linewidths(fc, s: KappaSettings, mp: _MeshPhonons, points, parts=LINEWIDTH_PARTS,
-                previous: Linewidths | None = None) -> Linewidths:
+def _linewidths(
+    fc,
+    s: KappaSettings,
+    mp: _MeshPhonons,
+    points,
+    parts=LINEWIDTH_PARTS,
+    previous: Linewidths | None = None,
+) -> Linewidths:
     """γ at the mesh indices ``points`` on the phonons ``mp`` (channels ``parts``)."""
     from .scattering.four_phonon import four_phonon_linewidths
     from .scattering.isotope import isotope_linewidths, natural_mass_variances
@@ -628,31 +746,62 @@ def _linewidths(fc, s: KappaSettings, mp: _MeshPhonons, points, parts=LINEWIDTH_
     out = previous if previous is not None else zeros
     gamma_3ph, gamma_iso = out.gamma_3ph, out.gamma_isotope
     if s.three_phonon and "3ph" in parts:
-        gamma_3ph = three_phonon_linewidths(fc, mp.qmesh, mp.phonons, points, temps, mp.smearing,
-                                            group_velocities=mp.velocities_full,
-                                            cutoff_frequency=s.cutoff_frequency)
+        gamma_3ph = three_phonon_linewidths(
+            fc,
+            mp.qmesh,
+            mp.phonons,
+            points,
+            temps,
+            mp.smearing,
+            group_velocities=mp.velocities_full,
+            cutoff_frequency=s.cutoff_frequency,
+        )
     if s.isotope and "isotope" in parts:
-        g2 = (np.asarray(s.mass_variances, dtype=float) if s.mass_variances is not None
-              else natural_mass_variances(prim.symbols))
+        g2 = (
+            np.asarray(s.mass_variances, dtype=float)
+            if s.mass_variances is not None
+            else natural_mass_variances(prim.symbols)
+        )
         if g2.shape != (len(prim),):
-            raise ValueError(f"mass_variances needs one value per atom of the primitive cell "
-                             f"({len(prim)}), got {g2.shape}")
+            raise ValueError(
+                f"mass_variances needs one value per atom of the primitive cell "
+                f"({len(prim)}), got {g2.shape}"
+            )
         gamma_iso = np.broadcast_to(
-            isotope_linewidths(mp.phonons, points, g2, mp.smearing,
-                               group_velocities=mp.velocities_full,
-                               cutoff_frequency=s.cutoff_frequency, qmesh=mp.qmesh),
-            shape).copy()
+            isotope_linewidths(
+                mp.phonons,
+                points,
+                g2,
+                mp.smearing,
+                group_velocities=mp.velocities_full,
+                cutoff_frequency=s.cutoff_frequency,
+                qmesh=mp.qmesh,
+            ),
+            shape,
+        ).copy()
     gamma_4ph, stderr_4ph = out.gamma_4ph, out.gamma_4ph_stderr
     if s.four_phonon and "4ph" in parts:
         gamma_4ph, err = four_phonon_linewidths(
-            fc, mp.qmesh, mp.phonons, points, temps, mp.smearing, mode=s.four_phonon,
-            samples=s.four_phonon_samples, seed=s.four_phonon_seed,
-            target_rel_error=s.four_phonon_target_error, group_velocities=mp.velocities_full,
-            cutoff_frequency=s.cutoff_frequency, symmetry=s.use_symmetry,
-            allocation=s.four_phonon_allocation, gamma_other=gamma_3ph + gamma_iso)
+            fc,
+            mp.qmesh,
+            mp.phonons,
+            points,
+            temps,
+            mp.smearing,
+            mode=s.four_phonon,
+            samples=s.four_phonon_samples,
+            seed=s.four_phonon_seed,
+            target_rel_error=s.four_phonon_target_error,
+            group_velocities=mp.velocities_full,
+            cutoff_frequency=s.cutoff_frequency,
+            symmetry=s.use_symmetry,
+            allocation=s.four_phonon_allocation,
+            gamma_other=gamma_3ph + gamma_iso,
+        )
         stderr_4ph = err if err is not None else np.zeros(shape)
-    return Linewidths(np.asarray(points, dtype=np.int64), temps, gamma_3ph, gamma_iso, gamma_4ph,
-                      stderr_4ph)
+    return Linewidths(
+        np.asarray(points, dtype=np.int64), temps, gamma_3ph, gamma_iso, gamma_4ph, stderr_4ph
+    )
 
 
 def _assemble(fc, s: KappaSettings, mp: _MeshPhonons, lw: Linewidths) -> KappaResult:
@@ -666,13 +815,34 @@ def _assemble(fc, s: KappaSettings, mp: _MeshPhonons, lw: Linewidths) -> KappaRe
     temps = np.asarray(s.temperatures, dtype=float)
     gamma = lw.gamma
     cv = heat_capacity(freqs[None], temps[:, None, None])
-    terms = wigner_terms(freqs, vel.velocity, gamma, cv, qmesh.weights, qmesh.n_q,
-                         fc.primitive.volume, qmesh.symmetrize_tensor, convention=s.convention,
-                         cutoff_frequency=s.cutoff_frequency)
+    terms = wigner_terms(
+        freqs,
+        vel.velocity,
+        gamma,
+        cv,
+        qmesh.weights,
+        qmesh.n_q,
+        fc.primitive.volume,
+        qmesh.symmetrize_tensor,
+        convention=s.convention,
+        cutoff_frequency=s.cutoff_frequency,
+    )
     return KappaResult(
-        settings=s, temperatures=temps, kappa_P=terms.kappa_P, kappa_C=terms.kappa_C,
-        kappa=terms.kappa, qpoints=qmesh.qpoints[ir], weights=qmesh.weights, frequencies=freqs,
-        group_velocities=vel.group_velocities, heat_capacities=cv, gamma_3ph=lw.gamma_3ph,
-        gamma_4ph=lw.gamma_4ph, gamma_isotope=lw.gamma_isotope, gamma=gamma,
-        kappa_P_modes=terms.kappa_P_modes, gamma_4ph_stderr=lw.gamma_4ph_stderr,
-        spectra=spectral_kappa(terms, freqs, s.frequency_bins))
+        settings=s,
+        temperatures=temps,
+        kappa_P=terms.kappa_P,
+        kappa_C=terms.kappa_C,
+        kappa=terms.kappa,
+        qpoints=qmesh.qpoints[ir],
+        weights=qmesh.weights,
+        frequencies=freqs,
+        group_velocities=vel.group_velocities,
+        heat_capacities=cv,
+        gamma_3ph=lw.gamma_3ph,
+        gamma_4ph=lw.gamma_4ph,
+        gamma_isotope=lw.gamma_isotope,
+        gamma=gamma,
+        kappa_P_modes=terms.kappa_P_modes,
+        gamma_4ph_stderr=lw.gamma_4ph_stderr,
+        spectra=spectral_kappa(terms, freqs, s.frequency_bins),
+    )

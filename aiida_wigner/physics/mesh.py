@@ -76,9 +76,11 @@ def reciprocal_rotations(rotations, mesh) -> NDArray[np.int64]:
         rt_inv = np.linalg.inv(r).T  # q' = R^-T q
         m = np.diag(mesh) @ rt_inv @ np.diag(1.0 / mesh)
         if not np.allclose(m, np.rint(m), atol=1e-8):
-            raise MeshError(f"mesh {mesh.astype(int).tolist()} is not compatible with the "
-                            f"crystal symmetry: choose mesh numbers equal along "
-                            f"symmetry-equivalent axes")
+            raise MeshError(
+                f"mesh {mesh.astype(int).tolist()} is not compatible with the "
+                f"crystal symmetry: choose mesh numbers equal along "
+                f"symmetry-equivalent axes"
+            )
         out.append(np.rint(m).astype(np.int64))
     return np.array(out)
 

@@ -98,20 +98,24 @@ def check_commensurate(setup: SupercellSetup, qpoint, tol: float = 1e-6) -> NDAr
     phase = s_in_prim @ q
     bad = np.abs(phase - np.rint(phase)) > tol
     if np.any(bad):
-        allowed = [f"multiples of 1/{n}" for n in
-                   np.rint(np.abs(np.diag(setup.supercell_matrix))).astype(int)]
+        allowed = [
+            f"multiples of 1/{n}"
+            for n in np.rint(np.abs(np.diag(setup.supercell_matrix))).astype(int)
+        ]
         raise PESError(
             f"q-point {q.tolist()} is not commensurate with the supercell "
             f"{setup.supercell_matrix.tolist()}: q·L = {np.round(phase, 6).tolist()} "
             f"(L = supercell lattice vectors in primitive reduced coordinates) must be "
             f"integers; a frozen phonon at this q needs another supercell (when the unit "
             f"cell is primitive and the supercell diagonal, the q components must be "
-            f"{', '.join(allowed)})")
+            f"{', '.join(allowed)})"
+        )
     return q
 
 
-def mode_pattern(fc: ForceConstants, qpoint, band: int = 0, phase: float = 0.0,
-                 degeneracy_tol: float = 1e-4) -> ModePattern:
+def mode_pattern(
+    fc: ForceConstants, qpoint, band: int = 0, phase: float = 0.0, degeneracy_tol: float = 1e-4
+) -> ModePattern:
     """Real normal-mode pattern of band ``band`` (0-based, bands sorted by frequency) at a
     commensurate ``qpoint`` of the harmonic force constants ``fc`` (see module docstring)."""
     from .harmonic import solve
@@ -143,8 +147,16 @@ def mode_pattern(fc: ForceConstants, qpoint, band: int = 0, phase: float = 0.0,
         eps = -eps
     omega2 = float(np.sign(nu) * (nu / EIGENVALUE_TO_THZ) ** 2)
     u = eps / np.sqrt(sc.masses)[:, None]
-    return ModePattern(qpoint=q, band=band, frequency=nu, omega2=omega2, phase=phi,
-                       epsilon=eps, u_per_q=u, degeneracy=degeneracy)
+    return ModePattern(
+        qpoint=q,
+        band=band,
+        frequency=nu,
+        omega2=omega2,
+        phase=phi,
+        epsilon=eps,
+        u_per_q=u,
+        degeneracy=degeneracy,
+    )
 
 
 def cluster_energy(atoms, values, u, all_orderings: bool = False) -> float:
@@ -232,17 +244,21 @@ def fit_polynomial(amplitudes, energies, powers=(2, 4, 6)) -> dict:
     if len(q) != len(e):
         raise PESError(f"{len(q)} amplitudes but {len(e)} energies")
     if len(np.unique(np.round(q, 12))) < len(powers):
-        raise PESError(f"fitting powers {powers} needs at least {len(powers)} distinct "
-                       f"amplitudes, got {len(np.unique(q))}")
-    A = np.stack([q ** p for p in powers], axis=1)
+        raise PESError(
+            f"fitting powers {powers} needs at least {len(powers)} distinct "
+            f"amplitudes, got {len(np.unique(q))}"
+        )
+    A = np.stack([q**p for p in powers], axis=1)
     scale = np.abs(A).max(axis=0)
     scale[scale == 0] = 1.0
     coef, *_ = np.linalg.lstsq(A / scale, e, rcond=None)
     coef = coef / scale
     resid = A @ coef - e
-    return {"powers": powers,
-            "coefficients": {p: float(c) for p, c in zip(powers, coef, strict=True)},
-            "rmse": float(np.sqrt(np.mean(resid ** 2)))}
+    return {
+        "powers": powers,
+        "coefficients": {p: float(c) for p, c in zip(powers, coef, strict=True)},
+        "rmse": float(np.sqrt(np.mean(resid**2))),
+    }
 
 
 def double_well(coefficients: dict) -> dict | None:

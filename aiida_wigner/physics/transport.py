@@ -82,9 +82,18 @@ def heat_capacity_matrix(frequencies, heat_capacities, convention: str) -> NDArr
     return np.where(np.isfinite(out), out, 0.0)
 
 
-def wigner_terms(frequencies, velocity, gamma, heat_capacities, weights, n_q: int,
-                 volume: float, symmetrize, convention: str = "aiida-wigner",
-                 cutoff_frequency: float = 1e-3) -> WignerTerms:
+def wigner_terms(
+    frequencies,
+    velocity,
+    gamma,
+    heat_capacities,
+    weights,
+    n_q: int,
+    volume: float,
+    symmetrize,
+    convention: str = "aiida-wigner",
+    cutoff_frequency: float = 1e-3,
+) -> WignerTerms:
     """Pair contributions to κ (Eq. 5) from data at irreducible q-points.
 
     frequencies (Q, B) THz; velocity (Q, 3, B, B) THz·Å; gamma (T, Q, B) THz;
@@ -105,8 +114,7 @@ def wigner_terms(frequencies, velocity, gamma, heat_capacities, weights, n_q: in
     pairs = np.einsum("tqjk,qjkab,q->tqjkab", cmat * lorentz, vv, weights * scale)
     pairs = symmetrize(pairs)
     if convention == "phono3py":
-        populations = np.broadcast_to(np.eye(frequencies.shape[1], dtype=bool),
-                                      d_nu.shape).copy()
+        populations = np.broadcast_to(np.eye(frequencies.shape[1], dtype=bool), d_nu.shape).copy()
     else:
         block = degenerate_block_ids(frequencies, DEGENERACY_TOLERANCE)
         populations = block[:, :, None] == block[:, None, :]
@@ -127,8 +135,9 @@ def spectral_kappa(terms: WignerTerms, frequencies, bins: int) -> dict:
     diag = np.einsum("tqjkaa->tqjka", terms.pairs)  # xx, yy, zz of each pair
     out = {"frequency_bin_edges": edges}
     for name, mask in (("kappa_P", terms.populations), ("kappa_C", ~terms.populations)):
-        per_mode = 0.5 * (np.einsum("tqjka,qjk->tqja", diag, mask)
-                          + np.einsum("tqjka,qjk->tqka", diag, mask))
+        per_mode = 0.5 * (
+            np.einsum("tqjka,qjk->tqja", diag, mask) + np.einsum("tqjka,qjk->tqka", diag, mask)
+        )
         spec = np.zeros((n_t, bins, 3))
         np.add.at(spec, (slice(None), idx.ravel()), per_mode.reshape(n_t, -1, 3))
         out[f"{name}_spectral"] = spec / width

@@ -24,19 +24,31 @@ THz, ps, Å, amu, W/(m·K), K.
 
 from ..renormalization.msd import displacement_tensors, mean_square_displacements
 from .lifetimes import (
-                        ioffe_regel_length,
-                        ioffe_regel_time,
-                        lifetimes,
-                        mean_free_paths,
-                        wigner_time_limit,
+    ioffe_regel_length,
+    ioffe_regel_time,
+    lifetimes,
+    mean_free_paths,
+    wigner_time_limit,
 )
 from .lorentzian import lorentzian_map, lorentzian_weight, pair_distribution
 from .mode_removal import ModeRemoval, RemovalResult, kappa_P_with_modes_removed
 from .participation import dominant_species, participation_ratios, species_sums
 
 __all__ = [
-    "ModeRemoval", "RemovalResult", "displacement_tensors", "dominant_species",
-    "ioffe_regel_length", "ioffe_regel_time", "kappa_P_with_modes_removed", "lifetimes",
-    "lorentzian_map", "lorentzian_weight", "mean_free_paths", "mean_square_displacements",
-    "pair_distribution", "participation_ratios", "species_sums", "wigner_time_limit",
+    "ModeRemoval",
+    "RemovalResult",
+    "displacement_tensors",
+    "dominant_species",
+    "ioffe_regel_length",
+    "ioffe_regel_time",
+    "kappa_P_with_modes_removed",
+    "lifetimes",
+    "lorentzian_map",
+    "lorentzian_weight",
+    "mean_free_paths",
+    "mean_square_displacements",
+    "pair_distribution",
+    "participation_ratios",
+    "species_sums",
+    "wigner_time_limit",
 ]

@@ -26,8 +26,7 @@ def lorentzian_weight(delta, gamma_sum) -> NDArray[np.float64]:
     d = np.asarray(delta, dtype=float)
     g = np.asarray(gamma_sum, dtype=float)
     den = d**2 + g**2
-    return np.divide(g, den, out=np.zeros(np.broadcast_shapes(d.shape, g.shape)),
-                     where=den > 0)
+    return np.divide(g, den, out=np.zeros(np.broadcast_shapes(d.shape, g.shape)), where=den > 0)
 
 
 def lorentzian_map(delta_max: float, gamma_max: float, n: int = 200) -> dict:
@@ -35,12 +34,14 @@ def lorentzian_map(delta_max: float, gamma_max: float, n: int = 200) -> dict:
     the maxima), ``weight`` (n_Γ, n_Δ) 1/THz."""
     delta = (np.arange(n) + 0.5) * (delta_max / n)
     gamma = (np.arange(n) + 0.5) * (gamma_max / n)
-    return {"delta": delta, "gamma_sum": gamma,
-            "weight": lorentzian_weight(delta[None, :], gamma[:, None])}
+    return {
+        "delta": delta,
+        "gamma_sum": gamma,
+        "weight": lorentzian_weight(delta[None, :], gamma[:, None]),
+    }
 
 
-def pair_distribution(terms: WignerTerms, frequencies, gamma, delta_edges, gamma_edges
-                      ) -> dict:
+def pair_distribution(terms: WignerTerms, frequencies, gamma, delta_edges, gamma_edges) -> dict:
     """κ_C pair terms (xx, yy, zz) binned on (|Δν|, Γ = γ_j + γ_j').
 
     terms : :class:`~aiida_wigner.physics.transport.WignerTerms` (T, Q, B, B, 3, 3);
@@ -66,6 +67,8 @@ def pair_distribution(terms: WignerTerms, frequencies, gamma, delta_edges, gamma
         inside = (i >= 0) & (i < n_d) & (j >= 0) & (j < n_g)
         np.add.at(out[t], (i[inside], j[inside]), diag[t, inside])
     rising = g_sum < delta[None]
-    return {"kappa_C_pairs": out,
-            "kappa_C_rising": np.einsum("tpa,tp->ta", diag, rising),
-            "kappa_C_falling": np.einsum("tpa,tp->ta", diag, ~rising)}
+    return {
+        "kappa_C_pairs": out,
+        "kappa_C_rising": np.einsum("tpa,tp->ta", diag, rising),
+        "kappa_C_falling": np.einsum("tpa,tp->ta", diag, ~rising),
+    }

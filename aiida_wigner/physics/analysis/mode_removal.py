@@ -71,8 +71,9 @@ class ModeRemoval:
         if self.window is not None:
             window = tuple(float(v) for v in self.window)
             if len(window) != 2 or not window[0] < window[1]:
-                raise ValueError(f"window must be two frequencies low < high in THz, "
-                                 f"got {self.window!r}")
+                raise ValueError(
+                    f"window must be two frequencies low < high in THz, got {self.window!r}"
+                )
             object.__setattr__(self, "window", window)
         if self.own not in OWN_CHOICES:
             raise ValueError(f"own must be one of {OWN_CHOICES}, got {self.own!r}")
@@ -89,8 +90,9 @@ class ModeRemoval:
             _, apr = participation_ratios(phonons.eigenvectors, primitive.masses, freqs)
             names, per_species = species_sums(apr, primitive.symbols)
             if self.species not in names:
-                raise ModeRemovalError(f"species {self.species!r} is not in the crystal; "
-                                       f"choose one of {list(names)}")
+                raise ModeRemovalError(
+                    f"species {self.species!r} is not in the crystal; choose one of {list(names)}"
+                )
             chosen &= dominant_species(per_species) == names.index(self.species)
         return average_degenerate(chosen.astype(float), freqs) > 0.5
 
@@ -108,8 +110,9 @@ class RemovalResult:
     gamma: NDArray[np.float64]
 
 
-def kappa_P_with_modes_removed(fc, settings, removal: ModeRemoval, temperature: float, gamma,
-                               gamma_3ph, builder=None) -> RemovalResult:
+def kappa_P_with_modes_removed(
+    fc, settings, removal: ModeRemoval, temperature: float, gamma, gamma_3ph, builder=None
+) -> RemovalResult:
     """κ_P at ``temperature`` (K) with the modes of ``removal`` switched off (module docstring).
 
     fc, settings : the run's ``ForceConstants`` and ``KappaSettings`` (three_phonon on);
@@ -119,20 +122,30 @@ def kappa_P_with_modes_removed(fc, settings, removal: ModeRemoval, temperature: 
     """
     s = settings
     if not s.three_phonon:
-        raise ModeRemovalError("mode removal switches modes off in the three-phonon scattering: "
-                         "use a run with three_phonon on")
+        raise ModeRemovalError(
+            "mode removal switches modes off in the three-phonon scattering: "
+            "use a run with three_phonon on"
+        )
     prim = fc.primitive
     qmesh = QMesh.build(prim, s.mesh, symmetry=s.use_symmetry)
     builder = DynamicalMatrixBuilder(fc) if builder is None else builder
     phonons = solve(fc, qmesh.qpoints, builder)
     removed = removal.select(phonons, prim)
-    masked = Phonons(phonons.qpoints, phonons.frequencies,
-                     phonons.eigenvectors * ~removed[:, None, :])
+    masked = Phonons(
+        phonons.qpoints, phonons.frequencies, phonons.eigenvectors * ~removed[:, None, :]
+    )
     smearing, velocities = _smearing(fc, s, qmesh, builder)
     temps = np.array([float(temperature)])
-    g3 = three_phonon_linewidths(fc, qmesh, masked, qmesh.ir_grid, temps, smearing,
-                                 group_velocities=velocities,
-                                 cutoff_frequency=s.cutoff_frequency)[0]
+    g3 = three_phonon_linewidths(
+        fc,
+        qmesh,
+        masked,
+        qmesh.ir_grid,
+        temps,
+        smearing,
+        group_velocities=velocities,
+        cutoff_frequency=s.cutoff_frequency,
+    )[0]
     gamma = np.asarray(gamma, dtype=float)
     gone = removed[qmesh.ir_grid]
     if removal.own == "keep":
@@ -141,8 +154,11 @@ def kappa_P_with_modes_removed(fc, settings, removal: ModeRemoval, temperature: 
     freqs = phonons.frequencies[qmesh.ir_grid]
     cv = heat_capacity(freqs[None], temps[:, None, None])
     terms = wigner_pairs(fc, s, new_gamma[None], cv, builder=builder).terms
-    kappa_P = np.einsum("qjab,qj->ab", terms.kappa_P_modes[0],
-                        ~gone if removal.own == "exclude" else np.ones_like(gone))
+    kappa_P = np.einsum(
+        "qjab,qj->ab",
+        terms.kappa_P_modes[0],
+        ~gone if removal.own == "exclude" else np.ones_like(gone),
+    )
     return RemovalResult(kappa_P, gone, g3, new_gamma)
 
 
@@ -150,7 +166,15 @@ def _smearing(fc, s, qmesh: QMesh, builder) -> tuple[Smearing, NDArray | None]:
     """The run's smearing and, for adaptive widths, the full-mesh group velocities."""
     if s.smearing == "gaussian":
         return Smearing(sigma=s.sigma), None
-    velocities = velocity_operator(fc, qmesh.qpoints, cutoff_frequency=s.cutoff_frequency,
-                                   builder=builder).group_velocities
-    return (Smearing(scale=s.scale, reciprocal_lattice=fc.primitive.reciprocal_lattice,
-                     mesh=qmesh.mesh, kind=s.smearing), velocities)
+    velocities = velocity_operator(
+        fc, qmesh.qpoints, cutoff_frequency=s.cutoff_frequency, builder=builder
+    ).group_velocities
+    return (
+        Smearing(
+            scale=s.scale,
+            reciprocal_lattice=fc.primitive.reciprocal_lattice,
+            mesh=qmesh.mesh,
+            kind=s.smearing,
+        ),
+        velocities,
+    )

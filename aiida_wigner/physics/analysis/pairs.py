@@ -39,8 +39,9 @@ class Pairs(NamedTuple):
     qmesh: QMesh
 
 
-def wigner_pairs(fc, settings, gamma, heat_capacities, frequencies=None, builder=None,
-                 tolerance: float = 1e-8) -> Pairs:
+def wigner_pairs(
+    fc, settings, gamma, heat_capacities, frequencies=None, builder=None, tolerance: float = 1e-8
+) -> Pairs:
     """Velocity operator and pair terms at the irreducible points of ``settings.mesh``.
 
     fc : the run's ``ForceConstants``; settings : its ``KappaSettings``; gamma,
@@ -51,23 +52,32 @@ def wigner_pairs(fc, settings, gamma, heat_capacities, frequencies=None, builder
     (the same phonons give them to round-off), else :class:`ModesMismatchError`.
     """
     qmesh = QMesh.build(fc.primitive, settings.mesh, symmetry=settings.use_symmetry)
-    vel = velocity_operator(fc, qmesh.ir_qpoints, cutoff_frequency=settings.cutoff_frequency,
-                            builder=builder)
+    vel = velocity_operator(
+        fc, qmesh.ir_qpoints, cutoff_frequency=settings.cutoff_frequency, builder=builder
+    )
     freqs = vel.phonons.frequencies
     if frequencies is not None:
         frequencies = np.asarray(frequencies, dtype=float)
-        dev = (np.abs(freqs - frequencies).max() if frequencies.shape == freqs.shape
-               else np.inf)
+        dev = np.abs(freqs - frequencies).max() if frequencies.shape == freqs.shape else np.inf
         if dev > tolerance:
             raise ModesMismatchError(
                 f"the stored modes ({frequencies.shape}) are not the phonons of these force "
                 f"constants on mesh {list(settings.mesh)} ({freqs.shape}, frequencies differ by "
                 f"{dev:.2g} THz): give the force constants, settings and renormalization of "
-                f"the run that made them")
-    terms = wigner_terms(freqs, vel.velocity, np.asarray(gamma), np.asarray(heat_capacities),
-                         qmesh.weights, qmesh.n_q, fc.primitive.volume, qmesh.symmetrize_tensor,
-                         convention=settings.convention,
-                         cutoff_frequency=settings.cutoff_frequency)
+                f"the run that made them"
+            )
+    terms = wigner_terms(
+        freqs,
+        vel.velocity,
+        np.asarray(gamma),
+        np.asarray(heat_capacities),
+        qmesh.weights,
+        qmesh.n_q,
+        fc.primitive.volume,
+        qmesh.symmetrize_tensor,
+        convention=settings.convention,
+        cutoff_frequency=settings.cutoff_frequency,
+    )
     return Pairs(vel, terms, qmesh)
 
 
@@ -89,7 +99,9 @@ def interband_velocity_map(pairs: Pairs, edges) -> dict:
     cell = (idx[:, :, None] * n + idx[:, None, :])[:, off]  # (Q, P)
     w = np.broadcast_to(pairs.qmesh.weights[:, None].astype(float), cell.shape)
     weight = np.bincount(cell.ravel(), w.ravel(), minlength=n * n)
-    total = np.stack([np.bincount(cell.ravel(), (w * vv[:, off, a]).ravel(), minlength=n * n)
-                      for a in range(3)], axis=-1)
+    total = np.stack(
+        [np.bincount(cell.ravel(), (w * vv[:, off, a]).ravel(), minlength=n * n) for a in range(3)],
+        axis=-1,
+    )
     mean = np.divide(total, weight[:, None], out=np.zeros_like(total), where=weight[:, None] > 0)
     return {"velocity_map": mean.reshape(n, n, 3), "velocity_map_weight": weight.reshape(n, n)}

@@ -36,13 +36,13 @@ def atomic_weights(eigenvectors, n_atoms: int, frequencies=None) -> NDArray[np.f
     w = (np.abs(e.reshape(q, n_atoms, 3, b)) ** 2).sum(axis=2).transpose(0, 2, 1)
     if frequencies is None:
         return w
-    averaged = average_degenerate(w.transpose(2, 0, 1),
-                                  np.asarray(frequencies, dtype=float))
+    averaged = average_degenerate(w.transpose(2, 0, 1), np.asarray(frequencies, dtype=float))
     return averaged.transpose(1, 2, 0)
 
 
-def participation_ratios(eigenvectors, masses, frequencies=None
-                         ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def participation_ratios(
+    eigenvectors, masses, frequencies=None
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """PR (Q, B) and APR (Q, B, N) of Eqs. 10–11.
 
     eigenvectors (Q, 3N, B) complex, column j mode j (phonopy's layout, as

@@ -54,11 +54,13 @@ class AnalysisParameters:
         """
         for name in ("bins", "lorentzian_bins"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be a positive number of bins, "
-                                 f"got {getattr(self, name)!r}")
+                raise ValueError(
+                    f"{name} must be a positive number of bins, got {getattr(self, name)!r}"
+                )
         if int(self.path_points) < 0:
-            raise ValueError(f"path_points must be 0 (no dispersion) or positive, "
-                             f"got {self.path_points!r}")
+            raise ValueError(
+                f"path_points must be 0 (no dispersion) or positive, got {self.path_points!r}"
+            )
 
 
 def per_temperature(modes: dict, name: str, n_t: int) -> np.ndarray:
@@ -84,8 +86,11 @@ def per_temperature(modes: dict, name: str, n_t: int) -> np.ndarray:
     """
     value = np.asarray(modes[name])
     extra = {"frequency": 2, "group_velocity": 3}[name]
-    return np.broadcast_to(value, (n_t,) + value.shape[-extra:]).copy() if value.ndim == extra \
+    return (
+        np.broadcast_to(value, (n_t,) + value.shape[-extra:]).copy()
+        if value.ndim == extra
         else value
+    )
 
 
 def analyse(fc, settings, modes: dict, models=None, parameters=AnalysisParameters()) -> dict:
@@ -112,27 +117,37 @@ def analyse(fc, settings, modes: dict, models=None, parameters=AnalysisParameter
         pieces.append((sl, pairs, pr, apr))
 
     species, _ = species_sums(pieces[0][3], prim.symbols)
-    pr = np.concatenate([np.broadcast_to(p[2], (len(temps[p[0]]),) + p[2].shape)
-                         for p in pieces])
-    apr = np.concatenate([np.broadcast_to(p[3], (len(temps[p[0]]),) + p[3].shape)
-                          for p in pieces])
-    participation = {"temperature": temps, "weight": np.asarray(modes["weight"]),
-                     "frequency": freqs, "pr": pr, "apr": apr,
-                     "apr_species": species_sums(apr, prim.symbols)[1], "species": list(species)}
+    pr = np.concatenate([np.broadcast_to(p[2], (len(temps[p[0]]),) + p[2].shape) for p in pieces])
+    apr = np.concatenate([np.broadcast_to(p[3], (len(temps[p[0]]),) + p[3].shape) for p in pieces])
+    participation = {
+        "temperature": temps,
+        "weight": np.asarray(modes["weight"]),
+        "frequency": freqs,
+        "pr": pr,
+        "apr": apr,
+        "apr_species": species_sums(apr, prim.symbols)[1],
+        "species": list(species),
+    }
 
     tau = lifetimes(gamma)
     g3 = np.asarray(modes["gamma_3ph"])
-    life = {"temperature": temps, "frequency": freqs, "tau": tau,
-            "tau_3ph": lifetimes(g3), "mean_free_path": mean_free_paths(velocities, tau),
-            "group_velocity": velocities,
-            "tau_wigner": np.array([wigner_time_limit(len(prim), f.max()) for f in freqs]),
-            "ioffe_regel_length": np.array(ioffe_regel_length(prim.volume, len(prim)))}
+    life = {
+        "temperature": temps,
+        "frequency": freqs,
+        "tau": tau,
+        "tau_3ph": lifetimes(g3),
+        "mean_free_path": mean_free_paths(velocities, tau),
+        "group_velocity": velocities,
+        "tau_wigner": np.array([wigner_time_limit(len(prim), f.max()) for f in freqs]),
+        "ioffe_regel_length": np.array(ioffe_regel_length(prim.volume, len(prim))),
+    }
 
     spectra = _spectra(pieces, freqs, gamma, temps, parameters)
     out = {"participation": participation, "lifetimes": life, "spectra": spectra}
     if parameters.path_points:
-        out["dispersion"] = _dispersion(fc, builders, n_t, settings.cutoff_frequency,
-                                        parameters.path_points)
+        out["dispersion"] = _dispersion(
+            fc, builders, n_t, settings.cutoff_frequency, parameters.path_points
+        )
     return out
 
 
@@ -157,16 +172,22 @@ def _spectra(pieces, freqs, gamma, temps, parameters: AnalysisParameters) -> dic
         velocity = interband_velocity_map(pairs, spec["frequency_bin_edges"])
         for name, value in velocity.items():
             spec[name] = np.broadcast_to(value, (n_sl,) + value.shape)
-        spec["frequency_bin_edges"] = np.broadcast_to(spec["frequency_bin_edges"],
-                                                      (n_sl, parameters.bins + 1))
+        spec["frequency_bin_edges"] = np.broadcast_to(
+            spec["frequency_bin_edges"], (n_sl, parameters.bins + 1)
+        )
         spec.update(pair_distribution(terms, f, gamma[sl], d_edges, g_edges))
         spec["kappa_P"], spec["kappa_C"] = terms.kappa_P, terms.kappa_C
         parts.append(spec)
     out = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     grid = lorentzian_map(delta_max, gamma_max, 4 * n)
-    out.update(temperature=temps, pair_delta_edges=d_edges, pair_gamma_edges=g_edges,
-               lorentzian_delta=grid["delta"], lorentzian_gamma=grid["gamma_sum"],
-               lorentzian_weight=grid["weight"])
+    out.update(
+        temperature=temps,
+        pair_delta_edges=d_edges,
+        pair_gamma_edges=g_edges,
+        lorentzian_delta=grid["delta"],
+        lorentzian_gamma=grid["gamma_sum"],
+        lorentzian_weight=grid["weight"],
+    )
     return out
 
 
@@ -177,10 +198,15 @@ def _dispersion(fc, builders, n_t: int, cutoff: float, npoints: int) -> dict:
     path = band_path(fc.primitive, npoints)
     runs = [path_phonons(fc, path.qpoints, b, cutoff) for b in builders]
     runs = runs * n_t if len(runs) == 1 else runs
-    return {"qpoints": path.qpoints, "distances": path.distances, "ticks": path.ticks,
-            "frequency_harmonic": solve(fc, path.qpoints).frequencies,
-            "frequency": np.stack([r.frequencies for r in runs]),
-            "group_velocity": np.stack([r.group_velocities for r in runs]),
-            "pr": np.stack([r.pr for r in runs]), "apr": np.stack([r.apr for r in runs]),
-            "apr_species": np.stack([r.apr_species for r in runs]),
-            "labels": list(path.labels)}
+    return {
+        "qpoints": path.qpoints,
+        "distances": path.distances,
+        "ticks": path.ticks,
+        "frequency_harmonic": solve(fc, path.qpoints).frequencies,
+        "frequency": np.stack([r.frequencies for r in runs]),
+        "group_velocity": np.stack([r.group_velocities for r in runs]),
+        "pr": np.stack([r.pr for r in runs]),
+        "apr": np.stack([r.apr for r in runs]),
+        "apr_species": np.stack([r.apr_species for r in runs]),
+        "labels": list(path.labels),
+    }

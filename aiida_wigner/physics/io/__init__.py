@@ -12,27 +12,27 @@ from .errors import ForceConstantsFileError
 from .hiphive_format import read_hiphive
 from .load import detect_format, load_force_constants
 from .phonopy_format import (
-                             parse_force_constants_text,
-                             read_fc2_hdf5,
-                             read_fc3_hdf5,
-                             read_force_constants_text,
-                             write_fc2_hdf5,
-                             write_fc3_hdf5,
-                             write_force_constants,
+    parse_force_constants_text,
+    read_fc2_hdf5,
+    read_fc3_hdf5,
+    read_force_constants_text,
+    write_fc2_hdf5,
+    write_fc3_hdf5,
+    write_force_constants,
 )
 from .shengbte import (
-                             parse_shengbte_blocks,
-                             read_fourphonon_fc4,
-                             read_shengbte_fc3,
-                             write_fourphonon_fc4,
-                             write_shengbte_fc3,
+    parse_shengbte_blocks,
+    read_fourphonon_fc4,
+    read_shengbte_fc3,
+    write_fourphonon_fc4,
+    write_shengbte_fc3,
 )
 from .structure import (
-                             PhonopyYamlInfo,
-                             read_phonopy_yaml,
-                             read_phonopy_yaml_info,
-                             read_structure,
-                             resolve_primitive_matrix,
+    PhonopyYamlInfo,
+    read_phonopy_yaml,
+    read_phonopy_yaml_info,
+    read_structure,
+    resolve_primitive_matrix,
 )
 
 __all__ = [

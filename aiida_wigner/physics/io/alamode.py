@@ -68,8 +68,13 @@ KAYSER_TO_THZ = sc.c * 100.0 / 1e12
 #: masses for anphon (amu in ALAMODE's unit) giving the same m in kg as aiida-wigner's amu
 MASS_SCALE = sc.atomic_mass / ALAMODE_AMU
 
-_SHIFTS = [(0, 0, 0)] + [(ix, iy, iz) for ix in (-1, 0, 1) for iy in (-1, 0, 1)
-                         for iz in (-1, 0, 1) if (ix, iy, iz) != (0, 0, 0)]
+_SHIFTS = [(0, 0, 0)] + [
+    (ix, iy, iz)
+    for ix in (-1, 0, 1)
+    for iy in (-1, 0, 1)
+    for iz in (-1, 0, 1)
+    if (ix, iy, iz) != (0, 0, 0)
+]
 _SHIFT_INDEX = {s: k for k, s in enumerate(_SHIFTS)}
 
 
@@ -132,8 +137,9 @@ def element_labels(setup) -> tuple[list[str], dict[str, float]]:
             kinds.append(s)
             mass[s] = float(m)
         elif abs(mass[s] - m) > 1e-10:
-            raise AlamodeFormatError(f"atoms of element {s} carry different masses; ALAMODE "
-                                     "takes one mass per element")
+            raise AlamodeFormatError(
+                f"atoms of element {s} carry different masses; ALAMODE takes one mass per element"
+            )
     return kinds, mass
 
 
@@ -179,9 +185,16 @@ def _cluster_entries(clusters, order, setup, images, tol):
             if any(idx[k] > idx[k + 1] for k in range(order - 2)):
                 continue  # anphon generates this ordering from the sorted one
             for cells in combos:
-                out.append((v, f"{i + 1} {xyz[0] + 1}",
-                            tuple(f"{j + 1} {x + 1} {c + 1}"
-                                  for j, x, c in zip(rest, xyz[1:], cells, strict=True))))
+                out.append(
+                    (
+                        v,
+                        f"{i + 1} {xyz[0] + 1}",
+                        tuple(
+                            f"{j + 1} {x + 1} {c + 1}"
+                            for j, x, c in zip(rest, xyz[1:], cells, strict=True)
+                        ),
+                    )
+                )
     return out
 
 
@@ -225,7 +238,7 @@ def symmetrized_clusters(clusters: dict, order: int) -> dict:
     """Clusters averaged over permutations of atoms 2..n (with their Cartesian axes)."""
     perms = list(permutations(range(order - 1)))
     out = {}
-    for (i, *rest) in clusters:
+    for i, *rest in clusters:
         acc = 0.0
         for perm in perms:
             # Φ'(i; r) = mean_P Φ(i; P r) with axes permuted back
@@ -239,8 +252,9 @@ def symmetrized_clusters(clusters: dict, order: int) -> dict:
     return out
 
 
-def write_fcsxml(fc, path, fc3: bool = True, fc4: bool = True, tol: float = 0.0,
-                 symmetrize: bool = False) -> dict:
+def write_fcsxml(
+    fc, path, fc3: bool = True, fc4: bool = True, tol: float = 0.0, symmetrize: bool = False
+) -> dict:
     """Write ``fc`` as ALAMODE FCSXML; returns counts and the permutation asymmetries.
 
     ``symmetrize`` averages FC3/FC4 over permutations of atoms 2..n before writing
@@ -252,24 +266,33 @@ def write_fcsxml(fc, path, fc3: bool = True, fc4: bool = True, tol: float = 0.0,
     images = image_cells(setup)
     kinds, _ = element_labels(setup)
     lat_bohr = setup.supercell.lattice / BOHR_IN_ANGSTROM
-    lines = ['<?xml version="1.0" encoding="utf-8"?>', "<Data>",
-             "  <Description>written by aiida-wigner</Description>",
-             "  <Structure>",
-             f"    <NumberOfAtoms>{setup.n_super}</NumberOfAtoms>",
-             f"    <NumberOfElements>{len(kinds)}</NumberOfElements>",
-             "    <AtomicElements>"]
+    lines = [
+        '<?xml version="1.0" encoding="utf-8"?>',
+        "<Data>",
+        "  <Description>written by aiida-wigner</Description>",
+        "  <Structure>",
+        f"    <NumberOfAtoms>{setup.n_super}</NumberOfAtoms>",
+        f"    <NumberOfElements>{len(kinds)}</NumberOfElements>",
+        "    <AtomicElements>",
+    ]
     lines += [f'      <element number="{k + 1}">{s}</element>' for k, s in enumerate(kinds)]
     lines += ["    </AtomicElements>", "    <LatticeVector>"]
-    lines += [f"      <a{k + 1}> {' '.join(_fmt(x) for x in lat_bohr[k])}</a{k + 1}>"
-              for k in range(3)]
+    lines += [
+        f"      <a{k + 1}> {' '.join(_fmt(x) for x in lat_bohr[k])}</a{k + 1}>" for k in range(3)
+    ]
     lines += ["    </LatticeVector>", "    <Periodicity>1 1 1</Periodicity>", "    <Position>"]
     supercell = setup.supercell
     for k, (p, s) in enumerate(zip(supercell.positions, supercell.symbols, strict=True)):
-        lines.append(f'      <pos index="{k + 1}" element="{s}"> '
-                     f'{" ".join(_fmt(x) for x in p)}</pos>')
-    lines += ["    </Position>", "  </Structure>", "  <Symmetry>",
-              f"    <NumberOfTranslations>{map_p2s.shape[1]}</NumberOfTranslations>",
-              "    <Translations>"]
+        lines.append(
+            f'      <pos index="{k + 1}" element="{s}"> {" ".join(_fmt(x) for x in p)}</pos>'
+        )
+    lines += [
+        "    </Position>",
+        "  </Structure>",
+        "  <Symmetry>",
+        f"    <NumberOfTranslations>{map_p2s.shape[1]}</NumberOfTranslations>",
+        "    <Translations>",
+    ]
     for t in range(map_p2s.shape[1]):
         for p in range(setup.n_prim):
             lines.append(f'      <map tran="{t + 1}" atom="{p + 1}">{map_p2s[p, t] + 1}</map>')
@@ -277,10 +300,10 @@ def write_fcsxml(fc, path, fc3: bool = True, fc4: bool = True, tol: float = 0.0,
 
     info = {}
     blocks = [("HARMONIC", "FC2", _fc2_entries(fc.fc2, setup, images, tol))]
-    for order, name, present, getter in ((3, "ANHARM3", fc3 and fc.fc3 is not None,
-                                          lambda: _dense_clusters(fc.fc3, setup)),
-                                         (4, "ANHARM4", fc4 and fc.fc4 is not None,
-                                          lambda: _sparse_clusters(fc.fc4, setup))):
+    for order, name, present, getter in (
+        (3, "ANHARM3", fc3 and fc.fc3 is not None, lambda: _dense_clusters(fc.fc3, setup)),
+        (4, "ANHARM4", fc4 and fc.fc4 is not None, lambda: _sparse_clusters(fc.fc4, setup)),
+    ):
         if not present:
             blocks.append((name, f"FC{order}", []))
             continue
@@ -288,8 +311,7 @@ def write_fcsxml(fc, path, fc3: bool = True, fc4: bool = True, tol: float = 0.0,
         info[f"asymmetry_fc{order}"] = permutation_asymmetry(clusters, order)
         if symmetrize:
             clusters = symmetrized_clusters(clusters, order)
-        blocks.append((name, f"FC{order}", _cluster_entries(clusters, order, setup, images,
-                                                            tol)))
+        blocks.append((name, f"FC{order}", _cluster_entries(clusters, order, setup, images, tol)))
     for name, tag, entries in blocks:
         info[f"n_{tag.lower()}"] = len(entries)
         lines.append(f"    <{name}>")
@@ -314,8 +336,9 @@ def _supercell_setup(lattice, positions, numbers, prim_atoms, label, masses=None
     numbers = np.asarray(numbers)
     n_super, n_prim = len(positions), len(prim_atoms)
     if n_super % n_prim:
-        raise ForceConstantsFileError(f"{label}: {n_super} supercell atoms are not a multiple "
-                                      f"of the {n_prim} primitive atoms")
+        raise ForceConstantsFileError(
+            f"{label}: {n_super} supercell atoms are not a multiple of the {n_prim} primitive atoms"
+        )
     n_tran = n_super // n_prim
     first = prim_atoms[0]
     same = np.nonzero(numbers == numbers[first])[0]
@@ -332,7 +355,8 @@ def _supercell_setup(lattice, positions, numbers, prim_atoms, label, masses=None
     if len(tran) != n_tran:
         raise ForceConstantsFileError(
             f"{label}: the supercell has {len(tran)} pure translations, but {n_prim} primitive "
-            f"atoms in {n_super} need {n_tran}: inconsistent structure")
+            f"atoms in {n_super} need {n_tran}: inconsistent structure"
+        )
     vecs = np.vstack([tran, np.eye(3)])
     vecs = vecs[np.linalg.norm(vecs @ lattice, axis=1) > 1e-8]
     lengths = np.linalg.norm(vecs @ lattice, axis=1)
@@ -354,8 +378,12 @@ def _supercell_setup(lattice, positions, numbers, prim_atoms, label, masses=None
     smat = np.rint(np.linalg.inv(basis)).astype(np.int64)  # supercell = smat @ primitive
     prim_lattice = np.linalg.inv(smat) @ lattice
     prim_pos = positions[prim_atoms] @ lattice @ np.linalg.inv(prim_lattice)
-    unit = Cell(prim_lattice, prim_pos, numbers[prim_atoms],
-                masses=None if masses is None else np.asarray(masses)[prim_atoms])
+    unit = Cell(
+        prim_lattice,
+        prim_pos,
+        numbers[prim_atoms],
+        masses=None if masses is None else np.asarray(masses)[prim_atoms],
+    )
     try:
         setup = SupercellSetup.build(unit, smat)
     except CellError as exc:
@@ -365,8 +393,10 @@ def _supercell_setup(lattice, positions, numbers, prim_atoms, label, masses=None
     d -= np.rint(d)
     close = np.abs(d).max(axis=-1) < 1e-5
     if not (close.sum(axis=1) == 1).all():
-        raise ForceConstantsFileError(f"{label}: the supercell atoms could not be matched to "
-                                      f"the supercell built from the primitive cell")
+        raise ForceConstantsFileError(
+            f"{label}: the supercell atoms could not be matched to "
+            f"the supercell built from the primitive cell"
+        )
     return setup, np.argmax(close, axis=1)
 
 
@@ -394,8 +424,11 @@ def _assemble(order, first, first_xyz, tail_atoms, tail_xyz, values, setup, n_pr
         return out
     if order == 3:
         out = np.zeros((n_prim, n, n, 3, 3, 3))
-        np.add.at(out, (first, tail_atoms[:, 0], tail_atoms[:, 1], first_xyz,
-                        tail_xyz[:, 0], tail_xyz[:, 1]), values)
+        np.add.at(
+            out,
+            (first, tail_atoms[:, 0], tail_atoms[:, 1], first_xyz, tail_xyz[:, 0], tail_xyz[:, 1]),
+            values,
+        )
         return out
     key_atoms = np.column_stack([first, tail_atoms])
     uniq, inv = np.unique(key_atoms, axis=0, return_inverse=True)
@@ -412,13 +445,19 @@ def _expanded(order, first, first_xyz, tail_atoms, tail_xyz, values):
     index = 3 * tail_atoms + tail_xyz
     parts = []
     for perm, fresh in _distinct_orderings(index):
-        parts.append((first[fresh], first_xyz[fresh], tail_atoms[fresh][:, perm],
-                      tail_xyz[fresh][:, perm], values[fresh]))
+        parts.append(
+            (
+                first[fresh],
+                first_xyz[fresh],
+                tail_atoms[fresh][:, perm],
+                tail_xyz[fresh][:, perm],
+                values[fresh],
+            )
+        )
     return [np.concatenate(x) for x in zip(*parts, strict=True)]
 
 
-def _force_constants(setup, arrays: dict, ignored: list, fmt: str, label: str
-                      ) -> ForceConstants:
+def _force_constants(setup, arrays: dict, ignored: list, fmt: str, label: str) -> ForceConstants:
     source = {f"fc{n}": {"format": fmt, "file": label} for n in sorted(arrays)}
     if ignored:
         source["ignored_orders"] = ignored
@@ -449,17 +488,27 @@ def _fcsxml_structure(root, label, masses=None) -> tuple[Cell, np.ndarray]:
     """The supercell (atoms in the file's order) and map_p2s (n_prim, n_tran), 0-based."""
     try:
         struct = root.find("Structure")
-        lattice = np.array([[float(x) for x in struct.find(f"LatticeVector/a{k}").text.split()]
-                            for k in (1, 2, 3)]) * BOHR_IN_ANGSTROM
+        lattice = (
+            np.array(
+                [
+                    [float(x) for x in struct.find(f"LatticeVector/a{k}").text.split()]
+                    for k in (1, 2, 3)
+                ]
+            )
+            * BOHR_IN_ANGSTROM
+        )
         pos_nodes = sorted(struct.findall("Position/pos"), key=lambda e: int(e.get("index")))
         positions = np.array([[float(x) for x in e.text.split()] for e in pos_nodes])
         symbols = [e.get("element") for e in pos_nodes]
-        maps = [(int(m.get("tran")), int(m.get("atom")), int(m.text))
-                for m in root.findall("Symmetry/Translations/map")]
+        maps = [
+            (int(m.get("tran")), int(m.get("atom")), int(m.text))
+            for m in root.findall("Symmetry/Translations/map")
+        ]
     except (AttributeError, TypeError, ValueError) as exc:
         raise ForceConstantsFileError(
             f"{label}: FCSXML without a complete Structure/Symmetry section (expected "
-            f"LatticeVector a1-a3, Position/pos, Translations/map as written by alm)") from exc
+            f"LatticeVector a1-a3, Position/pos, Translations/map as written by alm)"
+        ) from exc
     if not positions.size or not maps:
         raise ForceConstantsFileError(f"{label}: FCSXML without atoms or translations")
     n_prim = max(a for _, a, _ in maps)
@@ -494,8 +543,9 @@ def read_fcsxml(path, masses=None, max_order: int = 4) -> ForceConstants:
     supercell, map_p2s = _fcsxml_structure(root, label, masses)
     lattice, positions, numbers = supercell.lattice, supercell.positions, supercell.numbers
     n_prim = len(map_p2s)
-    setup, to_setup = _supercell_setup(lattice, positions, numbers, map_p2s[:, 0], label,
-                                       supercell.masses)
+    setup, to_setup = _supercell_setup(
+        lattice, positions, numbers, map_p2s[:, 0], label, supercell.masses
+    )
     # primitive atom p of the file -> index in the setup's primitive cell
     prim_of = setup.s2pp[to_setup[map_p2s[:, 0]]]
     arrays, ignored = {}, []
@@ -518,21 +568,29 @@ def read_fcsxml(path, masses=None, max_order: int = 4) -> ForceConstants:
         try:
             values = np.array([float(e.text) for e in entries])
             p1 = np.array([e.get("pair1").split() for e in entries], dtype=np.int64)
-            tail = np.array([[e.get(f"pair{k}").split() for k in range(2, order + 1)]
-                             for e in entries], dtype=np.int64)  # (M, n-1, 3)
+            tail = np.array(
+                [[e.get(f"pair{k}").split() for k in range(2, order + 1)] for e in entries],
+                dtype=np.int64,
+            )  # (M, n-1, 3)
         except (TypeError, ValueError) as exc:
             raise ForceConstantsFileError(f"{label}: malformed FC{order} entry ({exc})") from exc
-        if (p1[:, 0] < 1).any() or (p1[:, 0] > n_prim).any() or \
-                (tail[:, :, 0] < 1).any() or (tail[:, :, 0] > len(positions)).any():
+        if (
+            (p1[:, 0] < 1).any()
+            or (p1[:, 0] > n_prim).any()
+            or (tail[:, :, 0] < 1).any()
+            or (tail[:, :, 0] > len(positions)).any()
+        ):
             raise ForceConstantsFileError(f"{label}: FC{order} atom index out of range")
         values = values * RYDBERG_IN_EV / BOHR_IN_ANGSTROM**order
         first, first_xyz = prim_of[p1[:, 0] - 1], p1[:, 1] - 1
         tail_atoms, tail_xyz = to_setup[tail[:, :, 0] - 1], tail[:, :, 1] - 1
         if order > 2:
             first, first_xyz, tail_atoms, tail_xyz, values = _expanded(
-                order, first, first_xyz, tail_atoms, tail_xyz, values)
-        arrays[order] = _assemble(order, first, first_xyz, tail_atoms, tail_xyz, values,
-                                  setup, setup.n_prim)
+                order, first, first_xyz, tail_atoms, tail_xyz, values
+            )
+        arrays[order] = _assemble(
+            order, first, first_xyz, tail_atoms, tail_xyz, values, setup, setup.n_prim
+        )
     if 2 not in arrays:
         raise ForceConstantsFileError(f"{label}: FCSXML without HARMONIC force constants")
     return _force_constants(setup, arrays, ignored, "alamode-fcsxml", label)
@@ -559,10 +617,11 @@ def read_alamode_fcs(path, supercell: Cell, max_order: int = 4) -> ForceConstant
         start = next(i for i, ln in enumerate(lines) if "All FCs below" in ln)
     except StopIteration:
         raise ForceConstantsFileError(
-            f"{label}: not an alm .fcs file (no 'All FCs below' section)") from None
+            f"{label}: not an alm .fcs file (no 'All FCs below' section)"
+        ) from None
     entries: dict[int, list] = defaultdict(list)
     value = order = None
-    for ln in lines[start + 1:]:
+    for ln in lines[start + 1 :]:
         m = _FCS_GROUP.match(ln)
         if m:
             order, value = int(m.group(1)), float(m.group(3))
@@ -573,20 +632,25 @@ def read_alamode_fcs(path, supercell: Cell, max_order: int = 4) -> ForceConstant
         atoms = [_FCS_ATOM.match(x) for x in parts[2:]]
         if not all(atoms):
             raise ForceConstantsFileError(f"{label}: malformed line {ln.strip()!r}")
-        entries[order].append((value * float(parts[1]),
-                               [3 * (int(a.group(1)) - 1) + "xyz".index(a.group(2))
-                                for a in atoms]))
+        entries[order].append(
+            (
+                value * float(parts[1]),
+                [3 * (int(a.group(1)) - 1) + "xyz".index(a.group(2)) for a in atoms],
+            )
+        )
     if 2 not in entries:
         raise ForceConstantsFileError(f"{label}: no FC2 in the 'All FCs below' section")
     n_super = len(supercell)
     pos = supercell.positions
     if max(i for es in entries.values() for _, idx in es for i in idx) >= 3 * n_super:
-        raise ForceConstantsFileError(f"{label}: atom index beyond the {n_super} atoms of the "
-                                      f"supercell given with it")
+        raise ForceConstantsFileError(
+            f"{label}: atom index beyond the {n_super} atoms of the supercell given with it"
+        )
     # the primitive atoms: those alm puts first; translations map every atom onto them
     firsts = sorted({idx[0] // 3 for es in entries.values() for _, idx in es})
-    setup, to_setup = _supercell_setup(supercell.lattice, pos, supercell.numbers, firsts,
-                                       label, supercell.masses)
+    setup, to_setup = _supercell_setup(
+        supercell.lattice, pos, supercell.numbers, firsts, label, supercell.masses
+    )
     # translation table: trans[a, b] = image of atom b under the shift taking a to its
     # primitive representative
     rep = setup.s2pp[to_setup]  # primitive index of each file atom (setup numbering)
@@ -617,10 +681,17 @@ def read_alamode_fcs(path, supercell: Cell, max_order: int = 4) -> ForceConstant
         values = np.concatenate(key_values)[first_hit]
         first = setup.s2pp[to_setup[keys[:, 0]]]
         tail_atoms = to_setup[keys[:, 1:order]]
-        arrays[order] = _assemble(order, first, keys[:, order], tail_atoms,
-                                  keys[:, order + 1:], values, setup, setup.n_prim)
+        arrays[order] = _assemble(
+            order,
+            first,
+            keys[:, order],
+            tail_atoms,
+            keys[:, order + 1 :],
+            values,
+            setup,
+            setup.n_prim,
+        )
     return _force_constants(setup, arrays, ignored, "alamode-fcs", label)
-
 
 
 def alamode_file_kind(path) -> str | None:
@@ -652,12 +723,14 @@ def load_alamode(path, structure=None, masses=None, **others) -> ForceConstants:
     if given:
         raise ForceConstantsFileError(
             f"{label}: an ALAMODE file carries its own supercell and every order; give it "
-            f"alone (not with {', '.join(given)})")
+            f"alone (not with {', '.join(given)})"
+        )
     kind = alamode_file_kind(path)
     if kind == "fcsxml":
         if structure is not None:
-            raise ForceConstantsFileError(f"{label}: an FCSXML file holds its supercell; give "
-                                          f"no structure with it")
+            raise ForceConstantsFileError(
+                f"{label}: an FCSXML file holds its supercell; give no structure with it"
+            )
         supercell = read_fcsxml_supercell(path)
     elif kind == "fcs":
         if structure is not None:
@@ -669,20 +742,25 @@ def load_alamode(path, structure=None, masses=None, **others) -> ForceConstants:
             if alamode_file_kind(xml) != "fcsxml":
                 raise ForceConstantsFileError(
                     f"{label}: a .fcs file holds no structure: put alm's {xml.name} beside it, "
-                    f"or give the supercell alm was given as the structure")
+                    f"or give the supercell alm was given as the structure"
+                )
             supercell = read_fcsxml_supercell(xml)
     else:
         raise ForceConstantsFileError(f"{label}: not an ALAMODE FCSXML or .fcs file")
     if masses is not None:
         if not isinstance(masses, dict):
-            raise ForceConstantsFileError(f"{label}: masses for an ALAMODE file are given per "
-                                          f"element, {{symbol: amu}}")
+            raise ForceConstantsFileError(
+                f"{label}: masses for an ALAMODE file are given per element, {{symbol: amu}}"
+            )
         unknown = sorted(set(masses) - set(supercell.symbols))
         if unknown:
-            raise ForceConstantsFileError(f"{label}: masses given for {unknown}, but the "
-                                          f"supercell holds only {sorted(set(supercell.symbols))}")
-        supercell = supercell.with_masses([masses.get(s, m) for s, m in
-                                           zip(supercell.symbols, supercell.masses, strict=True)])
+            raise ForceConstantsFileError(
+                f"{label}: masses given for {unknown}, but the "
+                f"supercell holds only {sorted(set(supercell.symbols))}"
+            )
+        supercell = supercell.with_masses(
+            [masses.get(s, m) for s, m in zip(supercell.symbols, supercell.masses, strict=True)]
+        )
     if kind == "fcsxml":
         return read_fcsxml(path, masses=supercell.masses)
     return read_alamode_fcs(path, supercell)

@@ -21,8 +21,9 @@ POSITION_TOLERANCE = 1e-3
 _CHUNK = 4096
 
 
-def locate_atoms(cart: NDArray, lattice: NDArray, frac_positions: NDArray
-                 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+def locate_atoms(
+    cart: NDArray, lattice: NDArray, frac_positions: NDArray
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
     """Find, for each Cartesian point, the atom of a periodic cell sitting there.
 
     Parameters
@@ -47,20 +48,21 @@ def locate_atoms(cart: NDArray, lattice: NDArray, frac_positions: NDArray
     trans = np.empty((m, 3), dtype=np.int64)
     dev = np.empty(m)
     for start in range(0, m, _CHUNK):
-        f = frac[start:start + _CHUNK]
+        f = frac[start : start + _CHUNK]
         d = f[:, None, :] - frac_positions[None, :, :]
         n = np.rint(d)
         dist = np.linalg.norm((d - n) @ lattice, axis=-1)
         best = np.argmin(dist, axis=1)
         rows = np.arange(len(f))
-        atom[start:start + _CHUNK] = best
-        trans[start:start + _CHUNK] = n[rows, best].astype(np.int64)
-        dev[start:start + _CHUNK] = dist[rows, best]
+        atom[start : start + _CHUNK] = best
+        trans[start : start + _CHUNK] = n[rows, best].astype(np.int64)
+        dev[start : start + _CHUNK] = dist[rows, best]
     return atom, trans, dev
 
 
-def lattice_vector_deviation(vectors: NDArray, lattice: NDArray
-                             ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+def lattice_vector_deviation(
+    vectors: NDArray, lattice: NDArray
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """Integer coordinates of Cartesian vectors (Å) in a lattice and their distance (Å)
     from the nearest lattice vector."""
     vectors = np.asarray(vectors, dtype=float)
@@ -90,8 +92,12 @@ class ReferenceCell:
 def reference_cell(setup: SupercellSetup, kind: str = "unit") -> ReferenceCell:
     """The unit cell or the primitive cell of ``setup`` with its atoms' supercell sites."""
     if kind == "primitive":
-        return ReferenceCell("primitive", setup.primitive, np.asarray(setup.p2s),
-                             np.arange(setup.n_prim, dtype=np.int64))
+        return ReferenceCell(
+            "primitive",
+            setup.primitive,
+            np.asarray(setup.p2s),
+            np.arange(setup.n_prim, dtype=np.int64),
+        )
     if kind != "unit":
         raise ValueError(f"reference cell must be 'unit' or 'primitive', got {kind!r}")
     sc = setup.supercell
@@ -101,8 +107,9 @@ def reference_cell(setup: SupercellSetup, kind: str = "unit") -> ReferenceCell:
     return ReferenceCell("unit", setup.unitcell, atom, np.asarray(setup.s2pp)[atom])
 
 
-def supercell_shift_to_p2s(setup: SupercellSetup, ref: ReferenceCell,
-                           atoms: NDArray[np.int64]) -> NDArray[np.float64]:
+def supercell_shift_to_p2s(
+    setup: SupercellSetup, ref: ReferenceCell, atoms: NDArray[np.int64]
+) -> NDArray[np.float64]:
     """Cartesian vector (Å, modulo the supercell) carrying reference atom ``atoms[m]`` onto
     the representative ``p2s`` atom of its primitive atom; a lattice translation."""
     sc = setup.supercell
@@ -110,16 +117,16 @@ def supercell_shift_to_p2s(setup: SupercellSetup, ref: ReferenceCell,
     return (sc.positions[target] - sc.positions[ref.to_super[atoms]]) @ sc.lattice
 
 
-def translation_permutation(setup: SupercellSetup, shift_cart: NDArray
-                            ) -> NDArray[np.int64] | None:
+def translation_permutation(setup: SupercellSetup, shift_cart: NDArray) -> NDArray[np.int64] | None:
     """``perm[j]``: the supercell atom at the site of atom j moved by ``shift_cart`` (Å).
 
     None when the shift is not a translation of the crystal (an atom lands on no atom of
     the same species).
     """
     sc = setup.supercell
-    atom, _, dev = locate_atoms(sc.cartesian_positions + np.asarray(shift_cart), sc.lattice,
-                                sc.positions)
+    atom, _, dev = locate_atoms(
+        sc.cartesian_positions + np.asarray(shift_cart), sc.lattice, sc.positions
+    )
     if np.any(dev > POSITION_TOLERANCE) or not np.array_equal(sc.numbers[atom], sc.numbers):
         return None
     if len(np.unique(atom)) != len(atom):
@@ -127,10 +134,13 @@ def translation_permutation(setup: SupercellSetup, shift_cart: NDArray
     return atom
 
 
-def fold_to_supercell(setup: SupercellSetup, ref: ReferenceCell, first: NDArray,
-                      others: NDArray, lattice_vectors: NDArray
-                      ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64],
-                                 NDArray[np.float64]]:
+def fold_to_supercell(
+    setup: SupercellSetup,
+    ref: ReferenceCell,
+    first: NDArray,
+    others: NDArray,
+    lattice_vectors: NDArray,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
     """Fold clusters given as (reference atom, lattice vector) into supercell indices.
 
     Parameters
@@ -158,8 +168,9 @@ def fold_to_supercell(setup: SupercellSetup, ref: ReferenceCell, first: NDArray,
     lattice = ref.cell.lattice
     n_int, _ = lattice_vector_deviation(lattice_vectors, lattice)
     # unique (first atom, other atom, cell) triples: far fewer than clusters
-    keys = np.concatenate([np.repeat(first, k)[:, None], others.reshape(-1, 1),
-                           n_int.reshape(-1, 3)], axis=1)
+    keys = np.concatenate(
+        [np.repeat(first, k)[:, None], others.reshape(-1, 1), n_int.reshape(-1, 3)], axis=1
+    )
     uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     shift = supercell_shift_to_p2s(setup, ref, uniq[:, 0])
@@ -173,8 +184,9 @@ def fold_to_supercell(setup: SupercellSetup, ref: ReferenceCell, first: NDArray,
     return prim, atom[inverse].reshape(m, k), weight, dev[inverse].reshape(m, k)
 
 
-def image_combinations(setup: SupercellSetup, prim: NDArray, others: NDArray
-                       ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+def image_combinations(
+    setup: SupercellSetup, prim: NDArray, others: NDArray
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
     """All combinations of shortest periodic images of a cluster's members.
 
     For cluster m (primitive atom ``prim[m]`` at ``p2s``, supercell atoms ``others[m]``)
@@ -201,10 +213,15 @@ def image_combinations(setup: SupercellSetup, prim: NDArray, others: NDArray
     return cluster, vectors, 1.0 / total[cluster]
 
 
-def unfold_from_supercell(setup: SupercellSetup, ref: ReferenceCell, prim: NDArray,
-                          others: NDArray
-                          ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64],
-                                     NDArray[np.float64], NDArray[np.float64]]:
+def unfold_from_supercell(
+    setup: SupercellSetup, ref: ReferenceCell, prim: NDArray, others: NDArray
+) -> tuple[
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+]:
     """Write supercell clusters as (reference atom, lattice vector) clusters.
 
     The inverse of :func:`fold_to_supercell`: each cluster (``p2s[prim]``, ``others``)
@@ -229,8 +246,7 @@ def unfold_from_supercell(setup: SupercellSetup, ref: ReferenceCell, prim: NDArr
     origin = ref.cell.cartesian_positions[first]
     points = origin[:, None, :] + vectors[row]
     k = points.shape[1]
-    atom, trans, dev = locate_atoms(points.reshape(-1, 3), ref.cell.lattice,
-                                    ref.cell.positions)
+    atom, trans, dev = locate_atoms(points.reshape(-1, 3), ref.cell.lattice, ref.cell.positions)
     if np.any(dev > POSITION_TOLERANCE):  # cannot happen for a consistent setup
         raise ValueError("cluster members do not fall on sites of the reference cell")
     lattice_vectors = (trans @ ref.cell.lattice).reshape(-1, k, 3)

@@ -50,9 +50,11 @@ def load_hiphive(source):
         raise ForceConstantsFileError(f"{label}: no such file")
     kind = hiphive_file_kind(source)
     if kind is None:
-        raise ForceConstantsFileError(f"{label}: not a hiphive ForceConstantPotential (.fcp) "
-                                      f"or ForceConstants (.fcs) file (a tar archive written "
-                                      f"by hiphive)")
+        raise ForceConstantsFileError(
+            f"{label}: not a hiphive ForceConstantPotential (.fcp) "
+            f"or ForceConstants (.fcs) file (a tar archive written "
+            f"by hiphive)"
+        )
     try:
         if kind == "fcp":
             from hiphive import ForceConstantPotential
@@ -62,11 +64,13 @@ def load_hiphive(source):
 
         return ForceConstants.read(os.fspath(source))
     except ImportError as exc:  # pragma: no cover
-        raise ForceConstantsFileError(f"{label}: reading hiphive files needs hiphive "
-                                      f"(pip install hiphive)") from exc
+        raise ForceConstantsFileError(
+            f"{label}: reading hiphive files needs hiphive (pip install hiphive)"
+        ) from exc
     except Exception as exc:
-        raise ForceConstantsFileError(f"{label}: cannot read the hiphive {kind} file: "
-                                      f"{type(exc).__name__}: {exc}") from exc
+        raise ForceConstantsFileError(
+            f"{label}: cannot read the hiphive {kind} file: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def hiphive_orders(obj) -> list[int]:
@@ -89,7 +93,8 @@ def _check_primitive(fcp, setup: SupercellSetup, label: str, origin) -> None:
         raise ForceConstantsFileError(
             f"{label}: the potential was built for {formula} with {vol_per_atom:.4f} Å^3/atom"
             f", but {describe_setup(setup, origin)} holds {ours.to_ase().get_chemical_formula()}"
-            f" with {ours_per_atom:.4f} Å^3/atom")
+            f" with {ours_per_atom:.4f} Å^3/atom"
+        )
 
 
 def read_hiphive(source, setup: SupercellSetup, *, orders=None, origin=None) -> dict:
@@ -107,15 +112,19 @@ def read_hiphive(source, setup: SupercellSetup, *, orders=None, origin=None) -> 
     dict ``{2: (n_prim, N, 3, 3), 3: (n_prim, N, N, 3, 3, 3), 4: SparseForceConstants}`` with
     the orders present, eV/Å^n, supercell atoms in phonopy's order.
     """
-    label = file_label(source) if isinstance(source, (str, os.PathLike)) else \
-        f"<hiphive {type(source).__name__}>"
+    label = (
+        file_label(source)
+        if isinstance(source, (str, os.PathLike))
+        else f"<hiphive {type(source).__name__}>"
+    )
     obj = load_hiphive(source)
     present = hiphive_orders(obj)
     wanted = [n for n in present if n <= 4] if orders is None else list(orders)
     missing = [n for n in wanted if n not in present]
     if missing:
-        raise ForceConstantsFileError(f"{label}: no force constants of order {missing}; the "
-                                      f"file has orders {present}")
+        raise ForceConstantsFileError(
+            f"{label}: no force constants of order {missing}; the file has orders {present}"
+        )
     sc = setup.supercell
     if hasattr(obj, "get_force_constants"):
         _check_primitive(obj, setup, label, origin)
@@ -124,7 +133,8 @@ def read_hiphive(source, setup: SupercellSetup, *, orders=None, origin=None) -> 
         except Exception as exc:
             raise ForceConstantsFileError(
                 f"{label}: the potential cannot be evaluated on {describe_setup(setup, origin)}"
-                f": {type(exc).__name__}: {exc}") from exc
+                f": {type(exc).__name__}: {exc}"
+            ) from exc
     else:
         fcs = obj
     order_map = _atom_order(fcs.supercell, setup, label, origin)
@@ -151,17 +161,23 @@ def _atom_order(atoms, setup: SupercellSetup, label: str, origin) -> NDArray[np.
     if len(atoms) != setup.n_super:
         raise ForceConstantsFileError(
             f"{label}: force constants for {len(atoms)} supercell atoms, but "
-            f"{describe_setup(setup, origin)} has {setup.n_super}")
+            f"{describe_setup(setup, origin)} has {setup.n_super}"
+        )
     if not np.allclose(atoms.cell.array, sc.lattice, atol=1e-4):
         raise ForceConstantsFileError(
             f"{label}: supercell lattice {np.round(atoms.cell.array, 5).tolist()} Å differs "
-            f"from that of {describe_setup(setup, origin)}, {np.round(sc.lattice, 5).tolist()}")
+            f"from that of {describe_setup(setup, origin)}, {np.round(sc.lattice, 5).tolist()}"
+        )
     idx, _, dev = locate_atoms(atoms.positions, sc.lattice, sc.positions)
-    if (np.any(dev > POSITION_TOLERANCE) or len(np.unique(idx)) != len(idx)
-            or not np.array_equal(sc.numbers[idx], atoms.numbers)):
+    if (
+        np.any(dev > POSITION_TOLERANCE)
+        or len(np.unique(idx)) != len(idx)
+        or not np.array_equal(sc.numbers[idx], atoms.numbers)
+    ):
         raise ForceConstantsFileError(
             f"{label}: the atoms of the force constants' supercell do not coincide with those "
-            f"of {describe_setup(setup, origin)}")
+            f"of {describe_setup(setup, origin)}"
+        )
     return idx
 
 

@@ -78,7 +78,8 @@ def detect_format(path) -> str:
         if found is None:
             raise ForceConstantsFileError(
                 f"{label}: HDF5 file without force constants (expected a 'force_constants', "
-                f"'fc2' or 'fc3' dataset)")
+                f"'fc2' or 'fc3' dataset)"
+            )
         return "phono3py-hdf5" if found[0] == 3 else "phonopy-hdf5"
     kind = hiphive_file_kind(path)
     if kind is not None:
@@ -92,13 +93,19 @@ def detect_format(path) -> str:
         if order is not None:
             return "shengbte" if order == 3 else "fourphonon"
         lines = [ln.split() for ln in text.splitlines() if ln.strip()]
-        if (len(lines) >= 2 and 1 <= len(lines[0]) <= 2 and all(x.isdigit() for x in lines[0])
-                and len(lines[1]) == 2 and all(x.isdigit() for x in lines[1])):
+        if (
+            len(lines) >= 2
+            and 1 <= len(lines[0]) <= 2
+            and all(x.isdigit() for x in lines[0])
+            and len(lines[1]) == 2
+            and all(x.isdigit() for x in lines[1])
+        ):
             return "phonopy-text"
     raise ForceConstantsFileError(
         f"{label}: unknown force-constant format; expected phonopy FORCE_CONSTANTS, "
         f"fc2.hdf5/force_constants.hdf5, fc3.hdf5, ShengBTE FORCE_CONSTANTS_3RD, FourPhonon "
-        f"FORCE_CONSTANTS_4TH or a hiphive .fcp/.fcs file")
+        f"FORCE_CONSTANTS_4TH or a hiphive .fcp/.fcs file"
+    )
 
 
 def _supercell_matrix(value, what: str):
@@ -109,10 +116,15 @@ def _supercell_matrix(value, what: str):
         arr = np.diag(arr.reshape(3))
     if arr.shape != (3, 3) and arr.size == 9:
         arr = arr.reshape(3, 3)
-    if (arr.shape != (3, 3) or not np.allclose(arr, np.rint(arr))
-            or round(abs(np.linalg.det(arr))) < 1):
-        raise ForceConstantsFileError(f"{what}: supercell must be 3 integers or a 3x3 integer "
-                                      f"matrix with non-zero determinant, got {value!r}")
+    if (
+        arr.shape != (3, 3)
+        or not np.allclose(arr, np.rint(arr))
+        or round(abs(np.linalg.det(arr))) < 1
+    ):
+        raise ForceConstantsFileError(
+            f"{what}: supercell must be 3 integers or a 3x3 integer "
+            f"matrix with non-zero determinant, got {value!r}"
+        )
     return np.rint(arr).astype(np.int64)
 
 
@@ -127,14 +139,16 @@ def _apply_masses(unitcell: Cell, masses, origin) -> Cell:
             if not hit.any():
                 raise ForceConstantsFileError(
                     f"{file_label(origin)}: mass given for {sym}, but the structure holds only "
-                    f"{sorted(set(symbols.tolist()))}")
+                    f"{sorted(set(symbols.tolist()))}"
+                )
             new[hit] = float(m)
     else:
         new = np.asarray(masses, dtype=float).reshape(-1)
         if len(new) != len(unitcell):
             raise ForceConstantsFileError(
                 f"{file_label(origin)}: {len(new)} masses given for a unit cell of "
-                f"{len(unitcell)} atoms (masses are per unit-cell atom, amu)")
+                f"{len(unitcell)} atoms (masses are per unit-cell atom, amu)"
+            )
     try:
         return unitcell.with_masses(new)
     except CellError as exc:
@@ -156,9 +170,18 @@ def _peek_n_atoms(path, fmt: str) -> int | None:
     return None
 
 
-def load_force_constants(*, cell=None, structure=None, supercell=None, primitive_matrix=None,
-                         fc2=None, fc3=None, fc4=None, fcp=None, masses=None
-                         ) -> ForceConstants:
+def load_force_constants(
+    *,
+    cell=None,
+    structure=None,
+    supercell=None,
+    primitive_matrix=None,
+    fc2=None,
+    fc3=None,
+    fc4=None,
+    fcp=None,
+    masses=None,
+) -> ForceConstants:
     """Read force constants of any supported format onto one supercell setup.
 
     Parameters
@@ -184,13 +207,24 @@ def load_force_constants(*, cell=None, structure=None, supercell=None, primitive
     its format.
     """
     if fcp is not None and alamode_file_kind(fcp) is not None:
-        return load_alamode(fcp, structure, masses, cell=cell, fc2=fc2, fc3=fc3, fc4=fc4,
-                            primitive_matrix=primitive_matrix,
-                            supercell=None if supercell is None or
-                            np.array_equal(np.ravel(supercell), [1, 1, 1]) else supercell)
+        return load_alamode(
+            fcp,
+            structure,
+            masses,
+            cell=cell,
+            fc2=fc2,
+            fc3=fc3,
+            fc4=fc4,
+            primitive_matrix=primitive_matrix,
+            supercell=None
+            if supercell is None or np.array_equal(np.ravel(supercell), [1, 1, 1])
+            else supercell,
+        )
     if cell is not None and structure is not None:
-        raise ForceConstantsFileError(f"{file_label(cell)}: give either a phonopy yaml (cell) "
-                                      f"or a structure file ({file_label(structure)}), not both")
+        raise ForceConstantsFileError(
+            f"{file_label(cell)}: give either a phonopy yaml (cell) "
+            f"or a structure file ({file_label(structure)}), not both"
+        )
     hiphive_obj = load_hiphive(fcp) if fcp is not None else None
     source: dict = {}
     info: PhonopyYamlInfo | None = None
@@ -206,35 +240,43 @@ def load_force_constants(*, cell=None, structure=None, supercell=None, primitive
             if allowed and not any(np.array_equal(given, m) for m in allowed):
                 raise ForceConstantsFileError(
                     f"{file_label(cell)}: supercell {given.tolist()} was given, but the yaml's "
-                    f"supercell matrix is {smat.tolist()}")
+                    f"supercell matrix is {smat.tolist()}"
+                )
             smat = given
         if smat is None:
-            raise ForceConstantsFileError(f"{file_label(cell)}: no supercell_matrix in the yaml"
-                                          f"; give the supercell explicitly")
+            raise ForceConstantsFileError(
+                f"{file_label(cell)}: no supercell_matrix in the yaml"
+                f"; give the supercell explicitly"
+            )
         source["cell"] = {"format": f"{info.command}-yaml", "file": file_label(cell)}
     elif structure is not None:
         origin = structure
         unitcell = read_structure(structure)
         if supercell is None:
-            raise ForceConstantsFileError(f"{file_label(structure)}: a structure file needs "
-                                          f"the supercell (3 integers or a 3x3 matrix)")
+            raise ForceConstantsFileError(
+                f"{file_label(structure)}: a structure file needs "
+                f"the supercell (3 integers or a 3x3 matrix)"
+            )
         smat = _supercell_matrix(supercell, file_label(structure))
         pmat = None
         source["cell"] = {"format": "structure", "file": file_label(structure)}
     elif hiphive_obj is not None and hasattr(hiphive_obj, "primitive_structure"):
         origin = fcp
         prim_atoms = hiphive_obj.primitive_structure
-        unitcell = Cell(prim_atoms.cell.array, prim_atoms.get_scaled_positions(wrap=False),
-                        prim_atoms.numbers)
+        unitcell = Cell(
+            prim_atoms.cell.array, prim_atoms.get_scaled_positions(wrap=False), prim_atoms.numbers
+        )
         if supercell is None:
-            raise ForceConstantsFileError(f"{file_label(fcp)}: give the supercell to evaluate "
-                                          f"the potential on")
+            raise ForceConstantsFileError(
+                f"{file_label(fcp)}: give the supercell to evaluate the potential on"
+            )
         smat = _supercell_matrix(supercell, file_label(fcp))
         pmat = None
         source["cell"] = {"format": "hiphive-fcp-primitive", "file": file_label(fcp)}
     else:
-        raise ForceConstantsFileError("no cell given: pass a phonopy/phono3py yaml (cell) or a "
-                                      "structure file and a supercell")
+        raise ForceConstantsFileError(
+            "no cell given: pass a phonopy/phono3py yaml (cell) or a structure file and a supercell"
+        )
     if primitive_matrix is not None or pmat is None:
         pmat = resolve_primitive_matrix(primitive_matrix, unitcell, origin)
     unitcell = _apply_masses(unitcell, masses, origin)
@@ -246,12 +288,17 @@ def load_force_constants(*, cell=None, structure=None, supercell=None, primitive
         fmt = detect_format(path)
         if order not in FORMAT_ORDERS[fmt]:
             raise ForceConstantsFileError(
-                f"{file_label(path)}: given as fc{order}, but it is {_DESCRIPTIONS[fmt]}")
+                f"{file_label(path)}: given as fc{order}, but it is {_DESCRIPTIONS[fmt]}"
+            )
         formats[order] = fmt
 
     # phono3py may use a different supercell for fc2 (phonon_supercell_matrix)
-    if info is not None and info.phonon_supercell_matrix is not None and \
-            not np.array_equal(info.phonon_supercell_matrix, smat) and supercell is None:
+    if (
+        info is not None
+        and info.phonon_supercell_matrix is not None
+        and not np.array_equal(info.phonon_supercell_matrix, smat)
+        and supercell is None
+    ):
         only_fc2 = fc3 is None and fc4 is None and fcp is None and fc2 is not None
         n_fc2 = _peek_n_atoms(fc2, formats[2]) if fc2 is not None else None
         n_phonon = len(unitcell) * round(abs(np.linalg.det(info.phonon_supercell_matrix)))
@@ -262,7 +309,8 @@ def load_force_constants(*, cell=None, structure=None, supercell=None, primitive
                 f"{file_label(fc2)}: fc2 is given on phono3py's phonon supercell "
                 f"{info.phonon_supercell_matrix.tolist()} ({n_phonon} atoms), but fc3/fc4 use "
                 f"the supercell {smat.tolist()}; one supercell must serve all orders (recompute "
-                f"fc2 on the fc3 supercell)")
+                f"fc2 on the fc3 supercell)"
+            )
 
     try:
         setup = SupercellSetup.build(unitcell, smat, pmat)
@@ -277,15 +325,15 @@ def load_force_constants(*, cell=None, structure=None, supercell=None, primitive
             raise ForceConstantsFileError(
                 f"{file_label(path)}: {_DESCRIPTIONS[fmt]} whose force constants are zero "
                 f"everywhere (broken or not the file meant): give the real fc{order} or leave "
-                f"the order out")
+                f"the order out"
+            )
         source[f"fc{order}"] = {"format": fmt, "file": file_label(path), **extra}
     if hiphive_obj is not None:
         present = hiphive_orders(hiphive_obj)
         wanted = [n for n in present if n <= 4 and n not in arrays]
         if wanted:
             got = read_hiphive(hiphive_obj, setup, orders=wanted, origin=origin)
-            kind = "hiphive-fcp" if hasattr(hiphive_obj, "get_force_constants") else \
-                "hiphive-fcs"
+            kind = "hiphive-fcp" if hasattr(hiphive_obj, "get_force_constants") else "hiphive-fcs"
             for n in wanted:
                 arrays[n] = got[n]
                 source[f"fc{n}"] = {"format": kind, "file": file_label(fcp)}
@@ -295,14 +343,16 @@ def load_force_constants(*, cell=None, structure=None, supercell=None, primitive
     if 2 not in arrays:
         raise ForceConstantsFileError(
             f"{file_label(fcp) if fcp is not None else file_label(origin)}: no second-order "
-            f"force constants: give fc2 (or an fcp containing order 2)")
+            f"force constants: give fc2 (or an fcp containing order 2)"
+        )
     source["supercell_matrix"] = np.asarray(setup.supercell_matrix).tolist()
     source["primitive_matrix"] = np.asarray(setup.primitive_matrix).tolist()
     try:
         return ForceConstants(setup, arrays[2], arrays.get(3), arrays.get(4), source)
     except ForceConstantsError as exc:  # readers validate; this is a safety net
-        raise ForceConstantsFileError(f"{file_label(origin)}: {exc} "
-                                      f"({describe_setup(setup, origin)})") from exc
+        raise ForceConstantsFileError(
+            f"{file_label(origin)}: {exc} ({describe_setup(setup, origin)})"
+        ) from exc
 
 
 def _read(fmt: str, path, order: int, setup: SupercellSetup, info, origin):
@@ -310,8 +360,7 @@ def _read(fmt: str, path, order: int, setup: SupercellSetup, info, origin):
     factor = info.fc_unit_factor(order) if info is not None else 1.0
     extra = {} if factor == 1.0 else {"unit_factor": factor}
     if fmt == "phonopy-text":
-        return read_force_constants_text(path, setup, unit_factor=factor,
-                                         origin=origin), extra
+        return read_force_constants_text(path, setup, unit_factor=factor, origin=origin), extra
     if fmt == "phonopy-hdf5":
         return read_fc2_hdf5(path, setup, unit_factor=factor, origin=origin), extra
     if fmt == "phono3py-hdf5":
@@ -323,8 +372,7 @@ def _read(fmt: str, path, order: int, setup: SupercellSetup, info, origin):
         kinds = ["unit"] if setup.n_prim == len(setup.unitcell) else ["unit", "primitive"]
         for kind in kinds:
             try:
-                return reader(path, setup, reference=kind, origin=origin), \
-                    {"reference_cell": kind}
+                return reader(path, setup, reference=kind, origin=origin), {"reference_cell": kind}
             except ForceConstantsFileError as exc:
                 first_error = first_error or exc
         raise first_error

@@ -26,8 +26,12 @@ def read_native_force_constants(source, source_record: dict | None = None) -> Fo
 
     try:
         with h5py.File(source, "r") as h5:
-            unit = Cell(h5["unitcell/lattice"][()], h5["unitcell/positions"][()],
-                        h5["unitcell/numbers"][()], h5["unitcell/masses"][()])
+            unit = Cell(
+                h5["unitcell/lattice"][()],
+                h5["unitcell/positions"][()],
+                h5["unitcell/numbers"][()],
+                h5["unitcell/masses"][()],
+            )
             smat = h5["supercell_matrix"][()]
             pmat = h5["primitive_matrix"][()]
             fc2 = h5["fc2"][()]
@@ -36,9 +40,13 @@ def read_native_force_constants(source, source_record: dict | None = None) -> Fo
             if "fc4" in h5:
                 fc4 = SparseForceConstants(4, h5["fc4/atoms"][()], h5["fc4/values"][()])
     except (OSError, KeyError) as exc:
-        name = file_label(source) if isinstance(source, (str, bytes)) or hasattr(
-            source, "__fspath__") else "force_constants.h5"
-        raise ForceConstantsFileError(f"{name}: not an aiida-wigner force_constants.h5 file "
-                                      f"({exc})") from exc
+        name = (
+            file_label(source)
+            if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__")
+            else "force_constants.h5"
+        )
+        raise ForceConstantsFileError(
+            f"{name}: not an aiida-wigner force_constants.h5 file ({exc})"
+        ) from exc
     setup = SupercellSetup.build(unit, smat, pmat)
     return ForceConstants(setup, fc2, fc3, fc4, dict(source_record or {}))

@@ -33,6 +33,7 @@ from .textparse import parse_numbers
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
+
 #: Force-constant units phonopy writes in ``physical_unit``, as factors to eV/Å².
 def _fc2_unit_factors() -> dict[str, float]:
     from phonopy.physical_units import get_physical_units
@@ -50,21 +51,23 @@ def _fc2_unit_factors() -> dict[str, float]:
 
 # --------------------------------------------------------------------------- helpers
 
+
 def _check_finite(path, name: str, array: NDArray) -> None:
     if not np.all(np.isfinite(array)):
-        raise ForceConstantsFileError(f"{file_label(path)}: {name} contains NaN or infinite "
-                                      f"values")
+        raise ForceConstantsFileError(f"{file_label(path)}: {name} contains NaN or infinite values")
 
 
 def _check_supercell_size(path, n_file: int, setup: SupercellSetup, origin) -> None:
     if n_file != setup.n_super:
         raise ForceConstantsFileError(
             f"{file_label(path)}: force constants for {n_file} supercell atoms, but "
-            f"{describe_setup(setup, origin)} has {setup.n_super}")
+            f"{describe_setup(setup, origin)} has {setup.n_super}"
+        )
 
 
-def row_plan(path, row_atoms: NDArray, setup: SupercellSetup, origin=None
-             ) -> list[tuple[int, NDArray[np.int64] | None]]:
+def row_plan(
+    path, row_atoms: NDArray, setup: SupercellSetup, origin=None
+) -> list[tuple[int, NDArray[np.int64] | None]]:
     """Which file row gives each primitive atom's row, and how to relabel its columns.
 
     ``row_atoms``: supercell atom (0-based) of each row of the file.  Returns, for each
@@ -77,10 +80,12 @@ def row_plan(path, row_atoms: NDArray, setup: SupercellSetup, origin=None
     if len(row_atoms) and (row_atoms.min() < 0 or row_atoms.max() >= n):
         raise ForceConstantsFileError(
             f"{label}: row atom indices must be between 1 and {n} (the supercell atoms), "
-            f"found {row_atoms.min() + 1}..{row_atoms.max() + 1}")
+            f"found {row_atoms.min() + 1}..{row_atoms.max() + 1}"
+        )
     if len(np.unique(row_atoms)) != len(row_atoms):
-        raise ForceConstantsFileError(f"{label}: the same supercell atom labels more than "
-                                      f"one row of force constants")
+        raise ForceConstantsFileError(
+            f"{label}: the same supercell atom labels more than one row of force constants"
+        )
     where = {int(a): r for r, a in enumerate(row_atoms)}
     plan = []
     sc = setup.supercell
@@ -102,7 +107,8 @@ def row_plan(path, row_atoms: NDArray, setup: SupercellSetup, origin=None
                 f"{(row_atoms + 1).tolist()}, none of which is equivalent to atom {s + 1} "
                 f"(primitive atom {p + 1}) of {describe_setup(setup, origin)}, whose "
                 f"primitive atoms are {(np.asarray(setup.p2s) + 1).tolist()}; is the "
-                f"primitive matrix the one used to write the file?")
+                f"primitive matrix the one used to write the file?"
+            )
     return plan
 
 
@@ -121,8 +127,9 @@ def _hdf5_unit_factor(path, f, default: float) -> float:
     unit = unit.replace("Angstrom", "angstrom")
     factors = _fc2_unit_factors()
     if unit not in factors:
-        raise ForceConstantsFileError(f"{file_label(path)}: unknown physical_unit {unit!r}; "
-                                      f"known units are {sorted(factors)}")
+        raise ForceConstantsFileError(
+            f"{file_label(path)}: unknown physical_unit {unit!r}; known units are {sorted(factors)}"
+        )
     return factors[unit]
 
 
@@ -139,6 +146,7 @@ def _open_hdf5(path):
 
 
 # --------------------------------------------------------------------- FORCE_CONSTANTS
+
 
 def parse_force_constants_text(path) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """Read a phonopy ``FORCE_CONSTANTS`` file as it is.
@@ -163,7 +171,8 @@ def parse_force_constants_text(path) -> tuple[NDArray[np.float64], NDArray[np.in
     if len(dims) != 2 or min(dims) < 1:
         raise ForceConstantsFileError(
             f"{label}: not a phonopy FORCE_CONSTANTS file: the first line should hold the "
-            f"array size 'n_rows N', found {header.strip()[:60]!r}")
+            f"array size 'n_rows N', found {header.strip()[:60]!r}"
+        )
     n_rows, n = dims
     numbers = parse_numbers(body, path)
     expected = n_rows * n * 11
@@ -172,7 +181,8 @@ def parse_force_constants_text(path) -> tuple[NDArray[np.float64], NDArray[np.in
         raise ForceConstantsFileError(
             f"{label}: file is {what}: the header announces {n_rows}x{n} blocks of 3x3 "
             f"force constants ({expected} numbers), found {len(numbers)} numbers "
-            f"(~{len(numbers) / 11:.1f} blocks)")
+            f"(~{len(numbers) / 11:.1f} blocks)"
+        )
     data = numbers.reshape(n_rows * n, 11)
     ij = data[:, :2]
     if np.any(ij != np.rint(ij)):
@@ -181,11 +191,13 @@ def parse_force_constants_text(path) -> tuple[NDArray[np.float64], NDArray[np.in
     if ij[:, 1].min() < 0 or ij[:, 1].max() >= n or ij[:, 0].min() < 0:
         raise ForceConstantsFileError(
             f"{label}: atom indices out of range: expected 1..{n}, found "
-            f"{ij.min() + 1}..{ij.max() + 1}")
+            f"{ij.min() + 1}..{ij.max() + 1}"
+        )
     i_grid = ij[:, 0].reshape(n_rows, n)
     if np.any(i_grid != i_grid[:, :1]):
-        raise ForceConstantsFileError(f"{label}: the first atom index changes inside a row "
-                                      f"of {n} blocks")
+        raise ForceConstantsFileError(
+            f"{label}: the first atom index changes inside a row of {n} blocks"
+        )
     row_atoms = i_grid[:, 0]
     j_grid = ij[:, 1].reshape(n_rows, n)
     fc = np.zeros((n_rows, n, 3, 3))
@@ -196,14 +208,16 @@ def parse_force_constants_text(path) -> tuple[NDArray[np.float64], NDArray[np.in
         sorted_j = np.sort(j_grid, axis=1)
         if not np.array_equal(sorted_j, np.broadcast_to(np.arange(n), (n_rows, n))):
             raise ForceConstantsFileError(
-                f"{label}: each row must list every supercell atom j = 1..{n} once")
+                f"{label}: each row must list every supercell atom j = 1..{n} once"
+            )
         fc[np.arange(n_rows)[:, None], j_grid] = values
     _check_finite(path, "force constants", fc)
     return np.ascontiguousarray(fc), row_atoms
 
 
-def read_force_constants_text(path, setup: SupercellSetup, *, unit_factor: float = 1.0,
-                              origin=None) -> NDArray[np.float64]:
+def read_force_constants_text(
+    path, setup: SupercellSetup, *, unit_factor: float = 1.0, origin=None
+) -> NDArray[np.float64]:
     """Compact FC2 (n_prim, N, 3, 3) in eV/Å² from a phonopy ``FORCE_CONSTANTS`` file.
 
     ``unit_factor`` converts the file's unit to eV/Å² (phonopy writes the calculator's
@@ -228,8 +242,7 @@ def write_force_constants(path, fc2, p2s=None) -> None:
     """
     fc2 = np.asarray(fc2, dtype=float)
     if fc2.ndim != 4 or fc2.shape[2:] != (3, 3) or fc2.shape[0] > fc2.shape[1]:
-        raise ValueError(f"fc2 must have shape (N, N, 3, 3) or (n_prim, N, 3, 3), got "
-                         f"{fc2.shape}")
+        raise ValueError(f"fc2 must have shape (N, N, 3, 3) or (n_prim, N, 3, 3), got {fc2.shape}")
     n_rows, n = fc2.shape[:2]
     if n_rows == n and p2s is None:
         rows = np.arange(n)
@@ -244,15 +257,18 @@ def write_force_constants(path, fc2, p2s=None) -> None:
     with open(path, "w") as fh:
         fh.write(f"{n_rows:4d} {n:4d}\n")
         for r in range(n_rows):
-            table = np.concatenate([np.full((n, 1), rows[r] + 1.0), j1[:, None],
-                                    fc2[r].reshape(n, 9)], axis=1)
+            table = np.concatenate(
+                [np.full((n, 1), rows[r] + 1.0), j1[:, None], fc2[r].reshape(n, 9)], axis=1
+            )
             fh.write((block * n) % tuple(table.ravel().tolist()))
 
 
 # ---------------------------------------------------------------------------- fc2.hdf5
 
-def read_fc2_hdf5(path, setup: SupercellSetup, *, unit_factor: float = 1.0,
-                  origin=None) -> NDArray[np.float64]:
+
+def read_fc2_hdf5(
+    path, setup: SupercellSetup, *, unit_factor: float = 1.0, origin=None
+) -> NDArray[np.float64]:
     """Compact FC2 (n_prim, N, 3, 3) in eV/Å² from phonopy's ``force_constants.hdf5`` or
     phono3py's ``fc2.hdf5``.
 
@@ -263,14 +279,15 @@ def read_fc2_hdf5(path, setup: SupercellSetup, *, unit_factor: float = 1.0,
         key = "fc2" if "fc2" in f else "force_constants" if "force_constants" in f else None
         if key is None:
             raise ForceConstantsFileError(
-                f"{label}: no 'force_constants' or 'fc2' dataset; found datasets "
-                f"{sorted(f.keys())}")
+                f"{label}: no 'force_constants' or 'fc2' dataset; found datasets {sorted(f.keys())}"
+            )
         ds = f[key]
         shape = ds.shape
         if len(shape) != 4 or shape[2:] != (3, 3) or shape[0] > shape[1] or shape[0] < 1:
             raise ForceConstantsFileError(
                 f"{label}: dataset '{key}' has shape {shape}; expected (N, N, 3, 3) or "
-                f"(n_prim, N, 3, 3)")
+                f"(n_prim, N, 3, 3)"
+            )
         _check_supercell_size(path, shape[1], setup, origin)
         factor = _hdf5_unit_factor(path, f, unit_factor)
         if shape[0] == shape[1]:
@@ -290,26 +307,33 @@ def _p2s_in_file(path, f, n_rows: int, setup: SupercellSetup) -> NDArray[np.int6
         if n_rows != setup.n_prim:
             raise ForceConstantsFileError(
                 f"{file_label(path)}: compact force constants with {n_rows} rows, but the "
-                f"primitive cell has {setup.n_prim} atoms")
+                f"primitive cell has {setup.n_prim} atoms"
+            )
         return np.asarray(setup.p2s)  # nothing to check against
     p2s = np.asarray(f["p2s_map"][()], dtype=np.int64).reshape(-1)
     if len(p2s) != n_rows:
         raise ForceConstantsFileError(
             f"{file_label(path)}: p2s_map has {len(p2s)} entries for {n_rows} rows of force "
-            f"constants")
+            f"constants"
+        )
     return p2s
 
 
-def write_fc2_hdf5(path, fc2, p2s=None, *, physical_unit: str | None = "eV/angstrom^2",
-                   compression: str | None = "gzip") -> None:
+def write_fc2_hdf5(
+    path,
+    fc2,
+    p2s=None,
+    *,
+    physical_unit: str | None = "eV/angstrom^2",
+    compression: str | None = "gzip",
+) -> None:
     """Write FC2 (eV/Å²) as ``fc2.hdf5`` (dataset ``force_constants``, plus ``p2s_map``
     for the compact form), readable by phonopy and phono3py."""
     import h5py
 
     fc2 = np.ascontiguousarray(fc2, dtype=float)
     if fc2.ndim != 4 or fc2.shape[2:] != (3, 3) or fc2.shape[0] > fc2.shape[1]:
-        raise ValueError(f"fc2 must have shape (N, N, 3, 3) or (n_prim, N, 3, 3), got "
-                         f"{fc2.shape}")
+        raise ValueError(f"fc2 must have shape (N, N, 3, 3) or (n_prim, N, 3, 3), got {fc2.shape}")
     compact = fc2.shape[0] != fc2.shape[1]
     if compact and p2s is None:
         raise ValueError("compact fc2 needs p2s (the supercell atom of each row)")
@@ -324,8 +348,10 @@ def write_fc2_hdf5(path, fc2, p2s=None, *, physical_unit: str | None = "eV/angst
 
 # ---------------------------------------------------------------------------- fc3.hdf5
 
-def read_fc3_hdf5(path, setup: SupercellSetup, *, unit_factor: float = 1.0,
-                  origin=None) -> NDArray[np.float64]:
+
+def read_fc3_hdf5(
+    path, setup: SupercellSetup, *, unit_factor: float = 1.0, origin=None
+) -> NDArray[np.float64]:
     """Compact FC3 (n_prim, N, N, 3, 3, 3) in eV/Å³ from phono3py's ``fc3.hdf5``.
 
     Only the rows of the primitive atoms are read from a full file.  Atom triplets
@@ -334,20 +360,28 @@ def read_fc3_hdf5(path, setup: SupercellSetup, *, unit_factor: float = 1.0,
     label = file_label(path)
     with _open_hdf5(path) as f:
         if "fc3" not in f:
-            raise ForceConstantsFileError(f"{label}: no 'fc3' dataset; found datasets "
-                                          f"{sorted(f.keys())}")
+            raise ForceConstantsFileError(
+                f"{label}: no 'fc3' dataset; found datasets {sorted(f.keys())}"
+            )
         ds = f["fc3"]
         shape = ds.shape
-        if (len(shape) != 6 or shape[3:] != (3, 3, 3) or shape[1] != shape[2]
-                or shape[0] > shape[1] or shape[0] < 1):
+        if (
+            len(shape) != 6
+            or shape[3:] != (3, 3, 3)
+            or shape[1] != shape[2]
+            or shape[0] > shape[1]
+            or shape[0] < 1
+        ):
             raise ForceConstantsFileError(
                 f"{label}: dataset 'fc3' has shape {shape}; expected (N, N, N, 3, 3, 3) or "
-                f"(n_prim, N, N, 3, 3, 3)")
+                f"(n_prim, N, N, 3, 3, 3)"
+            )
         _check_supercell_size(path, shape[1], setup, origin)
         mask = f["fc3_nonzero_indices"] if "fc3_nonzero_indices" in f else None
         if mask is not None and mask.shape != shape[:3]:
             raise ForceConstantsFileError(
-                f"{label}: fc3_nonzero_indices has shape {mask.shape}, expected {shape[:3]}")
+                f"{label}: fc3_nonzero_indices has shape {mask.shape}, expected {shape[:3]}"
+            )
         if shape[0] == shape[1]:
             plan = [(int(s), None) for s in setup.p2s]
         else:
@@ -370,10 +404,15 @@ def write_fc3_hdf5(path, fc3, p2s=None, *, compression: str | None = "gzip") -> 
     import h5py
 
     fc3 = np.ascontiguousarray(fc3, dtype=float)
-    if (fc3.ndim != 6 or fc3.shape[3:] != (3, 3, 3) or fc3.shape[1] != fc3.shape[2]
-            or fc3.shape[0] > fc3.shape[1]):
-        raise ValueError(f"fc3 must have shape (N, N, N, 3, 3, 3) or (n_prim, N, N, 3, 3, 3),"
-                         f" got {fc3.shape}")
+    if (
+        fc3.ndim != 6
+        or fc3.shape[3:] != (3, 3, 3)
+        or fc3.shape[1] != fc3.shape[2]
+        or fc3.shape[0] > fc3.shape[1]
+    ):
+        raise ValueError(
+            f"fc3 must have shape (N, N, N, 3, 3, 3) or (n_prim, N, N, 3, 3, 3), got {fc3.shape}"
+        )
     compact = fc3.shape[0] != fc3.shape[1]
     if compact and p2s is None:
         raise ValueError("compact fc3 needs p2s (the supercell atom of each row)")

@@ -58,8 +58,9 @@ def _tokens_per_block(order: int) -> int:
     return 1 + 3 * (order - 1) + order + 3**order * (order + 1)
 
 
-def parse_shengbte_blocks(path, order: int
-                          ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+def parse_shengbte_blocks(
+    path, order: int
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
     """Read the blocks of a ShengBTE (order 3) or FourPhonon (order 4) file as they are.
 
     Returns ``(atoms, lattice_vectors, values)``: (M, n) 0-based reference-cell atoms,
@@ -77,8 +78,10 @@ def parse_shengbte_blocks(path, order: int
         raise ForceConstantsFileError(f"{label}: empty file, expected a {name} file")
     n_blocks = int(numbers[0]) if numbers[0] == np.rint(numbers[0]) else -1
     if n_blocks < 0:
-        raise ForceConstantsFileError(f"{label}: not a {name} file: the first entry should "
-                                      f"be the number of blocks, found {numbers[0]:g}")
+        raise ForceConstantsFileError(
+            f"{label}: not a {name} file: the first entry should "
+            f"be the number of blocks, found {numbers[0]:g}"
+        )
     per = _tokens_per_block(order)
     expected = 1 + n_blocks * per
     if len(numbers) != expected:
@@ -86,38 +89,41 @@ def parse_shengbte_blocks(path, order: int
         raise ForceConstantsFileError(
             f"{label}: {name} file is {what}: {n_blocks} blocks of {per} numbers "
             f"({expected} in all) announced, found {len(numbers)} "
-            f"(~{(len(numbers) - 1) / per:.2f} blocks of order {order})")
+            f"(~{(len(numbers) - 1) / per:.2f} blocks of order {order})"
+        )
     data = numbers[1:].reshape(n_blocks, per)
     index = data[:, 0]
     if not np.array_equal(index, np.arange(1, n_blocks + 1)):
         bad = int(np.flatnonzero(index != np.arange(1, n_blocks + 1))[0])
         raise ForceConstantsFileError(
             f"{label}: block {bad + 1} is numbered {index[bad]:g}; blocks must be numbered "
-            f"1..{n_blocks} and hold {per} numbers each (order {order})")
+            f"1..{n_blocks} and hold {per} numbers each (order {order})"
+        )
     col = 1
-    lattice_vectors = data[:, col:col + 3 * (order - 1)].reshape(n_blocks, order - 1, 3)
+    lattice_vectors = data[:, col : col + 3 * (order - 1)].reshape(n_blocks, order - 1, 3)
     col += 3 * (order - 1)
-    atoms = data[:, col:col + order]
+    atoms = data[:, col : col + order]
     col += order
     lines = data[:, col:].reshape(n_blocks, 3**order, order + 1)
     if np.any(atoms != np.rint(atoms)):
         raise ForceConstantsFileError(f"{label}: atom numbers must be integers")
     cart = lines[:, :, :order]
     if np.any(cart != np.rint(cart)) or cart.min(initial=1) < 1 or cart.max(initial=3) > 3:
-        raise ForceConstantsFileError(f"{label}: Cartesian indices must be 1, 2 or 3 (each "
-                                      f"block holds {3**order} lines of {order} indices and a "
-                                      f"value)")
+        raise ForceConstantsFileError(
+            f"{label}: Cartesian indices must be 1, 2 or 3 (each "
+            f"block holds {3**order} lines of {order} indices and a "
+            f"value)"
+        )
     code = ((cart.astype(np.int64) - 1) * (3 ** np.arange(order - 1, -1, -1))).sum(axis=-1)
-    if not np.array_equal(np.sort(code, axis=1),
-                          np.broadcast_to(np.arange(3**order), code.shape)):
-        raise ForceConstantsFileError(f"{label}: each block must list every combination of "
-                                      f"Cartesian indices exactly once")
+    if not np.array_equal(np.sort(code, axis=1), np.broadcast_to(np.arange(3**order), code.shape)):
+        raise ForceConstantsFileError(
+            f"{label}: each block must list every combination of Cartesian indices exactly once"
+        )
     values = np.empty((n_blocks, 3**order))
     values[np.arange(n_blocks)[:, None], code] = lines[:, :, order]
     if not np.all(np.isfinite(values)) or not np.all(np.isfinite(lattice_vectors)):
         raise ForceConstantsFileError(f"{label}: NaN or infinite values")
-    return (atoms.astype(np.int64) - 1, lattice_vectors,
-            values.reshape((n_blocks,) + (3,) * order))
+    return (atoms.astype(np.int64) - 1, lattice_vectors, values.reshape((n_blocks,) + (3,) * order))
 
 
 def _fold(path, order: int, setup: SupercellSetup, reference: str, origin):
@@ -129,8 +135,8 @@ def _fold(path, order: int, setup: SupercellSetup, reference: str, origin):
     if len(atoms) and (atoms.min() < 0 or atoms.max() >= n_ref):
         bad = int(np.flatnonzero((atoms < 0).any(axis=1) | (atoms >= n_ref).any(axis=1))[0])
         raise ForceConstantsFileError(
-            f"{label}: block {bad + 1} names atoms {(atoms[bad] + 1).tolist()}, outside "
-            f"{where}")
+            f"{label}: block {bad + 1} names atoms {(atoms[bad] + 1).tolist()}, outside {where}"
+        )
     _, dev = lattice_vector_deviation(lattice_vectors, ref.cell.lattice)
     if np.any(dev > LATTICE_TOLERANCE):
         bad = int(np.flatnonzero((dev > LATTICE_TOLERANCE).any(axis=1))[0])
@@ -138,39 +144,42 @@ def _fold(path, order: int, setup: SupercellSetup, reference: str, origin):
         raise ForceConstantsFileError(
             f"{label}: block {bad + 1}: R{k + 2} = {lattice_vectors[bad, k].tolist()} Å is not "
             f"a lattice vector of {where} (off by {dev[bad, k]:.2e} Å, tolerance "
-            f"{LATTICE_TOLERANCE:g} Å)")
-    prim, others, weight, dev = fold_to_supercell(setup, ref, atoms[:, 0], atoms[:, 1:],
-                                                  lattice_vectors)
+            f"{LATTICE_TOLERANCE:g} Å)"
+        )
+    prim, others, weight, dev = fold_to_supercell(
+        setup, ref, atoms[:, 0], atoms[:, 1:], lattice_vectors
+    )
     if np.any(dev > POSITION_TOLERANCE):  # only for inconsistent setups
         bad = int(np.flatnonzero((dev > POSITION_TOLERANCE).any(axis=1))[0])
-        raise ForceConstantsFileError(f"{label}: block {bad + 1} does not fall on atoms of "
-                                      f"{describe_setup(setup, origin)}")
+        raise ForceConstantsFileError(
+            f"{label}: block {bad + 1} does not fall on atoms of {describe_setup(setup, origin)}"
+        )
     return prim, others, weight, values
 
 
-def read_shengbte_fc3(path, setup: SupercellSetup, *, reference: str = "unit",
-                      origin=None) -> NDArray[np.float64]:
+def read_shengbte_fc3(
+    path, setup: SupercellSetup, *, reference: str = "unit", origin=None
+) -> NDArray[np.float64]:
     """Compact FC3 (n_prim, N, N, 3, 3, 3) in eV/Å³ from a ShengBTE
     ``FORCE_CONSTANTS_3RD`` file, folded onto the supercell of ``setup`` (see module
     docstring)."""
     prim, others, weight, values = _fold(path, 3, setup, reference, origin)
     n = setup.n_super
     fc3 = np.zeros((setup.n_prim, n, n, 27))
-    np.add.at(fc3, (prim, others[:, 0], others[:, 1]),
-              values.reshape(-1, 27) * weight[:, None])
+    np.add.at(fc3, (prim, others[:, 0], others[:, 1]), values.reshape(-1, 27) * weight[:, None])
     return fc3.reshape(setup.n_prim, n, n, 3, 3, 3)
 
 
-def read_fourphonon_fc4(path, setup: SupercellSetup, *, reference: str = "unit",
-                        origin=None) -> SparseForceConstants:
+def read_fourphonon_fc4(
+    path, setup: SupercellSetup, *, reference: str = "unit", origin=None
+) -> SparseForceConstants:
     """FC4 (eV/Å⁴) from a FourPhonon ``FORCE_CONSTANTS_4TH`` file as clusters of supercell
     atoms whose first atom is in ``setup.p2s`` (see module docstring for the folding).
     Clusters whose summed values are all zero are dropped."""
     prim, others, weight, values = _fold(path, 4, setup, reference, origin)
     keys = np.concatenate([np.asarray(setup.p2s)[prim][:, None], others], axis=1)
     if len(keys) == 0:
-        return SparseForceConstants(4, np.zeros((0, 4), dtype=np.int64),
-                                    np.zeros((0, 3, 3, 3, 3)))
+        return SparseForceConstants(4, np.zeros((0, 4), dtype=np.int64), np.zeros((0, 3, 3, 3, 3)))
     uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
     summed = np.zeros((len(uniq), 81))
     np.add.at(summed, inverse.reshape(-1), values.reshape(-1, 81) * weight[:, None])
@@ -180,37 +189,51 @@ def read_fourphonon_fc4(path, setup: SupercellSetup, *, reference: str = "unit",
 
 # ---------------------------------------------------------------------------- writers
 
+
 def _write_blocks(path, first, others, lattice_vectors, values, order: int) -> None:
     m = len(first)
-    value_lines = "".join(" ".join(str(c + 1) for c in combo) + " %23.15e\n"
-                          for combo in itertools.product(range(3), repeat=order))
-    block_fmt = ("\n%d\n" + "%.10f %.10f %.10f\n" * (order - 1) + " ".join(["%d"] * order)
-                 + "\n" + value_lines)
-    table = np.concatenate([np.arange(1, m + 1)[:, None].astype(float),
-                            lattice_vectors.reshape(m, -1),
-                            np.concatenate([first[:, None], others], axis=1) + 1.0,
-                            values.reshape(m, -1)], axis=1)
+    value_lines = "".join(
+        " ".join(str(c + 1) for c in combo) + " %23.15e\n"
+        for combo in itertools.product(range(3), repeat=order)
+    )
+    block_fmt = (
+        "\n%d\n"
+        + "%.10f %.10f %.10f\n" * (order - 1)
+        + " ".join(["%d"] * order)
+        + "\n"
+        + value_lines
+    )
+    table = np.concatenate(
+        [
+            np.arange(1, m + 1)[:, None].astype(float),
+            lattice_vectors.reshape(m, -1),
+            np.concatenate([first[:, None], others], axis=1) + 1.0,
+            values.reshape(m, -1),
+        ],
+        axis=1,
+    )
     with open(path, "w") as fh:
         fh.write(f"{m:d}\n")
         chunk = 2048
         for start in range(0, m, chunk):
-            part = table[start:start + chunk]
+            part = table[start : start + chunk]
             fh.write((block_fmt * len(part)) % tuple(part.ravel().tolist()))
 
 
-def _clusters_for_writing(setup: SupercellSetup, prim, others, values, reference: str,
-                          tol: float):
+def _clusters_for_writing(setup: SupercellSetup, prim, others, values, reference: str, tol: float):
     flat = values.reshape(len(values), -1)
     keep = np.abs(flat).max(axis=1, initial=0.0) > tol
     prim, others, flat = prim[keep], others[keep], flat[keep]
     ref = reference_cell(setup, reference)
     cluster, first, other_atoms, lattice_vectors, weight = unfold_from_supercell(
-        setup, ref, prim, others)
+        setup, ref, prim, others
+    )
     return first, other_atoms, lattice_vectors, flat[cluster] * weight[:, None]
 
 
-def write_shengbte_fc3(path, fc3, setup: SupercellSetup, *, reference: str = "unit",
-                       tol: float = 0.0) -> None:
+def write_shengbte_fc3(
+    path, fc3, setup: SupercellSetup, *, reference: str = "unit", tol: float = 0.0
+) -> None:
     """Write FC3 (eV/Å³; compact (n_prim, N, N, 3, 3, 3) or full) as a ShengBTE
     ``FORCE_CONSTANTS_3RD`` file with atoms numbered in the unit cell (``reference``
     'unit') or the primitive cell ('primitive').  Triplets whose largest element is at
@@ -220,29 +243,44 @@ def write_shengbte_fc3(path, fc3, setup: SupercellSetup, *, reference: str = "un
     if fc3.shape == (n, n, n, 3, 3, 3):
         fc3 = fc3[setup.p2s]
     if fc3.shape != (setup.n_prim, n, n, 3, 3, 3):
-        raise ValueError(f"fc3 must have shape {(setup.n_prim, n, n, 3, 3, 3)} (compact) or "
-                         f"{(n, n, n, 3, 3, 3)} (full), got {fc3.shape}")
+        raise ValueError(
+            f"fc3 must have shape {(setup.n_prim, n, n, 3, 3, 3)} (compact) or "
+            f"{(n, n, n, 3, 3, 3)} (full), got {fc3.shape}"
+        )
     p, j, k = np.nonzero(np.abs(fc3).reshape(setup.n_prim, n, n, 27).max(axis=-1) > tol)
     first, others, lattice_vectors, values = _clusters_for_writing(
-        setup, p, np.stack([j, k], axis=1), fc3[p, j, k], reference, tol)
+        setup, p, np.stack([j, k], axis=1), fc3[p, j, k], reference, tol
+    )
     _write_blocks(path, first, others, lattice_vectors, values, 3)
 
 
-def write_fourphonon_fc4(path, fc4: SparseForceConstants, setup: SupercellSetup, *,
-                         reference: str = "unit", tol: float = 0.0) -> None:
+def write_fourphonon_fc4(
+    path,
+    fc4: SparseForceConstants,
+    setup: SupercellSetup,
+    *,
+    reference: str = "unit",
+    tol: float = 0.0,
+) -> None:
     """Write sparse FC4 (eV/Å⁴) as a FourPhonon ``FORCE_CONSTANTS_4TH`` file (atoms
     numbered in the unit or primitive cell, see ``reference``)."""
     if not isinstance(fc4, SparseForceConstants) or fc4.order != 4:
         raise ValueError("fc4 must be a SparseForceConstants of order 4")
     p2s = np.asarray(setup.p2s)
-    if len(fc4) and (fc4.atoms.min() < 0 or fc4.atoms.max() >= setup.n_super
-                     or not np.all(np.isin(fc4.atoms[:, 0], p2s))):
-        raise ValueError(f"fc4 clusters must hold supercell atoms 0..{setup.n_super - 1} and "
-                         f"start with a primitive atom {p2s.tolist()}")
+    if len(fc4) and (
+        fc4.atoms.min() < 0
+        or fc4.atoms.max() >= setup.n_super
+        or not np.all(np.isin(fc4.atoms[:, 0], p2s))
+    ):
+        raise ValueError(
+            f"fc4 clusters must hold supercell atoms 0..{setup.n_super - 1} and "
+            f"start with a primitive atom {p2s.tolist()}"
+        )
     prim = np.searchsorted(np.sort(p2s), fc4.atoms[:, 0])
     prim = np.argsort(p2s)[prim]
     first, others, lattice_vectors, values = _clusters_for_writing(
-        setup, prim, fc4.atoms[:, 1:], fc4.values, reference, tol)
+        setup, prim, fc4.atoms[:, 1:], fc4.values, reference, tol
+    )
     _write_blocks(path, first, others, lattice_vectors, values, 4)
 
 

@@ -80,7 +80,8 @@ def _read_vasp(path) -> Cell:
     except Exception as exc:  # phonopy raises assorted errors on malformed files
         raise ForceConstantsFileError(
             f"{label}: cannot read as a VASP POSCAR (lattice, element symbols, counts, "
-            f"positions expected): {type(exc).__name__}: {exc}") from exc
+            f"positions expected): {type(exc).__name__}: {exc}"
+        ) from exc
     if len(atoms) == 0:
         raise ForceConstantsFileError(f"{label}: POSCAR without atoms")
     with open(path) as fh:
@@ -91,15 +92,15 @@ def _read_vasp(path) -> Cell:
         raise ForceConstantsFileError(
             f"{label}: no valid element symbols for the {len(set(atoms.symbols))} species (line "
             f"6 reads {' '.join(lines[5])!r}): write them, e.g. 'Cu Au', on the line before the "
-            f"atom counts")
+            f"atom counts"
+        )
     _check_distances(path, atoms.cell, atoms.scaled_positions, atoms.symbols)
     return _as_cell(path, atoms.cell, atoms.scaled_positions, atoms.numbers)
 
 
 def _read_with_ase(path, fmt: str | None) -> Cell:
     atoms = read_atoms(path, fmt)
-    return _as_cell(path, atoms.cell.array, atoms.get_scaled_positions(wrap=False),
-                    atoms.numbers)
+    return _as_cell(path, atoms.cell.array, atoms.get_scaled_positions(wrap=False), atoms.numbers)
 
 
 #: a site counts as fully occupied by one species when its occupancy is within this of 1
@@ -125,23 +126,31 @@ def read_atoms(path, fmt: str | None = None):
         import ase.io
     except ImportError as exc:  # pragma: no cover - ase is a test / hiphive dependency
         raise ForceConstantsFileError(
-            f"{label}: reading this format needs ase (pip install ase)") from exc
+            f"{label}: reading this format needs ase (pip install ase)"
+        ) from exc
     try:
         atoms = ase.io.read(os.fspath(path), format=fmt, index=0)
     except Exception as exc:  # ase raises many error types for unknown/malformed files
         what = "CIF" if fmt == "cif" else "structure (format guessed by ase from the name)"
-        reason = (f"unknown element symbol {exc}" if isinstance(exc, KeyError)
-                  else f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+        reason = (
+            f"unknown element symbol {exc}"
+            if isinstance(exc, KeyError)
+            else f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        )
         raise ForceConstantsFileError(f"{label}: cannot read as a {what}: {reason}") from exc
     if len(atoms) == 0 or not all(atoms.pbc) or atoms.cell.rank != 3:
-        raise ForceConstantsFileError(f"{label}: not a periodic crystal structure with atoms "
-                                      f"(found {len(atoms)} atoms, pbc={atoms.pbc.tolist()})")
+        raise ForceConstantsFileError(
+            f"{label}: not a periodic crystal structure with atoms "
+            f"(found {len(atoms)} atoms, pbc={atoms.pbc.tolist()})"
+        )
     if np.any(atoms.numbers <= 0):
-        raise ForceConstantsFileError(f"{label}: atoms without an element (symbol 'X'): give "
-                                      f"every atom its element")
+        raise ForceConstantsFileError(
+            f"{label}: atoms without an element (symbol 'X'): give every atom its element"
+        )
     _check_occupancies(path, atoms.info.get("occupancy"))
-    _check_distances(path, atoms.cell.array, atoms.get_scaled_positions(),
-                     atoms.get_chemical_symbols())
+    _check_distances(
+        path, atoms.cell.array, atoms.get_scaled_positions(), atoms.get_chemical_symbols()
+    )
     return atoms
 
 
@@ -157,7 +166,8 @@ def _check_occupancies(path, occupancy) -> None:
         raise ForceConstantsFileError(
             f"{file_label(path)}: site {_site_name(path, site)} is {kind} ({what}); force "
             f"constants need one species per site with occupancy 1: give an ordered cell "
-            f"(e.g. an ordered supercell of the alloy or the vacancy arrangement)")
+            f"(e.g. an ordered supercell of the alloy or the vacancy arrangement)"
+        )
 
 
 def _site_name(path, site) -> str:
@@ -194,7 +204,8 @@ def _check_distances(path, lattice, positions, symbols) -> None:
         raise ForceConstantsFileError(
             f"{file_label(path)}: atoms {i} ({symbols[i]}) and {j} ({symbols[j]}) are "
             f"{dist[i, j]:.3f} Å apart (below {MIN_DISTANCE} Å): duplicated or misplaced atoms; "
-            f"fix the structure file")
+            f"fix the structure file"
+        )
 
 
 def read_phonopy_yaml(path) -> tuple[Cell, NDArray[np.int64] | None, NDArray[np.float64]]:
@@ -219,11 +230,13 @@ def read_phonopy_yaml_info(path) -> PhonopyYamlInfo:
     try:
         data = load_yaml(os.fspath(path))
     except Exception as exc:  # yaml.YAMLError, decompression errors, ...
-        raise ForceConstantsFileError(f"{label}: not a readable yaml file: "
-                                      f"{type(exc).__name__}: {exc}") from exc
+        raise ForceConstantsFileError(
+            f"{label}: not a readable yaml file: {type(exc).__name__}: {exc}"
+        ) from exc
     if not isinstance(data, dict):
-        raise ForceConstantsFileError(f"{label}: not a phonopy/phono3py yaml file (no "
-                                      f"mapping at the top level)")
+        raise ForceConstantsFileError(
+            f"{label}: not a phonopy/phono3py yaml file (no mapping at the top level)"
+        )
     command = "phono3py" if "phono3py" in data else "phonopy"
     header = data.get(command) if isinstance(data.get(command), dict) else {}
     calculator = header.get("calculator")
@@ -232,33 +245,45 @@ def read_phonopy_yaml_info(path) -> PhonopyYamlInfo:
     if cell_dict is None and "lattice" in data and "points" in data:
         cell_dict = data
     if not isinstance(cell_dict, dict):
-        raise ForceConstantsFileError(f"{label}: no 'unit_cell' in the yaml (keys found: "
-                                      f"{sorted(map(str, data))[:12]})")
-    if any("mixture" in p or "weight" in p for p in cell_dict.get("points", [])
-           if isinstance(p, dict)):
-        raise ForceConstantsFileError(f"{label}: site mixtures (virtual-crystal cells) are "
-                                      f"not supported")
+        raise ForceConstantsFileError(
+            f"{label}: no 'unit_cell' in the yaml (keys found: {sorted(map(str, data))[:12]})"
+        )
+    if any(
+        "mixture" in p or "weight" in p for p in cell_dict.get("points", []) if isinstance(p, dict)
+    ):
+        raise ForceConstantsFileError(
+            f"{label}: site mixtures (virtual-crystal cells) are not supported"
+        )
     try:
         atoms = parse_cell_dict(cell_dict)
     except Exception as exc:
-        raise ForceConstantsFileError(f"{label}: malformed 'unit_cell': "
-                                      f"{type(exc).__name__}: {exc}") from exc
+        raise ForceConstantsFileError(
+            f"{label}: malformed 'unit_cell': {type(exc).__name__}: {exc}"
+        ) from exc
     if atoms is None:
-        raise ForceConstantsFileError(f"{label}: 'unit_cell' needs 'lattice' and 'points' "
-                                      f"with symbols and coordinates")
+        raise ForceConstantsFileError(
+            f"{label}: 'unit_cell' needs 'lattice' and 'points' with symbols and coordinates"
+        )
 
     distance, force = _calculator_units(path, calculator, data.get("physical_unit"))
-    unitcell = _as_cell(path, np.asarray(atoms.cell) * distance, atoms.scaled_positions,
-                        atoms.numbers, atoms.masses)
+    unitcell = _as_cell(
+        path, np.asarray(atoms.cell) * distance, atoms.scaled_positions, atoms.numbers, atoms.masses
+    )
 
     smat = _int_matrix(path, data.get("supercell_matrix"), "supercell_matrix")
-    phonon_smat = _int_matrix(path, data.get("phonon_supercell_matrix"),
-                              "phonon_supercell_matrix")
+    phonon_smat = _int_matrix(path, data.get("phonon_supercell_matrix"), "phonon_supercell_matrix")
     pmat = resolve_primitive_matrix(data.get("primitive_matrix"), unitcell, path)
-    return PhonopyYamlInfo(path=label, command=command, unitcell=unitcell,
-                           supercell_matrix=smat, primitive_matrix=pmat,
-                           phonon_supercell_matrix=phonon_smat, calculator=calculator,
-                           distance_to_angstrom=distance, force_to_ev_per_angstrom=force)
+    return PhonopyYamlInfo(
+        path=label,
+        command=command,
+        unitcell=unitcell,
+        supercell_matrix=smat,
+        primitive_matrix=pmat,
+        phonon_supercell_matrix=phonon_smat,
+        calculator=calculator,
+        distance_to_angstrom=distance,
+        force_to_ev_per_angstrom=force,
+    )
 
 
 def _calculator_units(path, calculator, physical_unit) -> tuple[float, float]:
@@ -267,8 +292,9 @@ def _calculator_units(path, calculator, physical_unit) -> tuple[float, float]:
     try:
         units = get_calculator_physical_units(calculator)
     except Exception as exc:
-        raise ForceConstantsFileError(f"{file_label(path)}: unknown calculator "
-                                      f"{calculator!r}") from exc
+        raise ForceConstantsFileError(
+            f"{file_label(path)}: unknown calculator {calculator!r}"
+        ) from exc
     distance, force = units.distance_to_A, units.force_to_eVperA
     if calculator is None and isinstance(physical_unit, dict):
         # no calculator named but a length unit written: honour it
@@ -276,8 +302,9 @@ def _calculator_units(path, calculator, physical_unit) -> tuple[float, float]:
         if length in ("au", "bohr"):
             distance = get_physical_units().Bohr
         elif length not in ("angstrom", "a"):
-            raise ForceConstantsFileError(f"{file_label(path)}: unknown length unit "
-                                          f"{length!r} in physical_unit")
+            raise ForceConstantsFileError(
+                f"{file_label(path)}: unknown length unit {length!r} in physical_unit"
+            )
     return float(distance), float(force)
 
 
@@ -290,11 +317,14 @@ def _int_matrix(path, value, name) -> NDArray[np.int64] | None:
     elif arr.size == 9:
         arr = arr.reshape(3, 3)
     else:
-        raise ForceConstantsFileError(f"{file_label(path)}: {name} must be 3 integers or a 3x3 "
-                                      f"matrix, found {value!r}")
+        raise ForceConstantsFileError(
+            f"{file_label(path)}: {name} must be 3 integers or a 3x3 matrix, found {value!r}"
+        )
     if not np.allclose(arr, np.rint(arr)) or round(abs(np.linalg.det(arr))) < 1:
-        raise ForceConstantsFileError(f"{file_label(path)}: {name} must be an integer matrix "
-                                      f"with non-zero determinant, found {arr.tolist()}")
+        raise ForceConstantsFileError(
+            f"{file_label(path)}: {name} must be an integer matrix "
+            f"with non-zero determinant, found {arr.tolist()}"
+        )
     return np.rint(arr).astype(np.int64)
 
 
@@ -318,10 +348,12 @@ def resolve_primitive_matrix(value, unitcell: Cell, path=None) -> NDArray[np.flo
     except Exception as exc:
         raise ForceConstantsFileError(
             f"{file_label(path)}: invalid primitive matrix {value!r}: expected None, 'auto', "
-            f"a centring letter or a 3x3 matrix ({exc})") from exc
+            f"a centring letter or a 3x3 matrix ({exc})"
+        ) from exc
     det = np.linalg.det(pmat)
     if det <= 1e-8 or det > 1 + 1e-8:
         raise ForceConstantsFileError(
             f"{file_label(path)}: primitive matrix {np.asarray(pmat).tolist()} has determinant "
-            f"{det:.4g}; it must lie in (0, 1]")
+            f"{det:.4g}; it must lie in (0, 1]"
+        )
     return np.asarray(pmat, dtype=float)

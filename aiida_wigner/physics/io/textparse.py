@@ -41,6 +41,6 @@ def parse_numbers(text: str, path=None) -> NDArray[np.float64]:
             float(token)
         except ValueError:
             raise ForceConstantsFileError(
-                f"{file_label(path)}: expected a number, found {token[:40]!r} (entry "
-                f"{k + 1})") from None
+                f"{file_label(path)}: expected a number, found {token[:40]!r} (entry {k + 1})"
+            ) from None
     return np.array(text.split(), dtype=float)

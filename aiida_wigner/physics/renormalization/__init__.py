@@ -10,37 +10,59 @@ Units: THz (ordinary frequency), eV/Å^n, amu, Å, K.  See docs/scp.md.
 """
 
 from .effective_fc2 import (
-                            EffectiveHarmonicModel,
-                            EffectiveModelError,
-                            common_supercell_setup,
-                            fc2_from_dynamical_matrices,
-                            mesh_supercell_setup,
-                            transfer_fc2,
+    EffectiveHarmonicModel,
+    EffectiveModelError,
+    common_supercell_setup,
+    fc2_from_dynamical_matrices,
+    mesh_supercell_setup,
+    transfer_fc2,
 )
 from .loop import QuarticLoop, StoredLoopKernel, correlation_matrices, loop_kernel
 from .scp import SCPError, SCPResult, SCPSettings, SCPSolver, run_scp
 
 __all__ = [
-    "EffectiveHarmonicModel", "EffectiveModelError", "QuarticLoop", "SCPError", "SCPResult",
-    "SCPSettings", "SCPSolver", "StoredLoopKernel", "common_supercell_setup",
-    "correlation_matrices", "fc2_from_dynamical_matrices", "loop_kernel",
-    "mesh_supercell_setup", "run_scp", "transfer_fc2",
+    "EffectiveHarmonicModel",
+    "EffectiveModelError",
+    "QuarticLoop",
+    "SCPError",
+    "SCPResult",
+    "SCPSettings",
+    "SCPSolver",
+    "StoredLoopKernel",
+    "common_supercell_setup",
+    "correlation_matrices",
+    "fc2_from_dynamical_matrices",
+    "loop_kernel",
+    "mesh_supercell_setup",
+    "run_scp",
+    "transfer_fc2",
 ]
 
 from .bubble import BubbleCorrection, SCPBResult, run_bubble  # noqa: E402
 from .msd import displacement_tensors, mean_square_displacements  # noqa: E402
 
-__all__ += ["BubbleCorrection", "SCPBResult", "run_bubble", "displacement_tensors",
-            "mean_square_displacements"]
+__all__ += [
+    "BubbleCorrection",
+    "SCPBResult",
+    "run_bubble",
+    "displacement_tensors",
+    "mean_square_displacements",
+]
 
 from .renormalize import (  # noqa: E402
-                            BUBBLE_CHOICES,
-                            MissingTemperatureError,
-                            Renormalization,
-                            RenormalizationSettings,
-                            SCPNotConvergedError,
-                            renormalize,
+    BUBBLE_CHOICES,
+    MissingTemperatureError,
+    Renormalization,
+    RenormalizationSettings,
+    SCPNotConvergedError,
+    renormalize,
 )
 
-__all__ += ["BUBBLE_CHOICES", "MissingTemperatureError", "Renormalization",
-            "RenormalizationSettings", "SCPNotConvergedError", "renormalize"]
+__all__ += [
+    "BUBBLE_CHOICES",
+    "MissingTemperatureError",
+    "Renormalization",
+    "RenormalizationSettings",
+    "SCPNotConvergedError",
+    "renormalize",
+]

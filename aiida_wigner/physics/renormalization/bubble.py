@@ -41,7 +41,7 @@ from .common import TWO_PI_THZ, ZERO_FREQUENCY_CUTOFF
 from .effective_fc2 import EffectiveHarmonicModel
 
 #: Π[THz] = BUBBLE_PREFACTOR / N' · Σ |Ψ|² [eV²/(Å⁶ amu³)] / (ν ν1 ν2) · h[1/THz]
-BUBBLE_PREFACTOR = (HBAR * (EV / (ANGSTROM**3 * AMU**1.5)) ** 2 / 16.0 / TWO_PI_THZ**5)
+BUBBLE_PREFACTOR = HBAR * (EV / (ANGSTROM**3 * AMU**1.5)) ** 2 / 16.0 / TWO_PI_THZ**5
 
 KINDS = ("static", "onshell", "qp")
 
@@ -69,8 +69,9 @@ class BubbleAtQ:
             return x / (x**2 + eps2)
 
         s, d = self.nu1 + self.nu2, self.nu1 - self.nu2
-        h = (self._sum_occ * (re(omega - s) - re(omega + s))
-             + self._diff_occ * (re(omega + d) - re(omega - d)))
+        h = self._sum_occ * (re(omega - s) - re(omega + s)) + self._diff_occ * (
+            re(omega + d) - re(omega - d)
+        )
         return np.einsum("jqab,jqab->j", self.weight, h)
 
     def static_shift(self) -> NDArray[np.float64]:
@@ -110,9 +111,15 @@ class BubbleCorrection:
     epsilon : THz, the ε of Eq. 4 (phono3py's --epsilon / ALAMODE's smearing)
     """
 
-    def __init__(self, fc: ForceConstants, model: EffectiveHarmonicModel, inner_mesh,
-                 epsilon: float = 0.05, classical: bool = False,
-                 interaction: CubicInteraction | None = None):
+    def __init__(
+        self,
+        fc: ForceConstants,
+        model: EffectiveHarmonicModel,
+        inner_mesh,
+        epsilon: float = 0.05,
+        classical: bool = False,
+        interaction: CubicInteraction | None = None,
+    ):
         self.fc, self.model = fc, model
         self.mesh = np.asarray(inner_mesh, dtype=np.int64).reshape(3)
         self.q1 = grid_addresses(self.mesh) / self.mesh
@@ -130,23 +137,38 @@ class BubbleCorrection:
         ph2 = self.model.phonons(q[None] - self.q1)
         # |Ψ(−λ, λ1, λ2)|² = |V3|² of the triplet (−q, q1, q − q1), with e(−q) = e(q)*
         q2 = q[None] - self.q1
-        psi2 = self.interaction.strength(-q, ph.eigenvectors[0].conj(),
-                                         self.interaction.phases(self.q1), ph1.eigenvectors,
-                                         self.interaction.phases(q2), ph2.eigenvectors)
+        psi2 = self.interaction.strength(
+            -q,
+            ph.eigenvectors[0].conj(),
+            self.interaction.phases(self.q1),
+            ph1.eigenvectors,
+            self.interaction.phases(q2),
+            ph2.eigenvectors,
+        )
         nu, nu1, nu2 = ph.frequencies[0], ph1.frequencies, ph2.frequencies
         ok = (nu1[:, :, None] > ZERO_FREQUENCY_CUTOFF) & (nu2[:, None, :] > ZERO_FREQUENCY_CUTOFF)
-        den = (np.where(nu > ZERO_FREQUENCY_CUTOFF, nu, np.inf)[:, None, None, None]
-               * np.where(ok, nu1[:, :, None] * nu2[:, None, :], np.inf)[None])
+        den = (
+            np.where(nu > ZERO_FREQUENCY_CUTOFF, nu, np.inf)[:, None, None, None]
+            * np.where(ok, nu1[:, :, None] * nu2[:, None, :], np.inf)[None]
+        )
         weight = BUBBLE_PREFACTOR / len(self.q1) * psi2.transpose(1, 0, 2, 3) / den
         safe1 = np.where(nu1 > ZERO_FREQUENCY_CUTOFF, nu1, 1.0)
         safe2 = np.where(nu2 > ZERO_FREQUENCY_CUTOFF, nu2, 1.0)
-        return BubbleAtQ(nu, weight, safe1[:, :, None], safe2[:, None, :],
-                         occupation(safe1, temperature)[:, :, None],
-                         occupation(safe2, temperature)[:, None, :],
-                         self.epsilon, float(temperature), self.classical)
+        return BubbleAtQ(
+            nu,
+            weight,
+            safe1[:, :, None],
+            safe2[:, None, :],
+            occupation(safe1, temperature)[:, :, None],
+            occupation(safe2, temperature)[:, None, :],
+            self.epsilon,
+            float(temperature),
+            self.classical,
+        )
 
-    def frequencies(self, qpoints, temperature: float, kind: str = "qp",
-                    n_grid: int = 96) -> tuple[NDArray, NDArray]:
+    def frequencies(
+        self, qpoints, temperature: float, kind: str = "qp", n_grid: int = 96
+    ) -> tuple[NDArray, NDArray]:
         """Bubble-corrected frequencies Ω (n_q, B) and shifts Δ (THz) at ``qpoints``.
 
         Ω = sign(Ω²) sqrt|Ω²| with Ω² = Ω_S² + 2 Ω_S Δ(ω) per ``kind`` (see module doc).
@@ -167,15 +189,19 @@ class BubbleCorrection:
             if kind == "qp":
                 omega2 = _quasiparticle_root(b, nu, omega2, n_grid)
                 omega2 = average_degenerate(omega2, nu)
-                shift = np.where(nu > ZERO_FREQUENCY_CUTOFF,
-                                 (omega2 - nu**2) / (2 * np.where(nu > 0, nu, 1.0)), 0.0)
+                shift = np.where(
+                    nu > ZERO_FREQUENCY_CUTOFF,
+                    (omega2 - nu**2) / (2 * np.where(nu > 0, nu, 1.0)),
+                    0.0,
+                )
             omegas.append(np.sign(omega2) * np.sqrt(np.abs(omega2)))
             shifts.append(np.where(nu > ZERO_FREQUENCY_CUTOFF, shift, 0.0))
         return np.array(omegas), np.array(shifts)
 
 
-def _quasiparticle_root(b: BubbleAtQ, nu: NDArray, onshell_omega2: NDArray, n_grid: int
-                        ) -> NDArray[np.float64]:
+def _quasiparticle_root(
+    b: BubbleAtQ, nu: NDArray, onshell_omega2: NDArray, n_grid: int
+) -> NDArray[np.float64]:
     """Ω² with F(ω) = ω² − Ω_S² − 2Ω_S Δ(ω) = 0, the root closest to the on-shell Ω.
 
     Vectorized over bands: F on a grid ω ∈ (0, ω_max], then bisection in the bracket
@@ -224,12 +250,23 @@ class SCPBResult:
     mesh: NDArray[np.int64]
 
     def model(self, index: int) -> EffectiveHarmonicModel:
-        return EffectiveHarmonicModel(self.fc, self.mesh, self.delta_dynmat[index],
-                                      self.temperatures[index], f"scpb-{self.kind}")
+        return EffectiveHarmonicModel(
+            self.fc,
+            self.mesh,
+            self.delta_dynmat[index],
+            self.temperatures[index],
+            f"scpb-{self.kind}",
+        )
 
 
-def run_bubble(fc: ForceConstants, scp, kind: str = "qp", epsilon: float = 0.05,
-               inner_mesh=None, classical: bool | None = None) -> SCPBResult:
+def run_bubble(
+    fc: ForceConstants,
+    scp,
+    kind: str = "qp",
+    epsilon: float = 0.05,
+    inner_mesh=None,
+    classical: bool | None = None,
+) -> SCPBResult:
     """SCPB: the bubble correction (Eq. 2) on top of an :class:`~.scp.SCPResult`.
 
     Computed at the irreducible outer q-points and copied to their stars (frequencies
@@ -255,8 +292,17 @@ def run_bubble(fc: ForceConstants, scp, kind: str = "qp", epsilon: float = 0.05,
         e = scp.eigenvectors[it]
         w2 = np.sign(freqs[it]) * freqs[it] ** 2
         delta[it] = np.einsum("qai,qi,qbi->qab", e, w2, e.conj()) - d_harm
-    return SCPBResult(kind, float(epsilon), tuple(scp.temperatures), scp.qpoints, freqs, shifts,
-                      delta, fc, np.array(s.mesh))
+    return SCPBResult(
+        kind,
+        float(epsilon),
+        tuple(scp.temperatures),
+        scp.qpoints,
+        freqs,
+        shifts,
+        delta,
+        fc,
+        np.array(s.mesh),
+    )
 
 
 def _star_map(scp) -> NDArray[np.int64]:

@@ -24,9 +24,13 @@ KT_OVER_OMEGA2 = KB / TWO_PI_THZ**2 / (AMU * ANGSTROM**2)
 ZERO_FREQUENCY_CUTOFF = 1e-4
 
 
-def mode_weights(frequencies: NDArray, temperature: float, classical: bool = False,
-                 frequency_floor: float = 0.0, excluded: NDArray | None = None
-                 ) -> NDArray[np.float64]:
+def mode_weights(
+    frequencies: NDArray,
+    temperature: float,
+    classical: bool = False,
+    frequency_floor: float = 0.0,
+    excluded: NDArray | None = None,
+) -> NDArray[np.float64]:
     """Mass-weighted mean-square amplitude g = ⟨|Q|²⟩ of each mode, amu·Å².
 
     Quantum: g = ħ (2n + 1) / (2ω) with Bose–Einstein n; classical: g = k_B T / ω².

@@ -107,8 +107,9 @@ def _cell_keys(setup: SupercellSetup, cartesian: NDArray, atom: NDArray) -> NDAr
     return (atom * span + reduced[:, 0]) * span**2 + reduced[:, 1] * span + reduced[:, 2]
 
 
-def transfer_fc2(fc2: NDArray, source: SupercellSetup, target: SupercellSetup
-                 ) -> NDArray[np.float64]:
+def transfer_fc2(
+    fc2: NDArray, source: SupercellSetup, target: SupercellSetup
+) -> NDArray[np.float64]:
     """Compact FC2 on ``source`` re-indexed onto ``target`` with D(q) unchanged at every q.
 
     Exact when the supercell lattice of ``target`` is a sublattice of ``source``'s (both
@@ -119,8 +120,10 @@ def transfer_fc2(fc2: NDArray, source: SupercellSetup, target: SupercellSetup
     """
     m = primitive_supercell_matrix(target) @ np.linalg.inv(primitive_supercell_matrix(source))
     if not np.allclose(m, np.rint(m), atol=1e-6):
-        raise EffectiveModelError(f"supercell {target.supercell_matrix.tolist()} is not a "
-                                  f"multiple of {source.supercell_matrix.tolist()}")
+        raise EffectiveModelError(
+            f"supercell {target.supercell_matrix.tolist()} is not a "
+            f"multiple of {source.supercell_matrix.tolist()}"
+        )
     rows = _primitive_rows(source, target)
     i, j, vectors, weights = source.pair_images()
     a, b = rows[i], rows[source.s2pp[j]]
@@ -134,8 +137,9 @@ def transfer_fc2(fc2: NDArray, source: SupercellSetup, target: SupercellSetup
     return out
 
 
-def fc2_from_dynamical_matrices(dynmats: NDArray, qpoints: NDArray,
-                                setup: SupercellSetup) -> NDArray[np.float64]:
+def fc2_from_dynamical_matrices(
+    dynmats: NDArray, qpoints: NDArray, setup: SupercellSetup
+) -> NDArray[np.float64]:
     """Compact FC2 (n_prim, N, 3, 3) in eV/Å² from D(q) (THz²) at commensurate q-points.
 
     ``qpoints`` must be exactly the points commensurate with ``setup``'s supercell (e.g.
@@ -145,11 +149,14 @@ def fc2_from_dynamical_matrices(dynmats: NDArray, qpoints: NDArray,
     q = np.atleast_2d(np.asarray(qpoints, dtype=float))
     n, N = setup.n_prim, setup.n_super
     if len(q) != N // n:
-        raise EffectiveModelError(f"{len(q)} q-points for a supercell of {N // n} primitive "
-                                  f"cells: need exactly the commensurate points")
+        raise EffectiveModelError(
+            f"{len(q)} q-points for a supercell of {N // n} primitive "
+            f"cells: need exactly the commensurate points"
+        )
     if dm.shape != (len(q), 3 * n, 3 * n):
-        raise EffectiveModelError(f"dynamical matrices of shape {dm.shape}, expected "
-                                  f"{(len(q), 3 * n, 3 * n)}")
+        raise EffectiveModelError(
+            f"dynamical matrices of shape {dm.shape}, expected {(len(q), 3 * n, 3 * n)}"
+        )
     i, j, vectors, _ = setup.pair_images()
     # one image per (i, j): at commensurate q every image has the same phase
     _, first = np.unique(i * N + j, return_index=True)
@@ -191,8 +198,10 @@ class EffectiveHarmonicModel:
         n_q = int(np.prod(self.mesh))
         self.delta_dynmat = np.asarray(self.delta_dynmat, dtype=complex)
         if self.delta_dynmat.shape != (n_q, b, b):
-            raise EffectiveModelError(f"ΔD has shape {self.delta_dynmat.shape}, expected "
-                                      f"{(n_q, b, b)} for mesh {self.mesh.tolist()}")
+            raise EffectiveModelError(
+                f"ΔD has shape {self.delta_dynmat.shape}, expected "
+                f"{(n_q, b, b)} for mesh {self.mesh.tolist()}"
+            )
 
     @classmethod
     def harmonic(cls, fc: ForceConstants, mesh=(1, 1, 1)) -> EffectiveHarmonicModel:
@@ -262,8 +271,12 @@ class EffectiveHarmonicModel:
         fc2 = transfer_fc2(self.fc.fc2, self.fc.setup, target)
         if np.any(self.delta_dynmat):
             fc2 += transfer_fc2(self.delta_fc2, self.outer_setup, target)
-        source = dict(self.fc.source, renormalized=self.label, temperature=self.temperature,
-                      outer_mesh=self.mesh.tolist())
+        source = dict(
+            self.fc.source,
+            renormalized=self.label,
+            temperature=self.temperature,
+            outer_mesh=self.mesh.tolist(),
+        )
         return ForceConstants(target, fc2, source=source)
 
     def write_force_constants(self, path) -> ForceConstants:

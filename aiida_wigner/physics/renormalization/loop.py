@@ -93,19 +93,23 @@ class QuarticLoop:
         lattice_r = v3 - v4 - (tau[k3] - tau[k4])
         r_int = np.rint(lattice_r).astype(np.int64)
         if not np.allclose(lattice_r, r_int, atol=1e-5):
-            raise ForceConstantsError("FC4 pair vectors are not lattice vectors plus basis "
-                                      "differences: inconsistent supercell/primitive cell")
+            raise ForceConstantsError(
+                "FC4 pair vectors are not lattice vectors plus basis "
+                "differences: inconsistent supercell/primitive cell"
+            )
         r_mod = np.mod(r_int, self.mesh)
         masses = setup.primitive.masses
-        self._image_index = (((r_mod[:, 0] * self.mesh[1] + r_mod[:, 1]) * self.mesh[2]
-                              + r_mod[:, 2]) * n + k3) * n + k4
+        self._image_index = (
+            ((r_mod[:, 0] * self.mesh[1] + r_mod[:, 1]) * self.mesh[2] + r_mod[:, 2]) * n + k3
+        ) * n + k4
         self._image_weight = 1.0 / reps[t] / np.sqrt(masses[k3] * masses[k4])
         self._image_triple = t
         self._n_triples = len(ukey)
         # accumulation of cluster contributions into compact ΔΦ(κ1, s2)
         rows = kappa1 * N + atoms[:, 1]
         self._accumulate = sparse.csr_matrix(
-            (np.ones(len(atoms)), (rows, np.arange(len(atoms)))), shape=(n * N, len(atoms)))
+            (np.ones(len(atoms)), (rows, np.arange(len(atoms)))), shape=(n * N, len(atoms))
+        )
         self._values = fc4.values.reshape(len(atoms), 9, 9)
         tau_phase = np.exp(2j * np.pi * self.qpoints @ tau.T)  # (N', n)
         self._tau_phase = tau_phase
@@ -117,8 +121,11 @@ class QuarticLoop:
         """
         n = self.n_prim
         g = G.reshape(-1, n, 3, n, 3)
-        g = (g * self._tau_phase[:, :, None, None, None]
-             * self._tau_phase.conj()[:, None, None, :, None])
+        g = (
+            g
+            * self._tau_phase[:, :, None, None, None]
+            * self._tau_phase.conj()[:, None, None, :, None]
+        )
         grid = _grid_from_mesh_order(g.transpose(0, 1, 3, 2, 4), self.mesh)
         c = np.fft.ifftn(grid, axes=(0, 1, 2))
         return c.real
@@ -140,8 +147,9 @@ class QuarticLoop:
         return np.asarray(out).reshape(self.n_prim, self.n_super, 3, 3)
 
 
-def loop_kernel(fc: ForceConstants, q, qprime, eigenvectors_q=None,
-                eigenvectors_qprime=None) -> NDArray[np.complex128]:
+def loop_kernel(
+    fc: ForceConstants, q, qprime, eigenvectors_q=None, eigenvectors_qprime=None
+) -> NDArray[np.complex128]:
     """Φ4(q, −q, q', −q') for one or many pairs, THz² per amu·Å².
 
     Returns K with ΔD_{AB}(q) = 1/(2N') Σ_{q'} Σ_{CD} K_{AB,CD}(q, q') G_{CD}(q'), shape
@@ -163,13 +171,15 @@ def loop_kernel(fc: ForceConstants, q, qprime, eigenvectors_q=None,
     atoms = fc.fc4.atoms
     k1 = np.searchsorted(setup.p2s, atoms[:, 0])
     b, c, d = (setup.s2pp[atoms[:, k]] for k in (1, 2, 3))
-    phase = (p_q[:, k1, atoms[:, 1]] * p_qp[:, k1, atoms[:, 2]]
-             * p_qp[:, k1, atoms[:, 3]].conj())  # (P, M)
+    phase = (
+        p_q[:, k1, atoms[:, 1]] * p_qp[:, k1, atoms[:, 2]] * p_qp[:, k1, atoms[:, 3]].conj()
+    )  # (P, M)
     m = setup.primitive.masses
     vals = fc.fc4.values / np.sqrt(m[k1] * m[b] * m[c] * m[d])[:, None, None, None, None]
     slot = ((k1 * n + b) * n + c) * n + d
-    flat = sparse.csr_matrix((np.ones(len(atoms)), (slot, np.arange(len(atoms)))),
-                             shape=(n**4, len(atoms)))
+    flat = sparse.csr_matrix(
+        (np.ones(len(atoms)), (slot, np.arange(len(atoms)))), shape=(n**4, len(atoms))
+    )
     vals = vals.reshape(len(atoms), 81)
     y = (phase.T[:, :, None] * vals[:, None, :]).reshape(len(atoms), -1)  # (M, P·81)
     kern = np.asarray(flat @ y).reshape(n**4, len(q), 81).transpose(1, 0, 2)
@@ -202,16 +212,18 @@ class StoredLoopKernel:
     meant for small systems and as an independent check of :class:`QuarticLoop`.
     """
 
-    def __init__(self, fc: ForceConstants, outer_qpoints, inner_mesh,
-                 outer_eigenvectors, inner_eigenvectors):
+    def __init__(
+        self, fc: ForceConstants, outer_qpoints, inner_mesh, outer_eigenvectors, inner_eigenvectors
+    ):
         self.mesh = np.asarray(inner_mesh, dtype=np.int64).reshape(3)
         qin = grid_addresses(self.mesh) / self.mesh
         qout = np.atleast_2d(outer_qpoints)
         b = 3 * fc.setup.n_prim
         self.kernel = np.empty((len(qout), len(qin), b, b, b, b), dtype=complex)
         for iq in range(len(qout)):  # outer points; inner vectorized
-            self.kernel[iq] = loop_kernel(fc, qout[iq][None], qin, outer_eigenvectors[iq],
-                                          inner_eigenvectors)
+            self.kernel[iq] = loop_kernel(
+                fc, qout[iq][None], qin, outer_eigenvectors[iq], inner_eigenvectors
+            )
         self.outer_eigenvectors = outer_eigenvectors
         self.inner_eigenvectors = inner_eigenvectors
 

@@ -18,9 +18,13 @@ from .common import mode_weights, translation_mask
 from .effective_fc2 import EffectiveHarmonicModel
 
 
-def displacement_tensors(model: EffectiveHarmonicModel, mesh, temperatures,
-                         classical: bool = False, frequency_floor: float = 0.0
-                         ) -> NDArray[np.float64]:
+def displacement_tensors(
+    model: EffectiveHarmonicModel,
+    mesh,
+    temperatures,
+    classical: bool = False,
+    frequency_floor: float = 0.0,
+) -> NDArray[np.float64]:
     """U_κ (n_T, n_prim, 3, 3) in Å² for each temperature (K)."""
     mesh = np.asarray(mesh, dtype=np.int64).reshape(3)
     q = grid_addresses(mesh) / mesh
@@ -38,9 +42,13 @@ def displacement_tensors(model: EffectiveHarmonicModel, mesh, temperatures,
     return out
 
 
-def mean_square_displacements(model: EffectiveHarmonicModel, mesh, temperatures,
-                              classical: bool = False, frequency_floor: float = 0.0
-                              ) -> NDArray[np.float64]:
+def mean_square_displacements(
+    model: EffectiveHarmonicModel,
+    mesh,
+    temperatures,
+    classical: bool = False,
+    frequency_floor: float = 0.0,
+) -> NDArray[np.float64]:
     """⟨|u_κ|²⟩ = Tr U_κ (n_T, n_prim) in Å²."""
     u = displacement_tensors(model, mesh, temperatures, classical, frequency_floor)
     return np.trace(u, axis1=-2, axis2=-1)

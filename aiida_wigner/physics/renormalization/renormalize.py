@@ -51,8 +51,9 @@ class RenormalizationSettings:
         if self.bubble not in BUBBLE_CHOICES:
             raise SCPError(f"bubble must be one of {BUBBLE_CHOICES}, got {self.bubble!r}")
         if not self.bubble_epsilon > 0:
-            raise SCPError(f"bubble_epsilon must be a positive width in THz, "
-                           f"got {self.bubble_epsilon!r}")
+            raise SCPError(
+                f"bubble_epsilon must be a positive width in THz, got {self.bubble_epsilon!r}"
+            )
 
     @classmethod
     def from_dict(cls, values: dict) -> RenormalizationSettings:
@@ -62,12 +63,16 @@ class RenormalizationSettings:
         names = {f.name for f in dataclasses.fields(SCPSettings)}
         unknown = sorted(set(values) - names)
         if unknown:
-            raise SCPError(f"unknown renormalization setting(s) {unknown}; accepted keys: "
-                           f"{sorted(names | {'bubble', 'bubble_epsilon'})}")
+            raise SCPError(
+                f"unknown renormalization setting(s) {unknown}; accepted keys: "
+                f"{sorted(names | {'bubble', 'bubble_epsilon'})}"
+            )
         missing = sorted({"mesh", "inner_mesh", "temperatures"} - set(values))
         if missing:
-            raise SCPError(f"renormalization settings need {missing} (e.g. mesh=[4, 4, 2], "
-                           f"inner_mesh=[8, 8, 4], temperatures=[300])")
+            raise SCPError(
+                f"renormalization settings need {missing} (e.g. mesh=[4, 4, 2], "
+                f"inner_mesh=[8, 8, 4], temperatures=[300])"
+            )
         scp = SCPSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
         return cls(scp, **own)
 
@@ -110,18 +115,44 @@ class Renormalization:
     msd: NDArray[np.float64]
 
     #: Array fields, in the order :meth:`arrays` writes them.
-    ARRAYS = ("temperatures", "mesh", "qpoints", "ir_grid", "weights", "frequencies_harmonic",
-              "frequencies_scp", "frequencies", "converged", "iterations", "residual",
-              "delta_dynmat", "bubble_shifts", "msd")
-    UNITS = {"temperatures": "K", "mesh": "1", "qpoints": "reduced", "ir_grid": "1",
-             "weights": "1", "frequencies_harmonic": "THz", "frequencies_scp": "THz",
-             "frequencies": "THz", "converged": "1", "iterations": "1", "residual": "THz",
-             "delta_dynmat": "THz^2", "bubble_shifts": "THz", "msd": "Angstrom^2"}
+    ARRAYS = (
+        "temperatures",
+        "mesh",
+        "qpoints",
+        "ir_grid",
+        "weights",
+        "frequencies_harmonic",
+        "frequencies_scp",
+        "frequencies",
+        "converged",
+        "iterations",
+        "residual",
+        "delta_dynmat",
+        "bubble_shifts",
+        "msd",
+    )
+    UNITS = {
+        "temperatures": "K",
+        "mesh": "1",
+        "qpoints": "reduced",
+        "ir_grid": "1",
+        "weights": "1",
+        "frequencies_harmonic": "THz",
+        "frequencies_scp": "THz",
+        "frequencies": "THz",
+        "converged": "1",
+        "iterations": "1",
+        "residual": "THz",
+        "delta_dynmat": "THz^2",
+        "bubble_shifts": "THz",
+        "msd": "Angstrom^2",
+    }
 
     def model(self, fc: ForceConstants, index: int) -> EffectiveHarmonicModel:
         """Effective harmonic model of temperature ``index`` (bare model ``fc``)."""
-        return EffectiveHarmonicModel(fc, self.mesh, self.delta_dynmat[index],
-                                      float(self.temperatures[index]), self.kind)
+        return EffectiveHarmonicModel(
+            fc, self.mesh, self.delta_dynmat[index], float(self.temperatures[index]), self.kind
+        )
 
     def models(self, fc: ForceConstants, temperatures) -> list[EffectiveHarmonicModel]:
         """One model per requested temperature (K); each must be a converged SCP one.
@@ -136,15 +167,25 @@ class Renormalization:
         for t in np.atleast_1d(np.asarray(temperatures, dtype=float)):
             hits = np.nonzero(np.isclose(self.temperatures, t, rtol=0, atol=1e-6))[0]
             if not len(hits):
-                raise MissingTemperatureError(f"no renormalized phonons at {t:g} K "
-                                 "(renormalized at "
-                                 f"{self.temperatures.tolist()} K): add it to the SCP "
-                                 f"temperatures")
+                raise MissingTemperatureError(
+                    f"no renormalized phonons at {t:g} K "
+                    "(renormalized at "
+                    f"{self.temperatures.tolist()} K): add it to the SCP "
+                    f"temperatures"
+                )
             i = int(hits[0])
             if not self.converged[i]:
-                raise SCPNotConvergedError(not_converged_advice(
-                    t, self.temperatures, self.converged, self.frequencies_scp[i], self.qpoints,
-                    int(self.iterations[i]), float(self.residual[i])))
+                raise SCPNotConvergedError(
+                    not_converged_advice(
+                        t,
+                        self.temperatures,
+                        self.converged,
+                        self.frequencies_scp[i],
+                        self.qpoints,
+                        int(self.iterations[i]),
+                        float(self.residual[i]),
+                    )
+                )
             out.append(self.model(fc, i))
         return out
 
@@ -161,13 +202,15 @@ class Renormalization:
         if self.frequencies_harmonic.shape[-1] != bands:
             raise EffectiveModelError(
                 f"the renormalized phonons have {self.frequencies_harmonic.shape[-1]} bands, the "
-                f"force constants {bands}: renormalize these force constants")
+                f"force constants {bands}: renormalize these force constants"
+            )
         dev = np.abs(solve(fc, self.qpoints).frequencies - self.frequencies_harmonic).max()
         if dev > 1e-5:
             raise EffectiveModelError(
                 f"the renormalized phonons were not computed from these force constants (their "
                 f"harmonic frequencies on the SCP mesh differ by {dev:.2g} THz): renormalize "
-                f"these force constants, or give the ones that were renormalized")
+                f"these force constants, or give the ones that were renormalized"
+            )
 
     def to_dict(self) -> dict:
         """The JSON contract of ``aiida-wigner renormalize --output`` (irreducible points)."""
@@ -185,8 +228,12 @@ class Renormalization:
             "residual": [float(r) for r in self.residual],
             "msd": self.msd.tolist(),
             "units": "THz",
-            "field_units": {"temperatures": "K", "residual": "THz", "msd": "Angstrom^2",
-                            "frequencies": "THz (negative = imaginary)"},
+            "field_units": {
+                "temperatures": "K",
+                "residual": "THz",
+                "msd": "Angstrom^2",
+                "frequencies": "THz (negative = imaginary)",
+            },
         }
 
     def arrays(self) -> dict[str, NDArray]:
@@ -205,11 +252,15 @@ def renormalize(fc: ForceConstants, settings: RenormalizationSettings) -> Renorm
     from ..forceconstants import ForceConstantsError
 
     if fc.fc4 is None:
-        raise ForceConstantsError("self-consistent phonons need fourth-order force constants: "
-                                  "give --fc4 FORCE_CONSTANTS_4TH or an fcp with order 4")
+        raise ForceConstantsError(
+            "self-consistent phonons need fourth-order force constants: "
+            "give --fc4 FORCE_CONSTANTS_4TH or an fcp with order 4"
+        )
     if settings.bubble != "none" and fc.fc3 is None:
-        raise ForceConstantsError("the bubble correction needs third-order force constants: "
-                                  "give --fc3 (or an fcp with order 3), or --bubble none")
+        raise ForceConstantsError(
+            "the bubble correction needs third-order force constants: "
+            "give --fc3 (or an fcp with order 3), or --bubble none"
+        )
     s = settings.scp
     scp = run_scp(fc, s)
     delta, freqs = scp.delta_dynmat, scp.frequencies
@@ -220,12 +271,32 @@ def renormalize(fc: ForceConstants, settings: RenormalizationSettings) -> Renorm
         delta, freqs, shifts = scpb.delta_dynmat, scpb.frequencies, scpb.shifts
         kind = f"scpb-{settings.bubble}"
     temps = np.asarray(s.temperatures, dtype=float)
-    msd = np.array([mean_square_displacements(
-        EffectiveHarmonicModel(fc, np.array(s.mesh), delta[i], t, kind), s.inner_mesh, [t],
-        s.classical, s.frequency_floor)[0] for i, t in enumerate(temps)])
+    msd = np.array(
+        [
+            mean_square_displacements(
+                EffectiveHarmonicModel(fc, np.array(s.mesh), delta[i], t, kind),
+                s.inner_mesh,
+                [t],
+                s.classical,
+                s.frequency_floor,
+            )[0]
+            for i, t in enumerate(temps)
+        ]
+    )
     return Renormalization(
-        kind=kind, temperatures=temps, mesh=np.array(s.mesh), qpoints=scp.qpoints,
-        ir_grid=scp.ir_grid, weights=scp.weights, frequencies_harmonic=scp.frequencies_harmonic,
-        frequencies_scp=scp.frequencies, frequencies=freqs, converged=scp.converged,
-        iterations=scp.iterations, residual=scp.residual, delta_dynmat=delta,
-        bubble_shifts=shifts, msd=msd)
+        kind=kind,
+        temperatures=temps,
+        mesh=np.array(s.mesh),
+        qpoints=scp.qpoints,
+        ir_grid=scp.ir_grid,
+        weights=scp.weights,
+        frequencies_harmonic=scp.frequencies_harmonic,
+        frequencies_scp=scp.frequencies,
+        frequencies=freqs,
+        converged=scp.converged,
+        iterations=scp.iterations,
+        residual=scp.residual,
+        delta_dynmat=delta,
+        bubble_shifts=shifts,
+        msd=msd,
+    )

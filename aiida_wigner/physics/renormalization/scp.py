@@ -81,8 +81,9 @@ class SCPSettings:
         mesh = tuple(int(m) for m in self.mesh)
         inner = tuple(int(m) for m in self.inner_mesh)
         if len(mesh) != 3 or len(inner) != 3 or min(mesh + inner) < 1:
-            raise SCPError(f"meshes must be three positive integers, got {self.mesh!r}, "
-                           f"{self.inner_mesh!r}")
+            raise SCPError(
+                f"meshes must be three positive integers, got {self.mesh!r}, {self.inner_mesh!r}"
+            )
         if any(i % m for i, m in zip(inner, mesh, strict=True)):
             raise SCPError(f"the inner mesh {inner} must be a multiple of the outer mesh {mesh}")
         temps = tuple(float(t) for t in np.atleast_1d(self.temperatures))
@@ -95,8 +96,9 @@ class SCPSettings:
         if self.frequency_floor < 0:
             raise SCPError("frequency_floor must be non-negative (THz)")
         if self.mixing_scheme not in ("anderson", "linear"):
-            raise SCPError(f"mixing_scheme must be 'anderson' or 'linear', "
-                           f"got {self.mixing_scheme!r}")
+            raise SCPError(
+                f"mixing_scheme must be 'anderson' or 'linear', got {self.mixing_scheme!r}"
+            )
         if self.kernel not in ("factorized", "stored"):
             raise SCPError(f"kernel must be 'factorized' or 'stored', got {self.kernel!r}")
         object.__setattr__(self, "mesh", mesh)
@@ -137,8 +139,13 @@ class SCPResult:
 
     def model(self, index: int) -> EffectiveHarmonicModel:
         """Effective harmonic model (Fourier interpolation) at temperature ``index``."""
-        return EffectiveHarmonicModel(self.fc, np.array(self.settings.mesh),
-                                      self.delta_dynmat[index], self.temperatures[index], "scp")
+        return EffectiveHarmonicModel(
+            self.fc,
+            np.array(self.settings.mesh),
+            self.delta_dynmat[index],
+            self.temperatures[index],
+            "scp",
+        )
 
     def to_dict(self, irreducible: bool = True) -> dict:
         """The JSON contract of ``aiida-wigner renormalize --output`` (docs/scp.md)."""
@@ -195,8 +202,13 @@ class SCPSolver:
         """ΔD_new(q) on the outer mesh for the inner phonons implied by ``delta_out``."""
         s = self.settings
         freqs, e = self.inner_phonons(delta_out)
-        g = mode_weights(freqs, temperature, s.classical, s.frequency_floor,
-                         translation_mask(self.cell, self.q_in, e))
+        g = mode_weights(
+            freqs,
+            temperature,
+            s.classical,
+            s.frequency_floor,
+            translation_mask(self.cell, self.q_in, e),
+        )
         if self.stored is not None:
             c = np.einsum("qai,qaj->qij", self.e_in.conj(), e)
             new = self.stored.delta_dynmat(c, g)
@@ -224,14 +236,24 @@ class SCPSolver:
         rest = []
         for x in (a, b):
             f, e = self.frequencies(x)
-            rest.append(np.sort(np.where(translation_mask(self.cell, self.q_out, e),
-                                         np.inf, f), axis=1))
-        diff = np.subtract(rest[0], rest[1], out=np.zeros_like(rest[0]),
-                           where=np.isfinite(rest[0]) & np.isfinite(rest[1]))
+            rest.append(
+                np.sort(np.where(translation_mask(self.cell, self.q_out, e), np.inf, f), axis=1)
+            )
+        diff = np.subtract(
+            rest[0],
+            rest[1],
+            out=np.zeros_like(rest[0]),
+            where=np.isfinite(rest[0]) & np.isfinite(rest[1]),
+        )
         return float(np.max(np.abs(diff)))
 
-    def solve(self, temperature: float, start: NDArray | None = None,
-              mixing_scheme: str | None = None, mixing: float | None = None) -> dict:
+    def solve(
+        self,
+        temperature: float,
+        start: NDArray | None = None,
+        mixing_scheme: str | None = None,
+        mixing: float | None = None,
+    ) -> dict:
         """Iterate Eq. 1 at one temperature; returns ΔD, frequencies and convergence info.
 
         ``mixing_scheme`` / ``mixing`` override the settings (the fallback of
@@ -258,15 +280,26 @@ class SCPSolver:
             x = self._mix(x, fx, xs, fs, scheme, alpha)
         freqs, vecs = self.frequencies(x)
         # a fixed point with an imaginary mode is no SCP solution (its weight used |ν|)
-        imaginary = bool(np.any((freqs < -ZERO_FREQUENCY_CUTOFF)
-                                & ~translation_mask(self.cell, self.q_out, vecs)))
-        return {"delta": x, "frequencies": freqs, "eigenvectors": vecs,
-                "converged": converged and not imaginary,
-                "imaginary_fixed_point": converged and imaginary, "iterations": it,
-                "residual": residual, "history": history, "seconds": time.perf_counter() - t0}
+        imaginary = bool(
+            np.any(
+                (freqs < -ZERO_FREQUENCY_CUTOFF) & ~translation_mask(self.cell, self.q_out, vecs)
+            )
+        )
+        return {
+            "delta": x,
+            "frequencies": freqs,
+            "eigenvectors": vecs,
+            "converged": converged and not imaginary,
+            "imaginary_fixed_point": converged and imaginary,
+            "iterations": it,
+            "residual": residual,
+            "history": history,
+            "seconds": time.perf_counter() - t0,
+        }
 
-    def _mix(self, x: NDArray, fx: NDArray, xs: list, fs: list, scheme: str,
-             alpha: float) -> NDArray:
+    def _mix(
+        self, x: NDArray, fx: NDArray, xs: list, fs: list, scheme: str, alpha: float
+    ) -> NDArray:
         s = self.settings
         f = fx - x
         if scheme == "linear":
@@ -293,15 +326,19 @@ FALLBACK_MIXING = 0.1
 CONTINUATION_DEPTH = 3
 
 
-def _solve_with_fallback(solver: SCPSolver, temperature: float, start: NDArray | None,
-                         start_temperature: float | None) -> dict:
+def _solve_with_fallback(
+    solver: SCPSolver, temperature: float, start: NDArray | None, start_temperature: float | None
+) -> dict:
     """One temperature with the fallbacks of :func:`run_scp`; records the route taken."""
     s = solver.settings
     res = solver.solve(temperature, start)
     route = [f"{s.mixing_scheme} α={s.mixing:g}"]
     total = res["iterations"]
-    if (not res["converged"] and not res["imaginary_fixed_point"]
-            and (s.mixing_scheme, s.mixing) != ("linear", FALLBACK_MIXING)):
+    if (
+        not res["converged"]
+        and not res["imaginary_fixed_point"]
+        and (s.mixing_scheme, s.mixing) != ("linear", FALLBACK_MIXING)
+    ):
         res = solver.solve(temperature, start, "linear", min(FALLBACK_MIXING, s.mixing))
         route.append(f"linear α={min(FALLBACK_MIXING, s.mixing):g}")
         total += res["iterations"]
@@ -317,8 +354,9 @@ def _solve_with_fallback(solver: SCPSolver, temperature: float, start: NDArray |
                     ok = False
                     break
                 x = step["delta"]
-            route.append(f"continuation {start_temperature:g}→{temperature:g} K in "
-                         f"{2**depth} steps")
+            route.append(
+                f"continuation {start_temperature:g}→{temperature:g} K in {2**depth} steps"
+            )
             if ok:
                 res = step
                 break
@@ -327,8 +365,9 @@ def _solve_with_fallback(solver: SCPSolver, temperature: float, start: NDArray |
     return res
 
 
-def run_scp(fc: ForceConstants, settings: SCPSettings, solver: SCPSolver | None = None
-            ) -> SCPResult:
+def run_scp(
+    fc: ForceConstants, settings: SCPSettings, solver: SCPSolver | None = None
+) -> SCPResult:
     """Self-consistent phonons (quartic loop) at every temperature of ``settings``.
 
     Temperatures are solved from the highest down (thermal fluctuations, and with them the
@@ -344,11 +383,15 @@ def run_scp(fc: ForceConstants, settings: SCPSettings, solver: SCPSolver | None 
     temps = np.array(settings.temperatures)
     order = np.argsort(-temps, kind="stable")
     n_t, (n_q, b) = len(temps), solver.freq_harm_out.shape
-    out = {"frequencies": np.zeros((n_t, n_q, b)),
-           "eigenvectors": np.zeros((n_t, n_q, b, b), complex),
-           "delta": np.zeros((n_t, n_q, b, b), complex),
-           "converged": np.zeros(n_t, bool), "iterations": np.zeros(n_t, np.int64),
-           "residual": np.zeros(n_t), "seconds": np.zeros(n_t)}
+    out = {
+        "frequencies": np.zeros((n_t, n_q, b)),
+        "eigenvectors": np.zeros((n_t, n_q, b, b), complex),
+        "delta": np.zeros((n_t, n_q, b, b), complex),
+        "converged": np.zeros(n_t, bool),
+        "iterations": np.zeros(n_t, np.int64),
+        "residual": np.zeros(n_t),
+        "seconds": np.zeros(n_t),
+    }
     routes = [""] * n_t
     start, start_t = None, None
     for it in order:
@@ -360,14 +403,33 @@ def run_scp(fc: ForceConstants, settings: SCPSettings, solver: SCPSolver | None 
         routes[it] = res["route"]
         if settings.warm_start and res["converged"]:
             start, start_t = res["delta"], float(temps[it])
-    return SCPResult(settings, fc, solver.q_out, solver.outer.ir_grid, solver.outer.weights,
-                     solver.freq_harm_out, out["frequencies"], out["eigenvectors"],
-                     out["delta"], out["converged"], out["iterations"], out["residual"],
-                     out["seconds"], tuple(routes))
+    return SCPResult(
+        settings,
+        fc,
+        solver.q_out,
+        solver.outer.ir_grid,
+        solver.outer.weights,
+        solver.freq_harm_out,
+        out["frequencies"],
+        out["eigenvectors"],
+        out["delta"],
+        out["converged"],
+        out["iterations"],
+        out["residual"],
+        out["seconds"],
+        tuple(routes),
+    )
 
 
-def not_converged_advice(temperature: float, temperatures, converged, frequencies, qpoints,
-                         iterations: int, residual: float) -> str:
+def not_converged_advice(
+    temperature: float,
+    temperatures,
+    converged,
+    frequencies,
+    qpoints,
+    iterations: int,
+    residual: float,
+) -> str:
     """What to change when SCP did not converge at ``temperature`` (one sentence).
 
     ``temperatures``/``converged`` of the whole run; ``frequencies`` (Q, B) THz of the last
@@ -379,15 +441,24 @@ def not_converged_advice(temperature: float, temperatures, converged, frequencie
     ok = temps[np.asarray(converged, dtype=bool)]
     iq, band = np.unravel_index(np.argmin(frequencies), np.shape(frequencies))
     lowest = float(np.asarray(frequencies)[iq, band])
-    head = (f"SCP did not converge at {temperature:g} K ({iterations} iterations with the "
-            f"mixing and continuation fallbacks, residual {residual:.2g} THz)")
+    head = (
+        f"SCP did not converge at {temperature:g} K ({iterations} iterations with the "
+        f"mixing and continuation fallbacks, residual {residual:.2g} THz)"
+    )
     if lowest < -1e-3:
         q = np.round(np.asarray(qpoints)[iq], 4).tolist()
-        where = (f"the lowest converged temperature is {ok.min():g} K" if len(ok)
-                 else "no temperature converged")
-        return (f"{head}: the mode at q = {q} (band {band}) stays imaginary ({lowest:.3g} THz), "
-                f"so the quartic terms do not stabilize it at this temperature; remove "
-                f"{temperature:g} K from the temperatures ({where}), or check the quartic force "
-                f"constants (e.g. a fit with more training structures or a larger cutoff)")
-    return (f"{head} without an imaginary mode: raise max_iterations (--max-iterations) to "
-            f"{2 * iterations} or lower mixing (--mixing) to 0.05")
+        where = (
+            f"the lowest converged temperature is {ok.min():g} K"
+            if len(ok)
+            else "no temperature converged"
+        )
+        return (
+            f"{head}: the mode at q = {q} (band {band}) stays imaginary ({lowest:.3g} THz), "
+            f"so the quartic terms do not stabilize it at this temperature; remove "
+            f"{temperature:g} K from the temperatures ({where}), or check the quartic force "
+            f"constants (e.g. a fit with more training structures or a larger cutoff)"
+        )
+    return (
+        f"{head} without an imaginary mode: raise max_iterations (--max-iterations) to "
+        f"{2 * iterations} or lower mixing (--mixing) to 0.05"
+    )

@@ -58,13 +58,15 @@ from .smearing import (
 )
 
 #: π ħ² |V4|² / (96 (2π·10¹²)⁶ ν0 ν1 ν2 ν3) × δ[1/THz] → γ in THz, V4 in eV/(Å⁴ amu²).
-FOUR_PHONON_FACTOR = (np.pi * HBAR**2 * (EV / (ANGSTROM**4 * AMU**2)) ** 2
-                      / (96.0 * (2.0 * np.pi * 1e12) ** 6))
+FOUR_PHONON_FACTOR = (
+    np.pi * HBAR**2 * (EV / (ANGSTROM**4 * AMU**2)) ** 2 / (96.0 * (2.0 * np.pi * 1e12) ** 6)
+)
 
 #: Sign patterns (s1, s2, s3) of Eq. 7: splitting, 3 redistributions, 3 recombinations.
-SIGN_PATTERNS = np.array([[1, 1, 1],
-                          [-1, 1, 1], [1, -1, 1], [1, 1, -1],
-                          [-1, -1, 1], [-1, 1, -1], [1, -1, -1]], dtype=np.int64)
+SIGN_PATTERNS = np.array(
+    [[1, 1, 1], [-1, 1, 1], [1, -1, 1], [1, 1, -1], [-1, -1, 1], [-1, 1, -1], [1, -1, -1]],
+    dtype=np.int64,
+)
 
 _SQRT_2PI = np.sqrt(2.0 * np.pi)
 
@@ -96,8 +98,7 @@ def _trivial(b0, gp, bands, legs, neg, signs, s, blk, blk0):  # pragma: no cover
         if legs[i] == gp and blk[i, bands[i]] == blk0[b0]:
             return True
         for k in range(3):
-            if (signs[s, k] < 0 and legs[i] == neg[k]
-                    and blk[i, bands[i]] == blk[k, bands[k]]):
+            if signs[s, k] < 0 and legs[i] == neg[k] and blk[i, bands[i]] == blk[k, bands[k]]:
                 return True
     return False
 
@@ -110,8 +111,7 @@ def _identical_partners(bands, legs, signs, s):  # pragma: no cover - numba
     same = 0
     for i in range(3):
         for k in range(i + 1, 3):
-            if (signs[s, i] == signs[s, k] and legs[i] == legs[k]
-                    and bands[i] == bands[k]):
+            if signs[s, i] == signs[s, k] and legs[i] == legs[k] and bands[i] == bands[k]:
                 same += 1
     return 6.0 if same == 3 else (2.0 if same == 1 else 1.0)
 
@@ -152,9 +152,37 @@ def _shengbte_dv(u, um, p, bands, legs, neg, nb, signs, s):  # pragma: no cover 
 
 
 @numba.njit(parallel=True, cache=True)
-def _pair_kernel(table, pre0, kap, pidx, values, e0, vecs, nu0, nu, occ, u, um, floor2, legs,
-                 neg, blk, blk0, gp, kind, fp_count, sigma, scale, cutoff, leg_cutoff, ncut,
-                 floor, tiny, signs, out):  # pragma: no cover - numba
+def _pair_kernel(
+    table,
+    pre0,
+    kap,
+    pidx,
+    values,
+    e0,
+    vecs,
+    nu0,
+    nu,
+    occ,
+    u,
+    um,
+    floor2,
+    legs,
+    neg,
+    blk,
+    blk0,
+    gp,
+    kind,
+    fp_count,
+    sigma,
+    scale,
+    cutoff,
+    leg_cutoff,
+    ncut,
+    floor,
+    tiny,
+    signs,
+    out,
+):  # pragma: no cover - numba
     """Per pair p, in one pass and parallel over the pairs: Φ4 of the quadruplet
     (q0, q1, q2, q3) = (gp, legs[p]) from the FC4 clusters (``assemble_quadruplet``; table
     (n_q, n_pairs) the mesh's FC4 pair phases, pre0 the leg-0 prephases), V4 with the
@@ -163,17 +191,63 @@ def _pair_kernel(table, pre0, kap, pidx, values, e0, vecs, nu0, nu, occ, u, um, 
     m = vecs.shape[1]
     for p in numba.prange(legs.shape[0]):
         phi = np.zeros((m, m, m, m), dtype=np.complex128)
-        assemble_quadruplet(table, legs[p, 0], legs[p, 1], legs[p, 2], pre0, kap, pidx, values,
-                            phi)
+        assemble_quadruplet(table, legs[p, 0], legs[p, 1], legs[p, 2], pre0, kap, pidx, values, phi)
         v4 = contract_quadruplet(phi, e0, vecs[legs[p, 0]], vecs[legs[p, 1]], vecs[legs[p, 2]])
-        _accumulate(v4, p, nu0, nu, occ, u, um, floor2, legs, neg, blk, blk0, gp, kind,
-                    fp_count, sigma, scale, cutoff, leg_cutoff, ncut, floor, tiny, signs, out)
+        _accumulate(
+            v4,
+            p,
+            nu0,
+            nu,
+            occ,
+            u,
+            um,
+            floor2,
+            legs,
+            neg,
+            blk,
+            blk0,
+            gp,
+            kind,
+            fp_count,
+            sigma,
+            scale,
+            cutoff,
+            leg_cutoff,
+            ncut,
+            floor,
+            tiny,
+            signs,
+            out,
+        )
 
 
 @numba.njit(cache=True)
-def _accumulate(v4, p, nu0, nu, occ, u, um, floor2, legs, neg, blk, blk0, gp, kind, fp_count,
-                sigma, scale, cutoff, leg_cutoff, ncut, floor, tiny, signs,
-                out):  # pragma: no cover - numba
+def _accumulate(
+    v4,
+    p,
+    nu0,
+    nu,
+    occ,
+    u,
+    um,
+    floor2,
+    legs,
+    neg,
+    blk,
+    blk0,
+    gp,
+    kind,
+    fp_count,
+    sigma,
+    scale,
+    cutoff,
+    leg_cutoff,
+    ncut,
+    floor,
+    tiny,
+    signs,
+    out,
+):  # pragma: no cover - numba
     """out[p, T, j0] = Σ_{j1 j2 j3} Σ_s c |V4|² / (ν0ν1ν2ν3) F_s g_σ(ν0 − s·ν) for pair p.
 
     v4 (B, B, B, B) of pair p indexed (j3, j2, j1, j0); nu0 (B,); nu (n_p, 3, B);
@@ -215,8 +289,12 @@ def _accumulate(v4, p, nu0, nu, occ, u, um, floor2, legs, neg, blk, blk0, gp, ki
                             d1 = -s1 * u[p, 0, b1, c] + s3 * u[p, 2, b3, c]
                             d2 = -s2 * u[p, 1, b2, c] + s3 * u[p, 2, b3, c]
                             acc += d1 * d1 + d2 * d2
-                        sig = np.sqrt(scale * scale * acc / 6.0 + floor2[p, 0, b1]
-                                      + floor2[p, 1, b2] + 2.0 * floor2[p, 2, b3])
+                        sig = np.sqrt(
+                            scale * scale * acc / 6.0
+                            + floor2[p, 0, b1]
+                            + floor2[p, 1, b2]
+                            + 2.0 * floor2[p, 2, b3]
+                        )
                         if sig < floor:
                             sig = floor
                     elif kind == 2:
@@ -282,8 +360,9 @@ _PERMS = np.array([[0, 1], [1, 0], [0, 2], [2, 0], [1, 2], [2, 1]])
 PERMUTATIONS_ONLY = np.eye(3, dtype=np.int64)[None]
 
 
-def canonical_pairs(qmesh: QMesh, grid_point: int, pairs: NDArray, ops=None,
-                    chunk: int = 1 << 14) -> NDArray[np.int64]:
+def canonical_pairs(
+    qmesh: QMesh, grid_point: int, pairs: NDArray, ops=None, chunk: int = 1 << 14
+) -> NDArray[np.int64]:
     """Orbit representative (as a pair key q1·n_q + q2, the smallest) of each pair key."""
     ops = _pair_symmetry(qmesh, grid_point) if ops is None else ops
     n_q, mesh, addr = qmesh.n_q, qmesh.mesh, qmesh.addresses
@@ -292,17 +371,18 @@ def canonical_pairs(qmesh: QMesh, grid_point: int, pairs: NDArray, ops=None,
     out = np.empty(len(pairs), dtype=np.int64)
     step = max(1, chunk // (len(ops) * 6))
     for s in range(0, len(pairs), step):
-        i1, i2 = np.divmod(pairs[s:s + step], n_q)
+        i1, i2 = np.divmod(pairs[s : s + step], n_q)
         g1, g2 = addr[i1], addr[i2]
         trip = np.stack([g1, g2, g0[None] - g1 - g2], axis=1)  # (n, 3 legs, 3)
         idx = grid_index(np.einsum("rij,nkj->rnki", ops, trip), mesh)  # (r, n, 3)
         keys = idx[:, :, _PERMS[:, 0]] * n_q + idx[:, :, _PERMS[:, 1]]
-        out[s:s + step] = keys.min(axis=(0, 2))
+        out[s : s + step] = keys.min(axis=(0, 2))
     return out
 
 
-def quadruplet_pairs(qmesh: QMesh, grid_point: int, symmetry: bool = True,
-                     ops=None) -> tuple[NDArray, NDArray, NDArray]:
+def quadruplet_pairs(
+    qmesh: QMesh, grid_point: int, symmetry: bool = True, ops=None
+) -> tuple[NDArray, NDArray, NDArray]:
     """Irreducible pairs (q1, q2) (q3 = q0 − q1 − q2 + G) for q0 = ``grid_point``.
 
     The band-summed four-phonon summand is invariant under the permutations of
@@ -335,8 +415,18 @@ def _bound_smearing(smearing, qmesh: QMesh) -> Smearing:
 class _PairEvaluator:
     """Per-q0 machinery: Φ4 for batches of pairs and their band sums g (n, T, B)."""
 
-    def __init__(self, fc, qmesh, phonons, temps, smearing, group_velocities,
-                 cutoff_frequency, batch_elements, counting=None):
+    def __init__(
+        self,
+        fc,
+        qmesh,
+        phonons,
+        temps,
+        smearing,
+        group_velocities,
+        cutoff_frequency,
+        batch_elements,
+        counting=None,
+    ):
         self.qmesh = qmesh
         self.inter = QuarticInteraction(fc)
         freqs = phonons.frequencies
@@ -346,7 +436,8 @@ class _PairEvaluator:
         self.cutoff = float(cutoff_frequency)
         valid = freqs > self.cutoff
         self.occ = np.ascontiguousarray(
-            occupation(np.where(valid, freqs, 0.0)[None], temps[:, None, None]).transpose(1, 0, 2))
+            occupation(np.where(valid, freqs, 0.0)[None], temps[:, None, None]).transpose(1, 0, 2)
+        )
         self.n_t = len(temps)
         self.table = self.inter.pair_phases(qmesh.qpoints)  # (n_q, n_pairs)
         sm = _bound_smearing(smearing, qmesh)
@@ -355,11 +446,13 @@ class _PairEvaluator:
         self.scale = float(sm.scale) if sm.adaptive else 0.0
         counting = counting or ("fourphonon" if sm.shengbte else "golden-rule")
         if counting not in COUNTINGS:
-            raise FourPhononError(f"counting must be one of {', '.join(COUNTINGS)}, "
-                                  f"got {counting!r}")
+            raise FourPhononError(
+                f"counting must be one of {', '.join(COUNTINGS)}, got {counting!r}"
+            )
         self.fp_count = counting == "fourphonon"
-        self.leg_cutoff = (max(self.cutoff, SHENGBTE_LOW_FREQUENCY_4PH) if self.fp_count
-                           else self.cutoff)
+        self.leg_cutoff = (
+            max(self.cutoff, SHENGBTE_LOW_FREQUENCY_4PH) if self.fp_count else self.cutoff
+        )
         self.tiny = SHENGBTE_TINY_SIGMA_4PH if sm.shengbte else -1.0
         self.floor2 = np.zeros((len(freqs), self.n_bands))
         if sm.adaptive:
@@ -376,8 +469,11 @@ class _PairEvaluator:
         # which states count as "the same phonon" for the trivial processes: the whole
         # degenerate block (basis independent); FourPhonon: the band index itself
         self.blocks = np.ascontiguousarray(
-            np.broadcast_to(np.arange(self.n_bands), freqs.shape) if self.fp_count
-            else degenerate_block_ids(freqs), dtype=np.int64)
+            np.broadcast_to(np.arange(self.n_bands), freqs.shape)
+            if self.fp_count
+            else degenerate_block_ids(freqs),
+            dtype=np.int64,
+        )
         # pairs per kernel call: bounds the gathered per-pair arrays (~B² numbers each); the
         # kernel itself holds one (3n)⁴ and one B⁴ array per thread
         self.batch = max(1, int(batch_elements // self.n_bands**2))
@@ -398,13 +494,37 @@ class _PairEvaluator:
             neg = np.ascontiguousarray(self.minus[legs])
             c = np.ascontiguousarray
             with single_threaded_blas():
-                _pair_kernel(self.table, pre0, inter.kap, inter.pidx, inter.values, e0,
-                             self.vecs, nu0, c(self.freqs[legs]), c(self.occ[legs]),
-                             c(self.u[legs]), c(self.u[neg]), c(self.floor2[legs]), legs, neg,
-                             c(self.blocks[legs]), self.blocks[gp], int(gp), self.kind,
-                             self.fp_count, self.sigma, self.scale, self.cutoff,
-                             self.leg_cutoff, self.ncut, ADAPTIVE_SIGMA_FLOOR, self.tiny,
-                             SIGN_PATTERNS, out[sl])
+                _pair_kernel(
+                    self.table,
+                    pre0,
+                    inter.kap,
+                    inter.pidx,
+                    inter.values,
+                    e0,
+                    self.vecs,
+                    nu0,
+                    c(self.freqs[legs]),
+                    c(self.occ[legs]),
+                    c(self.u[legs]),
+                    c(self.u[neg]),
+                    c(self.floor2[legs]),
+                    legs,
+                    neg,
+                    c(self.blocks[legs]),
+                    self.blocks[gp],
+                    int(gp),
+                    self.kind,
+                    self.fp_count,
+                    self.sigma,
+                    self.scale,
+                    self.cutoff,
+                    self.leg_cutoff,
+                    self.ncut,
+                    ADAPTIVE_SIGMA_FLOOR,
+                    self.tiny,
+                    SIGN_PATTERNS,
+                    out[sl],
+                )
         return out
 
 
@@ -429,10 +549,11 @@ class _PairSampler:
         n_goal = min(int(n_goal), len(self.draw))
         kept = []
         for s in range(self.done, n_goal, 4096):
-            chunk = self.draw[s:min(s + 4096, n_goal)]
+            chunk = self.draw[s : min(s + 4096, n_goal)]
             if self.ops is not None:  # equivalent pairs have the same value: evaluate once
-                chunk, mult = np.unique(canonical_pairs(self.qmesh, self.gp, chunk, self.ops),
-                                        return_counts=True)
+                chunk, mult = np.unique(
+                    canonical_pairs(self.qmesh, self.gp, chunk, self.ops), return_counts=True
+                )
             else:
                 mult = np.ones(len(chunk), dtype=np.int64)
             q1, q2 = np.divmod(chunk, self.qmesh.n_q)
@@ -453,8 +574,9 @@ class _PairSampler:
         return mean, np.sqrt(var / n * (1.0 - n / self.n_pairs))
 
 
-def kappa_allocation(pilot_g, kappa_modes, gamma_total, budget: int, floor: int,
-                     cap: int, prior_weight: float = 4.0) -> NDArray[np.int64]:
+def kappa_allocation(
+    pilot_g, kappa_modes, gamma_total, budget: int, floor: int, cap: int, prior_weight: float = 4.0
+) -> NDArray[np.int64]:
     """Pairs per q0 that minimise the variance of the κ_P estimate (Neyman allocation).
 
     pilot_g : list over q0 of (n_i, T, B) prefactor-scaled γ_4ph contributions of the
@@ -512,14 +634,27 @@ def _kappa_modes(fc, qmesh, phonons, grid_points, temps, group_velocities, cutof
     return np.where(freqs[None] > cutoff, out, 0.0)
 
 
-def four_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, temperatures,
-                           smearing, mode: str = "exhaustive", samples: int = 2000,
-                           seed: int = 0, target_rel_error: float | None = None,
-                           max_samples: int | None = None, group_velocities=None,
-                           cutoff_frequency: float = 1e-3, symmetry: bool = True,
-                           batch_elements: int = 1 << 21, allocation: str = "uniform",
-                           pilot_samples: int | None = None, gamma_other=None,
-                           counting: str | None = None):
+def four_phonon_linewidths(
+    fc,
+    qmesh: QMesh,
+    phonons: Phonons,
+    grid_points,
+    temperatures,
+    smearing,
+    mode: str = "exhaustive",
+    samples: int = 2000,
+    seed: int = 0,
+    target_rel_error: float | None = None,
+    max_samples: int | None = None,
+    group_velocities=None,
+    cutoff_frequency: float = 1e-3,
+    symmetry: bool = True,
+    batch_elements: int = 1 << 21,
+    allocation: str = "uniform",
+    pilot_samples: int | None = None,
+    gamma_other=None,
+    counting: str | None = None,
+):
     """γ_4ph (T, n_gp, B) in THz at ``grid_points`` of ``qmesh``, and its standard error.
 
     Parameters
@@ -576,10 +711,21 @@ def four_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, temp
     temps = np.atleast_1d(np.asarray(temperatures, dtype=float))
     grid_points = np.atleast_1d(np.asarray(grid_points, dtype=np.int64))
     if phonons.frequencies.shape[0] != qmesh.n_q:
-        raise FourPhononError(f"phonons must be given on all {qmesh.n_q} mesh points, got "
-                              f"{phonons.frequencies.shape[0]}")
-    ev = _PairEvaluator(fc, qmesh, phonons, temps, smearing, group_velocities,
-                        cutoff_frequency, batch_elements, counting)
+        raise FourPhononError(
+            f"phonons must be given on all {qmesh.n_q} mesh points, got "
+            f"{phonons.frequencies.shape[0]}"
+        )
+    ev = _PairEvaluator(
+        fc,
+        qmesh,
+        phonons,
+        temps,
+        smearing,
+        group_velocities,
+        cutoff_frequency,
+        batch_elements,
+        counting,
+    )
     n_b = ev.n_bands
     # FourPhonon's widths and band-index rules are not invariant under rotations
     ops = PERMUTATIONS_ONLY if ev.kind == _KIND["adaptive-shengbte"] or ev.fp_count else None
@@ -591,8 +737,8 @@ def four_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, temp
             q1, q2, w = quadruplet_pairs(qmesh, int(gp), symmetry=symmetry, ops=ops)
             total = np.zeros((len(temps), n_b))
             for s in range(0, len(q1), 4096):
-                g = ev(int(gp), q1[s:s + 4096], q2[s:s + 4096])
-                total += np.einsum("p,ptj->tj", w[s:s + 4096].astype(float), g)
+                g = ev(int(gp), q1[s : s + 4096], q2[s : s + 4096])
+                total += np.einsum("p,ptj->tj", w[s : s + 4096].astype(float), g)
             gamma[:, ig] = (total @ avgs[ig].T) * FOUR_PHONON_FACTOR / n_pairs
         return gamma, None
     stderr = np.zeros_like(gamma)
@@ -600,8 +746,17 @@ def four_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, temp
     n_goal = min(max(int(samples), 2), cap)
     if allocation == "uniform":
         for ig, gp in enumerate(grid_points):
-            st = _PairSampler(ev, qmesh, gp, len(temps), seed,
-                              cap if target_rel_error else n_goal, symmetry, avgs[ig], ops)
+            st = _PairSampler(
+                ev,
+                qmesh,
+                gp,
+                len(temps),
+                seed,
+                cap if target_rel_error else n_goal,
+                symmetry,
+                avgs[ig],
+                ops,
+            )
             goal = n_goal
             while True:
                 st.extend(goal)
@@ -618,19 +773,28 @@ def four_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, temp
     # allocation == "kappa": pilot, Neyman allocation on the κ_P error, completion
     budget = n_goal * len(grid_points)
     pilot = min(max(2, int(pilot_samples) if pilot_samples else n_goal // 4), n_goal)
-    states = [_PairSampler(ev, qmesh, gp, len(temps), seed, min(budget, cap), symmetry,
-                           avgs[ig], ops) for ig, gp in enumerate(grid_points)]
+    states = [
+        _PairSampler(ev, qmesh, gp, len(temps), seed, min(budget, cap), symmetry, avgs[ig], ops)
+        for ig, gp in enumerate(grid_points)
+    ]
     for ig, st in enumerate(states):
         st.extend(pilot, keep=True)
         gamma[:, ig] = st.estimate()[0] * FOUR_PHONON_FACTOR
     other = 0.0 if gamma_other is None else np.asarray(gamma_other, dtype=float)
     g_tot = gamma + other
-    kmodes = _kappa_modes(fc, qmesh, phonons, grid_points, temps, group_velocities,
-                          cutoff_frequency)
+    kmodes = _kappa_modes(
+        fc, qmesh, phonons, grid_points, temps, group_velocities, cutoff_frequency
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         kmodes = np.where(g_tot > 0, kmodes / g_tot, 0.0)
-    n_i = kappa_allocation([st.pilot_g * FOUR_PHONON_FACTOR for st in states], kmodes, g_tot,
-                           budget, pilot, min(budget, cap))
+    n_i = kappa_allocation(
+        [st.pilot_g * FOUR_PHONON_FACTOR for st in states],
+        kmodes,
+        g_tot,
+        budget,
+        pilot,
+        min(budget, cap),
+    )
     for ig, st in enumerate(states):
         st.extend(n_i[ig])
         mean, err = st.estimate()

@@ -33,16 +33,18 @@ def natural_mass_variances(symbols) -> NDArray[np.float64]:
     out = []
     for s in symbols:
         if s not in table or not table[s]:
-            raise ValueError(f"no natural isotope abundances known for {s!r}: give mass "
-                             f"variances explicitly")
+            raise ValueError(
+                f"no natural isotope abundances known for {s!r}: give mass variances explicitly"
+            )
         _, masses, fractions = np.array(table[s], dtype=float).T
         mean = fractions @ masses
         out.append(fractions @ (1.0 - masses / mean) ** 2)
     return np.array(out)
 
 
-def isotope_widths(smearing: Smearing, group_velocities, qmesh: QMesh | None = None
-                   ) -> NDArray[np.float64]:
+def isotope_widths(
+    smearing: Smearing, group_velocities, qmesh: QMesh | None = None
+) -> NDArray[np.float64]:
     """σ (n_q, B) in THz of the terms with final mode (q' j'), from v_q'j' (n_q, B, 3).
 
     ``adaptive-shengbte`` needs ``qmesh`` (ShengBTE symmetrizes the velocities).
@@ -58,9 +60,15 @@ def isotope_widths(smearing: Smearing, group_velocities, qmesh: QMesh | None = N
     return combine(smearing.widths(gv, 0.0), smearing.floors(gv)[None] ** 2)
 
 
-def isotope_linewidths(phonons: Phonons, grid_points, mass_variances, smearing: Smearing,
-                       group_velocities=None, cutoff_frequency: float = 1e-3,
-                       qmesh: QMesh | None = None) -> NDArray[np.float64]:
+def isotope_linewidths(
+    phonons: Phonons,
+    grid_points,
+    mass_variances,
+    smearing: Smearing,
+    group_velocities=None,
+    cutoff_frequency: float = 1e-3,
+    qmesh: QMesh | None = None,
+) -> NDArray[np.float64]:
     """γ_iso (n_gp, B) in THz at ``grid_points``; ``phonons`` covers the whole mesh.
 
     Adaptive smearing needs ``group_velocities`` (n_q, B, 3) THz·Å and the reciprocal
@@ -79,9 +87,15 @@ def isotope_linewidths(phonons: Phonons, grid_points, mass_variances, smearing: 
     else:
         sigma = np.full((n_q, n_b), float(smearing.sigma))
     valid = freqs > cutoff_frequency
-    gamma = _isotope_kernel(vec, freqs, valid, np.ascontiguousarray(grid_points), g2,
-                            np.ascontiguousarray(np.broadcast_to(sigma, (n_q, n_b))),
-                            smearing.cutoff("isotope"))
+    gamma = _isotope_kernel(
+        vec,
+        freqs,
+        valid,
+        np.ascontiguousarray(grid_points),
+        g2,
+        np.ascontiguousarray(np.broadcast_to(sigma, (n_q, n_b))),
+        smearing.cutoff("isotope"),
+    )
     gamma *= np.pi / (4.0 * n_q) * freqs[grid_points] ** 2
     gamma[~valid[grid_points]] = 0.0
     return average_degenerate(gamma, freqs[grid_points])
@@ -110,7 +124,7 @@ def _isotope_kernel(vec, freqs, valid, grid_points, g2, sigma, ncut):
                         z = 0j
                         for x in range(3):
                             z += np.conj(vec[q, a, x, k]) * vec[gp, a, x, j]
-                        overlap += g2[a] * (z.real ** 2 + z.imag ** 2)
+                        overlap += g2[a] * (z.real**2 + z.imag**2)
                     acc += overlap * norm / s * np.exp(-0.5 * (d / s) ** 2)
             out[ig, j] = acc
     return out

@@ -144,15 +144,23 @@ class Smearing:
     left None for the four-phonon routines (they take them from the q-mesh).
     """
 
-    def __init__(self, sigma: float | None = None, scale: float | None = None,
-                 reciprocal_lattice=None, mesh=None, kind: str | None = None):
+    def __init__(
+        self,
+        sigma: float | None = None,
+        scale: float | None = None,
+        reciprocal_lattice=None,
+        mesh=None,
+        kind: str | None = None,
+    ):
         if (sigma is None) == (scale is None):
             raise ValueError("give either a fixed sigma (THz) or an adaptive scale")
         kind = kind or ("fixed" if sigma is not None else "adaptive")
         if kind not in KINDS or (kind == "fixed") != (sigma is not None):
-            raise ValueError(f"smearing kind {kind!r} does not fit sigma={sigma!r}, "
-                             f"scale={scale!r}: use 'fixed' with sigma, 'adaptive' or "
-                             f"'adaptive-shengbte' with scale")
+            raise ValueError(
+                f"smearing kind {kind!r} does not fit sigma={sigma!r}, "
+                f"scale={scale!r}: use 'fixed' with sigma, 'adaptive' or "
+                f"'adaptive-shengbte' with scale"
+            )
         self.sigma, self.scale, self.kind = sigma, scale, kind
         self.reciprocal_lattice, self.mesh = reciprocal_lattice, mesh
 
@@ -179,16 +187,20 @@ class Smearing:
         """Where the Gaussian is cut, in σ, for ``process`` "3ph", "4ph" or "isotope"."""
         if not self.shengbte:
             return CUTOFF_SIGMAS
-        return {"3ph": SHENGBTE_CUTOFF_3PH, "4ph": SHENGBTE_CUTOFF_4PH,
-                "isotope": SHENGBTE_CUTOFF_ISOTOPE}[process]
+        return {
+            "3ph": SHENGBTE_CUTOFF_3PH,
+            "4ph": SHENGBTE_CUTOFF_4PH,
+            "isotope": SHENGBTE_CUTOFF_ISOTOPE,
+        }[process]
 
     def widths(self, v1, v2) -> NDArray | float:
         """First-order σ (THz) for the velocity difference v1 − v2 (..., 3) of a process."""
         if not self.adaptive:
             return self.sigma
         width = shengbte_sigma if self.shengbte else adaptive_sigma
-        return width(np.asarray(v1) - np.asarray(v2), self.reciprocal_lattice, self.mesh,
-                     self.scale)
+        return width(
+            np.asarray(v1) - np.asarray(v2), self.reciprocal_lattice, self.mesh, self.scale
+        )
 
     def process_velocities(self, qmesh, group_velocities) -> NDArray:
         """The velocities (n_q, B, 3) THz·Å the widths are built from.
@@ -211,5 +223,4 @@ class Smearing:
 
 def combine(first_order, floor_squared) -> NDArray:
     """Our adaptive σ = max(sqrt(σ1² + Σ f²), ADAPTIVE_SIGMA_FLOOR)."""
-    return np.maximum(np.sqrt(np.asarray(first_order) ** 2 + floor_squared),
-                      ADAPTIVE_SIGMA_FLOOR)
+    return np.maximum(np.sqrt(np.asarray(first_order) ** 2 + floor_squared), ADAPTIVE_SIGMA_FLOOR)

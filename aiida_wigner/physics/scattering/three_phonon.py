@@ -31,13 +31,22 @@ from .smearing import Smearing, combine
 __all__ = ["Smearing", "three_phonon_linewidths"]
 
 #: π ħ |V3|² / (16 (2π·10¹²)⁵ ν0 ν1 ν2) × δ[1/THz] → γ in THz, for V3 in eV/(Å³ amu^{3/2}).
-THREE_PHONON_FACTOR = (np.pi * HBAR * (EV / (ANGSTROM**3 * AMU**1.5)) ** 2
-                       / (16.0 * (2.0 * np.pi * 1e12) ** 5))
+THREE_PHONON_FACTOR = (
+    np.pi * HBAR * (EV / (ANGSTROM**3 * AMU**1.5)) ** 2 / (16.0 * (2.0 * np.pi * 1e12) ** 5)
+)
 
 
-def three_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, temperatures,
-                            smearing: Smearing, group_velocities=None,
-                            cutoff_frequency: float = 1e-3, chunk: int = 512) -> NDArray:
+def three_phonon_linewidths(
+    fc,
+    qmesh: QMesh,
+    phonons: Phonons,
+    grid_points,
+    temperatures,
+    smearing: Smearing,
+    group_velocities=None,
+    cutoff_frequency: float = 1e-3,
+    chunk: int = 512,
+) -> NDArray:
     """γ_3ph (T, n_gp, B) in THz at ``grid_points`` of ``qmesh``.
 
     ``phonons`` must hold all mesh points in the order of ``qmesh.addresses``;
@@ -75,11 +84,29 @@ def three_phonon_linewidths(fc, qmesh: QMesh, phonons: Phonons, grid_points, tem
     with single_threaded_blas():
         for s in range(0, len(q1), chunk):
             sl = slice(s, s + chunk)
-            sigmas = _triplet_widths(smearing, group_velocities, floor2, q1[sl], q2[sl], minus,
-                                     (len(q1[sl]), n_b, n_b))
-            part = _gamma_kernel(table, pre, e0t, vecs, grid_points, owner[sl], q1[sl], q2[sl],
-                                 weights[sl], freqs, inv_f, occ, *sigmas, ncut, interaction.kap,
-                                 interaction.pidx, interaction.values, interaction.block_ptr)
+            sigmas = _triplet_widths(
+                smearing, group_velocities, floor2, q1[sl], q2[sl], minus, (len(q1[sl]), n_b, n_b)
+            )
+            part = _gamma_kernel(
+                table,
+                pre,
+                e0t,
+                vecs,
+                grid_points,
+                owner[sl],
+                q1[sl],
+                q2[sl],
+                weights[sl],
+                freqs,
+                inv_f,
+                occ,
+                *sigmas,
+                ncut,
+                interaction.kap,
+                interaction.pidx,
+                interaction.values,
+                interaction.block_ptr,
+            )
             np.add.at(gamma, owner[sl], part)
     gamma = gamma.transpose(1, 0, 2) * (THREE_PHONON_FACTOR / qmesh.n_q)
     gamma[:, ~valid[grid_points]] = 0.0
@@ -112,9 +139,28 @@ def _triplet_widths(smearing: Smearing, gv, floor2, a, b, minus, shape):
 
 
 @numba.njit(parallel=True, cache=True)
-def _gamma_kernel(table, pre, e0t, vecs, grid_points, owner, q1, q2, w, freqs, inv_f, occ,
-                  sig_sum, sig_p, sig_m, ncut, kap, pidx, values,
-                  block_ptr):  # pragma: no cover - numba
+def _gamma_kernel(
+    table,
+    pre,
+    e0t,
+    vecs,
+    grid_points,
+    owner,
+    q1,
+    q2,
+    w,
+    freqs,
+    inv_f,
+    occ,
+    sig_sum,
+    sig_p,
+    sig_m,
+    ncut,
+    kap,
+    pidx,
+    values,
+    block_ptr,
+):  # pragma: no cover - numba
     """Per triplet t: w_t Σ_{j1 j2} |V3|²/(ν0ν1ν2) [(n1+n2+1) g(ν0−ν1−ν2) + (n1−n2)(g(ν0+ν1−ν2)
     − g(ν0−ν1+ν2))] as out[t, T, j0] (without the prefactor).
 
