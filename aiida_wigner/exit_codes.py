@@ -18,49 +18,77 @@ from __future__ import annotations
 EXIT_CODES: dict[str, tuple[int, str]] = {
     "ERROR_INVALID_INPUT": (300, "Invalid input: {message}"),
     "ERROR_HARMONIC_MISMATCH": (301, "The harmonic input does not fit: {message}"),
-    "ERROR_ENGINE_FAILED": (310, "The force engine failed: {message}. Check the structure and the "
-                                 "calculator (elements supported? atoms too close?)."),
-    "ERROR_BAD_CALCULATOR": (311, "The calculator spec is invalid: {message}. Fix "
-                                  "engine.calculator."),
+    "ERROR_ENGINE_FAILED": (
+        310,
+        "The force engine failed: {message}. Check the structure and the "
+        "calculator (elements supported? atoms too close?).",
+    ),
+    "ERROR_BAD_CALCULATOR": (
+        311,
+        "The calculator spec is invalid: {message}. Fix engine.calculator.",
+    ),
     "ERROR_JOB_FAILED": (312, "The engine job failed: {message}"),
     "ERROR_FIT_SETUP": (320, "The fit could not be set up: {message}"),
     "ERROR_FIT_VALIDATION": (321, "{message}"),
-    "ERROR_TOO_FEW_FRAMES": (322, "{message}. Raise md.n_steps or lower parameters.n_snapshots / "
-                                  "discard_steps."),
+    "ERROR_TOO_FEW_FRAMES": (
+        322,
+        "{message}. Raise md.n_steps or lower parameters.n_snapshots / discard_steps.",
+    ),
     "ERROR_TOO_MANY_PARAMETERS": (323, "The fit has too many free parameters: {message}"),
     "ERROR_RELAX_NOT_CONVERGED": (330, "{message}"),
     "ERROR_SPACEGROUP_CHANGED": (331, "{message}"),
     "ERROR_VOLUME_CHANGED": (332, "{message}"),
     "ERROR_UNSTABLE_PHONONS": (340, "{message}"),
     "ERROR_SCP_NOT_CONVERGED": (350, "{message}"),
-
-    "ERROR_WORKER_OUTPUT_MISSING": (360, "The worker job wrote no {message}: look at "
-                                         "_scheduler-stderr.txt in `verdi calcjob outputcat PK`"),
-    "ERROR_WORKER_OUTPUT_CORRUPT": (361, "The worker job's output is unreadable: {message}. The "
-                                         "disk may be full or the job was killed while writing: "
-                                         "rerun it"),
-    "ERROR_WORKER_OUT_OF_WALLTIME": (362, "The worker job ran out of walltime: {message}. Raise "
-                                          "metadata.options.max_wallclock_seconds or use more "
-                                          "chunks"),
-    "ERROR_WORKER_OUT_OF_MEMORY": (363, "The worker job ran out of memory: {message}. Raise "
-                                        "metadata.options.max_memory_kb or use more chunks"),
-    "ERROR_WORKER_FAILED": (364, "The worker crashed: {message}. `verdi calcjob outputcat PK "
-                                 "_scheduler-stderr.txt` has the traceback"),
-
+    "ERROR_WORKER_OUTPUT_MISSING": (
+        360,
+        "The worker job wrote no {message}: look at "
+        "_scheduler-stderr.txt in `verdi calcjob outputcat PK`",
+    ),
+    "ERROR_WORKER_OUTPUT_CORRUPT": (
+        361,
+        "The worker job's output is unreadable: {message}. The "
+        "disk may be full or the job was killed while writing: "
+        "rerun it",
+    ),
+    "ERROR_WORKER_OUT_OF_WALLTIME": (
+        362,
+        "The worker job ran out of walltime: {message}. Raise "
+        "metadata.options.max_wallclock_seconds or use more "
+        "chunks",
+    ),
+    "ERROR_WORKER_OUT_OF_MEMORY": (
+        363,
+        "The worker job ran out of memory: {message}. Raise "
+        "metadata.options.max_memory_kb or use more chunks",
+    ),
+    "ERROR_WORKER_FAILED": (
+        364,
+        "The worker crashed: {message}. `verdi calcjob outputcat PK "
+        "_scheduler-stderr.txt` has the traceback",
+    ),
     # 380s: restart workchains (wigner.vasp_base).  The first four are aiida-core's
     # BaseRestartWorkChain labels, moved out of the 300 and 400 ranges that mean other things here
-    "ERROR_SUB_PROCESS_EXCEPTED": (380, "The CalcJob of the restart workchain excepted: "
-                                        "`verdi process report` shows the traceback."),
+    "ERROR_SUB_PROCESS_EXCEPTED": (
+        380,
+        "The CalcJob of the restart workchain excepted: "
+        "`verdi process report` shows the traceback.",
+    ),
     "ERROR_SUB_PROCESS_KILLED": (381, "The CalcJob of the restart workchain was killed."),
-    "ERROR_MAXIMUM_ITERATIONS_EXCEEDED": (382, "The CalcJob still failed after max_iterations "
-                                               "runs: `verdi process report`."),
-    "ERROR_UNHANDLED_FAILURE": (383, "The CalcJob failed in a way no restart handler fixes: "
-                                     "{message}"),
+    "ERROR_MAXIMUM_ITERATIONS_EXCEEDED": (
+        382,
+        "The CalcJob still failed after max_iterations runs: `verdi process report`.",
+    ),
+    "ERROR_UNHANDLED_FAILURE": (
+        383,
+        "The CalcJob failed in a way no restart handler fixes: {message}",
+    ),
     "ERROR_VASP_OUT_OF_WALLTIME": (384, "VASP ran out of walltime: {message}"),
-    "ERROR_VASP_ELECTRONIC_NOT_CONVERGED": (385, "The electronic loop of VASP did not converge: "
-                                                 "{message}"),
+    "ERROR_VASP_ELECTRONIC_NOT_CONVERGED": (
+        385,
+        "The electronic loop of VASP did not converge: {message}",
+    ),
     "ERROR_VASP_IONIC_NOT_CONVERGED": (386, "The VASP relaxation did not converge: {message}"),
-
     "ERROR_RELAX_FAILED": (401, "Relaxation failed: {message}"),
     "ERROR_HARMONIC_FAILED": (402, "Harmonic step failed: {message}"),
     "ERROR_SAMPLING_FAILED": (403, "Sampling step failed: {message}"),

@@ -12,13 +12,29 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["kappa_vs_temperature", "dispersion", "linewidths", "spectral", "cumulative",
-           "kappa_c_map", "component_label", "save", "colored_dispersion",
-           "species_dispersions", "lifetimes", "lorentzian_map", "mean_square_displacements",
-           "mode_removal", "velocity_map"]
+__all__ = [
+    "kappa_vs_temperature",
+    "dispersion",
+    "linewidths",
+    "spectral",
+    "cumulative",
+    "kappa_c_map",
+    "component_label",
+    "save",
+    "colored_dispersion",
+    "species_dispersions",
+    "lifetimes",
+    "lorentzian_map",
+    "mean_square_displacements",
+    "mode_removal",
+    "velocity_map",
+]
 
-KAPPA_LABELS = (("kappa_P", r"$\kappa_P$", "tab:blue"), ("kappa_C", r"$\kappa_C$", "tab:orange"),
-                ("kappa", r"$\kappa = \kappa_P + \kappa_C$", "black"))
+KAPPA_LABELS = (
+    ("kappa_P", r"$\kappa_P$", "tab:blue"),
+    ("kappa_C", r"$\kappa_C$", "tab:orange"),
+    ("kappa", r"$\kappa = \kappa_P + \kappa_C$", "black"),
+)
 
 
 def _figure(width: float = 7.0, height: float = 4.8):
@@ -81,12 +97,13 @@ def dispersion(path, harmonic, renormalized: dict, title: str = ""):
     pieces = _path_segments(x)
     curves = [("harmonic", np.asarray(harmonic), "0.55", 2.2)]
     colors = _temperature_colors(len(renormalized))
-    curves += [(f"{t:g} K", np.asarray(f), c, 1.0)
-               for (t, f), c in zip(sorted(renormalized.items()), colors, strict=True)]
+    curves += [
+        (f"{t:g} K", np.asarray(f), c, 1.0)
+        for (t, f), c in zip(sorted(renormalized.items()), colors, strict=True)
+    ]
     for label, freqs, color, width in curves:
         for k, piece in enumerate(pieces):
-            ax.plot(x[piece], freqs[piece], color=color, lw=width,
-                    label=label if k == 0 else None)
+            ax.plot(x[piece], freqs[piece], color=color, lw=width, label=label if k == 0 else None)
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
     ax.legend(unique.values(), unique.keys(), fontsize="small")
@@ -112,8 +129,15 @@ def linewidths(frequencies, gamma, temperatures, title: str = ""):
     colors = _temperature_colors(len(temperatures))
     for i, (t, color) in enumerate(zip(temperatures, colors, strict=True)):
         keep = gamma[i] > 0
-        ax.scatter(freqs[i][keep], gamma[i][keep], s=8, color=color, label=f"{t:g} K",
-                   alpha=0.8, edgecolors="none")
+        ax.scatter(
+            freqs[i][keep],
+            gamma[i][keep],
+            s=8,
+            color=color,
+            label=f"{t:g} K",
+            alpha=0.8,
+            edgecolors="none",
+        )
     ax.set_yscale("log")
     ax.set_xlabel("Frequency (THz)")
     ax.set_ylabel(r"Linewidth $\gamma$ (half width, THz)")
@@ -133,9 +157,14 @@ def spectral(edges, kappa_P, kappa_C, temperatures, component: str, title: str =
 
     edges : (T, bins + 1) bin edges in THz; kappa_P, kappa_C : (T, bins), one component.
     """
-    return _per_temperature_curves(_centres(edges), {"P": kappa_P, "C": kappa_C}, temperatures,
-                                   rf"Spectral $\kappa(\nu)$, {component_label(component)} "
-                                   r"(W m$^{-1}$ K$^{-1}$ THz$^{-1}$)", title)
+    return _per_temperature_curves(
+        _centres(edges),
+        {"P": kappa_P, "C": kappa_C},
+        temperatures,
+        rf"Spectral $\kappa(\nu)$, {component_label(component)} "
+        r"(W m$^{-1}$ K$^{-1}$ THz$^{-1}$)",
+        title,
+    )
 
 
 def cumulative(edges, kappa_P, kappa_C, temperatures, component: str, title: str = ""):
@@ -146,9 +175,14 @@ def cumulative(edges, kappa_P, kappa_C, temperatures, component: str, title: str
     """
     upper = np.asarray(edges)[..., 1:]
     curves = {"P": kappa_P, "C": kappa_C, "": np.asarray(kappa_P) + np.asarray(kappa_C)}
-    return _per_temperature_curves(upper, curves, temperatures,
-                                   rf"Cumulative $\kappa$, {component_label(component)} "
-                                   r"(W m$^{-1}$ K$^{-1}$)", title)
+    return _per_temperature_curves(
+        upper,
+        curves,
+        temperatures,
+        rf"Cumulative $\kappa$, {component_label(component)} "
+        r"(W m$^{-1}$ K$^{-1}$)",
+        title,
+    )
 
 
 def component_label(component: str) -> str:
@@ -163,8 +197,7 @@ def _per_temperature_curves(x, curves: dict, temperatures, ylabel: str, title: s
     for i, (t, color) in enumerate(zip(temperatures, colors, strict=True)):
         for key, values in curves.items():
             name = r"$\kappa$" if not key else rf"$\kappa_{key}$"
-            ax.plot(x[i], np.asarray(values)[i], styles[key], color=color,
-                    label=f"{name}, {t:g} K")
+            ax.plot(x[i], np.asarray(values)[i], styles[key], color=color, label=f"{name}, {t:g} K")
     ax.set_xlabel("Frequency (THz)")
     ax.set_ylabel(ylabel)
     ax.legend(fontsize="small", ncols=len(curves))
@@ -186,8 +219,9 @@ def kappa_c_map(edges, values, title: str = ""):
     top = values.max()
     if top > 0:
         shown = np.ma.masked_less_equal(values, top * 1e-4)
-        mesh = ax.pcolormesh(edges, edges, shown.T, norm=LogNorm(top * 1e-4, top),
-                             cmap="viridis", shading="flat")
+        mesh = ax.pcolormesh(
+            edges, edges, shown.T, norm=LogNorm(top * 1e-4, top), cmap="viridis", shading="flat"
+        )
         fig.colorbar(mesh, ax=ax, label=r"$\kappa_C$ per bin pair (W m$^{-1}$ K$^{-1}$)")
     else:
         ax.text(0.5, 0.5, "no coherence contribution", ha="center", transform=ax.transAxes)
@@ -221,8 +255,9 @@ def _colored_bands(ax, path, frequencies, values, cmap, norm, label: str, fig):
     fig.colorbar(lines, ax=ax, label=label)
 
 
-def colored_dispersion(path, frequencies, values, label: str, title: str = "", vmin=None,
-                       vmax=None, cmap="viridis"):
+def colored_dispersion(
+    path, frequencies, values, label: str, title: str = "", vmin=None, vmax=None, cmap="viridis"
+):
     """Bands along a path coloured by one value per mode (PR, |v_z|, ...).
 
     path : ``distances``, ``ticks``, ``labels`` (:class:`aiida_wigner.physics.bandpath.BandPath`);
@@ -231,8 +266,9 @@ def colored_dispersion(path, frequencies, values, label: str, title: str = "", v
     from matplotlib.colors import Normalize
 
     fig, ax = _figure()
-    norm = Normalize(np.min(values) if vmin is None else vmin,
-                     np.max(values) if vmax is None else vmax)
+    norm = Normalize(
+        np.min(values) if vmin is None else vmin, np.max(values) if vmax is None else vmax
+    )
     _colored_bands(ax, path, frequencies, values, cmap, norm, label, fig)
     ax.set_title(title)
     return fig
@@ -251,15 +287,24 @@ def species_dispersions(path, frequencies, apr_species, species, title: str = ""
     norm = Normalize(0.0, float(np.max(apr_species)))
     for i, name in enumerate(species):
         ax = fig.add_subplot(1, n, i + 1)
-        _colored_bands(ax, path, frequencies, np.asarray(apr_species)[..., i], "magma_r", norm,
-                       f"APR of {name}", fig)
+        _colored_bands(
+            ax,
+            path,
+            frequencies,
+            np.asarray(apr_species)[..., i],
+            "magma_r",
+            norm,
+            f"APR of {name}",
+            fig,
+        )
         ax.set_title(name)
     fig.suptitle(title)
     return fig
 
 
-def lifetimes(frequencies, tau, mean_free_path, temperatures, tau_wigner, ioffe_regel_length,
-              title: str = ""):
+def lifetimes(
+    frequencies, tau, mean_free_path, temperatures, tau_wigner, ioffe_regel_length, title: str = ""
+):
     """Lifetimes τ (ps) and mean free paths (Å) versus ν, one colour per T (seed Fig. 4c).
 
     Lines: the Wigner limit τ_W = 3N_at/ω_max (dashed, per T), the Ioffe–Regel limit in time
@@ -275,19 +320,38 @@ def lifetimes(frequencies, tau, mean_free_path, temperatures, tau_wigner, ioffe_
     colors = _temperature_colors(len(temperatures))
     for i, (t, color) in enumerate(zip(temperatures, colors, strict=True)):
         keep = np.isfinite(tau[i]) & (freqs[i] > 0)
-        ax_t.scatter(freqs[i][keep], tau[i][keep], s=8, color=color, edgecolors="none",
-                     alpha=0.8, label=f"{t:g} K")
+        ax_t.scatter(
+            freqs[i][keep],
+            tau[i][keep],
+            s=8,
+            color=color,
+            edgecolors="none",
+            alpha=0.8,
+            label=f"{t:g} K",
+        )
         ax_t.axhline(tau_wigner[i], color=color, ls="--", lw=1.0)
         moving = keep & (mean_free_path[i] > 1e-6 * np.nanmax(mean_free_path[i]))
-        ax_l.scatter(freqs[i][moving], mean_free_path[i][moving], s=8, color=color,
-                     edgecolors="none", alpha=0.8, label=f"{t:g} K")
+        ax_l.scatter(
+            freqs[i][moving],
+            mean_free_path[i][moving],
+            s=8,
+            color=color,
+            edgecolors="none",
+            alpha=0.8,
+            label=f"{t:g} K",
+        )
     top = float(np.nanmax(freqs))
     nu = np.linspace(top * 1e-3, top * 1.02, 300)
-    ax_t.plot(nu, 1.0 / (2 * np.pi * nu), ":", color="tab:green",
-              label=r"Ioffe–Regel $\tau = 1/\omega$")
+    ax_t.plot(
+        nu, 1.0 / (2 * np.pi * nu), ":", color="tab:green", label=r"Ioffe–Regel $\tau = 1/\omega$"
+    )
     ax_t.plot([], [], "--", color="0.3", label=r"Wigner limit $\tau_W = 3N_{at}/\omega_{max}$")
-    ax_l.axhline(ioffe_regel_length, ls=":", color="tab:green",
-                 label=rf"Ioffe–Regel $\lambda = a$ = {ioffe_regel_length:.2f} Å")
+    ax_l.axhline(
+        ioffe_regel_length,
+        ls=":",
+        color="tab:green",
+        label=rf"Ioffe–Regel $\lambda = a$ = {ioffe_regel_length:.2f} Å",
+    )
     for ax, ylabel in ((ax_t, "Lifetime τ (ps)"), (ax_l, "Mean free path |v|τ (Å)")):
         ax.set_yscale("log")
         ax.set_xlim(0, top * 1.02)
@@ -311,16 +375,28 @@ def lorentzian_map(delta, gamma_sum, weight, delta_edges, gamma_edges, pairs, ti
     fig, ax = _figure(6.8, 5.4)
     w = np.asarray(weight)
     shown = np.ma.masked_less_equal(w, 0)
-    mesh = ax.pcolormesh(delta, gamma_sum, shown, shading="auto", cmap="inferno",
-                         norm=LogNorm(max(shown.min(), shown.max() * 1e-3), shown.max()))
+    mesh = ax.pcolormesh(
+        delta,
+        gamma_sum,
+        shown,
+        shading="auto",
+        cmap="inferno",
+        norm=LogNorm(max(shown.min(), shown.max() * 1e-3), shown.max()),
+    )
     fig.colorbar(mesh, ax=ax, label=r"$\Gamma/((\Delta\nu)^2 + \Gamma^2)$ (THz$^{-1}$)")
     top = min(delta[-1], gamma_sum[-1])
     ax.plot([0, top], [0, top], color="tab:purple", lw=2, label=r"$\Gamma = |\Delta\nu|$ (maximum)")
     p = np.asarray(pairs)
     if p.max() > 0:
         levels = p.max() * np.array([0.01, 0.1, 0.5])
-        ax.contour(_centres(delta_edges), _centres(gamma_edges), p.T, levels=levels,
-                   colors="white", linewidths=(0.6, 1.0, 1.6))
+        ax.contour(
+            _centres(delta_edges),
+            _centres(gamma_edges),
+            p.T,
+            levels=levels,
+            colors="white",
+            linewidths=(0.6, 1.0, 1.6),
+        )
         ax.plot([], [], color="white", label=r"$\kappa_C$ pairs: 1, 10, 50 % of max bin")
     ax.set_xlabel(r"$|\Delta\nu| = |\nu_j - \nu_{j'}|$ (THz)")
     ax.set_ylabel(r"$\Gamma = \gamma_j + \gamma_{j'}$ (THz)")
@@ -335,8 +411,13 @@ def mean_square_displacements(temperatures, msd, labels, title: str = ""):
     marker = "o" if len(temperatures) < 12 else None
     markers = "osd^v<>p*h"
     for k, label in enumerate(labels):
-        ax.plot(temperatures, np.asarray(msd)[:, k], marker=marker and markers[k % 10],
-                ls="-" if k % 2 == 0 else "--", label=label)
+        ax.plot(
+            temperatures,
+            np.asarray(msd)[:, k],
+            marker=marker and markers[k % 10],
+            ls="-" if k % 2 == 0 else "--",
+            label=label,
+        )
     ax.set_xlabel("Temperature (K)")
     ax.set_ylabel(r"Mean-square displacement $\langle |u|^2 \rangle$ (Å$^2$)")
     ax.legend(fontsize="small", ncols=2)
@@ -350,8 +431,10 @@ def mode_removal(labels, kappa_xx, kappa_zz, temperature, title: str = ""):
     sums (seed Fig. S7); labels (n,), kappa_xx, kappa_zz (n,) W/(m K) at one temperature."""
     fig, ax = _figure()
     x = np.arange(len(labels))
-    for values, shift, name, color in ((kappa_xx, -0.2, "xx", "tab:blue"),
-                                       (kappa_zz, 0.2, "zz", "tab:red")):
+    for values, shift, name, color in (
+        (kappa_xx, -0.2, "xx", "tab:blue"),
+        (kappa_zz, 0.2, "zz", "tab:red"),
+    ):
         bars = ax.bar(x + shift, values, width=0.4, color=color, label=rf"$\kappa_P$ {name}")
         ax.bar_label(bars, fmt="%.3g", fontsize="small")
     from matplotlib.ticker import ScalarFormatter
@@ -376,8 +459,9 @@ def velocity_map(edges, values, component: str, title: str = ""):
     rms = np.sqrt(np.asarray(values, dtype=float))
     top = rms.max()
     shown = np.ma.masked_less_equal(rms, top * 1e-3)
-    mesh = ax.pcolormesh(edges, edges, shown.T, norm=LogNorm(top * 1e-3, top), cmap="cividis",
-                         shading="flat")
+    mesh = ax.pcolormesh(
+        edges, edges, shown.T, norm=LogNorm(top * 1e-3, top), cmap="cividis", shading="flat"
+    )
     fig.colorbar(mesh, ax=ax, label=rf"rms $|v_{{jj'}}|$ {component_label(component)} (Å/ps)")
     ax.set_xlabel(r"Frequency $\nu_j$ (THz)")
     ax.set_ylabel(r"Frequency $\nu_{j'}$ (THz)")

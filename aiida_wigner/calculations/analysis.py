@@ -52,30 +52,63 @@ from aiida_wigner.exit_codes import exit_code
 from .kappa import _failure_label, _input_failures, settings_from_dict
 from .validators import settings_validator
 
-__all__ = ["analysis_calcfunction", "mode_removal_calcfunction", "analysis_inputs",
-           "parameters_from_dict", "removal_from_dict", "ANALYSIS_UNITS"]
+__all__ = [
+    "analysis_calcfunction",
+    "mode_removal_calcfunction",
+    "analysis_inputs",
+    "parameters_from_dict",
+    "removal_from_dict",
+    "ANALYSIS_UNITS",
+]
 
 #: Units of every array of the ``wigner.analysis`` outputs.
 ANALYSIS_UNITS = {
-    "temperature": "K", "weight": "1", "frequency": "THz", "pr": "1", "apr": "1",
-    "apr_species": "1", "tau": "ps", "tau_3ph": "ps", "mean_free_path": "Angstrom",
-    "group_velocity": "THz*Angstrom", "tau_wigner": "ps", "ioffe_regel_length": "Angstrom",
-    "frequency_bin_edges": "THz", "kappa_P_spectral": "W/(m K THz)",
-    "kappa_C_spectral": "W/(m K THz)", "kappa_P_cumulative": "W/(m K)",
-    "kappa_C_cumulative": "W/(m K)", "kappa_C_map": "W/(m K) per bin",
-    "kappa_C_pairs": "W/(m K) per bin", "kappa_C_rising": "W/(m K)",
-    "kappa_C_falling": "W/(m K)", "kappa_P": "W/(m K)", "kappa_C": "W/(m K)",
-    "velocity_map": "(Angstrom/ps)^2", "velocity_map_weight": "1 (q multiplicity)",
-    "pair_delta_edges": "THz", "pair_gamma_edges": "THz (half width sum)",
-    "lorentzian_delta": "THz", "lorentzian_gamma": "THz (half width sum)",
-    "lorentzian_weight": "1/THz", "qpoints": "reduced", "distances": "1/Angstrom (2 pi incl.)",
-    "ticks": "1/Angstrom (2 pi incl.)", "frequency_harmonic": "THz",
+    "temperature": "K",
+    "weight": "1",
+    "frequency": "THz",
+    "pr": "1",
+    "apr": "1",
+    "apr_species": "1",
+    "tau": "ps",
+    "tau_3ph": "ps",
+    "mean_free_path": "Angstrom",
+    "group_velocity": "THz*Angstrom",
+    "tau_wigner": "ps",
+    "ioffe_regel_length": "Angstrom",
+    "frequency_bin_edges": "THz",
+    "kappa_P_spectral": "W/(m K THz)",
+    "kappa_C_spectral": "W/(m K THz)",
+    "kappa_P_cumulative": "W/(m K)",
+    "kappa_C_cumulative": "W/(m K)",
+    "kappa_C_map": "W/(m K) per bin",
+    "kappa_C_pairs": "W/(m K) per bin",
+    "kappa_C_rising": "W/(m K)",
+    "kappa_C_falling": "W/(m K)",
+    "kappa_P": "W/(m K)",
+    "kappa_C": "W/(m K)",
+    "velocity_map": "(Angstrom/ps)^2",
+    "velocity_map_weight": "1 (q multiplicity)",
+    "pair_delta_edges": "THz",
+    "pair_gamma_edges": "THz (half width sum)",
+    "lorentzian_delta": "THz",
+    "lorentzian_gamma": "THz (half width sum)",
+    "lorentzian_weight": "1/THz",
+    "qpoints": "reduced",
+    "distances": "1/Angstrom (2 pi incl.)",
+    "ticks": "1/Angstrom (2 pi incl.)",
+    "frequency_harmonic": "THz",
 }
 
 #: Units of the arrays of the ``mode_removal`` output.
-REMOVAL_UNITS = {"temperature": "K", "frequency": "THz", "kappa_P": "W/(m K)",
-                 "kappa_P_original": "W/(m K)", "removed": "1", "gamma_3ph": "THz (half width)",
-                 "gamma": "THz (half width)"}
+REMOVAL_UNITS = {
+    "temperature": "K",
+    "frequency": "THz",
+    "kappa_P": "W/(m K)",
+    "kappa_P_original": "W/(m K)",
+    "removed": "1",
+    "gamma_3ph": "THz (half width)",
+    "gamma": "THz (half width)",
+}
 
 
 def parameters_from_dict(values: dict):
@@ -96,9 +129,11 @@ def removal_from_dict(values: dict):
 
 def analysis_inputs(kappa_process: orm.ProcessNode) -> dict:
     """The inputs of both calcfunctions taken from a finished ``wigner.kappa`` process."""
-    inputs = {"force_constants": kappa_process.inputs.force_constants,
-              "settings": kappa_process.inputs.settings,
-              "modes": kappa_process.outputs.modes}
+    inputs = {
+        "force_constants": kappa_process.inputs.force_constants,
+        "settings": kappa_process.inputs.settings,
+        "modes": kappa_process.outputs.modes,
+    }
     if "renormalization" in kappa_process.inputs:
         inputs["renormalization"] = kappa_process.inputs.renormalization
     return inputs
@@ -125,8 +160,7 @@ def _run(force_constants, settings, modes, renormalization):
     arrays = {name: modes.get_array(name) for name in modes.get_arraynames()}
     models = None
     if renormalization is not None:
-        models = renormalization_from_node(renormalization).models(
-            fc, arrays["temperature"])
+        models = renormalization_from_node(renormalization).models(fc, arrays["temperature"])
     return fc, kappa_settings, arrays, models
 
 
@@ -138,9 +172,13 @@ def _bad_inputs() -> tuple[type[Exception], ...]:
 
 
 @calcfunction
-def analysis_calcfunction(force_constants: ForceConstantsData, settings: orm.Dict,
-                          modes: orm.ArrayData, renormalization: orm.ArrayData | None = None,
-                          parameters: orm.Dict | None = None):
+def analysis_calcfunction(
+    force_constants: ForceConstantsData,
+    settings: orm.Dict,
+    modes: orm.ArrayData,
+    renormalization: orm.ArrayData | None = None,
+    parameters: orm.Dict | None = None,
+):
     """PR/APR, lifetimes and limits, spectra and pair maps, dispersion of a conductivity run.
 
     :param force_constants, settings, modes, renormalization: the run's nodes (the inputs
@@ -155,11 +193,13 @@ def analysis_calcfunction(force_constants: ForceConstantsData, settings: orm.Dic
 
     params = parameters_from_dict(parameters.get_dict() if parameters is not None else {})
     if params.path_points and importlib.util.find_spec("ase") is None:
-        return exit_code("ERROR_INVALID_INPUT", "the dispersion needs ase: pip install "
-                         "aiida-wigner[plot], or set parameters.path_points 0")
+        return exit_code(
+            "ERROR_INVALID_INPUT",
+            "the dispersion needs ase: pip install "
+            "aiida-wigner[plot], or set parameters.path_points 0",
+        )
     try:
-        fc, kappa_settings, arrays, models = _run(force_constants, settings, modes,
-                                                  renormalization)
+        fc, kappa_settings, arrays, models = _run(force_constants, settings, modes, renormalization)
         groups = analyse(fc, kappa_settings, arrays, models, params)
     except _bad_inputs() as exc:
         return exit_code(_failure_label(exc), str(exc))
@@ -167,9 +207,13 @@ def analysis_calcfunction(force_constants: ForceConstantsData, settings: orm.Dic
 
 
 @calcfunction
-def mode_removal_calcfunction(force_constants: ForceConstantsData, settings: orm.Dict,
-                              modes: orm.ArrayData, removal: orm.Dict,
-                              renormalization: orm.ArrayData | None = None):
+def mode_removal_calcfunction(
+    force_constants: ForceConstantsData,
+    settings: orm.Dict,
+    modes: orm.ArrayData,
+    removal: orm.Dict,
+    renormalization: orm.ArrayData | None = None,
+):
     """κ_P with the modes of ``removal`` switched off in the three-phonon sums (seed Fig. S7).
 
     :param force_constants, settings, modes, renormalization: the run's nodes.
@@ -185,28 +229,32 @@ def mode_removal_calcfunction(force_constants: ForceConstantsData, settings: orm
 
     selection = removal_from_dict(removal.get_dict())
     try:
-        fc, kappa_settings, arrays, models = _run(force_constants, settings, modes,
-                                                  renormalization)
+        fc, kappa_settings, arrays, models = _run(force_constants, settings, modes, renormalization)
         temps = arrays["temperature"]
         builders = models if models is not None else [None] * len(temps)
-        results = [kappa_P_with_modes_removed(fc, kappa_settings, selection, t,
-                                              arrays["gamma"][i], arrays["gamma_3ph"][i], b)
-                   for i, (t, b) in enumerate(zip(temps, builders, strict=False))]
+        results = [
+            kappa_P_with_modes_removed(
+                fc, kappa_settings, selection, t, arrays["gamma"][i], arrays["gamma_3ph"][i], b
+            )
+            for i, (t, b) in enumerate(zip(temps, builders, strict=False))
+        ]
     except _bad_inputs() as exc:
         return exit_code(_failure_label(exc), str(exc))
-    out = {"temperature": temps,
-           "frequency": per_temperature(arrays, "frequency", len(temps)),
-           "kappa_P": np.stack([r.kappa_P for r in results]),
-           "kappa_P_original": arrays["kappa_P_mode"].sum(axis=(1, 2)),
-           "removed": np.stack([r.removed for r in results]),
-           "gamma_3ph": np.stack([r.gamma_3ph for r in results]),
-           "gamma": np.stack([r.gamma for r in results])}
+    out = {
+        "temperature": temps,
+        "frequency": per_temperature(arrays, "frequency", len(temps)),
+        "kappa_P": np.stack([r.kappa_P for r in results]),
+        "kappa_P_original": arrays["kappa_P_mode"].sum(axis=(1, 2)),
+        "removed": np.stack([r.removed for r in results]),
+        "gamma_3ph": np.stack([r.gamma_3ph for r in results]),
+        "gamma": np.stack([r.gamma for r in results]),
+    }
     node = _arrays_node(out, REMOVAL_UNITS)
     node.base.attributes.set("removal", removal.get_dict())
     return {"mode_removal": node}
 
 
 analysis_calcfunction.spec().inputs["parameters"].validator = settings_validator(
-    parameters_from_dict)
-mode_removal_calcfunction.spec().inputs["removal"].validator = settings_validator(
-    removal_from_dict)
+    parameters_from_dict
+)
+mode_removal_calcfunction.spec().inputs["removal"].validator = settings_validator(removal_from_dict)

@@ -17,8 +17,21 @@ from aiida_wigner.data.force_constants import ForceConstantsData
 __all__ = ["summarize_conductivity", "force_constants_from_fcp", "code_versions", "kappa_rows"]
 
 #: Packages whose versions the summary records (those installed).
-VERSIONED = ("aiida-wigner", "aiida-core", "numpy", "scipy", "numba", "spglib", "phonopy",
-             "hiphive", "ase", "sevenn", "torch", "aiida-vasp", "aiida-phonopy")
+VERSIONED = (
+    "aiida-wigner",
+    "aiida-core",
+    "numpy",
+    "scipy",
+    "numba",
+    "spglib",
+    "phonopy",
+    "hiphive",
+    "ase",
+    "sevenn",
+    "torch",
+    "aiida-vasp",
+    "aiida-phonopy",
+)
 
 
 def code_versions() -> dict:
@@ -45,8 +58,11 @@ def kappa_rows(temperatures, kappa_P, kappa_C, kappa) -> list[dict]:
             for axis, value in zip(("xx", "yy", "zz"), diag, strict=True):
                 row[f"{name}_{axis}"] = float(value)
             row[f"{name}_avg"] = float(diag.mean())
-        row["kappa_C_share"] = (row["kappa_C_avg"] / row["kappa_avg"]  # None: κ = 0 (a Dict
-                                if row["kappa_avg"] else None)          # cannot store NaN)
+        row["kappa_C_share"] = (
+            row["kappa_C_avg"] / row["kappa_avg"]  # None: κ = 0 (a Dict
+            if row["kappa_avg"]
+            else None
+        )  # cannot store NaN)
         rows.append(row)
     return rows
 
@@ -60,8 +76,9 @@ def _spacegroup(fc) -> str:
 
 
 @calcfunction
-def summarize_conductivity(kappa: orm.ArrayData, force_constants: ForceConstantsData,
-                           run: orm.Dict) -> orm.Dict:
+def summarize_conductivity(
+    kappa: orm.ArrayData, force_constants: ForceConstantsData, run: orm.Dict
+) -> orm.Dict:
     """The ``summary`` of a pipeline run.
 
     :param kappa: the ``kappa`` output of ``wigner.kappa`` (temperatures K, tensors W/(m K)).
@@ -73,17 +90,22 @@ def summarize_conductivity(kappa: orm.ArrayData, force_constants: ForceConstants
     t = kappa.get_array("temperatures")
     tensors = {name: kappa.get_array(name) for name in ("kappa_P", "kappa_C", "kappa")}
     data = dict(run.get_dict())
-    data.update(formula=force_constants.formula, spacegroup=_spacegroup(fc),
-                temperatures=t.tolist(), units="W/(m K)",
-                rows=kappa_rows(t, tensors["kappa_P"], tensors["kappa_C"], tensors["kappa"]),
-                versions=code_versions())
+    data.update(
+        formula=force_constants.formula,
+        spacegroup=_spacegroup(fc),
+        temperatures=t.tolist(),
+        units="W/(m K)",
+        rows=kappa_rows(t, tensors["kappa_P"], tensors["kappa_C"], tensors["kappa"]),
+        versions=code_versions(),
+    )
     data.update({name: value.tolist() for name, value in tensors.items()})
     return orm.Dict(data)
 
 
 @calcfunction
-def force_constants_from_fcp(fcp: orm.SinglefileData, supercell_matrix: orm.List
-                             ) -> ForceConstantsData:
+def force_constants_from_fcp(
+    fcp: orm.SinglefileData, supercell_matrix: orm.List
+) -> ForceConstantsData:
     """Orders 2–4 of a hiphive ``.fcp`` evaluated on its primitive cell × ``supercell_matrix``.
 
     The FC2 of an ``.fcp`` is the cutoff-limited one of the cluster space; the

@@ -49,8 +49,9 @@ def sorted_labels(structures: dict) -> list[str]:
 
 
 @calcfunction
-def ase_static(calculator: orm.Dict, settings: orm.Dict, potential: orm.SinglefileData = None,
-               **structures):
+def ase_static(
+    calculator: orm.Dict, settings: orm.Dict, potential: orm.SinglefileData = None, **structures
+):
     """Energies and forces of the given structures with an ASE calculator.
 
     Outputs ``forces``: ArrayData with ``energies`` (n,) eV, ``forces`` (n, N, 3) eV/Å and,
@@ -60,9 +61,11 @@ def ase_static(calculator: orm.Dict, settings: orm.Dict, potential: orm.Singlefi
     labels = sorted_labels(structures)
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            res = compute_static(_spec(calculator, potential, tmp),
-                                 [structures[k].get_ase() for k in labels],
-                                 stress=bool(settings.get("stress", False)))
+            res = compute_static(
+                _spec(calculator, potential, tmp),
+                [structures[k].get_ase() for k in labels],
+                stress=bool(settings.get("stress", False)),
+            )
         except (EngineError, CalculatorSpecError) as exc:
             return _fail(exc)
     out = orm.ArrayData()
@@ -76,20 +79,36 @@ def ase_static(calculator: orm.Dict, settings: orm.Dict, potential: orm.Singlefi
 def trajectory_from_frames(frames: dict, symbols) -> orm.TrajectoryData:
     """TrajectoryData (Cartesian positions Å) from the dict returned by ``run_md``."""
     traj = orm.TrajectoryData()
-    traj.set_trajectory(symbols=list(symbols), positions=np.asarray(frames["positions"]),
-                        stepids=np.asarray(frames["steps"], dtype=int),
-                        cells=np.asarray(frames["cells"]),
-                        times=np.asarray(frames["times"], dtype=float), pbc=[True, True, True])
+    traj.set_trajectory(
+        symbols=list(symbols),
+        positions=np.asarray(frames["positions"]),
+        stepids=np.asarray(frames["steps"], dtype=int),
+        cells=np.asarray(frames["cells"]),
+        times=np.asarray(frames["times"], dtype=float),
+        pbc=[True, True, True],
+    )
     for key in ("energies", "forces", "temperatures"):
         traj.set_array(key, np.asarray(frames[key], dtype=float))
-    traj.base.attributes.set("units", {"positions": "Å (Cartesian)", "times": "fs",
-                                       "energies": "eV", "forces": "eV/Å", "temperatures": "K"})
+    traj.base.attributes.set(
+        "units",
+        {
+            "positions": "Å (Cartesian)",
+            "times": "fs",
+            "energies": "eV",
+            "forces": "eV/Å",
+            "temperatures": "K",
+        },
+    )
     return traj
 
 
 @calcfunction
-def ase_md(calculator: orm.Dict, structure: orm.StructureData, parameters: orm.Dict,
-           potential: orm.SinglefileData = None):
+def ase_md(
+    calculator: orm.Dict,
+    structure: orm.StructureData,
+    parameters: orm.Dict,
+    potential: orm.SinglefileData = None,
+):
     """NVT molecular dynamics; output ``trajectory`` (every ``interval`` steps).
 
     ``parameters``: temperature (K), timestep (fs), n_steps, interval, thermostat
@@ -102,29 +121,38 @@ def ase_md(calculator: orm.Dict, structure: orm.StructureData, parameters: orm.D
         except (EngineError, CalculatorSpecError) as exc:
             return _fail(exc)
     if len(frames["steps"]) == 0:
-        return exit_code("ERROR_ENGINE_FAILED", "the MD run recorded no frame; "
-                        "n_steps must be at least 'interval'")
+        return exit_code(
+            "ERROR_ENGINE_FAILED",
+            "the MD run recorded no frame; n_steps must be at least 'interval'",
+        )
     return {"trajectory": trajectory_from_frames(frames, atoms.get_chemical_symbols())}
 
 
 @calcfunction
-def ase_relax(calculator: orm.Dict, structure: orm.StructureData, parameters: orm.Dict,
-              potential: orm.SinglefileData = None):
+def ase_relax(
+    calculator: orm.Dict,
+    structure: orm.StructureData,
+    parameters: orm.Dict,
+    potential: orm.SinglefileData = None,
+):
     """Relax ions and cell keeping the space group; outputs ``relaxed_structure`` and ``info``.
 
     ``parameters``: fmax (eV/Å), max_steps, relax_cell, keep_symmetry, symprec (Å).
     """
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            res = relax(_spec(calculator, potential, tmp), structure.get_ase(),
-                        **parameters.get_dict())
+            res = relax(
+                _spec(calculator, potential, tmp), structure.get_ase(), **parameters.get_dict()
+            )
         except (EngineError, CalculatorSpecError) as exc:
             return _fail(exc)
     from ..engines.calculators import atoms_from_dict
 
     relaxed = orm.StructureData(ase=atoms_from_dict(res["structure"]))
-    info = {k: res[k] for k in ("energy", "converged", "n_steps", "spacegroup_initial",
-                                "spacegroup_final")}
+    info = {
+        k: res[k]
+        for k in ("energy", "converged", "n_steps", "spacegroup_initial", "spacegroup_final")
+    }
     info["max_force"] = float(np.abs(res["forces"]).max())
     info["stress"] = np.asarray(res["stress"]).tolist()
     info["units"] = {"energy": "eV", "max_force": "eV/Å", "stress": "eV/Å^3"}

@@ -35,8 +35,12 @@ def label(i: int) -> str:
 
 
 def _setup(structure: orm.StructureData, parameters: dict):
-    return harm.build_setup(structure.get_ase(), parameters["supercell_matrix"],
-                            parameters.get("primitive_matrix"), parameters.get("symprec", 1e-5))
+    return harm.build_setup(
+        structure.get_ase(),
+        parameters["supercell_matrix"],
+        parameters.get("primitive_matrix"),
+        parameters.get("symprec", 1e-5),
+    )
 
 
 def _structure(setup, displacement=None) -> orm.StructureData:
@@ -59,8 +63,9 @@ def generate_harmonic_displacements(structure: orm.StructureData, parameters: or
     p = parameters.get_dict()
     setup = _setup(structure, p)
     symprec = float(p.get("symprec", 1e-5))
-    data = harm.generate_displacements(setup, p.get("distance", 0.01), p.get("plusminus", "auto"),
-                                       symprec)
+    data = harm.generate_displacements(
+        setup, p.get("distance", 0.01), p.get("plusminus", "auto"), symprec
+    )
     pre = new_preprocess_data(structure, setup, symprec, data["dataset"])
     out = {"ideal_supercell": _structure(setup), "preprocess_data": pre}
     for i, u in enumerate(data["displacements"]):
@@ -69,8 +74,9 @@ def generate_harmonic_displacements(structure: orm.StructureData, parameters: or
 
 
 @calcfunction
-def select_training_structures(trajectory: orm.TrajectoryData, ideal_supercell: orm.StructureData,
-                               parameters: orm.Dict):
+def select_training_structures(
+    trajectory: orm.TrajectoryData, ideal_supercell: orm.StructureData, parameters: orm.Dict
+):
     """MD snapshots at regular intervals, each given a random displacement of fixed length.
 
     ``parameters``: n_snapshots, discard_steps (MD steps excluded at the start),
@@ -108,9 +114,14 @@ def select_training_structures(trajectory: orm.TrajectoryData, ideal_supercell: 
 
 
 @calcfunction
-def fit_hiphive(structure: orm.StructureData, parameters: orm.Dict, displacements: orm.ArrayData,
-                forces: orm.ArrayData, harmonic_dataset: orm.ArrayData = None,
-                harmonic_force_constants: ForceConstantsData = None):
+def fit_hiphive(
+    structure: orm.StructureData,
+    parameters: orm.Dict,
+    displacements: orm.ArrayData,
+    forces: orm.ArrayData,
+    harmonic_dataset: orm.ArrayData = None,
+    harmonic_force_constants: ForceConstantsData = None,
+):
     """hiphive fit; outputs ``fcp`` (SinglefileData), ``scores`` (Dict), ``force_constants``.
 
     ``parameters``: supercell_matrix, primitive_matrix, cutoffs ({order: Å}), method,
@@ -136,38 +147,60 @@ def fit_hiphive(structure: orm.StructureData, parameters: orm.Dict, displacement
     if harmonic == "fixed" and harmonic_force_constants is not None:
         fixed_fc2 = harmonic_force_constants.get_force_constants()
         if fixed_fc2.setup.n_super != setup.n_super or not np.allclose(
-                fixed_fc2.setup.supercell.lattice, setup.supercell.lattice, atol=1e-6):
-            return exit_code("ERROR_FIT_SETUP", "the harmonic force constants "
-                            "belong to another supercell than the training set")
+            fixed_fc2.setup.supercell.lattice, setup.supercell.lattice, atol=1e-6
+        ):
+            return exit_code(
+                "ERROR_FIT_SETUP",
+                "the harmonic force constants belong to another supercell than the training set",
+            )
     try:
-        res = fit_force_constants(setup.primitive.to_ase(), setup.supercell.to_ase(), u, f,
-                                  p["cutoffs"], method=p.get("method", "least-squares"),
-                                  harmonic=harmonic, harmonic_displacements=hu,
-                                  harmonic_forces=hf,
-                                  harmonic_fc2=None if fixed_fc2 is None else fixed_fc2.full_fc2(),
-                                  validation=p.get("validation"),
-                                  rotational_sum_rules=p.get("rotational_sum_rules", ()),
-                                  fit_kwargs=p.get("fit_kwargs"), seed=int(p.get("seed", 42)),
-                                  cap_cutoffs=bool(p.get("cap_cutoffs", False)),
-                                  max_parameter_ratio=float(p.get("max_parameter_ratio",
-                                                                  MAX_PARAMETER_RATIO)))
+        res = fit_force_constants(
+            setup.primitive.to_ase(),
+            setup.supercell.to_ase(),
+            u,
+            f,
+            p["cutoffs"],
+            method=p.get("method", "least-squares"),
+            harmonic=harmonic,
+            harmonic_displacements=hu,
+            harmonic_forces=hf,
+            harmonic_fc2=None if fixed_fc2 is None else fixed_fc2.full_fc2(),
+            validation=p.get("validation"),
+            rotational_sum_rules=p.get("rotational_sum_rules", ()),
+            fit_kwargs=p.get("fit_kwargs"),
+            seed=int(p.get("seed", 42)),
+            cap_cutoffs=bool(p.get("cap_cutoffs", False)),
+            max_parameter_ratio=float(p.get("max_parameter_ratio", MAX_PARAMETER_RATIO)),
+        )
     except TooManyParametersError as exc:
         return exit_code("ERROR_TOO_MANY_PARAMETERS", str(exc))
     except FitError as exc:
         return exit_code("ERROR_FIT_SETUP", str(exc))
     try:
-        fc = fcp_to_force_constants(res.fcp, setup, tuple(p.get("fc_orders", (2, 3, 4))),
-                                    source={"method": f"hiphive {res.scores['method']}",
-                                            "harmonic": res.scores["harmonic"],
-                                            "harmonic_fc2": res.scores["harmonic_fc2"]})
+        fc = fcp_to_force_constants(
+            res.fcp,
+            setup,
+            tuple(p.get("fc_orders", (2, 3, 4))),
+            source={
+                "method": f"hiphive {res.scores['method']}",
+                "harmonic": res.scores["harmonic"],
+                "harmonic_fc2": res.scores["harmonic_fc2"],
+            },
+        )
         if fixed_fc2 is not None:
             fc = ForceConstants(setup, fixed_fc2.fc2, fc.fc3, fc.fc4, fc.source)
     except ForceConstantsError as exc:  # e.g. NaN from a method on degenerate data
-        return exit_code("ERROR_FIT_SETUP", f"the fit gave unusable force constants: {exc}; "
-                                            f"check the training forces or use another method")
+        return exit_code(
+            "ERROR_FIT_SETUP",
+            f"the fit gave unusable force constants: {exc}; "
+            f"check the training forces or use another method",
+        )
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "potential.fcp")
         res.fcp.write(path)
         fcp_node = orm.SinglefileData(path)
-    return {"fcp": fcp_node, "scores": orm.Dict(res.scores),
-            "force_constants": ForceConstantsData.from_force_constants(fc)}
+    return {
+        "fcp": fcp_node,
+        "scores": orm.Dict(res.scores),
+        "force_constants": ForceConstantsData.from_force_constants(fc),
+    }

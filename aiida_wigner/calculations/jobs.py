@@ -44,23 +44,40 @@ from aiida_wigner.exit_codes import define_exit_codes, exit_code
 
 from .validators import settings_validator
 
-__all__ = ["LinewidthsCalculation", "RenormalizeCalculation", "WorkerParser", "gather_linewidths",
-           "kappa_from_linewidths_calcfunction", "failure_label",
-           "ensure_localhost_computer_and_worker_code"]
+__all__ = [
+    "LinewidthsCalculation",
+    "RenormalizeCalculation",
+    "WorkerParser",
+    "gather_linewidths",
+    "kappa_from_linewidths_calcfunction",
+    "failure_label",
+    "ensure_localhost_computer_and_worker_code",
+]
 
 #: Exit codes a worker CalcJob can end with (aiida_wigner.exit_codes).
-WORKER_EXIT_CODES = ("ERROR_INVALID_INPUT", "ERROR_UNSTABLE_PHONONS", "ERROR_SCP_NOT_CONVERGED",
-                     "ERROR_WORKER_OUTPUT_MISSING", "ERROR_WORKER_OUTPUT_CORRUPT",
-                     "ERROR_WORKER_OUT_OF_WALLTIME", "ERROR_WORKER_OUT_OF_MEMORY",
-                     "ERROR_WORKER_FAILED")
+WORKER_EXIT_CODES = (
+    "ERROR_INVALID_INPUT",
+    "ERROR_UNSTABLE_PHONONS",
+    "ERROR_SCP_NOT_CONVERGED",
+    "ERROR_WORKER_OUTPUT_MISSING",
+    "ERROR_WORKER_OUTPUT_CORRUPT",
+    "ERROR_WORKER_OUT_OF_WALLTIME",
+    "ERROR_WORKER_OUT_OF_MEMORY",
+    "ERROR_WORKER_FAILED",
+)
 
 #: Scheduler-stderr lines that mean the job hit its walltime / memory limit (SLURM, PBS,
 #: the kernel's OOM killer, Python).
-WALLTIME_PATTERN = re.compile(r"DUE TO TIME LIMIT|TIME LIMIT|walltime .*exceeded|"
-                              r"job killed: walltime", re.IGNORECASE)
-MEMORY_PATTERN = re.compile(r"oom[-_ ]kill|out of memory|MemoryError|"
-                            r"exceeded (job )?memory limit|\d+ Killed\b|^Killed\b",
-                            re.IGNORECASE | re.MULTILINE)
+WALLTIME_PATTERN = re.compile(
+    r"DUE TO TIME LIMIT|TIME LIMIT|walltime .*exceeded|"
+    r"job killed: walltime",
+    re.IGNORECASE,
+)
+MEMORY_PATTERN = re.compile(
+    r"oom[-_ ]kill|out of memory|MemoryError|"
+    r"exceeded (job )?memory limit|\d+ Killed\b|^Killed\b",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 #: Exit statuses of ``CalcJob.parse_scheduler_output`` (aiida-core's CalcJob spec).
 SCHEDULER_WALLTIME, SCHEDULER_MEMORY = 120, 110
@@ -97,10 +114,14 @@ class _WorkerCalculation(CalcJob):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input("force_constants", valid_type=ForceConstantsData,
-                   help="The force constants (eV/Å^n); their HDF5 file goes to the job.")
-        spec.input("settings", valid_type=orm.Dict,
-                   help="Settings of the step (with temperatures).")
+        spec.input(
+            "force_constants",
+            valid_type=ForceConstantsData,
+            help="The force constants (eV/Å^n); their HDF5 file goes to the job.",
+        )
+        spec.input(
+            "settings", valid_type=orm.Dict, help="Settings of the step (with temperatures)."
+        )
         options = spec.inputs["metadata"]["options"]
         options["resources"].default = {"num_machines": 1, "num_mpiprocs_per_machine": 1}
         options["withmpi"].default = False
@@ -122,9 +143,16 @@ class _WorkerCalculation(CalcJob):
             json.dump(self._job(), fh)
         codeinfo = CodeInfo()
         codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.cmdline_params = [self.STEP, "--force-constants", files.FORCE_CONSTANTS_FILE,
-                                   "--job", files.JOB_FILE, "--output", self.OUTPUT_FILE,
-                                   *self._write_inputs(folder)]
+        codeinfo.cmdline_params = [
+            self.STEP,
+            "--force-constants",
+            files.FORCE_CONSTANTS_FILE,
+            "--job",
+            files.JOB_FILE,
+            "--output",
+            self.OUTPUT_FILE,
+            *self._write_inputs(folder),
+        ]
         calcinfo = CalcInfo()
         calcinfo.codes_info = [codeinfo]
         calcinfo.retrieve_list = [self.OUTPUT_FILE, files.STATUS_FILE]
@@ -172,20 +200,40 @@ class LinewidthsCalculation(_WorkerCalculation):
     def define(cls, spec):
         super().define(spec)
         spec.inputs["settings"].validator = _kappa_settings_validator()
-        spec.inputs["settings"].help = ("KappaSettings fields with temperatures (as for "
-                                        "wigner.kappa).")
-        spec.input("grid_points", valid_type=orm.List, required=False,
-                   help="Mesh indices of the chunk's irreducible q-points (default: all).")
-        spec.input("parts", valid_type=orm.List, required=False,
-                   help="Channels to compute, of 3ph, isotope, 4ph (default: all switched on).")
-        spec.input("renormalization", valid_type=orm.ArrayData, required=False,
-                   help="wigner.renormalize output: each temperature on its renormalized phonons.")
-        spec.input("previous", valid_type=orm.ArrayData, required=False,
-                   help="Linewidths at the same points whose 3ph + isotope are kept (and weight "
-                        "the 'kappa' allocation of sampled 4ph).")
-        spec.output("linewidths", valid_type=orm.ArrayData,
-                    help="grid_points, temperatures (K), gamma_3ph, gamma_isotope, gamma_4ph, "
-                         "gamma_4ph_stderr (T, G, B) THz half widths.")
+        spec.inputs["settings"].help = (
+            "KappaSettings fields with temperatures (as for wigner.kappa)."
+        )
+        spec.input(
+            "grid_points",
+            valid_type=orm.List,
+            required=False,
+            help="Mesh indices of the chunk's irreducible q-points (default: all).",
+        )
+        spec.input(
+            "parts",
+            valid_type=orm.List,
+            required=False,
+            help="Channels to compute, of 3ph, isotope, 4ph (default: all switched on).",
+        )
+        spec.input(
+            "renormalization",
+            valid_type=orm.ArrayData,
+            required=False,
+            help="wigner.renormalize output: each temperature on its renormalized phonons.",
+        )
+        spec.input(
+            "previous",
+            valid_type=orm.ArrayData,
+            required=False,
+            help="Linewidths at the same points whose 3ph + isotope are kept (and weight "
+            "the 'kappa' allocation of sampled 4ph).",
+        )
+        spec.output(
+            "linewidths",
+            valid_type=orm.ArrayData,
+            help="grid_points, temperatures (K), gamma_3ph, gamma_isotope, gamma_4ph, "
+            "gamma_4ph_stderr (T, G, B) THz half widths.",
+        )
 
     def _job(self) -> dict:
         job = super()._job()
@@ -200,13 +248,17 @@ class LinewidthsCalculation(_WorkerCalculation):
         args = []
         if "renormalization" in self.inputs:
             node = self.inputs.renormalization
-            _write_npz_input(folder, files.RENORMALIZATION_FILE,
-                             {name: node.get_array(name) for name in Renormalization.ARRAYS},
-                             kind=node.base.attributes.get("kind"))
+            _write_npz_input(
+                folder,
+                files.RENORMALIZATION_FILE,
+                {name: node.get_array(name) for name in Renormalization.ARRAYS},
+                kind=node.base.attributes.get("kind"),
+            )
             args += ["--renormalization", files.RENORMALIZATION_FILE]
         if "previous" in self.inputs:
-            _write_npz_input(folder, files.PREVIOUS_FILE,
-                             linewidths_from_node(self.inputs.previous).arrays())
+            _write_npz_input(
+                folder, files.PREVIOUS_FILE, linewidths_from_node(self.inputs.previous).arrays()
+            )
             args += ["--previous", files.PREVIOUS_FILE]
         return args
 
@@ -232,8 +284,13 @@ class RenormalizeCalculation(_WorkerCalculation):
         spec.inputs["settings"].validator = settings_validator(settings_from_dict)
         spec.output("renormalization", valid_type=orm.ArrayData)
         spec.output("summary", valid_type=orm.Dict)
-        spec.output_namespace("effective_fc2", valid_type=ForceConstantsData, dynamic=True,
-                              required=False, help="Effective FC2 per temperature (T300, ...).")
+        spec.output_namespace(
+            "effective_fc2",
+            valid_type=ForceConstantsData,
+            dynamic=True,
+            required=False,
+            help="Effective FC2 per temperature (T300, ...).",
+        )
 
     @classmethod
     def outputs_from_file(cls, node, arrays: dict, meta: dict) -> dict:
@@ -244,8 +301,9 @@ class RenormalizeCalculation(_WorkerCalculation):
         result = Renormalization.from_arrays(meta["kind"], arrays)
         outputs = renormalization_outputs(node.inputs.force_constants.get_force_constants(), result)
         prefix = "effective_fc2_"
-        effective = {key[len(prefix):]: outputs.pop(key) for key in list(outputs)
-                     if key.startswith(prefix)}
+        effective = {
+            key[len(prefix) :]: outputs.pop(key) for key in list(outputs) if key.startswith(prefix)
+        }
         return {**outputs, "effective_fc2": effective}
 
 
@@ -273,7 +331,8 @@ class WorkerParser(Parser):
             outputs = process.outputs_from_file(self.node, arrays, meta)
         except (OSError, ValueError, KeyError) as exc:
             return self.exit_codes["ERROR_WORKER_OUTPUT_CORRUPT"].format(
-                message=f"{process.OUTPUT_FILE}: {exc}")
+                message=f"{process.OUTPUT_FILE}: {exc}"
+            )
         for label, value in outputs.items():
             self.out(label, value)
         return None
@@ -295,9 +354,12 @@ def gather_linewidths(**chunks):
 
 
 @calcfunction
-def kappa_from_linewidths_calcfunction(force_constants: ForceConstantsData, settings: orm.Dict,
-                                       linewidths: orm.ArrayData,
-                                       renormalization: orm.ArrayData | None = None):
+def kappa_from_linewidths_calcfunction(
+    force_constants: ForceConstantsData,
+    settings: orm.Dict,
+    linewidths: orm.ArrayData,
+    renormalization: orm.ArrayData | None = None,
+):
     """Wigner κ (Eq. 5) with the gathered ``linewidths``: the outputs of ``wigner.kappa``
     (``kappa``, ``modes``, ``summary``), the same numbers as the in-process calcfunction."""
     from aiida_wigner.physics.kappa import kappa_from_linewidths
@@ -314,8 +376,7 @@ def kappa_from_linewidths_calcfunction(force_constants: ForceConstantsData, sett
     try:
         fc = force_constants.get_force_constants()
         models = renormalization_models(renormalization, fc, kappa_settings)
-        result = kappa_from_linewidths(fc, kappa_settings, linewidths_from_node(linewidths),
-                                       models)
+        result = kappa_from_linewidths(fc, kappa_settings, linewidths_from_node(linewidths), models)
     except _input_failures() as exc:
         return exit_code(_failure_label(exc), str(exc))
     except ValueError as exc:
@@ -328,14 +389,16 @@ def worker_executable() -> str:
     here = os.path.join(os.path.dirname(sys.executable), "aiida-wigner-worker")
     found = here if os.access(here, os.X_OK) else shutil.which("aiida-wigner-worker")
     if not found:
-        raise FileNotFoundError("aiida-wigner-worker is not installed next to this Python: "
-                                "pip install aiida-wigner (or pip install -e . in a checkout)")
+        raise FileNotFoundError(
+            "aiida-wigner-worker is not installed next to this Python: "
+            "pip install aiida-wigner (or pip install -e . in a checkout)"
+        )
     return found
 
 
-def ensure_localhost_computer_and_worker_code(label: str = "aiida-wigner-worker",
-                                              executable: str | None = None,
-                                              workdir: str | None = None) -> orm.InstalledCode:
+def ensure_localhost_computer_and_worker_code(
+    label: str = "aiida-wigner-worker", executable: str | None = None, workdir: str | None = None
+) -> orm.InstalledCode:
     """The worker's ``InstalledCode`` ``label@localhost``, created (with the ``localhost``
     computer: ``core.local`` transport, ``core.direct`` scheduler, like ``verdi presto``) when
     missing.  ``executable``: default :func:`worker_executable`; ``workdir``: default
@@ -350,10 +413,14 @@ def ensure_localhost_computer_and_worker_code(label: str = "aiida-wigner-worker"
 
         workdir = workdir or os.path.join(get_config().dirpath, "scratch")
         os.makedirs(workdir, exist_ok=True)
-        computer = orm.Computer(label="localhost", hostname="localhost",
-                                description="this machine (aiida-wigner worker jobs)",
-                                transport_type="core.local", scheduler_type="core.direct",
-                                workdir=workdir).store()
+        computer = orm.Computer(
+            label="localhost",
+            hostname="localhost",
+            description="this machine (aiida-wigner worker jobs)",
+            transport_type="core.local",
+            scheduler_type="core.direct",
+            workdir=workdir,
+        ).store()
         computer.set_minimum_job_poll_interval(0.0)
         computer.set_default_mpiprocs_per_machine(1)
     if not computer.is_configured:
@@ -361,7 +428,10 @@ def ensure_localhost_computer_and_worker_code(label: str = "aiida-wigner-worker"
     try:
         return orm.load_code(f"{label}@localhost")
     except NotExistent:
-        code = orm.InstalledCode(computer=computer, label=label,
-                                 filepath_executable=executable or worker_executable(),
-                                 description="aiida-wigner-worker (heavy steps of aiida-wigner)")
+        code = orm.InstalledCode(
+            computer=computer,
+            label=label,
+            filepath_executable=executable or worker_executable(),
+            description="aiida-wigner-worker (heavy steps of aiida-wigner)",
+        )
         return code.store()

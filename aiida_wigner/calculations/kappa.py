@@ -84,9 +84,13 @@ SPECTRA_PREFIX = "spectra__"
 def _extra_array_fields(result) -> list[str]:
     """KappaResult array fields beyond the ones named in the tables (kept, under their own name)."""
     named = {field for _, field, _ in KAPPA_ARRAYS + MODE_ARRAYS}
-    return [f.name for f in dataclasses.fields(result)
-            if f.name not in named and f.name not in ("settings", "spectra")
-            and isinstance(getattr(result, f.name), np.ndarray)]
+    return [
+        f.name
+        for f in dataclasses.fields(result)
+        if f.name not in named
+        and f.name not in ("settings", "spectra")
+        and isinstance(getattr(result, f.name), np.ndarray)
+    ]
 
 
 def result_to_nodes(result) -> dict:
@@ -130,15 +134,13 @@ def result_from_nodes(settings: orm.Dict, kappa: orm.ArrayData, modes: orm.Array
     spectra = {}
     for name in modes.get_arraynames():
         if name.startswith(SPECTRA_PREFIX):
-            spectra[name[len(SPECTRA_PREFIX):]] = modes.get_array(name)
+            spectra[name[len(SPECTRA_PREFIX) :]] = modes.get_array(name)
     kwargs["spectra"] = spectra
     accepted = {f.name for f in dataclasses.fields(KappaResult)}
     for name in modes.get_arraynames():
         if name in accepted and name not in kwargs:
             kwargs[name] = modes.get_array(name)
     return KappaResult(**kwargs)
-
-
 
 
 def renormalization_models(renormalization: orm.ArrayData | None, fc, kappa_settings):
@@ -159,8 +161,14 @@ def _input_failures() -> tuple[type[Exception], ...]:
     from aiida_wigner.physics.mesh import MeshError
     from aiida_wigner.physics.renormalization import MissingTemperatureError, SCPNotConvergedError
 
-    return (UnstablePhononsError, ForceConstantsError, CellError, MeshError, SCPNotConvergedError,
-            MissingTemperatureError)
+    return (
+        UnstablePhononsError,
+        ForceConstantsError,
+        CellError,
+        MeshError,
+        SCPNotConvergedError,
+        MissingTemperatureError,
+    )
 
 
 def _failure_label(exc: Exception) -> str:
@@ -176,8 +184,11 @@ def _failure_label(exc: Exception) -> str:
 
 
 @calcfunction
-def compute_kappa_calcfunction(force_constants: ForceConstantsData, settings: orm.Dict,
-                               renormalization: orm.ArrayData | None = None):
+def compute_kappa_calcfunction(
+    force_constants: ForceConstantsData,
+    settings: orm.Dict,
+    renormalization: orm.ArrayData | None = None,
+):
     """Wigner thermal conductivity (κ_P, κ_C, κ in W/(m·K)) of ``force_constants``.
 
     :param force_constants: the force-constant model (eV/Å^n).
@@ -208,4 +219,5 @@ def compute_kappa_calcfunction(force_constants: ForceConstantsData, settings: or
 
 # Invalid settings are rejected when the inputs are validated, before any node is stored.
 compute_kappa_calcfunction.spec().inputs["settings"].validator = settings_validator(
-    settings_from_dict)
+    settings_from_dict
+)

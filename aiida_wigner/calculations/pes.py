@@ -24,13 +24,21 @@ from ..physics import pes as pes_physics
 from ..physics.cell import Cell, SupercellSetup
 
 #: Units of every output field
-UNITS = {"amplitudes": pes_physics.Q_UNIT, "energies": "eV per supercell, relative to Q = 0",
-         "taylor": "eV per supercell", "coefficients": f"eV/({pes_physics.Q_UNIT})^n",
-         "frequency": "THz (negative = imaginary)", "omega2": "eV/(Å²·amu)",
-         "epsilon": "dimensionless, Σ|ε|² = 1 over the supercell", "displacements": "Å"}
+UNITS = {
+    "amplitudes": pes_physics.Q_UNIT,
+    "energies": "eV per supercell, relative to Q = 0",
+    "taylor": "eV per supercell",
+    "coefficients": f"eV/({pes_physics.Q_UNIT})^n",
+    "frequency": "THz (negative = imaginary)",
+    "omega2": "eV/(Å²·amu)",
+    "epsilon": "dimensionless, Σ|ε|² = 1 over the supercell",
+    "displacements": "Å",
+}
 
-NORMALIZATION = ("u = Q ε/√m (Å), Q in Å·√amu, ε = Re[exp(iφ) e(κ;q j) exp(2πi q·r)] "
-                 "normalized to Σ|ε|² = 1 over the supercell; harmonic E = ω² Q²/2")
+NORMALIZATION = (
+    "u = Q ε/√m (Å), Q in Å·√amu, ε = Re[exp(iφ) e(κ;q j) exp(2πi q·r)] "
+    "normalized to Σ|ε|² = 1 over the supercell; harmonic E = ω² Q²/2"
+)
 
 
 def check_same_lattice(structure: Cell, fcp_primitive: Cell, tol: float = 1e-3) -> None:
@@ -42,12 +50,23 @@ def check_same_lattice(structure: Cell, fcp_primitive: Cell, tol: float = 1e-3) 
         raise pes_physics.PESError(
             f"the structure ({v1:.4f} Å³/atom) is not the one the force-constant potential was "
             f"fitted on ({v2:.4f} Å³/atom, e.g. the relaxed cell): omit the structure to use the "
-            f"potential's own primitive cell, or pass the relaxed structure")
+            f"potential's own primitive cell, or pass the relaxed structure"
+        )
 
 
-def compute_pes(setup: SupercellSetup, engine: dict, qpoint, band: int = 0, amplitudes=None,
-                fcp=None, force_constants=None, phase: float = 0.0, powers=(2, 4, 6),
-                truncations=(2, 4, 6), fcp_path: str | None = None) -> dict:
+def compute_pes(
+    setup: SupercellSetup,
+    engine: dict,
+    qpoint,
+    band: int = 0,
+    amplitudes=None,
+    fcp=None,
+    force_constants=None,
+    phase: float = 0.0,
+    powers=(2, 4, 6),
+    truncations=(2, 4, 6),
+    fcp_path: str | None = None,
+) -> dict:
     """Run the scan; return plain arrays and numbers (see the module docstring for units).
 
     Exactly one of ``fcp`` (hiphive ForceConstantPotential, evaluated on ``setup``'s
@@ -56,8 +75,9 @@ def compute_pes(setup: SupercellSetup, engine: dict, qpoint, band: int = 0, ampl
     calculator spec; ``{"name": "fcp"}`` without a file uses ``fcp_path`` on this supercell.
     """
     if (fcp is None) == (force_constants is None):
-        raise pes_physics.PESError("give exactly one of a force-constant potential (.fcp) and "
-                                   "force constants")
+        raise pes_physics.PESError(
+            "give exactly one of a force-constant potential (.fcp) and force constants"
+        )
     amplitudes = np.asarray(amplitudes, dtype=float).reshape(-1)
     if len(amplitudes) < 1 or not np.all(np.isfinite(amplitudes)):
         raise pes_physics.PESError("amplitudes must be a non-empty list of finite numbers")
@@ -69,8 +89,9 @@ def compute_pes(setup: SupercellSetup, engine: dict, qpoint, band: int = 0, ampl
         coeffs = evaluated.taylor_coefficients(pattern.u_per_q)
     else:
         if not force_constants.supercell.same_as(setup.supercell):
-            raise pes_physics.PESError("the force constants live on another supercell than the "
-                                       "scan's")
+            raise pes_physics.PESError(
+                "the force constants live on another supercell than the scan's"
+            )
         pattern = pes_physics.mode_pattern(force_constants, qpoint, band, phase)
         coeffs = pes_physics.taylor_coefficients(force_constants, pattern.u_per_q)
 
@@ -94,15 +115,20 @@ def compute_pes(setup: SupercellSetup, engine: dict, qpoint, band: int = 0, ampl
 
     taylor = pes_physics.truncated_energies(coeffs, amplitudes, truncations)
     n_distinct = len(np.unique(np.round(amplitudes, 12)))
-    use_powers = [int(p) for p in powers][:max(1, n_distinct)]
+    use_powers = [int(p) for p in powers][: max(1, n_distinct)]
     fit = pes_physics.fit_polynomial(amplitudes, energies, use_powers)
     return {
-        "amplitudes": amplitudes, "energies": energies, "energy_reference": e0,
+        "amplitudes": amplitudes,
+        "energies": energies,
+        "energy_reference": e0,
         "residual_force": residual_force,
-        "taylor_per_order": taylor["per_order"], "taylor_truncated": taylor["truncated"],
+        "taylor_per_order": taylor["per_order"],
+        "taylor_truncated": taylor["truncated"],
         "taylor_coefficients": {int(k): float(v) for k, v in coeffs.items()},
-        "fit": fit, "double_well_fit": pes_physics.double_well(fit["coefficients"]),
-        "pattern": pattern, "n_atoms": setup.n_super,
+        "fit": fit,
+        "double_well_fit": pes_physics.double_well(fit["coefficients"]),
+        "pattern": pattern,
+        "n_atoms": setup.n_super,
     }
 
 
@@ -146,20 +172,29 @@ def summary(result: dict) -> dict:
     pat = result["pattern"]
     fit = result["fit"]
     return {
-        "qpoint": [float(x) for x in pat.qpoint], "band": pat.band,
-        "frequency": pat.frequency, "omega2": pat.omega2, "degeneracy": pat.degeneracy,
-        "phase": pat.phase, "n_atoms": int(result["n_atoms"]),
-        "amplitudes": result["amplitudes"].tolist(), "energies": result["energies"].tolist(),
+        "qpoint": [float(x) for x in pat.qpoint],
+        "band": pat.band,
+        "frequency": pat.frequency,
+        "omega2": pat.omega2,
+        "degeneracy": pat.degeneracy,
+        "phase": pat.phase,
+        "n_atoms": int(result["n_atoms"]),
+        "amplitudes": result["amplitudes"].tolist(),
+        "energies": result["energies"].tolist(),
         "energy_reference": result["energy_reference"],
         "residual_force": result["residual_force"],
         "taylor_coefficients": {str(k): v for k, v in result["taylor_coefficients"].items()},
-        "taylor_per_order": {str(k): np.asarray(v).tolist()
-                             for k, v in result["taylor_per_order"].items()},
-        "taylor_truncated": {str(k): np.asarray(v).tolist()
-                             for k, v in result["taylor_truncated"].items()},
+        "taylor_per_order": {
+            str(k): np.asarray(v).tolist() for k, v in result["taylor_per_order"].items()
+        },
+        "taylor_truncated": {
+            str(k): np.asarray(v).tolist() for k, v in result["taylor_truncated"].items()
+        },
         "fit_coefficients": {str(k): v for k, v in fit["coefficients"].items()},
-        "fit_rmse": fit["rmse"], "double_well_fit": result["double_well_fit"],
-        "normalization": NORMALIZATION, "units": UNITS,
+        "fit_rmse": fit["rmse"],
+        "double_well_fit": result["double_well_fit"],
+        "normalization": NORMALIZATION,
+        "units": UNITS,
     }
 
 
@@ -171,8 +206,9 @@ def _fail(exc: Exception) -> ExitCode:
     return exit_code("ERROR_INVALID_INPUT", str(exc))
 
 
-def setup_for_scan(structure: orm.StructureData | None, parameters: dict, fcp=None,
-                   force_constants=None) -> SupercellSetup:
+def setup_for_scan(
+    structure: orm.StructureData | None, parameters: dict, fcp=None, force_constants=None
+) -> SupercellSetup:
     """The supercell of the scan: the force constants' own (ForceConstantsData) or the
     unit cell (``structure``, default the potential's primitive cell) times ``supercell``."""
     if force_constants is not None:
@@ -183,7 +219,8 @@ def setup_for_scan(structure: orm.StructureData | None, parameters: dict, fcp=No
             if not np.array_equal(smat, force_constants.setup.supercell_matrix):
                 raise pes_physics.PESError(
                     f"supercell {smat.tolist()} differs from the force constants' supercell "
-                    f"{force_constants.setup.supercell_matrix.tolist()}")
+                    f"{force_constants.setup.supercell_matrix.tolist()}"
+                )
         return force_constants.setup
     if fcp is None:
         raise pes_physics.PESError("give a force-constant potential (.fcp) or force constants")
@@ -192,13 +229,22 @@ def setup_for_scan(structure: orm.StructureData | None, parameters: dict, fcp=No
     check_same_lattice(unit, prim_cell)
     if "supercell" not in parameters:
         raise pes_physics.PESError("parameters need 'supercell' (3 integers or a 3x3 matrix)")
-    return SupercellSetup.build(unit, parameters["supercell"], parameters.get("primitive_matrix"),
-                                symprec=parameters.get("symprec", 1e-5))
+    return SupercellSetup.build(
+        unit,
+        parameters["supercell"],
+        parameters.get("primitive_matrix"),
+        symprec=parameters.get("symprec", 1e-5),
+    )
 
 
 @calcfunction
-def pes_scan(parameters: orm.Dict, calculator: orm.Dict, structure: orm.StructureData = None,
-             fcp: orm.SinglefileData = None, force_constants: ForceConstantsData = None):
+def pes_scan(
+    parameters: orm.Dict,
+    calculator: orm.Dict,
+    structure: orm.StructureData = None,
+    fcp: orm.SinglefileData = None,
+    force_constants: ForceConstantsData = None,
+):
     """Frozen-phonon scan along one normal mode: engine energies vs Taylor expansion.
 
     ``parameters``: ``qpoint`` (reduced, commensurate with the supercell), ``band`` (0-based,
@@ -227,11 +273,19 @@ def pes_scan(parameters: orm.Dict, calculator: orm.Dict, structure: orm.Structur
             if force_constants is not None:
                 fc = force_constants.get_force_constants()
             setup = setup_for_scan(structure, p, fcp_obj, fc)
-            result = compute_pes(setup, engine, p["qpoint"], int(p.get("band", 0)),
-                                 p["amplitudes"], fcp=fcp_obj, force_constants=fc,
-                                 phase=float(p.get("phase", 0.0)),
-                                 powers=p.get("powers", (2, 4, 6)),
-                                 truncations=p.get("truncations", (2, 4, 6)), fcp_path=path)
+            result = compute_pes(
+                setup,
+                engine,
+                p["qpoint"],
+                int(p.get("band", 0)),
+                p["amplitudes"],
+                fcp=fcp_obj,
+                force_constants=fc,
+                phase=float(p.get("phase", 0.0)),
+                powers=p.get("powers", (2, 4, 6)),
+                truncations=p.get("truncations", (2, 4, 6)),
+                fcp_path=path,
+            )
         except (EngineError, CalculatorSpecError, ValueError, KeyError) as exc:
             return _fail(exc)
     return {"pes": result_to_node(result, engine)}

@@ -45,17 +45,20 @@ HARMONIC_NODE_TYPES = (PhonopyData, PhonopyForceConstantsData)
 CELL_ATOL = 1e-4
 
 
-def new_preprocess_data(structure: orm.StructureData, setup, symprec: float,
-                        dataset: dict) -> PreProcessData:
+def new_preprocess_data(
+    structure: orm.StructureData, setup, symprec: float, dataset: dict
+) -> PreProcessData:
     """An unstored ``PreProcessData`` of ``structure`` holding phonopy's ``dataset``.
 
     ``setup``: the :class:`~aiida_wigner.physics.cell.SupercellSetup` whose supercell and
     primitive matrices the node records; ``symprec`` in Å.
     """
-    pre = PreProcessData(structure=structure,
-                         supercell_matrix=np.asarray(setup.supercell_matrix).astype(int).tolist(),
-                         primitive_matrix=np.asarray(setup.primitive_matrix, dtype=float).tolist(),
-                         symprec=float(symprec))
+    pre = PreProcessData(
+        structure=structure,
+        supercell_matrix=np.asarray(setup.supercell_matrix).astype(int).tolist(),
+        primitive_matrix=np.asarray(setup.primitive_matrix, dtype=float).tolist(),
+        symprec=float(symprec),
+    )
     pre.set_displacements_from_dataset(dataset)
     return pre
 
@@ -81,8 +84,11 @@ def _mismatch(node_cell: Cell, cell: Cell) -> str | None:
     """Why ``node_cell`` is not ``cell`` (same atoms in the same order, within CELL_ATOL)."""
     if node_cell.symbols != cell.symbols:
         same = sorted(node_cell.symbols) == sorted(cell.symbols)
-        how = ("the same atoms in another order" if same
-               else f"atoms {''.join(node_cell.symbols)} instead of {''.join(cell.symbols)}")
+        how = (
+            "the same atoms in another order"
+            if same
+            else f"atoms {''.join(node_cell.symbols)} instead of {''.join(cell.symbols)}"
+        )
         return f"its unit cell has {how}"
     dl = float(np.abs(node_cell.lattice - cell.lattice).max())
     if dl > CELL_ATOL:
@@ -99,11 +105,15 @@ def _matrix_mismatch(node, parameters: dict) -> str | None:
     smat = np.diag(smat) if smat.shape == (3,) else smat
     pmat = np.array(parameters.get("primitive_matrix", np.eye(3)), dtype=float)
     if not np.array_equal(np.array(node.supercell_matrix), smat):
-        return (f"its supercell matrix {np.array(node.supercell_matrix).tolist()} is not "
-                f"supercell_matrix {smat.tolist()}: use the node's")
+        return (
+            f"its supercell matrix {np.array(node.supercell_matrix).tolist()} is not "
+            f"supercell_matrix {smat.tolist()}: use the node's"
+        )
     if not np.allclose(np.array(node.primitive_matrix, dtype=float), pmat, atol=1e-8):
-        return (f"its primitive matrix {np.array(node.primitive_matrix).tolist()} is not "
-                f"primitive_matrix {pmat.tolist()}: use the node's")
+        return (
+            f"its primitive matrix {np.array(node.primitive_matrix).tolist()} is not "
+            f"primitive_matrix {pmat.tolist()}: use the node's"
+        )
     return None
 
 
@@ -116,9 +126,11 @@ def _fc2_and_dataset(node):
         ph = node.get_phonopy_instance(subtract_residual_forces=residual is not None)
         fc2 = harm.fc2_from_dataset(ph)
         u, f = harm.dataset_displacements(ph), np.asarray(ph.forces, dtype=float)
-        source = {"method": "finite displacements (phonopy)",
-                  "residual_forces_subtracted": residual is not None,
-                  "max_residual_force": 0.0 if residual is None else float(np.abs(residual).max())}
+        source = {
+            "method": "finite displacements (phonopy)",
+            "residual_forces_subtracted": residual is not None,
+            "max_residual_force": 0.0 if residual is None else float(np.abs(residual).max()),
+        }
     else:
         ph = node.get_phonopy_instance()
         fc2 = np.asarray(node.force_constants, dtype=float)
@@ -127,32 +139,44 @@ def _fc2_and_dataset(node):
         ph.generate_displacements(distance=0.01)
         u = harm.dataset_displacements(ph)
         f = harm.fc2_forces(fc2, u)
-        source = {"method": "aiida-phonopy ForceConstantsData",
-                  "harmonic_dataset": "forces -FC2.u of the given FC2 on phonopy's 0.01 Å "
-                                      "displacements"}
-    source.update({"distance_angstrom": float(np.linalg.norm(u, axis=-1).max()),
-                   "n_displacements": int(len(u)),
-                   "nac_parameters_ignored": bool(node.has_nac_parameters())})
+        source = {
+            "method": "aiida-phonopy ForceConstantsData",
+            "harmonic_dataset": "forces -FC2.u of the given FC2 on phonopy's 0.01 Å displacements",
+        }
+    source.update(
+        {
+            "distance_angstrom": float(np.linalg.norm(u, axis=-1).max()),
+            "n_displacements": int(len(u)),
+            "nac_parameters_ignored": bool(node.has_nac_parameters()),
+        }
+    )
     return fc2, u, f, source
 
 
 def _incomplete(node) -> str | None:
     """Why ``node`` cannot give FC2, or None."""
     if not isinstance(node, HARMONIC_NODE_TYPES):
-        return (f"<{node.pk}> is a {type(node).__name__}: give an aiida-phonopy PhonopyData with "
-                f"forces or an aiida-phonopy ForceConstantsData")
+        return (
+            f"<{node.pk}> is a {type(node).__name__}: give an aiida-phonopy PhonopyData with "
+            f"forces or an aiida-phonopy ForceConstantsData"
+        )
     if isinstance(node, PhonopyData) and node.forces is None:
-        return (f"the PhonopyData <{node.pk}> has no forces: give the PhonopyData made after "
-                f"the force calculations (PhonopyData.set_forces or generate_phonopy_data)")
+        return (
+            f"the PhonopyData <{node.pk}> has no forces: give the PhonopyData made after "
+            f"the force calculations (PhonopyData.set_forces or generate_phonopy_data)"
+        )
     if isinstance(node, PhonopyForceConstantsData) and node.force_constants is None:
-        return (f"the aiida-phonopy ForceConstantsData <{node.pk}> holds no force constants "
-                f"(set_force_constants)")
+        return (
+            f"the aiida-phonopy ForceConstantsData <{node.pk}> holds no force constants "
+            f"(set_force_constants)"
+        )
     return None
 
 
 @calcfunction
-def phonopy_force_constants(node: orm.Data, structure: orm.StructureData = None,
-                            parameters: orm.Dict = None):
+def phonopy_force_constants(
+    node: orm.Data, structure: orm.StructureData = None, parameters: orm.Dict = None
+):
     """This package's FC2 from an aiida-phonopy ``PhonopyData`` (with forces) or
     ``ForceConstantsData``.
 
@@ -173,29 +197,43 @@ def phonopy_force_constants(node: orm.Data, structure: orm.StructureData = None,
         return exit_code("ERROR_INVALID_INPUT", problem)
     unitcell = node.get_unitcell().get_ase()
     if structure is not None:
-        problem = (_matrix_mismatch(node, parameters.get_dict())
-                   or _mismatch(Cell.from_ase(unitcell), Cell.from_ase(structure.get_ase())))
+        problem = _matrix_mismatch(node, parameters.get_dict()) or _mismatch(
+            Cell.from_ase(unitcell), Cell.from_ase(structure.get_ase())
+        )
         if problem:
-            return exit_code("ERROR_HARMONIC_MISMATCH", (
-                f"the {type(node).__name__} <{node.pk}> does not belong to this calculation: "
-                f"{problem}. Give the node's own unit cell (node.get_unitcell()) as the structure, "
-                "with run_relax False, and its supercell and primitive matrices"))
+            return exit_code(
+                "ERROR_HARMONIC_MISMATCH",
+                (
+                    f"the {type(node).__name__} <{node.pk}> does not belong to this calculation: "
+                    f"{problem}. Give the node's own unit cell (node.get_unitcell()) as the structure, "
+                    "with run_relax False, and its supercell and primitive matrices"
+                ),
+            )
         unitcell = structure.get_ase()
     setup = harm.build_setup(unitcell, node.supercell_matrix, node.primitive_matrix, node.symprec)
     try:
         fc2, u, f, source = _fc2_and_dataset(node)
     except (RuntimeError, ValueError) as exc:
-        return exit_code("ERROR_INVALID_INPUT",
-                         f"phonopy could not make FC2 from <{node.pk}>: {exc}")
+        return exit_code(
+            "ERROR_INVALID_INPUT", f"phonopy could not make FC2 from <{node.pk}>: {exc}"
+        )
     hd = orm.ArrayData()
     hd.set_array("displacements", u)
     hd.set_array("forces", f)
     freqs = harm.special_point_frequencies(setup, fc2)
-    return {"force_constants": ForceConstantsData.from_force_constants(
-                ForceConstants(setup, fc2, source=source)),
-            "harmonic_dataset": hd,
-            "frequencies": orm.Dict({"units": "THz (negative: imaginary)", "points": freqs,
-                                     "max_residual_force": source.get("max_residual_force", 0.0)})}
+    return {
+        "force_constants": ForceConstantsData.from_force_constants(
+            ForceConstants(setup, fc2, source=source)
+        ),
+        "harmonic_dataset": hd,
+        "frequencies": orm.Dict(
+            {
+                "units": "THz (negative: imaginary)",
+                "points": freqs,
+                "max_residual_force": source.get("max_residual_force", 0.0),
+            }
+        ),
+    }
 
 
 def force_constants_from_node(node: orm.Data) -> ForceConstantsData:

@@ -32,8 +32,12 @@ from aiida_wigner.exit_codes import exit_code
 
 from .validators import settings_validator
 
-__all__ = ["renormalize_calcfunction", "renormalization_from_node", "settings_from_dict",
-           "effective_fc2_label"]
+__all__ = [
+    "renormalize_calcfunction",
+    "renormalization_from_node",
+    "settings_from_dict",
+    "effective_fc2_label",
+]
 
 
 def settings_from_dict(settings: dict):
@@ -41,8 +45,9 @@ def settings_from_dict(settings: dict):
     from aiida_wigner.physics.renormalization import RenormalizationSettings
 
     if not isinstance(settings, dict):
-        raise ValueError(f"renormalization settings must be a dictionary, got "
-                         f"{type(settings).__name__}")
+        raise ValueError(
+            f"renormalization settings must be a dictionary, got {type(settings).__name__}"
+        )
     try:
         return RenormalizationSettings.from_dict(settings)
     except (TypeError, ValueError) as exc:
@@ -69,8 +74,10 @@ def renormalization_from_node(node: orm.ArrayData):
 
     missing = [name for name in Renormalization.ARRAYS if name not in node.get_arraynames()]
     if missing or node.base.attributes.get("kind", None) is None:
-        raise ValueError(f"node <{node.pk}> is not the `renormalization` output of "
-                         f"wigner.renormalize (missing arrays {missing})")
+        raise ValueError(
+            f"node <{node.pk}> is not the `renormalization` output of "
+            f"wigner.renormalize (missing arrays {missing})"
+        )
     arrays = {name: node.get_array(name) for name in Renormalization.ARRAYS}
     return Renormalization.from_arrays(node.base.attributes.get("kind"), arrays)
 
@@ -102,8 +109,10 @@ def renormalize_calcfunction(force_constants: ForceConstantsData, settings: orm.
 def renormalization_outputs(fc, result) -> dict:
     """The unstored output nodes of a ``Renormalization`` of ``fc``: ``renormalization``,
     ``summary`` and one ``effective_fc2_T*`` per temperature."""
-    outputs = {"renormalization": renormalization_to_node(result),
-               "summary": orm.Dict(result.to_dict())}
+    outputs = {
+        "renormalization": renormalization_to_node(result),
+        "summary": orm.Dict(result.to_dict()),
+    }
     for i, t in enumerate(result.temperatures):
         effective = result.model(fc, i).force_constants()
         outputs[effective_fc2_label(t)] = ForceConstantsData.from_force_constants(effective)
@@ -111,4 +120,5 @@ def renormalization_outputs(fc, result) -> dict:
 
 
 renormalize_calcfunction.spec().inputs["settings"].validator = settings_validator(
-    settings_from_dict)
+    settings_from_dict
+)

@@ -19,8 +19,9 @@ from .engines import trajectory_from_frames
 
 
 @calcfunction
-def vasp_md_trajectory(trajectory: orm.TrajectoryData, parameters: orm.Dict,
-                       retrieved: orm.FolderData = None):
+def vasp_md_trajectory(
+    trajectory: orm.TrajectoryData, parameters: orm.Dict, retrieved: orm.FolderData = None
+):
     """The MD trajectory with Cartesian positions (Å), every ``interval`` steps.
 
     ``trajectory`` is aiida-vasp's (fractional positions, every ionic step); temperatures (K)
@@ -33,15 +34,18 @@ def vasp_md_trajectory(trajectory: orm.TrajectoryData, parameters: orm.Dict,
         temperatures = vasp.oszicar_temperatures(oszicar)
     frames = vasp.md_frames(arrays, parameters.get_dict(), temperatures)
     if len(frames["steps"]) == 0:
-        return exit_code("ERROR_ENGINE_FAILED", "the VASP MD run recorded no "
-                        "frame; n_steps must be at least 'interval'")
+        return exit_code(
+            "ERROR_ENGINE_FAILED",
+            "the VASP MD run recorded no frame; n_steps must be at least 'interval'",
+        )
     symbols = trajectory.base.attributes.get("symbols")
     return trajectory_from_frames(frames, symbols)
 
 
 @calcfunction
-def vasp_relax_outputs(structure: orm.StructureData, relaxed: orm.StructureData, misc: orm.Dict,
-                       parameters: orm.Dict):
+def vasp_relax_outputs(
+    structure: orm.StructureData, relaxed: orm.StructureData, misc: orm.Dict, parameters: orm.Dict
+):
     """``relaxed_structure`` (copy of VASP's) and ``info`` (energy, converged, space groups)."""
     import spglib
 
@@ -49,12 +53,17 @@ def vasp_relax_outputs(structure: orm.StructureData, relaxed: orm.StructureData,
 
     def sg(node):
         atoms = node.get_ase()
-        return spglib.get_spacegroup((atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers),
-                                     symprec=symprec) or "unknown"
+        return (
+            spglib.get_spacegroup(
+                (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers), symprec=symprec
+            )
+            or "unknown"
+        )
 
     info = vasp.relax_info(misc.get_dict())
     info["spacegroup_initial"] = sg(structure)
     info["spacegroup_final"] = sg(relaxed)
-    info = {k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v)
-            for k, v in info.items()}
+    info = {
+        k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v) for k, v in info.items()
+    }
     return {"relaxed_structure": relaxed.clone(), "info": orm.Dict(info)}

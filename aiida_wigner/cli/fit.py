@@ -11,14 +11,24 @@ from .utils import load_code
 ENGINES = ("sevennet", "emt", "lj", "vasp")
 
 _ENGINE_OPTIONS = [
-    click.option("--engine", type=click.Choice(ENGINES), default="sevennet", show_default=True,
-                 help="Force engine: embedded SevenNet MLIP, EMT / Lennard-Jones (tests), or VASP "
-                      "through aiida-vasp (needs --code)."),
-    click.option("--code", "code_label", default=None,
-                 help="AiiDA code label: the VASP code (--engine vasp), or a Python code to run "
-                      "the ASE engine remotely as an aiida-pythonjob PythonJob."),
-    click.option("--model", default=None,
-                 help="SevenNet model (default 7net-0; 7net-l3i5, 7net-mf-0)."),
+    click.option(
+        "--engine",
+        type=click.Choice(ENGINES),
+        default="sevennet",
+        show_default=True,
+        help="Force engine: embedded SevenNet MLIP, EMT / Lennard-Jones (tests), or VASP "
+        "through aiida-vasp (needs --code).",
+    ),
+    click.option(
+        "--code",
+        "code_label",
+        default=None,
+        help="AiiDA code label: the VASP code (--engine vasp), or a Python code to run "
+        "the ASE engine remotely as an aiida-pythonjob PythonJob.",
+    ),
+    click.option(
+        "--model", default=None, help="SevenNet model (default 7net-0; 7net-l3i5, 7net-mf-0)."
+    ),
 ]
 
 
@@ -32,22 +42,39 @@ def engine_options(command):
 @cmd_root.command("fit")
 @click.argument("structure", type=STRUCTURE_FILE)
 @engine_options
-@click.option("--protocol", type=click.Choice(("fast", "balanced", "paper")), default="fast",
-              show_default=True,
-              help="Parameter set (aiida_wigner/workflows/protocols/force_constants.yaml).")
-@click.option("--supercell", type=click.IntRange(min=1), nargs=3, default=None,
-              help="Supercell multiples, e.g. 4 4 2 (default: from the protocol).")
+@click.option(
+    "--protocol",
+    type=click.Choice(("fast", "balanced", "paper")),
+    default="fast",
+    show_default=True,
+    help="Parameter set (aiida_wigner/workflows/protocols/force_constants.yaml).",
+)
+@click.option(
+    "--supercell",
+    type=click.IntRange(min=1),
+    nargs=3,
+    default=None,
+    help="Supercell multiples, e.g. 4 4 2 (default: from the protocol).",
+)
 @click.option("--no-relax", is_flag=True, help="Use the structure as given (already relaxed).")
-@click.option("--overrides", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="YAML file merged into the protocol, shaped like its inputs (keys "
-                   "supercell_matrix, run_relax, relax, harmonic, sampling, fit, engines; e.g. "
-                   "fit: {parameters: {cutoffs: {'2': 5.0}}}).")
-@click.option("--daemon", is_flag=True,
-              help="Submit to the AiiDA daemon (needs a broker and `verdi daemon start`) instead "
-                   "of running in the foreground.")
+@click.option(
+    "--overrides",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="YAML file merged into the protocol, shaped like its inputs (keys "
+    "supercell_matrix, run_relax, relax, harmonic, sampling, fit, engines; e.g. "
+    "fit: {parameters: {cutoffs: {'2': 5.0}}}).",
+)
+@click.option(
+    "--daemon",
+    is_flag=True,
+    help="Submit to the AiiDA daemon (needs a broker and `verdi daemon start`) instead "
+    "of running in the foreground.",
+)
 @click.pass_context
-def cmd_fit(ctx, structure, engine, code_label, model, protocol, supercell, no_relax, overrides,
-            daemon):
+def cmd_fit(
+    ctx, structure, engine, code_label, model, protocol, supercell, no_relax, overrides, daemon
+):
     """Fit force constants (orders 2..6) of STRUCTURE (CIF, POSCAR, ... read by ASE).
 
     Prints the fit scores (RMSE in eV/Å, R²) and harmonic frequencies (THz, negative =
@@ -72,20 +99,29 @@ def cmd_fit(ctx, structure, engine, code_label, model, protocol, supercell, no_r
     code = load_code_option(code_label, engine) if code_label else None
     with input_errors(f"building the {engine} inputs"):
         builder = ForceConstantsWorkChain.get_builder_from_protocol(
-            orm.StructureData(ase=structure), engine=engine, protocol=protocol, code=code,
-            model=model, supercell=list(supercell) if supercell else None, overrides=over)
+            orm.StructureData(ase=structure),
+            engine=engine,
+            protocol=protocol,
+            code=code,
+            model=model,
+            supercell=list(supercell) if supercell else None,
+            overrides=over,
+        )
     if builder.metadata.get("description"):
         click.echo(f"Note: {builder.metadata.description}")
     if daemon:
         node = submit(builder)
-        click.echo(f"Submitted ForceConstantsWorkChain <{node.pk}>; follow it with "
-                   f"`verdi process status {node.pk}`.")
+        click.echo(
+            f"Submitted ForceConstantsWorkChain <{node.pk}>; follow it with "
+            f"`verdi process status {node.pk}`."
+        )
         return
     results, node = run_get_node(builder)
     click.echo(format_fit_report(node, results))
     if not node.is_finished_ok:
-        raise click.ClickException(f"ForceConstantsWorkChain <{node.pk}> failed "
-                                   f"[{node.exit_status}]: {node.exit_message}")
+        raise click.ClickException(
+            f"ForceConstantsWorkChain <{node.pk}> failed [{node.exit_status}]: {node.exit_message}"
+        )
 
 
 def read_overrides(path, workchain, protocol: str) -> dict:
@@ -102,43 +138,56 @@ def read_overrides(path, workchain, protocol: str) -> dict:
     sections = set(workchain.get_protocol_inputs(protocol))
     if not isinstance(over, dict) or not set(over) <= sections:
         found = sorted(map(str, over)) if isinstance(over, dict) else type(over).__name__
-        raise click.BadParameter(f"{path}: expected a mapping of the protocol's sections "
-                                 f"({', '.join(sorted(sections))}), found {found}",
-                                 param_hint="'--overrides'")
+        raise click.BadParameter(
+            f"{path}: expected a mapping of the protocol's sections "
+            f"({', '.join(sorted(sections))}), found {found}",
+            param_hint="'--overrides'",
+        )
     return over
 
 
 def load_code_option(label: str, engine: str):
     """The AiiDA code ``label`` (``code@computer`` or a PK); a clear click error if unknown."""
-    code = load_code(label, "--code", "list the codes with `verdi code list`, create one with "
-                                      "`verdi code create`")
+    code = load_code(
+        label,
+        "--code",
+        "list the codes with `verdi code list`, create one with `verdi code create`",
+    )
     plugin = code.default_calc_job_plugin
     if engine == "vasp":
         if plugin not in (None, "vasp.vasp"):
-            raise click.BadParameter(f"code {label!r} is set up for {plugin!r}, not for VASP "
-                                     "(vasp.vasp)", param_hint="--code")
+            raise click.BadParameter(
+                f"code {label!r} is set up for {plugin!r}, not for VASP (vasp.vasp)",
+                param_hint="--code",
+            )
         return code
     # ASE engine with a code: a Python interpreter for aiida-pythonjob's PythonJob
     try:
         import aiida_pythonjob  # noqa: F401
     except ImportError as exc:
-        raise click.UsageError(f"--code with --engine {engine} runs the engine as an "
-                               "aiida-pythonjob PythonJob: pip install "
-                               "'aiida-wigner[pythonjob]'") from exc
+        raise click.UsageError(
+            f"--code with --engine {engine} runs the engine as an "
+            "aiida-pythonjob PythonJob: pip install "
+            "'aiida-wigner[pythonjob]'"
+        ) from exc
     if plugin not in (None, "pythonjob.pythonjob"):
-        raise click.BadParameter(f"code {label!r} is set up for {plugin!r}; --engine {engine} "
-                                 "needs a Python interpreter code (pythonjob.pythonjob) with "
-                                 "aiida-wigner installed", param_hint="--code")
+        raise click.BadParameter(
+            f"code {label!r} is set up for {plugin!r}; --engine {engine} "
+            "needs a Python interpreter code (pythonjob.pythonjob) with "
+            "aiida-wigner installed",
+            param_hint="--code",
+        )
     return code
 
 
 def format_fit_report(node, results) -> str:
-    lines = [f"ForceConstantsWorkChain <{node.pk}> {node.process_state.value} "
-             f"[{node.exit_status}]"]
+    lines = [f"ForceConstantsWorkChain <{node.pk}> {node.process_state.value} [{node.exit_status}]"]
     if "lattice" in results:
         lat = results["lattice"].get_dict()
-        lines.append(f"relaxed: a={lat['a']:.4f} b={lat['b']:.4f} c={lat['c']:.4f} Å, "
-                     f"{lat['spacegroup_final']}")
+        lines.append(
+            f"relaxed: a={lat['a']:.4f} b={lat['b']:.4f} c={lat['c']:.4f} Å, "
+            f"{lat['spacegroup_final']}"
+        )
     if "frequencies" in results:
         lines.append("harmonic frequencies (THz; negative = imaginary):")
         for label, d in results["frequencies"].get_dict()["points"].items():
@@ -147,12 +196,14 @@ def format_fit_report(node, results) -> str:
             lines.append(f"  {label:>2} ({q}): {f}")
     if "scores" in results:
         s = results["scores"].get_dict()
-        lines.append(f"fit ({s['method']}, harmonic {s['harmonic']}, "
-                     f"{s['n_structures']} structures): "
-                     f"RMSE train {s['rmse_train']:.4f} eV/Å, "
-                     f"validation {s['rmse_validation']:.4f} "
-                     f"eV/Å ({s['relative_rmse_validation']:.1%} of force RMS), "
-                     f"R² validation {s['r2_validation']:.4f}")
+        lines.append(
+            f"fit ({s['method']}, harmonic {s['harmonic']}, "
+            f"{s['n_structures']} structures): "
+            f"RMSE train {s['rmse_train']:.4f} eV/Å, "
+            f"validation {s['rmse_validation']:.4f} "
+            f"eV/Å ({s['relative_rmse_validation']:.1%} of force RMS), "
+            f"R² validation {s['r2_validation']:.4f}"
+        )
         lines.append(f"parameters per order: {s['n_parameters']} (non-zero {s['n_nonzero']})")
     for key in ("force_constants", "fcp"):
         if key in results:

@@ -11,10 +11,14 @@ from __future__ import annotations
 import click
 
 FORCE_CONSTANTS_NODE = click.option(
-    "--force-constants", "force_constants", default=None, metavar="PK|UUID",
+    "--force-constants",
+    "force_constants",
+    default=None,
+    metavar="PK|UUID",
     help="Force constants already in the database: a node (or a finished workflow with a "
-         "force_constants output) from `aiida-wigner fit`/`run`, or an aiida-phonopy "
-         "PhonopyData/ForceConstantsData.")
+    "force_constants output) from `aiida-wigner fit`/`run`, or an aiida-phonopy "
+    "PhonopyData/ForceConstantsData.",
+)
 
 
 def load_force_constants_node(identifier: str):
@@ -28,13 +32,18 @@ def load_force_constants_node(identifier: str):
     try:
         node = orm.load_node(identifier)
     except (NotExistent, MultipleObjectsError, ValueError) as exc:
-        raise click.BadParameter(f"no unique node {identifier!r} in this profile ({exc}); list "
-                                 "candidates with `verdi node list` or `aiida-wigner results`",
-                                 param_hint=hint) from exc
+        raise click.BadParameter(
+            f"no unique node {identifier!r} in this profile ({exc}); list "
+            "candidates with `verdi node list` or `aiida-wigner results`",
+            param_hint=hint,
+        ) from exc
     if isinstance(node, orm.WorkflowNode):
         if "force_constants" not in node.outputs:
-            raise click.BadParameter(f"workflow <{node.pk}> ({node.process_label}) has no "
-                                     "force_constants output (did it finish?)", param_hint=hint)
+            raise click.BadParameter(
+                f"workflow <{node.pk}> ({node.process_label}) has no "
+                "force_constants output (did it finish?)",
+                param_hint=hint,
+            )
         node = node.outputs.force_constants
     if isinstance(node, ForceConstantsData):
         return node
@@ -43,8 +52,9 @@ def load_force_constants_node(identifier: str):
     try:
         return force_constants_from_node(node)
     except ValueError as exc:
-        raise click.BadParameter(f"node <{node.pk}> ({type(node).__name__}): {exc}",
-                                 param_hint=hint) from exc
+        raise click.BadParameter(
+            f"node <{node.pk}> ({type(node).__name__}): {exc}", param_hint=hint
+        ) from exc
 
 
 def resolve_force_constants(ctx, identifier: str | None, files: dict):
@@ -60,9 +70,11 @@ def resolve_force_constants(ctx, identifier: str | None, files: dict):
 
     if identifier is not None:
         if files:
-            raise click.UsageError("--force-constants takes the crystal and force constants from "
-                                   "the database: leave out " + ", ".join(
-                                       f"--{key.replace('_', '-')}" for key in sorted(files)))
+            raise click.UsageError(
+                "--force-constants takes the crystal and force constants from "
+                "the database: leave out "
+                + ", ".join(f"--{key.replace('_', '-')}" for key in sorted(files))
+            )
         ensure_profile(ctx)
         node = load_force_constants_node(identifier)
         return node.get_force_constants(), node

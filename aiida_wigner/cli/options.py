@@ -36,8 +36,7 @@ class OutputPath(click.Path):
     """
 
     def __init__(self, directory: bool = False):
-        super().__init__(file_okay=not directory, dir_okay=directory, writable=True,
-                         path_type=Path)
+        super().__init__(file_okay=not directory, dir_okay=directory, writable=True, path_type=Path)
 
     def convert(self, value, param, ctx):
         path = super().convert(value, param, ctx)
@@ -45,14 +44,22 @@ class OutputPath(click.Path):
             return path
         parent = path.absolute().parent
         if not parent.is_dir():
-            self.fail(f"cannot write {path}: the directory {parent} does not exist; create it "
-                      f"first or choose another path", param, ctx)
+            self.fail(
+                f"cannot write {path}: the directory {parent} does not exist; create it "
+                f"first or choose another path",
+                param,
+                ctx,
+            )
         try:
             with tempfile.TemporaryFile(dir=parent):
                 pass
         except OSError as exc:
-            self.fail(f"cannot write {path}: no files can be created in {parent} "
-                      f"({exc.strerror}); choose another path", param, ctx)
+            self.fail(
+                f"cannot write {path}: no files can be created in {parent} "
+                f"({exc.strerror}); choose another path",
+                param,
+                ctx,
+            )
         return path
 
 
@@ -107,11 +114,18 @@ class TemperatureList(click.ParamType):
         try:
             number = float(text)
         except ValueError:
-            self.fail(f"{token!r} is not a temperature in K nor a range START:STOP:STEP (e.g. "
-                      f"100:700:100)", param, ctx)
+            self.fail(
+                f"{token!r} is not a temperature in K nor a range START:STOP:STEP (e.g. "
+                f"100:700:100)",
+                param,
+                ctx,
+            )
         if not number >= 0:  # also NaN
-            self.fail(f"temperature {text} K is negative: temperatures must be non-negative, "
-                      f"in K", param, ctx)
+            self.fail(
+                f"temperature {text} K is negative: temperatures must be non-negative, in K",
+                param,
+                ctx,
+            )
         if number == float("inf"):
             self.fail(f"temperature {text} K is not finite", param, ctx)
         return number
@@ -125,8 +139,9 @@ class TemperatureList(click.ParamType):
             self.fail(f"{token!r}: a range is START:STOP:STEP in K, e.g. 100:700:100", param, ctx)
         start, stop, step = (self._number(p, token, param, ctx) for p in parts)
         if step <= 0 or stop < start:
-            self.fail(f"{token!r}: a range START:STOP:STEP needs STEP > 0 and STOP >= START",
-                      param, ctx)
+            self.fail(
+                f"{token!r}: a range START:STOP:STEP needs STEP > 0 and STOP >= START", param, ctx
+            )
         count = int((stop - start) / step * (1 + 1e-12) + 1e-9) + 1
         return [start + i * step for i in range(count)]
 
@@ -146,8 +161,11 @@ class TemperaturesOption(click.Option):
 
         def process(value, state):
             values = [value]
-            while state.rargs and state.rargs[0] != "--" and (
-                    not state.rargs[0].startswith("-") or _NUMBER_LIKE.match(state.rargs[0])):
+            while (
+                state.rargs
+                and state.rargs[0] != "--"
+                and (not state.rargs[0].startswith("-") or _NUMBER_LIKE.match(state.rargs[0]))
+            ):
                 values.append(state.rargs.pop(0))
             original(tuple(values), state)
 
@@ -157,39 +175,76 @@ class TemperaturesOption(click.Option):
 def temperatures_option(default=(300.0,), **kwargs):
     """The ``--temperatures`` option (K; values and START:STOP:STEP ranges, see
     :class:`TemperatureList`); ``kwargs`` go to ``click.option`` (e.g. another help)."""
-    kwargs.setdefault("help", "Temperatures in K: values and/or ranges START:STOP:STEP (STOP "
-                              "included), e.g. 100 300 or 100:700:100.")
-    return click.option("--temperatures", cls=TemperaturesOption, type=TemperatureList(),
-                        default=default, show_default=default is not None, **kwargs)
+    kwargs.setdefault(
+        "help",
+        "Temperatures in K: values and/or ranges START:STOP:STEP (STOP "
+        "included), e.g. 100 300 or 100:700:100.",
+    )
+    return click.option(
+        "--temperatures",
+        cls=TemperaturesOption,
+        type=TemperatureList(),
+        default=default,
+        show_default=default is not None,
+        **kwargs,
+    )
 
 
 #: ``--temperatures`` of ``kappa``, ``renormalize`` (default 300 K)
 TEMPERATURES = temperatures_option()
 
 _OPTIONS = [
-    click.option("--cell", type=EXISTING_FILE,
-                 help="phonopy/phono3py YAML (e.g. phono3py_params.yaml, phonopy_disp.yaml) with "
-                      "the unit cell, supercell and primitive matrices."),
-    click.option("--structure", type=EXISTING_FILE,
-                 help="Unit cell as POSCAR or CIF (instead of --cell); needs --supercell."),
-    click.option("--supercell", type=click.INT, nargs=3, default=None, metavar="N1 N2 N3",
-                 help="Supercell multiplicities of the force constants, with --structure."),
-    click.option("--primitive-matrix", cls=MultipleValueOption, type=click.STRING, default=None,
-                 metavar="auto|P|F|I|A|C|R|P11 ... P33",
-                 help="Primitive cell w.r.t. the unit cell, as phonopy takes it: 'auto', a "
-                      "centring letter, or 9 numbers (row-major); default: the one in the --cell "
-                      "file, else the identity."),
-    click.option("--fc2", type=EXISTING_FILE,
-                 help="Harmonic force constants: phonopy FORCE_CONSTANTS or fc2.hdf5 (eV/Å²)."),
-    click.option("--fc3", type=EXISTING_FILE,
-                 help="Third-order force constants: fc3.hdf5 or ShengBTE FORCE_CONSTANTS_3RD "
-                      "(eV/Å³)."),
-    click.option("--fc4", type=EXISTING_FILE,
-                 help="Fourth-order force constants: FourPhonon FORCE_CONSTANTS_4TH (eV/Å⁴)."),
-    click.option("--fcp", type=EXISTING_FILE,
-                 help="hiphive force-constant potential (.fcp) giving all orders it holds; or "
-                      "ALAMODE force constants (FCSXML .xml, or alm's .fcs with its .xml beside "
-                      "it or --structure SUPERCELL --supercell 1 1 1)."),
+    click.option(
+        "--cell",
+        type=EXISTING_FILE,
+        help="phonopy/phono3py YAML (e.g. phono3py_params.yaml, phonopy_disp.yaml) with "
+        "the unit cell, supercell and primitive matrices.",
+    ),
+    click.option(
+        "--structure",
+        type=EXISTING_FILE,
+        help="Unit cell as POSCAR or CIF (instead of --cell); needs --supercell.",
+    ),
+    click.option(
+        "--supercell",
+        type=click.INT,
+        nargs=3,
+        default=None,
+        metavar="N1 N2 N3",
+        help="Supercell multiplicities of the force constants, with --structure.",
+    ),
+    click.option(
+        "--primitive-matrix",
+        cls=MultipleValueOption,
+        type=click.STRING,
+        default=None,
+        metavar="auto|P|F|I|A|C|R|P11 ... P33",
+        help="Primitive cell w.r.t. the unit cell, as phonopy takes it: 'auto', a "
+        "centring letter, or 9 numbers (row-major); default: the one in the --cell "
+        "file, else the identity.",
+    ),
+    click.option(
+        "--fc2",
+        type=EXISTING_FILE,
+        help="Harmonic force constants: phonopy FORCE_CONSTANTS or fc2.hdf5 (eV/Å²).",
+    ),
+    click.option(
+        "--fc3",
+        type=EXISTING_FILE,
+        help="Third-order force constants: fc3.hdf5 or ShengBTE FORCE_CONSTANTS_3RD (eV/Å³).",
+    ),
+    click.option(
+        "--fc4",
+        type=EXISTING_FILE,
+        help="Fourth-order force constants: FourPhonon FORCE_CONSTANTS_4TH (eV/Å⁴).",
+    ),
+    click.option(
+        "--fcp",
+        type=EXISTING_FILE,
+        help="hiphive force-constant potential (.fcp) giving all orders it holds; or "
+        "ALAMODE force constants (FCSXML .xml, or alm's .fcs with its .xml beside "
+        "it or --structure SUPERCELL --supercell 1 1 1).",
+    ),
 ]
 
 
@@ -204,26 +259,41 @@ def force_constant_files(command):
 def check_crystal_inputs(cell, structure, supercell, fc2, fcp) -> None:
     """Usage errors of the crystal and FC2 options that can be found before reading any file."""
     if cell is not None and structure is not None:
-        raise click.UsageError("--cell and --structure both give the crystal: use only one "
-                               "(--cell phono3py_params.yaml, or --structure POSCAR --supercell "
-                               "N1 N2 N3)")
+        raise click.UsageError(
+            "--cell and --structure both give the crystal: use only one "
+            "(--cell phono3py_params.yaml, or --structure POSCAR --supercell "
+            "N1 N2 N3)"
+        )
     if cell is None and structure is None and fcp is None:
-        raise click.UsageError("give the crystal: --cell phono3py_params.yaml (phonopy/phono3py "
-                               "YAML), or --structure POSCAR|file.cif with --supercell N1 N2 N3")
+        raise click.UsageError(
+            "give the crystal: --cell phono3py_params.yaml (phonopy/phono3py "
+            "YAML), or --structure POSCAR|file.cif with --supercell N1 N2 N3"
+        )
     if structure is not None and not supercell:
-        raise click.BadParameter("--structure needs the supercell of the force constants: add "
-                                 "--supercell N1 N2 N3 (e.g. --supercell 2 2 2)",
-                                 param_hint="'--supercell'")
+        raise click.BadParameter(
+            "--structure needs the supercell of the force constants: add "
+            "--supercell N1 N2 N3 (e.g. --supercell 2 2 2)",
+            param_hint="'--supercell'",
+        )
     if fc2 is None and fcp is None:
-        raise click.UsageError("give the harmonic force constants with --fc2 (fc2.hdf5 or "
-                               "FORCE_CONSTANTS) or --fcp (hiphive potential)")
+        raise click.UsageError(
+            "give the harmonic force constants with --fc2 (fc2.hdf5 or "
+            "FORCE_CONSTANTS) or --fcp (hiphive potential)"
+        )
 
 
 def file_arguments(cell, structure, supercell, primitive_matrix, fc2, fc3, fc4, fcp) -> dict:
     """The keyword arguments of ``load_force_constants`` for the given options (None left out)."""
-    files = {"cell": cell, "structure": structure, "fc2": fc2, "fc3": fc3, "fc4": fc4, "fcp": fcp,
-             "supercell": tuple(supercell) if supercell else None,
-             "primitive_matrix": parse_primitive_matrix(primitive_matrix)}
+    files = {
+        "cell": cell,
+        "structure": structure,
+        "fc2": fc2,
+        "fc3": fc3,
+        "fc4": fc4,
+        "fcp": fcp,
+        "supercell": tuple(supercell) if supercell else None,
+        "primitive_matrix": parse_primitive_matrix(primitive_matrix),
+    }
     return {key: value for key, value in files.items() if value is not None}
 
 
@@ -254,29 +324,61 @@ def parse_primitive_matrix(values):
     except ValueError:
         numbers = []
     if len(numbers) != 9:
-        raise click.BadParameter(f"expected 'auto', a centring letter (P, F, I, A, C, R) or 9 "
-                                 f"numbers, got {' '.join(values)!r}",
-                                 param_hint="'--primitive-matrix'")
-    return [numbers[i:i + 3] for i in (0, 3, 6)]
+        raise click.BadParameter(
+            f"expected 'auto', a centring letter (P, F, I, A, C, R) or 9 "
+            f"numbers, got {' '.join(values)!r}",
+            param_hint="'--primitive-matrix'",
+        )
+    return [numbers[i : i + 3] for i in (0, 3, 6)]
 
 
 _SCP_OPTIONS = [
-    click.option("--diagonal-only", is_flag=True,
-                 help="SCP: keep only the diagonal loop self-energy in the harmonic basis (no "
-                      "off-diagonal polarization mixing)."),
-    click.option("--classical", is_flag=True,
-                 help="SCP: classical statistics (k_B T/ω²) instead of Bose-Einstein."),
-    click.option("--mixing", type=click.FloatRange(min=0, min_open=True, max=1), default=0.5,
-                 show_default=True, help="SCP: mixing parameter of ΔD between iterations."),
-    click.option("--tolerance", type=click.FloatRange(min=0, min_open=True), default=1e-5,
-                 show_default=True, help="SCP: convergence threshold on the frequencies, THz."),
-    click.option("--max-iterations", type=click.IntRange(min=1), default=300, show_default=True,
-                 help="SCP: maximum iterations per temperature."),
-    click.option("--frequency-floor", type=click.FloatRange(min=0), default=0.0,
-                 show_default=True,
-                 help="SCP: lower bound (THz) of |ν| used for imaginary modes in the weights."),
-    click.option("--bubble-epsilon", type=click.FloatRange(min=0, min_open=True), default=0.05,
-                 show_default=True, help="Bubble: the ε of Eq. 4, THz."),
+    click.option(
+        "--diagonal-only",
+        is_flag=True,
+        help="SCP: keep only the diagonal loop self-energy in the harmonic basis (no "
+        "off-diagonal polarization mixing).",
+    ),
+    click.option(
+        "--classical",
+        is_flag=True,
+        help="SCP: classical statistics (k_B T/ω²) instead of Bose-Einstein.",
+    ),
+    click.option(
+        "--mixing",
+        type=click.FloatRange(min=0, min_open=True, max=1),
+        default=0.5,
+        show_default=True,
+        help="SCP: mixing parameter of ΔD between iterations.",
+    ),
+    click.option(
+        "--tolerance",
+        type=click.FloatRange(min=0, min_open=True),
+        default=1e-5,
+        show_default=True,
+        help="SCP: convergence threshold on the frequencies, THz.",
+    ),
+    click.option(
+        "--max-iterations",
+        type=click.IntRange(min=1),
+        default=300,
+        show_default=True,
+        help="SCP: maximum iterations per temperature.",
+    ),
+    click.option(
+        "--frequency-floor",
+        type=click.FloatRange(min=0),
+        default=0.0,
+        show_default=True,
+        help="SCP: lower bound (THz) of |ν| used for imaginary modes in the weights.",
+    ),
+    click.option(
+        "--bubble-epsilon",
+        type=click.FloatRange(min=0, min_open=True),
+        default=0.05,
+        show_default=True,
+        help="Bubble: the ε of Eq. 4, THz.",
+    ),
 ]
 
 
@@ -287,14 +389,33 @@ def scp_solver_options(command):
     return command
 
 
-def scp_settings(mesh, inner_mesh, temperatures, bubble, diagonal_only, classical, mixing,
-                 tolerance, max_iterations, frequency_floor, bubble_epsilon) -> dict:
+def scp_settings(
+    mesh,
+    inner_mesh,
+    temperatures,
+    bubble,
+    diagonal_only,
+    classical,
+    mixing,
+    tolerance,
+    max_iterations,
+    frequency_floor,
+    bubble_epsilon,
+) -> dict:
     """The settings ``Dict`` of ``wigner.renormalize`` for the command-line options."""
-    return {"mesh": list(mesh), "inner_mesh": list(inner_mesh),
-            "temperatures": [float(t) for t in temperatures], "off_diagonal": not diagonal_only,
-            "classical": classical, "mixing": mixing, "tolerance": tolerance,
-            "max_iterations": max_iterations, "frequency_floor": frequency_floor,
-            "bubble": bubble, "bubble_epsilon": bubble_epsilon}
+    return {
+        "mesh": list(mesh),
+        "inner_mesh": list(inner_mesh),
+        "temperatures": [float(t) for t in temperatures],
+        "off_diagonal": not diagonal_only,
+        "classical": classical,
+        "mixing": mixing,
+        "tolerance": tolerance,
+        "max_iterations": max_iterations,
+        "frequency_floor": frequency_floor,
+        "bubble": bubble,
+        "bubble_epsilon": bubble_epsilon,
+    }
 
 
 def run_renormalization(node, settings: dict):
@@ -308,10 +429,13 @@ def run_renormalization(node, settings: dict):
 
     with input_errors("renormalizing the phonons"):
         outputs, process = renormalize_calcfunction.run_get_node(
-            force_constants=node, settings=orm.Dict(settings))
+            force_constants=node, settings=orm.Dict(settings)
+        )
     if not process.is_finished_ok:
-        raise click.ClickException(f"the renormalization <{process.pk}> failed with exit status "
-                                   f"{process.exit_status}: {process.exit_message}")
+        raise click.ClickException(
+            f"the renormalization <{process.pk}> failed with exit status "
+            f"{process.exit_status}: {process.exit_message}"
+        )
     return outputs, process
 
 
@@ -321,7 +445,9 @@ def format_convergence(summary: dict) -> str:
     for i, t in enumerate(summary["temperatures"]):
         lowest = min(min(row) for row in summary["frequencies"][i])
         state = "converged" if summary["converged"][i] else "NOT CONVERGED"
-        lines.append(f"  {t:8.2f} K  {state:13s}  {summary['iterations'][i]:4d} iterations  "
-                     f"residual {summary['residual'][i]:.2e} THz  lowest frequency "
-                     f"{lowest:.4f} THz")
+        lines.append(
+            f"  {t:8.2f} K  {state:13s}  {summary['iterations'][i]:4d} iterations  "
+            f"residual {summary['residual'][i]:.2e} THz  lowest frequency "
+            f"{lowest:.4f} THz"
+        )
     return "\n".join(lines)

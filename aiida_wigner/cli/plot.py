@@ -10,51 +10,108 @@ from .root import cmd_root
 from .runs import load_run
 from .utils import ensure_profile, input_errors
 
-KINDS = ("kappa-vs-T", "dispersion", "linewidths", "spectral", "cumulative", "kappa-c-map",
-         "pr", "apr", "velocities", "lifetimes", "lorentzian-map", "velocity-map", "msd",
-         "mode-removal")
+KINDS = (
+    "kappa-vs-T",
+    "dispersion",
+    "linewidths",
+    "spectral",
+    "cumulative",
+    "kappa-c-map",
+    "pr",
+    "apr",
+    "velocities",
+    "lifetimes",
+    "lorentzian-map",
+    "velocity-map",
+    "msd",
+    "mode-removal",
+)
 #: Kinds that need the band path (ase).
-PATH_KINDS = ("dispersion", "pr", "apr", "velocities", "lifetimes", "lorentzian-map",
-              "velocity-map")
+PATH_KINDS = (
+    "dispersion",
+    "pr",
+    "apr",
+    "velocities",
+    "lifetimes",
+    "lorentzian-map",
+    "velocity-map",
+)
 #: Kinds drawn at one temperature (the lowest unless --temperature is given).
-ONE_TEMPERATURE = ("kappa-c-map", "pr", "apr", "velocities", "lorentzian-map", "velocity-map",
-                   "mode-removal")
+ONE_TEMPERATURE = (
+    "kappa-c-map",
+    "pr",
+    "apr",
+    "velocities",
+    "lorentzian-map",
+    "velocity-map",
+    "mode-removal",
+)
 AXES = {"xx": 0, "yy": 1, "zz": 2}
 
 
 @cmd_root.command("plot")
 @click.argument("identifier", metavar="PK")
-@click.option("--kind", type=click.Choice(KINDS), required=True,
-              help="kappa-vs-T: κ_P, κ_C, κ (xx, zz) versus T; dispersion: harmonic and "
-                   "renormalized bands along the high-symmetry path; linewidths: γ versus ν; "
-                   "spectral / cumulative: κ_P(ν), κ_C(ν); kappa-c-map: κ_C over (ν, ν'); "
-                   "pr / apr / velocities: bands coloured by the participation ratio, the APR "
-                   "of each species, |v| (or --direction); lifetimes: τ and mean free paths "
-                   "with the Wigner and Ioffe–Regel limits; lorentzian-map: Γ/((Δν)² + Γ²) with "
-                   "the run's κ_C pairs; velocity-map: interband |v_jj'| over (ν, ν'); "
-                   "msd: mean-square displacements per atom vs T; "
-                   "mode-removal: κ_P with modes switched off in the 3ph sums. The analysis "
-                   "kinds store their wigner.analysis / wigner.mode_removal nodes on first use "
-                   "(docs/analysis.md).")
-@click.option("--output", "-o", type=NEW_FILE, required=True,
-              help="Image file to write (format from the extension, e.g. kappa.png).")
-@click.option("--temperature", type=click.FLOAT, default=None,
-              help="Only this temperature (K), one of the run's [default: all; kappa-c-map: the "
-                   "lowest].")
-@click.option("--direction", type=click.Choice(["xx", "yy", "zz", "avg"]), default="avg",
-              show_default=True,
-              help="Component of the spectral, cumulative, κ_C-map and lorentzian-map plots "
-                   "(avg = trace/3); velocities, velocity-map: |v_x|, |v_y|, |v_z| "
-                   "(avg = |v|, resp. trace/3 of |v|²).")
-@click.option("--npoints", type=click.IntRange(min=10), default=200, show_default=True,
-              help="dispersion, pr, apr, velocities: number of q-points along the path.")
-@click.option("--window", type=(float, float), multiple=True, metavar="LO HI",
-              help="mode-removal: switch off the modes with LO <= ν < HI (THz); repeatable.")
-@click.option("--species", multiple=True, metavar="ELEMENT",
-              help="mode-removal: switch off the modes whose largest APR is this element's "
-                   "(with --window: both); repeatable. Without --window/--species: the stored "
-                   "removals of the run, or one per species. Each new removal costs one "
-                   "three-phonon calculation per temperature.")
+@click.option(
+    "--kind",
+    type=click.Choice(KINDS),
+    required=True,
+    help="kappa-vs-T: κ_P, κ_C, κ (xx, zz) versus T; dispersion: harmonic and "
+    "renormalized bands along the high-symmetry path; linewidths: γ versus ν; "
+    "spectral / cumulative: κ_P(ν), κ_C(ν); kappa-c-map: κ_C over (ν, ν'); "
+    "pr / apr / velocities: bands coloured by the participation ratio, the APR "
+    "of each species, |v| (or --direction); lifetimes: τ and mean free paths "
+    "with the Wigner and Ioffe–Regel limits; lorentzian-map: Γ/((Δν)² + Γ²) with "
+    "the run's κ_C pairs; velocity-map: interband |v_jj'| over (ν, ν'); "
+    "msd: mean-square displacements per atom vs T; "
+    "mode-removal: κ_P with modes switched off in the 3ph sums. The analysis "
+    "kinds store their wigner.analysis / wigner.mode_removal nodes on first use "
+    "(docs/analysis.md).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=NEW_FILE,
+    required=True,
+    help="Image file to write (format from the extension, e.g. kappa.png).",
+)
+@click.option(
+    "--temperature",
+    type=click.FLOAT,
+    default=None,
+    help="Only this temperature (K), one of the run's [default: all; kappa-c-map: the lowest].",
+)
+@click.option(
+    "--direction",
+    type=click.Choice(["xx", "yy", "zz", "avg"]),
+    default="avg",
+    show_default=True,
+    help="Component of the spectral, cumulative, κ_C-map and lorentzian-map plots "
+    "(avg = trace/3); velocities, velocity-map: |v_x|, |v_y|, |v_z| "
+    "(avg = |v|, resp. trace/3 of |v|²).",
+)
+@click.option(
+    "--npoints",
+    type=click.IntRange(min=10),
+    default=200,
+    show_default=True,
+    help="dispersion, pr, apr, velocities: number of q-points along the path.",
+)
+@click.option(
+    "--window",
+    type=(float, float),
+    multiple=True,
+    metavar="LO HI",
+    help="mode-removal: switch off the modes with LO <= ν < HI (THz); repeatable.",
+)
+@click.option(
+    "--species",
+    multiple=True,
+    metavar="ELEMENT",
+    help="mode-removal: switch off the modes whose largest APR is this element's "
+    "(with --window: both); repeatable. Without --window/--species: the stored "
+    "removals of the run, or one per species. Each new removal costs one "
+    "three-phonon calculation per temperature.",
+)
 @click.pass_context
 def cmd_plot(ctx, identifier, kind, output, temperature, direction, npoints, window, species):
     """Plot a finished conductivity workflow or kappa calculation (its PK or UUID).
@@ -87,8 +144,9 @@ def _require_plot_extra(kind: str) -> None:
         try:
             __import__(module)
         except ImportError as exc:
-            raise click.ClickException(f"`plot --kind {kind}` needs {module}: pip install "
-                                       f"'aiida-wigner[plot]'") from exc
+            raise click.ClickException(
+                f"`plot --kind {kind}` needs {module}: pip install 'aiida-wigner[plot]'"
+            ) from exc
 
 
 def _pick_temperatures(temperatures, wanted, kind) -> np.ndarray:
@@ -99,8 +157,10 @@ def _pick_temperatures(temperatures, wanted, kind) -> np.ndarray:
         return np.arange(len(temperatures))
     hits = np.nonzero(np.isclose(temperatures, wanted, rtol=0, atol=1e-6))[0]
     if not len(hits):
-        raise ValueError(f"--temperature {wanted:g} K is not one of the run's temperatures "
-                         f"({', '.join(f'{t:g}' for t in temperatures)} K)")
+        raise ValueError(
+            f"--temperature {wanted:g} K is not one of the run's temperatures "
+            f"({', '.join(f'{t:g}' for t in temperatures)} K)"
+        )
     return hits[:1]
 
 
@@ -136,8 +196,7 @@ def _plot_kappa(run, picked, direction, npoints, title):
 
     kappa = run.kappa
     tensors = {name: kappa.get_array(name)[picked] for name in ("kappa_P", "kappa_C", "kappa")}
-    return plotting.kappa_vs_temperature(kappa.get_array("temperatures")[picked], tensors,
-                                         title)
+    return plotting.kappa_vs_temperature(kappa.get_array("temperatures")[picked], tensors, title)
 
 
 def dispersion_data(run, picked, npoints: int):
@@ -153,8 +212,10 @@ def dispersion_data(run, picked, npoints: int):
     if run.renormalization is not None:
         temperatures = run.kappa.get_array("temperatures")[picked]
         models = renormalization_from_node(run.renormalization).models(fc, temperatures)
-        renormalized = {float(t): model.phonons(path.qpoints).frequencies
-                        for t, model in zip(temperatures, models, strict=True)}
+        renormalized = {
+            float(t): model.phonons(path.qpoints).frequencies
+            for t, model in zip(temperatures, models, strict=True)
+        }
     return path, solve(fc, path.qpoints).frequencies, renormalized
 
 
@@ -171,8 +232,9 @@ def _plot_linewidths(run, picked, direction, npoints, title):
     freqs = modes.get_array("frequency")
     if freqs.ndim == 3:  # renormalized phonons: one set per temperature
         freqs = freqs[picked]
-    return plotting.linewidths(freqs, modes.get_array("gamma")[picked],
-                               run.kappa.get_array("temperatures")[picked], title)
+    return plotting.linewidths(
+        freqs, modes.get_array("gamma")[picked], run.kappa.get_array("temperatures")[picked], title
+    )
 
 
 def _plot_spectral(run, picked, direction, npoints, title, name="spectral"):
@@ -180,9 +242,14 @@ def _plot_spectral(run, picked, direction, npoints, title, name="spectral"):
 
     edges, get = _spectra(run, picked)
     draw = plotting.spectral if name == "spectral" else plotting.cumulative
-    return draw(edges, _component(get(f"kappa_P_{name}")[picked], direction),
-                _component(get(f"kappa_C_{name}")[picked], direction),
-                run.kappa.get_array("temperatures")[picked], direction, title)
+    return draw(
+        edges,
+        _component(get(f"kappa_P_{name}")[picked], direction),
+        _component(get(f"kappa_C_{name}")[picked], direction),
+        run.kappa.get_array("temperatures")[picked],
+        direction,
+        title,
+    )
 
 
 def _plot_cumulative(run, picked, direction, npoints, title):
@@ -196,15 +263,22 @@ def _plot_map(run, picked, direction, npoints, title):
     t = run.kappa.get_array("temperatures")[picked[0]]
     values = _component(get("kappa_C_map")[picked[0]], direction)
     label = plotting.component_label(direction)
-    return plotting.kappa_c_map(edges[0], values, f"{title}\n" + rf"$\kappa_C$ {label}, {t:g} K, "
-                                f"sum {values.sum():.4g} W/(m K)")
+    return plotting.kappa_c_map(
+        edges[0],
+        values,
+        f"{title}\n" + rf"$\kappa_C$ {label}, {t:g} K, "
+        f"sum {values.sum():.4g} W/(m K)",
+    )
 
 
 def _consumers(run, label: str):
     """Finished-ok processes named ``label`` that took this run's ``modes``, newest first."""
     links = run.modes.base.links.get_outgoing(link_label_filter="modes").all()
-    found = [link.node for link in links
-             if getattr(link.node, "process_label", None) == label and link.node.is_finished_ok]
+    found = [
+        link.node
+        for link in links
+        if getattr(link.node, "process_label", None) == label and link.node.is_finished_ok
+    ]
     return sorted(found, key=lambda node: node.pk, reverse=True)
 
 
@@ -219,8 +293,9 @@ def _analysis(run, npoints: int):
         params = process.inputs.parameters.get_dict() if "parameters" in process.inputs else {}
         if params.get("path_points", 200) == npoints:
             return process.outputs
-    _, process = analysis_calcfunction.run_get_node(**analysis_inputs(run.kappa_process),
-                                                    parameters=orm.Dict({"path_points": npoints}))
+    _, process = analysis_calcfunction.run_get_node(
+        **analysis_inputs(run.kappa_process), parameters=orm.Dict({"path_points": npoints})
+    )
     if not process.is_finished_ok:
         raise ValueError(f"wigner.analysis <{process.pk}> failed: {process.exit_message}")
     return process.outputs
@@ -229,8 +304,12 @@ def _analysis(run, npoints: int):
 def _path(dispersion):
     from aiida_wigner.physics.bandpath import BandPath
 
-    return BandPath(dispersion.get_array("qpoints"), dispersion.get_array("distances"),
-                    dispersion.get_array("ticks"), tuple(dispersion.base.attributes.get("labels")))
+    return BandPath(
+        dispersion.get_array("qpoints"),
+        dispersion.get_array("distances"),
+        dispersion.get_array("ticks"),
+        tuple(dispersion.base.attributes.get("labels")),
+    )
 
 
 def _plot_pr(run, picked, direction, npoints, title):
@@ -238,9 +317,15 @@ def _plot_pr(run, picked, direction, npoints, title):
 
     disp = _analysis(run, npoints).dispersion
     i, t = picked[0], run.kappa.get_array("temperatures")[picked[0]]
-    return plotting.colored_dispersion(_path(disp), disp.get_array("frequency")[i],
-                                       disp.get_array("pr")[i], "Participation ratio PR (Eq. 10)",
-                                       f"{title}\nPR, {t:g} K", vmin=0.0, vmax=1.0)
+    return plotting.colored_dispersion(
+        _path(disp),
+        disp.get_array("frequency")[i],
+        disp.get_array("pr")[i],
+        "Participation ratio PR (Eq. 10)",
+        f"{title}\nPR, {t:g} K",
+        vmin=0.0,
+        vmax=1.0,
+    )
 
 
 def _plot_apr(run, picked, direction, npoints, title):
@@ -249,9 +334,13 @@ def _plot_apr(run, picked, direction, npoints, title):
     disp = _analysis(run, npoints).dispersion
     i, t = picked[0], run.kappa.get_array("temperatures")[picked[0]]
     species = _analysis(run, npoints).participation.base.attributes.get("species")
-    return plotting.species_dispersions(_path(disp), disp.get_array("frequency")[i],
-                                        disp.get_array("apr_species")[i], species,
-                                        f"{title}\nAPR per species (Eq. 11), {t:g} K")
+    return plotting.species_dispersions(
+        _path(disp),
+        disp.get_array("frequency")[i],
+        disp.get_array("apr_species")[i],
+        species,
+        f"{title}\nAPR per species (Eq. 11), {t:g} K",
+    )
 
 
 def _plot_velocities(run, picked, direction, npoints, title):
@@ -264,21 +353,30 @@ def _plot_velocities(run, picked, direction, npoints, title):
         values, name = np.linalg.norm(v, axis=-1), "|v|"
     else:
         values, name = np.abs(v[..., AXES[direction]]), f"|v_{direction[0]}|"
-    return plotting.colored_dispersion(_path(disp), disp.get_array("frequency")[i], values,
-                                       f"Group velocity ${name}$ (Å/ps = 100 m/s)",
-                                       f"{title}\ngroup velocity, {t:g} K", vmin=0.0,
-                                       cmap="plasma")
+    return plotting.colored_dispersion(
+        _path(disp),
+        disp.get_array("frequency")[i],
+        values,
+        f"Group velocity ${name}$ (Å/ps = 100 m/s)",
+        f"{title}\ngroup velocity, {t:g} K",
+        vmin=0.0,
+        cmap="plasma",
+    )
 
 
 def _plot_lifetimes(run, picked, direction, npoints, title):
     from aiida_wigner import plotting
 
     life = _analysis(run, npoints).lifetimes
-    return plotting.lifetimes(life.get_array("frequency")[picked], life.get_array("tau")[picked],
-                              life.get_array("mean_free_path")[picked],
-                              life.get_array("temperature")[picked],
-                              life.get_array("tau_wigner")[picked],
-                              float(life.get_array("ioffe_regel_length")), title)
+    return plotting.lifetimes(
+        life.get_array("frequency")[picked],
+        life.get_array("tau")[picked],
+        life.get_array("mean_free_path")[picked],
+        life.get_array("temperature")[picked],
+        life.get_array("tau_wigner")[picked],
+        float(life.get_array("ioffe_regel_length")),
+        title,
+    )
 
 
 def _plot_lorentzian(run, picked, direction, npoints, title):
@@ -290,12 +388,15 @@ def _plot_lorentzian(run, picked, direction, npoints, title):
     falling = _component(spec.get_array("kappa_C_falling")[i], direction)
     label = plotting.component_label(direction)
     return plotting.lorentzian_map(
-        spec.get_array("lorentzian_delta"), spec.get_array("lorentzian_gamma"),
-        spec.get_array("lorentzian_weight"), spec.get_array("pair_delta_edges"),
-        spec.get_array("pair_gamma_edges"), _component(spec.get_array("kappa_C_pairs")[i],
-                                                       direction),
+        spec.get_array("lorentzian_delta"),
+        spec.get_array("lorentzian_gamma"),
+        spec.get_array("lorentzian_weight"),
+        spec.get_array("pair_delta_edges"),
+        spec.get_array("pair_gamma_edges"),
+        _component(spec.get_array("kappa_C_pairs")[i], direction),
         f"{title}\n{t:g} K, {label}: " + rf"$\kappa_C$ {rising:.3g} ($\Gamma < |\Delta\nu|$) + "
-        rf"{falling:.3g} ($\Gamma \geq |\Delta\nu|$) W/(m K)")
+        rf"{falling:.3g} ($\Gamma \geq |\Delta\nu|$) W/(m K)",
+    )
 
 
 def _plot_velocity_map(run, picked, direction, npoints, title):
@@ -303,9 +404,12 @@ def _plot_velocity_map(run, picked, direction, npoints, title):
 
     spec = _analysis(run, npoints).spectra
     i, t = picked[0], run.kappa.get_array("temperatures")[picked[0]]
-    return plotting.velocity_map(spec.get_array("frequency_bin_edges")[i],
-                                 _component(spec.get_array("velocity_map")[i], direction),
-                                 direction, f"{title}\ninterband velocities, {t:g} K")
+    return plotting.velocity_map(
+        spec.get_array("frequency_bin_edges")[i],
+        _component(spec.get_array("velocity_map")[i], direction),
+        direction,
+        f"{title}\ninterband velocities, {t:g} K",
+    )
 
 
 def _plot_msd(run, picked, direction, npoints, title):
@@ -313,12 +417,18 @@ def _plot_msd(run, picked, direction, npoints, title):
 
     ren = run.renormalization
     if ren is None:
-        raise ValueError("--kind msd needs a run on renormalized phonons: the mean-square "
-                         "displacements are the `msd` of its wigner.renormalize")
+        raise ValueError(
+            "--kind msd needs a run on renormalized phonons: the mean-square "
+            "displacements are the `msd` of its wigner.renormalize"
+        )
     symbols = run.force_constants.get_force_constants().primitive.symbols
     labels = [f"{s}{k + 1}" for k, s in enumerate(symbols)]
-    return plotting.mean_square_displacements(ren.get_array("temperatures"), ren.get_array("msd"),
-                                              labels, f"{title}\nmsd of renormalization <{ren.pk}>")
+    return plotting.mean_square_displacements(
+        ren.get_array("temperatures"),
+        ren.get_array("msd"),
+        labels,
+        f"{title}\nmsd of renormalization <{ren.pk}>",
+    )
 
 
 def _removals(run, windows, species):
@@ -327,10 +437,15 @@ def _removals(run, windows, species):
 
     from aiida_wigner.calculations.analysis import analysis_inputs, mode_removal_calcfunction
 
-    stored = {_removal_key(p.inputs.removal.get_dict()): p
-              for p in _consumers(run, "mode_removal_calcfunction")}
-    wanted = [dict(w, **s) for w in ([{"window": list(w)} for w in windows] or [{}])
-              for s in ([{"species": e} for e in species] or [{}])]
+    stored = {
+        _removal_key(p.inputs.removal.get_dict()): p
+        for p in _consumers(run, "mode_removal_calcfunction")
+    }
+    wanted = [
+        dict(w, **s)
+        for w in ([{"window": list(w)} for w in windows] or [{}])
+        for s in ([{"species": e} for e in species] or [{}])
+    ]
     wanted = [w for w in wanted if w] or [p.inputs.removal.get_dict() for p in stored.values()]
     if not wanted:  # nothing asked, nothing stored: the modes dominated by each species
         symbols = run.force_constants.get_force_constants().primitive.symbols
@@ -340,18 +455,23 @@ def _removals(run, windows, species):
         process = stored.get(_removal_key(removal))
         if process is None:
             _, process = mode_removal_calcfunction.run_get_node(
-                **analysis_inputs(run.kappa_process), removal=orm.Dict(removal))
+                **analysis_inputs(run.kappa_process), removal=orm.Dict(removal)
+            )
             if not process.is_finished_ok:
-                raise ValueError(f"wigner.mode_removal <{process.pk}> failed: "
-                                 f"{process.exit_message}")
+                raise ValueError(
+                    f"wigner.mode_removal <{process.pk}> failed: {process.exit_message}"
+                )
         out.append((removal, process.outputs.mode_removal))
     return out
 
 
 def _removal_key(removal: dict) -> tuple:
     window = removal.get("window")
-    return (tuple(float(v) for v in window) if window else None, removal.get("species"),
-            removal.get("own", "keep"))
+    return (
+        tuple(float(v) for v in window) if window else None,
+        removal.get("species"),
+        removal.get("own", "keep"),
+    )
 
 
 def _removal_label(removal: dict) -> str:
@@ -376,14 +496,28 @@ def _plot_removal(run, picked, direction, npoints, title):
         labels.append(_removal_label(removal))
         xx.append(k[0, 0])
         zz.append(k[2, 2])
-    return plotting.mode_removal(labels, xx, zz, t, f"{title}\nmodes switched off in the "
-                                                    f"three-phonon sums")
+    return plotting.mode_removal(
+        labels, xx, zz, t, f"{title}\nmodes switched off in the three-phonon sums"
+    )
 
 
-FIGURES = {"kappa-vs-T": _plot_kappa, "dispersion": _plot_dispersion,
-           "linewidths": _plot_linewidths, "spectral": _plot_spectral,
-           "cumulative": _plot_cumulative, "kappa-c-map": _plot_map}
-FIGURES.update({"pr": _plot_pr, "apr": _plot_apr, "velocities": _plot_velocities,
-                "lifetimes": _plot_lifetimes, "lorentzian-map": _plot_lorentzian,
-                "velocity-map": _plot_velocity_map,
-                "msd": _plot_msd, "mode-removal": _plot_removal})
+FIGURES = {
+    "kappa-vs-T": _plot_kappa,
+    "dispersion": _plot_dispersion,
+    "linewidths": _plot_linewidths,
+    "spectral": _plot_spectral,
+    "cumulative": _plot_cumulative,
+    "kappa-c-map": _plot_map,
+}
+FIGURES.update(
+    {
+        "pr": _plot_pr,
+        "apr": _plot_apr,
+        "velocities": _plot_velocities,
+        "lifetimes": _plot_lifetimes,
+        "lorentzian-map": _plot_lorentzian,
+        "velocity-map": _plot_velocity_map,
+        "msd": _plot_msd,
+        "mode-removal": _plot_removal,
+    }
+)

@@ -31,11 +31,14 @@ from .root import cmd_root
 from .utils import ensure_profile, input_errors
 
 #: Modules whose calcfunctions are re-run (deterministic, no force engine).
-REPRODUCED_MODULES = ("aiida_wigner.calculations.kappa", "aiida_wigner.calculations.renormalize",
-                      "aiida_wigner.calculations.conductivity",
-                      "aiida_wigner.calculations.analysis",
-                      "aiida_wigner.calculations.fitting",
-                      "aiida_wigner.calculations.phonopy_nodes")
+REPRODUCED_MODULES = (
+    "aiida_wigner.calculations.kappa",
+    "aiida_wigner.calculations.renormalize",
+    "aiida_wigner.calculations.conductivity",
+    "aiida_wigner.calculations.analysis",
+    "aiida_wigner.calculations.fitting",
+    "aiida_wigner.calculations.phonopy_nodes",
+)
 
 #: Values that record the environment, not a result: shown when they differ, never a failure.
 #: The code versions of a summary, and the pickled metadata member of a hiphive .fcp (it holds
@@ -46,10 +49,15 @@ INFORMATIONAL_SUFFIXES = (".fcp:attributes",)
 
 @cmd_root.command("reproduce")
 @click.argument("identifier", metavar="PK")
-@click.option("--rtol", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Largest accepted deviation relative to the largest stored value of each "
-                   "output array (0: bit-identical; e.g. 1e-12 across machines or thread "
-                   "counts).")
+@click.option(
+    "--rtol",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Largest accepted deviation relative to the largest stored value of each "
+    "output array (0: bit-identical; e.g. 1e-12 across machines or thread "
+    "counts).",
+)
 @click.pass_context
 def cmd_reproduce(ctx, identifier, rtol):
     """Re-run the calcfunctions of a finished workflow (or one calcfunction) and compare.
@@ -72,17 +80,21 @@ def cmd_reproduce(ctx, identifier, rtol):
         rows = reproduce_process(process)
         bad = [row for row in rows if not row.within(rtol)]
         failures.extend((process, row) for row in bad)
-        click.echo(f"{process_name(process)} <{process.pk}>: {len(rows)} values compared, "
-                   f"{'all within' if not bad else f'{len(bad)} beyond'} rtol={rtol:g}")
+        click.echo(
+            f"{process_name(process)} <{process.pk}>: {len(rows)} values compared, "
+            f"{'all within' if not bad else f'{len(bad)} beyond'} rtol={rtol:g}"
+        )
         click.echo(format_rows(rows))
     for process, reason in skipped:
         click.echo(f"not re-run: {process_name(process)} <{process.pk}> ({reason})")
     if failures:
-        names = ", ".join(f"{process_name(p)}<{p.pk}> {row.output}/{row.name}"
-                          for p, row in failures[:4])
+        names = ", ".join(
+            f"{process_name(p)}<{p.pk}> {row.output}/{row.name}" for p, row in failures[:4]
+        )
         more = f" and {len(failures) - 4} more" if len(failures) > 4 else ""
-        raise click.ClickException(f"{len(failures)} outputs differ beyond rtol={rtol:g}: "
-                                   f"{names}{more}")
+        raise click.ClickException(
+            f"{len(failures)} outputs differ beyond rtol={rtol:g}: {names}{more}"
+        )
     click.echo(f"Reproduced {len(processes)} calculation(s) within rtol={rtol:g}.")
 
 
@@ -106,8 +118,9 @@ class Deviation:
 
     @property
     def informational(self) -> bool:
-        return (self.name.startswith(INFORMATIONAL_PREFIXES)
-                or self.name.endswith(INFORMATIONAL_SUFFIXES))
+        return self.name.startswith(INFORMATIONAL_PREFIXES) or self.name.endswith(
+            INFORMATIONAL_SUFFIXES
+        )
 
     def within(self, rtol: float) -> bool:
         return self.informational or (self.relative is not None and self.relative <= rtol)
@@ -123,10 +136,20 @@ def format_rows(rows) -> str:
         return "differs" if np.isinf(value) else f"{value:.3g}"
 
     shown = [row for row in rows if row.shape not in ("", "scalar") or row.relative != 0.0]
-    return tabulate([[row.output, row.name, row.shape, number(row.absolute), number(row.relative)
-                      + (" (not checked)" if row.informational else "")] for row in shown],
-                    headers=["output", "value", "shape", "max |Δ|", "max rel"],
-                    disable_numparse=True)
+    return tabulate(
+        [
+            [
+                row.output,
+                row.name,
+                row.shape,
+                number(row.absolute),
+                number(row.relative) + (" (not checked)" if row.informational else ""),
+            ]
+            for row in shown
+        ],
+        headers=["output", "value", "shape", "max |Δ|", "max rel"],
+        disable_numparse=True,
+    )
 
 
 def select_processes(identifier):
@@ -144,15 +167,21 @@ def select_processes(identifier):
         raise ValueError(f"no single node {identifier!r} in this profile ({exc})") from exc
     if isinstance(node, orm.WorkflowNode):
         if not node.is_finished_ok:
-            raise ValueError(f"workflow <{node.pk}> did not finish successfully (exit status "
-                             f"{node.exit_status}): only finished runs can be reproduced")
-        candidates = sorted((p for p in node.called_descendants
-                             if isinstance(p, orm.CalcFunctionNode)), key=lambda p: p.ctime)
+            raise ValueError(
+                f"workflow <{node.pk}> did not finish successfully (exit status "
+                f"{node.exit_status}): only finished runs can be reproduced"
+            )
+        candidates = sorted(
+            (p for p in node.called_descendants if isinstance(p, orm.CalcFunctionNode)),
+            key=lambda p: p.ctime,
+        )
     elif isinstance(node, orm.CalcFunctionNode):
         candidates = [node]
     else:
-        raise ValueError(f"node <{node.pk}> is a {type(node).__name__}: give the PK of a "
-                         f"finished workflow or calcfunction")
+        raise ValueError(
+            f"node <{node.pk}> is a {type(node).__name__}: give the PK of a "
+            f"finished workflow or calcfunction"
+        )
     chosen, skipped = [], []
     for process in candidates:
         reason = _not_reproduced(process)
@@ -161,8 +190,11 @@ def select_processes(identifier):
         else:
             skipped.append((process, reason))
     if not chosen:
-        raise ValueError(f"<{node.pk}> has no calcfunction that can be re-run (" + "; ".join(
-            f"{p.process_label}: {r}" for p, r in skipped) + ")")
+        raise ValueError(
+            f"<{node.pk}> has no calcfunction that can be re-run ("
+            + "; ".join(f"{p.process_label}: {r}" for p, r in skipped)
+            + ")"
+        )
     return chosen, skipped
 
 
@@ -178,8 +210,10 @@ def _not_reproduced(process) -> str | None:
     if module in REPRODUCED_MODULES:
         return None
     if module.startswith("aiida_wigner."):
-        return (f"a force-engine step or its bookkeeping ({module}): its outputs are the stored "
-                f"inputs of the re-run steps")
+        return (
+            f"a force-engine step or its bookkeeping ({module}): its outputs are the stored "
+            f"inputs of the re-run steps"
+        )
     return f"not an aiida-wigner step ({module})"
 
 
@@ -191,11 +225,14 @@ def rerun(process):
     from aiida.engine import Process
     from aiida.manage.caching import disable_caching
 
-    inputs = {link.link_label: link.node for link in
-              process.base.links.get_incoming(link_type=LinkType.INPUT_CALC).all()}
+    inputs = {
+        link.link_label: link.node
+        for link in process.base.links.get_incoming(link_type=LinkType.INPUT_CALC).all()
+    }
     with disable_caching():
         outputs, node = process.process_class.run_get_node(
-            **inputs, metadata={"store_provenance": False})
+            **inputs, metadata={"store_provenance": False}
+        )
     if isinstance(outputs, orm.Data):  # a function that returns one node
         outputs = {Process.SINGLE_OUTPUT_LINKNAME: outputs}
     return outputs, node
@@ -205,11 +242,14 @@ def reproduce_process(process) -> list[Deviation]:
     """Stored and re-run outputs of ``process`` compared value by value (see module docstring)."""
     from aiida.common.links import LinkType
 
-    stored = {link.link_label: link.node for link in
-              process.base.links.get_outgoing(link_type=LinkType.CREATE).all()}
+    stored = {
+        link.link_label: link.node
+        for link in process.base.links.get_outgoing(link_type=LinkType.CREATE).all()
+    }
     fresh, node = rerun(process)
-    rows = [Deviation("(process)", "exit status", "",
-                      *deviation(process.exit_status, node.exit_status))]
+    rows = [
+        Deviation("(process)", "exit status", "", *deviation(process.exit_status, node.exit_status))
+    ]
     for label in sorted(set(stored) | set(fresh)):
         if label not in stored or label not in fresh:
             rows.append(Deviation(label, "(output node)", "", None, None))
@@ -219,8 +259,11 @@ def reproduce_process(process) -> list[Deviation]:
             if name not in a or name not in b:
                 rows.append(Deviation(label, name, "", None, None))
                 continue
-            shape = ("x".join(map(str, a[name].shape)) or "scalar"
-                     if isinstance(a[name], np.ndarray) else "")
+            shape = (
+                "x".join(map(str, a[name].shape)) or "scalar"
+                if isinstance(a[name], np.ndarray)
+                else ""
+            )
             rows.append(Deviation(label, name, shape, *deviation(a[name], b[name])))
     return rows
 
@@ -257,10 +300,16 @@ def node_values(node) -> dict:
     if isinstance(node, ForceConstantsData):
         fc = node.get_force_constants()
         unit = fc.setup.unitcell
-        arrays = {"fc2": fc.fc2, "fc3": fc.fc3, "lattice": unit.lattice,
-                  "positions": unit.positions, "numbers": unit.numbers, "masses": unit.masses,
-                  "supercell_matrix": fc.setup.supercell_matrix,
-                  "primitive_matrix": fc.setup.primitive_matrix}
+        arrays = {
+            "fc2": fc.fc2,
+            "fc3": fc.fc3,
+            "lattice": unit.lattice,
+            "positions": unit.positions,
+            "numbers": unit.numbers,
+            "masses": unit.masses,
+            "supercell_matrix": fc.setup.supercell_matrix,
+            "primitive_matrix": fc.setup.primitive_matrix,
+        }
         if fc.fc4 is not None:
             arrays.update({"fc4_atoms": fc.fc4.atoms, "fc4_values": fc.fc4.values})
         values.update({name: np.asarray(v) for name, v in arrays.items() if v is not None})
@@ -269,8 +318,11 @@ def node_values(node) -> dict:
         attributes = {k: v for k, v in attributes.items() if not k.startswith("array|")}
     else:
         for name in node.base.repository.list_object_names():
-            values.update(_file_digests(f"file {name}",
-                                        node.base.repository.get_object_content(name, mode="rb")))
+            values.update(
+                _file_digests(
+                    f"file {name}", node.base.repository.get_object_content(name, mode="rb")
+                )
+            )
     _flatten(clean_value(attributes), "attribute ", values)
     return values
 
@@ -289,8 +341,9 @@ def _file_digests(label: str, content: bytes) -> dict:
     with tarfile.open(fileobj=buffer) as archive:
         for member in archive.getmembers():
             if member.isfile():
-                digests.update(_file_digests(f"{label}:{member.name}",
-                                             archive.extractfile(member).read()))
+                digests.update(
+                    _file_digests(f"{label}:{member.name}", archive.extractfile(member).read())
+                )
     return digests
 
 
@@ -301,8 +354,12 @@ def _flatten(value, path: str, out: dict) -> None:
         for key, item in value.items():
             _flatten(item, f"{path}{key}/" if isinstance(item, dict) else f"{path}{key}", out)
         return
-    if (isinstance(value, list) and value and all(isinstance(v, dict) for v in value)
-            and all(v.keys() == value[0].keys() for v in value)):
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(v, dict) for v in value)
+        and all(v.keys() == value[0].keys() for v in value)
+    ):
         for key in value[0]:
             _flatten([v[key] for v in value], f"{path}[]/{key}", out)
         return

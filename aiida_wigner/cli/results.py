@@ -15,25 +15,57 @@ from .runs import composition, find_runs
 from .utils import ensure_profile, input_errors
 
 #: Row fields in output order, with their units ("" for labels and flags).
-KAPPA_FIELDS = tuple(f"{name}_{axis}" for name in ("kappa_P", "kappa_C", "kappa")
-                     for axis in ("xx", "yy", "zz", "avg"))
-FIELDS = (("pk", ""), ("uuid", ""), ("kind", ""), ("formula", ""), ("engine", ""),
-          ("protocol", ""), ("temperature", "K"), ("phonons", ""), ("three_phonon", ""),
-          ("four_phonon", ""), ("isotope", "")) + tuple((key, "W/(m K)") for key in KAPPA_FIELDS)
+KAPPA_FIELDS = tuple(
+    f"{name}_{axis}"
+    for name in ("kappa_P", "kappa_C", "kappa")
+    for axis in ("xx", "yy", "zz", "avg")
+)
+FIELDS = (
+    ("pk", ""),
+    ("uuid", ""),
+    ("kind", ""),
+    ("formula", ""),
+    ("engine", ""),
+    ("protocol", ""),
+    ("temperature", "K"),
+    ("phonons", ""),
+    ("three_phonon", ""),
+    ("four_phonon", ""),
+    ("isotope", ""),
+) + tuple((key, "W/(m K)") for key in KAPPA_FIELDS)
 UNITS = {key: unit for key, unit in FIELDS if unit}
 
 
 @cmd_root.command("results")
-@click.option("--formula", default=None,
-              help="Only this compound; any order and multiple of the formula units matches "
-                   "(Cu3Au finds AuCu3).")
-@click.option("--engine", default=None, help="Only workflows run with this force engine "
-                                             "(sevennet, emt, lj, vasp).")
+@click.option(
+    "--formula",
+    default=None,
+    help="Only this compound; any order and multiple of the formula units matches "
+    "(Cu3Au finds AuCu3).",
+)
+@click.option(
+    "--engine",
+    default=None,
+    help="Only workflows run with this force engine (sevennet, emt, lj, vasp).",
+)
 @click.option("--protocol", default=None, help="Only workflows run with this protocol.")
-@click.option("--pk", "pks", cls=MultipleValueOption, type=click.INT, default=(),
-              metavar="PK [PK ...]", help="Only these runs (workflow or kappa calculation PKs).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-              show_default=True, help="Output format; json and csv carry every digit.")
+@click.option(
+    "--pk",
+    "pks",
+    cls=MultipleValueOption,
+    type=click.INT,
+    default=(),
+    metavar="PK [PK ...]",
+    help="Only these runs (workflow or kappa calculation PKs).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="Output format; json and csv carry every digit.",
+)
 @click.pass_context
 def cmd_results(ctx, formula, engine, protocol, pks, fmt):
     """κ_P, κ_C and κ of every finished run, one row per (run, temperature).
@@ -56,14 +88,19 @@ def cmd_results(ctx, formula, engine, protocol, pks, fmt):
     runs = find_runs()
     missing = sorted(set(pks) - {run.node.pk for run in runs})
     if missing:
-        raise click.ClickException(f"no finished conductivity workflow or standalone kappa run "
-                                   f"with PK {', '.join(map(str, missing))}; run `aiida-wigner "
-                                   f"results` to list them")
+        raise click.ClickException(
+            f"no finished conductivity workflow or standalone kappa run "
+            f"with PK {', '.join(map(str, missing))}; run `aiida-wigner "
+            f"results` to list them"
+        )
     rows = [row for run in runs if not pks or run.node.pk in pks for row in run_rows(run)]
-    rows = [row for row in rows
-            if (wanted is None or _same_compound(row["formula"], wanted))
-            and (engine is None or row["engine"] == engine)
-            and (protocol is None or row["protocol"] == protocol)]
+    rows = [
+        row
+        for row in rows
+        if (wanted is None or _same_compound(row["formula"], wanted))
+        and (engine is None or row["engine"] == engine)
+        and (protocol is None or row["protocol"] == protocol)
+    ]
     if fmt == "json":
         click.echo(json.dumps({"units": UNITS, "rows": rows}, indent=2))
     elif fmt == "csv":
@@ -84,12 +121,17 @@ def run_rows(run) -> list[dict]:
     renormalization = run.renormalization
     summary = run.summary
     common = {
-        "pk": run.node.pk, "uuid": run.node.uuid, "kind": run.kind,
+        "pk": run.node.pk,
+        "uuid": run.node.uuid,
+        "kind": run.kind,
         "formula": run.force_constants.formula or summary.get("formula"),
-        "engine": summary.get("engine"), "protocol": summary.get("protocol"),
-        "phonons": ("harmonic" if renormalization is None
-                    else renormalization.base.attributes.get("kind")),
-        "three_phonon": bool(settings.three_phonon), "four_phonon": settings.four_phonon,
+        "engine": summary.get("engine"),
+        "protocol": summary.get("protocol"),
+        "phonons": (
+            "harmonic" if renormalization is None else renormalization.base.attributes.get("kind")
+        ),
+        "three_phonon": bool(settings.three_phonon),
+        "four_phonon": settings.four_phonon,
         "isotope": bool(settings.isotope),
     }
     rows = []
@@ -112,9 +154,11 @@ def _same_compound(formula, wanted: dict) -> bool:
 
 
 def _scattering(row: dict) -> str:
-    parts = (["3ph"] if row["three_phonon"] else []) + (
-        [f"4ph:{row['four_phonon']}"] if row["four_phonon"] else []) + (
-        ["iso"] if row["isotope"] else [])
+    parts = (
+        (["3ph"] if row["three_phonon"] else [])
+        + ([f"4ph:{row['four_phonon']}"] if row["four_phonon"] else [])
+        + (["iso"] if row["isotope"] else [])
+    )
     return "+".join(parts) or "none"
 
 
@@ -123,13 +167,26 @@ def format_table(rows: list[dict]) -> str:
     from tabulate import tabulate
 
     headers = ["PK", "kind", "formula", "engine", "protocol", "T (K)", "phonons", "scattering"]
-    headers += [f"{label} {axis}" for label in ("kP", "kC", "k")
-                for axis in ("xx", "yy", "zz", "avg")]
-    table = [[row["pk"], row["kind"], row["formula"], row["engine"] or "-",
-              row["protocol"] or "-", row["temperature"], row["phonons"], _scattering(row)]
-             + [row[key] for key in KAPPA_FIELDS] for row in rows]
-    return ("kP, kC, k = kappa_P, kappa_C, kappa in W/(m K); avg = trace/3\n"
-            + tabulate(table, headers=headers, floatfmt=".4g"))
+    headers += [
+        f"{label} {axis}" for label in ("kP", "kC", "k") for axis in ("xx", "yy", "zz", "avg")
+    ]
+    table = [
+        [
+            row["pk"],
+            row["kind"],
+            row["formula"],
+            row["engine"] or "-",
+            row["protocol"] or "-",
+            row["temperature"],
+            row["phonons"],
+            _scattering(row),
+        ]
+        + [row[key] for key in KAPPA_FIELDS]
+        for row in rows
+    ]
+    return "kP, kC, k = kappa_P, kappa_C, kappa in W/(m K); avg = trace/3\n" + tabulate(
+        table, headers=headers, floatfmt=".4g"
+    )
 
 
 def format_csv(rows: list[dict]) -> str:
@@ -138,6 +195,14 @@ def format_csv(rows: list[dict]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([f"{key} ({unit})" if unit else key for key, unit in FIELDS])
     for row in rows:
-        writer.writerow(["" if row[key] is None else repr(row[key]) if isinstance(row[key], float)
-                         else row[key] for key, _ in FIELDS])
+        writer.writerow(
+            [
+                ""
+                if row[key] is None
+                else repr(row[key])
+                if isinstance(row[key], float)
+                else row[key]
+                for key, _ in FIELDS
+            ]
+        )
     return out.getvalue()

@@ -25,43 +25,98 @@ from .utils import (
 @cmd_root.command("run")
 @click.argument("structure", type=STRUCTURE_FILE, required=False)
 @engine_options
-@click.option("--protocol", type=click.Choice(("fast", "balanced", "paper")), default="fast",
-              show_default=True,
-              help="Parameter set of every step (aiida_wigner/workflows/protocols/"
-                   "conductivity.yaml and force_constants.yaml).")
-@temperatures_option(default=None, help="Temperatures in K (values and/or START:STOP:STEP "
-                                        "ranges) [default: the protocol's].")
-@click.option("--supercell", type=click.IntRange(min=1), nargs=3, default=None,
-              metavar="N1 N2 N3", help="Supercell multiples (default: the protocol's).")
+@click.option(
+    "--protocol",
+    type=click.Choice(("fast", "balanced", "paper")),
+    default="fast",
+    show_default=True,
+    help="Parameter set of every step (aiida_wigner/workflows/protocols/"
+    "conductivity.yaml and force_constants.yaml).",
+)
+@temperatures_option(
+    default=None,
+    help="Temperatures in K (values and/or START:STOP:STEP ranges) [default: the protocol's].",
+)
+@click.option(
+    "--supercell",
+    type=click.IntRange(min=1),
+    nargs=3,
+    default=None,
+    metavar="N1 N2 N3",
+    help="Supercell multiples (default: the protocol's).",
+)
 @click.option("--no-relax", is_flag=True, help="Use the structure as given (already relaxed).")
-@click.option("--harmonic", is_flag=True,
-              help="κ on the harmonic phonons (no self-consistent renormalization).")
-@click.option("--overrides", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="YAML file merged into the protocol, shaped like its inputs (keys "
-                   "temperatures, renormalization, kappa, and fitting: {relax, harmonic, "
-                   "sampling, fit, engines, ...}).")
+@click.option(
+    "--harmonic",
+    is_flag=True,
+    help="κ on the harmonic phonons (no self-consistent renormalization).",
+)
+@click.option(
+    "--overrides",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="YAML file merged into the protocol, shaped like its inputs (keys "
+    "temperatures, renormalization, kappa, and fitting: {relax, harmonic, "
+    "sampling, fit, engines, ...}).",
+)
 @FORCE_CONSTANTS_NODE
-@click.option("--daemon", is_flag=True,
-              help="Submit to the AiiDA daemon (`verdi daemon start`) instead of running in the "
-                   "foreground.")
-@click.option("--worker-code", default=None, metavar="LABEL",
-              help="aiida-wigner-worker code (`verdi code create core.code.installed`, e.g. on "
-                   "a SLURM computer) that runs the linewidths as CalcJobs; with --daemon the "
-                   "default is aiida-wigner-worker@localhost, set up like the profile "
-                   "(docs/cluster.md).")
-@click.option("--chunks", type=click.IntRange(min=1), default=4, show_default=True,
-              help="With --worker-code or --daemon: number of linewidth jobs (the irreducible "
-                   "q-points split evenly), run concurrently.")
-@click.option("--job-options", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="YAML file of the worker jobs' metadata.options (resources, "
-                   "max_wallclock_seconds, max_memory_kb, queue_name, account, ...; "
-                   "docs/cluster.md).")
-@click.option("--output", "-o", type=NEW_FILE, default=None,
-              help="Write the run's summary (κ tables per T, W/(m K)) to this JSON file.")
+@click.option(
+    "--daemon",
+    is_flag=True,
+    help="Submit to the AiiDA daemon (`verdi daemon start`) instead of running in the foreground.",
+)
+@click.option(
+    "--worker-code",
+    default=None,
+    metavar="LABEL",
+    help="aiida-wigner-worker code (`verdi code create core.code.installed`, e.g. on "
+    "a SLURM computer) that runs the linewidths as CalcJobs; with --daemon the "
+    "default is aiida-wigner-worker@localhost, set up like the profile "
+    "(docs/cluster.md).",
+)
+@click.option(
+    "--chunks",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="With --worker-code or --daemon: number of linewidth jobs (the irreducible "
+    "q-points split evenly), run concurrently.",
+)
+@click.option(
+    "--job-options",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="YAML file of the worker jobs' metadata.options (resources, "
+    "max_wallclock_seconds, max_memory_kb, queue_name, account, ...; "
+    "docs/cluster.md).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=NEW_FILE,
+    default=None,
+    help="Write the run's summary (κ tables per T, W/(m K)) to this JSON file.",
+)
 @click.pass_context
-def cmd_run(ctx, structure, engine, code_label, model, protocol, temperatures, supercell,
-            no_relax, harmonic, overrides, force_constants, daemon, worker_code, chunks,
-            job_options, output):
+def cmd_run(
+    ctx,
+    structure,
+    engine,
+    code_label,
+    model,
+    protocol,
+    temperatures,
+    supercell,
+    no_relax,
+    harmonic,
+    overrides,
+    force_constants,
+    daemon,
+    worker_code,
+    chunks,
+    job_options,
+    output,
+):
     """Structure → force constants → renormalized phonons → κ_P + κ_C per temperature.
 
     Runs the `wigner.conductivity` workflow on STRUCTURE (CIF, POSCAR, ...) with the chosen
@@ -74,15 +129,18 @@ def cmd_run(ctx, structure, engine, code_label, model, protocol, temperatures, s
     Query later runs with `aiida-wigner results`, plot them with `aiida-wigner plot PK`.
     """
     if structure is None and force_constants is None:
-        raise click.UsageError("give a STRUCTURE file to start from, or --force-constants PK "
-                               "of existing force constants")
+        raise click.UsageError(
+            "give a STRUCTURE file to start from, or --force-constants PK "
+            "of existing force constants"
+        )
     if structure is not None and force_constants is not None:
         raise click.UsageError("STRUCTURE and --force-constants both give the crystal: use one")
     if engine == "vasp" and not code_label and force_constants is None:
         raise click.UsageError("--engine vasp needs --code LABEL of a configured VASP code")
     if job_options and not (daemon or worker_code):
-        raise click.UsageError("--job-options are for the worker jobs: give --worker-code "
-                               "or --daemon too")
+        raise click.UsageError(
+            "--job-options are for the worker jobs: give --worker-code or --daemon too"
+        )
     from ..workflows.conductivity import WignerConductivityWorkChain
 
     over = read_overrides(overrides, WignerConductivityWorkChain, protocol) if overrides else {}
@@ -101,23 +159,33 @@ def cmd_run(ctx, structure, engine, code_label, model, protocol, temperatures, s
     with input_errors(f"building the {protocol} protocol inputs"):
         builder = WignerConductivityWorkChain.get_builder_from_protocol(
             orm.StructureData(ase=structure) if structure is not None else None,
-            engine=engine, protocol=protocol, temperatures=temperatures,
-            force_constants=fc_node, code=code, model=model,
-            supercell=list(supercell) if supercell else None, overrides=over)
+            engine=engine,
+            protocol=protocol,
+            temperatures=temperatures,
+            force_constants=fc_node,
+            code=code,
+            model=model,
+            supercell=list(supercell) if supercell else None,
+            overrides=over,
+        )
     if daemon or worker_code:
         _heavy_steps_to_worker(builder, worker_code, chunks, job_options)
     if daemon:
         from aiida.engine import submit
 
         node = submit(builder)
-        click.echo(f"Submitted WignerConductivityWorkChain <{node.pk}> to the daemon.\n"
-                   f"Follow it with `verdi process status {node.pk}`; when it has finished, "
-                   f"`aiida-wigner results --pk {node.pk}`.")
+        click.echo(
+            f"Submitted WignerConductivityWorkChain <{node.pk}> to the daemon.\n"
+            f"Follow it with `verdi process status {node.pk}`; when it has finished, "
+            f"`aiida-wigner results --pk {node.pk}`."
+        )
         return
     node = _run_with_progress(builder)
     if not node.is_finished_ok:
-        raise click.ClickException(f"WignerConductivityWorkChain <{node.pk}> failed "
-                                   f"[{node.exit_status}]: {node.exit_message}")
+        raise click.ClickException(
+            f"WignerConductivityWorkChain <{node.pk}> failed "
+            f"[{node.exit_status}]: {node.exit_message}"
+        )
     summary = node.outputs.summary.get_dict()
     click.echo(format_run_report(node.pk, summary, node.outputs.kappa))
     if output is not None:
@@ -126,8 +194,9 @@ def cmd_run(ctx, structure, engine, code_label, model, protocol, temperatures, s
         click.echo(f"Wrote {output}")
 
 
-def _heavy_steps_to_worker(builder, worker_label: str | None, chunks: int,
-                           job_options: str | None) -> None:
+def _heavy_steps_to_worker(
+    builder, worker_label: str | None, chunks: int, job_options: str | None
+) -> None:
     """The linewidths as ``chunks`` worker CalcJobs and the renormalization as one (so that
     these heavy steps do not run inside a daemon worker): on the code ``worker_label``, or
     on ``aiida-wigner-worker@localhost``, with the ``metadata.options`` of the YAML file
@@ -140,8 +209,9 @@ def _heavy_steps_to_worker(builder, worker_label: str | None, chunks: int,
     if worker_label is None:
         code = ensure_localhost_computer_and_worker_code()
     else:
-        code = load_code(worker_label, "--worker-code",
-                         "create the worker code as docs/cluster.md shows")
+        code = load_code(
+            worker_label, "--worker-code", "create the worker code as docs/cluster.md shows"
+        )
     builder.codes.linewidths = code
     if "renormalization" in builder:
         builder.codes.renormalize = code  # SCP (+ bubble) as a wigner.renormalize_job
@@ -150,9 +220,11 @@ def _heavy_steps_to_worker(builder, worker_label: str | None, chunks: int,
         with open(job_options, encoding="utf-8") as handle:
             options = yaml.safe_load(handle)
         if not isinstance(options, dict):
-            raise click.BadParameter(f"{job_options} must hold a mapping of metadata.options "
-                                     "(e.g. resources: {num_machines: 1})",
-                                     param_hint="--job-options")
+            raise click.BadParameter(
+                f"{job_options} must hold a mapping of metadata.options "
+                "(e.g. resources: {num_machines: 1})",
+                param_hint="--job-options",
+            )
         builder.job_options = orm.Dict(options)
 
 
@@ -204,16 +276,32 @@ def format_run_report(pk: int, summary: dict, kappa) -> str:
     """Header (formula, space group, engine, protocol, renormalization, scattering) and the κ
     table (xx, yy, zz of κ_P, κ_C, κ in W/(m K)) from the ``kappa`` ArrayData (bit-exact)."""
     s = summary["scattering"]
-    scattering = " + ".join(name for name, on in (("3ph", s["three_phonon"]),
-                                                  (f"4ph {s['four_phonon']}", s["four_phonon"]),
-                                                  ("isotope", s["isotope"])) if on)
-    head = (f"WignerConductivityWorkChain <{pk}>: {summary['formula']} "
-            f"{summary['spacegroup']}, engine {summary['engine']}, protocol "
-            f"{summary['protocol']}, renormalization {summary['renormalization']}, "
-            f"scattering {scattering}")
-    table = format_kappa_table(kappa.get_array("temperatures"), kappa.get_array("kappa_P"),
-                               kappa.get_array("kappa_C"), kappa.get_array("kappa"))
-    shares = ", ".join(f"{r['T']:g} K " + (f"{r['kappa_C_share']:.0%}" if r["kappa_C_share"]
-                                            is not None else "-") for r in summary["rows"])
-    return (f"{head}\nThermal conductivity, W/(m K):\n{table}\n"
-            f"coherence share κ_C/κ (average of the diagonal): {shares}")
+    scattering = " + ".join(
+        name
+        for name, on in (
+            ("3ph", s["three_phonon"]),
+            (f"4ph {s['four_phonon']}", s["four_phonon"]),
+            ("isotope", s["isotope"]),
+        )
+        if on
+    )
+    head = (
+        f"WignerConductivityWorkChain <{pk}>: {summary['formula']} "
+        f"{summary['spacegroup']}, engine {summary['engine']}, protocol "
+        f"{summary['protocol']}, renormalization {summary['renormalization']}, "
+        f"scattering {scattering}"
+    )
+    table = format_kappa_table(
+        kappa.get_array("temperatures"),
+        kappa.get_array("kappa_P"),
+        kappa.get_array("kappa_C"),
+        kappa.get_array("kappa"),
+    )
+    shares = ", ".join(
+        f"{r['T']:g} K " + (f"{r['kappa_C_share']:.0%}" if r["kappa_C_share"] is not None else "-")
+        for r in summary["rows"]
+    )
+    return (
+        f"{head}\nThermal conductivity, W/(m K):\n{table}\n"
+        f"coherence share κ_C/κ (average of the diagonal): {shares}"
+    )

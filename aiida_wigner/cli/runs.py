@@ -93,12 +93,16 @@ def find_runs() -> list[Run]:
     from aiida import orm
 
     qb = orm.QueryBuilder().append(
-        orm.ProcessNode, project="*",
-        filters={"process_type": {"in": [CONDUCTIVITY, KAPPA]},
-                 "attributes.process_state": "finished", "attributes.exit_status": 0})
+        orm.ProcessNode,
+        project="*",
+        filters={
+            "process_type": {"in": [CONDUCTIVITY, KAPPA]},
+            "attributes.process_state": "finished",
+            "attributes.exit_status": 0,
+        },
+    )
     runs = [Run(node) for node in qb.all(flat=True)]
-    runs = [run for run in runs
-            if run.kind == "workflow" or not called_by_conductivity(run.node)]
+    runs = [run for run in runs if run.kind == "workflow" or not called_by_conductivity(run.node)]
     return sorted(runs, key=lambda run: run.node.pk)
 
 
@@ -110,16 +114,22 @@ def load_run(identifier) -> Run:
     try:
         node = orm.load_node(identifier)
     except (NotExistent, MultipleObjectsError) as exc:
-        raise ValueError(f"no single node {identifier!r} in this profile ({exc}); list the runs "
-                         f"with `aiida-wigner results`") from exc
+        raise ValueError(
+            f"no single node {identifier!r} in this profile ({exc}); list the runs "
+            f"with `aiida-wigner results`"
+        ) from exc
     if getattr(node, "process_type", None) not in (CONDUCTIVITY, KAPPA):
-        raise ValueError(f"node <{node.pk}> is a {type(node).__name__}, not a conductivity "
-                         f"workflow (wigner.conductivity) or a wigner.kappa run; list the runs "
-                         f"with `aiida-wigner results`")
+        raise ValueError(
+            f"node <{node.pk}> is a {type(node).__name__}, not a conductivity "
+            f"workflow (wigner.conductivity) or a wigner.kappa run; list the runs "
+            f"with `aiida-wigner results`"
+        )
     if not node.is_finished_ok:
-        raise ValueError(f"process <{node.pk}> did not finish successfully (state "
-                         f"{node.process_state.value}, exit status {node.exit_status}): it has no "
-                         f"results")
+        raise ValueError(
+            f"process <{node.pk}> did not finish successfully (state "
+            f"{node.process_state.value}, exit status {node.exit_status}): it has no "
+            f"results"
+        )
     return Run(node)
 
 
@@ -133,8 +143,9 @@ def composition(formula: str) -> dict[str, int]:
     text = formula.replace(" ", "")
     parts = _ELEMENT.findall(text)
     if not text or "".join(e + n for e, n in parts) != text:
-        raise ValueError(f"cannot read the formula {formula!r}: write element symbols with "
-                         f"counts, e.g. CsCu4Se3")
+        raise ValueError(
+            f"cannot read the formula {formula!r}: write element symbols with counts, e.g. CsCu4Se3"
+        )
     counts: dict[str, int] = {}
     for element, number in parts:
         counts[element] = counts.get(element, 0) + int(number or 1)

@@ -35,8 +35,9 @@ def ensure_profile(ctx: click.Context):
     ctx.invoke(verdi_presto)
     profile = get_manager().get_profile()
     if profile is None:  # pragma: no cover - verdi presto exits on failure
-        raise click.ClickException("could not create an AiiDA profile; run `verdi presto` "
-                                   "and try again")
+        raise click.ClickException(
+            "could not create an AiiDA profile; run `verdi presto` and try again"
+        )
     return profile
 
 
@@ -49,13 +50,17 @@ def check_daemon_running() -> None:
         client = get_daemon_client()
         running = client.is_daemon_running
     except Exception as exc:  # e.g. a profile without a broker cannot have a daemon at all
-        raise click.UsageError(f"this profile cannot run an AiiDA daemon ({exc}); configure a "
-                               "broker (`verdi profile configure-rabbitmq`) or run in the "
-                               "foreground without --daemon") from exc
+        raise click.UsageError(
+            f"this profile cannot run an AiiDA daemon ({exc}); configure a "
+            "broker (`verdi profile configure-rabbitmq`) or run in the "
+            "foreground without --daemon"
+        ) from exc
     if not running:
-        raise click.UsageError(f"no AiiDA daemon is running for profile {client.profile.name!r}: "
-                               "start one with `verdi daemon start`, or run in the foreground "
-                               "without --daemon")
+        raise click.UsageError(
+            f"no AiiDA daemon is running for profile {client.profile.name!r}: "
+            "start one with `verdi daemon start`, or run in the foreground "
+            "without --daemon"
+        )
 
 
 def load_code(label: str, param_hint: str, advice: str):
@@ -67,8 +72,9 @@ def load_code(label: str, param_hint: str, advice: str):
     try:
         return orm.load_code(label)
     except (NotExistent, MultipleObjectsError, ValueError) as exc:
-        raise click.BadParameter(f"no unique AiiDA code {label!r} ({exc}); {advice}",
-                                 param_hint=param_hint) from exc
+        raise click.BadParameter(
+            f"no unique AiiDA code {label!r} ({exc}); {advice}", param_hint=param_hint
+        ) from exc
 
 
 def _debug_requested() -> bool:
@@ -80,8 +86,12 @@ def _debug_requested() -> bool:
 
 def _input_error_types() -> tuple[type[BaseException], ...]:
     """Exceptions that mean "bad input", shown without a traceback."""
-    errors: list[type[BaseException]] = [ValueError, FileNotFoundError, IsADirectoryError,
-                                         PermissionError]
+    errors: list[type[BaseException]] = [
+        ValueError,
+        FileNotFoundError,
+        IsADirectoryError,
+        PermissionError,
+    ]
     try:  # a ValueError too, listed first for clarity
         from aiida_wigner.physics.io.errors import ForceConstantsFileError
     except ImportError:  # pragma: no cover - the file-format layer is part of the package
@@ -112,8 +122,9 @@ def format_kappa_table(temperatures, kappa_P, kappa_C, kappa) -> str:
     """A text table of the diagonal of κ_P, κ_C and κ (W/(m K)) per temperature (K)."""
     from tabulate import tabulate
 
-    headers = ["T (K)"] + [f"{name} {ax}" for name in ("kP", "kC", "k")
-                           for ax in ("xx", "yy", "zz")]
+    headers = ["T (K)"] + [
+        f"{name} {ax}" for name in ("kP", "kC", "k") for ax in ("xx", "yy", "zz")
+    ]
     rows = []
     for i, temperature in enumerate(temperatures):
         row = [temperature]

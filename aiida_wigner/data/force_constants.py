@@ -82,11 +82,15 @@ def _canonical_arrays(force_constants) -> list[tuple[str, np.ndarray]]:
     """The arrays that define ``force_constants`` (name, C-ordered little-endian array)."""
     fc = force_constants
     setup, unit = fc.setup, fc.setup.unitcell
-    arrays = [("unitcell/lattice", unit.lattice, "<f8"),
-              ("unitcell/positions", unit.positions, "<f8"),
-              ("unitcell/numbers", unit.numbers, "<i8"), ("unitcell/masses", unit.masses, "<f8"),
-              ("supercell_matrix", setup.supercell_matrix, "<i8"),
-              ("primitive_matrix", setup.primitive_matrix, "<f8"), ("fc2", fc.fc2, "<f8")]
+    arrays = [
+        ("unitcell/lattice", unit.lattice, "<f8"),
+        ("unitcell/positions", unit.positions, "<f8"),
+        ("unitcell/numbers", unit.numbers, "<i8"),
+        ("unitcell/masses", unit.masses, "<f8"),
+        ("supercell_matrix", setup.supercell_matrix, "<i8"),
+        ("primitive_matrix", setup.primitive_matrix, "<f8"),
+        ("fc2", fc.fc2, "<f8"),
+    ]
     if fc.fc3 is not None:
         arrays.append(("fc3", fc.fc3, "<f8"))
     if fc.fc4 is not None:
@@ -142,18 +146,23 @@ class ForceConstantsData(orm.Data):
         return cls(force_constants=force_constants)
 
     @classmethod
-    def get_or_create(cls, force_constants, label: str | None = None,
-                      description: str | None = None) -> tuple[ForceConstantsData, bool]:
+    def get_or_create(
+        cls, force_constants, label: str | None = None, description: str | None = None
+    ) -> tuple[ForceConstantsData, bool]:
         """``(node, created)``: the stored node with the ``content_hash`` of
         ``force_constants`` (the oldest, if several), else a new node stored with ``label``
         (default: the formula) and ``description``.
 
         A reused node keeps its own label, description and ``source``.
         """
-        found = (orm.QueryBuilder()
-                 .append(cls, filters={"attributes.content_hash": content_hash(force_constants)},
-                         project="*")
-                 .order_by({cls: {"id": "asc"}}).first(flat=True))
+        found = (
+            orm.QueryBuilder()
+            .append(
+                cls, filters={"attributes.content_hash": content_hash(force_constants)}, project="*"
+            )
+            .order_by({cls: {"id": "asc"}})
+            .first(flat=True)
+        )
         if found is not None:
             return found, False
         node = cls.from_force_constants(force_constants)
@@ -172,8 +181,9 @@ class ForceConstantsData(orm.Data):
         from aiida_wigner.physics.forceconstants import ForceConstants
 
         if not isinstance(force_constants, ForceConstants):
-            raise TypeError("expected a ForceConstants instance, "
-                            f"got {type(force_constants).__name__}")
+            raise TypeError(
+                f"expected a ForceConstants instance, got {type(force_constants).__name__}"
+            )
         fc = force_constants
         setup = fc.setup
         unit = setup.unitcell
@@ -188,19 +198,23 @@ class ForceConstantsData(orm.Data):
                 h5.attrs["version"] = FORMAT_VERSION
                 h5.attrs["units"] = "length Angstrom, mass amu, fcN eV/Angstrom^N"
                 h5.create_dataset("unitcell/lattice", data=np.asarray(unit.lattice, dtype=float))
-                h5.create_dataset("unitcell/positions",
-                                  data=np.asarray(unit.positions, dtype=float))
+                h5.create_dataset(
+                    "unitcell/positions", data=np.asarray(unit.positions, dtype=float)
+                )
                 h5.create_dataset("unitcell/numbers", data=np.asarray(unit.numbers, dtype=np.int64))
                 h5.create_dataset("unitcell/masses", data=np.asarray(unit.masses, dtype=float))
-                h5.create_dataset("supercell_matrix",
-                                  data=np.asarray(setup.supercell_matrix, dtype=np.int64))
-                h5.create_dataset("primitive_matrix",
-                                  data=np.asarray(setup.primitive_matrix, dtype=float))
+                h5.create_dataset(
+                    "supercell_matrix", data=np.asarray(setup.supercell_matrix, dtype=np.int64)
+                )
+                h5.create_dataset(
+                    "primitive_matrix", data=np.asarray(setup.primitive_matrix, dtype=float)
+                )
                 _write_compressed(h5, "fc2", np.asarray(fc.fc2, dtype=float), by_first_index=True)
                 h5["fc2"].attrs["units"] = "eV/Angstrom^2"
                 if fc.fc3 is not None:
-                    _write_compressed(h5, "fc3", np.asarray(fc.fc3, dtype=float),
-                                      by_first_index=True)
+                    _write_compressed(
+                        h5, "fc3", np.asarray(fc.fc3, dtype=float), by_first_index=True
+                    )
                     h5["fc3"].attrs["units"] = "eV/Angstrom^3"
                 if fc.fc4 is not None:
                     _write_compressed(h5, "fc4/atoms", np.asarray(fc.fc4.atoms, dtype=np.int64))
@@ -240,11 +254,15 @@ class ForceConstantsData(orm.Data):
         """An unstored ``StructureData`` of the ``unitcell``, ``primitive`` or ``supercell`` (Å)."""
         setup = self.get_force_constants().setup
         try:
-            cell = {"unitcell": setup.unitcell, "primitive": setup.primitive,
-                    "supercell": setup.supercell}[which]
+            cell = {
+                "unitcell": setup.unitcell,
+                "primitive": setup.primitive,
+                "supercell": setup.supercell,
+            }[which]
         except KeyError as exc:
-            raise ValueError("which must be 'unitcell', 'primitive' or 'supercell', "
-                             f"got {which!r}") from exc
+            raise ValueError(
+                f"which must be 'unitcell', 'primitive' or 'supercell', got {which!r}"
+            ) from exc
         return orm.StructureData(ase=cell.to_ase())
 
     # -- convenience attributes ----------------------------------------------------------
@@ -269,6 +287,7 @@ class ForceConstantsData(orm.Data):
         if FILENAME not in self.base.repository.list_object_names():
             from aiida.common.exceptions import ValidationError
 
-            raise ValidationError(f"no {FILENAME} in the node repository: set force constants "
-                                  f"before storing")
+            raise ValidationError(
+                f"no {FILENAME} in the node repository: set force constants before storing"
+            )
         return True

@@ -28,13 +28,14 @@ def _check_finite(name: str, values, index=None):
     values = np.asarray(values, dtype=float)
     if not np.all(np.isfinite(values)):
         where = "" if index is None else f" for structure {index}"
-        raise EngineError(f"the engine returned non-finite {name}{where}; check the structure "
-                          "(atoms too close?) and the calculator's validity for these elements")
+        raise EngineError(
+            f"the engine returned non-finite {name}{where}; check the structure "
+            "(atoms too close?) and the calculator's validity for these elements"
+        )
     return values
 
 
-def compute_static(spec: dict, structures, stress: bool = False,
-                   max_force: float = 1.0e3) -> dict:
+def compute_static(spec: dict, structures, stress: bool = False, max_force: float = 1.0e3) -> dict:
     """Energies (eV), forces (eV/Å) and optionally stresses (eV/Å³) of each structure.
 
     Parameters
@@ -61,13 +62,17 @@ def compute_static(spec: dict, structures, stress: bool = False,
             f = atoms.get_forces()
             st = atoms.get_stress(voigt=False) if stress else None
         except Exception as exc:  # calculators raise anything; report it as an engine error
-            raise EngineError(f"calculator {spec.get('name')!r} failed on structure {i}: "
-                              f"{type(exc).__name__}: {exc}") from exc
+            raise EngineError(
+                f"calculator {spec.get('name')!r} failed on structure {i}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
         energies.append(float(_check_finite("energy", e, i)))
         f = _check_finite("forces", f, i)
         if np.abs(f).max(initial=0.0) > max_force:
-            raise EngineError(f"structure {i} has a force of {np.abs(f).max():.3g} eV/Å "
-                              f"(> {max_force:g}): atoms too close or displacement too large")
+            raise EngineError(
+                f"structure {i} has a force of {np.abs(f).max():.3g} eV/Å "
+                f"(> {max_force:g}): atoms too close or displacement too large"
+            )
         forces.append(f)
         if stress:
             stresses.append(_check_finite("stress", st, i))
@@ -77,9 +82,18 @@ def compute_static(spec: dict, structures, stress: bool = False,
     return out
 
 
-def run_md(spec: dict, atoms, temperature: float = 300.0, timestep: float = 2.0,
-           n_steps: int = 1000, interval: int = 10, thermostat: str = "nose-hoover",
-           tdamp: float | None = None, friction: float = 0.01, seed: int = 0) -> dict:
+def run_md(
+    spec: dict,
+    atoms,
+    temperature: float = 300.0,
+    timestep: float = 2.0,
+    n_steps: int = 1000,
+    interval: int = 10,
+    thermostat: str = "nose-hoover",
+    tdamp: float | None = None,
+    friction: float = 0.01,
+    seed: int = 0,
+) -> dict:
     """NVT molecular dynamics; returns frames every ``interval`` steps (step 0 excluded).
 
     Parameters
@@ -103,9 +117,11 @@ def run_md(spec: dict, atoms, temperature: float = 300.0, timestep: float = 2.0,
 
     atoms = _as_atoms(atoms)
     if len(atoms) < 2:
-        raise EngineError("MD needs at least 2 atoms: with one atom per cell every motion is a "
-                          "rigid translation (and removing it leaves no degree of freedom); run "
-                          "MD on a supercell")
+        raise EngineError(
+            "MD needs at least 2 atoms: with one atom per cell every motion is a "
+            "rigid translation (and removing it leaves no degree of freedom); run "
+            "MD on a supercell"
+        )
     atoms.calc = make_calculator(spec)
     rng = np.random.default_rng(seed)
     MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
@@ -120,8 +136,14 @@ def run_md(spec: dict, atoms, temperature: float = 300.0, timestep: float = 2.0,
     elif thermostat == "langevin":
         from ase.md.langevin import Langevin
 
-        dyn = Langevin(atoms, timestep=dt, temperature_K=temperature,
-                       friction=friction / units.fs, rng=rng, fixcm=False)
+        dyn = Langevin(
+            atoms,
+            timestep=dt,
+            temperature_K=temperature,
+            friction=friction / units.fs,
+            rng=rng,
+            fixcm=False,
+        )
     else:
         raise EngineError(f"unknown thermostat {thermostat!r}: use 'nose-hoover' or 'langevin'")
     frames = {k: [] for k in ("positions", "cells", "energies", "forces", "temperatures", "steps")}
@@ -144,15 +166,24 @@ def run_md(spec: dict, atoms, temperature: float = 300.0, timestep: float = 2.0,
     except EngineError:
         raise
     except Exception as exc:
-        raise EngineError(f"MD with calculator {spec.get('name')!r} failed at step "
-                          f"{dyn.nsteps}: {type(exc).__name__}: {exc}") from exc
+        raise EngineError(
+            f"MD with calculator {spec.get('name')!r} failed at step "
+            f"{dyn.nsteps}: {type(exc).__name__}: {exc}"
+        ) from exc
     out = {k: np.array(v) for k, v in frames.items()}
     out["times"] = out["steps"] * float(timestep)
     return out
 
 
-def relax(spec: dict, atoms, fmax: float = 1.0e-3, max_steps: int = 500,
-          relax_cell: bool = True, keep_symmetry: bool = True, symprec: float = 1e-3) -> dict:
+def relax(
+    spec: dict,
+    atoms,
+    fmax: float = 1.0e-3,
+    max_steps: int = 500,
+    relax_cell: bool = True,
+    keep_symmetry: bool = True,
+    symprec: float = 1e-3,
+) -> dict:
     """Relax ions (and the cell) with BFGS, keeping the space group (ASE ``FixSymmetry``).
 
     Parameters
@@ -175,8 +206,10 @@ def relax(spec: dict, atoms, fmax: float = 1.0e-3, max_steps: int = 500,
     atoms.calc = make_calculator(spec)
 
     def sg(a):
-        return spglib.get_spacegroup((a.cell[:], a.get_scaled_positions(), a.numbers),
-                                     symprec=symprec) or "unknown"
+        return (
+            spglib.get_spacegroup((a.cell[:], a.get_scaled_positions(), a.numbers), symprec=symprec)
+            or "unknown"
+        )
 
     sg0 = sg(atoms)
     if keep_symmetry:
@@ -193,12 +226,21 @@ def relax(spec: dict, atoms, fmax: float = 1.0e-3, max_steps: int = 500,
     except EngineError:
         raise
     except Exception as exc:
-        raise EngineError(f"relaxation with calculator {spec.get('name')!r} failed: "
-                          f"{type(exc).__name__}: {exc}") from exc
+        raise EngineError(
+            f"relaxation with calculator {spec.get('name')!r} failed: {type(exc).__name__}: {exc}"
+        ) from exc
     atoms.set_constraint()
-    return {"structure": {"cell": np.asarray(atoms.cell).tolist(),
-                          "numbers": atoms.numbers.tolist(),
-                          "positions": atoms.positions.tolist()},
-            "energy": energy, "forces": forces, "stress": np.asarray(stress),
-            "converged": converged, "n_steps": int(opt.nsteps),
-            "spacegroup_initial": sg0, "spacegroup_final": sg(atoms)}
+    return {
+        "structure": {
+            "cell": np.asarray(atoms.cell).tolist(),
+            "numbers": atoms.numbers.tolist(),
+            "positions": atoms.positions.tolist(),
+        },
+        "energy": energy,
+        "forces": forces,
+        "stress": np.asarray(stress),
+        "converged": converged,
+        "n_steps": int(opt.nsteps),
+        "spacegroup_initial": sg0,
+        "spacegroup_final": sg(atoms),
+    }

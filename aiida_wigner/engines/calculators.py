@@ -18,16 +18,16 @@ import numpy as np
 #: name -> one-line description (used by the CLI's help and the error messages)
 CALCULATORS = {
     "sevennet": "SevenNet universal machine-learned potential "
-                "(pip install aiida-wigner[sevennet]); "
-                "option 'model' (default 7net-0; 7net-l3i5, 7net-mf-0 with 'modal'), 'threads' "
-                "(torch CPU threads; 1 is fastest on a loaded machine)",
+    "(pip install aiida-wigner[sevennet]); "
+    "option 'model' (default 7net-0; 7net-l3i5, 7net-mf-0 with 'modal'), 'threads' "
+    "(torch CPU threads; 1 is fastest on a loaded machine)",
     "chgnet": "CHGNet universal machine-learned potential, weights shipped in the wheel (pip "
-              "install aiida-wigner[chgnet]); option 'model' (0.3.0 default, 0.2.0, r2scan), "
-              "'threads' (torch CPU threads)",
+    "install aiida-wigner[chgnet]); option 'model' (0.3.0 default, 0.2.0, r2scan), "
+    "'threads' (torch CPU threads)",
     "emt": "ASE effective-medium theory (Al, Cu, Ag, Au, Ni, Pd, Pt; for tests)",
     "lj": "ASE Lennard-Jones, options sigma (Å), epsilon (eV), rc (Å) (for tests)",
     "fcp": "hiphive ForceConstantPotential as a polynomial potential; options 'fcp' (file) and "
-           "'reference' (ideal supercell: cell, numbers, positions in Å) (for tests)",
+    "'reference' (ideal supercell: cell, numbers, positions in Å) (for tests)",
 }
 
 
@@ -42,7 +42,8 @@ def _sevennet(model: str, modal: str | None, device: str):
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise CalculatorSpecError(
             "the SevenNet engine needs the 'sevenn' package: pip install 'aiida-wigner[sevennet]' "
-            "(install a CPU build of torch first, e.g. pip install torch==2.13.0)") from exc
+            "(install a CPU build of torch first, e.g. pip install torch==2.13.0)"
+        ) from exc
     kwargs = {"model": model, "device": device}
     if modal:
         kwargs["modal"] = modal
@@ -56,9 +57,11 @@ def _chgnet(model: str, device: str):
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise CalculatorSpecError(
             "the CHGNet engine needs the 'chgnet' package: pip install 'aiida-wigner[chgnet]' "
-            "(install a CPU build of torch first, e.g. pip install torch==2.13.0)") from exc
-    return CHGNetCalculator(CHGNet.load(model_name=model, use_device=device, verbose=False),
-                            use_device=device)
+            "(install a CPU build of torch first, e.g. pip install torch==2.13.0)"
+        ) from exc
+    return CHGNetCalculator(
+        CHGNet.load(model_name=model, use_device=device, verbose=False), use_device=device
+    )
 
 
 def _set_threads(spec: dict):
@@ -76,8 +79,11 @@ def atoms_from_dict(d: dict):
 
 
 def atoms_to_dict(atoms) -> dict:
-    return {"cell": np.asarray(atoms.cell).tolist(), "numbers": atoms.numbers.tolist(),
-            "positions": atoms.positions.tolist()}
+    return {
+        "cell": np.asarray(atoms.cell).tolist(),
+        "numbers": atoms.numbers.tolist(),
+        "positions": atoms.positions.tolist(),
+    }
 
 
 def make_calculator(spec: dict):
@@ -96,8 +102,9 @@ def make_calculator(spec: dict):
         return LennardJones(**kw)
     if name == "sevennet":
         # SevenNet calculators are cached per process: loading the model costs ~1-2 s.
-        calc = _sevennet(str(spec.get("model", "7net-0")), spec.get("modal"),
-                         str(spec.get("device", "cpu")))
+        calc = _sevennet(
+            str(spec.get("model", "7net-0")), spec.get("modal"), str(spec.get("device", "cpu"))
+        )
         _set_threads(spec)
         calc.reset()
         return calc
@@ -109,13 +116,16 @@ def make_calculator(spec: dict):
         return calc
     if name == "fcp":
         if "fcp" not in spec or "reference" not in spec:
-            raise CalculatorSpecError("the 'fcp' calculator needs options 'fcp' (path of a hiphive "
-                                      ".fcp file) and 'reference' (the ideal supercell)")
+            raise CalculatorSpecError(
+                "the 'fcp' calculator needs options 'fcp' (path of a hiphive "
+                ".fcp file) and 'reference' (the ideal supercell)"
+            )
         from hiphive import ForceConstantPotential
         from hiphive.calculators import ForceConstantCalculator
 
         fcp = ForceConstantPotential.read(spec["fcp"])
         fcs = fcp.get_force_constants(atoms_from_dict(spec["reference"]))
         return ForceConstantCalculator(fcs)
-    raise CalculatorSpecError(f"unknown calculator {spec.get('name')!r}; choose one of "
-                              f"{', '.join(sorted(CALCULATORS))}")
+    raise CalculatorSpecError(
+        f"unknown calculator {spec.get('name')!r}; choose one of {', '.join(sorted(CALCULATORS))}"
+    )

@@ -49,8 +49,9 @@ def _failure(exc: Exception) -> dict:
     if isinstance(exc, CalculatorSpecError):
         return {"exit_code": {"status": EXIT_BAD_SPEC, "message": f"ERROR_BAD_CALCULATOR: {exc}"}}
     if isinstance(exc, EngineError):
-        return {"exit_code": {"status": EXIT_ENGINE_FAILED,
-                              "message": f"ERROR_ENGINE_FAILED: {exc}"}}
+        return {
+            "exit_code": {"status": EXIT_ENGINE_FAILED, "message": f"ERROR_ENGINE_FAILED: {exc}"}
+        }
     raise exc
 
 
@@ -77,9 +78,13 @@ def remote_md(spec: dict, structure, parameters: dict) -> dict:
     except Exception as exc:  # noqa: BLE001
         return _failure(exc)
     if len(frames["steps"]) == 0:
-        return {"exit_code": {"status": EXIT_ENGINE_FAILED,
-                              "message": "ERROR_ENGINE_FAILED: the MD run recorded no frame; "
-                                         "n_steps must be at least 'interval'"}}
+        return {
+            "exit_code": {
+                "status": EXIT_ENGINE_FAILED,
+                "message": "ERROR_ENGINE_FAILED: the MD run recorded no frame; "
+                "n_steps must be at least 'interval'",
+            }
+        }
     return {k: _plain(v) for k, v in frames.items()}
 
 

@@ -56,20 +56,46 @@ import re
 import numpy as np
 
 #: keys of the VASP calculator spec
-SPEC_KEYS = ("name", "incar", "kpoints_mesh", "kpoints_mesh_relax", "kpoints_spacing",
-             "potential_family", "potential_mapping", "options", "parser_settings", "restart")
+SPEC_KEYS = (
+    "name",
+    "incar",
+    "kpoints_mesh",
+    "kpoints_mesh_relax",
+    "kpoints_spacing",
+    "potential_family",
+    "potential_mapping",
+    "options",
+    "parser_settings",
+    "restart",
+)
 
 #: settings of the restart handlers (``restart`` in the spec): runs at most, walltime factor
 #: per restart, walltime cap (s), NELM cap
-RESTART_DEFAULTS = {"max_iterations": 5, "walltime_factor": 2.0, "max_walltime": 86400,
-                    "max_nelm": 300}
+RESTART_DEFAULTS = {
+    "max_iterations": 5,
+    "walltime_factor": 2.0,
+    "max_walltime": 86400,
+    "max_nelm": 300,
+}
 
-DEFAULTS = {"kpoints_spacing": 0.25, "potential_family": "PBE.54",
-            "options": {"resources": {"num_machines": 1}, "max_wallclock_seconds": 3600}}
+DEFAULTS = {
+    "kpoints_spacing": 0.25,
+    "potential_family": "PBE.54",
+    "options": {"resources": {"num_machines": 1}, "max_wallclock_seconds": 3600},
+}
 
 #: INCAR tags that the tasks set themselves
-TASK_TAGS = ("ibrion", "nsw", "isif", "potim", "tebeg", "teend", "mdalgo", "ediffg",
-             "langevin_gamma")
+TASK_TAGS = (
+    "ibrion",
+    "nsw",
+    "isif",
+    "potim",
+    "tebeg",
+    "teend",
+    "mdalgo",
+    "ediffg",
+    "langevin_gamma",
+)
 
 
 class VaspSetupError(ValueError):
@@ -78,13 +104,16 @@ class VaspSetupError(ValueError):
 
 # -- inputs ------------------------------------------------------------------------------------
 
+
 def vasp_spec(calculator: dict) -> dict:
     """The calculator spec with defaults filled in; unknown keys are an error (typos)."""
     spec = dict(calculator or {})
     unknown = sorted(set(spec) - set(SPEC_KEYS))
     if unknown:
-        raise VaspSetupError(f"unknown key(s) {unknown} in the VASP calculator spec; known: "
-                             f"{', '.join(SPEC_KEYS[1:])}")
+        raise VaspSetupError(
+            f"unknown key(s) {unknown} in the VASP calculator spec; known: "
+            f"{', '.join(SPEC_KEYS[1:])}"
+        )
     for key, value in DEFAULTS.items():
         spec.setdefault(key, value)
     spec["options"] = {**DEFAULTS["options"], **(spec.get("options") or {})}
@@ -97,12 +126,16 @@ def restart_settings(spec: dict) -> dict:
     given = dict(spec.get("restart") or {})
     unknown = sorted(set(given) - set(RESTART_DEFAULTS))
     if unknown:
-        raise VaspSetupError(f"unknown key(s) {unknown} in engine.calculator restart; known: "
-                             f"{', '.join(RESTART_DEFAULTS)}")
+        raise VaspSetupError(
+            f"unknown key(s) {unknown} in engine.calculator restart; known: "
+            f"{', '.join(RESTART_DEFAULTS)}"
+        )
     out = {**RESTART_DEFAULTS, **given}
     if out["max_iterations"] < 1 or out["walltime_factor"] <= 1 or out["max_nelm"] < 1:
-        raise VaspSetupError(f"engine.calculator restart {given}: max_iterations and max_nelm "
-                             "must be at least 1 and walltime_factor above 1")
+        raise VaspSetupError(
+            f"engine.calculator restart {given}: max_iterations and max_nelm "
+            "must be at least 1 and walltime_factor above 1"
+        )
     return out
 
 
@@ -116,8 +149,9 @@ def _kpoints(spec: dict, structure, relax: bool):
         kpoints.set_kpoints_mesh([int(n) for n in mesh], offset=[0.0, 0.0, 0.0])
     else:
         kpoints.set_cell_from_structure(structure)
-        kpoints.set_kpoints_mesh_from_density(float(spec["kpoints_spacing"]),
-                                              offset=[0.0, 0.0, 0.0])
+        kpoints.set_kpoints_mesh_from_density(
+            float(spec["kpoints_spacing"]), offset=[0.0, 0.0, 0.0]
+        )
     return kpoints
 
 
@@ -127,8 +161,10 @@ def potentials(spec: dict, structure) -> dict:
     from aiida_vasp.data.potcar import PotcarData
 
     mapping = dict(spec.get("potential_mapping") or {})
-    by_kind = {kind.name: str(mapping.get(kind.name, mapping.get(kind.symbol, kind.symbol)))
-               for kind in structure.kinds}
+    by_kind = {
+        kind.name: str(mapping.get(kind.name, mapping.get(kind.symbol, kind.symbol)))
+        for kind in structure.kinds
+    }
     family = str(spec["potential_family"])
     try:
         return PotcarData.get_potcars_from_structure(structure, family, mapping=by_kind)
@@ -136,17 +172,27 @@ def potentials(spec: dict, structure) -> dict:
         raise VaspSetupError(
             f"no POTCAR for {by_kind} in the POTCAR family {family!r} ({exc}); upload the family "
             f"with `aiida-vasp potcar uploadfamily` or fix engine.calculator potential_family / "
-            f"potential_mapping") from exc
+            f"potential_mapping"
+        ) from exc
 
 
-def _base_inputs(engine_inputs, structure, task: str, incar: dict, parser_settings: dict,
-                 retrieve: list[str] | None = None, relax_kpoints: bool = False) -> tuple:
+def _base_inputs(
+    engine_inputs,
+    structure,
+    task: str,
+    incar: dict,
+    parser_settings: dict,
+    retrieve: list[str] | None = None,
+    relax_kpoints: bool = False,
+) -> tuple:
     from aiida import orm
     from aiida.plugins import CalculationFactory
 
     if "code" not in engine_inputs:
-        raise VaspSetupError("the VASP engine needs engine.code: the AiiDA code of the VASP "
-                             "executable (`verdi code create core.code.installed ...`)")
+        raise VaspSetupError(
+            "the VASP engine needs engine.code: the AiiDA code of the VASP "
+            "executable (`verdi code create core.code.installed ...`)"
+        )
     spec = vasp_spec(engine_inputs["calculator"].get_dict())
     tags = {k: v for k, v in spec["incar"].items() if k not in TASK_TAGS}
     tags.update(incar)
@@ -160,9 +206,11 @@ def _base_inputs(engine_inputs, structure, task: str, incar: dict, parser_settin
         "kpoints": _kpoints(spec, structure, relax_kpoints),
         "potential": potentials(spec, structure),
         "settings": orm.Dict(settings),
-        "metadata": {"options": dict(spec["options"]),
-                     "label": f"wigner {task} {structure.get_formula()}",
-                     "call_link_label": f"vasp_{task}"},
+        "metadata": {
+            "options": dict(spec["options"]),
+            "label": f"wigner {task} {structure.get_formula()}",
+            "call_link_label": f"vasp_{task}",
+        },
     }
     return CalculationFactory("vasp.vasp"), inputs
 
@@ -183,9 +231,14 @@ def md_builder(engine_inputs, structure, parameters: dict):
     """
     p = dict(parameters)
     temperature = float(p.get("temperature", 300.0))
-    incar = {"ibrion": 0, "nsw": int(p.get("n_steps", 1000)) + 1,
-             "potim": float(p.get("timestep", 2.0)), "tebeg": temperature, "teend": temperature,
-             "isif": 2}
+    incar = {
+        "ibrion": 0,
+        "nsw": int(p.get("n_steps", 1000)) + 1,
+        "potim": float(p.get("timestep", 2.0)),
+        "tebeg": temperature,
+        "teend": temperature,
+        "isif": 2,
+    }
     thermostat = str(p.get("thermostat", "nose-hoover")).lower().replace("_", "-")
     spec_incar = vasp_spec(engine_inputs["calculator"].get_dict())["incar"]
     if thermostat in ("nose-hoover", "nosehoover", "nh"):
@@ -209,8 +262,12 @@ def relax_builder(engine_inputs, structure, parameters: dict):
     keep_symmetry (False -> ISYM = 0).  Uses ``kpoints_mesh_relax`` when given.
     """
     p = dict(parameters)
-    incar = {"ibrion": 2, "isif": 3 if p.get("relax_cell", True) else 2,
-             "nsw": int(p.get("max_steps", 300)), "ediffg": -abs(float(p.get("fmax", 1e-3)))}
+    incar = {
+        "ibrion": 2,
+        "isif": 3 if p.get("relax_cell", True) else 2,
+        "nsw": int(p.get("max_steps", 300)),
+        "ediffg": -abs(float(p.get("fmax", 1e-3))),
+    }
     if not p.get("keep_symmetry", True):
         incar["isym"] = 0
     parser = {"check_ionic_convergence": False}
@@ -220,10 +277,12 @@ def relax_builder(engine_inputs, structure, parameters: dict):
 def builder(engine_inputs, task: str, structure, **kwargs):
     """Dispatch to :func:`static_builder` / :func:`md_builder` / :func:`relax_builder`."""
     return {"static": static_builder, "md": md_builder, "relax": relax_builder}[task](
-        engine_inputs, structure, **kwargs)
+        engine_inputs, structure, **kwargs
+    )
 
 
 # -- outputs -----------------------------------------------------------------------------------
+
 
 def stress_to_ev_a3(stress_kbar) -> np.ndarray:
     """VASP stress (kB, positive = compressive) -> ASE's sign convention in eV/Å³."""
@@ -256,8 +315,12 @@ def static_results(node) -> dict:
 
 def oszicar_temperatures(text: str) -> np.ndarray:
     """``T=`` of each ionic step in an OSZICAR of an MD run (K)."""
-    return np.array([float(m.group(1)) for m in re.finditer(r"^\s*\d+\s+T=\s*([-+0-9.Ee]+)", text,
-                                                            flags=re.MULTILINE)])
+    return np.array(
+        [
+            float(m.group(1))
+            for m in re.finditer(r"^\s*\d+\s+T=\s*([-+0-9.Ee]+)", text, flags=re.MULTILINE)
+        ]
+    )
 
 
 def md_frames(arrays: dict, parameters: dict, temperatures=None) -> dict:
@@ -280,9 +343,15 @@ def md_frames(arrays: dict, parameters: dict, temperatures=None) -> dict:
     temps = np.full(n, np.nan)
     if temperatures is not None and len(temperatures) >= n:
         temps = np.asarray(temperatures, dtype=float)[:n]
-    return {"positions": cart[keep], "cells": cells[keep], "energies": energies[keep],
-            "forces": np.asarray(arrays["forces"], dtype=float)[keep], "temperatures": temps[keep],
-            "steps": steps[keep], "times": steps[keep] * float(parameters.get("timestep", 2.0))}
+    return {
+        "positions": cart[keep],
+        "cells": cells[keep],
+        "energies": energies[keep],
+        "forces": np.asarray(arrays["forces"], dtype=float)[keep],
+        "temperatures": temps[keep],
+        "steps": steps[keep],
+        "times": steps[keep] * float(parameters.get("timestep", 2.0)),
+    }
 
 
 def relax_info(misc: dict, max_force: float | None = None) -> dict:
@@ -290,12 +359,14 @@ def relax_info(misc: dict, max_force: float | None = None) -> dict:
     ``stress`` eV/Å³."""
     status = misc.get("run_status") or {}
     forces = np.asarray(misc.get("forces") or [[np.nan] * 3], dtype=float)
-    info = {"energy": _energy(misc),
-            # None: VASP could not tell (NSW <= 1); treated as converged
-            "converged": status.get("ionic_converged") is not False,
-            "n_steps": int((status.get("last_iteration_index") or [0])[0]),
-            "max_force": float(np.abs(forces).max()) if max_force is None else max_force,
-            "units": {"energy": "eV", "max_force": "eV/Å", "stress": "eV/Å^3"}}
+    info = {
+        "energy": _energy(misc),
+        # None: VASP could not tell (NSW <= 1); treated as converged
+        "converged": status.get("ionic_converged") is not False,
+        "n_steps": int((status.get("last_iteration_index") or [0])[0]),
+        "max_force": float(np.abs(forces).max()) if max_force is None else max_force,
+        "units": {"energy": "eV", "max_force": "eV/Å", "stress": "eV/Å^3"},
+    }
     if misc.get("stress") is not None:
         info["stress"] = stress_to_ev_a3(misc["stress"]).tolist()
     return info
@@ -306,13 +377,13 @@ def relax_info(misc: dict, max_force: float | None = None) -> dict:
 #: 702 ionic non-convergence have handlers)
 FAILURE_HINTS = {
     333: "VASP did not start or wrote nothing: check the code (executable, modules in "
-         "prepend_text, MPI) and the job's output `vasp_output`",
+    "prepend_text, MPI) and the job's output `vasp_output`",
     350: "nothing was retrieved: check the computer and the scheduler",
     352: "VASP stopped before writing vasprun.xml/OUTCAR (crash, walltime or memory): read "
-         "`vasp_output` and the scheduler output, raise options.max_wallclock_seconds or the "
-         "resources in engine.calculator",
+    "`vasp_output` and the scheduler output, raise options.max_wallclock_seconds or the "
+    "resources in engine.calculator",
     703: "VASP reported a critical error: see the message and `vasp_output`; adjust the INCAR "
-         "tags in engine.calculator.incar",
+    "tags in engine.calculator.incar",
     1002: "the parser missed a required quantity: check that vasprun.xml and OUTCAR are complete",
 }
 
@@ -321,8 +392,10 @@ def failure_message(node) -> str:
     """The exit message of a failed ``vasp.vasp`` CalcJob plus what to change."""
     status = node.exit_status
     msg = node.exit_message or f"exit status {status}"
-    hint = FAILURE_HINTS.get(status, "inspect it with `verdi process report` and "
-                                     "`verdi calcjob outputcat <PK> vasp_output`")
+    hint = FAILURE_HINTS.get(
+        status,
+        "inspect it with `verdi process report` and `verdi calcjob outputcat <PK> vasp_output`",
+    )
     return f"VASP calculation <{node.pk}> failed [{status}]: {msg}; {hint}"
 
 

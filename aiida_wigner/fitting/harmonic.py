@@ -12,8 +12,9 @@ import numpy as np
 from ..physics.cell import Cell, SupercellSetup
 
 
-def generate_displacements(setup: SupercellSetup, distance: float = 0.01,
-                           plusminus="auto", symprec: float = 1e-5) -> dict:
+def generate_displacements(
+    setup: SupercellSetup, distance: float = 0.01, plusminus="auto", symprec: float = 1e-5
+) -> dict:
     """Symmetry-reduced single-atom displacements of the supercell.
 
     Returns ``dataset`` (phonopy's type-1 displacement dataset, a dict) and
@@ -21,8 +22,12 @@ def generate_displacements(setup: SupercellSetup, distance: float = 0.01,
     """
     from phonopy import Phonopy
 
-    ph = Phonopy(setup.unitcell.to_phonopy(), supercell_matrix=setup.supercell_matrix,
-                 primitive_matrix=setup.primitive_matrix, symprec=symprec)
+    ph = Phonopy(
+        setup.unitcell.to_phonopy(),
+        supercell_matrix=setup.supercell_matrix,
+        primitive_matrix=setup.primitive_matrix,
+        symprec=symprec,
+    )
     ph.generate_displacements(distance=float(distance), is_plusminus=plusminus)
     return {"dataset": ph.dataset, "displacements": dataset_displacements(ph)}
 
@@ -66,8 +71,11 @@ def special_point_frequencies(setup: SupercellSetup, fc2_full) -> dict:
     """
     from phonopy import Phonopy
 
-    ph = Phonopy(setup.unitcell.to_phonopy(), supercell_matrix=setup.supercell_matrix,
-                 primitive_matrix=setup.primitive_matrix)
+    ph = Phonopy(
+        setup.unitcell.to_phonopy(),
+        supercell_matrix=setup.supercell_matrix,
+        primitive_matrix=setup.primitive_matrix,
+    )
     ph.force_constants = np.asarray(fc2_full)
     points = setup.primitive.to_ase().cell.bandpath(npoints=0).special_points
     out = {}
@@ -79,5 +87,6 @@ def special_point_frequencies(setup: SupercellSetup, fc2_full) -> dict:
 
 def build_setup(atoms, supercell_matrix, primitive_matrix=None, symprec: float = 1e-5):
     """SupercellSetup from an ase.Atoms unit cell."""
-    return SupercellSetup.build(Cell.from_ase(atoms), supercell_matrix, primitive_matrix,
-                                symprec=symprec)
+    return SupercellSetup.build(
+        Cell.from_ase(atoms), supercell_matrix, primitive_matrix, symprec=symprec
+    )

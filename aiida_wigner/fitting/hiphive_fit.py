@@ -31,8 +31,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 #: fit methods accepted (trainstation names)
-FIT_METHODS = ("least-squares", "lasso", "adaptive-lasso", "ardr", "rfe", "ridge",
-               "bayesian-ridge", "elasticnet", "split-bregman", "omp")
+FIT_METHODS = (
+    "least-squares",
+    "lasso",
+    "adaptive-lasso",
+    "ardr",
+    "rfe",
+    "ridge",
+    "bayesian-ridge",
+    "elasticnet",
+    "split-bregman",
+    "omp",
+)
 
 
 class FitError(ValueError):
@@ -68,8 +78,9 @@ def _cutoff_list(cutoffs) -> list[float]:
     if isinstance(cutoffs, dict):
         orders = sorted(int(k) for k in cutoffs)
         if orders != list(range(2, orders[-1] + 1)):
-            raise FitError(f"cutoffs must be given for consecutive orders starting at 2, got "
-                           f"orders {orders}")
+            raise FitError(
+                f"cutoffs must be given for consecutive orders starting at 2, got orders {orders}"
+            )
         cut = [float(cutoffs[k] if k in cutoffs else cutoffs[str(k)]) for k in orders]
     else:
         cut = [float(c) for c in cutoffs]
@@ -118,15 +129,22 @@ def supercell_cutoffs(cutoffs, cell, cap: bool = False) -> tuple[list[float], di
     too_large = {order: c for order, c in enumerate(cut, start=2) if c > limit}
     if too_large and not cap:
         order, c = max(too_large.items(), key=lambda item: item[1])
-        raise FitError(f"cutoff {c:.2f} Å of order {order} exceeds the largest this supercell "
-                       f"allows, {limit:.2f} Å (half its shortest lattice vector, minus "
-                       f"{CUTOFF_MARGIN} Å): use cutoffs <= {limit:.2f} Å or a larger supercell")
+        raise FitError(
+            f"cutoff {c:.2f} Å of order {order} exceeds the largest this supercell "
+            f"allows, {limit:.2f} Å (half its shortest lattice vector, minus "
+            f"{CUTOFF_MARGIN} Å): use cutoffs <= {limit:.2f} Å or a larger supercell"
+        )
     capped = {str(order): [c, limit] for order, c in too_large.items()}
     return [min(c, limit) for c in cut], capped
 
 
-def check_parameter_count(cs, n_rows: int, fixed_orders=(), ratio: float = MAX_PARAMETER_RATIO,
-                          n_structures: int | None = None) -> None:
+def check_parameter_count(
+    cs,
+    n_rows: int,
+    fixed_orders=(),
+    ratio: float = MAX_PARAMETER_RATIO,
+    n_structures: int | None = None,
+) -> None:
     """Refuse a fit whose free parameters exceed ``ratio`` x ``n_rows`` force components.
 
     ``cs`` is the hiphive ClusterSpace (its ``n_dofs`` per order cost nothing next to the fit
@@ -134,8 +152,11 @@ def check_parameter_count(cs, n_rows: int, fixed_orders=(), ratio: float = MAX_P
     matrix has ``n_rows`` x free-parameter float64 entries: above the ratio the least-squares
     problem is underdetermined and the matrix alone can exhaust the memory.
     """
-    per_order = {int(o): int(cs.get_n_dofs_by_order(o)) for o in cs.cutoffs.orders
-                 if int(o) not in fixed_orders}
+    per_order = {
+        int(o): int(cs.get_n_dofs_by_order(o))
+        for o in cs.cutoffs.orders
+        if int(o) not in fixed_orders
+    }
     n_free = sum(per_order.values())
     if n_free <= ratio * n_rows:
         return
@@ -149,15 +170,18 @@ def check_parameter_count(cs, n_rows: int, fixed_orders=(), ratio: float = MAX_P
         f"{n_free} free parameters ({counts}) but only {n_rows} force components to fit them "
         f"(a {n_rows} x {n_free} fit matrix, {8e-9 * n_rows * n_free:.1f} GB): lower the "
         f"cutoffs (order {largest} has the most), add training structures{need}, or raise "
-        f"max_parameter_ratio (now {ratio:g} parameters per force component)")
+        f"max_parameter_ratio (now {ratio:g} parameters per force component)"
+    )
 
 
 def select_snapshots(n_frames: int, n_snapshots: int, discard: int = 0) -> np.ndarray:
     """Indices of ``n_snapshots`` frames at regular intervals after the first ``discard``."""
     avail = np.arange(discard, n_frames)
     if len(avail) < n_snapshots:
-        raise FitError(f"only {len(avail)} MD frames after discarding {discard}, but "
-                       f"{n_snapshots} snapshots requested: run longer MD or take fewer snapshots")
+        raise FitError(
+            f"only {len(avail)} MD frames after discarding {discard}, but "
+            f"{n_snapshots} snapshots requested: run longer MD or take fewer snapshots"
+        )
     pick = np.linspace(0, len(avail) - 1, n_snapshots).round().astype(int)
     return avail[pick]
 
@@ -199,13 +223,25 @@ def _fit(A, y, method, fit_kwargs):
     return np.asarray(fit(A, y, method, **fit_kwargs)["parameters"])
 
 
-def fit_force_constants(prim, ideal_supercell, displacements, forces, cutoffs,
-                        method: str = "least-squares", harmonic: str = "joint",
-                        harmonic_displacements=None, harmonic_forces=None,
-                        validation: dict | None = None, rotational_sum_rules=(),
-                        fit_kwargs: dict | None = None, seed: int = 42,
-                        cluster_space=None, harmonic_fc2=None, cap_cutoffs: bool = False,
-                        max_parameter_ratio: float = MAX_PARAMETER_RATIO) -> FitResult:
+def fit_force_constants(
+    prim,
+    ideal_supercell,
+    displacements,
+    forces,
+    cutoffs,
+    method: str = "least-squares",
+    harmonic: str = "joint",
+    harmonic_displacements=None,
+    harmonic_forces=None,
+    validation: dict | None = None,
+    rotational_sum_rules=(),
+    fit_kwargs: dict | None = None,
+    seed: int = 42,
+    cluster_space=None,
+    harmonic_fc2=None,
+    cap_cutoffs: bool = False,
+    max_parameter_ratio: float = MAX_PARAMETER_RATIO,
+) -> FitResult:
     """Fit a hiphive ForceConstantPotential to forces.
 
     Parameters
@@ -238,24 +274,35 @@ def fit_force_constants(prim, ideal_supercell, displacements, forces, cutoffs,
     if harmonic not in ("joint", "fixed"):
         raise FitError(f"harmonic must be 'joint' or 'fixed', got {harmonic!r}")
     if harmonic == "fixed" and (harmonic_displacements is None or harmonic_forces is None):
-        raise FitError("harmonic='fixed' needs the finite-displacement dataset "
-                       "(harmonic_displacements, harmonic_forces)")
+        raise FitError(
+            "harmonic='fixed' needs the finite-displacement dataset "
+            "(harmonic_displacements, harmonic_forces)"
+        )
     u = np.asarray(displacements, dtype=float)
     f = np.asarray(forces, dtype=float)
     if u.shape != f.shape or u.ndim != 3 or u.shape[1] != len(ideal_supercell):
-        raise FitError(f"displacements {u.shape} and forces {f.shape} must both be "
-                       f"(m, {len(ideal_supercell)}, 3)")
+        raise FitError(
+            f"displacements {u.shape} and forces {f.shape} must both be "
+            f"(m, {len(ideal_supercell)}, 3)"
+        )
     if len(u) < 2:
         raise FitError("need at least 2 training structures for a validated fit")
     cut, capped = supercell_cutoffs(cutoffs, ideal_supercell.cell, cap=cap_cutoffs)
     cs = cluster_space if cluster_space is not None else build_cluster_space(prim, cut)
     orders = list(cs.cutoffs.orders)
     n_rows = 3 * len(ideal_supercell)
-    extra_rows = 0 if harmonic == "fixed" or harmonic_displacements is None else \
-        np.size(harmonic_displacements)
-    check_parameter_count(cs, n_rows * len(u) + extra_rows,
-                          fixed_orders=(2,) if harmonic == "fixed" else (),
-                          ratio=max_parameter_ratio, n_structures=len(u))
+    extra_rows = (
+        0
+        if harmonic == "fixed" or harmonic_displacements is None
+        else np.size(harmonic_displacements)
+    )
+    check_parameter_count(
+        cs,
+        n_rows * len(u) + extra_rows,
+        fixed_orders=(2,) if harmonic == "fixed" else (),
+        ratio=max_parameter_ratio,
+        n_structures=len(u),
+    )
     idx2 = np.array(cs.get_parameter_indices(2), dtype=int)
     mask_anh = np.ones(cs.n_dofs, dtype=bool)
     mask_anh[idx2] = False
@@ -278,8 +325,10 @@ def fit_force_constants(prim, ideal_supercell, displacements, forces, cutoffs,
     if harmonic == "fixed" and harmonic_fc2 is not None:
         fc2 = np.asarray(harmonic_fc2, dtype=float)
         if fc2.shape != (len(ideal_supercell), len(ideal_supercell), 3, 3):
-            raise FitError(f"harmonic_fc2 must be (N, N, 3, 3) for the {len(ideal_supercell)}-"
-                           f"atom supercell, got {fc2.shape}")
+            raise FitError(
+                f"harmonic_fc2 must be (N, N, 3, 3) for the {len(ideal_supercell)}-"
+                f"atom supercell, got {fc2.shape}"
+            )
         fixed_forces = -np.einsum("ijab,mjb->mia", fc2, u).reshape(-1)
     y_free = y - fixed_forces
     A_free = A[:, free]
@@ -328,7 +377,7 @@ def fit_force_constants(prim, ideal_supercell, displacements, forces, cutoffs,
     full_fc2 = harmonic == "fixed" and harmonic_fc2 is not None
     pred_train = A[:, free] @ params[free] + fixed_forces if full_fc2 else A @ params
     vp, vt = np.concatenate(val_pred), np.concatenate(val_true)
-    force_rms = float(np.sqrt(np.mean(y ** 2)))
+    force_rms = float(np.sqrt(np.mean(y**2)))
     scores = {
         "rmse_train": _rmse(pred_train, y),
         "r2_train": _r2(pred_train, y),
@@ -340,15 +389,19 @@ def fit_force_constants(prim, ideal_supercell, displacements, forces, cutoffs,
         "validation": {"method": vmethod, "n_splits": len(folds)},
         "method": method,
         "harmonic": harmonic,
-        "harmonic_fc2": ("full finite-displacement FC2 (no cutoff)" if full_fc2
-                         else "order-2 parameters of the cluster space"),
+        "harmonic_fc2": (
+            "full finite-displacement FC2 (no cutoff)"
+            if full_fc2
+            else "order-2 parameters of the cluster space"
+        ),
         "cutoffs": {str(o): c for o, c in zip(orders, cut, strict=True)},
         "cutoffs_capped": capped,
         "cutoff_limit": cutoff_limit(ideal_supercell.cell),
         "n_structures": m,
         "n_parameters": {str(o): int(cs.get_n_dofs_by_order(o)) for o in orders},
-        "n_nonzero": {str(o): int(np.count_nonzero(params[cs.get_parameter_indices(o)]))
-                      for o in orders},
+        "n_nonzero": {
+            str(o): int(np.count_nonzero(params[cs.get_parameter_indices(o)])) for o in orders
+        },
         "rotational_sum_rules": list(rotational_sum_rules),
         "units": {"rmse": "eV/Å", "cutoffs": "Å", "cutoff_limit": "Å"},
     }
@@ -371,8 +424,10 @@ def _ordered_clusters(fcs, order: int, p2s):
             done.add(ordered)
             atoms.append(ordered)
             values.append(np.transpose(tensor, perm))
-    return (np.array(atoms, dtype=np.int64).reshape(-1, order),
-            np.array(values, dtype=float).reshape((-1,) + (3,) * order))
+    return (
+        np.array(atoms, dtype=np.int64).reshape(-1, order),
+        np.array(values, dtype=float).reshape((-1,) + (3,) * order),
+    )
 
 
 def fcp_to_force_constants(fcp, setup, orders=(2, 3, 4), source: dict | None = None):
@@ -395,8 +450,11 @@ def fcp_to_force_constants(fcp, setup, orders=(2, 3, 4), source: dict | None = N
     if 3 in orders and 3 in have:
         atoms3, vals3 = _ordered_clusters(fcs, 3, p2s)
         fc3 = np.zeros((len(p2s), N, N, 3, 3, 3))
-        first = np.searchsorted(p2s, atoms3[:, 0]) if np.all(np.diff(p2s) > 0) else \
-            np.array([int(np.nonzero(p2s == a)[0][0]) for a in atoms3[:, 0]])
+        first = (
+            np.searchsorted(p2s, atoms3[:, 0])
+            if np.all(np.diff(p2s) > 0)
+            else np.array([int(np.nonzero(p2s == a)[0][0]) for a in atoms3[:, 0]])
+        )
         fc3[first, atoms3[:, 1], atoms3[:, 2]] = vals3
         if not np.any(fc3):
             fc3 = None

@@ -29,9 +29,11 @@ class FCPSupercellForceConstants:
         try:
             fcs = fcp.get_force_constants(setup.supercell.to_ase())
         except Exception as exc:  # hiphive raises bare Exceptions (e.g. supercell too small)
-            raise PESError(f"cannot evaluate the force-constant potential on the "
-                           f"{setup.n_super}-atom supercell {setup.supercell_matrix.tolist()}: "
-                           f"{exc}") from exc
+            raise PESError(
+                f"cannot evaluate the force-constant potential on the "
+                f"{setup.n_super}-atom supercell {setup.supercell_matrix.tolist()}: "
+                f"{exc}"
+            ) from exc
         self.setup = setup
         self.orders = sorted({int(o["order"]) for o in fcp.orbit_data})
         self.clusters = {}
@@ -40,11 +42,9 @@ class FCPSupercellForceConstants:
             atoms = np.array(list(d.keys()), dtype=np.int64).reshape(-1, n)
             values = np.array(list(d.values()), dtype=float).reshape((-1,) + (3,) * n)
             self.clusters[n] = (atoms, values)
-        self.harmonic = ForceConstants(setup, fcs.get_fc_array(2),
-                                       source={"format": "hiphive-fcp"})
+        self.harmonic = ForceConstants(setup, fcs.get_fc_array(2), source={"format": "hiphive-fcp"})
 
     def taylor_coefficients(self, u_per_q) -> dict[int, float]:
         """c_n of E_n(Q) = c_n Qⁿ (eV per (Å·√amu)ⁿ) for every order of the potential."""
         u = np.asarray(u_per_q, dtype=float)
-        return {n: cluster_energy(*self.clusters[n], u, all_orderings=False)
-                for n in self.orders}
+        return {n: cluster_energy(*self.clusters[n], u, all_orderings=False) for n in self.orders}

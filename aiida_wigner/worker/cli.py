@@ -35,9 +35,15 @@ def _force_constants(args):
 
     if args.force_constants:
         return read_native_force_constants(args.force_constants)
-    return load_force_constants(cell=args.cell, structure=args.structure,
-                                supercell=args.supercell, fc2=args.fc2, fc3=args.fc3,
-                                fc4=args.fc4, fcp=args.fcp)
+    return load_force_constants(
+        cell=args.cell,
+        structure=args.structure,
+        supercell=args.supercell,
+        fc2=args.fc2,
+        fc3=args.fc3,
+        fc4=args.fc4,
+        fcp=args.fcp,
+    )
 
 
 def write_npz(path, arrays: dict, **meta) -> None:
@@ -74,12 +80,12 @@ def run_linewidths(args) -> None:
     models = None
     if args.renormalization:
         arrays, meta = read_npz(args.renormalization)
-        models = Renormalization.from_arrays(meta["kind"], arrays).models(fc,
-                                                                          settings.temperatures)
+        models = Renormalization.from_arrays(meta["kind"], arrays).models(fc, settings.temperatures)
     previous = Linewidths.from_arrays(read_npz(args.previous)[0]) if args.previous else None
     kwargs = {"parts": tuple(job["parts"])} if job.get("parts") else {}
-    result = compute_linewidths(fc, settings, job.get("grid_points"), models,
-                                previous=previous, **kwargs)
+    result = compute_linewidths(
+        fc, settings, job.get("grid_points"), models, previous=previous, **kwargs
+    )
     write_npz(args.output, result.arrays(), units=Linewidths.UNITS)
 
 
@@ -107,8 +113,10 @@ def _refusal(exc: Exception) -> str | None:
         return "ERROR_UNSTABLE_PHONONS"
     if isinstance(exc, SCPNotConvergedError):
         return "ERROR_SCP_NOT_CONVERGED"
-    if isinstance(exc, (ForceConstantsError, CellError, MeshError, MissingTemperatureError,
-                        ValueError, OSError)):
+    if isinstance(
+        exc,
+        (ForceConstantsError, CellError, MeshError, MissingTemperatureError, ValueError, OSError),
+    ):
         return "ERROR_INVALID_INPUT"
     return None
 
@@ -117,16 +125,23 @@ def _write_status(label: str | None, message: str) -> None:
     from aiida_wigner.exit_codes import status
 
     with open(STATUS_FILE, "w") as fh:
-        json.dump({"exit_status": 0 if label is None else status(label), "label": label,
-                   "message": message}, fh)
+        json.dump(
+            {
+                "exit_status": 0 if label is None else status(label),
+                "label": label,
+                "message": message,
+            },
+            fh,
+        )
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="aiida-wigner-worker", description=__doc__.split("\n")[0])
     sub = top.add_subparsers(dest="step", required=True)
-    for name, func, text in (("linewidths", run_linewidths,
-                              "3ph/4ph/isotope half widths (THz) at a chunk of q-points"),
-                             ("renormalize", run_renormalize, "SCP (+ bubble) renormalization")):
+    for name, func, text in (
+        ("linewidths", run_linewidths, "3ph/4ph/isotope half widths (THz) at a chunk of q-points"),
+        ("renormalize", run_renormalize, "SCP (+ bubble) renormalization"),
+    ):
         p = sub.add_parser(name, help=text, description=text)
         p.set_defaults(func=func)
         p.add_argument("--job", required=True, help="job.json with the settings (see above)")

@@ -53,9 +53,11 @@ def validate_inputs(inputs, _ctx):
     """Exactly one force-constant source; settings that the steps accept (before anything runs)."""
     given = [name for name in SOURCES if name in inputs and inputs[name]]
     if len(given) != 1:
-        return (f"give exactly one source of force constants: 'fitting' (a structure to sample "
-                f"and fit), 'force_constants' (a ForceConstantsData) or 'fcp' (a hiphive .fcp "
-                f"with 'supercell_matrix'); got {given or 'none'}")
+        return (
+            f"give exactly one source of force constants: 'fitting' (a structure to sample "
+            f"and fit), 'force_constants' (a ForceConstantsData) or 'fcp' (a hiphive .fcp "
+            f"with 'supercell_matrix'); got {given or 'none'}"
+        )
     if given == ["fitting"] and "structure" not in inputs:
         return "the 'fitting' inputs need the 'structure' to start from"
     if given == ["fcp"] and "supercell_matrix" not in inputs:
@@ -64,8 +66,9 @@ def validate_inputs(inputs, _ctx):
     try:
         kappa_settings_from_dict({**inputs["kappa"].get_dict(), "temperatures": temperatures})
         if "renormalization" in inputs:
-            scp_settings_from_dict({**inputs["renormalization"].get_dict(),
-                                    "temperatures": temperatures})
+            scp_settings_from_dict(
+                {**inputs["renormalization"].get_dict(), "temperatures": temperatures}
+            )
     except ValueError as exc:
         return str(exc)
     return None
@@ -79,42 +82,95 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input("structure", valid_type=orm.StructureData, required=False,
-                   help="Unit cell to start from (with the 'fitting' inputs).")
-        spec.expose_inputs(ForceConstantsWorkChain, namespace="fitting", exclude=("structure",),
-                           namespace_options={"required": False, "populate_defaults": False,
-                                              "help": "Structure → fitted force constants."})
-        spec.input("force_constants", valid_type=ForceConstantsData, required=False,
-                   help="Existing force constants (e.g. from `aiida-wigner fit`): skip fitting.")
-        spec.input("fcp", valid_type=orm.SinglefileData, required=False,
-                   help="An existing hiphive .fcp (with supercell_matrix): skip fitting.")
-        spec.input("supercell_matrix", valid_type=orm.List, required=False,
-                   help="With 'fcp': the supercell on which its force constants are evaluated.")
+        spec.input(
+            "structure",
+            valid_type=orm.StructureData,
+            required=False,
+            help="Unit cell to start from (with the 'fitting' inputs).",
+        )
+        spec.expose_inputs(
+            ForceConstantsWorkChain,
+            namespace="fitting",
+            exclude=("structure",),
+            namespace_options={
+                "required": False,
+                "populate_defaults": False,
+                "help": "Structure → fitted force constants.",
+            },
+        )
+        spec.input(
+            "force_constants",
+            valid_type=ForceConstantsData,
+            required=False,
+            help="Existing force constants (e.g. from `aiida-wigner fit`): skip fitting.",
+        )
+        spec.input(
+            "fcp",
+            valid_type=orm.SinglefileData,
+            required=False,
+            help="An existing hiphive .fcp (with supercell_matrix): skip fitting.",
+        )
+        spec.input(
+            "supercell_matrix",
+            valid_type=orm.List,
+            required=False,
+            help="With 'fcp': the supercell on which its force constants are evaluated.",
+        )
         spec.input("temperatures", valid_type=orm.List, help="Temperatures in K.")
-        spec.input("renormalization", valid_type=orm.Dict, required=False,
-                   help="Settings of wigner.renormalize without temperatures (mesh, inner_mesh, "
-                        "bubble none|static|onshell|qp, off_diagonal, ...); absent: harmonic κ.")
-        spec.input("kappa", valid_type=orm.Dict,
-                   help="Settings of wigner.kappa without temperatures (mesh, smearing, sigma, "
-                        "scale, isotope, four_phonon, four_phonon_samples, convention, ...).")
-        spec.input("protocol", valid_type=orm.Str, required=False,
-                   help="Name of the protocol the inputs came from (recorded in the summary).")
-        spec.input_namespace("codes", required=False, populate_defaults=False,
-                             help="aiida-wigner-worker codes of the heavy steps "
-                                  "(absent: in-process).")
-        spec.input("codes.renormalize", valid_type=orm.AbstractCode, required=False,
-                   help="Worker code: SCP (+ bubble) as a wigner.renormalize_job CalcJob "
-                        "(in wigner.renormalize_job_restart).")
-        spec.input("codes.linewidths", valid_type=orm.AbstractCode, required=False,
-                   help="Worker code: the linewidths run as wigner.linewidths chunk jobs (each in "
-                        "wigner.linewidths_restart), κ from the gathered chunks (same numbers "
-                        "as in-process).")
-        spec.input("chunks", valid_type=orm.Int, default=lambda: orm.Int(1),
-                   help="With codes.linewidths: number of linewidth jobs (irreducible q-points "
-                        "split evenly), run concurrently.")
-        spec.input("job_options", valid_type=orm.Dict, required=False,
-                   help="metadata.options of every worker job (resources, "
-                        "max_wallclock_seconds, max_memory_kb, queue_name, ...).")
+        spec.input(
+            "renormalization",
+            valid_type=orm.Dict,
+            required=False,
+            help="Settings of wigner.renormalize without temperatures (mesh, inner_mesh, "
+            "bubble none|static|onshell|qp, off_diagonal, ...); absent: harmonic κ.",
+        )
+        spec.input(
+            "kappa",
+            valid_type=orm.Dict,
+            help="Settings of wigner.kappa without temperatures (mesh, smearing, sigma, "
+            "scale, isotope, four_phonon, four_phonon_samples, convention, ...).",
+        )
+        spec.input(
+            "protocol",
+            valid_type=orm.Str,
+            required=False,
+            help="Name of the protocol the inputs came from (recorded in the summary).",
+        )
+        spec.input_namespace(
+            "codes",
+            required=False,
+            populate_defaults=False,
+            help="aiida-wigner-worker codes of the heavy steps (absent: in-process).",
+        )
+        spec.input(
+            "codes.renormalize",
+            valid_type=orm.AbstractCode,
+            required=False,
+            help="Worker code: SCP (+ bubble) as a wigner.renormalize_job CalcJob "
+            "(in wigner.renormalize_job_restart).",
+        )
+        spec.input(
+            "codes.linewidths",
+            valid_type=orm.AbstractCode,
+            required=False,
+            help="Worker code: the linewidths run as wigner.linewidths chunk jobs (each in "
+            "wigner.linewidths_restart), κ from the gathered chunks (same numbers "
+            "as in-process).",
+        )
+        spec.input(
+            "chunks",
+            valid_type=orm.Int,
+            default=lambda: orm.Int(1),
+            help="With codes.linewidths: number of linewidth jobs (irreducible q-points "
+            "split evenly), run concurrently.",
+        )
+        spec.input(
+            "job_options",
+            valid_type=orm.Dict,
+            required=False,
+            help="metadata.options of every worker job (resources, "
+            "max_wallclock_seconds, max_memory_kb, queue_name, ...).",
+        )
         spec.inputs.validator = validate_inputs
         spec.outline(
             cls.setup,
@@ -122,30 +178,50 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
             if_(cls.has_fcp)(cls.convert_fcp),
             if_(cls.should_renormalize)(cls.run_renormalization, cls.inspect_renormalization_job),
             if_(cls.has_linewidths_code)(
-                cls.run_linewidth_chunks, cls.gather_linewidth_chunks,
-                if_(cls.needs_coupled_four_phonon)(cls.run_four_phonon_job,
-                                                   cls.inspect_four_phonon_job),
+                cls.run_linewidth_chunks,
+                cls.gather_linewidth_chunks,
+                if_(cls.needs_coupled_four_phonon)(
+                    cls.run_four_phonon_job, cls.inspect_four_phonon_job
+                ),
                 cls.run_kappa_from_linewidths,
             ).else_(cls.run_kappa),
             cls.results,
         )
-        spec.expose_outputs(ForceConstantsWorkChain, namespace="fitting",
-                            namespace_options={"required": False})
-        spec.output("force_constants", valid_type=ForceConstantsData,
-                    help="The force constants κ was computed from (eV/Å^n).")
-        spec.output("renormalization", valid_type=orm.ArrayData, required=False,
-                    help="Renormalized phonons per temperature (wigner.renormalize).")
-        spec.output("kappa", valid_type=orm.ArrayData,
-                    help="temperatures (T,) K; kappa_P, kappa_C, kappa (T, 3, 3) W/(m K).")
-        spec.output("modes", valid_type=orm.ArrayData,
-                    help="Mode-resolved frequencies, linewidths, velocities, spectra.")
-        spec.output("summary", valid_type=orm.Dict,
-                    help="Formula, space group, engine, protocol, κ tables per T, versions.")
+        spec.expose_outputs(
+            ForceConstantsWorkChain, namespace="fitting", namespace_options={"required": False}
+        )
+        spec.output(
+            "force_constants",
+            valid_type=ForceConstantsData,
+            help="The force constants κ was computed from (eV/Å^n).",
+        )
+        spec.output(
+            "renormalization",
+            valid_type=orm.ArrayData,
+            required=False,
+            help="Renormalized phonons per temperature (wigner.renormalize).",
+        )
+        spec.output(
+            "kappa",
+            valid_type=orm.ArrayData,
+            help="temperatures (T,) K; kappa_P, kappa_C, kappa (T, 3, 3) W/(m K).",
+        )
+        spec.output(
+            "modes",
+            valid_type=orm.ArrayData,
+            help="Mode-resolved frequencies, linewidths, velocities, spectra.",
+        )
+        spec.output(
+            "summary",
+            valid_type=orm.Dict,
+            help="Formula, space group, engine, protocol, κ tables per T, versions.",
+        )
         define_exit_codes(spec, *EXIT_CODES)
 
     @classmethod
-    def get_protocol_inputs(cls, protocol: str | None = None,
-                            overrides: dict | None = None) -> dict:
+    def get_protocol_inputs(
+        cls, protocol: str | None = None, overrides: dict | None = None
+    ) -> dict:
         """This workchain's protocol inputs (temperatures, renormalization, kappa) and, under
         ``fitting``, those of :class:`ForceConstantsWorkChain` for the same protocol."""
         overrides = dict(overrides or {})
@@ -155,12 +231,19 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
         return inputs
 
     @classmethod
-    def get_builder_from_protocol(cls, structure: orm.StructureData | None = None,
-                                  engine: str = "sevennet", protocol: str | None = None,
-                                  temperatures=None,
-                                  force_constants: ForceConstantsData | None = None,
-                                  code=None, model: str | None = None, supercell=None,
-                                  overrides: dict | None = None, **engine_options):
+    def get_builder_from_protocol(
+        cls,
+        structure: orm.StructureData | None = None,
+        engine: str = "sevennet",
+        protocol: str | None = None,
+        temperatures=None,
+        force_constants: ForceConstantsData | None = None,
+        code=None,
+        model: str | None = None,
+        supercell=None,
+        overrides: dict | None = None,
+        **engine_options,
+    ):
         """A builder filled from the protocol (default :meth:`get_default_protocol`).
 
         ``temperatures`` (K) replace the protocol's; ``overrides`` are shaped like the input
@@ -178,18 +261,26 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
             formula = force_constants.formula
         else:
             if structure is None:
-                raise ValueError("give a structure to fit force constants for, or "
-                                 "force_constants to start from")
+                raise ValueError(
+                    "give a structure to fit force constants for, or force_constants to start from"
+                )
             builder.structure = structure
             fitting = ForceConstantsWorkChain.get_builder_from_protocol(
-                structure, engine=engine, protocol=protocol, code=code, model=model,
-                supercell=supercell, overrides=(overrides or {}).get("fitting"),
-                **engine_options)
+                structure,
+                engine=engine,
+                protocol=protocol,
+                code=code,
+                model=model,
+                supercell=supercell,
+                overrides=(overrides or {}).get("fitting"),
+                **engine_options,
+            )
             fitting.pop("structure", None)
             builder.fitting = fitting
             formula = structure.get_formula()
-        temps = [float(t) for t in (temperatures if temperatures is not None
-                                    else p["temperatures"])]
+        temps = [
+            float(t) for t in (temperatures if temperatures is not None else p["temperatures"])
+        ]
         builder.temperatures = orm.List(temps)
         if p.get("renormalization"):
             builder.renormalization = orm.Dict(p["renormalization"])
@@ -231,25 +322,38 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
         return "fcp" in self.inputs
 
     def convert_fcp(self):
-        self.ctx.force_constants = force_constants_from_fcp(self.inputs.fcp,
-                                                            self.inputs.supercell_matrix)
+        self.ctx.force_constants = force_constants_from_fcp(
+            self.inputs.fcp, self.inputs.supercell_matrix
+        )
 
     def should_renormalize(self):
         return "renormalization" in self.inputs
 
     def run_renormalization(self):
-        settings = orm.Dict({**self.inputs.renormalization.get_dict(),
-                             "temperatures": self.ctx.temperatures})
-        self.report(f"step renormalization: {self._kind()} at {len(self.ctx.temperatures)} "
-                    f"temperatures on the {settings['mesh']} / {settings['inner_mesh']} meshes")
+        settings = orm.Dict(
+            {**self.inputs.renormalization.get_dict(), "temperatures": self.ctx.temperatures}
+        )
+        self.report(
+            f"step renormalization: {self._kind()} at {len(self.ctx.temperatures)} "
+            f"temperatures on the {settings['mesh']} / {settings['inner_mesh']} meshes"
+        )
         if "codes" in self.inputs and "renormalize" in self.inputs.codes:
             from .restart import RenormalizeRestartWorkChain
 
-            return ToContext(renormalization_job=self.submit(RenormalizeRestartWorkChain, job={
-                "code": self.inputs.codes.renormalize, "force_constants": self.ctx.force_constants,
-                "settings": settings, **self._job_metadata()}))
+            return ToContext(
+                renormalization_job=self.submit(
+                    RenormalizeRestartWorkChain,
+                    job={
+                        "code": self.inputs.codes.renormalize,
+                        "force_constants": self.ctx.force_constants,
+                        "settings": settings,
+                        **self._job_metadata(),
+                    },
+                )
+            )
         outputs, node = renormalize_calcfunction.run_get_node(
-            force_constants=self.ctx.force_constants, settings=settings)
+            force_constants=self.ctx.force_constants, settings=settings
+        )
         return self._renormalized(node, outputs)
 
     def inspect_renormalization_job(self):
@@ -269,9 +373,18 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
             return self._child_failed(node, "ERROR_RENORMALIZATION_FAILED")
         self.ctx.renormalization = outputs["renormalization"]
         summary = outputs["summary"].get_dict()
-        self.report("renormalization: " + ", ".join(
-            f"{t:g} K {'converged' if ok else 'NOT converged'} ({n} it.)" for t, ok, n in
-            zip(summary["temperatures"], summary["converged"], summary["iterations"], strict=True)))
+        self.report(
+            "renormalization: "
+            + ", ".join(
+                f"{t:g} K {'converged' if ok else 'NOT converged'} ({n} it.)"
+                for t, ok, n in zip(
+                    summary["temperatures"],
+                    summary["converged"],
+                    summary["iterations"],
+                    strict=True,
+                )
+            )
+        )
         return None
 
     def _kappa_settings(self) -> dict:
@@ -305,8 +418,12 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
         return four_phonon_couples_points(kappa_settings_from_dict(self.ctx.kappa_settings))
 
     def _linewidth_job(self, **extra):
-        inputs = {"code": self.inputs.codes.linewidths, "force_constants": self.ctx.force_constants,
-                  "settings": orm.Dict(self.ctx.kappa_settings), **extra}
+        inputs = {
+            "code": self.inputs.codes.linewidths,
+            "force_constants": self.ctx.force_constants,
+            "settings": orm.Dict(self.ctx.kappa_settings),
+            **extra,
+        }
         if "renormalization" in self.ctx:
             inputs["renormalization"] = self.ctx.renormalization
         from .restart import LinewidthsRestartWorkChain
@@ -319,16 +436,20 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
         from ..physics.kappa import irreducible_grid_points
 
         self.ctx.kappa_settings = settings = self._kappa_settings()
-        ir = irreducible_grid_points(self.ctx.force_constants.get_force_constants(),
-                                     kappa_settings_from_dict(settings))
+        ir = irreducible_grid_points(
+            self.ctx.force_constants.get_force_constants(), kappa_settings_from_dict(settings)
+        )
         n_chunks = max(1, min(int(self.inputs.chunks.value), len(ir)))
         parts = ["3ph", "isotope"] + ([] if self.needs_coupled_four_phonon() else ["4ph"])
-        self.report(f"step kappa: mesh {settings['mesh']}, {self._scattering_text(settings)}; "
-                    f"{len(ir)} irreducible q-points in {n_chunks} linewidth job(s) "
-                    f"({'+'.join(parts)})")
+        self.report(
+            f"step kappa: mesh {settings['mesh']}, {self._scattering_text(settings)}; "
+            f"{len(ir)} irreducible q-points in {n_chunks} linewidth job(s) "
+            f"({'+'.join(parts)})"
+        )
         for points in np.array_split(ir, n_chunks):
-            node = self._linewidth_job(grid_points=orm.List([int(g) for g in points]),
-                                       parts=orm.List(parts))
+            node = self._linewidth_job(
+                grid_points=orm.List([int(g) for g in points]), parts=orm.List(parts)
+            )
             self.to_context(linewidth_chunks=append_(node))
 
     def gather_linewidth_chunks(self):
@@ -337,9 +458,12 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
         for node in self.ctx.linewidth_chunks:
             if not node.is_finished_ok:
                 return self._child_failed(node, "ERROR_KAPPA_FAILED")
-        outputs, node = gather_linewidths.run_get_node(**{
-            f"chunk_{i:04d}": job.outputs.linewidths
-            for i, job in enumerate(self.ctx.linewidth_chunks)})
+        outputs, node = gather_linewidths.run_get_node(
+            **{
+                f"chunk_{i:04d}": job.outputs.linewidths
+                for i, job in enumerate(self.ctx.linewidth_chunks)
+            }
+        )
         if not node.is_finished_ok:
             return self._child_failed(node, "ERROR_KAPPA_FAILED")
         self.ctx.linewidths = outputs["linewidths"]
@@ -347,8 +471,11 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
 
     def run_four_phonon_job(self):
         self.report("sampled 4ph with the 'kappa' allocation: one job for all q-points")
-        return ToContext(four_phonon_job=self._linewidth_job(parts=orm.List(["4ph"]),
-                                                             previous=self.ctx.linewidths))
+        return ToContext(
+            four_phonon_job=self._linewidth_job(
+                parts=orm.List(["4ph"]), previous=self.ctx.linewidths
+            )
+        )
 
     def inspect_four_phonon_job(self):
         node = self.ctx.four_phonon_job
@@ -360,9 +487,11 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
     def run_kappa_from_linewidths(self):
         from ..calculations.jobs import kappa_from_linewidths_calcfunction
 
-        inputs = {"force_constants": self.ctx.force_constants,
-                  "settings": orm.Dict(self.ctx.kappa_settings),
-                  "linewidths": self.ctx.linewidths}
+        inputs = {
+            "force_constants": self.ctx.force_constants,
+            "settings": orm.Dict(self.ctx.kappa_settings),
+            "linewidths": self.ctx.linewidths,
+        }
         if "renormalization" in self.ctx:
             inputs["renormalization"] = self.ctx.renormalization
         outputs, node = kappa_from_linewidths_calcfunction.run_get_node(**inputs)
@@ -377,12 +506,16 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
         engine = None
         if "fitting" in self.inputs and "engine" in self.inputs.fitting:
             engine = self.inputs.fitting.engine.calculator.get("name")
-        run = {"engine": engine,
-               "protocol": self.inputs.protocol.value if "protocol" in self.inputs else None,
-               "renormalization": self._kind(),
-               "scattering": {"three_phonon": bool(settings["three_phonon"]),
-                              "four_phonon": settings.get("four_phonon"),
-                              "isotope": bool(settings.get("isotope", False))}}
+        run = {
+            "engine": engine,
+            "protocol": self.inputs.protocol.value if "protocol" in self.inputs else None,
+            "renormalization": self._kind(),
+            "scattering": {
+                "three_phonon": bool(settings["three_phonon"]),
+                "four_phonon": settings.get("four_phonon"),
+                "isotope": bool(settings.get("isotope", False)),
+            },
+        }
         summary = summarize_conductivity(self.ctx.kappa["kappa"], fc, orm.Dict(run))
         self.out("force_constants", fc)
         if "renormalization" in self.ctx:
@@ -391,9 +524,14 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
         self.out("modes", self.ctx.kappa["modes"])
         self.out("summary", summary)
         rows = summary.get_dict()["rows"]
-        self.report("kappa (W/(m K)): " + "; ".join(
-            f"{r['T']:g} K: kP {r['kappa_P_avg']:.4g} kC {r['kappa_C_avg']:.4g} "
-            f"k {r['kappa_avg']:.4g}" for r in rows))
+        self.report(
+            "kappa (W/(m K)): "
+            + "; ".join(
+                f"{r['T']:g} K: kP {r['kappa_P_avg']:.4g} kC {r['kappa_C_avg']:.4g} "
+                f"k {r['kappa_avg']:.4g}"
+                for r in rows
+            )
+        )
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -410,8 +548,11 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
         if settings.get("isotope"):
             parts.append("isotope")
         smearing = settings.get("smearing", "gaussian")
-        width = (f"sigma {settings.get('sigma', 0.1)} THz" if smearing == "gaussian"
-                 else f"scale {settings.get('scale', 1.0)}")
+        width = (
+            f"sigma {settings.get('sigma', 0.1)} THz"
+            if smearing == "gaussian"
+            else f"scale {settings.get('scale', 1.0)}"
+        )
         return f"{' + '.join(parts) or 'no scattering'}, {smearing} smearing ({width})"
 
     def _child_failed(self, node, fallback: str) -> ExitCode:

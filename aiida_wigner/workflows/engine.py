@@ -32,17 +32,31 @@ from ..exit_codes import child_exit_code, define_exit_codes, label_of
 
 def define_engine_namespace(spec):
     spec.input_namespace("engine", help="Force engine (see aiida_wigner.workflows.engine).")
-    spec.input("engine.calculator", valid_type=orm.Dict,
-               help='Calculator spec, e.g. {"name": "sevennet", "model": "7net-0"}.')
-    spec.input("engine.code", valid_type=orm.AbstractCode, required=False,
-               help="PythonJob Python code (ASE engine on a remote computer) or the VASP code.")
-    spec.input("engine.potential", valid_type=orm.SinglefileData, required=False,
-               help="hiphive .fcp file for the 'fcp' calculator.")
+    spec.input(
+        "engine.calculator",
+        valid_type=orm.Dict,
+        help='Calculator spec, e.g. {"name": "sevennet", "model": "7net-0"}.',
+    )
+    spec.input(
+        "engine.code",
+        valid_type=orm.AbstractCode,
+        required=False,
+        help="PythonJob Python code (ASE engine on a remote computer) or the VASP code.",
+    )
+    spec.input(
+        "engine.potential",
+        valid_type=orm.SinglefileData,
+        required=False,
+        help="hiphive .fcp file for the 'fcp' calculator.",
+    )
 
 
 #: codes with which wigner.vasp_base gives up; an engine workchain ends with the same code
-VASP_GIVE_UP = ("ERROR_VASP_OUT_OF_WALLTIME", "ERROR_VASP_ELECTRONIC_NOT_CONVERGED",
-                "ERROR_VASP_IONIC_NOT_CONVERGED")
+VASP_GIVE_UP = (
+    "ERROR_VASP_OUT_OF_WALLTIME",
+    "ERROR_VASP_ELECTRONIC_NOT_CONVERGED",
+    "ERROR_VASP_IONIC_NOT_CONVERGED",
+)
 
 
 def engine_exit_codes(spec):
@@ -109,8 +123,9 @@ def engine_job(engine_inputs, task: str, structure, **kwargs):
     return pythonjob_builder(engine_inputs, task, structure=structure, **kwargs)
 
 
-def launch_engine_job(workchain, task: str, structure, key: str = "job",
-                      parameters: orm.Dict | None = None, **kwargs):
+def launch_engine_job(
+    workchain, task: str, structure, key: str = "job", parameters: orm.Dict | None = None, **kwargs
+):
     """Start one engine task; its process node ends up in ``workchain.ctx[key]``.
 
     The ASE engine (no code) runs md/relax in-process as calcfunctions; VASP CalcJobs and
@@ -119,8 +134,9 @@ def launch_engine_job(workchain, task: str, structure, key: str = "job",
     """
     engine_inputs = workchain.inputs.engine
     if engine_kind(engine_inputs) == "ase":
-        _, node = _ASE_TASKS[task].run_get_node(**_ase_kwargs(engine_inputs), structure=structure,
-                                                parameters=parameters)
+        _, node = _ASE_TASKS[task].run_get_node(
+            **_ase_kwargs(engine_inputs), structure=structure, parameters=parameters
+        )
         workchain.ctx[key] = node
         return None
     if parameters is not None:
@@ -153,8 +169,9 @@ def job_results(engine_inputs, task: str, node, structure=None, parameters=None)
             return vasp.static_results(node)
         if task == "md":
             extra = {"retrieved": node.outputs.retrieved} if "retrieved" in node.outputs else {}
-            res, conv = cv.vasp_md_trajectory.run_get_node(node.outputs.trajectory, parameters,
-                                                           **extra)
+            res, conv = cv.vasp_md_trajectory.run_get_node(
+                node.outputs.trajectory, parameters, **extra
+            )
             return (res if conv.is_finished_ok else None), conv
         relaxed = node.outputs.structure if "structure" in node.outputs else structure
         out = cv.vasp_relax_outputs(structure, relaxed, node.outputs.misc, parameters)
@@ -174,15 +191,26 @@ class EngineForcesWorkChain(WorkChain):
     def define(cls, spec):
         super().define(spec)
         define_engine_namespace(spec)
-        spec.input_namespace("structures", valid_type=orm.StructureData, dynamic=True,
-                             help="Structures, computed in the sorted order of their labels.")
-        spec.input("settings", valid_type=orm.Dict, default=lambda: orm.Dict({"stress": False}),
-                   help="stress: also compute stresses.")
+        spec.input_namespace(
+            "structures",
+            valid_type=orm.StructureData,
+            dynamic=True,
+            help="Structures, computed in the sorted order of their labels.",
+        )
+        spec.input(
+            "settings",
+            valid_type=orm.Dict,
+            default=lambda: orm.Dict({"stress": False}),
+            help="stress: also compute stresses.",
+        )
         spec.outline(
             if_(cls.is_in_process)(cls.run_in_process).else_(cls.launch_jobs, cls.collect),
         )
-        spec.output("forces", valid_type=orm.ArrayData,
-                    help="energies (n,) eV, forces (n, N, 3) eV/Å [, stresses (n, 3, 3) eV/Å³].")
+        spec.output(
+            "forces",
+            valid_type=orm.ArrayData,
+            help="energies (n,) eV, forces (n, N, 3) eV/Å [, stresses (n, 3, 3) eV/Å³].",
+        )
         engine_exit_codes(spec)
         define_exit_codes(spec, "ERROR_JOB_FAILED")
 
@@ -194,8 +222,10 @@ class EngineForcesWorkChain(WorkChain):
 
     def run_in_process(self):
         _, node = calc.ase_static.run_get_node(
-            **_ase_kwargs(self.inputs.engine), settings=self.inputs.settings,
-            **dict(self.inputs.structures))
+            **_ase_kwargs(self.inputs.engine),
+            settings=self.inputs.settings,
+            **dict(self.inputs.structures),
+        )
         if not node.is_finished_ok:
             return exit_from_failed(self, node)
         self.out("forces", node.outputs.forces)
@@ -203,25 +233,33 @@ class EngineForcesWorkChain(WorkChain):
     def launch_jobs(self):
         stress = bool(self.inputs.settings.get("stress", False))
         for lab in self.labels():
-            failed = launch_engine_job(self, "static", self.inputs.structures[lab],
-                                       key=f"job_{lab}", stress=stress)
+            failed = launch_engine_job(
+                self, "static", self.inputs.structures[lab], key=f"job_{lab}", stress=stress
+            )
             if failed:
                 return failed
         return None
 
     def collect(self):
-        failed = [self.ctx[f"job_{lab}"] for lab in self.labels()
-                  if not self.ctx[f"job_{lab}"].is_finished_ok]
+        failed = [
+            self.ctx[f"job_{lab}"]
+            for lab in self.labels()
+            if not self.ctx[f"job_{lab}"].is_finished_ok
+        ]
         if failed:
             bad_spec = [n for n in failed if n.exit_status == calc.EXIT_BAD_SPEC]
             if bad_spec and engine_kind(self.inputs.engine) == "pythonjob":
                 # the remote engine rejected the calculator spec: same exit code as in-process
                 return self.exit_codes.ERROR_BAD_CALCULATOR.format(
-                    message=job_failure_message(bad_spec[0]))
-            return self.exit_codes.ERROR_JOB_FAILED.format(message=(
-                f"{len(failed)} engine job(s) failed, first <{failed[0].pk}>: "
-                f"{job_failure_message(failed[0])}. Inspect them with `verdi process report`; "
-                "for VASP check ENCUT/ALGO and the walltime in engine.calculator.options."))
+                    message=job_failure_message(bad_spec[0])
+                )
+            return self.exit_codes.ERROR_JOB_FAILED.format(
+                message=(
+                    f"{len(failed)} engine job(s) failed, first <{failed[0].pk}>: "
+                    f"{job_failure_message(failed[0])}. Inspect them with `verdi process report`; "
+                    "for VASP check ENCUT/ALGO and the walltime in engine.calculator.options."
+                )
+            )
         energies, forces, stresses = [], [], []
         for lab in self.labels():
             res = job_results(self.inputs.engine, "static", self.ctx[f"job_{lab}"])
@@ -235,8 +273,7 @@ class EngineForcesWorkChain(WorkChain):
         if stresses and len(stresses) == len(forces):
             out.set_array("stresses", np.array(stresses))
         out.base.attributes.set("labels", self.labels())
-        out.base.attributes.set("units", {"energies": "eV", "forces": "eV/Å",
-                                          "stresses": "eV/Å^3"})
+        out.base.attributes.set("units", {"energies": "eV", "forces": "eV/Å", "stresses": "eV/Å^3"})
         # collected from several jobs: record the gathering as a calcfunction for provenance
         jobs = collect_output_nodes(self.ctx, self.labels())
         self.out("forces", gather_forces(out, **{f"job_{k}": v for k, v in jobs.items()}))
@@ -268,8 +305,11 @@ def gather_forces(array: orm.ArrayData, **job_outputs):
 # -- PythonJob (ASE engine on a remote computer) -----------------------------------------------
 
 #: process label of the PythonJobs, per task (shown by ``verdi process list``)
-PYTHONJOB_LABELS = {"static": "PythonJob<ase_static>", "md": "PythonJob<ase_md>",
-                    "relax": "PythonJob<ase_relax>"}
+PYTHONJOB_LABELS = {
+    "static": "PythonJob<ase_static>",
+    "md": "PythonJob<ase_md>",
+    "relax": "PythonJob<ase_relax>",
+}
 
 
 def pythonjob_builder(engine_inputs, task: str, structure, **kwargs):
@@ -286,28 +326,37 @@ def pythonjob_builder(engine_inputs, task: str, structure, **kwargs):
     try:
         from aiida_pythonjob import PythonJob, prepare_pythonjob_inputs
     except ImportError as exc:
-        raise ValueError("engine.code runs the ASE engine as an aiida-pythonjob PythonJob, but "
-                         "aiida-pythonjob is not installed: pip install "
-                         "'aiida-wigner[pythonjob]'") from exc
+        raise ValueError(
+            "engine.code runs the ASE engine as an aiida-pythonjob PythonJob, but "
+            "aiida-pythonjob is not installed: pip install "
+            "'aiida-wigner[pythonjob]'"
+        ) from exc
 
     from ..engines import remote
 
     if "potential" in engine_inputs:
-        raise ValueError("the 'fcp' calculator reads a local .fcp file and is not supported "
-                         "with a PythonJob code; run it in-process (no engine.code)")
+        raise ValueError(
+            "the 'fcp' calculator reads a local .fcp file and is not supported "
+            "with a PythonJob code; run it in-process (no engine.code)"
+        )
     spec = engine_inputs["calculator"].get_dict()
     options = spec.pop("options", None) or {}
-    func = {"static": remote.remote_static, "md": remote.remote_md,
-            "relax": remote.remote_relax}[task]
+    func = {"static": remote.remote_static, "md": remote.remote_md, "relax": remote.remote_relax}[
+        task
+    ]
     function_inputs = {"spec": spec, "structure": structure}
     if task == "static":
         function_inputs["stress"] = bool(kwargs.get("stress", False))
     else:
         function_inputs["parameters"] = dict(kwargs.get("parameters") or {})
     inputs = prepare_pythonjob_inputs(
-        func, function_inputs=function_inputs, code=engine_inputs["code"],
-        register_pickle_by_value=False, process_label=PYTHONJOB_LABELS[task],
-        metadata={"options": dict(options)} if options else None)
+        func,
+        function_inputs=function_inputs,
+        code=engine_inputs["code"],
+        register_pickle_by_value=False,
+        process_label=PYTHONJOB_LABELS[task],
+        metadata={"options": dict(options)} if options else None,
+    )
     inputs.setdefault("metadata", {})["call_link_label"] = f"pythonjob_{task}"
     return PythonJob, inputs
 
@@ -330,26 +379,37 @@ class EngineMdWorkChain(WorkChain):
         super().define(spec)
         define_engine_namespace(spec)
         spec.input("structure", valid_type=orm.StructureData)
-        spec.input("parameters", valid_type=orm.Dict,
-                   help="temperature (K), timestep (fs), n_steps, interval, thermostat, tdamp "
-                        "(fs), friction (1/fs), seed.")
+        spec.input(
+            "parameters",
+            valid_type=orm.Dict,
+            help="temperature (K), timestep (fs), n_steps, interval, thermostat, tdamp "
+            "(fs), friction (1/fs), seed.",
+        )
         spec.outline(cls.run_md, cls.results)
-        spec.output("trajectory", valid_type=orm.TrajectoryData,
-                    help="Frames every `interval` steps: positions Å (Cartesian), cells, "
-                         "energies eV, forces eV/Å, temperatures K.")
+        spec.output(
+            "trajectory",
+            valid_type=orm.TrajectoryData,
+            help="Frames every `interval` steps: positions Å (Cartesian), cells, "
+            "energies eV, forces eV/Å, temperatures K.",
+        )
         engine_exit_codes(spec)
 
     def run_md(self):
-        return launch_engine_job(self, "md", self.inputs.structure,
-                                 parameters=self.inputs.parameters)
+        return launch_engine_job(
+            self, "md", self.inputs.structure, parameters=self.inputs.parameters
+        )
 
     def results(self):
         node = self.ctx.job
         if not node.is_finished_ok:
             return exit_from_failed(self, node)
-        trajectory, converter = job_results(self.inputs.engine, "md", node,
-                                            structure=self.inputs.structure,
-                                            parameters=self.inputs.parameters)
+        trajectory, converter = job_results(
+            self.inputs.engine,
+            "md",
+            node,
+            structure=self.inputs.structure,
+            parameters=self.inputs.parameters,
+        )
         if converter is not None and not converter.is_finished_ok:
             return exit_from_failed(self, converter)
         self.out("trajectory", trajectory)
@@ -358,8 +418,10 @@ class EngineMdWorkChain(WorkChain):
 @calcfunction
 def pythonjob_trajectory(result, structure: orm.StructureData):
     """TrajectoryData (Cartesian Å) from the frames a PythonJob returned."""
-    frames = {k: np.asarray(v, dtype=int if k == "steps" else float)
-              for k, v in _result_dict(result).items()}
+    frames = {
+        k: np.asarray(v, dtype=int if k == "steps" else float)
+        for k, v in _result_dict(result).items()
+    }
     return calc.trajectory_from_frames(frames, structure.get_ase().get_chemical_symbols())
 
 
@@ -375,31 +437,44 @@ class RelaxWorkChain(WorkChain):
         super().define(spec)
         define_engine_namespace(spec)
         spec.input("structure", valid_type=orm.StructureData)
-        spec.input("parameters", valid_type=orm.Dict,
-                   default=lambda: orm.Dict({"fmax": 1e-3, "max_steps": 300}),
-                   help="fmax (eV/Å), max_steps, relax_cell, keep_symmetry, symprec (Å).")
-        spec.input("max_volume_change", valid_type=orm.Float, default=lambda: orm.Float(0.2),
-                   help="Largest |V_relaxed / V_input - 1| accepted (default 0.2 = 20 %): a "
-                        "larger change means the engine does not describe the crystal, and "
-                        "the workflow stops before any phonon step.")
+        spec.input(
+            "parameters",
+            valid_type=orm.Dict,
+            default=lambda: orm.Dict({"fmax": 1e-3, "max_steps": 300}),
+            help="fmax (eV/Å), max_steps, relax_cell, keep_symmetry, symprec (Å).",
+        )
+        spec.input(
+            "max_volume_change",
+            valid_type=orm.Float,
+            default=lambda: orm.Float(0.2),
+            help="Largest |V_relaxed / V_input - 1| accepted (default 0.2 = 20 %): a "
+            "larger change means the engine does not describe the crystal, and "
+            "the workflow stops before any phonon step.",
+        )
         spec.outline(cls.run_relax, cls.results)
         spec.output("relaxed_structure", valid_type=orm.StructureData)
         spec.output("lattice", valid_type=orm.Dict)
         engine_exit_codes(spec)
-        define_exit_codes(spec, "ERROR_RELAX_NOT_CONVERGED", "ERROR_SPACEGROUP_CHANGED",
-                          "ERROR_VOLUME_CHANGED")
+        define_exit_codes(
+            spec, "ERROR_RELAX_NOT_CONVERGED", "ERROR_SPACEGROUP_CHANGED", "ERROR_VOLUME_CHANGED"
+        )
 
     def run_relax(self):
-        return launch_engine_job(self, "relax", self.inputs.structure,
-                                 parameters=self.inputs.parameters)
+        return launch_engine_job(
+            self, "relax", self.inputs.structure, parameters=self.inputs.parameters
+        )
 
     def results(self):
         node = self.ctx.job
         if not node.is_finished_ok:
             return exit_from_failed(self, node)
-        relaxed, info = job_results(self.inputs.engine, "relax", node,
-                                    structure=self.inputs.structure,
-                                    parameters=self.inputs.parameters)
+        relaxed, info = job_results(
+            self.inputs.engine,
+            "relax",
+            node,
+            structure=self.inputs.structure,
+            parameters=self.inputs.parameters,
+        )
         lattice = lattice_report(relaxed, info)
         self.out("relaxed_structure", relaxed)
         self.out("lattice", lattice)
@@ -409,25 +484,36 @@ class RelaxWorkChain(WorkChain):
         change = lat["volume"] / before.get_volume() - 1
         if abs(change) > self.inputs.max_volume_change.value:
             a0, b0, c0 = before.cell.lengths()
-            return self.exit_codes.ERROR_VOLUME_CHANGED.format(message=(
-                f"The relaxation changed the volume by {change:+.0%} (a, b, c from {a0:.3f}, "
-                f"{b0:.3f}, {c0:.3f} to {lat['a']:.3f}, {lat['b']:.3f}, {lat['c']:.3f} Å), more "
-                f"than max_volume_change = {self.inputs.max_volume_change.value:.0%}: the engine "
-                f"does not describe this crystal; use an engine that does (for EMT/LJ set their "
-                f"parameters in engine.calculator), check the structure, or raise "
-                f"max_volume_change if the change is real."))
+            return self.exit_codes.ERROR_VOLUME_CHANGED.format(
+                message=(
+                    f"The relaxation changed the volume by {change:+.0%} (a, b, c from {a0:.3f}, "
+                    f"{b0:.3f}, {c0:.3f} to {lat['a']:.3f}, {lat['b']:.3f}, {lat['c']:.3f} Å), more "
+                    f"than max_volume_change = {self.inputs.max_volume_change.value:.0%}: the engine "
+                    f"does not describe this crystal; use an engine that does (for EMT/LJ set their "
+                    f"parameters in engine.calculator), check the structure, or raise "
+                    f"max_volume_change if the change is real."
+                )
+            )
         if not info.get("converged", True):
-            return self.exit_codes.ERROR_RELAX_NOT_CONVERGED.format(message=(
-                f"The relaxation did not reach fmax = {p.get('fmax', 1e-3)} eV/Å in "
-                f"{p.get('max_steps', 300)} steps (residual "
-                f"{info.get('max_force', float('nan')):.2e} eV/Å): raise parameters.max_steps "
-                "or loosen parameters.fmax."))
+            return self.exit_codes.ERROR_RELAX_NOT_CONVERGED.format(
+                message=(
+                    f"The relaxation did not reach fmax = {p.get('fmax', 1e-3)} eV/Å in "
+                    f"{p.get('max_steps', 300)} steps (residual "
+                    f"{info.get('max_force', float('nan')):.2e} eV/Å): raise parameters.max_steps "
+                    "or loosen parameters.fmax."
+                )
+            )
         if p.get("keep_symmetry", True) and lat["spacegroup_initial"] != lat["spacegroup_final"]:
-            return self.exit_codes.ERROR_SPACEGROUP_CHANGED.format(message=(
-                f"The space group changed from {lat['spacegroup_initial']} to "
-                f"{lat['spacegroup_final']}: relax with keep_symmetry=True or a smaller symprec."))
-        self.report(f"relaxed lattice: a={lat['a']:.4f} b={lat['b']:.4f} c={lat['c']:.4f} Å, "
-                    f"space group {lat['spacegroup_final']}")
+            return self.exit_codes.ERROR_SPACEGROUP_CHANGED.format(
+                message=(
+                    f"The space group changed from {lat['spacegroup_initial']} to "
+                    f"{lat['spacegroup_final']}: relax with keep_symmetry=True or a smaller symprec."
+                )
+            )
+        self.report(
+            f"relaxed lattice: a={lat['a']:.4f} b={lat['b']:.4f} c={lat['c']:.4f} Å, "
+            f"space group {lat['spacegroup_final']}"
+        )
 
 
 @calcfunction
@@ -435,13 +521,17 @@ def pythonjob_relax_outputs(result):
     from ..engines.calculators import atoms_from_dict
 
     res = _result_dict(result)
-    info = {k: res[k] for k in ("energy", "converged", "n_steps", "spacegroup_initial",
-                                "spacegroup_final")}
+    info = {
+        k: res[k]
+        for k in ("energy", "converged", "n_steps", "spacegroup_initial", "spacegroup_final")
+    }
     info["max_force"] = float(np.abs(np.asarray(res["forces"])).max())
     info["stress"] = np.asarray(res["stress"], dtype=float).tolist()
     info["units"] = {"energy": "eV", "max_force": "eV/Å", "stress": "eV/Å^3"}
-    return {"relaxed_structure": orm.StructureData(ase=atoms_from_dict(res["structure"])),
-            "info": orm.Dict(info)}
+    return {
+        "relaxed_structure": orm.StructureData(ase=atoms_from_dict(res["structure"])),
+        "info": orm.Dict(info),
+    }
 
 
 @calcfunction
@@ -452,13 +542,29 @@ def lattice_report(structure: orm.StructureData, info: orm.Dict):
     atoms = structure.get_ase()
     a, b, c, al, be, ga = atoms.cell.cellpar()
     d = info.get_dict()
-    sg = spglib.get_spacegroup((atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers),
-                               symprec=1e-3)
-    return orm.Dict({"a": a, "b": b, "c": c, "alpha": al, "beta": be, "gamma": ga,
-                     "volume": atoms.get_volume(),
-                     "spacegroup_final": d.get("spacegroup_final", sg),
-                     "spacegroup_initial": d.get("spacegroup_initial", sg),
-                     "energy": d.get("energy"), "max_force": d.get("max_force"),
-                     "converged": d.get("converged"),
-                     "units": {"length": "Å", "angle": "degree", "volume": "Å^3", "energy": "eV",
-                               "max_force": "eV/Å"}})
+    sg = spglib.get_spacegroup(
+        (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers), symprec=1e-3
+    )
+    return orm.Dict(
+        {
+            "a": a,
+            "b": b,
+            "c": c,
+            "alpha": al,
+            "beta": be,
+            "gamma": ga,
+            "volume": atoms.get_volume(),
+            "spacegroup_final": d.get("spacegroup_final", sg),
+            "spacegroup_initial": d.get("spacegroup_initial", sg),
+            "energy": d.get("energy"),
+            "max_force": d.get("max_force"),
+            "converged": d.get("converged"),
+            "units": {
+                "length": "Å",
+                "angle": "degree",
+                "volume": "Å^3",
+                "energy": "eV",
+                "max_force": "eV/Å",
+            },
+        }
+    )

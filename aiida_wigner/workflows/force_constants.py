@@ -37,11 +37,17 @@ from .protocols import ProtocolMixin
 
 
 def _supercell_input(spec):
-    spec.input("supercell_matrix", valid_type=orm.List,
-               help="Supercell matrix: 3 integers (diagonal) or 3x3 integers.")
-    spec.input("primitive_matrix", valid_type=orm.List, required=False,
-               help="Primitive matrix w.r.t. the unit cell (phonopy convention); "
-                    "identity if absent.")
+    spec.input(
+        "supercell_matrix",
+        valid_type=orm.List,
+        help="Supercell matrix: 3 integers (diagonal) or 3x3 integers.",
+    )
+    spec.input(
+        "primitive_matrix",
+        valid_type=orm.List,
+        required=False,
+        help="Primitive matrix w.r.t. the unit cell (phonopy convention); identity if absent.",
+    )
 
 
 def _with_cells(workchain, params: dict) -> orm.Dict:
@@ -56,7 +62,8 @@ def _with_cells(workchain, params: dict) -> orm.Dict:
 def _child_failed(workchain, node):
     msg = node.exit_message or f"exit status {node.exit_status}"
     return workchain.exit_codes.ERROR_ENGINE_FAILED.format(
-        message=f"<{node.pk}> {node.process_label}: {msg}")
+        message=f"<{node.pk}> {node.process_label}: {msg}"
+    )
 
 
 class HarmonicWorkChain(WorkChain):
@@ -75,22 +82,37 @@ class HarmonicWorkChain(WorkChain):
         define_engine_namespace(spec)
         spec.input("structure", valid_type=orm.StructureData, help="Unit cell (relaxed).")
         _supercell_input(spec)
-        spec.input("parameters", valid_type=orm.Dict,
-                   default=lambda: orm.Dict({"distance": 0.01}),
-                   help="distance (Å), plusminus ('auto'|true|false), symprec (Å), "
-                        "subtract_residual_forces (bool, default true).")
+        spec.input(
+            "parameters",
+            valid_type=orm.Dict,
+            default=lambda: orm.Dict({"distance": 0.01}),
+            help="distance (Å), plusminus ('auto'|true|false), symprec (Å), "
+            "subtract_residual_forces (bool, default true).",
+        )
         spec.outline(cls.generate, cls.run_forces, cls.produce)
         spec.output("force_constants", valid_type=ForceConstantsData, help="FC2, eV/Å².")
-        spec.output("harmonic_dataset", valid_type=orm.ArrayData,
-                    help="displacements (m, N, 3) Å and forces (m, N, 3) eV/Å.")
-        spec.output("frequencies", valid_type=orm.Dict,
-                    help="Frequencies (THz) at the high-symmetry points.")
+        spec.output(
+            "harmonic_dataset",
+            valid_type=orm.ArrayData,
+            help="displacements (m, N, 3) Å and forces (m, N, 3) eV/Å.",
+        )
+        spec.output(
+            "frequencies",
+            valid_type=orm.Dict,
+            help="Frequencies (THz) at the high-symmetry points.",
+        )
         spec.output("ideal_supercell", valid_type=orm.StructureData)
-        spec.output("preprocess_data", valid_type=pn.PreProcessData,
-                    help="aiida-phonopy PreProcessData: cells, symprec, displacement dataset (Å).")
-        spec.output("phonopy_data", valid_type=pn.PhonopyData,
-                    help="aiida-phonopy PhonopyData: the dataset with the forces (eV/Å) and, "
-                         "when computed, the residual forces of the ideal supercell.")
+        spec.output(
+            "preprocess_data",
+            valid_type=pn.PreProcessData,
+            help="aiida-phonopy PreProcessData: cells, symprec, displacement dataset (Å).",
+        )
+        spec.output(
+            "phonopy_data",
+            valid_type=pn.PhonopyData,
+            help="aiida-phonopy PhonopyData: the dataset with the forces (eV/Å) and, "
+            "when computed, the residual forces of the ideal supercell.",
+        )
         engine_exit_codes(spec)
 
     def generate(self):
@@ -100,34 +122,42 @@ class HarmonicWorkChain(WorkChain):
         self.out("ideal_supercell", out["ideal_supercell"])
         self.out("preprocess_data", out["preprocess_data"])
         n = len(out["preprocess_data"].displacements)
-        self.report(f"{n} symmetry-reduced displacements of "
-                    f"{self.ctx.params.get('distance', 0.01)} Å")
+        self.report(
+            f"{n} symmetry-reduced displacements of {self.ctx.params.get('distance', 0.01)} Å"
+        )
 
     def run_forces(self):
         structs = {k: v for k, v in self.ctx.generated.items() if k.startswith("supercell_")}
         if self.inputs.parameters.get("subtract_residual_forces", True):
             structs["zzz_ideal"] = self.ctx.generated["ideal_supercell"]  # sorts last
-        running = self.submit(EngineForcesWorkChain, engine=dict(self.inputs.engine),
-                              structures=structs)
+        running = self.submit(
+            EngineForcesWorkChain, engine=dict(self.inputs.engine), structures=structs
+        )
         return ToContext(forces=running)
 
     def produce(self):
         node = self.ctx.forces
         if not node.is_finished_ok:
             return _child_failed(self, node)
-        data = pn.phonopy_data_from_forces(self.ctx.generated["preprocess_data"],
-                                           node.outputs.forces)
+        data = pn.phonopy_data_from_forces(
+            self.ctx.generated["preprocess_data"], node.outputs.forces
+        )
         self.out("phonopy_data", data)
-        out, calc = pn.phonopy_force_constants.run_get_node(data, self.inputs.structure,
-                                                            self.ctx.params)
+        out, calc = pn.phonopy_force_constants.run_get_node(
+            data, self.inputs.structure, self.ctx.params
+        )
         if not calc.is_finished_ok:
             return ExitCode(calc.exit_status, calc.exit_message)
         for key in ("force_constants", "harmonic_dataset", "frequencies"):
             self.out(key, out[key])
         freqs = out["frequencies"].get_dict()["points"]
-        self.report("harmonic frequencies (THz): " + "; ".join(
-            f"{k}: {min(v['frequencies']):.3f}..{max(v['frequencies']):.3f}"
-            for k, v in freqs.items()))
+        self.report(
+            "harmonic frequencies (THz): "
+            + "; ".join(
+                f"{k}: {min(v['frequencies']):.3f}..{max(v['frequencies']):.3f}"
+                for k, v in freqs.items()
+            )
+        )
 
 
 @cf.calcfunction
@@ -146,17 +176,29 @@ class SamplingWorkChain(WorkChain):
         define_engine_namespace(spec)
         spec.input("structure", valid_type=orm.StructureData, help="Unit cell (relaxed).")
         _supercell_input(spec)
-        spec.input("ideal_supercell", valid_type=orm.StructureData, required=False,
-                   help="Reuse this ideal supercell (e.g. from the harmonic step).")
-        spec.input("md", valid_type=orm.Dict,
-                   help="MD parameters: temperature K, timestep fs, n_steps, interval, "
-                        "thermostat, seed.")
-        spec.input("parameters", valid_type=orm.Dict,
-                   help="n_snapshots, discard_steps, amplitude (Å), seed.")
+        spec.input(
+            "ideal_supercell",
+            valid_type=orm.StructureData,
+            required=False,
+            help="Reuse this ideal supercell (e.g. from the harmonic step).",
+        )
+        spec.input(
+            "md",
+            valid_type=orm.Dict,
+            help="MD parameters: temperature K, timestep fs, n_steps, interval, thermostat, seed.",
+        )
+        spec.input(
+            "parameters",
+            valid_type=orm.Dict,
+            help="n_snapshots, discard_steps, amplitude (Å), seed.",
+        )
         spec.outline(cls.setup_supercell, cls.run_md, cls.select, cls.run_forces, cls.results)
         spec.output("trajectory", valid_type=orm.TrajectoryData)
-        spec.output("displacements", valid_type=orm.ArrayData,
-                    help="displacements (m, N, 3) Å from the ideal supercell.")
+        spec.output(
+            "displacements",
+            valid_type=orm.ArrayData,
+            help="displacements (m, N, 3) Å from the ideal supercell.",
+        )
         spec.output("forces", valid_type=orm.ArrayData, help="forces (m, N, 3) eV/Å.")
         spec.output("ideal_supercell", valid_type=orm.StructureData)
         engine_exit_codes(spec)
@@ -169,8 +211,14 @@ class SamplingWorkChain(WorkChain):
             self.ctx.ideal = make_supercell(self.inputs.structure, _with_cells(self, {}))
 
     def run_md(self):
-        return ToContext(md=self.submit(EngineMdWorkChain, engine=dict(self.inputs.engine),
-                                        structure=self.ctx.ideal, parameters=self.inputs.md))
+        return ToContext(
+            md=self.submit(
+                EngineMdWorkChain,
+                engine=dict(self.inputs.engine),
+                structure=self.ctx.ideal,
+                parameters=self.inputs.md,
+            )
+        )
 
     def select(self):
         node = self.ctx.md
@@ -178,15 +226,19 @@ class SamplingWorkChain(WorkChain):
             return _child_failed(self, node)
         self.out("trajectory", node.outputs.trajectory)
         res, sel = cf.select_training_structures.run_get_node(
-            node.outputs.trajectory, self.ctx.ideal, self.inputs.parameters)
+            node.outputs.trajectory, self.ctx.ideal, self.inputs.parameters
+        )
         if not sel.is_finished_ok:
             return self.exit_codes.ERROR_TOO_FEW_FRAMES.format(message=sel.exit_message)
         self.ctx.selected = res
 
     def run_forces(self):
         structs = {k: v for k, v in self.ctx.selected.items() if k.startswith("supercell_")}
-        return ToContext(forces=self.submit(EngineForcesWorkChain, engine=dict(self.inputs.engine),
-                                            structures=structs))
+        return ToContext(
+            forces=self.submit(
+                EngineForcesWorkChain, engine=dict(self.inputs.engine), structures=structs
+            )
+        )
 
     def results(self):
         node = self.ctx.forces
@@ -207,22 +259,34 @@ class FitWorkChain(WorkChain):
         _supercell_input(spec)
         spec.input("displacements", valid_type=orm.ArrayData)
         spec.input("forces", valid_type=orm.ArrayData)
-        spec.input("harmonic_dataset", valid_type=orm.ArrayData, required=False,
-                   help="Finite-displacement dataset; with harmonic='fixed' it fixes FC2.")
-        spec.input("harmonic_force_constants", valid_type=ForceConstantsData, required=False,
-                   help="FC2 from the same displacements (no cutoff); with harmonic='fixed' it "
-                        "is the harmonic part of the fit and of force_constants.")
-        spec.input("parameters", valid_type=orm.Dict,
-                   help="cutoffs {order: Å} (orders 2..6), method, harmonic ('fixed'|'joint'), "
-                        "validation, rotational_sum_rules, fit_kwargs, seed, max_rmse (eV/Å), "
-                        "max_relative_rmse, cap_cutoffs, max_parameter_ratio "
-                        "(aiida_wigner.calculations.fitting.fit_hiphive).")
+        spec.input(
+            "harmonic_dataset",
+            valid_type=orm.ArrayData,
+            required=False,
+            help="Finite-displacement dataset; with harmonic='fixed' it fixes FC2.",
+        )
+        spec.input(
+            "harmonic_force_constants",
+            valid_type=ForceConstantsData,
+            required=False,
+            help="FC2 from the same displacements (no cutoff); with harmonic='fixed' it "
+            "is the harmonic part of the fit and of force_constants.",
+        )
+        spec.input(
+            "parameters",
+            valid_type=orm.Dict,
+            help="cutoffs {order: Å} (orders 2..6), method, harmonic ('fixed'|'joint'), "
+            "validation, rotational_sum_rules, fit_kwargs, seed, max_rmse (eV/Å), "
+            "max_relative_rmse, cap_cutoffs, max_parameter_ratio "
+            "(aiida_wigner.calculations.fitting.fit_hiphive).",
+        )
         spec.outline(cls.fit, cls.validate)
         spec.output("fcp", valid_type=orm.SinglefileData, help="hiphive ForceConstantPotential.")
         spec.output("scores", valid_type=orm.Dict)
         spec.output("force_constants", valid_type=ForceConstantsData)
-        define_exit_codes(spec, "ERROR_FIT_SETUP", "ERROR_FIT_VALIDATION",
-                          "ERROR_TOO_MANY_PARAMETERS")
+        define_exit_codes(
+            spec, "ERROR_FIT_SETUP", "ERROR_FIT_VALIDATION", "ERROR_TOO_MANY_PARAMETERS"
+        )
 
     def fit(self):
         params = dict(self.inputs.parameters.get_dict())
@@ -232,40 +296,54 @@ class FitWorkChain(WorkChain):
         for key in ("harmonic_dataset", "harmonic_force_constants"):
             if key in self.inputs:
                 kwargs[key] = self.inputs[key]
-        _, node = cf.fit_hiphive.run_get_node(self.inputs.structure, _with_cells(self, params),
-                                              self.inputs.displacements, self.inputs.forces,
-                                              **kwargs)
+        _, node = cf.fit_hiphive.run_get_node(
+            self.inputs.structure,
+            _with_cells(self, params),
+            self.inputs.displacements,
+            self.inputs.forces,
+            **kwargs,
+        )
         if not node.is_finished_ok:
             return child_exit_code(self, node, "ERROR_FIT_SETUP")
         for key in ("fcp", "scores", "force_constants"):
             self.out(key, node.outputs[key])
         self.ctx.scores = node.outputs.scores.get_dict()
         for order, (asked, used) in self.ctx.scores.get("cutoffs_capped", {}).items():
-            self.report(f"order-{order} cutoff lowered from {asked} to {used} Å, the largest "
-                        f"the supercell allows (a larger supercell keeps {asked} Å)")
+            self.report(
+                f"order-{order} cutoff lowered from {asked} to {used} Å, the largest "
+                f"the supercell allows (a larger supercell keeps {asked} Å)"
+            )
 
     def validate(self):
         s, p = self.ctx.scores, self.inputs.parameters.get_dict()
-        self.report(f"fit: RMSE train {s['rmse_train']:.4f}, validation {s['rmse_validation']:.4f} "
-                    f"eV/Å, R² validation {s['r2_validation']:.4f}, parameters {s['n_parameters']}")
+        self.report(
+            f"fit: RMSE train {s['rmse_train']:.4f}, validation {s['rmse_validation']:.4f} "
+            f"eV/Å, R² validation {s['r2_validation']:.4f}, parameters {s['n_parameters']}"
+        )
         too_big = []
         if p.get("max_rmse") is not None and s["rmse_validation"] > p["max_rmse"]:
             too_big.append(f"max_rmse = {p['max_rmse']} eV/Å")
-        if (p.get("max_relative_rmse") is not None
-                and s["relative_rmse_validation"] > p["max_relative_rmse"]):
+        if (
+            p.get("max_relative_rmse") is not None
+            and s["relative_rmse_validation"] > p["max_relative_rmse"]
+        ):
             too_big.append(f"max_relative_rmse = {p['max_relative_rmse']}")
         if too_big:
-            return self.exit_codes.ERROR_FIT_VALIDATION.format(message=(
-                f"Validation RMSE {s['rmse_validation']:.4f} eV/Å "
-                f"({s['relative_rmse_validation']:.1%} of the force RMS) exceeds the threshold "
-                f"({', '.join(too_big)}). Add training structures "
-                "(sampling.parameters.n_snapshots), lower the cutoffs or the highest order, try "
-                "method 'adaptive-lasso'/'ardr', or raise max_rmse / max_relative_rmse if this "
-                "accuracy is enough."))
+            return self.exit_codes.ERROR_FIT_VALIDATION.format(
+                message=(
+                    f"Validation RMSE {s['rmse_validation']:.4f} eV/Å "
+                    f"({s['relative_rmse_validation']:.1%} of the force RMS) exceeds the threshold "
+                    f"({', '.join(too_big)}). Add training structures "
+                    "(sampling.parameters.n_snapshots), lower the cutoffs or the highest order, try "
+                    "method 'adaptive-lasso'/'ardr', or raise max_rmse / max_relative_rmse if this "
+                    "accuracy is enough."
+                )
+            )
 
 
-def check_protocol_cutoffs(structure: orm.StructureData, supercell, fit: dict,
-                           explicit: bool) -> tuple[dict, str]:
+def check_protocol_cutoffs(
+    structure: orm.StructureData, supercell, fit: dict, explicit: bool
+) -> tuple[dict, str]:
     """The fit parameters with cutoffs that the supercell of ``structure`` can hold.
 
     Rule (:func:`aiida_wigner.fitting.hiphive_fit.cutoff_limit`): every cutoff below half the
@@ -280,16 +358,22 @@ def check_protocol_cutoffs(structure: orm.StructureData, supercell, fit: dict,
     try:
         cut, capped = supercell_cutoffs(fit["cutoffs"], cell, cap=not explicit)
     except FitError as exc:
-        larger = _supercell_for(structure.get_ase().cell.array, smat,
-                                max(float(c) for c in fit["cutoffs"].values()))
+        larger = _supercell_for(
+            structure.get_ase().cell.array, smat, max(float(c) for c in fit["cutoffs"].values())
+        )
         hint = f" (e.g. supercell {larger})" if larger else ""
         raise ValueError(f"fit.cutoffs: {exc}{hint}") from exc
-    fit = {**fit, "cutoffs": {str(o): c for o, c in enumerate(cut, start=2)},
-           "cap_cutoffs": not explicit}
+    fit = {
+        **fit,
+        "cutoffs": {str(o): c for o, c in enumerate(cut, start=2)},
+        "cap_cutoffs": not explicit,
+    }
     note = "; ".join(f"order-{o} cutoff {a} Å capped at {u} Å" for o, (a, u) in capped.items())
     if note:
-        note += (f", the largest the supercell {smat.tolist()} allows (a larger supercell "
-                 f"keeps the protocol's cutoffs)")
+        note += (
+            f", the largest the supercell {smat.tolist()} allows (a larger supercell "
+            f"keeps the protocol's cutoffs)"
+        )
     return fit, note
 
 
@@ -299,8 +383,9 @@ def _supercell_for(cell, smat, cutoff: float) -> list[int] | None:
     if np.count_nonzero(smat - np.diag(np.diagonal(smat))):
         return None
     base = np.diagonal(smat)
-    for extra in sorted(itertools.product(range(5), repeat=3),
-                        key=lambda e: (np.prod(base + e), e)):
+    for extra in sorted(
+        itertools.product(range(5), repeat=3), key=lambda e: (np.prod(base + e), e)
+    ):
         n = base + np.array(extra)
         if cutoff_limit(np.diag(n) @ cell) >= cutoff:
             return n.tolist()
@@ -314,8 +399,12 @@ class ForceConstantsWorkChain(ProtocolMixin, WorkChain):
     """
 
     _protocol_file = "force_constants.yaml"
-    _namespaces = {"relax": ("parameters", "max_volume_change"), "harmonic": ("parameters",),
-                   "sampling": ("md", "parameters"), "fit": ("parameters",)}
+    _namespaces = {
+        "relax": ("parameters", "max_volume_change"),
+        "harmonic": ("parameters",),
+        "sampling": ("md", "parameters"),
+        "fit": ("parameters",),
+    }
 
     @classmethod
     def define(cls, spec):
@@ -323,26 +412,57 @@ class ForceConstantsWorkChain(ProtocolMixin, WorkChain):
         define_engine_namespace(spec)
         spec.input("structure", valid_type=orm.StructureData, help="Unit cell.")
         _supercell_input(spec)
-        spec.expose_inputs(RelaxWorkChain, namespace="relax", exclude=("engine", "structure"),
-                           namespace_options={"required": False, "populate_defaults": False})
+        spec.expose_inputs(
+            RelaxWorkChain,
+            namespace="relax",
+            exclude=("engine", "structure"),
+            namespace_options={"required": False, "populate_defaults": False},
+        )
         spec.input("run_relax", valid_type=orm.Bool, default=lambda: orm.Bool(True))
-        spec.expose_inputs(HarmonicWorkChain, namespace="harmonic",
-                           exclude=("engine", "structure", "supercell_matrix", "primitive_matrix"))
-        spec.input("harmonic_phonopy", valid_type=pn.HARMONIC_NODE_TYPES, required=False,
-                   help="An aiida-phonopy PhonopyData with forces (or ForceConstantsData) of "
-                        "this structure and supercell: its FC2 replaces the harmonic step.")
-        spec.expose_inputs(SamplingWorkChain, namespace="sampling",
-                           exclude=("engine", "structure", "supercell_matrix", "primitive_matrix",
-                                    "ideal_supercell"))
-        spec.expose_inputs(FitWorkChain, namespace="fit",
-                           exclude=("structure", "supercell_matrix", "primitive_matrix",
-                                    "displacements", "forces", "harmonic_dataset"))
+        spec.expose_inputs(
+            HarmonicWorkChain,
+            namespace="harmonic",
+            exclude=("engine", "structure", "supercell_matrix", "primitive_matrix"),
+        )
+        spec.input(
+            "harmonic_phonopy",
+            valid_type=pn.HARMONIC_NODE_TYPES,
+            required=False,
+            help="An aiida-phonopy PhonopyData with forces (or ForceConstantsData) of "
+            "this structure and supercell: its FC2 replaces the harmonic step.",
+        )
+        spec.expose_inputs(
+            SamplingWorkChain,
+            namespace="sampling",
+            exclude=(
+                "engine",
+                "structure",
+                "supercell_matrix",
+                "primitive_matrix",
+                "ideal_supercell",
+            ),
+        )
+        spec.expose_inputs(
+            FitWorkChain,
+            namespace="fit",
+            exclude=(
+                "structure",
+                "supercell_matrix",
+                "primitive_matrix",
+                "displacements",
+                "forces",
+                "harmonic_dataset",
+            ),
+        )
         spec.outline(
             if_(cls.should_relax)(cls.run_relax, cls.inspect_relax),
             if_(cls.has_harmonic_node)(cls.convert_harmonic).else_(
-                cls.run_harmonic, cls.inspect_harmonic),
-            cls.run_sampling, cls.inspect_sampling,
-            cls.run_fit, cls.results,
+                cls.run_harmonic, cls.inspect_harmonic
+            ),
+            cls.run_sampling,
+            cls.inspect_sampling,
+            cls.run_fit,
+            cls.results,
         )
         spec.output("relaxed_structure", valid_type=orm.StructureData, required=False)
         spec.output("lattice", valid_type=orm.Dict, required=False)
@@ -352,19 +472,37 @@ class ForceConstantsWorkChain(ProtocolMixin, WorkChain):
         spec.output("fcp", valid_type=orm.SinglefileData, required=False)
         spec.output("scores", valid_type=orm.Dict, required=False)
         engine_exit_codes(spec)
-        define_exit_codes(spec, "ERROR_RELAX_FAILED", "ERROR_HARMONIC_FAILED",
-                          "ERROR_SAMPLING_FAILED", "ERROR_FIT_FAILED", "ERROR_FIT_VALIDATION",
-                          "ERROR_INVALID_INPUT", "ERROR_HARMONIC_MISMATCH",
-                          # the children's own codes, passed up unchanged
-                          "ERROR_JOB_FAILED", "ERROR_FIT_SETUP", "ERROR_TOO_FEW_FRAMES",
-                          "ERROR_RELAX_NOT_CONVERGED", "ERROR_SPACEGROUP_CHANGED",
-                          "ERROR_VOLUME_CHANGED", "ERROR_TOO_MANY_PARAMETERS")
+        define_exit_codes(
+            spec,
+            "ERROR_RELAX_FAILED",
+            "ERROR_HARMONIC_FAILED",
+            "ERROR_SAMPLING_FAILED",
+            "ERROR_FIT_FAILED",
+            "ERROR_FIT_VALIDATION",
+            "ERROR_INVALID_INPUT",
+            "ERROR_HARMONIC_MISMATCH",
+            # the children's own codes, passed up unchanged
+            "ERROR_JOB_FAILED",
+            "ERROR_FIT_SETUP",
+            "ERROR_TOO_FEW_FRAMES",
+            "ERROR_RELAX_NOT_CONVERGED",
+            "ERROR_SPACEGROUP_CHANGED",
+            "ERROR_VOLUME_CHANGED",
+            "ERROR_TOO_MANY_PARAMETERS",
+        )
 
     @classmethod
-    def get_builder_from_protocol(cls, structure: orm.StructureData, engine: str = "sevennet",
-                                  protocol: str | None = None, code=None,
-                                  model: str | None = None, supercell=None,
-                                  overrides: dict | None = None, **engine_options):
+    def get_builder_from_protocol(
+        cls,
+        structure: orm.StructureData,
+        engine: str = "sevennet",
+        protocol: str | None = None,
+        code=None,
+        model: str | None = None,
+        supercell=None,
+        overrides: dict | None = None,
+        **engine_options,
+    ):
         """A builder filled from the protocol (default :meth:`get_default_protocol`).
 
         ``engine``: sevennet | emt | lj | vasp.  VASP needs ``code`` (the VASP code) and takes
@@ -395,8 +533,10 @@ class ForceConstantsWorkChain(ProtocolMixin, WorkChain):
             from ..engines.vasp import potentials, vasp_spec
 
             if code is None:
-                raise ValueError("the VASP engine needs a code: the AiiDA code of the VASP "
-                                 "executable (--code LABEL)")
+                raise ValueError(
+                    "the VASP engine needs a code: the AiiDA code of the VASP "
+                    "executable (--code LABEL)"
+                )
             calc = vasp_spec(calc)
             potentials(calc, structure)  # fail now if the POTCAR family lacks an element
         builder = cls.get_builder()
@@ -413,8 +553,9 @@ class ForceConstantsWorkChain(ProtocolMixin, WorkChain):
         builder.sampling.md = orm.Dict(p["sampling"]["md"])
         builder.sampling.parameters = orm.Dict(p["sampling"]["parameters"])
         explicit = "cutoffs" in (overrides or {}).get("fit", {}).get("parameters", {})
-        fit, note = check_protocol_cutoffs(structure, builder.supercell_matrix.get_list(),
-                                           p["fit"]["parameters"], explicit)
+        fit, note = check_protocol_cutoffs(
+            structure, builder.supercell_matrix.get_list(), p["fit"]["parameters"], explicit
+        )
         builder.fit.parameters = orm.Dict(fit)
         builder.metadata.label = f"{structure.get_formula()} {engine} {protocol}"
         if note:
@@ -452,16 +593,20 @@ class ForceConstantsWorkChain(ProtocolMixin, WorkChain):
         return d
 
     def run_harmonic(self):
-        return ToContext(harmonic=self.submit(HarmonicWorkChain,
-                                              **self._sub(HarmonicWorkChain, "harmonic"),
-                                              **self._cells()))
+        return ToContext(
+            harmonic=self.submit(
+                HarmonicWorkChain, **self._sub(HarmonicWorkChain, "harmonic"), **self._cells()
+            )
+        )
 
     def _harmonic_outputs(self, outputs, reuse=()):
         """Keep FC2 and the dataset for the fit (and ``reuse`` outputs for the sampling)."""
         self.out("harmonic_force_constants", outputs["force_constants"])
         self.out("frequencies", outputs["frequencies"])
-        self.ctx.fit_harmonic = {"harmonic_dataset": outputs["harmonic_dataset"],
-                                 "harmonic_force_constants": outputs["force_constants"]}
+        self.ctx.fit_harmonic = {
+            "harmonic_dataset": outputs["harmonic_dataset"],
+            "harmonic_force_constants": outputs["force_constants"],
+        }
         self.ctx.sampling_extra = {key: outputs[key] for key in reuse}
 
     def inspect_harmonic(self):
@@ -477,7 +622,8 @@ class ForceConstantsWorkChain(ProtocolMixin, WorkChain):
         """FC2 of the given aiida-phonopy node, checked against the structure and cells."""
         node = self.inputs.harmonic_phonopy
         out, calc = pn.phonopy_force_constants.run_get_node(
-            node, self.ctx.structure, _with_cells(self, {}))
+            node, self.ctx.structure, _with_cells(self, {})
+        )
         if not calc.is_finished_ok:
             label = label_of(calc.exit_status)
             return self.exit_codes[label].format(message=calc.exit_message.split(": ", 1)[-1])
@@ -485,9 +631,14 @@ class ForceConstantsWorkChain(ProtocolMixin, WorkChain):
         self._harmonic_outputs(out)
 
     def run_sampling(self):
-        return ToContext(sampling=self.submit(
-            SamplingWorkChain, **self._sub(SamplingWorkChain, "sampling"), **self._cells(),
-            **self.ctx.sampling_extra))
+        return ToContext(
+            sampling=self.submit(
+                SamplingWorkChain,
+                **self._sub(SamplingWorkChain, "sampling"),
+                **self._cells(),
+                **self.ctx.sampling_extra,
+            )
+        )
 
     def inspect_sampling(self):
         node = self.ctx.sampling
@@ -497,8 +648,13 @@ class ForceConstantsWorkChain(ProtocolMixin, WorkChain):
     def run_fit(self):
         inputs = self.exposed_inputs(FitWorkChain, namespace="fit")
         s = self.ctx.sampling.outputs
-        inputs.update(structure=self.ctx.structure, displacements=s.displacements,
-                      forces=s.forces, **self.ctx.fit_harmonic, **self._cells())
+        inputs.update(
+            structure=self.ctx.structure,
+            displacements=s.displacements,
+            forces=s.forces,
+            **self.ctx.fit_harmonic,
+            **self._cells(),
+        )
         return ToContext(fit=self.submit(FitWorkChain, **inputs))
 
     def results(self):

@@ -28,9 +28,17 @@ from ..exit_codes import define_exit_codes, status
 DEFAULT_WALLTIME, DEFAULT_MEMORY_KB = 3600, 4 * 1024 * 1024
 
 #: Statuses after which resubmitting cannot help (the job's own exit code ends the workflow).
-FINAL = tuple(status(label) for label in (
-    "ERROR_INVALID_INPUT", "ERROR_UNSTABLE_PHONONS", "ERROR_SCP_NOT_CONVERGED",
-    "ERROR_WORKER_OUTPUT_MISSING", "ERROR_WORKER_OUTPUT_CORRUPT", "ERROR_WORKER_FAILED"))
+FINAL = tuple(
+    status(label)
+    for label in (
+        "ERROR_INVALID_INPUT",
+        "ERROR_UNSTABLE_PHONONS",
+        "ERROR_SCP_NOT_CONVERGED",
+        "ERROR_WORKER_OUTPUT_MISSING",
+        "ERROR_WORKER_OUTPUT_CORRUPT",
+        "ERROR_WORKER_FAILED",
+    )
+)
 WALLTIME = (status("ERROR_WORKER_OUT_OF_WALLTIME"), 120)
 MEMORY = (status("ERROR_WORKER_OUT_OF_MEMORY"), 110)
 
@@ -53,9 +61,14 @@ class _WorkerRestartWorkChain(BaseRestartWorkChain):
         spec.inputs["max_iterations"].default = lambda: orm.Int(3)  # walltime and memory once each
         # aiida-core's restart labels with this package's statuses (380s, as wigner.vasp_base),
         # and the job's codes, which end the workflow unchanged
-        define_exit_codes(spec, "ERROR_SUB_PROCESS_EXCEPTED", "ERROR_SUB_PROCESS_KILLED",
-                          "ERROR_MAXIMUM_ITERATIONS_EXCEEDED", "ERROR_UNHANDLED_FAILURE",
-                          *WORKER_EXIT_CODES)
+        define_exit_codes(
+            spec,
+            "ERROR_SUB_PROCESS_EXCEPTED",
+            "ERROR_SUB_PROCESS_KILLED",
+            "ERROR_MAXIMUM_ITERATIONS_EXCEEDED",
+            "ERROR_UNHANDLED_FAILURE",
+            *WORKER_EXIT_CODES,
+        )
 
     def setup(self):
         super().setup()
@@ -69,8 +82,10 @@ class _WorkerRestartWorkChain(BaseRestartWorkChain):
         options = dict(self.ctx.inputs.get("metadata", {}).get("options", {}))
         new = 2 * int(options.get(option) or default)
         self.ctx.inputs.setdefault("metadata", {}).setdefault("options", {})[option] = new
-        self.report(f"{node.process_label} <{node.pk}> ran out of {kind}: resubmitting with "
-                    f"{option} = {new}")
+        self.report(
+            f"{node.process_label} <{node.pk}> ran out of {kind}: resubmitting with "
+            f"{option} = {new}"
+        )
         return ProcessHandlerReport(False)
 
     @process_handler(priority=600)
@@ -91,8 +106,9 @@ class _WorkerRestartWorkChain(BaseRestartWorkChain):
     def handle_final(self, node):
         """A refusal of the inputs, a crash or a missing output: end with the job's code."""
         if node.exit_status in FINAL:
-            self.report(f"{node.process_label} <{node.pk}> failed [{node.exit_status}]: "
-                        f"{node.exit_message}")
+            self.report(
+                f"{node.process_label} <{node.pk}> failed [{node.exit_status}]: {node.exit_message}"
+            )
             return ProcessHandlerReport(True, ExitCode(node.exit_status, node.exit_message))
         return None
 

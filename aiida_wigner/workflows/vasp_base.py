@@ -55,8 +55,16 @@ VASP_IONIC_NOT_CONVERGED = ExitCode(702, "ERROR_IONIC_NOT_CONVERGED")
 SCHEDULER_OUT_OF_WALLTIME = ExitCode(120, "ERROR_SCHEDULER_OUT_OF_WALLTIME")
 
 #: ALGO values (lower case, VASP's one-letter forms included) -> the next one to try
-ALGO_LADDER = {"normal": "All", "n": "All", "fast": "All", "f": "All", "veryfast": "All",
-               "v": "All", "all": "Damped", "a": "Damped"}
+ALGO_LADDER = {
+    "normal": "All",
+    "n": "All",
+    "fast": "All",
+    "f": "All",
+    "veryfast": "All",
+    "v": "All",
+    "all": "Damped",
+    "a": "Damped",
+}
 NELM_DEFAULT = 60  # VASP's default
 
 
@@ -111,12 +119,24 @@ class VaspBaseWorkChain(BaseRestartWorkChain):
         super().define(spec)
         process = CalculationFactory("vasp.vasp")
         spec.expose_inputs(process, namespace="vasp")
-        spec.input("walltime_factor", valid_type=orm.Float, default=lambda: orm.Float(2.0),
-                   help="Factor on max_wallclock_seconds after a run out of walltime.")
-        spec.input("max_walltime", valid_type=orm.Int, default=lambda: orm.Int(86400),
-                   help="Largest max_wallclock_seconds the walltime handler asks for (s).")
-        spec.input("max_nelm", valid_type=orm.Int, default=lambda: orm.Int(300),
-                   help="Largest NELM the electronic handler sets.")
+        spec.input(
+            "walltime_factor",
+            valid_type=orm.Float,
+            default=lambda: orm.Float(2.0),
+            help="Factor on max_wallclock_seconds after a run out of walltime.",
+        )
+        spec.input(
+            "max_walltime",
+            valid_type=orm.Int,
+            default=lambda: orm.Int(86400),
+            help="Largest max_wallclock_seconds the walltime handler asks for (s).",
+        )
+        spec.input(
+            "max_nelm",
+            valid_type=orm.Int,
+            default=lambda: orm.Int(300),
+            help="Largest NELM the electronic handler sets.",
+        )
         spec.outline(
             cls.setup,
             while_(cls.should_run_process)(cls.run_process, cls.inspect_process),
@@ -124,10 +144,16 @@ class VaspBaseWorkChain(BaseRestartWorkChain):
         )
         spec.expose_outputs(process)
         # aiida-core's labels, given this package's statuses (380s), and the handlers' own
-        define_exit_codes(spec, "ERROR_SUB_PROCESS_EXCEPTED", "ERROR_SUB_PROCESS_KILLED",
-                          "ERROR_MAXIMUM_ITERATIONS_EXCEEDED", "ERROR_UNHANDLED_FAILURE",
-                          "ERROR_VASP_OUT_OF_WALLTIME", "ERROR_VASP_ELECTRONIC_NOT_CONVERGED",
-                          "ERROR_VASP_IONIC_NOT_CONVERGED")
+        define_exit_codes(
+            spec,
+            "ERROR_SUB_PROCESS_EXCEPTED",
+            "ERROR_SUB_PROCESS_KILLED",
+            "ERROR_MAXIMUM_ITERATIONS_EXCEEDED",
+            "ERROR_UNHANDLED_FAILURE",
+            "ERROR_VASP_OUT_OF_WALLTIME",
+            "ERROR_VASP_ELECTRONIC_NOT_CONVERGED",
+            "ERROR_VASP_IONIC_NOT_CONVERGED",
+        )
 
     @property
     def process_class(self):
@@ -147,17 +173,21 @@ class VaspBaseWorkChain(BaseRestartWorkChain):
         outer = {"label": metadata.get("label", "")}
         if link:
             outer["call_link_label"] = link
-        return {"vasp": vasp, "metadata": outer,
-                "max_iterations": orm.Int(int(restart["max_iterations"])),
-                "walltime_factor": orm.Float(float(restart["walltime_factor"])),
-                "max_walltime": orm.Int(int(restart["max_walltime"])),
-                "max_nelm": orm.Int(int(restart["max_nelm"]))}
+        return {
+            "vasp": vasp,
+            "metadata": outer,
+            "max_iterations": orm.Int(int(restart["max_iterations"])),
+            "walltime_factor": orm.Float(float(restart["walltime_factor"])),
+            "max_walltime": orm.Int(int(restart["max_walltime"])),
+            "max_nelm": orm.Int(int(restart["max_nelm"])),
+        }
 
     def setup(self):
         super().setup()
         self.ctx.inputs = AttributeDict(self.exposed_inputs(self.process_class, "vasp"))
-        self.ctx.inputs.parameters = {str(k).upper(): v for k, v in
-                                      self.ctx.inputs.parameters.get_dict().items()}
+        self.ctx.inputs.parameters = {
+            str(k).upper(): v for k, v in self.ctx.inputs.parameters.get_dict().items()
+        }
         self.ctx.inputs.metadata = dict(self.ctx.inputs.get("metadata") or {})
         self.ctx.inputs.metadata["options"] = dict(self.ctx.inputs.metadata.get("options") or {})
         self.ctx.task = vasp_task(self.ctx.inputs.parameters)
@@ -170,14 +200,26 @@ class VaspBaseWorkChain(BaseRestartWorkChain):
         self.ctx.is_finished = True
         return ProcessHandlerReport(True, self.exit_codes[label].format(message=message))
 
-    def _restart(self, node, label: str, why: str, hint: str, changes: dict | None = None,
-                 options: dict | None = None, last_structure: bool = False
-                 ) -> ProcessHandlerReport:
+    def _restart(
+        self,
+        node,
+        label: str,
+        why: str,
+        hint: str,
+        changes: dict | None = None,
+        options: dict | None = None,
+        last_structure: bool = False,
+    ) -> ProcessHandlerReport:
         """Run again with the INCAR ``changes``, CalcJob ``options`` (and the last structure);
         on the last allowed run give up with ``label``, ``why`` and ``hint`` (what to change)."""
         if self.ctx.iteration >= self.inputs.max_iterations.value:
-            return self._give_up(label, (f"<{node.pk}> {why}, on the last of max_iterations = "
-                                         f"{self.inputs.max_iterations.value} runs: {hint}"))
+            return self._give_up(
+                label,
+                (
+                    f"<{node.pk}> {why}, on the last of max_iterations = "
+                    f"{self.inputs.max_iterations.value} runs: {hint}"
+                ),
+            )
         changes, options = dict(changes or {}), dict(options or {})
         self.ctx.inputs.parameters = {**self.ctx.inputs.parameters, **changes}
         self.ctx.inputs.metadata["options"].update(options)
@@ -185,8 +227,10 @@ class VaspBaseWorkChain(BaseRestartWorkChain):
         if last_structure and "structure" in node.outputs:
             self.ctx.inputs.structure = node.outputs.structure
             actions.append(f"from its last structure <{node.outputs.structure.pk}>")
-        self.report(f"{node.process_label}<{node.pk}> {why}: restarting with "
-                    f"{', '.join(actions) or 'the same inputs'}")
+        self.report(
+            f"{node.process_label}<{node.pk}> {why}: restarting with "
+            f"{', '.join(actions) or 'the same inputs'}"
+        )
         return ProcessHandlerReport(True)
 
     # -- the handlers, highest priority first ------------------------------------------------
@@ -205,32 +249,49 @@ class VaspBaseWorkChain(BaseRestartWorkChain):
         cap = self.inputs.max_walltime.value
         new = min(int(current * self.inputs.walltime_factor.value), cap)
         if new <= current:
-            return self._give_up("ERROR_VASP_OUT_OF_WALLTIME", (
-                f"<{node.pk}> did not finish in {current} s, the walltime cap (engine.calculator "
-                f"restart.max_walltime = {cap} s): give more resources "
-                "(engine.calculator.options.resources), make the run cheaper (ENCUT, k-points, "
-                "NSW) or raise restart.max_walltime"))
+            return self._give_up(
+                "ERROR_VASP_OUT_OF_WALLTIME",
+                (
+                    f"<{node.pk}> did not finish in {current} s, the walltime cap (engine.calculator "
+                    f"restart.max_walltime = {cap} s): give more resources "
+                    "(engine.calculator.options.resources), make the run cheaper (ENCUT, k-points, "
+                    "NSW) or raise restart.max_walltime"
+                ),
+            )
         return self._restart(
-            node, "ERROR_VASP_OUT_OF_WALLTIME", f"did not finish in {current} s",
+            node,
+            "ERROR_VASP_OUT_OF_WALLTIME",
+            f"did not finish in {current} s",
             "raise engine.calculator.options.max_wallclock_seconds or restart.max_iterations",
-            options={"max_wallclock_seconds": new}, last_structure=self.ctx.task == "relax")
+            options={"max_wallclock_seconds": new},
+            last_structure=self.ctx.task == "relax",
+        )
 
     @process_handler(priority=500, exit_codes=[VASP_ELECTRONIC_NOT_CONVERGED])
     def handle_electronic_not_converged(self, node):
         """Electronic loop not converged: next ALGO, then more NELM."""
         changes = electronic_fix(self.ctx.inputs.parameters, self.inputs.max_nelm.value)
-        tried = (f"ALGO = {self.ctx.inputs.parameters.get('ALGO', 'Normal')}, NELM = "
-                 f"{self.ctx.inputs.parameters.get('NELM', NELM_DEFAULT)}")
+        tried = (
+            f"ALGO = {self.ctx.inputs.parameters.get('ALGO', 'Normal')}, NELM = "
+            f"{self.ctx.inputs.parameters.get('NELM', NELM_DEFAULT)}"
+        )
         if changes is None:
-            return self._give_up("ERROR_VASP_ELECTRONIC_NOT_CONVERGED", (
-                f"<{node.pk}> still unconverged with {tried} (restart.max_nelm = "
-                f"{self.inputs.max_nelm.value}): check the structure and the smearing "
-                "(ISMEAR, SIGMA), try other mixing (AMIX, BMIX) in engine.calculator.incar"))
-        return self._restart(node, "ERROR_VASP_ELECTRONIC_NOT_CONVERGED",
-                             f"electronic loop not converged with {tried}",
-                             f"raise restart.max_iterations or set {changes} in "
-                             "engine.calculator.incar", changes=changes,
-                             last_structure=self.ctx.task == "relax")
+            return self._give_up(
+                "ERROR_VASP_ELECTRONIC_NOT_CONVERGED",
+                (
+                    f"<{node.pk}> still unconverged with {tried} (restart.max_nelm = "
+                    f"{self.inputs.max_nelm.value}): check the structure and the smearing "
+                    "(ISMEAR, SIGMA), try other mixing (AMIX, BMIX) in engine.calculator.incar"
+                ),
+            )
+        return self._restart(
+            node,
+            "ERROR_VASP_ELECTRONIC_NOT_CONVERGED",
+            f"electronic loop not converged with {tried}",
+            f"raise restart.max_iterations or set {changes} in engine.calculator.incar",
+            changes=changes,
+            last_structure=self.ctx.task == "relax",
+        )
 
     @process_handler(priority=400)
     def handle_ionic_not_converged(self, node):
@@ -241,18 +302,27 @@ class VaspBaseWorkChain(BaseRestartWorkChain):
         if self.ctx.task != "relax":
             return None
         status = (node.outputs.misc.get("run_status") or {}) if "misc" in node.outputs else {}
-        if not (node.exit_status == VASP_IONIC_NOT_CONVERGED.status
-                or (node.is_finished_ok and status.get("ionic_converged") is False)):
+        if not (
+            node.exit_status == VASP_IONIC_NOT_CONVERGED.status
+            or (node.is_finished_ok and status.get("ionic_converged") is False)
+        ):
             return None
         nsw = self.ctx.inputs.parameters.get("NSW")
         if "structure" not in node.outputs:
-            return self._give_up("ERROR_VASP_IONIC_NOT_CONVERGED", (
-                f"<{node.pk}> used its NSW = {nsw} steps and has no output structure to "
-                "continue from: raise max_steps"))
-        return self._restart(node, "ERROR_VASP_IONIC_NOT_CONVERGED",
-                             f"relaxation not converged in NSW = {nsw} steps",
-                             "raise max_steps (NSW) or engine.calculator restart.max_iterations, "
-                             "or loosen fmax", last_structure=True)
+            return self._give_up(
+                "ERROR_VASP_IONIC_NOT_CONVERGED",
+                (
+                    f"<{node.pk}> used its NSW = {nsw} steps and has no output structure to "
+                    "continue from: raise max_steps"
+                ),
+            )
+        return self._restart(
+            node,
+            "ERROR_VASP_IONIC_NOT_CONVERGED",
+            f"relaxation not converged in NSW = {nsw} steps",
+            "raise max_steps (NSW) or engine.calculator restart.max_iterations, or loosen fmax",
+            last_structure=True,
+        )
 
     @process_handler(priority=0)
     def handle_unrecoverable_failure(self, node):

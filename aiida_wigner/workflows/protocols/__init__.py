@@ -36,8 +36,9 @@ def recursive_merge(base: dict, overrides: dict | None) -> dict:
     non-dict values replaced; neither argument is modified."""
     out = dict(base)
     for key, value in (overrides or {}).items():
-        nested = (isinstance(value, dict) and isinstance(out.get(key), dict)
-                  and key not in REPLACED_KEYS)
+        nested = (
+            isinstance(value, dict) and isinstance(out.get(key), dict) and key not in REPLACED_KEYS
+        )
         out[key] = recursive_merge(out[key], value) if nested else value
     return out
 
@@ -75,20 +76,24 @@ class ProtocolMixin:
     @classmethod
     def get_available_protocols(cls) -> dict[str, dict[str, str]]:
         """``{name: {"description": ...}}`` of every protocol of this workflow."""
-        return {name: {"description": spec["description"]}
-                for name, spec in cls._load_protocol_file()["protocols"].items()}
+        return {
+            name: {"description": spec["description"]}
+            for name, spec in cls._load_protocol_file()["protocols"].items()
+        }
 
     @classmethod
-    def get_protocol_inputs(cls, protocol: str | None = None,
-                            overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    def get_protocol_inputs(
+        cls, protocol: str | None = None, overrides: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """The inputs of ``protocol`` (default: :meth:`get_default_protocol`) with
         ``overrides`` merged in (:func:`recursive_merge`); raises ``ValueError`` for an
         unknown protocol, naming the available ones."""
         data = cls._load_protocol_file()
         protocol = protocol or data["default_protocol"]
         if protocol not in data["protocols"]:
-            raise ValueError(f"unknown protocol {protocol!r}; available: "
-                             f"{sorted(data['protocols'])}")
+            raise ValueError(
+                f"unknown protocol {protocol!r}; available: {sorted(data['protocols'])}"
+            )
         cls._check_overrides(overrides or {}, data)
         spec = {k: v for k, v in data["protocols"][protocol].items() if k != "description"}
         inputs = recursive_merge(recursive_merge(data["default_inputs"], spec), overrides)
@@ -98,16 +103,21 @@ class ProtocolMixin:
     def _check_overrides(cls, overrides: dict, data: dict) -> None:
         """ValueError for an override that is not one of the protocol inputs."""
         known = set(data["default_inputs"]).union(
-            *(set(spec) - {"description"} for spec in data["protocols"].values()))
+            *(set(spec) - {"description"} for spec in data["protocols"].values())
+        )
         unknown = sorted(set(overrides) - known)
         if unknown:
-            raise ValueError(f"unknown protocol input(s) {unknown}; the inputs of "
-                             f"{cls.__name__} are {sorted(known)} (overrides are shaped like "
-                             f"the input ports)")
+            raise ValueError(
+                f"unknown protocol input(s) {unknown}; the inputs of "
+                f"{cls.__name__} are {sorted(known)} (overrides are shaped like "
+                f"the input ports)"
+            )
         for namespace, allowed in cls._namespaces.items():
             value = overrides.get(namespace)
             extra = sorted(set(value) - set(allowed)) if isinstance(value, dict) else []
             if extra:
-                raise ValueError(f"override {namespace}: {extra} is not an input of the "
-                                 f"{namespace!r} namespace, which takes {list(allowed)} (e.g. "
-                                 f"{namespace}: {{parameters: {{{extra[0]}: ...}}}})")
+                raise ValueError(
+                    f"override {namespace}: {extra} is not an input of the "
+                    f"{namespace!r} namespace, which takes {list(allowed)} (e.g. "
+                    f"{namespace}: {{parameters: {{{extra[0]}: ...}}}})"
+                )
