@@ -26,8 +26,7 @@ import pytest
 STATE = pathlib.Path(os.environ.get("AIIDA_WIGNER_SERVICES", "/tmp/aiida-wigner-services"))
 
 #: The PostgreSQL role that ``.ci/services.sh`` creates (CREATEDB, password = name).
-POSTGRES = {"host": "localhost", "port": 5432, "user": "aiida_wigner",
-            "password": "aiida_wigner"}
+POSTGRES = {"host": "localhost", "port": 5432, "user": "aiida_wigner", "password": "aiida_wigner"}
 RABBITMQ = ("127.0.0.1", 5672)
 
 
@@ -35,8 +34,9 @@ def _probe_slurm() -> str | None:
     if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
         return "sbatch/sinfo not found"
     try:
-        states = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
-                                check=False, timeout=10)
+        states = subprocess.run(
+            ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, check=False, timeout=10
+        )
     except subprocess.TimeoutExpired:
         return "sinfo did not answer within 10 s"
     if not any(s in ("idle", "mixed", "allocated") for s in states.stdout.split()):
@@ -73,8 +73,10 @@ def unavailable_reason(name: str) -> str | None:
     recorded = STATE / f"{name}.unavailable"
     if recorded.exists():
         return f"{name} could not be started by .ci/services.sh: {recorded.read_text().strip()}"
-    return (f"{name} is not running ({problem}); install and start it with "
-            f"`.ci/services.sh {name}` (as root)")
+    return (
+        f"{name} is not running ({problem}); install and start it with "
+        f"`.ci/services.sh {name}` (as root)"
+    )
 
 
 def require(*names: str) -> None:
@@ -97,24 +99,51 @@ class ServiceProfile:
         self.name = f"wigner-{uuid.uuid4().hex[:8]}"
         self.database = f"aiida_wigner_{self.name.split('-')[1]}"
         bin_dir = str(pathlib.Path(sys.executable).parent)
-        self.env = {**os.environ, "AIIDA_PATH": str(folder),
-                    "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
-                    "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+        self.env = {
+            **os.environ,
+            "AIIDA_PATH": str(folder),
+            "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+            "OMP_NUM_THREADS": "1",
+            "NUMBA_NUM_THREADS": "1",
+        }
 
     def create(self) -> None:
         import psycopg
 
         with psycopg.connect(dbname="postgres", autocommit=True, **POSTGRES) as conn:
             conn.execute(f'CREATE DATABASE "{self.database}"')
-        self.run("verdi", "profile", "setup", "core.psql_dos", "-n", "--profile-name", self.name,
-                 "--set-as-default", "--email", "tests@aiida-wigner.invalid",
-                 "--first-name", "Test", "--last-name", "Runner", "--institution", "CI",
-                 "--broker", "core.rabbitmq", "--database-hostname", POSTGRES["host"],
-                 "--database-port", str(POSTGRES["port"]),
-                 "--database-username", POSTGRES["user"],
-                 "--database-password", POSTGRES["password"],
-                 "--database-name", self.database,
-                 "--repository-uri", (self.folder / "repository").as_uri())
+        self.run(
+            "verdi",
+            "profile",
+            "setup",
+            "core.psql_dos",
+            "-n",
+            "--profile-name",
+            self.name,
+            "--set-as-default",
+            "--email",
+            "tests@aiida-wigner.invalid",
+            "--first-name",
+            "Test",
+            "--last-name",
+            "Runner",
+            "--institution",
+            "CI",
+            "--broker",
+            "core.rabbitmq",
+            "--database-hostname",
+            POSTGRES["host"],
+            "--database-port",
+            str(POSTGRES["port"]),
+            "--database-username",
+            POSTGRES["user"],
+            "--database-password",
+            POSTGRES["password"],
+            "--database-name",
+            self.database,
+            "--repository-uri",
+            (self.folder / "repository").as_uri(),
+        )
         # .ci/services.sh switches RabbitMQ's consumer timeout off, which the version
         # warning is about
         self.verdi("config", "set", "warnings.rabbitmq_version", "False")
@@ -131,11 +160,20 @@ class ServiceProfile:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
 
     def run(self, *args, check: bool = True, timeout: float = 300):
-        done = subprocess.run([str(a) for a in args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout, cwd=self.folder, check=False)
+        done = subprocess.run(
+            [str(a) for a in args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.folder,
+            check=False,
+        )
         if check and done.returncode:
-            raise AssertionError(f"{' '.join(map(str, args))} failed [{done.returncode}]:\n"
-                                 f"{done.stdout}\n{done.stderr}")
+            raise AssertionError(
+                f"{' '.join(map(str, args))} failed [{done.returncode}]:\n"
+                f"{done.stdout}\n{done.stderr}"
+            )
         return done
 
     def verdi(self, *args, **kwargs):
@@ -145,8 +183,9 @@ class ServiceProfile:
         return self.run("aiida-wigner", "-p", self.name, *args, **kwargs)
 
     def python(self, script: str, *args, timeout: float = 300) -> str:
-        code = f"from aiida import load_profile\nload_profile({self.name!r})\n" + \
-            textwrap.dedent(script)
+        code = f"from aiida import load_profile\nload_profile({self.name!r})\n" + textwrap.dedent(
+            script
+        )
         return self.run(sys.executable, "-c", code, *args, timeout=timeout).stdout
 
 
@@ -166,8 +205,11 @@ def in_process_kappa(force_constants) -> dict:
     from aiida_wigner.workflows.conductivity import WignerConductivityWorkChain
 
     builder = WignerConductivityWorkChain.get_builder_from_protocol(
-        force_constants=force_constants, protocol="fast", temperatures=TEMPERATURES,
-        overrides={"renormalization": None, "kappa": KAPPA})
+        force_constants=force_constants,
+        protocol="fast",
+        temperatures=TEMPERATURES,
+        overrides={"renormalization": None, "kappa": KAPPA},
+    )
     results, node = run_get_node(builder)
     assert node.is_finished_ok, (node.exit_status, node.exit_message)
     return {k: results["kappa"].get_array(k) for k in ("kappa_P", "kappa_C", "kappa")}

@@ -19,8 +19,13 @@ def store_fc4_model(cu3au_fc):
     from aiida_wigner.data.force_constants import ForceConstantsData
     from aiida_wigner.physics.forceconstants import ForceConstants
 
-    fc = ForceConstants(cu3au_fc.setup, cu3au_fc.fc2, cu3au_fc.fc3, pair_fc4(cu3au_fc.setup),
-                        source={"fc2/fc3": "phono3py EMT (test)", "fc4": "Morse pairs (test)"})
+    fc = ForceConstants(
+        cu3au_fc.setup,
+        cu3au_fc.fc2,
+        cu3au_fc.fc3,
+        pair_fc4(cu3au_fc.setup),
+        source={"fc2/fc3": "phono3py EMT (test)", "fc4": "Morse pairs (test)"},
+    )
     return ForceConstantsData.from_force_constants(fc).store()
 
 
@@ -42,9 +47,16 @@ def renormalize_run(node, bubble="qp", temperatures=SCP_TEMPERATURES):
     from aiida_wigner.calculations.renormalize import renormalize_calcfunction
 
     _, process = renormalize_calcfunction.run_get_node(
-        force_constants=node, settings=orm.Dict({"mesh": list(MESH), "inner_mesh": list(MESH),
-                                                 "temperatures": list(temperatures),
-                                                 "bubble": bubble}))
+        force_constants=node,
+        settings=orm.Dict(
+            {
+                "mesh": list(MESH),
+                "inner_mesh": list(MESH),
+                "temperatures": list(temperatures),
+                "bubble": bubble,
+            }
+        ),
+    )
     assert process.is_finished_ok, process.exit_message
     return process
 
@@ -57,12 +69,21 @@ def conductivity_workflow(node, seed=3):
     from aiida_wigner.workflows.conductivity import WignerConductivityWorkChain
 
     builder = WignerConductivityWorkChain.get_builder_from_protocol(
-        force_constants=node, protocol="fast", temperatures=list(SCP_TEMPERATURES),
-        overrides={"renormalization": {"mesh": list(MESH), "inner_mesh": list(MESH),
-                                       "bubble": "qp"},
-                   "kappa": {"mesh": list(MESH), "sigma": 0.2, "isotope": False,
-                             "four_phonon": "sampled", "four_phonon_samples": 8,
-                             "four_phonon_seed": seed}})
+        force_constants=node,
+        protocol="fast",
+        temperatures=list(SCP_TEMPERATURES),
+        overrides={
+            "renormalization": {"mesh": list(MESH), "inner_mesh": list(MESH), "bubble": "qp"},
+            "kappa": {
+                "mesh": list(MESH),
+                "sigma": 0.2,
+                "isotope": False,
+                "four_phonon": "sampled",
+                "four_phonon_samples": 8,
+                "four_phonon_seed": seed,
+            },
+        },
+    )
     _, process = run_get_node(builder)
     assert process.is_finished_ok, (process.exit_status, process.exit_message)
     return process

@@ -21,8 +21,9 @@ def aiida_profile(aiida_config, aiida_profile_factory):
     Overrides the fixture of the same name in ``aiida.tools.pytest_fixtures`` only to make
     the storage and broker choice explicit here.
     """
-    with aiida_profile_factory(aiida_config, storage_backend="core.sqlite_dos",
-                               broker_backend=None) as profile:
+    with aiida_profile_factory(
+        aiida_config, storage_backend="core.sqlite_dos", broker_backend=None
+    ) as profile:
         # a foreground runner looks for finished CalcJobs every poll interval (default 60 s)
         aiida_config.set_option("runner.poll.interval", 1, scope=profile.name)
         yield profile
@@ -56,12 +57,18 @@ def cu3au_fc4(cu3au_fc):
     rng = np.random.default_rng(7)
     setup = cu3au_fc.setup
     n_clusters = 25
-    atoms = np.column_stack([rng.choice(setup.p2s, n_clusters),
-                             rng.integers(0, setup.n_super, (n_clusters, 3))])
+    atoms = np.column_stack(
+        [rng.choice(setup.p2s, n_clusters), rng.integers(0, setup.n_super, (n_clusters, 3))]
+    )
     values = rng.normal(size=(n_clusters, 3, 3, 3, 3))
     fc4 = SparseForceConstants(4, atoms, values)
-    return ForceConstants(setup, cu3au_fc.fc2, cu3au_fc.fc3, fc4,
-                          source={"fc2": "fc2.hdf5", "fc3": "fc3.hdf5", "fc4": "synthetic"})
+    return ForceConstants(
+        setup,
+        cu3au_fc.fc2,
+        cu3au_fc.fc3,
+        fc4,
+        source={"fc2": "fc2.hdf5", "fc3": "fc3.hdf5", "fc4": "synthetic"},
+    )
 
 
 @pytest.fixture(scope="session")
@@ -104,15 +111,24 @@ def make_fake_kappa_result(fc, settings, models=None):
     return KappaResult(
         settings=settings,
         temperatures=np.array(settings.temperatures),
-        kappa_P=kappa_P, kappa_C=kappa_C, kappa=kappa_P + kappa_C,
-        qpoints=qpoints, weights=np.ones(n_q, dtype=int),
+        kappa_P=kappa_P,
+        kappa_C=kappa_C,
+        kappa=kappa_P + kappa_C,
+        qpoints=qpoints,
+        weights=np.ones(n_q, dtype=int),
         frequencies=rng.random((n_q, n_b)) * 6.0,
         group_velocities=rng.normal(size=(n_q, n_b, 3)),
         heat_capacities=rng.random((n_t, n_q, n_b)),
-        gamma_3ph=gamma_3ph, gamma_4ph=np.zeros_like(gamma_3ph), gamma_isotope=gamma_iso,
-        gamma=gamma_3ph + gamma_iso, kappa_P_modes=kappa_P_modes,
-        spectra={"frequency": np.linspace(0, 6, bins), "kappa_P": rng.random((n_t, bins)),
-                 "kappa_C_map": rng.random((n_t, bins, bins))},
+        gamma_3ph=gamma_3ph,
+        gamma_4ph=np.zeros_like(gamma_3ph),
+        gamma_isotope=gamma_iso,
+        gamma=gamma_3ph + gamma_iso,
+        kappa_P_modes=kappa_P_modes,
+        spectra={
+            "frequency": np.linspace(0, 6, bins),
+            "kappa_P": rng.random((n_t, bins)),
+            "kappa_C_map": rng.random((n_t, bins, bins)),
+        },
     )
 
 
@@ -134,8 +150,11 @@ def slurm_computer(aiida_computer):
     from cluster_services import require
 
     require("slurm")
-    computer = aiida_computer(label="slurm-localhost", scheduler_type="core.slurm",
-                              configuration_kwargs={"safe_interval": 0.0})
+    computer = aiida_computer(
+        label="slurm-localhost",
+        scheduler_type="core.slurm",
+        configuration_kwargs={"safe_interval": 0.0},
+    )
     computer.set_minimum_job_poll_interval(1.0)
     return computer
 

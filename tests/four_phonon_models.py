@@ -29,10 +29,12 @@ def _lj_h(s, eps=EPS_AR, sig=SIGMA_AR):
     """Derivatives h^(n)(s), n = 1..4, of φ(r) = 4ε((σ/r)^12 − (σ/r)^6) with s = r²/2."""
     a = 4 * eps * sig**12 / 64.0
     b = 4 * eps * sig**6 / 8.0
-    return (-6 * a * s**-7 + 3 * b * s**-4,
-            42 * a * s**-8 - 12 * b * s**-5,
-            -336 * a * s**-9 + 60 * b * s**-6,
-            3024 * a * s**-10 - 360 * b * s**-7)
+    return (
+        -6 * a * s**-7 + 3 * b * s**-4,
+        42 * a * s**-8 - 12 * b * s**-5,
+        -336 * a * s**-9 + 60 * b * s**-6,
+        3024 * a * s**-10 - 360 * b * s**-7,
+    )
 
 
 def pair_tensors(r, third=False):
@@ -45,15 +47,23 @@ def pair_tensors(r, third=False):
     d = np.eye(3)
     t2 = h2 * np.outer(r, r) + h1 * d
     rr = np.einsum("a,b->ab", r, r)
-    t3 = (h3 * np.einsum("a,b,c->abc", r, r, r)
-          + h2 * (np.einsum("ab,c->abc", d, r) + np.einsum("ac,b->abc", d, r)
-                  + np.einsum("bc,a->abc", d, r)))
+    t3 = h3 * np.einsum("a,b,c->abc", r, r, r) + h2 * (
+        np.einsum("ab,c->abc", d, r) + np.einsum("ac,b->abc", d, r) + np.einsum("bc,a->abc", d, r)
+    )
     t4 = h4 * np.einsum("a,b,c,d->abcd", r, r, r, r)
-    t4 = t4 + h3 * (np.einsum("ab,cd->abcd", d, rr) + np.einsum("ac,bd->abcd", d, rr)
-                    + np.einsum("ad,bc->abcd", d, rr) + np.einsum("bc,ad->abcd", d, rr)
-                    + np.einsum("bd,ac->abcd", d, rr) + np.einsum("cd,ab->abcd", d, rr))
-    t4 = t4 + h2 * (np.einsum("ab,cd->abcd", d, d) + np.einsum("ac,bd->abcd", d, d)
-                    + np.einsum("ad,bc->abcd", d, d))
+    t4 = t4 + h3 * (
+        np.einsum("ab,cd->abcd", d, rr)
+        + np.einsum("ac,bd->abcd", d, rr)
+        + np.einsum("ad,bc->abcd", d, rr)
+        + np.einsum("bc,ad->abcd", d, rr)
+        + np.einsum("bd,ac->abcd", d, rr)
+        + np.einsum("cd,ab->abcd", d, rr)
+    )
+    t4 = t4 + h2 * (
+        np.einsum("ab,cd->abcd", d, d)
+        + np.einsum("ac,bd->abcd", d, d)
+        + np.einsum("ad,bc->abcd", d, d)
+    )
     return (t2, t3, t4) if third else (t2, t4)
 
 
@@ -156,9 +166,14 @@ def naive_phi4(fc, dense_fc4, quad):
     out = np.zeros((n, 3, n, 3, n, 3, n, 3), dtype=complex)
     for a in range(n):
         pre = np.exp(2j * np.pi * G @ tau[a])
-        out[a] = pre * np.einsum("jklwxyz,jb,kc,ld->wbxcydz", dense_fc4[a],
-                                 p1[a][:, None] * onehot, p2[a][:, None] * onehot,
-                                 p3[a][:, None] * onehot, optimize=True)
+        out[a] = pre * np.einsum(
+            "jklwxyz,jb,kc,ld->wbxcydz",
+            dense_fc4[a],
+            p1[a][:, None] * onehot,
+            p2[a][:, None] * onehot,
+            p3[a][:, None] * onehot,
+            optimize=True,
+        )
     out /= np.sqrt(np.einsum("a,b,c,d->abcd", m, m, m, m))[:, None, :, None, :, None, :, None]
     return out.reshape((3 * n,) * 4)
 
@@ -173,8 +188,7 @@ def _gauss(x, sigma):
     return np.where(np.abs(u) < 6.0, np.exp(-0.5 * u * u) / (np.sqrt(2 * np.pi) * sigma), 0.0)
 
 
-def naive_linewidths(fc, dense_fc4, qmesh, phonons, grid_points, temperatures, sigma,
-                     cutoff=1e-3):
+def naive_linewidths(fc, dense_fc4, qmesh, phonons, grid_points, temperatures, sigma, cutoff=1e-3):
     """γ_4ph (T, n_gp, B) in THz, process by process (see module docstring)."""
     freqs, vecs = phonons.frequencies, phonons.eigenvectors
     addr, mesh, n_q = qmesh.addresses, qmesh.mesh, qmesh.n_q
@@ -209,13 +223,18 @@ def naive_linewidths(fc, dense_fc4, qmesh, phonons, grid_points, temperatures, s
                         s = (1, 1, -1)
                     legs = (i1, i2, i3)
                     quad = [qs[gp]] + [sk * qs[i] for sk, i in zip(s, legs, strict=True)]
-                    es = [vecs[gp]] + [vecs[i] if sk > 0 else vecs[i].conj()
-                                       for sk, i in zip(s, legs, strict=True)]
+                    es = [vecs[gp]] + [
+                        vecs[i] if sk > 0 else vecs[i].conj() for sk, i in zip(s, legs, strict=True)
+                    ]
                     phi = naive_phi4(fc, dense_fc4, np.array(quad))
                     v = np.einsum("ijkl,ia,jb,kc,ld->abcd", phi, *es, optimize=True)
                     f1, f2, f3 = (freqs[i] for i in legs)
-                    ok = ((nu0 > cutoff)[:, None, None, None] & (f1 > cutoff)[None, :, None, None]
-                          & (f2 > cutoff)[None, None, :, None] & (f3 > cutoff)[None, None, None, :])
+                    ok = (
+                        (nu0 > cutoff)[:, None, None, None]
+                        & (f1 > cutoff)[None, :, None, None]
+                        & (f2 > cutoff)[None, None, :, None]
+                        & (f3 > cutoff)[None, None, None, :]
+                    )
                     f0b, f1b = nu0[:, None, None, None], f1[None, :, None, None]
                     f2b, f3b = f2[None, None, :, None], f3[None, None, None, :]
                     # leave out processes in which a phonon is both destroyed and created:
@@ -227,8 +246,9 @@ def naive_linewidths(fc, dense_fc4, qmesh, phonons, grid_points, temperatures, s
                     for e in emitted:
                         same = (legs[e] == gp) & (np.abs(fb[e + 1] - fb[0]) < 1e-4)
                         for a in absorbed:
-                            same = same | ((legs[e] == legs[a])
-                                           & (np.abs(fb[e + 1] - fb[a + 1]) < 1e-4))
+                            same = same | (
+                                (legs[e] == legs[a]) & (np.abs(fb[e + 1] - fb[a + 1]) < 1e-4)
+                            )
                         ok = ok & ~same
                     with np.errstate(divide="ignore", invalid="ignore"):
                         amp = np.where(ok, np.abs(v) ** 2 / (f0b * f1b * f2b * f3b), 0.0)
@@ -257,8 +277,14 @@ ARGON_LATTICE = 5.30  # Å, conventional cubic; LJ argon near 20–50 K (see doc
 ARGON_CUTOFF = 8.5  # Å, LJ cutoff (energy shifted to zero there, ASE's smooth=False)
 
 
-def argon_fcp(path, a=ARGON_LATTICE, cutoffs=(8.45, 5.5, 4.0), n_structures=(12, 12),
-              rattle_std=(0.03, 0.08), seed=7):
+def argon_fcp(
+    path,
+    a=ARGON_LATTICE,
+    cutoffs=(8.45, 5.5, 4.0),
+    n_structures=(12, 12),
+    rattle_std=(0.03, 0.08),
+    seed=7,
+):
     """Fit FC2/FC3/FC4 of fcc LJ argon with hiphive and write the ``.fcp`` to ``path``.
 
     ASE ``LennardJones(epsilon=0.0104 eV, sigma=3.40 Å, rc=8.5 Å)`` on the 4×4×4

@@ -37,8 +37,9 @@ def fcc_setup():
     from aiida_wigner.physics.cell import Cell, SupercellSetup
 
     cell = Cell(np.eye(3) * 3.61, POSITIONS, [29] * 4)
-    return SupercellSetup.build(cell, np.diag(SUPERCELL),
-                                [[0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
+    return SupercellSetup.build(
+        cell, np.diag(SUPERCELL), [[0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
+    )
 
 
 @functools.cache
@@ -52,14 +53,17 @@ def phonopy_emt(a=A, numbers=tuple(NUMBERS)):
 
     from aiida_wigner.physics.cell import Cell
 
-    ph = Phonopy(Cell(np.eye(3) * a, POSITIONS, list(numbers)).to_phonopy(),
-                 supercell_matrix=np.diag(SUPERCELL),
-                 primitive_matrix=np.eye(3))
+    ph = Phonopy(
+        Cell(np.eye(3) * a, POSITIONS, list(numbers)).to_phonopy(),
+        supercell_matrix=np.diag(SUPERCELL),
+        primitive_matrix=np.eye(3),
+    )
     ph.generate_displacements(distance=0.03)
     forces = []
     for sc in ph.supercells_with_displacements:
-        atoms = Atoms(numbers=sc.numbers, cell=sc.cell, scaled_positions=sc.scaled_positions,
-                      pbc=True)
+        atoms = Atoms(
+            numbers=sc.numbers, cell=sc.cell, scaled_positions=sc.scaled_positions, pbc=True
+        )
         atoms.calc = EMT()
         forces.append(atoms.get_forces())
     ph.forces = np.array(forces)
@@ -91,8 +95,9 @@ def random_sparse_fc4(s, n_clusters=30, seed=5):
     from aiida_wigner.physics.forceconstants import SparseForceConstants
 
     rng = np.random.default_rng(seed)
-    atoms = np.column_stack([rng.choice(s.p2s, 4 * n_clusters),
-                             rng.integers(0, s.n_super, (4 * n_clusters, 3))])
+    atoms = np.column_stack(
+        [rng.choice(s.p2s, 4 * n_clusters), rng.integers(0, s.n_super, (4 * n_clusters, 3))]
+    )
     atoms = np.unique(atoms, axis=0)[:n_clusters]
     values = rng.normal(size=(len(atoms), 3, 3, 3, 3))
     return SparseForceConstants(4, atoms, values)

@@ -29,8 +29,12 @@ def cu3au_phono3py(supercell=(2, 2, 2), displacement=0.03):
     from phono3py import Phono3py
 
     unit = cu3au_unitcell()
-    ph3 = Phono3py(unit.to_phonopy(), supercell_matrix=np.diag(supercell),
-                   primitive_matrix=np.eye(3), log_level=0)
+    ph3 = Phono3py(
+        unit.to_phonopy(),
+        supercell_matrix=np.diag(supercell),
+        primitive_matrix=np.eye(3),
+        log_level=0,
+    )
     ph3.generate_displacements(distance=displacement)
     calc = EMT()
     forces = []
@@ -66,8 +70,11 @@ def write_cu3au_files(directory: Path, supercell=(2, 2, 2)) -> dict:
 
     ph3 = cu3au_phono3py(tuple(supercell))
     directory = Path(directory)
-    paths = {"cell": directory / "phono3py_params.yaml", "fc2": directory / "fc2.hdf5",
-             "fc3": directory / "fc3.hdf5"}
+    paths = {
+        "cell": directory / "phono3py_params.yaml",
+        "fc2": directory / "fc2.hdf5",
+        "fc3": directory / "fc3.hdf5",
+    }
     ph3.save(str(paths["cell"]), settings={"force_sets": False, "displacements": False})
     write_fc2_to_hdf5(ph3.fc2, filename=str(paths["fc2"]))
     write_fc3_to_hdf5(ph3.fc3, filename=str(paths["fc3"]))
@@ -80,8 +87,13 @@ def cu3au_phono3py_conductivity(mesh, temperatures, sigma):
     from phono3py import Phono3py
 
     ph3 = cu3au_phono3py()
-    p = Phono3py(cu3au_unitcell().to_phonopy(), supercell_matrix=np.diag([2, 2, 2]),
-                 primitive_matrix=np.eye(3), make_r0_average=False, log_level=0)
+    p = Phono3py(
+        cu3au_unitcell().to_phonopy(),
+        supercell_matrix=np.diag([2, 2, 2]),
+        primitive_matrix=np.eye(3),
+        make_r0_average=False,
+        log_level=0,
+    )
     p.mesh_numbers = mesh
     p.fc2, p.fc3 = ph3.fc2, ph3.fc3
     p.sigmas = [sigma]

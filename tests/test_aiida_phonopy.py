@@ -32,11 +32,26 @@ FC2_ATOL = 1e-10
 
 #: the smallest sampling and fit the ForceConstantsWorkChain runs (the tests check its
 #: harmonic input, not the fit): 4 snapshots, FC3 to the nearest neighbours (2.65 Å)
-SAMPLING = {"md": {"temperature": 300.0, "timestep": 2.0, "n_steps": 24, "interval": 2,
-                   "thermostat": "nose-hoover", "seed": 1},
-            "n_snapshots": 4, "discard_steps": 8, "amplitude": 0.05, "seed": 2}
-FIT = {"cutoffs": {"2": 2.8, "3": 2.8}, "method": "least-squares", "harmonic": "fixed",
-       "validation": {"method": "k-fold", "n_splits": 3}}
+SAMPLING = {
+    "md": {
+        "temperature": 300.0,
+        "timestep": 2.0,
+        "n_steps": 24,
+        "interval": 2,
+        "thermostat": "nose-hoover",
+        "seed": 1,
+    },
+    "n_snapshots": 4,
+    "discard_steps": 8,
+    "amplitude": 0.05,
+    "seed": 2,
+}
+FIT = {
+    "cutoffs": {"2": 2.8, "3": 2.8},
+    "method": "least-squares",
+    "harmonic": "fixed",
+    "validation": {"method": "k-fold", "n_splits": 3},
+}
 
 
 def emt():
@@ -63,9 +78,13 @@ def cu3au():
 @pytest.fixture(scope="module")
 def harmonic(cu3au):
     """Our HarmonicWorkChain on Cu₃Au with EMT."""
-    results, node = run_get_node(HarmonicWorkChain, engine=emt(), structure=cu3au,
-                                 supercell_matrix=orm.List(SUPERCELL),
-                                 parameters=orm.Dict({"distance": 0.01}))
+    results, node = run_get_node(
+        HarmonicWorkChain,
+        engine=emt(),
+        structure=cu3au,
+        supercell_matrix=orm.List(SUPERCELL),
+        parameters=orm.Dict({"distance": 0.01}),
+    )
     assert node.is_finished_ok, node.exit_message
     return results, node
 
@@ -95,8 +114,14 @@ def phonopy_by_hand_fc2(structure):
     from phonopy.structure.atoms import PhonopyAtoms
 
     atoms = structure.get_ase()
-    ph = Phonopy(PhonopyAtoms(cell=atoms.cell.array, scaled_positions=atoms.get_scaled_positions(),
-                              numbers=atoms.numbers), supercell_matrix=np.diag(SUPERCELL))
+    ph = Phonopy(
+        PhonopyAtoms(
+            cell=atoms.cell.array,
+            scaled_positions=atoms.get_scaled_positions(),
+            numbers=atoms.numbers,
+        ),
+        supercell_matrix=np.diag(SUPERCELL),
+    )
     ph.generate_displacements(distance=0.01)
 
     def to_ase(cell):
@@ -134,8 +159,12 @@ def test_harmonic_step_stores_aiida_phonopy_nodes(cu3au, harmonic):
     gen = next(c for c in node.called if c.process_label == "generate_harmonic_displacements")
     theirs = pre.get_supercells_with_displacements()
     for i, key in enumerate(sorted(theirs)):
-        np.testing.assert_allclose(gen.outputs[f"supercell_{i:04d}"].get_ase().positions,
-                                   theirs[key].get_ase().positions, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(
+            gen.outputs[f"supercell_{i:04d}"].get_ase().positions,
+            theirs[key].get_ase().positions,
+            rtol=0,
+            atol=1e-12,
+        )
     # provenance: PhonopyData -> FC2 by a calcfunction
     creator = results["force_constants"].creator
     assert creator.inputs.node.uuid == data.uuid
@@ -164,8 +193,10 @@ def test_user_phonopy_data_skips_harmonic_step(cu3au, harmonic, user_phonopy_dat
     ours = harmonic[0]["force_constants"].get_force_constants().full_fc2()
     np.testing.assert_allclose(fc2, ours, rtol=0, atol=FC2_ATOL)
     # harmonic 'fixed': the fitted model keeps the given FC2
-    np.testing.assert_array_equal(results["force_constants"].get_force_constants().fc2,
-                                  results["harmonic_force_constants"].get_force_constants().fc2)
+    np.testing.assert_array_equal(
+        results["force_constants"].get_force_constants().fc2,
+        results["harmonic_force_constants"].get_force_constants().fc2,
+    )
     assert results["harmonic_force_constants"].creator.inputs.node.uuid == user_phonopy_data.uuid
 
 
@@ -179,16 +210,22 @@ def _reordered(structure):
     return orm.StructureData(ase=structure.get_ase()[[1, 2, 3, 0]])
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("strained", "lattice vectors differ"),
-    ("reordered", "same atoms in another order"),
-    ("supercell", "supercell matrix"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("strained", "lattice vectors differ"),
+        ("reordered", "same atoms in another order"),
+        ("supercell", "supercell matrix"),
+    ],
+)
 def test_mismatched_node_exit_code(cu3au, user_phonopy_data, case, expected):
-    structure = {"strained": lambda: _strained(cu3au, 1.01),
-                 "reordered": lambda: _reordered(cu3au)}.get(case, lambda: cu3au)()
-    _, node = run_with_harmonic_node(structure, user_phonopy_data,
-                                     [3, 3, 3] if case == "supercell" else SUPERCELL)
+    structure = {
+        "strained": lambda: _strained(cu3au, 1.01),
+        "reordered": lambda: _reordered(cu3au),
+    }.get(case, lambda: cu3au)()
+    _, node = run_with_harmonic_node(
+        structure, user_phonopy_data, [3, 3, 3] if case == "supercell" else SUPERCELL
+    )
     assert node.exit_status == status("ERROR_HARMONIC_MISMATCH")
     assert expected in node.exit_message and "get_unitcell()" in node.exit_message
     # stopped at the check, before any engine work
@@ -198,8 +235,11 @@ def test_mismatched_node_exit_code(cu3au, user_phonopy_data, case, expected):
 @pytest.fixture(scope="module")
 def phonopy_fc_node(harmonic, user_phonopy_data):
     """aiida-phonopy's ForceConstantsData holding our compact FC2 (n_prim, N, 3, 3)."""
-    node = PhonopyForceConstantsData(structure=user_phonopy_data.get_unitcell(),
-                                     supercell_matrix=SUPERCELL, primitive_matrix=np.eye(3))
+    node = PhonopyForceConstantsData(
+        structure=user_phonopy_data.get_unitcell(),
+        supercell_matrix=SUPERCELL,
+        primitive_matrix=np.eye(3),
+    )
     node.set_force_constants(harmonic[0]["force_constants"].get_force_constants().fc2)
     return node.store()
 
@@ -213,8 +253,9 @@ def test_force_constants_from_node(harmonic, user_phonopy_data, phonopy_fc_node)
     from_data = force_constants_from_node(user_phonopy_data)
     assert isinstance(from_data, ForceConstantsData)
     assert from_data.creator.inputs.node.uuid == user_phonopy_data.uuid
-    np.testing.assert_allclose(from_data.get_force_constants().full_fc2(), expected, rtol=0,
-                               atol=FC2_ATOL)
+    np.testing.assert_allclose(
+        from_data.get_force_constants().full_fc2(), expected, rtol=0, atol=FC2_ATOL
+    )
 
     out = force_constants_from_node(phonopy_fc_node)
     np.testing.assert_array_equal(out.get_force_constants().full_fc2(), expected)
@@ -222,8 +263,9 @@ def test_force_constants_from_node(harmonic, user_phonopy_data, phonopy_fc_node)
     # its harmonic dataset: phonopy's displacements with the forces of that FC2
     hd = out.creator.outputs.harmonic_dataset
     u = hd.get_array("displacements")
-    np.testing.assert_allclose(hd.get_array("forces"),
-                               -np.einsum("ijab,mjb->mia", expected, u), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(
+        hd.get_array("forces"), -np.einsum("ijab,mjb->mia", expected, u), rtol=0, atol=1e-14
+    )
 
     with pytest.raises(ValueError, match="has no forces"):
         force_constants_from_node(PhonopyData(preprocess_data=user_phonopy_data).store())
@@ -244,6 +286,9 @@ def test_phonopy_force_constants_node_as_harmonic_input(cu3au, harmonic, phonopy
     assert node.is_finished_ok, node.exit_message
     np.testing.assert_array_equal(
         results["harmonic_force_constants"].get_force_constants().fc2,
-        harmonic[0]["force_constants"].get_force_constants().fc2)
-    np.testing.assert_array_equal(results["force_constants"].get_force_constants().fc2,
-                                  results["harmonic_force_constants"].get_force_constants().fc2)
+        harmonic[0]["force_constants"].get_force_constants().fc2,
+    )
+    np.testing.assert_array_equal(
+        results["force_constants"].get_force_constants().fc2,
+        results["harmonic_force_constants"].get_force_constants().fc2,
+    )

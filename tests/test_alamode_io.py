@@ -58,8 +58,7 @@ def _clusters4(fc):
 
 def assert_same_force_constants(a, b):
     assert np.array_equal(a.setup.p2s, b.setup.p2s)
-    np.testing.assert_allclose(a.setup.supercell.positions, b.setup.supercell.positions,
-                               atol=1e-12)
+    np.testing.assert_allclose(a.setup.supercell.positions, b.setup.supercell.positions, atol=1e-12)
     np.testing.assert_allclose(a.setup.primitive.lattice, b.setup.primitive.lattice, atol=1e-12)
     np.testing.assert_allclose(a.setup.primitive.masses, b.setup.primitive.masses, rtol=1e-12)
     (atoms_a, fc4_a), (atoms_b, fc4_b) = _clusters4(a), _clusters4(b)
@@ -67,8 +66,9 @@ def assert_same_force_constants(a, b):
     for x, y in ((a.fc2, b.fc2), (a.fc3, b.fc3), (fc4_a, fc4_b)):
         assert np.abs(x).max() > 0
         np.testing.assert_allclose(y, x, rtol=0, atol=1e-12 * np.abs(x).max())
-    np.testing.assert_allclose(solve(b, Q_GENERAL).frequencies, solve(a, Q_GENERAL).frequencies,
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        solve(b, Q_GENERAL).frequencies, solve(a, Q_GENERAL).frequencies, atol=1e-9
+    )
 
 
 def test_fcsxml_round_trip(model, fcsxml):
@@ -91,9 +91,12 @@ def _write_fcs(fc, supercell_order, path):
     """alm's .fcs layout for ``fc``; atoms numbered in the order of ``supercell_order``
     (file index → setup supercell index)."""
     to_file = np.argsort(supercell_order)
-    lines = [" *********************** Force Constants (FCs) ***********************",
-             " *        Force constants are printed in Rydberg atomic units.       *", "",
-             " ------------------------ All FCs below ------------------------"]
+    lines = [
+        " *********************** Force Constants (FCs) ***********************",
+        " *        Force constants are printed in Rydberg atomic units.       *",
+        "",
+        " ------------------------ All FCs below ------------------------",
+    ]
     setup = fc.setup
     atoms4, values4 = _clusters4(fc)
     p4 = np.searchsorted(setup.p2s, atoms4[:, 0])
@@ -106,9 +109,12 @@ def _write_fcs(fc, supercell_order, path):
             nz = np.nonzero(np.abs(arr) > 1e-12)
             nonzero = [(idx, arr[idx]) for idx in zip(*nz, strict=True)]
         else:
-            nonzero = [((p4[m], *atoms4[m, 1:], *xyz), values4[m][xyz])
-                       for m in range(len(atoms4)) for xyz in np.ndindex(3, 3, 3, 3)
-                       if abs(values4[m][xyz]) > 1e-12]
+            nonzero = [
+                ((p4[m], *atoms4[m, 1:], *xyz), values4[m][xyz])
+                for m in range(len(atoms4))
+                for xyz in np.ndindex(3, 3, 3, 3)
+                if abs(values4[m][xyz]) > 1e-12
+            ]
         for idx, value in nonzero:
             p, rest = idx[0], idx[1:order]
             xyz = idx[order:]
@@ -116,8 +122,9 @@ def _write_fcs(fc, supercell_order, path):
             if flat != sorted(flat):
                 continue  # alm lists one ordering of the tail per class
             group += 1
-            atoms = [(to_file[setup.p2s[p]], xyz[0])] + [(to_file[j], x) for j, x in
-                                                         zip(rest, xyz[1:], strict=True)]
+            atoms = [(to_file[setup.p2s[p]], xyz[0])] + [
+                (to_file[j], x) for j, x in zip(rest, xyz[1:], strict=True)
+            ]
             lines.append(f"  # FC{order}_{group}    1 {value * conv:16.9e}")
             lines.append("    1     1.00000 " + " ".join(f"{a + 1}{'xyz'[x]}" for a, x in atoms))
             lines.append("")
@@ -131,8 +138,11 @@ def test_fcs_text_with_its_fcsxml(model, fcsxml, tmp_path):
     back = read_alamode_fcs(tmp_path / "model.fcs", supercell)
     # the .fcs text holds 10 significant digits here
     assert np.array_equal(_clusters4(back)[0], _clusters4(model)[0])
-    for x, y in ((model.fc2, back.fc2), (model.fc3, back.fc3),
-                 (_clusters4(model)[1], _clusters4(back)[1])):
+    for x, y in (
+        (model.fc2, back.fc2),
+        (model.fc3, back.fc3),
+        (_clusters4(model)[1], _clusters4(back)[1]),
+    ):
         np.testing.assert_allclose(y, x, rtol=0, atol=1e-8 * np.abs(x).max())
     # beside its FCSXML (same prefix) the .fcs is found and read through --fcp
     (tmp_path / "model.xml").write_bytes(fcsxml.read_bytes())
@@ -150,12 +160,14 @@ def test_fcs_text_in_another_atom_order(model, tmp_path):
     shuffled = Cell(sc.lattice, sc.positions[perm], sc.numbers[perm], sc.masses[perm])
     _write_fcs(model, perm, tmp_path / "shuffled.fcs")
     back = read_alamode_fcs(tmp_path / "shuffled.fcs", shuffled)
-    np.testing.assert_allclose(solve(back, Q_GENERAL).frequencies,
-                               solve(model, Q_GENERAL).frequencies, atol=1e-7)
+    np.testing.assert_allclose(
+        solve(back, Q_GENERAL).frequencies, solve(model, Q_GENERAL).frequencies, atol=1e-7
+    )
     # the primitive atoms come in the file's order: compare FC3/FC4 as multisets of values
     for x, y in ((model.fc3, back.fc3), (_clusters4(model)[1], _clusters4(back)[1])):
-        np.testing.assert_allclose(np.sort(y.ravel()), np.sort(x.ravel()),
-                                   atol=1e-8 * np.abs(x).max())
+        np.testing.assert_allclose(
+            np.sort(y.ravel()), np.sort(x.ravel()), atol=1e-8 * np.abs(x).max()
+        )
 
 
 def test_bad_alamode_files(tmp_path):
@@ -179,13 +191,34 @@ def test_cli_reads_fcsxml(aiida_profile_clean, fcsxml, model, tmp_path):
     from aiida_wigner.physics.renormalization import SCPSettings, run_scp
 
     out = tmp_path / "scp.json"
-    run = CliRunner().invoke(cmd_root, ["renormalize", "--fcp", str(fcsxml), "--mesh", "2", "2",
-                                        "2", "--inner-mesh", "2", "2", "2", "--temperatures",
-                                        "300", "--tolerance", "1e-9", "--output", str(out)])
+    run = CliRunner().invoke(
+        cmd_root,
+        [
+            "renormalize",
+            "--fcp",
+            str(fcsxml),
+            "--mesh",
+            "2",
+            "2",
+            "2",
+            "--inner-mesh",
+            "2",
+            "2",
+            "2",
+            "--temperatures",
+            "300",
+            "--tolerance",
+            "1e-9",
+            "--output",
+            str(out),
+        ],
+    )
     assert run.exit_code == 0, run.output
     summary = json.loads(out.read_text())
-    res = run_scp(model, SCPSettings(mesh=(2, 2, 2), inner_mesh=(2, 2, 2),
-                                     temperatures=(300.0,), tolerance=1e-9))
+    res = run_scp(
+        model,
+        SCPSettings(mesh=(2, 2, 2), inner_mesh=(2, 2, 2), temperatures=(300.0,), tolerance=1e-9),
+    )
     ir = res.ir_grid
     # same fixed point; the Γ translations are ±2e-7 THz of round-off
     np.testing.assert_allclose(summary["frequencies"][0], res.frequencies[0][ir], atol=1e-6)

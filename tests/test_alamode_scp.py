@@ -26,8 +26,9 @@ import numpy as np
 import pytest
 
 ANPHON = os.environ.get("ALAMODE_ANPHON")
-pytestmark = pytest.mark.skipif(not ANPHON or not Path(ANPHON).is_file(),
-                                reason="ALAMODE_ANPHON (path of anphon) not set")
+pytestmark = pytest.mark.skipif(
+    not ANPHON or not Path(ANPHON).is_file(), reason="ALAMODE_ANPHON (path of anphon) not set"
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -45,8 +46,9 @@ def model():
 
 def _anphon(workdir: Path, name: str) -> str:
     env = dict(os.environ, OMP_NUM_THREADS="2")
-    run = subprocess.run([ANPHON, name], cwd=workdir, env=env, capture_output=True,
-                         text=True, timeout=1800)  # SCP runs take minutes under load
+    run = subprocess.run(
+        [ANPHON, name], cwd=workdir, env=env, capture_output=True, text=True, timeout=1800
+    )  # SCP runs take minutes under load
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     return run.stdout
 
@@ -56,8 +58,7 @@ def test_harmonic_frequencies_match_anphon(model, tmp_path):
 
     from aiida_wigner.physics.harmonic import solve
 
-    q = np.array([[0, 0, 0], [0.5, 0, 0], [0.5, 0.5, 0.5], [0.1, 0.2, 0.3],
-                  [-0.3, 0.45, 0.1]])
+    q = np.array([[0, 0, 0], [0.5, 0, 0], [0.5, 0.5, 0.5], [0.1, 0.2, 0.3], [-0.3, 0.45, 0.1]])
     alamode_io.write_fcsxml(model, tmp_path / "fc.xml", fc3=False, fc4=False)
     alamode_io.write_anphon_input(tmp_path / "ph.in", model, "fc.xml", "ph", "phonons", q)
     nu_al = alamode_io.read_phonons_stdout(_anphon(tmp_path, "ph.in"), 12)
@@ -73,16 +74,38 @@ def test_scp_matches_anphon_scph(model, tmp_path, classical):
     from aiida_wigner.physics.renormalization import SCPSettings, run_scp
 
     temps = (100.0, 300.0, 500.0)
-    res = run_scp(model, SCPSettings(mesh=(2, 2, 2), inner_mesh=(4, 4, 4), temperatures=temps,
-                                     classical=classical, tolerance=1e-9))
+    res = run_scp(
+        model,
+        SCPSettings(
+            mesh=(2, 2, 2),
+            inner_mesh=(4, 4, 4),
+            temperatures=temps,
+            classical=classical,
+            tolerance=1e-9,
+        ),
+    )
     assert res.converged.all()
     alamode_io.write_fcsxml(model, tmp_path / "fc.xml", fc3=False)
     alamode_io.write_anphon_input(
-        tmp_path / "scph.in", model, "fc.xml", "run", "SCPH", res.qpoints,
+        tmp_path / "scph.in",
+        model,
+        "fc.xml",
+        "run",
+        "SCPH",
+        res.qpoints,
         general={"TMIN": 100, "TMAX": 500, "DT": 200, "CLASSICAL": int(classical)},
-        scph={"KMESH_INTERPOLATE": "2 2 2", "KMESH_SCPH": "4 4 4", "SELF_OFFDIAG": 1,
-              "MIXALPHA": 0.5, "MAXITER": 2000, "TOL_SCPH": 1e-11, "LOWER_TEMP": 0,
-              "WARMSTART": 1, "RESTART_SCPH": 0})
+        scph={
+            "KMESH_INTERPOLATE": "2 2 2",
+            "KMESH_SCPH": "4 4 4",
+            "SELF_OFFDIAG": 1,
+            "MIXALPHA": 0.5,
+            "MAXITER": 2000,
+            "TOL_SCPH": 1e-11,
+            "LOWER_TEMP": 0,
+            "WARMSTART": 1,
+            "RESTART_SCPH": 0,
+        },
+    )
     _anphon(tmp_path, "scph.in")
     t_al, nu_al = alamode_io.read_eval(tmp_path / "run.scph_eval", len(res.qpoints), 12)
     np.testing.assert_allclose(t_al, temps)
@@ -106,10 +129,25 @@ def _anphon_scph(fc, workdir, qpoints, temps):
     alamode_io.write_fcsxml(fc, workdir / "fc.xml", fc3=False)
     general = {"TMIN": temps[0], "TMAX": temps[-1], "DT": temps[1] - temps[0]}
     alamode_io.write_anphon_input(
-        workdir / "scph.in", fc, "fc.xml", "run", "SCPH", qpoints, general=general,
-        scph={"KMESH_INTERPOLATE": "2 2 2", "KMESH_SCPH": "4 4 4", "SELF_OFFDIAG": 1,
-              "MIXALPHA": 0.5, "MAXITER": 2000, "TOL_SCPH": 1e-11, "LOWER_TEMP": 1,
-              "WARMSTART": 1, "RESTART_SCPH": 0})
+        workdir / "scph.in",
+        fc,
+        "fc.xml",
+        "run",
+        "SCPH",
+        qpoints,
+        general=general,
+        scph={
+            "KMESH_INTERPOLATE": "2 2 2",
+            "KMESH_SCPH": "4 4 4",
+            "SELF_OFFDIAG": 1,
+            "MIXALPHA": 0.5,
+            "MAXITER": 2000,
+            "TOL_SCPH": 1e-11,
+            "LOWER_TEMP": 1,
+            "WARMSTART": 1,
+            "RESTART_SCPH": 0,
+        },
+    )
     _anphon(workdir, "scph.in")
     t_al, nu_al = alamode_io.read_eval(workdir / "run.scph_eval", len(qpoints), 15)
     np.testing.assert_allclose(t_al, temps)
@@ -124,8 +162,10 @@ def test_unstable_scp_matches_anphon(unstable, tmp_path):
     from aiida_wigner.physics.renormalization import SCPSettings, run_scp
 
     temps = (300.0, 400.0, 500.0)
-    res = run_scp(unstable, SCPSettings(mesh=(2, 2, 2), inner_mesh=(4, 4, 4),
-                                        temperatures=temps, tolerance=1e-9))
+    res = run_scp(
+        unstable,
+        SCPSettings(mesh=(2, 2, 2), inner_mesh=(4, 4, 4), temperatures=temps, tolerance=1e-9),
+    )
     assert res.converged.all()
     assert res.frequencies_harmonic.min() < -1.0 and res.frequencies.min() > -1e-5
     nu_al = _anphon_scph(unstable, tmp_path, res.qpoints, temps)

@@ -32,8 +32,9 @@ from aiida_wigner.physics.analysis.pairs import interband_velocity_map, wigner_p
 from aiida_wigner.physics.harmonic import solve
 from aiida_wigner.physics.kappa import KappaSettings, compute_kappa
 
-SETTINGS = KappaSettings(mesh=(4, 4, 4), temperatures=(300.0,), sigma=0.2, isotope=True,
-                         frequency_bins=20)
+SETTINGS = KappaSettings(
+    mesh=(4, 4, 4), temperatures=(300.0,), sigma=0.2, isotope=True, frequency_bins=20
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,7 @@ def run(cu3au_fc):
 
 
 # --- participation ratios (seed Eqs. 10–11) ---------------------------------------------
+
 
 def _mode(amplitudes, direction=(1.0, 0.0, 0.0)):
     """One mode (3N, 1): atom κ displaced by amplitudes[κ] along ``direction``, normalized."""
@@ -54,10 +56,10 @@ def test_pr_analytic_limits():
     n = 5
     masses = np.full(n, 63.5)
     pr, apr = participation_ratios(_mode(np.exp(2j * np.pi * np.arange(n) / n)), masses)
-    assert pr[0, 0] == pytest.approx(1.0, abs=1e-14)       # every atom with the same amplitude
+    assert pr[0, 0] == pytest.approx(1.0, abs=1e-14)  # every atom with the same amplitude
     np.testing.assert_allclose(apr[0, 0], 1.0 / n, atol=1e-14)
     pr, apr = participation_ratios(_mode([0, 0, 1, 0, 0]), masses)
-    assert pr[0, 0] == pytest.approx(1.0 / n, abs=1e-14)   # a mode on one atom
+    assert pr[0, 0] == pytest.approx(1.0 / n, abs=1e-14)  # a mode on one atom
     np.testing.assert_allclose(apr[0, 0], [0, 0, 1 / np.sqrt(n), 0, 0], atol=1e-14)
     # uniform displacement u = e/√M with different masses: |e_κ|² ∝ M_κ, PR = 1 again
     masses = np.array([1.0, 4.0, 16.0])
@@ -94,8 +96,12 @@ def test_pr_monatomic_crystal_is_one():
     unit = Cell(np.eye(3) * 3.61, POSITIONS, [29] * 4)
     ph = phonopy_emt(3.61, (29,) * 4)
     fc = ForceConstants(SupercellSetup.build(unit, np.diag([2, 2, 2])), ph.force_constants)
-    q = np.vstack([np.random.default_rng(2).random((6, 3)), [[0, 0, 0], [0.5, 0, 0],
-                                                          [0.5, 0.5, 0], [0.25, 0.25, 0.25]]])
+    q = np.vstack(
+        [
+            np.random.default_rng(2).random((6, 3)),
+            [[0, 0, 0], [0.5, 0, 0], [0.5, 0.5, 0], [0.25, 0.25, 0.25]],
+        ]
+    )
     phonons = solve(fc, q)
     pr, apr = participation_ratios(phonons.eigenvectors, unit.masses, phonons.frequencies)
     moving = phonons.frequencies > 1e-3
@@ -112,12 +118,20 @@ def _phonopy_pr_apr(frequencies, eigenvectors, masses):
     pr = np.zeros(frequencies.shape)
     apr = np.zeros(frequencies.shape + (n,))
     for iq in range(len(frequencies)):
-        e2 = np.array([[np.vdot(eigenvectors[iq, 3 * k:3 * k + 3, j],
-                                eigenvectors[iq, 3 * k:3 * k + 3, j]).real
-                        for k in range(n)] for j in range(3 * n)])
+        e2 = np.array(
+            [
+                [
+                    np.vdot(
+                        eigenvectors[iq, 3 * k : 3 * k + 3, j],
+                        eigenvectors[iq, 3 * k : 3 * k + 3, j],
+                    ).real
+                    for k in range(n)
+                ]
+                for j in range(3 * n)
+            ]
+        )
         for j in range(3 * n):
-            group = [k for k in range(3 * n)
-                     if abs(frequencies[iq, k] - frequencies[iq, j]) < 1e-4]
+            group = [k for k in range(3 * n) if abs(frequencies[iq, k] - frequencies[iq, j]) < 1e-4]
             w = [sum(e2[k2, k] for k2 in group) / len(group) / masses[k] for k in range(n)]
             fourth = n * sum(x * x for x in w)
             pr[iq, j] = sum(w) ** 2 / fourth
@@ -130,11 +144,14 @@ def test_pr_apr_cu3au_against_phonopy(cu3au_fc):
     from reference_models import cu3au_phono3py, cu3au_unitcell
 
     unit = cu3au_unitcell()
-    ph = Phonopy(unit.to_phonopy(), supercell_matrix=np.diag([2, 2, 2]),
-                 primitive_matrix=np.eye(3))
+    ph = Phonopy(unit.to_phonopy(), supercell_matrix=np.diag([2, 2, 2]), primitive_matrix=np.eye(3))
     ph.force_constants = cu3au_phono3py().fc2
-    q = np.vstack([np.random.default_rng(3).random((5, 3)),
-                   [[0, 0, 0.25], [0.5, 0.5, 0.5], [0.5, 0, 0], [0.2, 0.2, 0.2]]])
+    q = np.vstack(
+        [
+            np.random.default_rng(3).random((5, 3)),
+            [[0, 0, 0.25], [0.5, 0.5, 0.5], [0.5, 0, 0], [0.2, 0.2, 0.2]],
+        ]
+    )
     ph.run_qpoints(q, with_eigenvectors=True)
     data = {"frequencies": ph.qpoints.frequencies, "eigenvectors": ph.qpoints.eigenvectors}
     ref_pr, ref_apr = _phonopy_pr_apr(data["frequencies"], data["eigenvectors"], unit.masses)
@@ -142,8 +159,9 @@ def test_pr_apr_cu3au_against_phonopy(cu3au_fc):
     # the frequencies agree but for phonopy's unit factor (VaspToTHz, 1.2e-7 from CODATA),
     # far below the 1e-4 THz of the degenerate groups
     np.testing.assert_allclose(phonons.frequencies, data["frequencies"], rtol=2e-7, atol=1e-8)
-    pr, apr = participation_ratios(phonons.eigenvectors, cu3au_fc.primitive.masses,
-                                   phonons.frequencies)
+    pr, apr = participation_ratios(
+        phonons.eigenvectors, cu3au_fc.primitive.masses, phonons.frequencies
+    )
     moving = phonons.frequencies > 1e-3
     # measured: 1e-14 (PR and APR) between two codes' diagonalizations; 1e-12 leaves room
     # for other eigensolvers
@@ -154,16 +172,19 @@ def test_pr_apr_cu3au_against_phonopy(cu3au_fc):
 
 # --- lifetimes and limits ---------------------------------------------------------------
 
+
 def test_lifetimes_and_limits_on_known_numbers():
     # τ = 1/(4πγ): γ = 0.1 THz half width → 1/(0.4π) ps; γ = 0 → undefined
-    np.testing.assert_allclose(lifetimes([0.1, 0.5]), [0.7957747154594768, 0.15915494309189535],
-                               rtol=1e-15)
+    np.testing.assert_allclose(
+        lifetimes([0.1, 0.5]), [0.7957747154594768, 0.15915494309189535], rtol=1e-15
+    )
     assert np.isnan(lifetimes([0.0])[0])
     # τ_W = 3 N/ω_max: 8 atoms, ν_max = 6 THz, ω_max = 12π rad/ps → 24/(12π) = 2/π ps
     assert wigner_time_limit(8, 6.0) == pytest.approx(2 / np.pi, rel=1e-15)
     # Ioffe–Regel τ = 1/ω: ν = 1 THz → 1/(2π) ps
-    np.testing.assert_allclose(ioffe_regel_time([1.0, 0.5]), [1 / (2 * np.pi), 1 / np.pi],
-                               rtol=1e-15)
+    np.testing.assert_allclose(
+        ioffe_regel_time([1.0, 0.5]), [1 / (2 * np.pi), 1 / np.pi], rtol=1e-15
+    )
     # λ = |v|τ: v = (3, 4, 0) Å/ps, τ = 2 ps → 10 Å;  a = (V/N)^{1/3}: 64 Å³ / 8 → 2 Å
     assert mean_free_paths([3.0, 4.0, 0.0], 2.0) == pytest.approx(10.0, rel=1e-15)
     assert ioffe_regel_length(64.0, 8) == pytest.approx(2.0, rel=1e-14)
@@ -172,6 +193,7 @@ def test_lifetimes_and_limits_on_known_numbers():
 
 
 # --- spectra and pair maps --------------------------------------------------------------
+
 
 def test_pairs_rebuilt_from_modes_sum_to_the_run(cu3au_fc, run):
     from aiida_wigner.physics.transport import spectral_kappa
@@ -184,12 +206,12 @@ def test_pairs_rebuilt_from_modes_sum_to_the_run(cu3au_fc, run):
     width = np.diff(spec["frequency_bin_edges"])[0]
     for name, total in (("kappa_P", run.kappa_P), ("kappa_C", run.kappa_C)):
         diag = np.diagonal(total, axis1=1, axis2=2)
-        np.testing.assert_allclose(spec[f"{name}_spectral"].sum(axis=1) * width, diag,
-                                   rtol=1e-12)
+        np.testing.assert_allclose(spec[f"{name}_spectral"].sum(axis=1) * width, diag, rtol=1e-12)
         np.testing.assert_allclose(spec[f"{name}_cumulative"][:, -1], diag, rtol=1e-12)
         assert np.all(np.diff(spec[f"{name}_cumulative"], axis=1) >= -1e-15)
-    np.testing.assert_allclose(spec["kappa_C_map"].sum(axis=(1, 2)),
-                               np.diagonal(run.kappa_C, axis1=1, axis2=2), rtol=1e-12)
+    np.testing.assert_allclose(
+        spec["kappa_C_map"].sum(axis=(1, 2)), np.diagonal(run.kappa_C, axis1=1, axis2=2), rtol=1e-12
+    )
     # interband velocities (Fig. 7): the binned means add back to Σ_q w_q Σ_{j≠j'} |v_jj'|²
     # (the point-group average keeps the trace), and the cubic crystal has xx = yy = zz
     vmap = interband_velocity_map(pairs, spec["frequency_bin_edges"])
@@ -199,15 +221,16 @@ def test_pairs_rebuilt_from_modes_sum_to_the_run(cu3au_fc, run):
     binned = np.einsum("ij,ija->", vmap["velocity_map_weight"], vmap["velocity_map"])
     assert binned == pytest.approx(direct, rel=1e-12)
     assert vmap["velocity_map_weight"].sum() == SETTINGS.mesh[0] ** 3 * off.sum()
-    np.testing.assert_allclose(vmap["velocity_map"][..., 0], vmap["velocity_map"][..., 2],
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        vmap["velocity_map"][..., 0], vmap["velocity_map"][..., 2], rtol=1e-10, atol=1e-12
+    )
 
 
 def test_lorentzian_maximum_at_gamma_equal_delta(cu3au_fc, run):
     grid = lorentzian_map(2.0, 4.0, 400)
     best = grid["gamma_sum"][np.argmax(grid["weight"], axis=0)]  # per Δν column
     step = grid["gamma_sum"][1] - grid["gamma_sum"][0]
-    assert np.all(np.abs(best - grid["delta"]) <= step)           # the maximum is at Γ = |Δν|
+    assert np.all(np.abs(best - grid["delta"]) <= step)  # the maximum is at Γ = |Δν|
     assert lorentzian_weight(0.3, 0.3) == pytest.approx(1 / 0.6, rel=1e-15)  # 1/(2|Δν|)
     # the κ_C pairs on the (|Δν|, Γ) plane: rising + falling = κ_C; the binned map too
     terms = wigner_pairs(cu3au_fc, SETTINGS, run.gamma, run.heat_capacities).terms
@@ -221,6 +244,7 @@ def test_lorentzian_maximum_at_gamma_equal_delta(cu3au_fc, run):
 
 # --- mode removal (seed Fig. S7) --------------------------------------------------------
 
+
 def test_zero_eigenvector_removes_every_process_of_that_mode(cu3au_fc):
     """The mechanism of mode removal: |V3|² is multilinear in the eigenvectors, so a zeroed
     eigenvector on a leg zeroes exactly the processes of that mode and leaves the others."""
@@ -232,11 +256,13 @@ def test_zero_eigenvector_removes_every_process_of_that_mode(cu3au_fc):
     ph = solve(cu3au_fc, np.vstack([q, q2]))
     phases = inter.phases(ph.qpoints)
     e1 = ph.eigenvectors[1].copy()
-    full = inter.strength(q[0], ph.eigenvectors[0], phases[1:2], e1[None], phases[2:3],
-                          ph.eigenvectors[2][None])
+    full = inter.strength(
+        q[0], ph.eigenvectors[0], phases[1:2], e1[None], phases[2:3], ph.eigenvectors[2][None]
+    )
     e1[:, 4] = 0.0
-    cut = inter.strength(q[0], ph.eigenvectors[0], phases[1:2], e1[None], phases[2:3],
-                         ph.eigenvectors[2][None])
+    cut = inter.strength(
+        q[0], ph.eigenvectors[0], phases[1:2], e1[None], phases[2:3], ph.eigenvectors[2][None]
+    )
     assert np.all(cut[0, :, 4, :] == 0.0) and full[0, :, 4, :].max() > 0
     keep = np.arange(12) != 4
     np.testing.assert_allclose(cut[0][:, keep], full[0][:, keep], rtol=1e-12)
@@ -244,8 +270,9 @@ def test_zero_eigenvector_removes_every_process_of_that_mode(cu3au_fc):
 
 def test_mode_removal(cu3au_fc, run):
     def removed(selection):
-        return kappa_P_with_modes_removed(cu3au_fc, SETTINGS, selection, 300.0, run.gamma[0],
-                                          run.gamma_3ph[0])
+        return kappa_P_with_modes_removed(
+            cu3au_fc, SETTINGS, selection, 300.0, run.gamma[0], run.gamma_3ph[0]
+        )
 
     # nothing removed (no criterion, or a window without modes): the original κ_P (1e-12:
     # the same γ_3ph to round-off, summed in another order)
@@ -277,11 +304,15 @@ def test_mode_removal(cu3au_fc, run):
     np.testing.assert_allclose(exclude.kappa_P, keep.kappa_P - own, rtol=1e-12)
     # species: the modes whose largest species APR is Au's, whole degenerate subspaces
     au = removed(ModeRemoval(species="Au"))
-    _, apr = participation_ratios(solve(cu3au_fc, run.qpoints).eigenvectors,
-                                  cu3au_fc.primitive.masses, run.frequencies)
+    _, apr = participation_ratios(
+        solve(cu3au_fc, run.qpoints).eigenvectors, cu3au_fc.primitive.masses, run.frequencies
+    )
     share = apr[..., 0] / apr.sum(-1)  # Au is atom 0
-    assert au.removed.any() and np.all(share[au.removed] > 0.2) and au.kappa_P[0, 0] > \
-        run.kappa_P[0, 0, 0]
+    assert (
+        au.removed.any()
+        and np.all(share[au.removed] > 0.2)
+        and au.kappa_P[0, 0] > run.kappa_P[0, 0, 0]
+    )
 
 
 def test_mode_removal_bad_input(cu3au_fc, run):
@@ -289,8 +320,9 @@ def test_mode_removal_bad_input(cu3au_fc, run):
     from aiida_wigner.physics.analysis.mode_removal import ModeRemovalError
 
     with pytest.raises(ModeRemovalError, match="species 'Xe' is not in the crystal"):
-        kappa_P_with_modes_removed(cu3au_fc, SETTINGS, ModeRemoval(species="Xe"), 300.0,
-                                   run.gamma[0], run.gamma_3ph[0])
+        kappa_P_with_modes_removed(
+            cu3au_fc, SETTINGS, ModeRemoval(species="Xe"), 300.0, run.gamma[0], run.gamma_3ph[0]
+        )
     with pytest.raises(ValueError, match="window must be two frequencies"):
         ModeRemoval(window=(2.0, 1.0))
     with pytest.raises(ValueError, match=r"unknown mode removal setting.*\['own', 'species'"):
@@ -298,6 +330,7 @@ def test_mode_removal_bad_input(cu3au_fc, run):
 
 
 # --- the calcfunctions --------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def stored_runs(aiida_profile, cu3au_fc):
@@ -311,16 +344,26 @@ def stored_runs(aiida_profile, cu3au_fc):
 
     fc = ForceConstants(cu3au_fc.setup, cu3au_fc.fc2, cu3au_fc.fc3, pair_fc4(cu3au_fc.setup))
     node = ForceConstantsData.from_force_constants(fc).store()
-    settings = {"mesh": [2, 2, 2], "temperatures": [100.0, 300.0], "sigma": 0.2,
-                "frequency_bins": 15}
-    _, harmonic = compute_kappa_calcfunction.run_get_node(force_constants=node,
-                                                          settings=orm.Dict(settings))
+    settings = {
+        "mesh": [2, 2, 2],
+        "temperatures": [100.0, 300.0],
+        "sigma": 0.2,
+        "frequency_bins": 15,
+    }
+    _, harmonic = compute_kappa_calcfunction.run_get_node(
+        force_constants=node, settings=orm.Dict(settings)
+    )
     _, scp = renormalize_calcfunction.run_get_node(
-        force_constants=node, settings=orm.Dict({"mesh": [2, 2, 2], "inner_mesh": [2, 2, 2],
-                                                 "temperatures": [100.0, 300.0]}))
+        force_constants=node,
+        settings=orm.Dict(
+            {"mesh": [2, 2, 2], "inner_mesh": [2, 2, 2], "temperatures": [100.0, 300.0]}
+        ),
+    )
     _, renormalized = compute_kappa_calcfunction.run_get_node(
-        force_constants=node, settings=orm.Dict(settings),
-        renormalization=scp.outputs.renormalization)
+        force_constants=node,
+        settings=orm.Dict(settings),
+        renormalization=scp.outputs.renormalization,
+    )
     assert harmonic.is_finished_ok and scp.is_finished_ok and renormalized.is_finished_ok
     return {"harmonic": harmonic, "renormalized": renormalized, "fc": fc}
 
@@ -336,43 +379,60 @@ def test_analysis_calcfunction_stores_the_physics(stored_runs, kind):
     fc = stored_runs["fc"]
     inputs = analysis_inputs(kappa)
     outputs, process = analysis_calcfunction.run_get_node(
-        **inputs, parameters=orm.Dict({"bins": 15, "path_points": 30}))
+        **inputs, parameters=orm.Dict({"bins": 15, "path_points": 30})
+    )
     assert process.is_finished_ok, process.exit_message
     assert set(outputs) == {"participation", "lifetimes", "spectra", "dispersion"}
     modes = kappa.outputs.modes
     temps = modes.get_array("temperature")
-    models = (renormalization_from_node(inputs["renormalization"]).models(fc, temps)
-              if kind == "renormalized" else [None, None])
+    models = (
+        renormalization_from_node(inputs["renormalization"]).models(fc, temps)
+        if kind == "renormalized"
+        else [None, None]
+    )
     part, life, spec = outputs["participation"], outputs["lifetimes"], outputs["spectra"]
     path = band_path(fc.primitive, 30)
     for it, model in enumerate(models):
-        phonons = (solve(fc, modes.get_array("qpoint")) if model is None
-                   else model.phonons(modes.get_array("qpoint")))
-        pr, apr = participation_ratios(phonons.eigenvectors, fc.primitive.masses,
-                                       phonons.frequencies)
+        phonons = (
+            solve(fc, modes.get_array("qpoint"))
+            if model is None
+            else model.phonons(modes.get_array("qpoint"))
+        )
+        pr, apr = participation_ratios(
+            phonons.eigenvectors, fc.primitive.masses, phonons.frequencies
+        )
         np.testing.assert_allclose(part.get_array("pr")[it], pr, rtol=1e-12)
         np.testing.assert_allclose(part.get_array("apr")[it], apr, rtol=1e-12, atol=1e-15)
         along = path_phonons(fc, path.qpoints, model)
         disp = outputs["dispersion"]
-        np.testing.assert_allclose(disp.get_array("frequency")[it], along.frequencies,
-                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            disp.get_array("frequency")[it], along.frequencies, rtol=1e-12, atol=1e-12
+        )
         np.testing.assert_allclose(disp.get_array("pr")[it], along.pr, rtol=1e-12)
     gamma = modes.get_array("gamma")
     np.testing.assert_array_equal(life.get_array("tau"), lifetimes(gamma))
     freqs = part.get_array("frequency")
-    np.testing.assert_allclose(life.get_array("tau_wigner"),
-                               [wigner_time_limit(4, f.max()) for f in freqs], rtol=1e-15)
+    np.testing.assert_allclose(
+        life.get_array("tau_wigner"), [wigner_time_limit(4, f.max()) for f in freqs], rtol=1e-15
+    )
     # with the run's bins, the spectra are the run's own (stored by wigner.kappa)
     for name in ("kappa_P_spectral", "kappa_C_cumulative", "kappa_C_map", "frequency_bin_edges"):
         stored = np.broadcast_to(modes.get_array(f"spectra__{name}"), spec.get_array(name).shape)
         np.testing.assert_allclose(spec.get_array(name), stored, rtol=1e-12, atol=1e-14)
     kappa_C = kappa.outputs.kappa.get_array("kappa_C")
     np.testing.assert_allclose(spec.get_array("kappa_C"), kappa_C, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(spec.get_array("kappa_C_rising") + spec.get_array("kappa_C_falling"),
-                               np.diagonal(kappa_C, axis1=1, axis2=2), rtol=1e-12)
-    np.testing.assert_allclose(spec.get_array("lorentzian_weight"), lorentzian_weight(
-        spec.get_array("lorentzian_delta")[None], spec.get_array("lorentzian_gamma")[:, None]),
-        rtol=1e-15)
+    np.testing.assert_allclose(
+        spec.get_array("kappa_C_rising") + spec.get_array("kappa_C_falling"),
+        np.diagonal(kappa_C, axis1=1, axis2=2),
+        rtol=1e-12,
+    )
+    np.testing.assert_allclose(
+        spec.get_array("lorentzian_weight"),
+        lorentzian_weight(
+            spec.get_array("lorentzian_delta")[None], spec.get_array("lorentzian_gamma")[:, None]
+        ),
+        rtol=1e-15,
+    )
     assert part.base.attributes.get("species") == ["Au", "Cu"]
     assert life.base.attributes.get("units")["tau"] == "ps"
     assert outputs["dispersion"].base.attributes.get("labels")[0] == "Γ"
@@ -387,28 +447,39 @@ def test_mode_removal_calcfunction(stored_runs):
     modes = kappa.outputs.modes
     inputs = analysis_inputs(kappa)
     outputs, process = mode_removal_calcfunction.run_get_node(
-        **inputs, removal=orm.Dict({"window": [3.0, 4.0]}))
+        **inputs, removal=orm.Dict({"window": [3.0, 4.0]})
+    )
     assert process.is_finished_ok, process.exit_message
     node = outputs["mode_removal"]
     settings = settings_from_dict(inputs["settings"].get_dict())
     for it, t in enumerate(modes.get_array("temperature")):
-        ref = kappa_P_with_modes_removed(stored_runs["fc"], settings, ModeRemoval(window=(3, 4)),
-                                         t, modes.get_array("gamma")[it],
-                                         modes.get_array("gamma_3ph")[it])
+        ref = kappa_P_with_modes_removed(
+            stored_runs["fc"],
+            settings,
+            ModeRemoval(window=(3, 4)),
+            t,
+            modes.get_array("gamma")[it],
+            modes.get_array("gamma_3ph")[it],
+        )
         np.testing.assert_allclose(node.get_array("kappa_P")[it], ref.kappa_P, rtol=1e-12)
         np.testing.assert_array_equal(node.get_array("removed")[it], ref.removed)
-    np.testing.assert_allclose(node.get_array("kappa_P_original"),
-                               kappa.outputs.kappa.get_array("kappa_P"), rtol=1e-12)
+    np.testing.assert_allclose(
+        node.get_array("kappa_P_original"), kappa.outputs.kappa.get_array("kappa_P"), rtol=1e-12
+    )
     assert node.base.attributes.get("units")["kappa_P"] == "W/(m K)"
     # on renormalized phonons (one model per temperature), removing nothing gives the run's
     # κ_P (1e-12: same phonons and γ_3ph to round-off)
     renormalized = stored_runs["renormalized"]
     outputs, process = mode_removal_calcfunction.run_get_node(
-        **analysis_inputs(renormalized), removal=orm.Dict({"window": [50.0, 60.0]}))
+        **analysis_inputs(renormalized), removal=orm.Dict({"window": [50.0, 60.0]})
+    )
     assert process.is_finished_ok, process.exit_message
     assert not outputs["mode_removal"].get_array("removed").any()
-    np.testing.assert_allclose(outputs["mode_removal"].get_array("kappa_P"),
-                               renormalized.outputs.kappa.get_array("kappa_P"), rtol=1e-12)
+    np.testing.assert_allclose(
+        outputs["mode_removal"].get_array("kappa_P"),
+        renormalized.outputs.kappa.get_array("kappa_P"),
+        rtol=1e-12,
+    )
 
 
 def test_calcfunctions_bad_input(stored_runs):
@@ -420,13 +491,16 @@ def test_calcfunctions_bad_input(stored_runs):
 
     inputs = analysis_inputs(stored_runs["harmonic"])
     # modes of another mesh
-    other = dict(inputs, settings=orm.Dict({"mesh": [3, 3, 3], "temperatures": [100.0, 300.0],
-                                            "sigma": 0.2}))
-    _, process = analysis_calcfunction.run_get_node(**other,
-                                                    parameters=orm.Dict({"path_points": 0}))
+    other = dict(
+        inputs, settings=orm.Dict({"mesh": [3, 3, 3], "temperatures": [100.0, 300.0], "sigma": 0.2})
+    )
+    _, process = analysis_calcfunction.run_get_node(
+        **other, parameters=orm.Dict({"path_points": 0})
+    )
     assert process.exit_status == 300 and "not the phonons" in process.exit_message
-    _, process = mode_removal_calcfunction.run_get_node(**inputs,
-                                                        removal=orm.Dict({"species": "Xe"}))
+    _, process = mode_removal_calcfunction.run_get_node(
+        **inputs, removal=orm.Dict({"species": "Xe"})
+    )
     assert process.exit_status == 300 and "'Xe' is not in the crystal" in process.exit_message
     count = orm.QueryBuilder().append(orm.ProcessNode).count()
     with pytest.raises(ValueError, match="unknown analysis parameters setting"):
@@ -438,6 +512,7 @@ def test_calcfunctions_bad_input(stored_runs):
 
 # --- plot kinds of the analyses -----------------------------------------------------------
 
+
 def test_plot_kinds_store_and_reuse_their_nodes(stored_runs, tmp_path):
     """The analysis kinds of `aiida-wigner plot` draw from wigner.analysis /
     wigner.mode_removal nodes, computed on first use and reused after (each kind's PNG is
@@ -448,12 +523,16 @@ def test_plot_kinds_store_and_reuse_their_nodes(stored_runs, tmp_path):
     from aiida_wigner.cli import cmd_root
 
     def plot(pk, *args):
-        return CliRunner().invoke(cmd_root, ["plot", str(pk), *map(str, args), "-o",
-                                             str(tmp_path / "f.png")])
+        return CliRunner().invoke(
+            cmd_root, ["plot", str(pk), *map(str, args), "-o", str(tmp_path / "f.png")]
+        )
 
     def count(label):
-        return orm.QueryBuilder().append(orm.CalcFunctionNode,
-                                         filters={"attributes.process_label": label}).count()
+        return (
+            orm.QueryBuilder()
+            .append(orm.CalcFunctionNode, filters={"attributes.process_label": label})
+            .count()
+        )
 
     harmonic, renormalized = stored_runs["harmonic"], stored_runs["renormalized"]
     before = count("analysis_calcfunction")
@@ -463,8 +542,9 @@ def test_plot_kinds_store_and_reuse_their_nodes(stored_runs, tmp_path):
     assert count("analysis_calcfunction") == before + 1
     removals = count("mode_removal_calcfunction")
     for _ in range(2):
-        result = plot(harmonic.pk, "--kind", "mode-removal", "--window", 3.5, 4.5,
-                      "--temperature", 300)
+        result = plot(
+            harmonic.pk, "--kind", "mode-removal", "--window", 3.5, 4.5, "--temperature", 300
+        )
         assert result.exit_code == 0, result.output
     assert count("mode_removal_calcfunction") == removals + 1
     result = plot(harmonic.pk, "--kind", "msd")

@@ -18,14 +18,25 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 #: Wigner runs the same steps as compute_kappa; measured: identical to the last bit.  1e-12
 #: relative leaves room for a different BLAS summation order only.
 RTOL = 1e-12
-ARRAYS = ("kappa_P", "kappa_C", "kappa", "gamma", "gamma_3ph", "gamma_isotope", "frequencies",
-          "group_velocities", "heat_capacities", "kappa_P_modes")
+ARRAYS = (
+    "kappa_P",
+    "kappa_C",
+    "kappa",
+    "gamma",
+    "gamma_3ph",
+    "gamma_isotope",
+    "frequencies",
+    "group_velocities",
+    "heat_capacities",
+    "kappa_P_modes",
+)
 
 
 def assert_same(result, reference):
     for name in ARRAYS:
-        np.testing.assert_allclose(getattr(result, name), getattr(reference, name), rtol=RTOL,
-                                   atol=0, err_msg=name)
+        np.testing.assert_allclose(
+            getattr(result, name), getattr(reference, name), rtol=RTOL, atol=0, err_msg=name
+        )
     for key, value in reference.spectra.items():
         np.testing.assert_allclose(result.spectra[key], value, rtol=RTOL, atol=0, err_msg=key)
 
@@ -46,12 +57,15 @@ def test_public_names_resolve_and_are_documented():
 def test_import_is_cheap_and_aiida_free():
     """``import aiida_wigner.physics`` loads no AiiDA and none of the heavy libraries; using
     ``compute_kappa`` loads what it needs and still no AiiDA."""
-    code = ("import sys; import aiida_wigner.physics as p; "
-            "heavy = ('aiida', 'numba', 'phonopy', 'spglib', 'scipy', 'h5py'); "
-            "print(sorted(m for m in heavy if m in sys.modules)); p.compute_kappa, p.Wigner; "
-            "p.load_force_constants; print('aiida' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=ROOT).stdout.split("\n")
+    code = (
+        "import sys; import aiida_wigner.physics as p; "
+        "heavy = ('aiida', 'numba', 'phonopy', 'spglib', 'scipy', 'h5py'); "
+        "print(sorted(m for m in heavy if m in sys.modules)); p.compute_kappa, p.Wigner; "
+        "p.load_force_constants; print('aiida' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.split("\n")
     assert out[:2] == ["[]", "False"]
 
 
@@ -60,8 +74,9 @@ def cu3au_model():
     from aiida_wigner.physics import load_force_constants
 
     ex = ROOT / "examples" / "cu3au"
-    return load_force_constants(cell=ex / "phono3py_params.yaml", fc2=ex / "fc2.hdf5",
-                                fc3=ex / "fc3.hdf5")
+    return load_force_constants(
+        cell=ex / "phono3py_params.yaml", fc2=ex / "fc2.hdf5", fc3=ex / "fc3.hdf5"
+    )
 
 
 def test_docs_example_runs_and_matches_compute_kappa(cu3au_model, capsys, monkeypatch):
@@ -79,8 +94,9 @@ def test_docs_example_runs_and_matches_compute_kappa(cu3au_model, capsys, monkey
         ref = compute_kappa(cu3au_model, KappaSettings(mesh, temps, sigma=sigma, isotope=True))
         assert_same(result, ref)
         assert f"{ref.kappa_P[0].trace() / 3:7.3f}" in printed
-    ref = compute_kappa(cu3au_model, KappaSettings((6, 6, 6), temps, sigma=0.2, isotope=True,
-                                                   convention="phono3py"))
+    ref = compute_kappa(
+        cu3au_model, KappaSettings((6, 6, 6), temps, sigma=0.2, isotope=True, convention="phono3py")
+    )
     assert_same(namespace["phono3py_split"], ref)
     # the harmonic part once per mesh, linewidths once per (mesh, sigma); the convention
     # change reused the linewidths
@@ -89,8 +105,11 @@ def test_docs_example_runs_and_matches_compute_kappa(cu3au_model, capsys, monkey
 
 def test_facade_smearing_kinds_and_errors(cu3au_model):
     w = Wigner(cu3au_model)
-    for options in ({"smearing": "adaptive", "scale": 0.5}, {"sigma": 0.15},
-                    {"smearing": "adaptive-shengbte", "scale": 1.0, "isotope": True}):
+    for options in (
+        {"smearing": "adaptive", "scale": 0.5},
+        {"sigma": 0.15},
+        {"smearing": "adaptive-shengbte", "scale": 1.0, "isotope": True},
+    ):
         settings = KappaSettings((4, 4, 4), (300.0,), **options)
         assert_same(w.kappa(settings=settings), compute_kappa(cu3au_model, settings))
     assert w.counts["phonons"] == 1 and w.counts["linewidths"] == 3
@@ -120,10 +139,16 @@ def test_facade_on_renormalized_phonons(cu3au_fc):
     w = Wigner(fc)
     r = w.renormalize((2, 2, 2), (2, 2, 2), [300.0, 600.0])
     assert w.renormalize((2, 2, 2), (2, 2, 2), [300.0, 600.0]) is r
-    reference = renormalize(fc, RenormalizationSettings.from_dict(
-        {"mesh": [2, 2, 2], "inner_mesh": [2, 2, 2], "temperatures": [300.0, 600.0]}))
+    reference = renormalize(
+        fc,
+        RenormalizationSettings.from_dict(
+            {"mesh": [2, 2, 2], "inner_mesh": [2, 2, 2], "temperatures": [300.0, 600.0]}
+        ),
+    )
     for sigma in (0.1, 0.2):
         settings = KappaSettings((4, 4, 4), (600.0, 300.0), sigma=sigma)
-        assert_same(w.kappa(settings=settings, renormalization=r),
-                    compute_kappa(fc, settings, reference.models(fc, settings.temperatures)))
+        assert_same(
+            w.kappa(settings=settings, renormalization=r),
+            compute_kappa(fc, settings, reference.models(fc, settings.temperatures)),
+        )
     assert w.counts["renormalization"] == 1 and w.counts["phonons"] == 2  # one per T

@@ -80,16 +80,39 @@ def files(cu3au_files):
 
 
 def kappa_args(files, *extra):
-    return ["kappa", "--cell", files["cell"], "--fc2", files["fc2"], "--fc3", files["fc3"],
-            "--mesh", 2, 2, 2, *extra]
+    return [
+        "kappa",
+        "--cell",
+        files["cell"],
+        "--fc2",
+        files["fc2"],
+        "--fc3",
+        files["fc3"],
+        "--mesh",
+        2,
+        2,
+        2,
+        *extra,
+    ]
 
 
 def renormalize_args(files, *extra):
-    return ["renormalize", "--cell", files["cell"], "--fc2", files["fc2"], "--mesh", 2, 2, 2,
-            *extra]
+    return [
+        "renormalize",
+        "--cell",
+        files["cell"],
+        "--fc2",
+        files["fc2"],
+        "--mesh",
+        2,
+        2,
+        2,
+        *extra,
+    ]
 
 
 # -- structures: one species per site, readable, real elements ---------------------------------
+
 
 def _cif(tmp_path, name, rows):
     path = tmp_path / name
@@ -97,12 +120,19 @@ def _cif(tmp_path, name, rows):
     return path
 
 
-@pytest.mark.parametrize("rows, message", [
-    ("Au1 Au 0 0 0 0.75\nCu0 Cu 0 0 0 0.25\nCu1 Cu 0 0.5 0.5 1.0\n",
-     "site 'Au1' at (0, 0, 0) is shared by several species (Au 0.75 + Cu 0.25)"),
-    ("Au1 Au 0 0 0 1.0\nCu1 Cu 0 0.5 0.5 0.9\n",
-     "site 'Cu1' at (0, 0.5, 0.5) is partially occupied (Cu 0.9)"),
-])
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        (
+            "Au1 Au 0 0 0 0.75\nCu0 Cu 0 0 0 0.25\nCu1 Cu 0 0.5 0.5 1.0\n",
+            "site 'Au1' at (0, 0, 0) is shared by several species (Au 0.75 + Cu 0.25)",
+        ),
+        (
+            "Au1 Au 0 0 0 1.0\nCu1 Cu 0 0.5 0.5 0.9\n",
+            "site 'Cu1' at (0, 0.5, 0.5) is partially occupied (Cu 0.9)",
+        ),
+    ],
+)
 def test_disordered_cif_is_refused(tmp_path, rows, message):
     """ase keeps the majority species of a mixed site and drops the rest; we refuse."""
     path = _cif(tmp_path, "disordered.cif", rows)
@@ -117,11 +147,14 @@ def test_ordered_cif_and_rounded_occupancy_are_read(tmp_path):
     assert atoms.get_chemical_formula() == "AuCu3"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("garbage\nnot a poscar\n", "cannot read as a"),
-    (POSCAR.replace("Au Cu", "Xx Cu"), "Xx"),
-    (POSCAR.replace("0.5 0.5 0\n", "0.01 0 0\n"), "atoms 0 (Au) and 3 (Cu) are 0.037 Å apart"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("garbage\nnot a poscar\n", "cannot read as a"),
+        (POSCAR.replace("Au Cu", "Xx Cu"), "Xx"),
+        (POSCAR.replace("0.5 0.5 0\n", "0.01 0 0\n"), "atoms 0 (Au) and 3 (Cu) are 0.037 Å apart"),
+    ],
+)
 def test_broken_poscar_is_refused(tmp_path, text, message):
     path = tmp_path / "POSCAR"
     path.write_text(text)
@@ -152,8 +185,23 @@ def test_structure_errors_are_usage_errors(aiida_profile_clean, tmp_path, comman
         else:
             fcp = tmp_path / "x.fcp"
             fcp.write_bytes(b"x")
-            args = ["pes", "--fcp", fcp, "--structure", path, "--supercell", 1, 1, 1,
-                    "--qpoint", 0, 0, 0, "--engine", "emt"]
+            args = [
+                "pes",
+                "--fcp",
+                fcp,
+                "--structure",
+                path,
+                "--supercell",
+                1,
+                1,
+                1,
+                "--qpoint",
+                0,
+                0,
+                0,
+                "--engine",
+                "emt",
+            ]
         assert_usage_error(invoke(*args), fragment)
     assert orm.QueryBuilder().append(orm.Node).count() == 0
 
@@ -163,15 +211,20 @@ def test_fit_overrides_must_be_protocol_sections(aiida_profile_clean, tmp_path):
     path.write_text(POSCAR)
     over = tmp_path / "over.yaml"
     over.write_text("fitt: {cutoffs: {2: 3.0}}\n")
-    assert_usage_error(invoke("fit", path, "--engine", "emt", "--overrides", over),
-                       "expected a mapping of the protocol's sections", "found ['fitt']")
+    assert_usage_error(
+        invoke("fit", path, "--engine", "emt", "--overrides", over),
+        "expected a mapping of the protocol's sections",
+        "found ['fitt']",
+    )
     over.write_text("fit: [unclosed\n")
-    assert_usage_error(invoke("fit", path, "--engine", "emt", "--overrides", over),
-                       "not a readable YAML file")
+    assert_usage_error(
+        invoke("fit", path, "--engine", "emt", "--overrides", over), "not a readable YAML file"
+    )
     assert orm.QueryBuilder().append(orm.Node).count() == 0
 
 
 # -- temperatures ------------------------------------------------------------------------------
+
 
 def test_temperature_list_parses_values_and_ranges():
     from aiida_wigner.cli.options import TemperatureList
@@ -184,14 +237,17 @@ def test_temperature_list_parses_values_and_ranges():
 
 
 @pytest.mark.parametrize("command", [kappa_args, renormalize_args])
-@pytest.mark.parametrize("values, message", [
-    (("300", "-100"), "temperature -100 K is negative"),
-    (("-5",), "temperature -5 K is negative"),
-    (("300", "hot"), "'hot' is not a temperature in K nor a range START:STOP:STEP"),
-    (("700:100:100",), "needs STEP > 0 and STOP >= START"),
-    (("100:700",), "a range is START:STOP:STEP"),
-    (("100:-700:100",), "temperature -700 K is negative"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        (("300", "-100"), "temperature -100 K is negative"),
+        (("-5",), "temperature -5 K is negative"),
+        (("300", "hot"), "'hot' is not a temperature in K nor a range START:STOP:STEP"),
+        (("700:100:100",), "needs STEP > 0 and STOP >= START"),
+        (("100:700",), "a range is START:STOP:STEP"),
+        (("100:-700:100",), "temperature -700 K is negative"),
+    ],
+)
 def test_bad_temperatures_are_named(aiida_profile_clean, files, command, values, message):
     result = invoke(*command(files, "--temperatures", *values))
     assert_usage_error(result, "Invalid value for '--temperatures'", message)
@@ -199,8 +255,9 @@ def test_bad_temperatures_are_named(aiida_profile_clean, files, command, values,
     assert orm.QueryBuilder().append(orm.Node).count() == 0
 
 
-def test_temperature_range_reaches_the_calculation(aiida_profile_clean, files,
-                                                   fake_compute_kappa, tmp_path):
+def test_temperature_range_reaches_the_calculation(
+    aiida_profile_clean, files, fake_compute_kappa, tmp_path
+):
     import json
 
     out = tmp_path / "k.json"
@@ -211,14 +268,17 @@ def test_temperature_range_reaches_the_calculation(aiida_profile_clean, files,
 
 # -- output paths ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("option", ["--output", "--modes"])
 def test_kappa_output_paths_checked_first(aiida_profile_clean, files, tmp_path, option):
     a_file = tmp_path / "a_file"
     a_file.write_text("")
-    cases = [(tmp_path / "missing" / "out", "the directory"),
-             (a_file / "out", "does not exist"),
-             (tmp_path, "is a directory"),
-             ("/proc/out", "no files can be created in /proc")]
+    cases = [
+        (tmp_path / "missing" / "out", "the directory"),
+        (a_file / "out", "does not exist"),
+        (tmp_path, "is a directory"),
+        ("/proc/out", "no files can be created in /proc"),
+    ]
     for path, fragment in cases:
         assert_usage_error(invoke(*kappa_args(files, option, path)), f"'{option}'", fragment)
     assert orm.QueryBuilder().append(orm.Node).count() == 0  # refused before anything ran
@@ -228,21 +288,46 @@ def test_renormalize_and_pes_output_paths_checked_first(aiida_profile_clean, fil
     missing = tmp_path / "missing"
     a_file = tmp_path / "a_file"
     a_file.write_text("")
-    assert_usage_error(invoke(*renormalize_args(files, "-o", missing / "scp.json")),
-                       "'--output'", f"the directory {missing} does not exist")
-    assert_usage_error(invoke(*renormalize_args(files, "--write-fc2", missing / "fc2_T")),
-                       "'--write-fc2'", "does not exist")
-    assert_usage_error(invoke(*renormalize_args(files, "--write-fc2", a_file)),
-                       "'--write-fc2'", "is a file")
+    assert_usage_error(
+        invoke(*renormalize_args(files, "-o", missing / "scp.json")),
+        "'--output'",
+        f"the directory {missing} does not exist",
+    )
+    assert_usage_error(
+        invoke(*renormalize_args(files, "--write-fc2", missing / "fc2_T")),
+        "'--write-fc2'",
+        "does not exist",
+    )
+    assert_usage_error(
+        invoke(*renormalize_args(files, "--write-fc2", a_file)), "'--write-fc2'", "is a file"
+    )
     fcp = tmp_path / "x.fcp"
     fcp.write_bytes(b"x")
     for option in ("--plot", "--output"):
-        assert_usage_error(invoke("pes", "--fcp", fcp, "--supercell", 1, 1, 1, "--qpoint", 0, 0,
-                                  0, option, missing / "pes.out"), f"'{option}", "does not exist")
+        assert_usage_error(
+            invoke(
+                "pes",
+                "--fcp",
+                fcp,
+                "--supercell",
+                1,
+                1,
+                1,
+                "--qpoint",
+                0,
+                0,
+                0,
+                option,
+                missing / "pes.out",
+            ),
+            f"'{option}",
+            "does not exist",
+        )
     assert orm.QueryBuilder().append(orm.Node).count() == 0
 
 
 # -- force constants: finite, and no order that is zero everywhere ------------------------------
+
 
 def test_nonfinite_force_constants_are_refused(cu3au_fc):
     fc2 = cu3au_fc.fc2.copy()
@@ -274,8 +359,9 @@ def test_zero_force_constant_files_are_refused(cu3au_files, cu3au_fc, tmp_path):
     fc4 = SparseForceConstants(4, [[0, 1, 2, 3]], np.ones((1, 3, 3, 3, 3)))
     write_fourphonon_fc4(zero4, fc4, cu3au_fc.setup)  # then every value set to zero:
     lines = [ln.split() for ln in zero4.read_text().splitlines()]
-    zero4.write_text("\n".join(" ".join(ln[:4] + ["0.0"] if len(ln) == 5 else ln)
-                               for ln in lines) + "\n")
+    zero4.write_text(
+        "\n".join(" ".join(ln[:4] + ["0.0"] if len(ln) == 5 else ln) for ln in lines) + "\n"
+    )
     with pytest.raises(ForceConstantsFileError, match="give the real fc4"):
         load_force_constants(cell=cu3au_files["cell"], fc2=cu3au_files["fc2"], fc4=zero4)
 
@@ -304,18 +390,24 @@ def test_kappa_calcfunction_exit_code_for_zero_fc3(aiida_profile_clean, cu3au_fc
         h5["fc3"][...] = 0.0
     node.base.repository.put_object_from_file(str(path), FILENAME)
     _, process = compute_kappa_calcfunction.run_get_node(
-        force_constants=node, settings=orm.Dict({"mesh": [2, 2, 2], "temperatures": [300.0]}))
+        force_constants=node, settings=orm.Dict({"mesh": [2, 2, 2], "temperatures": [300.0]})
+    )
     assert process.exit_status == status("ERROR_INVALID_INPUT")
     assert "fc3 is zero everywhere" in process.exit_message
 
 
 # -- cutoffs against the supercell (issue 13 item 2) --------------------------------------------
 
+
 def cu3au(a=3.75):
     from ase import Atoms
 
-    return Atoms("AuCu3", scaled_positions=[[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]],
-                 cell=np.eye(3) * a, pbc=True)
+    return Atoms(
+        "AuCu3",
+        scaled_positions=[[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]],
+        cell=np.eye(3) * a,
+        pbc=True,
+    )
 
 
 def test_cutoff_limit_is_where_hiphive_stops():
@@ -344,21 +436,32 @@ def test_protocol_cutoffs_capped_explicit_ones_refused(aiida_profile_clean):
     from aiida_wigner.workflows.force_constants import ForceConstantsWorkChain
 
     structure = orm.StructureData(ase=cu3au())
-    builder = ForceConstantsWorkChain.get_builder_from_protocol(structure, engine="emt",
-                                                                protocol="fast")
+    builder = ForceConstantsWorkChain.get_builder_from_protocol(
+        structure, engine="emt", protocol="fast"
+    )
     fit = builder.fit.parameters.get_dict()
     assert fit["cutoffs"] == {"2": 3.74, "3": 3.74, "4": 3.0}  # fast.yaml: 4.0, 4.0, 3.0
     assert fit["cap_cutoffs"] is True
     assert "order-2 cutoff 4.0 Å capped at 3.74 Å" in builder.metadata.description
-    with pytest.raises(ValueError, match=re.escape(
-            "cutoff 5.00 Å of order 2 exceeds the largest this supercell allows, 3.74 Å")) as info:
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "cutoff 5.00 Å of order 2 exceeds the largest this supercell allows, 3.74 Å"
+        ),
+    ) as info:
         ForceConstantsWorkChain.get_builder_from_protocol(
-            structure, engine="emt", protocol="fast",
-            overrides={"fit": {"parameters": {"cutoffs": {"2": 5.0, "3": 3.0}}}})
+            structure,
+            engine="emt",
+            protocol="fast",
+            overrides={"fit": {"parameters": {"cutoffs": {"2": 5.0, "3": 3.0}}}},
+        )
     assert "larger supercell (e.g. supercell [3, 3, 3])" in str(info.value)
     explicit = ForceConstantsWorkChain.get_builder_from_protocol(
-        structure, engine="emt", protocol="fast",
-        overrides={"fit": {"parameters": {"cutoffs": {"2": 3.5}}}})
+        structure,
+        engine="emt",
+        protocol="fast",
+        overrides={"fit": {"parameters": {"cutoffs": {"2": 3.5}}}},
+    )
     assert explicit.fit.parameters["cap_cutoffs"] is False
     assert not explicit.metadata.get("description")
 
@@ -383,10 +486,17 @@ def test_cu3au_emt_fast_protocol_fit_finishes(aiida_profile_clean):
     from aiida_wigner.workflows.force_constants import ForceConstantsWorkChain
 
     builder = ForceConstantsWorkChain.get_builder_from_protocol(
-        orm.StructureData(ase=cu3au()), engine="emt", protocol="fast",
-        overrides={"sampling": {"md": {"n_steps": 60, "interval": 2},
-                                "parameters": {"n_snapshots": 6, "discard_steps": 20}},
-                   "fit": {"parameters": {"validation": {"method": "k-fold", "n_splits": 3}}}})
+        orm.StructureData(ase=cu3au()),
+        engine="emt",
+        protocol="fast",
+        overrides={
+            "sampling": {
+                "md": {"n_steps": 60, "interval": 2},
+                "parameters": {"n_snapshots": 6, "discard_steps": 20},
+            },
+            "fit": {"parameters": {"validation": {"method": "k-fold", "n_splits": 3}}},
+        },
+    )
     results, node = run_get_node(builder)
     assert node.is_finished_ok, (node.exit_status, node.exit_message)
     scores = results["scores"].get_dict()
@@ -403,20 +513,27 @@ def _fit_inputs(atoms, supercell, n_structures, parameters):
     zeros.set_array("displacements", np.zeros((n_structures, n, 3)))
     forces = orm.ArrayData()
     forces.set_array("forces", np.zeros((n_structures, n, 3)))
-    return {"structure": orm.StructureData(ase=atoms), "displacements": zeros, "forces": forces,
-            "parameters": orm.Dict({"harmonic": "joint", **parameters})}, supercell
+    return {
+        "structure": orm.StructureData(ase=atoms),
+        "displacements": zeros,
+        "forces": forces,
+        "parameters": orm.Dict({"harmonic": "joint", **parameters}),
+    }, supercell
 
 
 def test_fit_step_refuses_explicit_cutoff_beyond_the_supercell(aiida_profile_clean):
     from aiida_wigner.calculations.fitting import fit_hiphive
 
     inputs, supercell = _fit_inputs(cu3au(3.708), [2, 2, 2], 3, {"cutoffs": {"2": 3.74}})
-    inputs["parameters"] = orm.Dict({**inputs["parameters"].get_dict(),
-                                     "supercell_matrix": supercell})
+    inputs["parameters"] = orm.Dict(
+        {**inputs["parameters"].get_dict(), "supercell_matrix": supercell}
+    )
     _, node = fit_hiphive.run_get_node(**inputs)
     assert node.exit_status == status("ERROR_FIT_SETUP")
-    assert "cutoff 3.74 Å of order 2 exceeds the largest this supercell allows, 3.69 Å" in \
-        node.exit_message
+    assert (
+        "cutoff 3.74 Å of order 2 exceeds the largest this supercell allows, 3.69 Å"
+        in node.exit_message
+    )
 
 
 def test_too_many_parameters_refused_before_the_fit_matrix(aiida_profile_clean):
@@ -437,20 +554,29 @@ def test_too_many_parameters_refused_before_the_fit_matrix(aiida_profile_clean):
     params = {**inputs["parameters"].get_dict(), "supercell_matrix": supercell}
     _, node = fit_hiphive.run_get_node(**{**inputs, "parameters": orm.Dict(params)})
     assert node.exit_status == status("ERROR_TOO_MANY_PARAMETERS")
-    for text in ("207 free parameters (order 2: 207) but only 192 force components",
-                 "lower the cutoffs (order 2 has the most)",
-                 "add training structures (at least 3 structures)"):
+    for text in (
+        "207 free parameters (order 2: 207) but only 192 force components",
+        "lower the cutoffs (order 2 has the most)",
+        "add training structures (at least 3 structures)",
+    ):
         assert text in node.exit_message
     _, wc = run_get_node(FitWorkChain, supercell_matrix=orm.List(supercell), **inputs)
     assert wc.exit_status == status("ERROR_TOO_MANY_PARAMETERS")
     assert "207 free parameters" in wc.exit_message
     # the ratio is a parameter: 207 <= 1.1 x 192 passes the guard and the fit runs
-    _, ok = fit_hiphive.run_get_node(**{**inputs, "parameters": orm.Dict(
-        {**params, "max_parameter_ratio": 1.1, "validation": {"method": "split"}})})
+    _, ok = fit_hiphive.run_get_node(
+        **{
+            **inputs,
+            "parameters": orm.Dict(
+                {**params, "max_parameter_ratio": 1.1, "validation": {"method": "split"}}
+            ),
+        }
+    )
     assert ok.is_finished_ok, ok.exit_message
 
 
 # -- relaxation sanity ----------------------------------------------------------------------------
+
 
 def test_absurd_relaxation_volume_is_refused(aiida_profile_clean):
     """ASE's Lennard-Jones defaults (σ = 1 Å) collapse Cu₃Au: refused after the relax step."""
@@ -458,9 +584,12 @@ def test_absurd_relaxation_volume_is_refused(aiida_profile_clean):
 
     from aiida_wigner.workflows.engine import RelaxWorkChain
 
-    _, node = run_get_node(RelaxWorkChain, engine={"calculator": orm.Dict({"name": "lj"})},
-                           structure=orm.StructureData(ase=cu3au()),
-                           parameters=orm.Dict({"fmax": 1e-3, "max_steps": 300}))
+    _, node = run_get_node(
+        RelaxWorkChain,
+        engine={"calculator": orm.Dict({"name": "lj"})},
+        structure=orm.StructureData(ase=cu3au()),
+        parameters=orm.Dict({"fmax": 1e-3, "max_steps": 300}),
+    )
     assert node.exit_status == status("ERROR_VOLUME_CHANGED")
     message = node.exit_message
     assert "The relaxation changed the volume by -" in message
@@ -476,13 +605,15 @@ def test_volume_guard_stops_the_force_constant_workflow(aiida_profile_clean):
     from aiida_wigner.workflows.force_constants import ForceConstantsWorkChain
 
     structure = orm.StructureData(ase=cu3au())
-    builder = ForceConstantsWorkChain.get_builder_from_protocol(structure, engine="lj",
-                                                                protocol="fast")
+    builder = ForceConstantsWorkChain.get_builder_from_protocol(
+        structure, engine="lj", protocol="fast"
+    )
     _, node = run_get_node(builder)
     assert node.exit_status == status("ERROR_VOLUME_CHANGED")
     assert "max_volume_change = 20%" in node.exit_message
     assert [child.process_label for child in node.called] == ["RelaxWorkChain"]
     relaxed = ForceConstantsWorkChain.get_builder_from_protocol(
-        structure, engine="lj", protocol="fast", overrides={"relax": {"max_volume_change": 0.9}})
+        structure, engine="lj", protocol="fast", overrides={"relax": {"max_volume_change": 0.9}}
+    )
     assert relaxed.relax.max_volume_change.value == 0.9
     assert "max_volume_change" not in relaxed.relax.parameters.get_dict()

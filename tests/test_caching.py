@@ -30,8 +30,10 @@ def wigner_caching():
 def calculations(workflow):
     """The workflow's calculations (calcfunctions and CalcJobs, at any depth), in a stable
     order: by process type, then creation time."""
-    return sorted((n for n in workflow.called_descendants if isinstance(n, orm.CalculationNode)),
-                  key=lambda node: (node.process_type, node.ctime))
+    return sorted(
+        (n for n in workflow.called_descendants if isinstance(n, orm.CalculationNode)),
+        key=lambda node: (node.process_type, node.ctime),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,16 +49,18 @@ def test_second_run_reuses_every_calculation(two_runs):
     first, second = two_runs
     computed, cached = calculations(first), calculations(second)
     assert [n.process_type for n in computed] == [n.process_type for n in cached]
-    assert {n.process_type for n in cached} >= {"aiida.calculations:wigner.renormalize",
-                                                "aiida.calculations:wigner.kappa"}
+    assert {n.process_type for n in cached} >= {
+        "aiida.calculations:wigner.renormalize",
+        "aiida.calculations:wigner.kappa",
+    }
     for original, reused in zip(computed, cached, strict=True):
         assert not original.base.caching.is_created_from_cache
         assert reused.base.caching.is_created_from_cache, reused.process_type
         assert reused.base.caching.get_cache_source() == original.uuid
     # the cached outputs are copies: the same numbers, not a recomputation
-    np.testing.assert_array_equal(second.outputs.kappa.get_array("kappa"),
-                                  first.outputs.kappa.get_array("kappa"))
-
+    np.testing.assert_array_equal(
+        second.outputs.kappa.get_array("kappa"), first.outputs.kappa.get_array("kappa")
+    )
 
 
 def test_second_chunked_run_reuses_the_linewidth_jobs(aiida_profile, cu3au_fc, tmp_path):
@@ -85,12 +89,12 @@ def test_second_chunked_run_reuses_the_linewidth_jobs(aiida_profile, cu3au_fc, t
     first = chunked_run()
     with wigner_caching():
         second = chunked_run()
-    jobs = [[n for n in calculations(run) if isinstance(n, orm.CalcJobNode)]
-            for run in (first, second)]
+    jobs = [
+        [n for n in calculations(run) if isinstance(n, orm.CalcJobNode)] for run in (first, second)
+    ]
     assert len(jobs[0]) == len(jobs[1]) == 2
     assert all(job.base.caching.is_created_from_cache for job in jobs[1])
-    assert ({job.base.caching.get_cache_source() for job in jobs[1]}
-            == {job.uuid for job in jobs[0]})
-    np.testing.assert_array_equal(second.outputs.kappa.get_array("kappa"),
-                                  first.outputs.kappa.get_array("kappa"))
-
+    assert {job.base.caching.get_cache_source() for job in jobs[1]} == {job.uuid for job in jobs[0]}
+    np.testing.assert_array_equal(
+        second.outputs.kappa.get_array("kappa"), first.outputs.kappa.get_array("kappa")
+    )

@@ -32,14 +32,21 @@ from aiida_wigner.workflows.restart import LinewidthsRestartWorkChain
 TEMPERATURES = [300.0, 600.0]
 #: 3ph + isotope + sampled 4ph with the default "kappa" allocation (the coupled case: the 4ph
 #: job runs after the gathered chunks) on a 4x4x4 mesh (8 irreducible points).
-KAPPA = {"mesh": [4, 4, 4], "sigma": 0.1, "isotope": True, "four_phonon": "sampled",
-         "four_phonon_samples": 4, "four_phonon_seed": 3}
+KAPPA = {
+    "mesh": [4, 4, 4],
+    "sigma": 0.1,
+    "isotope": True,
+    "four_phonon": "sampled",
+    "four_phonon_samples": 4,
+    "four_phonon_seed": 3,
+}
 
 
 @pytest.fixture(scope="module")
 def worker_code(aiida_profile, tmp_path_factory):
     return ensure_localhost_computer_and_worker_code(
-        workdir=str(tmp_path_factory.mktemp("scratch")))
+        workdir=str(tmp_path_factory.mktemp("scratch"))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +77,9 @@ def test_helper_is_idempotent(worker_code):
     assert os.access(worker_code.get_executable(), os.X_OK)
 
 
-@pytest.mark.parametrize("allocation, chunks", [
-    ("uniform", 2), pytest.param("kappa", 3, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "allocation, chunks", [("uniform", 2), pytest.param("kappa", 3, marks=pytest.mark.slow)]
+)
 def test_chunked_equals_in_process(fc_node, worker_code, allocation, chunks):
     from aiida_wigner.calculations.kappa import settings_from_dict
     from aiida_wigner.physics.kappa import irreducible_grid_points
@@ -80,23 +88,32 @@ def test_chunked_equals_in_process(fc_node, worker_code, allocation, chunks):
     if allocation == "uniform":  # the default selection's case: small (4 irreducible points)
         kappa["mesh"] = [3, 3, 3]
     ref, _ = _conductivity(fc_node, kappa)
-    out, node = _conductivity(fc_node, kappa, codes={"linewidths": worker_code},
-                              chunks=orm.Int(chunks))
-    for node_name, names in (("kappa", ("kappa_P", "kappa_C", "kappa")),
-                             ("modes", ("gamma_3ph", "gamma_4ph", "gamma_isotope",
-                                        "gamma_4ph_stderr", "kappa_P_mode"))):
+    out, node = _conductivity(
+        fc_node, kappa, codes={"linewidths": worker_code}, chunks=orm.Int(chunks)
+    )
+    for node_name, names in (
+        ("kappa", ("kappa_P", "kappa_C", "kappa")),
+        ("modes", ("gamma_3ph", "gamma_4ph", "gamma_isotope", "gamma_4ph_stderr", "kappa_P_mode")),
+    ):
         for name in names:
             want = ref[node_name].get_array(name)
-            np.testing.assert_allclose(out[node_name].get_array(name), want, rtol=0,
-                                       atol=1e-12 * np.abs(want).max(), err_msg=name)
+            np.testing.assert_allclose(
+                out[node_name].get_array(name),
+                want,
+                rtol=0,
+                atol=1e-12 * np.abs(want).max(),
+                err_msg=name,
+            )
     # provenance: the chunk jobs (and the coupled 4ph job) feed the gathered linewidths
     jobs = [n for n in node.called_descendants if isinstance(n, orm.CalcJobNode)]
     assert len(jobs) == chunks + (allocation == "kappa")
     assert all(job.is_finished_ok for job in jobs)
-    points = sorted(g for job in jobs if "grid_points" in job.inputs
-                    for g in job.inputs.grid_points.get_list())
-    ir = irreducible_grid_points(fc_node.get_force_constants(),
-                                 settings_from_dict({**kappa, "temperatures": TEMPERATURES}))
+    points = sorted(
+        g for job in jobs if "grid_points" in job.inputs for g in job.inputs.grid_points.get_list()
+    )
+    ir = irreducible_grid_points(
+        fc_node.get_force_constants(), settings_from_dict({**kappa, "temperatures": TEMPERATURES})
+    )
     assert points == ir.tolist()  # each irreducible point exactly once
     kappa_calc = out["kappa"].creator
     assert kappa_calc.process_label == "kappa_from_linewidths_calcfunction"
@@ -110,9 +127,13 @@ def test_chunked_equals_in_process(fc_node, worker_code, allocation, chunks):
 def test_worker_refusal_is_the_named_exit_code(fc_node, worker_code):
     """Settings the worker refuses (a grid point that is not irreducible) end the job with 300
     and the physics message, read from the worker's status file."""
-    _, node = run_get_node(LinewidthsCalculation, code=worker_code, force_constants=fc_node,
-                           settings=orm.Dict({**KAPPA, "temperatures": TEMPERATURES}),
-                           grid_points=orm.List([3]))  # 3 ≡ -1: the image of 1
+    _, node = run_get_node(
+        LinewidthsCalculation,
+        code=worker_code,
+        force_constants=fc_node,
+        settings=orm.Dict({**KAPPA, "temperatures": TEMPERATURES}),
+        grid_points=orm.List([3]),
+    )  # 3 ≡ -1: the image of 1
     assert node.exit_status == status("ERROR_INVALID_INPUT")
     assert "not irreducible points" in node.exit_message
 
@@ -127,12 +148,19 @@ def _fake_worker(tmp_path, name: str, body: str, computer) -> orm.InstalledCode:
 def test_walltime_restart_once_then_named_code(fc_node, worker_code, tmp_path):
     """A job killed at its walltime (SLURM's message) is resubmitted once with twice the
     walltime; the second failure ends the restart workflow with 362 and its advice."""
-    code = _fake_worker(tmp_path, "timeout-worker", "echo 'slurmstepd: error: *** JOB 7 "
-                        "ON n1 CANCELLED AT 2026-01-01T00:00:00 DUE TO TIME LIMIT ***' >&2",
-                        worker_code.computer)
-    job = {"code": code, "force_constants": fc_node,
-           "settings": orm.Dict({**KAPPA, "temperatures": TEMPERATURES}),
-           "metadata": {"options": {"max_wallclock_seconds": 600}}}
+    code = _fake_worker(
+        tmp_path,
+        "timeout-worker",
+        "echo 'slurmstepd: error: *** JOB 7 "
+        "ON n1 CANCELLED AT 2026-01-01T00:00:00 DUE TO TIME LIMIT ***' >&2",
+        worker_code.computer,
+    )
+    job = {
+        "code": code,
+        "force_constants": fc_node,
+        "settings": orm.Dict({**KAPPA, "temperatures": TEMPERATURES}),
+        "metadata": {"options": {"max_wallclock_seconds": 600}},
+    }
     _, node = run_get_node(LinewidthsRestartWorkChain, job=job)
     assert node.exit_status == status("ERROR_WORKER_OUT_OF_WALLTIME")
     assert "max_wallclock_seconds" in node.exit_message
@@ -143,14 +171,20 @@ def test_walltime_restart_once_then_named_code(fc_node, worker_code, tmp_path):
 def test_missing_output_and_crash(fc_node, worker_code, tmp_path):
     settings = orm.Dict({**KAPPA, "temperatures": TEMPERATURES})
     silent = _fake_worker(tmp_path, "silent-worker", "exit 0", worker_code.computer)
-    _, node = run_get_node(LinewidthsCalculation, code=silent, force_constants=fc_node,
-                           settings=settings)
+    _, node = run_get_node(
+        LinewidthsCalculation, code=silent, force_constants=fc_node, settings=settings
+    )
     assert node.exit_status == status("ERROR_WORKER_OUTPUT_MISSING")
     # this interpreter by its path: the job's shell need not have a `python` on its PATH
-    crash = _fake_worker(tmp_path, "crash-worker", f"{sys.executable} -c 'import no_such_module'",
-                         worker_code.computer)
-    _, node = run_get_node(LinewidthsCalculation, code=crash, force_constants=fc_node,
-                           settings=settings)
+    crash = _fake_worker(
+        tmp_path,
+        "crash-worker",
+        f"{sys.executable} -c 'import no_such_module'",
+        worker_code.computer,
+    )
+    _, node = run_get_node(
+        LinewidthsCalculation, code=crash, force_constants=fc_node, settings=settings
+    )
     assert node.exit_status == status("ERROR_WORKER_FAILED")
     assert "no_such_module" in node.exit_message
 
@@ -158,21 +192,30 @@ def test_missing_output_and_crash(fc_node, worker_code, tmp_path):
 def test_failure_label():
     assert failure_label(120, "") == "ERROR_WORKER_OUT_OF_WALLTIME"
     assert failure_label(110, "") == "ERROR_WORKER_OUT_OF_MEMORY"
-    assert failure_label(None, "slurmstepd: error: Detected 1 oom_kill event in StepId=5.0") \
+    assert (
+        failure_label(None, "slurmstepd: error: Detected 1 oom_kill event in StepId=5.0")
         == "ERROR_WORKER_OUT_OF_MEMORY"
-    assert failure_label(None, "/var/spool/job: line 3: 123 Killed  aiida-wigner-worker\n") \
+    )
+    assert (
+        failure_label(None, "/var/spool/job: line 3: 123 Killed  aiida-wigner-worker\n")
         == "ERROR_WORKER_OUT_OF_MEMORY"
-    assert failure_label(0, "Traceback (most recent call last):\n  x\nKeyError: 1") \
+    )
+    assert (
+        failure_label(0, "Traceback (most recent call last):\n  x\nKeyError: 1")
         == "ERROR_WORKER_FAILED"
+    )
     assert failure_label(None, "") == "ERROR_WORKER_OUTPUT_MISSING"
 
 
 def test_linewidths_node_round_trip(fc_node, worker_code):
     """The job's output node holds the worker's arrays with their units."""
-    _, node = run_get_node(LinewidthsCalculation, code=worker_code, force_constants=fc_node,
-                           settings=orm.Dict({**KAPPA, "four_phonon": None,
-                                              "temperatures": TEMPERATURES}),
-                           grid_points=orm.List([0, 2]))
+    _, node = run_get_node(
+        LinewidthsCalculation,
+        code=worker_code,
+        force_constants=fc_node,
+        settings=orm.Dict({**KAPPA, "four_phonon": None, "temperatures": TEMPERATURES}),
+        grid_points=orm.List([0, 2]),
+    )
     assert node.is_finished_ok, node.exit_message
     lw = linewidths_from_node(node.outputs.linewidths)
     assert lw.grid_points.tolist() == [0, 2] and lw.gamma_3ph.shape == (2, 2, 12)
@@ -185,19 +228,26 @@ def test_renormalize_job_equals_the_calcfunction(fc_node, worker_code):
     from aiida_wigner.calculations.jobs import RenormalizeCalculation
     from aiida_wigner.calculations.renormalize import renormalize_calcfunction
 
-    settings = orm.Dict({"mesh": [2, 2, 2], "inner_mesh": [2, 2, 2], "temperatures": [300.0],
-                         "bubble": "qp"})
+    settings = orm.Dict(
+        {"mesh": [2, 2, 2], "inner_mesh": [2, 2, 2], "temperatures": [300.0], "bubble": "qp"}
+    )
     ref = renormalize_calcfunction(force_constants=fc_node, settings=settings)
-    out, node = run_get_node(RenormalizeCalculation, code=worker_code, force_constants=fc_node,
-                             settings=settings)
+    out, node = run_get_node(
+        RenormalizeCalculation, code=worker_code, force_constants=fc_node, settings=settings
+    )
     assert node.is_finished_ok, node.exit_message
     assert out["summary"].get_dict() == ref["summary"].get_dict()
     for name in ref["renormalization"].get_arraynames():
-        np.testing.assert_array_equal(out["renormalization"].get_array(name),
-                                      ref["renormalization"].get_array(name), err_msg=name)
+        np.testing.assert_array_equal(
+            out["renormalization"].get_array(name),
+            ref["renormalization"].get_array(name),
+            err_msg=name,
+        )
     assert out["renormalization"].base.attributes.get("kind") == "scpb-qp"
-    np.testing.assert_array_equal(out["effective_fc2"]["T300"].get_force_constants().fc2,
-                                  ref["effective_fc2_T300"].get_force_constants().fc2)
+    np.testing.assert_array_equal(
+        out["effective_fc2"]["T300"].get_force_constants().fc2,
+        ref["effective_fc2_T300"].get_force_constants().fc2,
+    )
 
 
 @pytest.mark.slow
@@ -211,7 +261,8 @@ def test_emt_pipeline_chunked_equals_in_process(worker_code):
     from aiida_wigner.calculations.kappa import compute_kappa_calcfunction
 
     builder = WignerConductivityWorkChain.get_builder_from_protocol(
-        cu3au(), engine="emt", protocol="fast", temperatures=PIPELINE_T, overrides=OVERRIDES)
+        cu3au(), engine="emt", protocol="fast", temperatures=PIPELINE_T, overrides=OVERRIDES
+    )
     builder.codes = {"linewidths": worker_code, "renormalize": worker_code}
     builder.chunks = orm.Int(3)
     results, node = run_get_node(builder)
@@ -220,10 +271,17 @@ def test_emt_pipeline_chunked_equals_in_process(worker_code):
     assert kappa_calc.process_label == "kappa_from_linewidths_calcfunction"
     assert "renormalization" in kappa_calc.inputs
     assert results["renormalization"].creator.process_label == "RenormalizeCalculation"
-    ref = compute_kappa_calcfunction(force_constants=results["force_constants"],
-                                     settings=kappa_calc.inputs.settings,
-                                     renormalization=results["renormalization"])
+    ref = compute_kappa_calcfunction(
+        force_constants=results["force_constants"],
+        settings=kappa_calc.inputs.settings,
+        renormalization=results["renormalization"],
+    )
     for name in ("kappa_P", "kappa_C", "kappa"):
         want = ref["kappa"].get_array(name)
-        np.testing.assert_allclose(results["kappa"].get_array(name), want, rtol=0,
-                                   atol=1e-12 * np.abs(want).max(), err_msg=name)
+        np.testing.assert_allclose(
+            results["kappa"].get_array(name),
+            want,
+            rtol=0,
+            atol=1e-12 * np.abs(want).max(),
+            err_msg=name,
+        )

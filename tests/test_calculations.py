@@ -17,8 +17,17 @@ from aiida_wigner.calculations.kappa import (
 from aiida_wigner.data.force_constants import ForceConstantsData
 from aiida_wigner.physics.kappa import KappaSettings
 
-MODE_DATASETS = ("qpoint", "weight", "frequency", "gamma_3ph", "gamma_4ph", "gamma_isotope",
-                 "gamma", "group_velocity", "heat_capacity")
+MODE_DATASETS = (
+    "qpoint",
+    "weight",
+    "frequency",
+    "gamma_3ph",
+    "gamma_4ph",
+    "gamma_isotope",
+    "gamma",
+    "group_velocity",
+    "heat_capacity",
+)
 
 
 def test_entry_point():
@@ -32,13 +41,16 @@ def test_settings_from_dict():
     assert settings_from_dict(orm.Dict(settings.as_dict()).get_dict()) == settings
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"mesh": [4, 4, 4], "temperatures": [300], "meshh": 1}, r"unknown kappa setting.*meshh"),
-    ({"temperatures": [300]}, r"need \['mesh'\]"),
-    ({"mesh": [4, 4], "temperatures": [300]}, "mesh must be three positive integers"),
-    ({"mesh": [4, 4, 4], "temperatures": [300], "smearing": "lorentz"}, "smearing must be"),
-    ({"mesh": [4, 4, 4], "temperatures": [-1]}, "temperatures must be non-negative"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"mesh": [4, 4, 4], "temperatures": [300], "meshh": 1}, r"unknown kappa setting.*meshh"),
+        ({"temperatures": [300]}, r"need \['mesh'\]"),
+        ({"mesh": [4, 4], "temperatures": [300]}, "mesh must be three positive integers"),
+        ({"mesh": [4, 4, 4], "temperatures": [300], "smearing": "lorentz"}, "smearing must be"),
+        ({"mesh": [4, 4, 4], "temperatures": [-1]}, "temperatures must be non-negative"),
+    ],
+)
 def test_settings_errors(bad, message):
     with pytest.raises(ValueError, match=message):
         settings_from_dict(bad)
@@ -47,9 +59,10 @@ def test_settings_errors(bad, message):
 def test_bad_settings_rejected_before_any_process_node(aiida_profile_clean, cu3au_fc):
     node = ForceConstantsData.from_force_constants(cu3au_fc).store()
     with pytest.raises(ValueError, match="unknown kappa setting"):
-        compute_kappa_calcfunction(force_constants=node,
-                                   settings=orm.Dict({"mesh": [4, 4, 4], "temperatures": [300],
-                                                      "sigmaa": 0.1}))
+        compute_kappa_calcfunction(
+            force_constants=node,
+            settings=orm.Dict({"mesh": [4, 4, 4], "temperatures": [300], "sigmaa": 0.1}),
+        )
     assert orm.QueryBuilder().append(orm.ProcessNode).count() == 0
 
 
@@ -58,9 +71,22 @@ def test_nodes_round_trip(cu3au_fc, fake_compute_kappa):
     result = fake_compute_kappa(cu3au_fc, settings)
     nodes = result_to_nodes(result)
     back = result_from_nodes(orm.Dict(settings.as_dict()), nodes["kappa"], nodes["modes"])
-    for name in ("temperatures", "kappa_P", "kappa_C", "kappa", "qpoints", "weights",
-                 "frequencies", "group_velocities", "heat_capacities", "gamma_3ph",
-                 "gamma_4ph", "gamma_isotope", "gamma", "kappa_P_modes"):
+    for name in (
+        "temperatures",
+        "kappa_P",
+        "kappa_C",
+        "kappa",
+        "qpoints",
+        "weights",
+        "frequencies",
+        "group_velocities",
+        "heat_capacities",
+        "gamma_3ph",
+        "gamma_4ph",
+        "gamma_isotope",
+        "gamma",
+        "kappa_P_modes",
+    ):
         np.testing.assert_array_equal(getattr(back, name), getattr(result, name))
     assert back.spectra.keys() == result.spectra.keys()
     assert back.settings == settings
@@ -85,8 +111,9 @@ def _check_provenance(node, outputs, process, settings):
     assert set(kappa.get_arraynames()) == {"temperatures", "kappa_P", "kappa_C", "kappa"}
     for name in ("kappa_P", "kappa_C", "kappa"):
         assert kappa.get_array(name).shape == (n_t, 3, 3)
-    np.testing.assert_allclose(kappa.get_array("kappa"),
-                               kappa.get_array("kappa_P") + kappa.get_array("kappa_C"))
+    np.testing.assert_allclose(
+        kappa.get_array("kappa"), kappa.get_array("kappa_P") + kappa.get_array("kappa_C")
+    )
     modes = outputs["modes"]
     n_q, n_b = modes.get_array("frequency").shape
     assert n_b == 12
@@ -105,7 +132,8 @@ def test_provenance_with_fake_physics(aiida_profile_clean, cu3au_fc, fake_comput
     node = ForceConstantsData.from_force_constants(cu3au_fc).store()
     settings = KappaSettings(mesh=(2, 2, 2), temperatures=(100, 300), frequency_bins=10)
     outputs, process = compute_kappa_calcfunction.run_get_node(
-        force_constants=node, settings=orm.Dict(settings.as_dict()))
+        force_constants=node, settings=orm.Dict(settings.as_dict())
+    )
     _check_provenance(node, outputs, process, settings)
 
 
@@ -114,7 +142,8 @@ def test_provenance_cu3au(aiida_profile_clean, cu3au_fc, tmp_path):
     node = ForceConstantsData.from_force_constants(cu3au_fc).store()
     settings = KappaSettings(mesh=(4, 4, 4), temperatures=(300,), sigma=0.1, isotope=True)
     outputs, process = compute_kappa_calcfunction.run_get_node(
-        force_constants=node, settings=orm.Dict(settings.as_dict()))
+        force_constants=node, settings=orm.Dict(settings.as_dict())
+    )
     _check_provenance(node, outputs, process, settings)
     kappa = outputs["kappa"].get_array("kappa")
     assert np.all(np.isfinite(kappa)) and np.all(np.diag(kappa[0]) > 0)
@@ -135,7 +164,8 @@ def test_unstable_phonons_exit_code(aiida_profile_clean, cu3au_fc):
     node = ForceConstantsData.from_force_constants(unstable).store()
     settings = KappaSettings(mesh=(2, 2, 2), temperatures=(300,))
     outputs, process = compute_kappa_calcfunction.run_get_node(
-        force_constants=node, settings=orm.Dict(settings.as_dict()))
+        force_constants=node, settings=orm.Dict(settings.as_dict())
+    )
     assert process.is_finished and process.exit_status == 340
     assert "imaginary" in process.exit_message
     assert outputs == {}

@@ -18,8 +18,17 @@ from click.testing import CliRunner
 
 from aiida_wigner.cli import cmd_root
 
-MODE_DATASETS = ("qpoint", "weight", "frequency", "gamma_3ph", "gamma_4ph", "gamma_isotope",
-                 "gamma", "group_velocity", "heat_capacity")
+MODE_DATASETS = (
+    "qpoint",
+    "weight",
+    "frequency",
+    "gamma_3ph",
+    "gamma_4ph",
+    "gamma_isotope",
+    "gamma",
+    "group_velocity",
+    "heat_capacity",
+)
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 CLI = shutil.which("aiida-wigner", path=str(Path(sys.executable).parent)) or "aiida-wigner"
 
@@ -44,8 +53,20 @@ def fake_load(monkeypatch, cu3au_fc):
 
 
 def _base_args(files, *extra):
-    return ["kappa", "--cell", files["cell"], "--fc2", files["fc2"], "--fc3", files["fc3"],
-            "--mesh", 2, 2, 2, *extra]
+    return [
+        "kappa",
+        "--cell",
+        files["cell"],
+        "--fc2",
+        files["fc2"],
+        "--fc3",
+        files["fc3"],
+        "--mesh",
+        2,
+        2,
+        2,
+        *extra,
+    ]
 
 
 def test_help():
@@ -54,9 +75,24 @@ def test_help():
     assert "kappa" in result.output and "--profile" in result.output
     result = invoke("kappa", "--help")
     assert result.exit_code == 0, result.output
-    for option in ("--cell", "--structure", "--supercell", "--fc2", "--fc3", "--fcp", "--mesh",
-                   "--temperatures", "--isotope", "--sigma", "--smearing", "--scale",
-                   "--convention", "--output", "--modes", "--frequency-bins"):
+    for option in (
+        "--cell",
+        "--structure",
+        "--supercell",
+        "--fc2",
+        "--fc3",
+        "--fcp",
+        "--mesh",
+        "--temperatures",
+        "--isotope",
+        "--sigma",
+        "--smearing",
+        "--scale",
+        "--convention",
+        "--output",
+        "--modes",
+        "--frequency-bins",
+    ):
         assert option in result.output
 
 
@@ -65,18 +101,23 @@ def test_usage_errors(aiida_profile_clean, cu3au_files, tmp_path):
     poscar = tmp_path / "POSCAR"
     poscar.write_text("placeholder\n")
     cases = [
-        (["kappa", "--cell", files["cell"], "--fc2", tmp_path / "nope.hdf5", "--mesh", 2, 2, 2],
-         "does not exist"),
+        (
+            ["kappa", "--cell", files["cell"], "--fc2", tmp_path / "nope.hdf5", "--mesh", 2, 2, 2],
+            "does not exist",
+        ),
         (_base_args(files, "--structure", poscar, "--supercell", 2, 2, 2), "use only one"),
         (["kappa", "--fc2", files["fc2"], "--mesh", 2, 2, 2], "give the crystal"),
-        (["kappa", "--structure", poscar, "--fc2", files["fc2"], "--mesh", 2, 2, 2],
-         "--supercell N1 N2 N3"),
-        (["kappa", "--cell", files["cell"], "--fc3", files["fc3"], "--mesh", 2, 2, 2],
-         "harmonic force constants"),
+        (
+            ["kappa", "--structure", poscar, "--fc2", files["fc2"], "--mesh", 2, 2, 2],
+            "--supercell N1 N2 N3",
+        ),
+        (
+            ["kappa", "--cell", files["cell"], "--fc3", files["fc3"], "--mesh", 2, 2, 2],
+            "harmonic force constants",
+        ),
         (_base_args(files, "--smearing", "adaptive", "--sigma", 0.1), "use --scale"),
         (_base_args(files, "--scale", 0.2), "--smearing adaptive only"),
-        (["kappa", "--cell", files["cell"], "--fc2", files["fc2"], "--mesh", 0, 2, 2],
-         "--mesh"),
+        (["kappa", "--cell", files["cell"], "--fc2", files["fc2"], "--mesh", 0, 2, 2], "--mesh"),
         (_base_args(files, "--temperatures", -5), "temperatures must be non-negative"),
         (_base_args(files, "--convention", "shengbte"), "--convention"),
         (["kappa", "--cell", files["cell"], "--fc2", files["fc2"]], "Missing option '--mesh'"),
@@ -104,16 +145,45 @@ def test_options_forwarded(aiida_profile, tmp_path, fake_load, fake_compute_kapp
     fcp.write_bytes(b"placeholder")
     third = tmp_path / "FORCE_CONSTANTS_3RD"
     third.write_text("placeholder\n")
-    result = invoke("kappa", "--structure", poscar, "--supercell", 2, 2, 2, "--fc2", fcp,
-                    "--fc3", third, "--mesh", 2, 2, 2, "--smearing", "adaptive", "--scale", 0.2)
+    result = invoke(
+        "kappa",
+        "--structure",
+        poscar,
+        "--supercell",
+        2,
+        2,
+        2,
+        "--fc2",
+        fcp,
+        "--fc3",
+        third,
+        "--mesh",
+        2,
+        2,
+        2,
+        "--smearing",
+        "adaptive",
+        "--scale",
+        0.2,
+    )
     assert result.exit_code == 0, result.output
-    assert fake_load[-1] == {"structure": poscar, "supercell": (2, 2, 2), "fc2": fcp,
-                             "fc3": third}
-    result = invoke("kappa", "--fcp", fcp, "--mesh", 2, 2, 2, "--primitive-matrix",
-                    *"0 0.5 0.5 0.5 0 0.5 0.5 0.5 0".split())
+    assert fake_load[-1] == {"structure": poscar, "supercell": (2, 2, 2), "fc2": fcp, "fc3": third}
+    result = invoke(
+        "kappa",
+        "--fcp",
+        fcp,
+        "--mesh",
+        2,
+        2,
+        2,
+        "--primitive-matrix",
+        *"0 0.5 0.5 0.5 0 0.5 0.5 0.5 0".split(),
+    )
     assert result.exit_code == 0, result.output
-    assert fake_load[-1] == {"fcp": fcp, "primitive_matrix": [[0, 0.5, 0.5], [0.5, 0, 0.5],
-                                                               [0.5, 0.5, 0]]}
+    assert fake_load[-1] == {
+        "fcp": fcp,
+        "primitive_matrix": [[0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]],
+    }
     result = invoke("kappa", "--fcp", fcp, "--mesh", 2, 2, 2, "--primitive-matrix", "f")
     assert result.exit_code == 0, result.output
     assert fake_load[-1] == {"fcp": fcp, "primitive_matrix": "F"}
@@ -140,8 +210,7 @@ def test_input_file_errors_are_clean(aiida_profile_clean, cu3au_files, monkeypat
     assert isinstance(result.exception, ValueError)
 
 
-def test_failed_calculation_is_clean_error(aiida_profile_clean, cu3au_fc, cu3au_files,
-                                           monkeypatch):
+def test_failed_calculation_is_clean_error(aiida_profile_clean, cu3au_fc, cu3au_files, monkeypatch):
     """Unstable phonons: non-zero exit, the physics message, no traceback; node recorded."""
     import aiida_wigner.cli.options as cli_options
     from aiida_wigner.physics.forceconstants import ForceConstants
@@ -173,15 +242,38 @@ def _check_outputs(output, modes_path, temperatures, n_bands=12):
     return record
 
 
-def test_kappa_full_form_in_process(aiida_profile_clean, cu3au_files, tmp_path, fake_load,
-                                    fake_compute_kappa):
+def test_kappa_full_form_in_process(
+    aiida_profile_clean, cu3au_files, tmp_path, fake_load, fake_compute_kappa
+):
     """The documented command line, reading and physics replaced: outputs and provenance."""
     files = cu3au_files
     output, modes = tmp_path / "result.json", tmp_path / "modes.h5"
-    result = invoke("kappa", "--cell", files["cell"], "--fc2", files["fc2"], "--fc3",
-                    files["fc3"], "--mesh", 2, 2, 2, "--temperatures", 100, 300, 700,
-                    "--isotope", "--sigma", 0.1, "--convention", "phono3py", "--output", output,
-                    "--modes", modes)
+    result = invoke(
+        "kappa",
+        "--cell",
+        files["cell"],
+        "--fc2",
+        files["fc2"],
+        "--fc3",
+        files["fc3"],
+        "--mesh",
+        2,
+        2,
+        2,
+        "--temperatures",
+        100,
+        300,
+        700,
+        "--isotope",
+        "--sigma",
+        0.1,
+        "--convention",
+        "phono3py",
+        "--output",
+        output,
+        "--modes",
+        modes,
+    )
     assert result.exit_code == 0, result.output
     assert "kP xx" in result.output and "700" in result.output
     assert fake_load[-1] == {"cell": files["cell"], "fc2": files["fc2"], "fc3": files["fc3"]}
@@ -200,37 +292,74 @@ def test_kappa_full_form_in_process(aiida_profile_clean, cu3au_files, tmp_path, 
         np.testing.assert_array_equal(h5["gamma"][()], process.outputs.modes.get_array("gamma"))
 
 
-def test_kappa_structure_form_reads_files(aiida_profile_clean, cu3au_fc, cu3au_files, tmp_path,
-                                          fake_compute_kappa):
+def test_kappa_structure_form_reads_files(
+    aiida_profile_clean, cu3au_fc, cu3au_files, tmp_path, fake_compute_kappa
+):
     """--structure POSCAR --supercell 2 2 2 with the real file reader (physics.io)."""
     from phonopy.interface.vasp import write_vasp
 
     poscar = tmp_path / "POSCAR"
     write_vasp(str(poscar), cu3au_fc.setup.unitcell.to_phonopy())
-    result = invoke("kappa", "--structure", poscar, "--supercell", 2, 2, 2,
-                    "--fc2", cu3au_files["fc2"], "--fc3", cu3au_files["fc3"], "--mesh", 2, 2, 2,
-                    "--smearing", "adaptive", "--scale", 0.2)
+    result = invoke(
+        "kappa",
+        "--structure",
+        poscar,
+        "--supercell",
+        2,
+        2,
+        2,
+        "--fc2",
+        cu3au_files["fc2"],
+        "--fc3",
+        cu3au_files["fc3"],
+        "--mesh",
+        2,
+        2,
+        2,
+        "--smearing",
+        "adaptive",
+        "--scale",
+        0.2,
+    )
     assert result.exit_code == 0, result.output
-    node = orm.QueryBuilder().append(orm.Data, filters={"node_type": {"like": "data.wigner.%"}}
-                                     ).one()[0]
+    node = (
+        orm.QueryBuilder()
+        .append(orm.Data, filters={"node_type": {"like": "data.wigner.%"}})
+        .one()[0]
+    )
     fc = node.get_force_constants()
     np.testing.assert_allclose(fc.fc2, cu3au_fc.fc2, atol=1e-12)
     np.testing.assert_allclose(fc.fc3, cu3au_fc.fc3, atol=1e-12)
 
 
 @pytest.mark.slow  # building the hiphive cluster space takes ~7 s
-def test_kappa_fcp_form_stores_all_orders(aiida_profile_clean, cu3au_fc, cu3au_files, tmp_path,
-                                          fake_compute_kappa):
+def test_kappa_fcp_form_stores_all_orders(
+    aiida_profile_clean, cu3au_fc, cu3au_files, tmp_path, fake_compute_kappa
+):
     """--fcp supplies the orders not given as files (here FC3 and a sparse FC4)."""
     from io_models import hiphive_fcp
 
     fcp = tmp_path / "x.fcp"
     hiphive_fcp().write(str(fcp))
-    result = invoke("kappa", "--cell", cu3au_files["cell"], "--fc2", cu3au_files["fc2"],
-                    "--fcp", fcp, "--mesh", 2, 2, 2)
+    result = invoke(
+        "kappa",
+        "--cell",
+        cu3au_files["cell"],
+        "--fc2",
+        cu3au_files["fc2"],
+        "--fcp",
+        fcp,
+        "--mesh",
+        2,
+        2,
+        2,
+    )
     assert result.exit_code == 0, result.output
-    node = orm.QueryBuilder().append(orm.Data, filters={"node_type": {"like": "data.wigner.%"}}
-                                     ).one()[0]
+    node = (
+        orm.QueryBuilder()
+        .append(orm.Data, filters={"node_type": {"like": "data.wigner.%"}})
+        .one()[0]
+    )
     assert node.orders == [2, 3, 4]
     fc = node.get_force_constants()
     np.testing.assert_allclose(fc.fc2, cu3au_fc.fc2, atol=1e-12)
@@ -241,8 +370,9 @@ def test_kappa_unreadable_file_is_clean_error(aiida_profile_clean, cu3au_files, 
     """A file that is not force constants: a one-line error, no traceback (physics.io)."""
     garbage = tmp_path / "fc2.hdf5"
     garbage.write_text("this is not HDF5\n")
-    result = invoke("kappa", "--cell", cu3au_files["cell"], "--fc2", garbage, "--mesh", 2, 2, 2,
-                    "--isotope")
+    result = invoke(
+        "kappa", "--cell", cu3au_files["cell"], "--fc2", garbage, "--mesh", 2, 2, 2, "--isotope"
+    )
     assert result.exit_code == 1, result.output
     assert "Error: reading the force constants" in result.output
     assert "Traceback" not in result.output
@@ -273,8 +403,9 @@ def _env(aiida_path: Path) -> dict:
 
 
 def _run(args, aiida_path, cwd=None, timeout=120):
-    return subprocess.run(args, env=_env(aiida_path), cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        args, env=_env(aiida_path), cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_profile_created_on_first_use(tmp_path):
@@ -284,8 +415,9 @@ def test_profile_created_on_first_use(tmp_path):
 
     # --help never creates a profile
     assert _run([sys.executable, "-c", _WHOAMI, "whoami", "--help"], aiida_path).returncode == 0
-    assert not list(aiida_path.glob(".aiida/config.json")) or \
-        not json.loads((aiida_path / ".aiida/config.json").read_text()).get("profiles")
+    assert not list(aiida_path.glob(".aiida/config.json")) or not json.loads(
+        (aiida_path / ".aiida/config.json").read_text()
+    ).get("profiles")
 
     first = _run(whoami, aiida_path)
     assert first.returncode == 0, first.stdout + first.stderr
@@ -314,10 +446,33 @@ def test_kappa_end_to_end_fresh_profile(tmp_path, cu3au_files):
     """The documented `aiida-wigner kappa` command line on real files, in a fresh AIIDA_PATH."""
     aiida_path = tmp_path / "aiida_home"
     files = cu3au_files
-    args = [CLI, "kappa", "--cell", files["cell"], "--fc2", files["fc2"], "--fc3", files["fc3"],
-            "--mesh", "4", "4", "4", "--temperatures", "100", "300", "700", "--isotope",
-            "--sigma", "0.1", "--convention", "phono3py", "--output", "result.json",
-            "--modes", "modes.h5"]
+    args = [
+        CLI,
+        "kappa",
+        "--cell",
+        files["cell"],
+        "--fc2",
+        files["fc2"],
+        "--fc3",
+        files["fc3"],
+        "--mesh",
+        "4",
+        "4",
+        "4",
+        "--temperatures",
+        "100",
+        "300",
+        "700",
+        "--isotope",
+        "--sigma",
+        "0.1",
+        "--convention",
+        "phono3py",
+        "--output",
+        "result.json",
+        "--modes",
+        "modes.h5",
+    ]
     run = _run([str(a) for a in args], aiida_path, cwd=tmp_path, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Created new profile" in run.stdout + run.stderr
@@ -325,8 +480,9 @@ def test_kappa_end_to_end_fresh_profile(tmp_path, cu3au_files):
     record = _check_outputs(tmp_path / "result.json", tmp_path / "modes.h5", [100.0, 300.0, 700.0])
     kappa = np.array(record["kappa"])
     assert np.all(np.isfinite(kappa))
-    np.testing.assert_allclose(kappa, np.array(record["kappa_P"]) + np.array(record["kappa_C"]),
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        kappa, np.array(record["kappa_P"]) + np.array(record["kappa_C"]), rtol=1e-10, atol=1e-12
+    )
     assert np.all(np.diagonal(kappa, axis1=1, axis2=2) > 0)
 
     verdi = shutil.which("verdi", path=str(Path(sys.executable).parent)) or "verdi"

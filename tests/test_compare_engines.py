@@ -26,9 +26,16 @@ LJ = {"name": "lj", "sigma": 2.28, "epsilon": 0.4, "rc": 6.0}
 @pytest.fixture(scope="module")
 def result():
     atoms = bulk("Cu", "fcc", a=3.65)  # primitive cell, 1 atom; relaxed by compare
-    return ce.compare({"EMT": EMT, "LJ": LJ}, atoms, supercells=[(2, 2, 2)],
-                      snapshot_supercell=(2, 2, 2), n_snapshots=4, seed=3, fmax=1e-5,
-                      mesh=(4, 4, 4))
+    return ce.compare(
+        {"EMT": EMT, "LJ": LJ},
+        atoms,
+        supercells=[(2, 2, 2)],
+        snapshot_supercell=(2, 2, 2),
+        n_snapshots=4,
+        seed=3,
+        fmax=1e-5,
+        mesh=(4, 4, 4),
+    )
 
 
 def test_relaxed_lattice_is_the_energy_minimum(result):
@@ -87,7 +94,8 @@ def test_force_rmse_and_snapshots(result):
     f_emt, t_emt = ce.forces_and_cost(EMT, cu)
     f_lj, _ = ce.forces_and_cost(LJ, cu)
     assert ce.rmse_matrix({"a": f_emt, "b": f_lj})["a"]["b"] == pytest.approx(
-        np.sqrt(np.mean((f_emt - f_lj) ** 2)), rel=1e-12)
+        np.sqrt(np.mean((f_emt - f_lj) ** 2)), rel=1e-12
+    )
     assert t_emt >= 0
 
 
@@ -130,8 +138,25 @@ def test_script_runs_on_sevennet(tmp_path):
     import json
 
     out = tmp_path / "r.json"
-    assert ce.main(["--models", "7net-0", "--supercells", "1x1x1", "--snapshots", "2",
-                    "--snapshot-supercell", "1x1x1", "--fmax", "0.01", "--json", str(out)]) == 0
+    assert (
+        ce.main(
+            [
+                "--models",
+                "7net-0",
+                "--supercells",
+                "1x1x1",
+                "--snapshots",
+                "2",
+                "--snapshot-supercell",
+                "1x1x1",
+                "--fmax",
+                "0.01",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     row = json.loads(out.read_text())["models"]["7net-0"]
     assert row["spacegroup"] == "P4/mmm (123)" and 3.9 < row["a"] < 4.3
 

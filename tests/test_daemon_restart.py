@@ -99,14 +99,14 @@ def _wait(profile, pk, condition, limit, what):
 
 
 def _jobs_running(state):
-    return (len(state["jobs"]) == CHUNKS
-            and all(j["job_state"] == "running" for j in state["jobs"]))
+    return len(state["jobs"]) == CHUNKS and all(j["job_state"] == "running" for j in state["jobs"])
 
 
 def _stop_daemon(profile) -> float:
     """Stop the daemon as `verdi daemon stop` does; the seconds until it has stopped (without
     the interpreter's start-up, which is most of a verdi call's time on a loaded machine)."""
-    return float(profile.python("""
+    return float(
+        profile.python("""
 import time
 from aiida.engine.daemon.client import get_daemon_client
 client = get_daemon_client()
@@ -115,7 +115,8 @@ client.stop_daemon(wait=True)
 while client.is_daemon_running:
     time.sleep(0.1)
 print(time.monotonic() - start)
-"""))
+""")
+    )
 
 
 def _worker_pids(profile):
@@ -134,17 +135,30 @@ def reference(aiida_profile, cu3au_fc):
     return in_process_kappa(ForceConstantsData.from_force_constants(cu3au_fc).store())
 
 
-def test_run_daemon_survives_stop_and_sigkill(service_profile, reference, cu3au_fc,
-                                              tmp_path):
+def test_run_daemon_survives_stop_and_sigkill(service_profile, reference, cu3au_fc, tmp_path):
     profile = service_profile
     tests = os.path.dirname(__file__)
     release = tmp_path / "release"
-    fc_pk = profile.python(STORE_FC.format(tests=tests, script=str(tmp_path / "held_worker"),
-                                           release=str(release),
-                                           scratch=str(tmp_path / "scratch")))
+    fc_pk = profile.python(
+        STORE_FC.format(
+            tests=tests,
+            script=str(tmp_path / "held_worker"),
+            release=str(release),
+            scratch=str(tmp_path / "scratch"),
+        )
+    )
     fc_pk = fc_pk.split()[0]
-    run = ["run", "--daemon", "--force-constants", fc_pk, *RUN_OPTIONS, "--chunks", CHUNKS,
-           "--overrides", write_overrides(tmp_path)]
+    run = [
+        "run",
+        "--daemon",
+        "--force-constants",
+        fc_pk,
+        *RUN_OPTIONS,
+        "--chunks",
+        CHUNKS,
+        "--overrides",
+        write_overrides(tmp_path),
+    ]
 
     # --daemon without a daemon: a one-line usage error saying how to start one
     refused = profile.cli(*run, check=False)
@@ -167,8 +181,15 @@ def test_run_daemon_survives_stop_and_sigkill(service_profile, reference, cu3au_
     profile.verdi("daemon", "start", "1")
 
     # (2) SIGKILL the new daemon worker once it monitors the jobs again
-    _wait(profile, pk, lambda s: _jobs_running(s) and all(
-        "Monitoring scheduler" in j["status"] for j in s["jobs"]), 120, "jobs taken over")
+    _wait(
+        profile,
+        pk,
+        lambda s: (
+            _jobs_running(s) and all("Monitoring scheduler" in j["status"] for j in s["jobs"])
+        ),
+        120,
+        "jobs taken over",
+    )
     killed = _worker_pids(profile)
     for pid in killed:
         os.kill(pid, signal.SIGKILL)
@@ -177,21 +198,31 @@ def test_run_daemon_survives_stop_and_sigkill(service_profile, reference, cu3au_
         time.sleep(1)  # circus starts another worker
     release.touch()
 
-    final = _wait(profile, pk, lambda s: s["workflow"] in ("finished", "excepted", "killed"),
-                  300, "the workflow's end")
+    final = _wait(
+        profile,
+        pk,
+        lambda s: s["workflow"] in ("finished", "excepted", "killed"),
+        300,
+        "the workflow's end",
+    )
     profile.verdi("daemon", "stop", timeout=60)
     assert final["exit_status"] == 0, final
     for name, value in reference.items():
         # the cubic crystal's off-diagonal elements are rounding noise (1e-18 W/(m K)):
         # relative to the tensor's largest element
-        np.testing.assert_allclose(final["kappa"][name], value, rtol=1e-12,
-                                   atol=1e-12 * np.abs(value).max())
+        np.testing.assert_allclose(
+            final["kappa"][name], value, rtol=1e-12, atol=1e-12 * np.abs(value).max()
+        )
     # no chunk lost or counted twice: CHUNKS jobs, the same as before the interruptions,
     # each q-point in exactly one, all gathered
     assert sorted(j["pk"] for j in final["jobs"]) == sorted(j["pk"] for j in stopped["jobs"])
     assert all(j["ok"] for j in final["jobs"])
     points = sorted(p for j in final["jobs"] for p in j["points"])
-    assert points == sorted(int(g) for g in irreducible_grid_points(
-        cu3au_fc, kappa_settings_from_dict({**KAPPA, "temperatures": TEMPERATURES})))
+    assert points == sorted(
+        int(g)
+        for g in irreducible_grid_points(
+            cu3au_fc, kappa_settings_from_dict({**KAPPA, "temperatures": TEMPERATURES})
+        )
+    )
     assert final["gathered_from"] == sorted(j["pk"] for j in final["jobs"])
     assert final["unfinished"] == [] and final["not_ok"] == []

@@ -14,8 +14,9 @@ from aiida_wigner.data.force_constants import FILENAME, ForceConstantsData
 def assert_same_force_constants(a, b):
     """Bit-for-bit equality of two ``ForceConstants`` (cells, matrices, all orders)."""
     for name in ("lattice", "positions", "numbers", "masses"):
-        np.testing.assert_array_equal(getattr(a.setup.unitcell, name),
-                                      getattr(b.setup.unitcell, name))
+        np.testing.assert_array_equal(
+            getattr(a.setup.unitcell, name), getattr(b.setup.unitcell, name)
+        )
         np.testing.assert_array_equal(getattr(a.supercell, name), getattr(b.supercell, name))
         np.testing.assert_array_equal(getattr(a.primitive, name), getattr(b.primitive, name))
     np.testing.assert_array_equal(a.setup.supercell_matrix, b.setup.supercell_matrix)
@@ -94,8 +95,11 @@ def _scale_fc(force_constants: ForceConstantsData, factor: orm.Float) -> ForceCo
 
     fc = force_constants.get_force_constants()
     f = factor.value
-    return ForceConstantsData(force_constants=ForceConstants(
-        fc.setup, fc.fc2 * f, None if fc.fc3 is None else fc.fc3 * f, fc.fc4, fc.source))
+    return ForceConstantsData(
+        force_constants=ForceConstants(
+            fc.setup, fc.fc2 * f, None if fc.fc3 is None else fc.fc3 * f, fc.fc4, fc.source
+        )
+    )
 
 
 def test_archive_round_trip(aiida_profile_clean, cu3au_fc4, tmp_path):
@@ -126,5 +130,6 @@ def test_archive_round_trip(aiida_profile_clean, cu3au_fc4, tmp_path):
     imported_process = orm.load_node(process_uuid)
     assert imported_process.inputs.force_constants.uuid == node_uuid
     assert imported_process.outputs.result.uuid == scaled_uuid
-    np.testing.assert_array_equal(orm.load_node(scaled_uuid).get_force_constants().fc3,
-                                  2.0 * cu3au_fc4.fc3)
+    np.testing.assert_array_equal(
+        orm.load_node(scaled_uuid).get_force_constants().fc3, 2.0 * cu3au_fc4.fc3
+    )

@@ -25,9 +25,16 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "aiida_wigner"
 
 #: import name -> distribution, where the two differ (used when the metadata does not know)
-IMPORT_TO_DIST = {"yaml": "pyyaml", "aiida": "aiida-core", "aiida_phonopy": "aiida-phonopy",
-                  "aiida_vasp": "aiida-vasp", "aiida_pythonjob": "aiida-pythonjob",
-                  "hiphive": "hiphive", "chgnet": "chgnet", "sevenn": "sevenn"}
+IMPORT_TO_DIST = {
+    "yaml": "pyyaml",
+    "aiida": "aiida-core",
+    "aiida_phonopy": "aiida-phonopy",
+    "aiida_vasp": "aiida-vasp",
+    "aiida_pythonjob": "aiida-pythonjob",
+    "hiphive": "hiphive",
+    "chgnet": "chgnet",
+    "sevenn": "sevenn",
+}
 
 
 def normalize(name: str) -> str:
@@ -42,8 +49,11 @@ def declared() -> tuple[set[str], set[str]]:
     """(core dependencies, dependencies of any extra), normalized distribution names."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     core = {requirement_name(r) for r in project["dependencies"]}
-    extras = {requirement_name(r) for reqs in project.get("optional-dependencies", {}).values()
-              for r in reqs}
+    extras = {
+        requirement_name(r)
+        for reqs in project.get("optional-dependencies", {}).values()
+        for r in reqs
+    }
     return core, extras
 
 
@@ -53,8 +63,8 @@ def _guarded(node, parents) -> bool:
         if isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             return True
         if isinstance(parent, ast.Try) and any(
-                h.type is not None and "ImportError" in ast.unparse(h.type)
-                for h in parent.handlers):
+            h.type is not None and "ImportError" in ast.unparse(h.type) for h in parent.handlers
+        ):
             return True
     return False
 
@@ -120,14 +130,19 @@ def test_every_import_is_declared():
     for module, places in sorted(third_party_imports().items()):
         dist = distribution(module)
         if dist is None:
-            problems.append(f"{module} ({places[0][0]}): unknown distribution; installed? else "
-                            f"add it to IMPORT_TO_DIST")
+            problems.append(
+                f"{module} ({places[0][0]}): unknown distribution; installed? else "
+                f"add it to IMPORT_TO_DIST"
+            )
             continue
         eager = [where for where, lazy in places if not lazy]
         if eager and dist not in core:
-            problems.append(f"{module} ({eager[0]}) is imported at module level but {dist} is "
-                            "not in [project] dependencies")
+            problems.append(
+                f"{module} ({eager[0]}) is imported at module level but {dist} is "
+                "not in [project] dependencies"
+            )
         elif dist not in core | extras:
-            problems.append(f"{module} ({places[0][0]}): {dist} is declared nowhere in "
-                            "pyproject.toml")
+            problems.append(
+                f"{module} ({places[0][0]}): {dist} is declared nowhere in pyproject.toml"
+            )
     assert not problems, "\n".join(problems)

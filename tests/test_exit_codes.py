@@ -36,8 +36,9 @@ def _process_classes():
     return classes
 
 
-@pytest.mark.parametrize("process", _process_classes(),
-                         ids=lambda p: getattr(p, "__name__", str(p)))
+@pytest.mark.parametrize(
+    "process", _process_classes(), ids=lambda p: getattr(p, "__name__", str(p))
+)
 def test_process_specs_use_the_table(process):
     spec = process.spec() if hasattr(process, "spec") else process.process_class.spec()
     for label, code in spec.exit_codes.items():

@@ -32,8 +32,7 @@ def fc_442(cu3au_fc):
     near = dist[setup.p2s] <= CUTOFF  # (n_prim, N)
     triples = near[:, :, None] & near[:, None, :] & (dist[None] <= CUTOFF)
     rng = np.random.default_rng(3)
-    fc3 = np.where(triples[..., None, None, None],
-                   rng.normal(size=triples.shape + (3, 3, 3)), 0.0)
+    fc3 = np.where(triples[..., None, None, None], rng.normal(size=triples.shape + (3, 3, 3)), 0.0)
     fc3[0, 1, 2, 0, 0, 0] = -0.0
     fc3[0, 1, 2, 0, 0, 1] = 5e-324
     assert cart.shape == (128, 3)

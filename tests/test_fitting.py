@@ -43,8 +43,16 @@ def truth(tmp_path_factory):
     path = tmp_path_factory.mktemp("fcp") / "truth.fcp"
     res.fcp.write(str(path))
     spec = {"name": "fcp", "fcp": str(path), "reference": atoms_to_dict(ideal)}
-    return {"prim": prim, "setup": setup, "ideal": ideal, "cs": cs, "params": res.parameters,
-            "fcp": res.fcp, "path": path, "spec": spec}
+    return {
+        "prim": prim,
+        "setup": setup,
+        "ideal": ideal,
+        "cs": cs,
+        "params": res.parameters,
+        "fcp": res.fcp,
+        "path": path,
+        "spec": spec,
+    }
 
 
 def _displaced(ideal, d):
@@ -59,14 +67,23 @@ def test_recover_parameters(truth, method):
     ideal = truth["ideal"]
     u = np.array([rattle_fixed_amplitude(len(ideal), 0.1, rng) for _ in range(5)])
     f = compute_static(truth["spec"], [_displaced(ideal, d) for d in u])["forces"]
-    res = fit_force_constants(truth["setup"].primitive.to_ase(), ideal, u, f, CUTOFFS,
-                              method=method, cluster_space=truth["cs"])
+    res = fit_force_constants(
+        truth["setup"].primitive.to_ase(),
+        ideal,
+        u,
+        f,
+        CUTOFFS,
+        method=method,
+        cluster_space=truth["cs"],
+    )
     scale = np.abs(truth["params"]).max()
     assert np.abs(res.parameters - truth["params"]).max() < 1e-6 * scale
     assert res.scores["rmse_validation"] < 1e-8
     assert res.scores["r2_validation"] > 1 - 1e-10
-    assert res.scores["n_parameters"] == {"2": 5, "3": 10, "4": 27} or \
-        sum(res.scores["n_parameters"].values()) == truth["cs"].n_dofs
+    assert (
+        res.scores["n_parameters"] == {"2": 5, "3": 10, "4": 27}
+        or sum(res.scores["n_parameters"].values()) == truth["cs"].n_dofs
+    )
 
 
 def test_fixed_harmonic_from_displacements(truth):
@@ -79,9 +96,17 @@ def test_fixed_harmonic_from_displacements(truth):
     rng = np.random.default_rng(3)
     u = np.array([rattle_fixed_amplitude(len(ideal), 0.1, rng) for _ in range(5)])
     f = compute_static(truth["spec"], [_displaced(ideal, d) for d in u])["forces"]
-    res = fit_force_constants(setup.primitive.to_ase(), ideal, u, f, CUTOFFS, harmonic="fixed",
-                              harmonic_displacements=hd, harmonic_forces=hf,
-                              cluster_space=truth["cs"])
+    res = fit_force_constants(
+        setup.primitive.to_ase(),
+        ideal,
+        u,
+        f,
+        CUTOFFS,
+        harmonic="fixed",
+        harmonic_displacements=hd,
+        harmonic_forces=hf,
+        cluster_space=truth["cs"],
+    )
     idx2 = truth["cs"].get_parameter_indices(2)
     # 0.01 Å displacements carry anharmonic forces of relative size ~1e-3
     p2_err = np.abs(res.parameters[idx2] - truth["params"][idx2]).max()
@@ -107,8 +132,9 @@ def test_fixed_full_fc2_beyond_the_order2_cutoff(truth, tmp_path):
     f = compute_static(spec, [_displaced(ideal, d) for d in u])["forces"]
     hd = 0.01 * np.eye(len(ideal) * 3)[:3].reshape(3, len(ideal), 3)
     hf = -np.einsum("ijab,mjb->mia", fc2, hd)  # an exactly harmonic displacement dataset
-    kwargs = dict(harmonic="fixed", harmonic_displacements=hd, harmonic_forces=hf,
-                  cluster_space=truth["cs"])
+    kwargs = dict(
+        harmonic="fixed", harmonic_displacements=hd, harmonic_forces=hf, cluster_space=truth["cs"]
+    )
     full = fit_force_constants(prim, ideal, u, f, CUTOFFS, harmonic_fc2=fc2, **kwargs)
     cut = fit_force_constants(prim, ideal, u, f, CUTOFFS, **kwargs)
     assert full.scores["harmonic_fc2"].startswith("full")
@@ -142,8 +168,9 @@ def test_fit_errors(truth):
     with pytest.raises(FitError, match="larger supercell"):
         fit_force_constants(truth["prim"], ideal, u, u, {"2": 20.0})
     with pytest.raises(FitError, match="harmonic_displacements"):
-        fit_force_constants(truth["prim"], ideal, u, u, CUTOFFS, harmonic="fixed",
-                            cluster_space=truth["cs"])
+        fit_force_constants(
+            truth["prim"], ideal, u, u, CUTOFFS, harmonic="fixed", cluster_space=truth["cs"]
+        )
     with pytest.raises(FitError, match="consecutive orders"):
         fit_force_constants(truth["prim"], ideal, u, u, {"2": 3.0, "4": 3.0})
     with pytest.raises(FitError, match="run longer MD"):
@@ -159,22 +186,45 @@ def test_sampling_and_fit_workflows_recover_fcp(truth):
     spec = dict(truth["spec"])
     spec.pop("fcp")
     engine = {"calculator": orm.Dict(spec), "potential": orm.SinglefileData(str(truth["path"]))}
-    md = orm.Dict({"temperature": 300.0, "timestep": 2.0, "n_steps": 40, "interval": 4,
-                   "thermostat": "nose-hoover", "seed": 5})
+    md = orm.Dict(
+        {
+            "temperature": 300.0,
+            "timestep": 2.0,
+            "n_steps": 40,
+            "interval": 4,
+            "thermostat": "nose-hoover",
+            "seed": 5,
+        }
+    )
     sampling = orm.Dict({"n_snapshots": 5, "discard_steps": 10, "amplitude": 0.1, "seed": 9})
-    res, node = run_get_node(SamplingWorkChain, engine=engine, structure=structure,
-                             supercell_matrix=orm.List([3, 3, 3]), md=md, parameters=sampling)
+    res, node = run_get_node(
+        SamplingWorkChain,
+        engine=engine,
+        structure=structure,
+        supercell_matrix=orm.List([3, 3, 3]),
+        md=md,
+        parameters=sampling,
+    )
     assert node.is_finished_ok, node.exit_message
     u = res["displacements"].get_array("displacements")
     assert u.shape == (5, 27, 3)
     assert list(res["displacements"].get_array("steps")) == [12, 20, 28, 32, 40]
-    params = orm.Dict({"cutoffs": CUTOFFS, "method": "least-squares",
-                       "validation": {"method": "split", "train_fraction": 0.8},
-                       "max_relative_rmse": 1e-6})
-    fit, node = run_get_node(FitWorkChain, structure=structure,
-                             supercell_matrix=orm.List([3, 3, 3]),
-                             displacements=res["displacements"], forces=res["forces"],
-                             parameters=params)
+    params = orm.Dict(
+        {
+            "cutoffs": CUTOFFS,
+            "method": "least-squares",
+            "validation": {"method": "split", "train_fraction": 0.8},
+            "max_relative_rmse": 1e-6,
+        }
+    )
+    fit, node = run_get_node(
+        FitWorkChain,
+        structure=structure,
+        supercell_matrix=orm.List([3, 3, 3]),
+        displacements=res["displacements"],
+        forces=res["forces"],
+        parameters=params,
+    )
     assert node.is_finished_ok, node.exit_message
     from hiphive import ForceConstantPotential
 

@@ -41,8 +41,13 @@ def _random_quads(rng, n):
 
 def _random_fc4(fc, rng, n_clusters=60):
     s = fc.setup
-    atoms = np.concatenate([s.p2s[rng.integers(0, s.n_prim, (n_clusters, 1))],
-                            rng.integers(0, s.n_super, (n_clusters, 3))], axis=1)
+    atoms = np.concatenate(
+        [
+            s.p2s[rng.integers(0, s.n_prim, (n_clusters, 1))],
+            rng.integers(0, s.n_super, (n_clusters, 3)),
+        ],
+        axis=1,
+    )
     return SparseForceConstants(4, atoms, rng.normal(size=(n_clusters,) + (3,) * 4))
 
 
@@ -69,8 +74,9 @@ def test_normal_mode_transform(bct):
     vecs = np.stack([solve(fc, q).eigenvectors for q in quads])  # (t, 4, B, B)
     v = fc4_to_reciprocal(fc, quads, vecs)
     for t in range(2):
-        ref = np.einsum("ijkl,ia,jb,kc,ld->abcd", naive_phi4(fc, dense, quads[t]), *vecs[t],
-                        optimize=True)
+        ref = np.einsum(
+            "ijkl,ia,jb,kc,ld->abcd", naive_phi4(fc, dense, quads[t]), *vecs[t], optimize=True
+        )
         assert np.allclose(v[t], ref, rtol=0, atol=1e-12 * np.abs(ref).max())
     with pytest.raises(FC4Error, match="reciprocal lattice vector"):
         fc4_to_reciprocal(fc, np.full((4, 3), 0.1), vecs[0])
@@ -90,8 +96,10 @@ def test_phi4_permutation_symmetry(bct):
     comm = rng.integers(0, 2, size=(3, 3)) / 2.0
     quad_c = np.concatenate([[-comm.sum(axis=0)], comm])
     quad_i = _random_quads(rng, 1)[0]
-    for quad, perms in ((quad_c, list(itertools.permutations(range(4)))),
-                        (quad_i, [(0,) + p for p in itertools.permutations((1, 2, 3))])):
+    for quad, perms in (
+        (quad_c, list(itertools.permutations(range(4)))),
+        (quad_i, [(0,) + p for p in itertools.permutations((1, 2, 3))]),
+    ):
         phi = inter.atomic(quad)[0]
         for p in perms:
             permuted = inter.atomic(quad[list(p)])[0]
@@ -122,8 +130,9 @@ def test_exhaustive_matches_naive_reference(bct):
     temps = [30.0, 120.0]
     gamma, err = four_phonon_linewidths(fc, qm, ph, gps, temps, 0.1)
     assert err is None
-    ref = average_degenerate(naive_linewidths(fc, dense, qm, ph, gps, temps, 0.1),
-                             ph.frequencies[gps])
+    ref = average_degenerate(
+        naive_linewidths(fc, dense, qm, ph, gps, temps, 0.1), ph.frequencies[gps]
+    )
     assert gamma.shape == (2, 2, 6)
     assert ref.max() > 0.01
     assert np.abs(gamma - ref).max() <= 1e-8 * np.abs(ref).max()
@@ -184,8 +193,9 @@ def _sampled_z_scores(fc, qm, ph, gps, temps, exact, **kwargs):
     """(sampled − exact)/stderr over 3 seeds, and the last estimate; degenerate modes equal."""
     z = []
     for seed in range(3):
-        est, err = four_phonon_linewidths(fc, qm, ph, gps, temps, 0.1, mode="sampled",
-                                          samples=qm.n_q**2 // 4, seed=seed, **kwargs)
+        est, err = four_phonon_linewidths(
+            fc, qm, ph, gps, temps, 0.1, mode="sampled", samples=qm.n_q**2 // 4, seed=seed, **kwargs
+        )
         ok = (exact > 0) & (err > 0)
         z.append(((est - exact)[ok] / err[ok]).ravel())
         block = degenerate_block_ids(ph.frequencies[gps])
@@ -203,18 +213,21 @@ def test_sampled_agrees_with_exhaustive_within_error(bct, bct_mesh):
     temps = [60.0]
     exact, _ = four_phonon_linewidths(fc, qm, ph, gps, temps, 0.1)
     n_pairs = qm.n_q**2
-    _, err = four_phonon_linewidths(fc, qm, ph, gps, temps, 0.1, mode="sampled",
-                                    samples=n_pairs // 4, seed=0)
+    _, err = four_phonon_linewidths(
+        fc, qm, ph, gps, temps, 0.1, mode="sampled", samples=n_pairs // 4, seed=0
+    )
     assert np.all(err[exact > 0] > 0)
     z, est = _sampled_z_scores(fc, qm, ph, gps, temps, exact)
     assert np.all(np.abs(z) < 5.0)
     assert 0.3 < np.sqrt(np.mean(z**2)) < 2.0  # the stated error is the actual scatter
     # reproducible with a seed; exact (zero error) when every pair is drawn
-    again, _ = four_phonon_linewidths(fc, qm, ph, gps, temps, 0.1, mode="sampled",
-                                      samples=n_pairs // 4, seed=2)
+    again, _ = four_phonon_linewidths(
+        fc, qm, ph, gps, temps, 0.1, mode="sampled", samples=n_pairs // 4, seed=2
+    )
     assert np.array_equal(again, est)
-    full, err_full = four_phonon_linewidths(fc, qm, ph, gps[:2], temps, 0.1, mode="sampled",
-                                            samples=n_pairs)
+    full, err_full = four_phonon_linewidths(
+        fc, qm, ph, gps[:2], temps, 0.1, mode="sampled", samples=n_pairs
+    )
     assert np.allclose(full, exact[:, :2], rtol=1e-10) and np.all(err_full == 0)
 
 
@@ -222,8 +235,9 @@ def test_sampled_target_relative_error(bct, bct_mesh):
     fc, _ = bct
     qm, ph = bct_mesh
     gps = qm.ir_grid[1:3]
-    est, err = four_phonon_linewidths(fc, qm, ph, gps, [60.0], 0.1, mode="sampled",
-                                      samples=16, seed=1, target_rel_error=0.05)
+    est, err = four_phonon_linewidths(
+        fc, qm, ph, gps, [60.0], 0.1, mode="sampled", samples=16, seed=1, target_rel_error=0.05
+    )
     ok = est > 0
     assert np.all(err[ok] <= 0.05 * est[ok])
     with pytest.raises(FourPhononError, match="mode"):
@@ -243,8 +257,9 @@ def test_kappa_allocation_neyman():
     assert n.sum() == pytest.approx(300, abs=3) and n.min() >= 4
     assert n[0] > n[1] and n[2] > n[1]
     frac = kmodes / kmodes.sum()
-    s = [np.sqrt(np.var(np.einsum("ptj,tj->pt", g, frac[:, i]), ddof=1)) for i, g in
-         enumerate(pilot)]
+    s = [
+        np.sqrt(np.var(np.einsum("ptj,tj->pt", g, frac[:, i]), ddof=1)) for i, g in enumerate(pilot)
+    ]
     assert np.allclose(n / n.sum(), np.array(s) / np.sum(s), atol=0.05)
     assert np.all(kappa_allocation(pilot, kmodes, gamma, 30, 12, 1000) >= 12)
 
@@ -256,18 +271,30 @@ def test_sampled_kappa_allocation(bct, bct_mesh):
     temps = [60.0]
     exact, _ = four_phonon_linewidths(fc, qm, ph, gps, temps, 0.1)
     n_pairs = qm.n_q**2
-    z, est = _sampled_z_scores(fc, qm, ph, gps, temps, exact, allocation="kappa",
-                               gamma_other=0.5 * exact)
+    z, est = _sampled_z_scores(
+        fc, qm, ph, gps, temps, exact, allocation="kappa", gamma_other=0.5 * exact
+    )
     assert np.all(np.abs(z) < 5.0) and 0.3 < np.sqrt(np.mean(z**2)) < 2.0
-    again, _ = four_phonon_linewidths(fc, qm, ph, gps, temps, 0.1, mode="sampled",
-                                      samples=n_pairs // 4, seed=2, allocation="kappa",
-                                      gamma_other=0.5 * exact)
+    again, _ = four_phonon_linewidths(
+        fc,
+        qm,
+        ph,
+        gps,
+        temps,
+        0.1,
+        mode="sampled",
+        samples=n_pairs // 4,
+        seed=2,
+        allocation="kappa",
+        gamma_other=0.5 * exact,
+    )
     assert np.array_equal(again, est)
     with pytest.raises(FourPhononError, match="allocation"):
         four_phonon_linewidths(fc, qm, ph, gps, temps, 0.1, mode="sampled", allocation="neyman")
     with pytest.raises(FourPhononError, match="target_rel_error"):
-        four_phonon_linewidths(fc, qm, ph, gps, temps, 0.1, mode="sampled", allocation="kappa",
-                               target_rel_error=0.1)
+        four_phonon_linewidths(
+            fc, qm, ph, gps, temps, 0.1, mode="sampled", allocation="kappa", target_rel_error=0.1
+        )
 
 
 def test_lj_model_fc3_matches_finite_differences():
@@ -279,8 +306,12 @@ def test_lj_model_fc3_matches_finite_differences():
 
     fc, _ = lj_model("fcc1", (3, 3, 3), dense=False, fc3=True)
     sc = fc.setup.supercell
-    atoms = Atoms(["Ar"] * len(sc.cartesian_positions), positions=sc.cartesian_positions,
-                  cell=sc.lattice, pbc=True)
+    atoms = Atoms(
+        ["Ar"] * len(sc.cartesian_positions),
+        positions=sc.cartesian_positions,
+        cell=sc.lattice,
+        pbc=True,
+    )
     atoms.calc = LennardJones(epsilon=EPS_AR, sigma=SIGMA_AR, rc=4.5)
     a, h = fc.setup.p2s[0], 1e-3
     u0 = atoms.positions.copy()

@@ -71,8 +71,7 @@ def reference():
         return {k: z[k] for k in z.files}
 
 
-def _ours(model, ref, mode, counting=None, velocities=None, mesh=MESH,
-          parts=("3ph", "iso", "4ph")):
+def _ours(model, ref, mode, counting=None, velocities=None, mesh=MESH, parts=("3ph", "iso", "4ph")):
     """Our 1/τ (1/ps) at FourPhonon's irreducible q-points (rate kinds ``parts``).
 
     Adaptive widths from our own velocities use the eigenvectors they belong to
@@ -94,22 +93,33 @@ def _ours(model, ref, mode, counting=None, velocities=None, mesh=MESH,
     if mode == "fixed":
         sm, gv = Smearing(sigma=SIGMA), None
     else:
-        sm = Smearing(scale=1.0, reciprocal_lattice=fc.primitive.reciprocal_lattice,
-                      mesh=qm.mesh, kind="adaptive-shengbte")
+        sm = Smearing(
+            scale=1.0,
+            reciprocal_lattice=fc.primitive.reciprocal_lattice,
+            mesh=qm.mesh,
+            kind="adaptive-shengbte",
+        )
         gv = velocities
         if velocities is None:
             vo = velocity_operator(fc, qm.qpoints, cutoff_frequency=1e-3)
             ph, gv = vo.phonons, vo.group_velocities
     out = {"frequencies": ph.frequencies[gps]}
     if "3ph" in parts:
-        out["w_3ph"] = 4 * np.pi * three_phonon_linewidths(fc, qm, ph, gps, [T], sm,
-                                                           group_velocities=gv)[0]
+        out["w_3ph"] = (
+            4 * np.pi * three_phonon_linewidths(fc, qm, ph, gps, [T], sm, group_velocities=gv)[0]
+        )
     if "iso" in parts:
-        out["w_iso"] = 4 * np.pi * isotope_linewidths(ph, gps, g2, sm, group_velocities=gv,
-                                                      qmesh=qm)
+        out["w_iso"] = (
+            4 * np.pi * isotope_linewidths(ph, gps, g2, sm, group_velocities=gv, qmesh=qm)
+        )
     if "4ph" in parts:
-        out["w_4ph"] = 4 * np.pi * four_phonon_linewidths(
-            fc, qm, ph, gps, [T], sm, group_velocities=gv, counting=counting)[0][0]
+        out["w_4ph"] = (
+            4
+            * np.pi
+            * four_phonon_linewidths(
+                fc, qm, ph, gps, [T], sm, group_velocities=gv, counting=counting
+            )[0][0]
+        )
     return out
 
 
@@ -185,8 +195,10 @@ def test_adaptive_shengbte_isotope_three_and_four_phonon(adaptive, reference):
 FOURPHONON = os.environ.get("FOURPHONON_BIN")
 
 
-@pytest.mark.skipif(not FOURPHONON or not Path(FOURPHONON).is_file(),
-                    reason="FOURPHONON_BIN (path of FourPhonon's ShengBTE_cpu) not set")
+@pytest.mark.skipif(
+    not FOURPHONON or not Path(FOURPHONON).is_file(),
+    reason="FOURPHONON_BIN (path of FourPhonon's ShengBTE_cpu) not set",
+)
 def test_fourphonon_rerun_matches_stored_reference(model, reference, tmp_path):
     """Rerun stock FourPhonon (adaptive, scalebroad 1) on the stored model (minutes)."""
     import fourphonon_io
@@ -197,8 +209,12 @@ def test_fourphonon_rerun_matches_stored_reference(model, reference, tmp_path):
     fresh = fourphonon_io.read_outputs(tmp_path, T, 6)
     for key in ("w_3ph", "w_4ph", "w_iso"):
         assert np.allclose(fresh[key], reference[f"adaptive_{key}"], rtol=1e-6, atol=1e-12)
-    ours = _ours(model, reference, "adaptive",
-                 velocities=fourphonon_io.read_velocities(tmp_path, _qmesh(fc), 6))
+    ours = _ours(
+        model,
+        reference,
+        "adaptive",
+        velocities=fourphonon_io.read_velocities(tmp_path, _qmesh(fc), 6),
+    )
     assert _rel(ours["w_iso"], fresh["w_iso"]).max() < 1e-8
 
 
@@ -218,8 +234,9 @@ def lowsym():
     return fc, natural_mass_variances(fc.primitive.symbols)
 
 
-@pytest.mark.parametrize("mesh, parts", [((3, 3, 1), ("3ph", "iso", "4ph")),
-                                         ((3, 3, 2), ("3ph", "iso"))])
+@pytest.mark.parametrize(
+    "mesh, parts", [((3, 3, 1), ("3ph", "iso", "4ph")), ((3, 3, 2), ("3ph", "iso"))]
+)
 def test_low_symmetry_crystal_adaptive_shengbte(lowsym, mesh, parts):
     """Second crystal (6-atom P1 cell, 18 bands, no degenerate modes): ``adaptive-shengbte``
     with *our own* velocities reproduces FourPhonon's rates mode by mode — without

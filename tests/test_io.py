@@ -60,6 +60,7 @@ def _truncate(path, keep=0.6):
 
 # ----------------------------------------------------------------------------- structures
 
+
 def test_read_structure_poscar_cif_and_yaml(tmp_path, setup):
     from ase.io import write as ase_write
     from phonopy.interface.vasp import write_vasp
@@ -82,8 +83,7 @@ def test_read_phonopy_yaml_masses_and_matrices(tmp_path):
     from aiida_wigner.physics.cell import Cell
 
     fcc = Cell(np.eye(3) * 3.61, models.POSITIONS, [29] * 4, masses).to_phonopy()
-    ph = Phonopy(fcc, supercell_matrix=[[-1, 1, 1], [1, -1, 1], [1, 1, -1]],
-                 primitive_matrix=pmat)
+    ph = Phonopy(fcc, supercell_matrix=[[-1, 1, 1], [1, -1, 1], [1, 1, -1]], primitive_matrix=pmat)
     ph.save(str(tmp_path / "phonopy.yaml"))
     cell, smat, got_pmat = fio.read_phonopy_yaml(tmp_path / "phonopy.yaml")
     np.testing.assert_allclose(cell.masses, masses)
@@ -91,7 +91,8 @@ def test_read_phonopy_yaml_masses_and_matrices(tmp_path):
     np.testing.assert_allclose(got_pmat, pmat)
     # no primitive matrix in the yaml: identity
     Phonopy(models.unitcell().to_phonopy(), supercell_matrix=[2, 2, 2]).save(
-        str(tmp_path / "p.yaml"))
+        str(tmp_path / "p.yaml")
+    )
     _, smat, pmat2 = fio.read_phonopy_yaml(tmp_path / "p.yaml")
     np.testing.assert_array_equal(smat, np.diag([2, 2, 2]))
     np.testing.assert_array_equal(pmat2, np.eye(3))
@@ -100,8 +101,12 @@ def test_read_phonopy_yaml_masses_and_matrices(tmp_path):
 def test_read_phono3py_yaml_with_phonon_supercell(tmp_path):
     from phono3py import Phono3py
 
-    ph3 = Phono3py(models.unitcell().to_phonopy(), supercell_matrix=[2, 2, 2],
-                   phonon_supercell_matrix=[3, 3, 3], primitive_matrix=np.eye(3))
+    ph3 = Phono3py(
+        models.unitcell().to_phonopy(),
+        supercell_matrix=[2, 2, 2],
+        phonon_supercell_matrix=[3, 3, 3],
+        primitive_matrix=np.eye(3),
+    )
     ph3.save(str(tmp_path / "phono3py_params.yaml"))
     info = fio.read_phonopy_yaml_info(tmp_path / "phono3py_params.yaml")
     assert info.command == "phono3py"
@@ -115,12 +120,16 @@ def test_yaml_lengths_in_bohr_are_converted(tmp_path):
     from phonopy.physical_units import get_physical_units
 
     bohr = get_physical_units().Bohr
-    text = ("phonopy:\n  calculator: qe\nphysical_unit:\n  length: \"au\"\n"
-            "supercell_matrix:\n- [ 2, 0, 0 ]\n- [ 0, 2, 0 ]\n- [ 0, 0, 2 ]\n"
-            f"unit_cell:\n  lattice:\n  - [ {A_AU(bohr)}, 0, 0 ]\n  - [ 0, {A_AU(bohr)}, 0 ]\n"
-            f"  - [ 0, 0, {A_AU(bohr)} ]\n  points:\n"
-            + "".join(f"  - symbol: {s}\n    coordinates: {p}\n"
-                      for s, p in zip(["Au", "Cu", "Cu", "Cu"], models.POSITIONS, strict=True)))
+    text = (
+        'phonopy:\n  calculator: qe\nphysical_unit:\n  length: "au"\n'
+        "supercell_matrix:\n- [ 2, 0, 0 ]\n- [ 0, 2, 0 ]\n- [ 0, 0, 2 ]\n"
+        f"unit_cell:\n  lattice:\n  - [ {A_AU(bohr)}, 0, 0 ]\n  - [ 0, {A_AU(bohr)}, 0 ]\n"
+        f"  - [ 0, 0, {A_AU(bohr)} ]\n  points:\n"
+        + "".join(
+            f"  - symbol: {s}\n    coordinates: {p}\n"
+            for s, p in zip(["Au", "Cu", "Cu", "Cu"], models.POSITIONS, strict=True)
+        )
+    )
     (tmp_path / "phonopy.yaml").write_text(text)
     info = fio.read_phonopy_yaml_info(tmp_path / "phonopy.yaml")
     np.testing.assert_allclose(info.unitcell.lattice, np.eye(3) * models.A)
@@ -151,6 +160,7 @@ def test_bad_structure_files(tmp_path):
 
 # -------------------------------------------------------------- phonopy FORCE_CONSTANTS
 
+
 def test_force_constants_text_against_phonopy(tmp_path, setup, fc2_full):
     from phonopy.file_IO import parse_FORCE_CONSTANTS, write_FORCE_CONSTANTS
 
@@ -176,8 +186,9 @@ def test_force_constants_text_writer_round_trip(tmp_path, setup, fc2_full):
     for name in ("FULL", "COMPACT"):
         back = fio.read_force_constants_text(tmp_path / name, setup)
         np.testing.assert_allclose(back, fc2_full[setup.p2s], atol=1e-14, rtol=0)
-    np.testing.assert_allclose(parse_FORCE_CONSTANTS(str(tmp_path / "FULL")), fc2_full,
-                               atol=1e-14, rtol=0)
+    np.testing.assert_allclose(
+        parse_FORCE_CONSTANTS(str(tmp_path / "FULL")), fc2_full, atol=1e-14, rtol=0
+    )
     with pytest.raises(ValueError):
         fio.write_force_constants(tmp_path / "X", fc2_full[setup.p2s])  # compact needs p2s
 
@@ -187,17 +198,18 @@ def test_compact_rows_of_other_equivalent_atoms_are_translated(tmp_path, setup, 
     rows = np.asarray(setup.p2s) + 1  # the next unit cell's copies of the primitive atoms
     path = tmp_path / "FORCE_CONSTANTS"
     fio.write_force_constants(path, fc2_full[rows], p2s=rows)
-    np.testing.assert_allclose(fio.read_force_constants_text(path, setup),
-                               fc2_full[setup.p2s], atol=1e-12, rtol=0)
+    np.testing.assert_allclose(
+        fio.read_force_constants_text(path, setup), fc2_full[setup.p2s], atol=1e-12, rtol=0
+    )
     fio.write_fc2_hdf5(tmp_path / "fc2.hdf5", fc2_full[rows], p2s=rows)
-    np.testing.assert_allclose(fio.read_fc2_hdf5(tmp_path / "fc2.hdf5", setup),
-                               fc2_full[setup.p2s], atol=1e-12, rtol=0)
+    np.testing.assert_allclose(
+        fio.read_fc2_hdf5(tmp_path / "fc2.hdf5", setup), fc2_full[setup.p2s], atol=1e-12, rtol=0
+    )
     # fc3 needs translation-invariant numbers: take them from the hiphive model
     fcs = models.hiphive_fcp().get_force_constants(setup.supercell.to_ase())
     fc3 = fcs.get_fc_array(3)
     fio.write_fc3_hdf5(tmp_path / "fc3.hdf5", fc3[rows], p2s=rows)
-    np.testing.assert_array_equal(fio.read_fc3_hdf5(tmp_path / "fc3.hdf5", setup),
-                                  fc3[setup.p2s])
+    np.testing.assert_array_equal(fio.read_fc3_hdf5(tmp_path / "fc3.hdf5", setup), fc3[setup.p2s])
 
 
 def test_bad_force_constants_text(tmp_path, setup, fc2_full):
@@ -229,15 +241,21 @@ def test_bad_force_constants_text(tmp_path, setup, fc2_full):
 
 # ------------------------------------------------------------------------------ HDF5
 
+
 def test_fc2_hdf5_against_phonopy_and_phono3py(tmp_path, setup, fc2_full):
     from phono3py.file_IO import read_fc2_from_hdf5, write_fc2_to_hdf5
     from phonopy.file_IO import read_force_constants_hdf5, write_force_constants_to_hdf5
 
     write_force_constants_to_hdf5(fc2_full, filename=str(tmp_path / "full.hdf5"))
-    write_force_constants_to_hdf5(fc2_full[setup.p2s], filename=str(tmp_path / "c.hdf5"),
-                                  p2s_map=setup.p2s)
-    write_fc2_to_hdf5(fc2_full[setup.p2s], filename=str(tmp_path / "fc2.hdf5"),
-                      p2s_map=setup.p2s, physical_unit="eV/angstrom^2")
+    write_force_constants_to_hdf5(
+        fc2_full[setup.p2s], filename=str(tmp_path / "c.hdf5"), p2s_map=setup.p2s
+    )
+    write_fc2_to_hdf5(
+        fc2_full[setup.p2s],
+        filename=str(tmp_path / "fc2.hdf5"),
+        p2s_map=setup.p2s,
+        physical_unit="eV/angstrom^2",
+    )
     for name in ("full.hdf5", "c.hdf5", "fc2.hdf5"):
         ours = fio.read_fc2_hdf5(tmp_path / name, setup)
         theirs = read_force_constants_hdf5(str(tmp_path / name))
@@ -245,10 +263,12 @@ def test_fc2_hdf5_against_phonopy_and_phono3py(tmp_path, setup, fc2_full):
         np.testing.assert_array_equal(ours, theirs)
     # our writer, read by phono3py and by us
     fio.write_fc2_hdf5(tmp_path / "ours.hdf5", fc2_full[setup.p2s], p2s=setup.p2s)
-    np.testing.assert_array_equal(read_fc2_from_hdf5(str(tmp_path / "ours.hdf5"),
-                                                     p2s_map=setup.p2s), fc2_full[setup.p2s])
-    np.testing.assert_array_equal(fio.read_fc2_hdf5(tmp_path / "ours.hdf5", setup),
-                                  fc2_full[setup.p2s])
+    np.testing.assert_array_equal(
+        read_fc2_from_hdf5(str(tmp_path / "ours.hdf5"), p2s_map=setup.p2s), fc2_full[setup.p2s]
+    )
+    np.testing.assert_array_equal(
+        fio.read_fc2_hdf5(tmp_path / "ours.hdf5", setup), fc2_full[setup.p2s]
+    )
 
 
 def test_fc2_hdf5_physical_unit_is_converted(tmp_path, setup, fc2_full):
@@ -257,26 +277,28 @@ def test_fc2_hdf5_physical_unit_is_converted(tmp_path, setup, fc2_full):
 
     u = get_physical_units()
     write_fc2_to_hdf5(fc2_full, filename=str(tmp_path / "fc2.hdf5"), physical_unit="Ry/au^2")
-    np.testing.assert_allclose(fio.read_fc2_hdf5(tmp_path / "fc2.hdf5", setup),
-                               fc2_full[setup.p2s] * u.Rydberg / u.Bohr**2)
+    np.testing.assert_allclose(
+        fio.read_fc2_hdf5(tmp_path / "fc2.hdf5", setup), fc2_full[setup.p2s] * u.Rydberg / u.Bohr**2
+    )
 
 
 def test_fc3_hdf5_against_phono3py(tmp_path, setup, fc3_full):
     from phono3py.file_IO import read_fc3_from_hdf5, write_fc3_to_hdf5
 
     write_fc3_to_hdf5(fc3_full, filename=str(tmp_path / "full.hdf5"))
-    write_fc3_to_hdf5(fc3_full[setup.p2s], filename=str(tmp_path / "c.hdf5"),
-                      p2s_map=setup.p2s)
+    write_fc3_to_hdf5(fc3_full[setup.p2s], filename=str(tmp_path / "c.hdf5"), p2s_map=setup.p2s)
     for name in ("full.hdf5", "c.hdf5"):
         ours = fio.read_fc3_hdf5(tmp_path / name, setup)
         theirs = read_fc3_from_hdf5(str(tmp_path / name))
         theirs = theirs[setup.p2s] if theirs.shape[0] == 32 else theirs
         np.testing.assert_array_equal(ours, theirs)
     fio.write_fc3_hdf5(tmp_path / "ours.hdf5", fc3_full[setup.p2s], p2s=setup.p2s)
-    np.testing.assert_array_equal(read_fc3_from_hdf5(str(tmp_path / "ours.hdf5"),
-                                                     p2s_map=setup.p2s), fc3_full[setup.p2s])
-    np.testing.assert_array_equal(fio.read_fc3_hdf5(tmp_path / "ours.hdf5", setup),
-                                  fc3_full[setup.p2s])
+    np.testing.assert_array_equal(
+        read_fc3_from_hdf5(str(tmp_path / "ours.hdf5"), p2s_map=setup.p2s), fc3_full[setup.p2s]
+    )
+    np.testing.assert_array_equal(
+        fio.read_fc3_hdf5(tmp_path / "ours.hdf5", setup), fc3_full[setup.p2s]
+    )
 
 
 def test_fc3_hdf5_nonzero_mask_is_applied(tmp_path, setup, fc3_full):
@@ -284,8 +306,9 @@ def test_fc3_hdf5_nonzero_mask_is_applied(tmp_path, setup, fc3_full):
 
     compact = fc3_full[setup.p2s]
     mask = (np.random.default_rng(0).random(compact.shape[:3]) > 0.5).astype("byte")
-    write_fc3_to_hdf5(compact, fc3_nonzero_indices=mask, filename=str(tmp_path / "fc3.hdf5"),
-                      p2s_map=setup.p2s)
+    write_fc3_to_hdf5(
+        compact, fc3_nonzero_indices=mask, filename=str(tmp_path / "fc3.hdf5"), p2s_map=setup.p2s
+    )
     got = fio.read_fc3_hdf5(tmp_path / "fc3.hdf5", setup)
     np.testing.assert_array_equal(got, compact * mask[..., None, None, None])
 
@@ -345,6 +368,7 @@ def test_bad_hdf5_files(tmp_path, setup, fc2_full, fc3_full):
 
 # ------------------------------------------------------------------ ShengBTE / FourPhonon
 
+
 @pytest.mark.parametrize("which", ["cu3au", "fcc-unit", "fcc-primitive"])
 def test_shengbte_fc3_round_trip(tmp_path, fc3_full, which):
     s = models.setup() if which == "cu3au" else models.fcc_setup()
@@ -379,17 +403,19 @@ def test_fourphonon_fc4_round_trip(tmp_path, which):
     back = fio.read_fourphonon_fc4(path, s)
     assert isinstance(back, SparseForceConstants) and back.order == 4
     assert np.all(np.isin(back.atoms[:, 0], s.p2s))
-    np.testing.assert_allclose(back.to_dense_compact(s.p2s, s.n_super),
-                               fc4.to_dense_compact(s.p2s, s.n_super), atol=1e-13, rtol=0)
+    np.testing.assert_allclose(
+        back.to_dense_compact(s.p2s, s.n_super),
+        fc4.to_dense_compact(s.p2s, s.n_super),
+        atol=1e-13,
+        rtol=0,
+    )
 
 
 def test_shengbte_blocks_for_the_same_triplet_are_summed(tmp_path, setup):
     """Two blocks that are periodic images in the 2x2x2 supercell add up."""
     head = "2\n\n"
-    values = "".join(f"{a} {b} {c} 0.5\n" for a in (1, 2, 3) for b in (1, 2, 3)
-                     for c in (1, 2, 3))
-    blocks = (f"1\n0 0 0\n3.75 0 0\n1 2 3\n{values}\n"
-              f"2\n0 0 0\n-3.75 0 0\n1 2 3\n{values}")
+    values = "".join(f"{a} {b} {c} 0.5\n" for a in (1, 2, 3) for b in (1, 2, 3) for c in (1, 2, 3))
+    blocks = f"1\n0 0 0\n3.75 0 0\n1 2 3\n{values}\n2\n0 0 0\n-3.75 0 0\n1 2 3\n{values}"
     path = tmp_path / "FORCE_CONSTANTS_3RD"
     path.write_text(head + blocks)
     fc3 = fio.read_shengbte_fc3(path, setup)
@@ -486,6 +512,7 @@ def test_bad_fourphonon_files(tmp_path, setup):
 
 # ------------------------------------------------------------------------------ hiphive
 
+
 def test_hiphive_fcp_against_hiphive(tmp_path, setup):
     fcp = models.hiphive_fcp()
     path = tmp_path / "model.fcp"
@@ -532,8 +559,7 @@ def test_bad_hiphive_inputs(tmp_path, setup):
     fcp = models.hiphive_fcp()
     path = tmp_path / "model.fcp"
     fcp.write(str(path))
-    other = SupercellSetup.build(Cell(np.eye(3) * 4.1, models.POSITIONS, models.NUMBERS),
-                                 [2, 2, 2])
+    other = SupercellSetup.build(Cell(np.eye(3) * 4.1, models.POSITIONS, models.NUMBERS), [2, 2, 2])
     with _raises(path, "Å\\^3/atom"):
         fio.read_hiphive(path, other, origin="POSCAR")
     small = SupercellSetup.build(models.unitcell(), [1, 1, 1])
@@ -549,6 +575,7 @@ def test_bad_hiphive_inputs(tmp_path, setup):
 
 # ------------------------------------------------------------------ load_force_constants
 
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, setup, fc2_full, fc3_full):
     from phono3py import Phono3py
@@ -556,8 +583,9 @@ def files(tmp_path_factory, setup, fc2_full, fc3_full):
     from phonopy.interface.vasp import write_vasp
 
     d = tmp_path_factory.mktemp("io_files")
-    ph3 = Phono3py(models.unitcell().to_phonopy(), supercell_matrix=[2, 2, 2],
-                   primitive_matrix=np.eye(3))
+    ph3 = Phono3py(
+        models.unitcell().to_phonopy(), supercell_matrix=[2, 2, 2], primitive_matrix=np.eye(3)
+    )
     ph3.save(str(d / "phono3py_params.yaml"))
     write_vasp(str(d / "POSCAR"), models.unitcell().to_phonopy())
     write_fc2_to_hdf5(fc2_full[setup.p2s], filename=str(d / "fc2.hdf5"), p2s_map=setup.p2s)
@@ -570,35 +598,53 @@ def files(tmp_path_factory, setup, fc2_full, fc3_full):
 
 
 def test_detect_format(files):
-    expected = {"fc2.hdf5": "phonopy-hdf5", "fc3.hdf5": "phono3py-hdf5",
-                "FORCE_CONSTANTS": "phonopy-text", "FORCE_CONSTANTS_3RD": "shengbte",
-                "FORCE_CONSTANTS_4TH": "fourphonon", "model.fcp": "hiphive-fcp"}
+    expected = {
+        "fc2.hdf5": "phonopy-hdf5",
+        "fc3.hdf5": "phono3py-hdf5",
+        "FORCE_CONSTANTS": "phonopy-text",
+        "FORCE_CONSTANTS_3RD": "shengbte",
+        "FORCE_CONSTANTS_4TH": "fourphonon",
+        "model.fcp": "hiphive-fcp",
+    }
     for name, fmt in expected.items():
         assert fio.detect_format(files / name) == fmt, name
 
 
 def test_load_from_phono3py_yaml(files, setup, fc2_full, fc3_full):
-    fc = fio.load_force_constants(cell=files / "phono3py_params.yaml", fc2=files / "fc2.hdf5",
-                                  fc3=files / "fc3.hdf5", fc4=files / "FORCE_CONSTANTS_4TH")
+    fc = fio.load_force_constants(
+        cell=files / "phono3py_params.yaml",
+        fc2=files / "fc2.hdf5",
+        fc3=files / "fc3.hdf5",
+        fc4=files / "FORCE_CONSTANTS_4TH",
+    )
     assert isinstance(fc, ForceConstants) and fc.orders == [2, 3, 4]
     np.testing.assert_array_equal(fc.fc2, fc2_full[setup.p2s])
     np.testing.assert_array_equal(fc.fc3, fc3_full[setup.p2s])
     ref4 = models.random_sparse_fc4(setup)
-    np.testing.assert_allclose(fc.fc4.to_dense_compact(setup.p2s, 32),
-                               ref4.to_dense_compact(setup.p2s, 32), atol=1e-13)
-    assert fc.source["cell"] == {"format": "phono3py-yaml",
-                                 "file": str(files / "phono3py_params.yaml")}
+    np.testing.assert_allclose(
+        fc.fc4.to_dense_compact(setup.p2s, 32), ref4.to_dense_compact(setup.p2s, 32), atol=1e-13
+    )
+    assert fc.source["cell"] == {
+        "format": "phono3py-yaml",
+        "file": str(files / "phono3py_params.yaml"),
+    }
     assert fc.source["fc2"]["format"] == "phonopy-hdf5"
     assert fc.source["fc3"]["format"] == "phono3py-hdf5"
-    assert fc.source["fc4"] == {"format": "fourphonon", "reference_cell": "unit",
-                                "file": str(files / "FORCE_CONSTANTS_4TH")}
+    assert fc.source["fc4"] == {
+        "format": "fourphonon",
+        "reference_cell": "unit",
+        "file": str(files / "FORCE_CONSTANTS_4TH"),
+    }
 
 
 def test_load_from_poscar_and_text_files(files, setup, fc2_full, fc3_full):
-    fc = fio.load_force_constants(structure=files / "POSCAR", supercell=[2, 2, 2],
-                                  fc2=files / "FORCE_CONSTANTS",
-                                  fc3=files / "FORCE_CONSTANTS_3RD",
-                                  masses={"Cu": 65.0})
+    fc = fio.load_force_constants(
+        structure=files / "POSCAR",
+        supercell=[2, 2, 2],
+        fc2=files / "FORCE_CONSTANTS",
+        fc3=files / "FORCE_CONSTANTS_3RD",
+        masses={"Cu": 65.0},
+    )
     np.testing.assert_allclose(fc.fc2, fc2_full[setup.p2s], atol=1e-14)
     np.testing.assert_allclose(fc.fc3, fc3_full[setup.p2s], atol=1e-13)
     np.testing.assert_allclose(fc.setup.unitcell.masses[1:], 65.0)
@@ -613,8 +659,9 @@ def test_load_from_fcp(files, setup, fc2_full):
     np.testing.assert_array_equal(fc.fc2, fcs.get_fc_array(2)[setup.p2s])
     assert fc.source["fc2"]["format"] == "hiphive-fcp"
     # an fc2 file wins over the potential's second order
-    fc = fio.load_force_constants(cell=files / "phono3py_params.yaml",
-                                  fc2=files / "fc2.hdf5", fcp=files / "model.fcp")
+    fc = fio.load_force_constants(
+        cell=files / "phono3py_params.yaml", fc2=files / "fc2.hdf5", fcp=files / "model.fcp"
+    )
     np.testing.assert_array_equal(fc.fc2, fc2_full[setup.p2s])
     np.testing.assert_array_equal(fc.fc3, fcs.get_fc_array(3)[setup.p2s])
     assert fc.source["fc2"]["format"] == "phonopy-hdf5"
@@ -631,12 +678,15 @@ def test_load_shengbte_of_the_primitive_cell(tmp_path, fc3_full):
     fio.write_fc2_hdf5(tmp_path / "fc2.hdf5", np.zeros((1, 32, 3, 3)), p2s=s.p2s)
     compact = fc3_full[s.p2s]
     for reference in ("primitive", "unit"):
-        fio.write_shengbte_fc3(tmp_path / "FORCE_CONSTANTS_3RD", compact, s,
-                               reference=reference)
+        fio.write_shengbte_fc3(tmp_path / "FORCE_CONSTANTS_3RD", compact, s, reference=reference)
         for pmat in ("F", "auto"):
-            fc = fio.load_force_constants(structure=tmp_path / "POSCAR", supercell=[2, 2, 2],
-                                          primitive_matrix=pmat, fc2=tmp_path / "fc2.hdf5",
-                                          fc3=tmp_path / "FORCE_CONSTANTS_3RD")
+            fc = fio.load_force_constants(
+                structure=tmp_path / "POSCAR",
+                supercell=[2, 2, 2],
+                primitive_matrix=pmat,
+                fc2=tmp_path / "fc2.hdf5",
+                fc3=tmp_path / "FORCE_CONSTANTS_3RD",
+            )
             assert fc.setup.n_prim == 1
             np.testing.assert_allclose(fc.fc3, compact, atol=1e-13, rtol=0)
             assert fc.source["fc3"]["reference_cell"] == reference
@@ -645,17 +695,23 @@ def test_load_shengbte_of_the_primitive_cell(tmp_path, fc3_full):
 def test_load_phonon_supercell_of_phono3py(tmp_path, fc2_full):
     from phono3py import Phono3py
 
-    ph3 = Phono3py(models.unitcell().to_phonopy(), supercell_matrix=[1, 1, 1],
-                   phonon_supercell_matrix=[2, 2, 2], primitive_matrix=np.eye(3))
+    ph3 = Phono3py(
+        models.unitcell().to_phonopy(),
+        supercell_matrix=[1, 1, 1],
+        phonon_supercell_matrix=[2, 2, 2],
+        primitive_matrix=np.eye(3),
+    )
     ph3.save(str(tmp_path / "phono3py_disp.yaml"))
     fio.write_fc2_hdf5(tmp_path / "fc2.hdf5", fc2_full)
-    fc = fio.load_force_constants(cell=tmp_path / "phono3py_disp.yaml",
-                                  fc2=tmp_path / "fc2.hdf5")
+    fc = fio.load_force_constants(cell=tmp_path / "phono3py_disp.yaml", fc2=tmp_path / "fc2.hdf5")
     assert fc.setup.n_super == 32
     fio.write_fc3_hdf5(tmp_path / "fc3.hdf5", np.zeros((4, 4, 4, 3, 3, 3)), p2s=np.arange(4))
     with _raises(tmp_path / "fc2.hdf5", "phonon supercell"):
-        fio.load_force_constants(cell=tmp_path / "phono3py_disp.yaml",
-                                 fc2=tmp_path / "fc2.hdf5", fc3=tmp_path / "fc3.hdf5")
+        fio.load_force_constants(
+            cell=tmp_path / "phono3py_disp.yaml",
+            fc2=tmp_path / "fc2.hdf5",
+            fc3=tmp_path / "fc3.hdf5",
+        )
 
 
 def test_load_errors(tmp_path, files):
@@ -682,8 +738,13 @@ def test_load_errors(tmp_path, files):
     with _raises(big, "64 supercell atoms", "has 32", "POSCAR", "2x2x2 of 4 atoms"):
         fio.load_force_constants(structure=files / "POSCAR", supercell=[2, 2, 2], fc2=big)
     with _raises(files / "POSCAR", "no second-order"):
-        fio.load_force_constants(structure=files / "POSCAR", supercell=[2, 2, 2],
-                                 fc3=files / "fc3.hdf5")
+        fio.load_force_constants(
+            structure=files / "POSCAR", supercell=[2, 2, 2], fc3=files / "fc3.hdf5"
+        )
     with _raises(files / "POSCAR", "3 masses", "4 atoms"):
-        fio.load_force_constants(structure=files / "POSCAR", supercell=[2, 2, 2],
-                                 fc2=files / "fc2.hdf5", masses=[1, 2, 3])
+        fio.load_force_constants(
+            structure=files / "POSCAR",
+            supercell=[2, 2, 2],
+            fc2=files / "fc2.hdf5",
+            masses=[1, 2, 3],
+        )

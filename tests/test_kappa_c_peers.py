@@ -33,10 +33,13 @@ import bench_kappa_c_peer as peer  # noqa: E402
 
 ANPHON = os.environ.get("ALAMODE_ANPHON")
 KALDO = os.environ.get("KALDO_PYTHON")
-needs_anphon = pytest.mark.skipif(not ANPHON or not Path(ANPHON).is_file(),
-                                  reason="ALAMODE_ANPHON (path of anphon) not set")
-needs_kaldo = pytest.mark.skipif(not KALDO or not Path(KALDO).is_file(),
-                                 reason="KALDO_PYTHON (python of a venv with kaldo) not set")
+needs_anphon = pytest.mark.skipif(
+    not ANPHON or not Path(ANPHON).is_file(), reason="ALAMODE_ANPHON (path of anphon) not set"
+)
+needs_kaldo = pytest.mark.skipif(
+    not KALDO or not Path(KALDO).is_file(),
+    reason="KALDO_PYTHON (python of a venv with kaldo) not set",
+)
 
 TEMPS = peer.TEMPERATURES
 MESH = {"cu3au": (8, 8, 8), "p1": (6, 6, 6)}
@@ -86,9 +89,11 @@ def test_default_kappa_c_equals_smm19_reweighted_per_pair():
 #:   python benchmarks/bench_kappa_c_peer.py --model p1 --peers kaldo
 #: (run_kaldo: format vasp-sheng from our FC2, is_unfolding=True, diffusivity_shape
 #: lorentz, diffusivity_bandwidth = 2π·0.05 rad/ps).
-KALDO_P1 = [[0.56253445, 0.61433095, 0.71023637],
-            [0.67098272, 0.73414838, 0.86686701],
-            [0.67689651, 0.74064779, 0.87550026]]
+KALDO_P1 = [
+    [0.56253445, 0.61433095, 0.71023637],
+    [0.67098272, 0.73414838, 0.86686701],
+    [0.67689651, 0.74064779, 0.87550026],
+]
 
 
 def _ours_qhgk_p1(fc):
@@ -131,9 +136,11 @@ def test_qhgk_reweighted_kappa_matches_kaldo_run(models, tmp_path):
 #:   al = b.run_anphon('/path/to/anphon', fc, (6, 6, 6), b.TEMPERATURES, None, '.');
 #:   print(b.compare_alamode(fc, (6, 6, 6), b.TEMPERATURES, al)['kappa_C_alamode'])"
 #: (and the same for 'cu3au' on (8, 8, 8)).
-ANPHON_P1 = [[0.0709145896, 0.0804301662, 0.1143854786],
-             [0.1857209425, 0.2083479309, 0.2886240555],
-             [0.2166142494, 0.2372401426, 0.3208612516]]
+ANPHON_P1 = [
+    [0.0709145896, 0.0804301662, 0.1143854786],
+    [0.1857209425, 0.2083479309, 0.2886240555],
+    [0.2166142494, 0.2372401426, 0.3208612516],
+]
 #: Cu₃Au: cubic, xx = yy = zz.
 ANPHON_CU3AU = [0.0192095007, 0.0463830674, 0.0578086708]
 
@@ -158,8 +165,9 @@ def test_kappa_c_matches_anphon_numbers_with_its_little_group_projection(models)
     only slowly with the mesh (projected/ours 0.44–0.66 on 20×20×20)."""
     fc = models["cu3au"]
     projected = _ours_kappa_c(fc, "cu3au", projected=True)
-    np.testing.assert_allclose(projected, np.repeat(np.array(ANPHON_CU3AU)[:, None], 3, 1),
-                               rtol=3e-6)
+    np.testing.assert_allclose(
+        projected, np.repeat(np.array(ANPHON_CU3AU)[:, None], 3, 1), rtol=3e-6
+    )
     ours = _ours_kappa_c(fc, "cu3au")
     assert np.all(ours[:, 0] > 3 * np.array(ANPHON_CU3AU))
 

@@ -38,15 +38,15 @@ RTOL = 1e-10
 def _model(kind):
     if kind == "triclinic":
         lattice = [[3.9, 0.0, 0.0], [0.45, 3.7, 0.0], [0.3, -0.35, 4.1]]
-        unit = Cell(lattice, [[0.0, 0.0, 0.0], [0.31, 0.42, 0.18], [0.62, 0.17, 0.55]],
-                    [14, 32, 6])
+        unit = Cell(lattice, [[0.0, 0.0, 0.0], [0.31, 0.42, 0.18], [0.62, 0.17, 0.55]], [14, 32, 6])
         setup = SupercellSetup.build(unit, [2, 2, 2])
         cutoff = 3.6
     else:
         setup = SupercellSetup.build(seed_model.seed_setup().unitcell, [2, 2, 1])
         cutoff = 4.0
-    return ForceConstants(setup, seed_model.seed_fc2(setup, cutoff),
-                          seed_model.seed_fc3(setup, cutoff))
+    return ForceConstants(
+        setup, seed_model.seed_fc2(setup, cutoff), seed_model.seed_fc3(setup, cutoff)
+    )
 
 
 @pytest.fixture(scope="module", params=["triclinic", "seed-2x2x1"])
@@ -61,7 +61,7 @@ def _leg_phases(setup, q):
     for a in range(n):
         for j in range(N):
             count, offset = setup.multi[j, a]
-            out[a, j] = np.exp(2j * np.pi * setup.svecs[offset:offset + count] @ q).mean()
+            out[a, j] = np.exp(2j * np.pi * setup.svecs[offset : offset + count] @ q).mean()
     return out * np.exp(2j * np.pi * setup.primitive.positions @ q)[:, None]
 
 
@@ -71,8 +71,16 @@ def _reference_v3(fc, q0, q1, q2, e0, e1, e2):
     n = s.n_prim
     onehot = np.eye(n)[s.s2pp]  # (N, n)
     p0 = np.exp(2j * np.pi * s.primitive.positions @ q0)
-    phi = np.einsum("ajkxyz,a,aj,ak,jb,kc->axbycz", fc.fc3, p0, _leg_phases(s, q1),
-                    _leg_phases(s, q2), onehot, onehot, optimize=True).reshape((3 * n,) * 3)
+    phi = np.einsum(
+        "ajkxyz,a,aj,ak,jb,kc->axbycz",
+        fc.fc3,
+        p0,
+        _leg_phases(s, q1),
+        _leg_phases(s, q2),
+        onehot,
+        onehot,
+        optimize=True,
+    ).reshape((3 * n,) * 3)
     w = 1.0 / np.sqrt(np.repeat(s.primitive.masses, 3))
     phi = phi * w[:, None, None] * w[None, :, None] * w[None, None, :]
     return np.einsum("ijk,ia,jb,kc->abc", phi, e0, e1, e2, optimize=True)
@@ -85,11 +93,31 @@ def test_cubic_strength_equals_dense_reference(model):
     q2 = -q0[None] - q1 + np.array([1.0, 0.0, -1.0])  # q0 + q1 + q2 = G ≠ 0
     ph0, ph1, ph2 = solve(model, q0[None]), solve(model, q1), solve(model, q2)
     inter = CubicInteraction(model)
-    got = inter.strength(q0, ph0.eigenvectors[0], inter.phases(q1), ph1.eigenvectors,
-                         inter.phases(q2), ph2.eigenvectors)
-    ref = np.stack([np.abs(_reference_v3(model, q0, q1[t], q2[t], ph0.eigenvectors[0],
-                                         ph1.eigenvectors[t], ph2.eigenvectors[t])) ** 2
-                    for t in range(len(q1))])
+    got = inter.strength(
+        q0,
+        ph0.eigenvectors[0],
+        inter.phases(q1),
+        ph1.eigenvectors,
+        inter.phases(q2),
+        ph2.eigenvectors,
+    )
+    ref = np.stack(
+        [
+            np.abs(
+                _reference_v3(
+                    model,
+                    q0,
+                    q1[t],
+                    q2[t],
+                    ph0.eigenvectors[0],
+                    ph1.eigenvectors[t],
+                    ph2.eigenvectors[t],
+                )
+            )
+            ** 2
+            for t in range(len(q1))
+        ]
+    )
     assert np.abs(got - ref).max() <= RTOL * np.abs(ref).max()
 
 
@@ -106,24 +134,43 @@ def _reference_linewidths(fc, qmesh, ph, temps, smearing, gv):
     ncut = sm.cutoff("3ph")
 
     def g(x, s):
-        return np.where((s > 0) & (np.abs(x) <= ncut * s),
-                        np.exp(-0.5 * (x / np.where(s > 0, s, 1.0)) ** 2)
-                        / (np.sqrt(2 * np.pi) * np.where(s > 0, s, 1.0)), 0.0)
+        return np.where(
+            (s > 0) & (np.abs(x) <= ncut * s),
+            np.exp(-0.5 * (x / np.where(s > 0, s, 1.0)) ** 2)
+            / (np.sqrt(2 * np.pi) * np.where(s > 0, s, 1.0)),
+            0.0,
+        )
 
     out = np.zeros((len(temps), len(qmesh.ir_grid), freqs.shape[1]))
     for ig, gp in enumerate(qmesh.ir_grid):
         trip = triplets_at_q(qmesh, gp)
         for a, b, w in zip(trip.q1, trip.q2, trip.weights, strict=True):
-            v2 = np.abs(_reference_v3(fc, ph.qpoints[gp], ph.qpoints[a], ph.qpoints[b],
-                                      ph.eigenvectors[gp], ph.eigenvectors[a],
-                                      ph.eigenvectors[b])) ** 2
+            v2 = (
+                np.abs(
+                    _reference_v3(
+                        fc,
+                        ph.qpoints[gp],
+                        ph.qpoints[a],
+                        ph.qpoints[b],
+                        ph.eigenvectors[gp],
+                        ph.eigenvectors[a],
+                        ph.eigenvectors[b],
+                    )
+                )
+                ** 2
+            )
             shape = (1,) + freqs.shape[1:] * 2
-            s_sum, s_p, s_m = (x[0] for x in three_phonon._triplet_widths(
-                sm, gvp, floor2, np.array([a]), np.array([b]), minus, shape))
+            s_sum, s_p, s_m = (
+                x[0]
+                for x in three_phonon._triplet_widths(
+                    sm, gvp, floor2, np.array([a]), np.array([b]), minus, shape
+                )
+            )
             f0, f1, f2 = freqs[gp][:, None, None], freqs[a][None, :, None], freqs[b][None, None]
             n1, n2 = occ[:, a][:, None, :, None], occ[:, b][:, None, None, :]
-            term = ((n1 + n2 + 1) * g(f0 - f1 - f2, s_sum)
-                    + (n1 - n2) * (g(f0 + f1 - f2, s_p) - g(f0 - f1 + f2, s_m)))
+            term = (n1 + n2 + 1) * g(f0 - f1 - f2, s_sum) + (n1 - n2) * (
+                g(f0 + f1 - f2, s_p) - g(f0 - f1 + f2, s_m)
+            )
             pref = v2 * inv[gp][:, None, None] * inv[a][None, :, None] * inv[b][None, None]
             out[:, ig] += w * np.sum(pref[None] * term, axis=(2, 3))
     out *= three_phonon.THREE_PHONON_FACTOR / qmesh.n_q
@@ -140,12 +187,20 @@ def test_three_phonon_linewidths_equal_dense_reference(model, kind):
     qmesh = QMesh.build(model.primitive, (2, 2, 2) if kind == "gaussian" else (3, 3, 3))
     ph = solve(model, qmesh.qpoints)
     gv = velocity_operator(model, qmesh.qpoints).group_velocities
-    sm = (Smearing(sigma=0.3) if kind == "gaussian" else
-          Smearing(scale=2.0, reciprocal_lattice=model.primitive.reciprocal_lattice,
-                   mesh=qmesh.mesh, kind="adaptive"))
+    sm = (
+        Smearing(sigma=0.3)
+        if kind == "gaussian"
+        else Smearing(
+            scale=2.0,
+            reciprocal_lattice=model.primitive.reciprocal_lattice,
+            mesh=qmesh.mesh,
+            kind="adaptive",
+        )
+    )
     temps = [150.0, 600.0]
-    got = three_phonon.three_phonon_linewidths(model, qmesh, ph, qmesh.ir_grid, temps, sm,
-                                               group_velocities=gv, chunk=5)
+    got = three_phonon.three_phonon_linewidths(
+        model, qmesh, ph, qmesh.ir_grid, temps, sm, group_velocities=gv, chunk=5
+    )
     ref = _reference_linewidths(model, qmesh, ph, temps, sm, gv)
     assert ref.max() > 0
     assert np.abs(got - ref).max() <= RTOL * ref.max()

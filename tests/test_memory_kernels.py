@@ -39,16 +39,17 @@ KINDS = ("fixed", "adaptive", "adaptive-shengbte")
 def _smearing(kind, fc, qm):
     if kind == "fixed":
         return Smearing(sigma=0.15)
-    return Smearing(scale=0.7, reciprocal_lattice=fc.primitive.reciprocal_lattice,
-                    mesh=qm.mesh, kind=kind)
+    return Smearing(
+        scale=0.7, reciprocal_lattice=fc.primitive.reciprocal_lattice, mesh=qm.mesh, kind=kind
+    )
 
 
 def _dense_widths(kind, gv, qm, rec):
     """σ (n_q, B) in THz written out from the definitions (scattering/smearing.py)."""
     m = np.asarray(qm.mesh, dtype=float)
     if kind == "adaptive":
-        first = 0.7 ** 2 * ((gv @ rec / m) ** 2).sum(-1) / 6.0
-        floor = 0.7 ** 2 * ((gv @ rec / m ** 2) ** 2).sum(-1).mean(0) / 6.0
+        first = 0.7**2 * ((gv @ rec / m) ** 2).sum(-1) / 6.0
+        floor = 0.7**2 * ((gv @ rec / m**2) ** 2).sum(-1).mean(0) / 6.0
         return np.maximum(np.sqrt(first + floor[None]), ADAPTIVE_SIGMA_FLOOR)
     sigma = 0.5 * np.abs(little_group_average(qm, gv) @ rec / m).max(-1)  # ShengBTE: no scale
     return np.maximum(sigma, shengbte_isotope_floor(sigma))
@@ -90,8 +91,7 @@ def test_isotope_kernel_equals_dense_formula(kind, case, cu3au_fc, lowsym6):
     gv = harmonic.velocity_operator(fc, qm.qpoints, cutoff_frequency=1e-3).group_velocities
     g2 = natural_mass_variances(fc.primitive.symbols) + 1e-3  # Au is mono-isotopic
     gps = qm.ir_grid
-    ours = isotope_linewidths(ph, gps, g2, _smearing(kind, fc, qm), group_velocities=gv,
-                              qmesh=qm)
+    ours = isotope_linewidths(ph, gps, g2, _smearing(kind, fc, qm), group_velocities=gv, qmesh=qm)
     dense = _dense_isotope(ph, gps, g2, kind, gv, qm, fc.primitive.reciprocal_lattice)
     assert dense.max() > 0
     np.testing.assert_allclose(ours, dense, rtol=1e-12, atol=1e-14 * dense.max())

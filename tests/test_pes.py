@@ -59,8 +59,15 @@ def quartic(tmp_path_factory):
     fcp.write(str(path))
     poscar = path.parent / "POSCAR"
     unit.write(str(poscar), format="vasp")
-    return {"unit": unit, "setup": setup, "fcp": fcp, "path": path, "poscar": poscar,
-            "cs": cs, "params": params}
+    return {
+        "unit": unit,
+        "setup": setup,
+        "fcp": fcp,
+        "path": path,
+        "poscar": poscar,
+        "cs": cs,
+        "params": params,
+    }
 
 
 def _omega2(fc, q, band):
@@ -78,8 +85,9 @@ def _mass_weighted_supercell_fc2(evaluated):
     return d * s[:, None] * s[None, :]
 
 
-@pytest.mark.parametrize("q,supercell", [(M, [2, 2, 2]), ([0.25, 0.0, 0.0], [4, 2, 2]),
-                                         ([0.5, 0.5, 0.5], [2, 2, 2])])
+@pytest.mark.parametrize(
+    "q,supercell", [(M, [2, 2, 2]), ([0.25, 0.0, 0.0], [4, 2, 2]), ([0.5, 0.5, 0.5], [2, 2, 2])]
+)
 def test_pattern_is_real_normalized_eigenvector(quartic, q, supercell):
     from aiida_wigner.physics.cell import SupercellSetup
 
@@ -88,9 +96,9 @@ def test_pattern_is_real_normalized_eigenvector(quartic, q, supercell):
     for band in (0, 5):
         pat = pes.mode_pattern(evaluated.harmonic, q, band)
         assert pat.epsilon.dtype == np.float64 and pat.u_per_q.dtype == np.float64
-        assert abs(np.sum(pat.epsilon ** 2) - 1) < 1e-12
+        assert abs(np.sum(pat.epsilon**2) - 1) < 1e-12
         m = setup.supercell.masses
-        assert abs(np.sum(m[:, None] * pat.u_per_q ** 2) - 1) < 1e-12  # Σ m u² = Q²
+        assert abs(np.sum(m[:, None] * pat.u_per_q**2) - 1) < 1e-12  # Σ m u² = Q²
         d = _mass_weighted_supercell_fc2(evaluated)
         e = pat.epsilon.reshape(-1)
         assert np.allclose(d @ e, pat.omega2 * e, atol=1e-8 * np.abs(d).max())
@@ -99,12 +107,19 @@ def test_pattern_is_real_normalized_eigenvector(quartic, q, supercell):
 
 def test_engine_equals_order4_taylor_and_eq9_fit(quartic):
     Q = np.linspace(-2.0, 2.0, 11)
-    res = compute_pes(quartic["setup"], {"name": "fcp"}, M, band=0, amplitudes=Q,
-                      fcp=quartic["fcp"], fcp_path=str(quartic["path"]))
+    res = compute_pes(
+        quartic["setup"],
+        {"name": "fcp"},
+        M,
+        band=0,
+        amplitudes=Q,
+        fcp=quartic["fcp"],
+        fcp_path=str(quartic["path"]),
+    )
     c = res["taylor_coefficients"]
     assert set(c) == {2, 3, 4} and abs(c[3]) < 1e-14
     assert np.abs(res["energies"] - res["taylor_truncated"][4]).max() < 1e-8
-    assert np.abs(res["taylor_truncated"][4] - (c[2] * Q ** 2 + c[4] * Q ** 4)).max() < 1e-12
+    assert np.abs(res["taylor_truncated"][4] - (c[2] * Q**2 + c[4] * Q**4)).max() < 1e-12
     assert abs(c[4] * 16) > 0.05 * abs(c[2] * 4)  # the quartic term matters at Q = 2
     fit = res["fit"]["coefficients"]
     assert fit[2] == pytest.approx(c[2], rel=1e-6)
@@ -134,13 +149,16 @@ def test_cluster_energy_weights():
     """Sorted clusters with repeated atoms carry 1/Π m_k!; all orderings carry 1/n!."""
     rng = np.random.default_rng(0)
     t = rng.normal(size=(3, 3, 3))
-    t = sum(np.transpose(t, p) for p in [(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1),
-                                         (2, 1, 0)])  # symmetric tensor, one atom
+    t = sum(
+        np.transpose(t, p)
+        for p in [(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)]
+    )  # symmetric tensor, one atom
     u = rng.normal(size=(1, 3))
     exact = np.einsum("abc,a,b,c->", t, u[0], u[0], u[0]) / 6
     assert pes.cluster_energy([[0, 0, 0]], [t], u) == pytest.approx(exact, rel=1e-12)
-    assert pes.cluster_energy([[0, 0, 0]], [t], u, all_orderings=True) == \
-        pytest.approx(exact, rel=1e-12)
+    assert pes.cluster_energy([[0, 0, 0]], [t], u, all_orderings=True) == pytest.approx(
+        exact, rel=1e-12
+    )
 
 
 def test_incommensurate_qpoint_is_a_clear_error(quartic):
@@ -155,31 +173,44 @@ def test_incommensurate_qpoint_is_a_clear_error(quartic):
 
 def test_polynomial_fit_and_double_well():
     Q = np.linspace(-3, 3, 31)
-    E = -0.02 * Q ** 2 + 0.003 * Q ** 4 + 1e-5 * Q ** 6
+    E = -0.02 * Q**2 + 0.003 * Q**4 + 1e-5 * Q**6
     fit = pes.fit_polynomial(Q, E)
     assert fit["coefficients"][2] == pytest.approx(-0.02, rel=1e-9)
     assert fit["coefficients"][6] == pytest.approx(1e-5, rel=1e-6)
     dw = pes.double_well(fit["coefficients"])
     grid = np.linspace(0, 3, 300001)
-    e = -0.02 * grid ** 2 + 0.003 * grid ** 4 + 1e-5 * grid ** 6
+    e = -0.02 * grid**2 + 0.003 * grid**4 + 1e-5 * grid**6
     assert dw["q_min"] == pytest.approx(grid[np.argmin(e)], abs=1e-4)
     assert dw["depth"] == pytest.approx(e.min(), rel=1e-6)
     assert pes.double_well({2: 0.1, 4: 0.01}) is None
 
 
 def test_calcfunction_records_scan(quartic):
-    params = {"supercell": [2, 2, 2], "qpoint": M, "band": 0,
-              "amplitudes": np.linspace(-1.5, 1.5, 7).tolist()}
+    params = {
+        "supercell": [2, 2, 2],
+        "qpoint": M,
+        "band": 0,
+        "amplitudes": np.linspace(-1.5, 1.5, 7).tolist(),
+    }
     unit = orm.StructureData(ase=quartic["unit"])
-    out, node = pes_scan.run_get_node(parameters=orm.Dict(params),
-                                      calculator=orm.Dict({"name": "fcp"}), structure=unit,
-                                      fcp=orm.SinglefileData(str(quartic["path"])))
+    out, node = pes_scan.run_get_node(
+        parameters=orm.Dict(params),
+        calculator=orm.Dict({"name": "fcp"}),
+        structure=unit,
+        fcp=orm.SinglefileData(str(quartic["path"])),
+    )
     assert node.is_finished_ok, node.exit_message
     arr = out["pes"]
     e, t4 = arr.get_array("energies"), arr.get_array("taylor_truncated_4")
     assert np.abs(e - t4).max() < 1e-8
-    assert {"taylor_order_2", "taylor_order_4", "taylor_truncated_2", "fit_coefficients",
-            "epsilon", "amplitudes"} <= set(arr.get_arraynames())
+    assert {
+        "taylor_order_2",
+        "taylor_order_4",
+        "taylor_truncated_2",
+        "fit_coefficients",
+        "epsilon",
+        "amplitudes",
+    } <= set(arr.get_arraynames())
     attrs = arr.base.attributes.all
     assert attrs["units"]["amplitudes"] == "Å·√amu"
     assert attrs["taylor_coefficients"]["2"] == pytest.approx(attrs["omega2"] / 2, rel=1e-6)
@@ -188,17 +219,24 @@ def test_calcfunction_records_scan(quartic):
     from aiida_wigner.data.force_constants import ForceConstantsData
 
     fcd = ForceConstantsData.from_force_constants(
-        fcp_to_force_constants(quartic["fcp"], quartic["setup"]))
-    out, node = pes_scan.run_get_node(parameters=orm.Dict({**params, "amplitudes": [0.1, 0.2]}),
-                                      calculator=orm.Dict({"name": "emt"}), force_constants=fcd)
+        fcp_to_force_constants(quartic["fcp"], quartic["setup"])
+    )
+    out, node = pes_scan.run_get_node(
+        parameters=orm.Dict({**params, "amplitudes": [0.1, 0.2]}),
+        calculator=orm.Dict({"name": "emt"}),
+        force_constants=fcd,
+    )
     assert node.is_finished_ok, node.exit_message
     e = out["pes"].get_array("energies")
     assert np.all(e > 0) and e[1] > e[0]  # fcc Cu is stable: harmonic rise near Q = 0
 
     # incommensurate q: a clear exit message, not a traceback
-    _, node = pes_scan.run_get_node(parameters=orm.Dict({**params, "qpoint": [0.3, 0, 0]}),
-                                    calculator=orm.Dict({"name": "fcp"}), structure=unit,
-                                    fcp=orm.SinglefileData(str(quartic["path"])))
+    _, node = pes_scan.run_get_node(
+        parameters=orm.Dict({**params, "qpoint": [0.3, 0, 0]}),
+        calculator=orm.Dict({"name": "fcp"}),
+        structure=unit,
+        fcp=orm.SinglefileData(str(quartic["path"])),
+    )
     assert node.exit_status == 300 and "not commensurate" in node.exit_message
 
 
@@ -207,12 +245,32 @@ def test_cli(quartic, tmp_path):
 
     out = tmp_path / "pes.json"
     png = tmp_path / "pes.png"
-    args = ["pes", "--fcp", str(quartic["path"]), "--structure", str(quartic["poscar"]),
-            "--supercell", "2", "2", "2", "--qpoint",
-            "0.5", "0.5", "0", "--amplitudes", "-1", "1", "5", "--engine", "fcp",
-            "--output", str(out)]
+    args = [
+        "pes",
+        "--fcp",
+        str(quartic["path"]),
+        "--structure",
+        str(quartic["poscar"]),
+        "--supercell",
+        "2",
+        "2",
+        "2",
+        "--qpoint",
+        "0.5",
+        "0.5",
+        "0",
+        "--amplitudes",
+        "-1",
+        "1",
+        "5",
+        "--engine",
+        "fcp",
+        "--output",
+        str(out),
+    ]
     try:
         import matplotlib  # noqa: F401
+
         args += ["--plot", str(png)]
     except ImportError:
         png = None
@@ -226,7 +284,7 @@ def test_cli(quartic, tmp_path):
         assert png.stat().st_size > 1000
 
     i = args.index("--qpoint") + 1
-    bad = CliRunner().invoke(cmd_root, args[:i] + ["0.3", "0", "0"] + args[i + 3:])
+    bad = CliRunner().invoke(cmd_root, args[:i] + ["0.3", "0", "0"] + args[i + 3 :])
     assert bad.exit_code != 0 and "not commensurate" in bad.output
 
 
@@ -236,10 +294,12 @@ def test_structure_must_match_the_potential(quartic):
     strained = quartic["unit"].copy()
     strained.set_cell(strained.cell * 1.01, scale_atoms=True)
     with pytest.raises(pes.PESError, match="not the one the force-constant potential"):
-        setup_for_scan(orm.StructureData(ase=strained), {"supercell": [2, 2, 2]},
-                       fcp=quartic["fcp"])
-    setup = setup_for_scan(orm.StructureData(ase=quartic["unit"]), {"supercell": [2, 2, 2]},
-                           fcp=quartic["fcp"])
+        setup_for_scan(
+            orm.StructureData(ase=strained), {"supercell": [2, 2, 2]}, fcp=quartic["fcp"]
+        )
+    setup = setup_for_scan(
+        orm.StructureData(ase=quartic["unit"]), {"supercell": [2, 2, 2]}, fcp=quartic["fcp"]
+    )
     assert setup.n_super == 32
 
 
@@ -254,9 +314,15 @@ def test_eq9_fit_of_a_harmonic_engine_gives_half_omega_squared(quartic, tmp_path
     ForceConstantPotential(quartic["cs"], params).write(str(path))
     fc = fcp_to_force_constants(quartic["fcp"], quartic["setup"], orders=(2,))
     for q, band in ((M, 0), ([0.5, 0.5, 0.5], 2)):
-        res = compute_pes(quartic["setup"], {"name": "fcp"}, q, band=band,
-                          amplitudes=np.linspace(-1, 1, 9), fcp=quartic["fcp"],
-                          fcp_path=str(path))
+        res = compute_pes(
+            quartic["setup"],
+            {"name": "fcp"},
+            q,
+            band=band,
+            amplitudes=np.linspace(-1, 1, 9),
+            fcp=quartic["fcp"],
+            fcp_path=str(path),
+        )
         w2 = _omega2(fc, q, band)
         assert res["fit"]["coefficients"][2] == pytest.approx(w2 / 2, rel=1e-6)
         assert abs(res["fit"]["coefficients"][4]) < 1e-6 * abs(w2)

@@ -47,8 +47,9 @@ def reference():
 
 @pytest.fixture(scope="module")
 def ours(fc):
-    return compute_kappa(fc, KappaSettings(MESH, TEMPS, sigma=SIGMA, isotope=True,
-                                           convention="phono3py"))
+    return compute_kappa(
+        fc, KappaSettings(MESH, TEMPS, sigma=SIGMA, isotope=True, convention="phono3py")
+    )
 
 
 def test_frequencies_and_group_velocities_match_phonopy(fc):
@@ -93,8 +94,11 @@ def test_isotope_gamma_per_mode(reference, ours):
 def test_mass_variances_natural_abundance():
     from phono3py.other.isotope import get_mass_variances
 
-    assert np.allclose(natural_mass_variances(["Au", "Cu", "Cu", "Cu"]),
-                       get_mass_variances(symbols=["Au", "Cu", "Cu", "Cu"]), rtol=1e-12)
+    assert np.allclose(
+        natural_mass_variances(["Au", "Cu", "Cu", "Cu"]),
+        get_mass_variances(symbols=["Au", "Cu", "Cu", "Cu"]),
+        rtol=1e-12,
+    )
 
 
 def test_heat_capacities(reference, ours):
@@ -127,10 +131,12 @@ def test_adaptive_code_path_with_constant_widths_equals_fixed_sigma(fc):
     ph = harmonic.solve(fc, qmesh.qpoints)
     gv = np.zeros(ph.frequencies.shape + (3,))
     fixed = three_phonon_linewidths(fc, qmesh, ph, qmesh.ir_grid, [300.0], Smearing(sigma=SIGMA))
-    per_pair = three_phonon_linewidths(fc, qmesh, ph, qmesh.ir_grid, [300.0], ConstantWidths(),
-                                       group_velocities=gv)
+    per_pair = three_phonon_linewidths(
+        fc, qmesh, ph, qmesh.ir_grid, [300.0], ConstantWidths(), group_velocities=gv
+    )
     assert np.allclose(fixed, per_pair, rtol=1e-12, atol=1e-14)
     iso_fixed = isotope_linewidths(ph, qmesh.ir_grid, [0.01] * 4, Smearing(sigma=SIGMA))
-    iso_pair = isotope_linewidths(ph, qmesh.ir_grid, [0.01] * 4, ConstantWidths(),
-                                  group_velocities=gv, qmesh=qmesh)
+    iso_pair = isotope_linewidths(
+        ph, qmesh.ir_grid, [0.01] * 4, ConstantWidths(), group_velocities=gv, qmesh=qmesh
+    )
     assert np.allclose(iso_fixed, iso_pair, rtol=1e-12, atol=1e-14)

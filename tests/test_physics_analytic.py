@@ -88,10 +88,12 @@ def test_symmetry_reduction_equals_full_mesh_sum(fc_tetragonal):
     assert np.isclose(k[0, 0], k[1, 1], rtol=1e-10) and not np.isclose(k[0, 0], k[2, 2], rtol=1e-3)
     assert np.allclose(red.kappa_P_modes.sum(axis=(1, 2)), red.kappa_P)
     spectra = red.spectra
-    assert np.allclose(spectra["kappa_P_cumulative"][:, -1],
-                       np.diagonal(red.kappa_P, axis1=1, axis2=2))
-    assert np.allclose(spectra["kappa_C_map"].sum(axis=(1, 2)),
-                       np.diagonal(red.kappa_C, axis1=1, axis2=2))
+    assert np.allclose(
+        spectra["kappa_P_cumulative"][:, -1], np.diagonal(red.kappa_P, axis1=1, axis2=2)
+    )
+    assert np.allclose(
+        spectra["kappa_C_map"].sum(axis=(1, 2)), np.diagonal(red.kappa_C, axis1=1, axis2=2)
+    )
 
 
 def test_coherences_vanish_as_linewidths_vanish(fc):
@@ -102,8 +104,16 @@ def test_coherences_vanish_as_linewidths_vanish(fc):
     kc = []
     for eps in (1e-5, 1e-6, 1e-7):
         gamma = np.full((1,) + f.shape, eps)
-        terms = wigner_terms(f, vel.velocity, gamma, cv, qm.weights, qm.n_q,
-                             fc.primitive.volume, qm.symmetrize_tensor)
+        terms = wigner_terms(
+            f,
+            vel.velocity,
+            gamma,
+            cv,
+            qm.weights,
+            qm.n_q,
+            fc.primitive.volume,
+            qm.symmetrize_tensor,
+        )
         kc.append(np.trace(terms.kappa_C[0]))
     assert kc[0] > 0 and kc[1] / kc[0] == pytest.approx(0.1, rel=0.05)
     assert kc[2] / kc[1] == pytest.approx(0.1, rel=0.05)
@@ -181,7 +191,11 @@ def test_adaptive_isotope_widths_track_fixed_sigma(sw_silicon):
     # the curvature floor: well above the last-resort floor, and falling like 1/m²
     f8 = adaptive.floors(gv)
     q4 = QMesh.build(fc.primitive, (4, 4, 4)).qpoints
-    f4 = curvature_floor(harmonic.velocity_operator(fc, q4, cutoff_frequency=1e-3).group_velocities,
-                         rec, (4, 4, 4), 1.0)
+    f4 = curvature_floor(
+        harmonic.velocity_operator(fc, q4, cutoff_frequency=1e-3).group_velocities,
+        rec,
+        (4, 4, 4),
+        1.0,
+    )
     assert f8.min() > 100 * ADAPTIVE_SIGMA_FLOOR
     assert np.allclose(f8 / f4, 0.25, rtol=0.3)

@@ -63,15 +63,26 @@ def test_each_kind_writes_a_png(workflow, kind, tmp_path):
 
 def test_options_and_errors(workflow, run, tmp_path):
     out = tmp_path / "map.png"
-    result = invoke("plot", run.pk, "--kind", "kappa-c-map", "--temperature", 300,
-                    "--direction", "zz", "-o", out)
+    result = invoke(
+        "plot",
+        run.pk,
+        "--kind",
+        "kappa-c-map",
+        "--temperature",
+        300,
+        "--direction",
+        "zz",
+        "-o",
+        out,
+    )
     assert result.exit_code == 0, result.output
     assert out.exists()
     result = invoke("plot", workflow.uuid, "--kind", "spectral", "--direction", "xx", "-o", out)
     assert result.exit_code == 0, result.output
     result = invoke("plot", run.pk, "--kind", "linewidths", "--temperature", 200, "-o", out)
-    assert result.exit_code == 1 and "not one of the run's temperatures (100, 300 K)" in \
-        result.output
+    assert (
+        result.exit_code == 1 and "not one of the run's temperatures (100, 300 K)" in result.output
+    )
     scp = run.inputs.renormalization.creator
     result = invoke("plot", scp.pk, "--kind", "kappa-vs-T", "-o", out)
     assert result.exit_code == 1 and "not a conductivity workflow" in result.output
@@ -125,6 +136,7 @@ def test_dispersion_data(workflow, run):
             q = np.array(special[label.split("|")[0]])
             d = stored.qpoints - q
             mesh_index = int(np.nonzero(np.all(np.isclose(d - np.rint(d), 0), axis=1))[0][0])
-            np.testing.assert_allclose(renormalized[t][index],
-                                       np.sort(stored.frequencies[it, mesh_index]), atol=1e-6)
+            np.testing.assert_allclose(
+                renormalized[t][index], np.sort(stored.frequencies[it, mesh_index]), atol=1e-6
+            )
         assert np.abs(renormalized[t] - harmonic).max() > 0.05  # visibly renormalized

@@ -22,18 +22,26 @@ from aiida import orm
 DATA = pathlib.Path(__file__).parent / "data" / "protocol_builders.json"
 PROTOCOLS = ("fast", "balanced", "paper")
 #: A short fit (the shape of the CLI's ``--overrides`` YAML).
-OVERRIDES = {"supercell_matrix": [3, 3, 3], "run_relax": False,
-             "relax": {"parameters": {"fmax": 0.002}},
-             "sampling": {"md": {"n_steps": 60}, "parameters": {"n_snapshots": 6}},
-             "fit": {"parameters": {"cutoffs": {"2": 3.5, "3": 3.0}}}}
+OVERRIDES = {
+    "supercell_matrix": [3, 3, 3],
+    "run_relax": False,
+    "relax": {"parameters": {"fmax": 0.002}},
+    "sampling": {"md": {"n_steps": 60}, "parameters": {"n_snapshots": 6}},
+    "fit": {"parameters": {"cutoffs": {"2": 3.5, "3": 3.0}}},
+}
 
 
 def cu3au(a=3.75):
     from ase import Atoms
 
-    return orm.StructureData(ase=Atoms(
-        "AuCu3", scaled_positions=[[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]],
-        cell=np.eye(3) * a, pbc=True))
+    return orm.StructureData(
+        ase=Atoms(
+            "AuCu3",
+            scaled_positions=[[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]],
+            cell=np.eye(3) * a,
+            pbc=True,
+        )
+    )
 
 
 def plain(value):
@@ -66,27 +74,53 @@ def build_all(code=None) -> dict:
     for protocol in PROTOCOLS:
         for engine in ("sevennet", "emt"):
             out[f"force_constants/{protocol}/{engine}"] = builder_inputs(
-                ForceConstantsWorkChain.get_builder_from_protocol(s, engine=engine,
-                                                                  protocol=protocol))
+                ForceConstantsWorkChain.get_builder_from_protocol(
+                    s, engine=engine, protocol=protocol
+                )
+            )
         out[f"conductivity/{protocol}/sevennet"] = builder_inputs(
-            WignerConductivityWorkChain.get_builder_from_protocol(s, protocol=protocol))
+            WignerConductivityWorkChain.get_builder_from_protocol(s, protocol=protocol)
+        )
     out["force_constants/fast/lj/overrides"] = builder_inputs(
-        ForceConstantsWorkChain.get_builder_from_protocol(s, engine="lj", protocol="fast",
-                                                          overrides=OVERRIDES))
+        ForceConstantsWorkChain.get_builder_from_protocol(
+            s, engine="lj", protocol="fast", overrides=OVERRIDES
+        )
+    )
     out["force_constants/fast/sevennet/model+supercell"] = builder_inputs(
-        ForceConstantsWorkChain.get_builder_from_protocol(s, protocol="fast", model="7net-l3i5",
-                                                          supercell=[3, 3, 3]))
+        ForceConstantsWorkChain.get_builder_from_protocol(
+            s, protocol="fast", model="7net-l3i5", supercell=[3, 3, 3]
+        )
+    )
     out["conductivity/balanced/emt/harmonic+temperatures+overrides"] = builder_inputs(
         WignerConductivityWorkChain.get_builder_from_protocol(
-            s, engine="emt", protocol="balanced", temperatures=[250, 350],
-            overrides={"fitting": OVERRIDES, "renormalization": None,
-                       "kappa": {"mesh": [6, 6, 6], "sigma": 0.2, "smearing": "gaussian"}}))
+            s,
+            engine="emt",
+            protocol="balanced",
+            temperatures=[250, 350],
+            overrides={
+                "fitting": OVERRIDES,
+                "renormalization": None,
+                "kappa": {"mesh": [6, 6, 6], "sigma": 0.2, "smearing": "gaussian"},
+            },
+        )
+    )
     if code is not None:
         out["force_constants/paper/vasp"] = builder_inputs(
             ForceConstantsWorkChain.get_builder_from_protocol(
-                s, engine="vasp", protocol="paper", code=code,
-                overrides={"engines": {"vasp": {"potential_family": "FAKE.54",
-                                                "potential_mapping": {"Au": "Au", "Cu": "Cu"}}}}))
+                s,
+                engine="vasp",
+                protocol="paper",
+                code=code,
+                overrides={
+                    "engines": {
+                        "vasp": {
+                            "potential_family": "FAKE.54",
+                            "potential_mapping": {"Au": "Au", "Cu": "Cu"},
+                        }
+                    }
+                },
+            )
+        )
     return out
 
 
@@ -110,6 +144,7 @@ def test_builders_pinned(vasp_code):
 
 
 # -- the protocol API --------------------------------------------------------------------------
+
 
 def workchains():
     from aiida_wigner.workflows.conductivity import WignerConductivityWorkChain
@@ -140,18 +175,30 @@ def test_protocol_inputs_and_overrides():
     fc_wc, kappa_wc = workchains()
     fast = fc_wc.get_protocol_inputs()
     assert fast == fc_wc.get_protocol_inputs("fast")
-    assert set(fast) == {"engines", "supercell_matrix", "run_relax", "relax", "harmonic",
-                         "sampling", "fit"}
-    paper = fc_wc.get_protocol_inputs("paper", {"fit": {"parameters": {"cutoffs": {"2": 5.0}}},
-                                                "sampling": {"md": {"n_steps": 10}}})
+    assert set(fast) == {
+        "engines",
+        "supercell_matrix",
+        "run_relax",
+        "relax",
+        "harmonic",
+        "sampling",
+        "fit",
+    }
+    paper = fc_wc.get_protocol_inputs(
+        "paper",
+        {"fit": {"parameters": {"cutoffs": {"2": 5.0}}}, "sampling": {"md": {"n_steps": 10}}},
+    )
     assert paper["fit"]["parameters"]["cutoffs"] == {"2": 5.0}  # replaced, not merged
     assert paper["fit"]["parameters"]["method"] == "adaptive-lasso"  # the rest kept
-    assert paper["sampling"]["md"] == {**fc_wc.get_protocol_inputs("paper")["sampling"]["md"],
-                                       "n_steps": 10}
+    assert paper["sampling"]["md"] == {
+        **fc_wc.get_protocol_inputs("paper")["sampling"]["md"],
+        "n_steps": 10,
+    }
     paper["relax"]["parameters"]["fmax"] = 1.0  # the returned dict is the caller's own
     assert fc_wc.get_protocol_inputs("paper")["relax"]["parameters"]["fmax"] == 1e-4
-    k = kappa_wc.get_protocol_inputs("balanced", {"renormalization": None,
-                                                  "fitting": {"run_relax": False}})
+    k = kappa_wc.get_protocol_inputs(
+        "balanced", {"renormalization": None, "fitting": {"run_relax": False}}
+    )
     assert k["renormalization"] is None and k["fitting"]["run_relax"] is False
     assert k["fitting"]["supercell_matrix"] == [4, 4, 2] and k["kappa"]["mesh"] == [12, 12, 8]
 
@@ -163,8 +210,9 @@ def test_cli_overrides_are_shaped_like_the_inputs(tmp_path):
 
     fc_wc, kappa_wc = workchains()
     path = tmp_path / "over.yaml"
-    path.write_text("fitting: {fit: {parameters: {cutoffs: {'2': 3.0}}}}\n"
-                    "kappa: {mesh: [2, 2, 2]}\n")
+    path.write_text(
+        "fitting: {fit: {parameters: {cutoffs: {'2': 3.0}}}}\nkappa: {mesh: [2, 2, 2]}\n"
+    )
     assert read_overrides(path, kappa_wc, "fast")["kappa"] == {"mesh": [2, 2, 2]}
     with pytest.raises(click.BadParameter, match="found \\['fitting', 'kappa'\\]"):
         read_overrides(path, fc_wc, "fast")
@@ -173,14 +221,21 @@ def test_cli_overrides_are_shaped_like_the_inputs(tmp_path):
 def test_overrides_at_the_wrong_level_are_refused():
     """An override that matches no input is an error, not silently dropped."""
     fc_wc, kappa_wc = workchains()
-    with pytest.raises(ValueError, match=r"override relax: \['fmax'\] is not an input of the "
-                                         r"'relax' namespace.*relax: \{parameters: \{fmax"):
+    with pytest.raises(
+        ValueError,
+        match=r"override relax: \['fmax'\] is not an input of the "
+        r"'relax' namespace.*relax: \{parameters: \{fmax",
+    ):
         fc_wc.get_protocol_inputs("fast", {"relax": {"fmax": 0.01}})
     with pytest.raises(ValueError, match=r"unknown protocol input\(s\) \['supercell'\]"):
         fc_wc.get_protocol_inputs("fast", {"supercell": [3, 3, 3]})
-    with pytest.raises(ValueError, match=r"unknown protocol input\(s\) \['relax'\].*"
-                                         r"\['kappa', 'renormalization', 'temperatures'\]"):
-        kappa_wc.get_builder_from_protocol(cu3au(), protocol="fast",
-                                           overrides={"relax": {"parameters": {"fmax": 0.1}}})
+    with pytest.raises(
+        ValueError,
+        match=r"unknown protocol input\(s\) \['relax'\].*"
+        r"\['kappa', 'renormalization', 'temperatures'\]",
+    ):
+        kappa_wc.get_builder_from_protocol(
+            cu3au(), protocol="fast", overrides={"relax": {"parameters": {"fmax": 0.1}}}
+        )
     with pytest.raises(ValueError, match=r"override sampling: \['n_snapshots'\]"):
         kappa_wc.get_protocol_inputs("fast", {"fitting": {"sampling": {"n_snapshots": 4}}})

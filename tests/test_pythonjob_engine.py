@@ -18,8 +18,10 @@ import pytest
 # Not imported here: aiida-pythonjob reads the AiiDA configuration when imported, which does
 # not exist yet at collection time on a fresh machine (the profile fixture creates it).
 if importlib.util.find_spec("aiida_pythonjob") is None:
-    pytest.skip("aiida-pythonjob is not installed (pip install 'aiida-wigner[pythonjob]')",
-                allow_module_level=True)
+    pytest.skip(
+        "aiida-pythonjob is not installed (pip install 'aiida-wigner[pythonjob]')",
+        allow_module_level=True,
+    )
 
 from aiida import orm  # noqa: E402
 from aiida.engine import run_get_node  # noqa: E402
@@ -37,8 +39,12 @@ def python_code(aiida_localhost):
     try:
         return orm.load_code(f"{CODE_LABEL}@{aiida_localhost.label}")
     except NotExistent:
-        code = orm.InstalledCode(computer=aiida_localhost, filepath_executable=sys.executable,
-                                 label=CODE_LABEL, default_calc_job_plugin="pythonjob.pythonjob")
+        code = orm.InstalledCode(
+            computer=aiida_localhost,
+            filepath_executable=sys.executable,
+            label=CODE_LABEL,
+            default_calc_job_plugin="pythonjob.pythonjob",
+        )
         return code.store()
 
 
@@ -77,18 +83,24 @@ def pythonjobs(node):
 
 def test_forces_match_in_process(python_code):
     structures = displaced_supercells()
-    ref, ref_node = run_get_node(EngineForcesWorkChain, engine=in_process(),
-                                 structures=structures, settings=orm.Dict({"stress": True}))
+    ref, ref_node = run_get_node(
+        EngineForcesWorkChain,
+        engine=in_process(),
+        structures=structures,
+        settings=orm.Dict({"stress": True}),
+    )
     assert ref_node.is_finished_ok, ref_node.exit_message
-    res, node = run_get_node(EngineForcesWorkChain, engine=remote(python_code),
-                             structures=structures, settings=orm.Dict({"stress": True}))
+    res, node = run_get_node(
+        EngineForcesWorkChain,
+        engine=remote(python_code),
+        structures=structures,
+        settings=orm.Dict({"stress": True}),
+    )
     assert node.is_finished_ok, node.exit_message
     a, b = res["forces"], ref["forces"]
     np.testing.assert_allclose(a.get_array("forces"), b.get_array("forces"), rtol=0, atol=1e-10)
-    np.testing.assert_allclose(a.get_array("energies"), b.get_array("energies"), rtol=0,
-                               atol=1e-10)
-    np.testing.assert_allclose(a.get_array("stresses"), b.get_array("stresses"), rtol=0,
-                               atol=1e-10)
+    np.testing.assert_allclose(a.get_array("energies"), b.get_array("energies"), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(a.get_array("stresses"), b.get_array("stresses"), rtol=0, atol=1e-10)
     assert a.base.attributes.get("labels") == ["s0", "s1", "s2"]
     # provenance: one finished PythonJob CalcJob per structure, run on the code's computer,
     # whose input is the workchain's StructureData itself
@@ -111,10 +123,19 @@ def test_md_trajectory(python_code):
     from ase.build import bulk
 
     cu_cubic = orm.StructureData(ase=bulk("Cu", "fcc", a=3.61, cubic=True))
-    params = orm.Dict({"temperature": 300, "timestep": 2.0, "n_steps": 20, "interval": 5,
-                       "thermostat": "langevin", "seed": 3})
-    res, node = run_get_node(EngineMdWorkChain, engine=remote(python_code), structure=cu_cubic,
-                             parameters=params)
+    params = orm.Dict(
+        {
+            "temperature": 300,
+            "timestep": 2.0,
+            "n_steps": 20,
+            "interval": 5,
+            "thermostat": "langevin",
+            "seed": 3,
+        }
+    )
+    res, node = run_get_node(
+        EngineMdWorkChain, engine=remote(python_code), structure=cu_cubic, parameters=params
+    )
     assert node.is_finished_ok, node.exit_message
     traj = res["trajectory"]
     assert traj.numsteps == 4
@@ -130,10 +151,12 @@ def test_md_trajectory(python_code):
     assert traj.base.attributes.get("units")["positions"] == "Å (Cartesian)"
     (job,) = pythonjobs(node)
     assert job.process_label == "PythonJob<ase_md>" and job.is_finished_ok
-    ref, _ = run_get_node(EngineMdWorkChain, engine=in_process(), structure=cu_cubic,
-                          parameters=params)
-    np.testing.assert_allclose(traj.get_positions(), ref["trajectory"].get_positions(),
-                               rtol=0, atol=1e-10)
+    ref, _ = run_get_node(
+        EngineMdWorkChain, engine=in_process(), structure=cu_cubic, parameters=params
+    )
+    np.testing.assert_allclose(
+        traj.get_positions(), ref["trajectory"].get_positions(), rtol=0, atol=1e-10
+    )
 
 
 def test_relax(python_code):
@@ -142,8 +165,12 @@ def test_relax(python_code):
 
     strained = orm.StructureData(ase=bulk("Cu", "fcc", a=3.70))
     engine = remote(python_code, options={"max_wallclock_seconds": 900})
-    res, node = run_get_node(RelaxWorkChain, engine=engine, structure=strained,
-                             parameters=orm.Dict({"fmax": 1e-4, "max_steps": 100}))
+    res, node = run_get_node(
+        RelaxWorkChain,
+        engine=engine,
+        structure=strained,
+        parameters=orm.Dict({"fmax": 1e-4, "max_steps": 100}),
+    )
     assert node.is_finished_ok, node.exit_message
     lat = res["lattice"].get_dict()
     assert lat["spacegroup_initial"] == lat["spacegroup_final"] == "Fm-3m (225)"
@@ -154,10 +181,15 @@ def test_relax(python_code):
     # engine.calculator.options are the CalcJob's options, not calculator keys
     assert job.get_option("max_wallclock_seconds") == 900
     assert job.inputs.function_inputs.spec.get_dict() == {"name": "emt"}
-    ref, _ = run_get_node(RelaxWorkChain, engine=in_process(), structure=strained,
-                          parameters=orm.Dict({"fmax": 1e-4, "max_steps": 100}))
-    np.testing.assert_allclose(res["relaxed_structure"].cell, ref["relaxed_structure"].cell,
-                               rtol=0, atol=1e-8)
+    ref, _ = run_get_node(
+        RelaxWorkChain,
+        engine=in_process(),
+        structure=strained,
+        parameters=orm.Dict({"fmax": 1e-4, "max_steps": 100}),
+    )
+    np.testing.assert_allclose(
+        res["relaxed_structure"].cell, ref["relaxed_structure"].cell, rtol=0, atol=1e-8
+    )
 
 
 def test_bad_calculator_exit_code(python_code, cu_prim):
@@ -175,12 +207,17 @@ def test_engine_failure_exit_codes(python_code):
     from ase.build import bulk
 
     bad = orm.StructureData(ase=bulk("Cs", "bcc", a=6.1, cubic=True))  # 2 atoms: MD can start
-    _, node = run_get_node(EngineForcesWorkChain, engine=remote(python_code),
-                           structures={"s0": bad})
+    _, node = run_get_node(
+        EngineForcesWorkChain, engine=remote(python_code), structures={"s0": bad}
+    )
     assert node.exit_status == EngineForcesWorkChain.exit_codes.ERROR_JOB_FAILED.status
     assert "ERROR_ENGINE_FAILED" in node.exit_message and "emt" in node.exit_message.lower()
-    _, node = run_get_node(EngineMdWorkChain, engine=remote(python_code), structure=bad,
-                           parameters=orm.Dict({"n_steps": 2, "interval": 1}))
+    _, node = run_get_node(
+        EngineMdWorkChain,
+        engine=remote(python_code),
+        structure=bad,
+        parameters=orm.Dict({"n_steps": 2, "interval": 1}),
+    )
     assert node.exit_status == EngineMdWorkChain.exit_codes.ERROR_ENGINE_FAILED.status
     assert "emt" in node.exit_message.lower()
 
@@ -188,8 +225,12 @@ def test_engine_failure_exit_codes(python_code):
 def test_crash_is_reported(python_code, cu_prim):
     """A non-engine exception in the remote function (bad MD parameter) ends the workchain
     with ERROR_ENGINE_FAILED carrying PythonJob's 'Function execution failed' message."""
-    _, node = run_get_node(EngineMdWorkChain, engine=remote(python_code), structure=cu_prim,
-                           parameters=orm.Dict({"n_steps": 2, "no_such_option": 1}))
+    _, node = run_get_node(
+        EngineMdWorkChain,
+        engine=remote(python_code),
+        structure=cu_prim,
+        parameters=orm.Dict({"n_steps": 2, "no_such_option": 1}),
+    )
     assert node.exit_status == EngineMdWorkChain.exit_codes.ERROR_ENGINE_FAILED.status
     assert "no_such_option" in node.exit_message
     (job,) = pythonjobs(node)
@@ -200,10 +241,17 @@ def test_fcp_potential_rejected(python_code, cu_prim, tmp_path):
     """The fcp calculator needs a local file: refused before any job, ERROR_BAD_CALCULATOR."""
     path = tmp_path / "x.fcp"
     path.write_bytes(b"dummy")
-    engine = {"calculator": orm.Dict({"name": "fcp"}), "code": python_code,
-              "potential": orm.SinglefileData(str(path))}
-    _, node = run_get_node(EngineMdWorkChain, engine=engine, structure=cu_prim,
-                           parameters=orm.Dict({"n_steps": 2, "interval": 1}))
+    engine = {
+        "calculator": orm.Dict({"name": "fcp"}),
+        "code": python_code,
+        "potential": orm.SinglefileData(str(path)),
+    }
+    _, node = run_get_node(
+        EngineMdWorkChain,
+        engine=engine,
+        structure=cu_prim,
+        parameters=orm.Dict({"n_steps": 2, "interval": 1}),
+    )
     assert node.exit_status == EngineMdWorkChain.exit_codes.ERROR_BAD_CALCULATOR.status
     assert "PythonJob" in node.exit_message
 
@@ -219,22 +267,48 @@ def test_fit_cli_emt_pythonjob(python_code, tmp_path):
 
     path = tmp_path / "Cu.cif"
     bulk("Cu", "fcc", a=3.62).write(str(path))
-    overrides = {"relax": {"parameters": {"max_steps": 100}},
-                 "sampling": {"md": {"n_steps": 40, "interval": 2},
-                              "parameters": {"n_snapshots": 4, "discard_steps": 10}},
-                 "fit": {"parameters": {"cutoffs": {"2": 3.0, "3": 3.0},
-                                        "validation": {"n_splits": 3}}}}
+    overrides = {
+        "relax": {"parameters": {"max_steps": 100}},
+        "sampling": {
+            "md": {"n_steps": 40, "interval": 2},
+            "parameters": {"n_snapshots": 4, "discard_steps": 10},
+        },
+        "fit": {"parameters": {"cutoffs": {"2": 3.0, "3": 3.0}, "validation": {"n_splits": 3}}},
+    }
     ov = tmp_path / "over.yaml"
     ov.write_text(yaml.safe_dump(overrides))
-    result = CliRunner().invoke(cmd_root, ["fit", str(path), "--engine", "emt", "--code",
-                                           python_code.full_label, "--protocol", "fast",
-                                           "--supercell", "3", "3", "3", "--overrides", str(ov)])
+    result = CliRunner().invoke(
+        cmd_root,
+        [
+            "fit",
+            str(path),
+            "--engine",
+            "emt",
+            "--code",
+            python_code.full_label,
+            "--protocol",
+            "fast",
+            "--supercell",
+            "3",
+            "3",
+            "3",
+            "--overrides",
+            str(ov),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "Fm-3m (225)" in result.output and "force_constants: <" in result.output
     from aiida_pythonjob import PythonJob
 
-    jobs = orm.QueryBuilder().append(PythonJob, filters={"ctime": {">": python_code.ctime}},
-                                     project=["attributes.process_label"]).all(flat=True)
+    jobs = (
+        orm.QueryBuilder()
+        .append(
+            PythonJob,
+            filters={"ctime": {">": python_code.ctime}},
+            project=["attributes.process_label"],
+        )
+        .all(flat=True)
+    )
     assert {"PythonJob<ase_relax>", "PythonJob<ase_md>", "PythonJob<ase_static>"} <= set(jobs)
 
 
@@ -245,12 +319,17 @@ def test_fit_cli_rejects_wrong_code(aiida_localhost, tmp_path):
 
     from aiida_wigner.cli import cmd_root
 
-    code = orm.InstalledCode(computer=aiida_localhost, filepath_executable="/bin/true",
-                             label="not-python", default_calc_job_plugin="core.arithmetic.add")
+    code = orm.InstalledCode(
+        computer=aiida_localhost,
+        filepath_executable="/bin/true",
+        label="not-python",
+        default_calc_job_plugin="core.arithmetic.add",
+    )
     code.store()
     path = tmp_path / "Cu.cif"
     bulk("Cu", "fcc", a=3.62).write(str(path))
-    result = CliRunner().invoke(cmd_root, ["fit", str(path), "--engine", "emt", "--code",
-                                           code.full_label])
+    result = CliRunner().invoke(
+        cmd_root, ["fit", str(path), "--engine", "emt", "--code", code.full_label]
+    )
     assert result.exit_code != 0
     assert "pythonjob.pythonjob" in result.output

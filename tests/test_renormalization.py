@@ -98,8 +98,13 @@ def test_scalar_model(temperature, classical):
     k, k_t, g = 5.0, 1.0, 200.0
     fc = axial_cubic(k, k_t, g)
     inner = (6, 6, 6)
-    s = SCPSettings(mesh=(3, 3, 3), inner_mesh=inner, temperatures=(temperature,),
-                    classical=classical, tolerance=1e-10)
+    s = SCPSettings(
+        mesh=(3, 3, 3),
+        inner_mesh=inner,
+        temperatures=(temperature,),
+        classical=classical,
+        tolerance=1e-10,
+    )
     res = run_scp(fc, s)
     assert res.converged[0]
     keff = scalar_keff(k, k_t, g, inner, temperature, classical)
@@ -109,13 +114,16 @@ def test_scalar_model(temperature, classical):
 
 # --- a multi-atom model: Cu3Au EMT FC2 + quartic Morse pair terms ---------------------
 
+
 def morse_derivatives(r, depth=0.3, alpha=1.5, r0=2.652):
     """φ', φ'', φ''', φ'''' of a Morse pair potential (eV/Å^n)."""
     x = np.exp(-alpha * (r - r0))
-    return (depth * (-2 * alpha * x**2 + 2 * alpha * x),
-            depth * (4 * alpha**2 * x**2 - 2 * alpha**2 * x),
-            depth * (-8 * alpha**3 * x**2 + 2 * alpha**3 * x),
-            depth * (16 * alpha**4 * x**2 - 2 * alpha**4 * x))
+    return (
+        depth * (-2 * alpha * x**2 + 2 * alpha * x),
+        depth * (4 * alpha**2 * x**2 - 2 * alpha**2 * x),
+        depth * (-8 * alpha**3 * x**2 + 2 * alpha**3 * x),
+        depth * (16 * alpha**4 * x**2 - 2 * alpha**4 * x),
+    )
 
 
 def radial_tensor4(rvec, d1, d2, d3, d4):
@@ -126,11 +134,19 @@ def radial_tensor4(rvec, d1, d2, d3, d4):
     g4 = d4 / r**4 - 6 * d3 / r**5 + 15 * d2 / r**6 - 15 * d1 / r**7
     e = np.eye(3)
     rr = np.einsum("a,b->ab", rvec, rvec)
-    t = g2 * (np.einsum("ab,cd->abcd", e, e) + np.einsum("ac,bd->abcd", e, e)
-              + np.einsum("ad,bc->abcd", e, e))
-    t += g3 * (np.einsum("ab,cd->abcd", e, rr) + np.einsum("ac,bd->abcd", e, rr)
-               + np.einsum("ad,bc->abcd", e, rr) + np.einsum("bc,ad->abcd", e, rr)
-               + np.einsum("bd,ac->abcd", e, rr) + np.einsum("cd,ab->abcd", e, rr))
+    t = g2 * (
+        np.einsum("ab,cd->abcd", e, e)
+        + np.einsum("ac,bd->abcd", e, e)
+        + np.einsum("ad,bc->abcd", e, e)
+    )
+    t += g3 * (
+        np.einsum("ab,cd->abcd", e, rr)
+        + np.einsum("ac,bd->abcd", e, rr)
+        + np.einsum("ad,bc->abcd", e, rr)
+        + np.einsum("bc,ad->abcd", e, rr)
+        + np.einsum("bd,ac->abcd", e, rr)
+        + np.einsum("cd,ab->abcd", e, rr)
+    )
     t += g4 * np.einsum("a,b,c,d->abcd", rvec, rvec, rvec, rvec)
     return t
 
@@ -172,8 +188,7 @@ def test_zero_fc4_gives_harmonic(cu3au_scp_model):
     fc = cu3au_scp_model
     zero = SparseForceConstants(4, fc.fc4.atoms, np.zeros_like(fc.fc4.values))
     fc0 = ForceConstants(fc.setup, fc.fc2, fc4=zero)
-    res = run_scp(fc0, SCPSettings(mesh=(2, 2, 2), inner_mesh=(4, 4, 4),
-                                   temperatures=(0.0, 500.0)))
+    res = run_scp(fc0, SCPSettings(mesh=(2, 2, 2), inner_mesh=(4, 4, 4), temperatures=(0.0, 500.0)))
     assert res.converged.all() and (res.iterations == 1).all()
     harm = solve(fc0, res.qpoints).frequencies
     np.testing.assert_array_equal(res.frequencies_harmonic, harm)
@@ -202,14 +217,17 @@ def test_double_well_stabilized_at_finite_temperature():
     inner = (6, 6, 6)
     harm = solve(fc, grid_addresses((3, 3, 3)) / 3).frequencies
     assert harm.min() < -1.0
-    res = run_scp(fc, SCPSettings(mesh=(3, 3, 3), inner_mesh=inner, temperatures=(300.0, 100.0),
-                                  tolerance=1e-10))
+    res = run_scp(
+        fc,
+        SCPSettings(mesh=(3, 3, 3), inner_mesh=inner, temperatures=(300.0, 100.0), tolerance=1e-10),
+    )
     assert res.converged.all()
     for it, t in enumerate(res.temperatures):
         keff = scalar_keff(k, k_t, g, inner, t)
         assert keff > 0
-        np.testing.assert_allclose(res.frequencies[it], model_frequencies(keff, k_t, res.qpoints),
-                                   rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            res.frequencies[it], model_frequencies(keff, k_t, res.qpoints), rtol=1e-6, atol=1e-6
+        )
         assert res.frequencies[it].min() > -1e-6
 
 
@@ -233,7 +251,7 @@ def test_classical_limits():
 def fcc_morse(supercell=3):
     """One-atom fcc (a = 3.6 Å) with NN Morse bonds: FC2 and FC4 from the same potential."""
     a = 3.6
-    prim = Cell(np.array([[0, .5, .5], [.5, 0, .5], [.5, .5, 0]]) * a, [[0, 0, 0]], [29])
+    prim = Cell(np.array([[0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]) * a, [[0, 0, 0]], [29])
     setup = SupercellSetup.build(prim, np.diag([supercell] * 3))
     r0 = a / np.sqrt(2)
     i, j, vectors, w = setup.pair_images()
@@ -266,12 +284,14 @@ def test_diagonal_equals_full_when_mixing_forbidden():
 def test_effective_fc2_roundtrip(cu3au_scp_model, tmp_path):
     """Interpolated model is exact on the outer mesh; FORCE_CONSTANTS reproduces it."""
     fc = cu3au_scp_model
-    res = run_scp(fc, SCPSettings(mesh=(2, 2, 2), inner_mesh=(4, 4, 4), temperatures=(300.0,),
-                                  tolerance=1e-9))
+    res = run_scp(
+        fc, SCPSettings(mesh=(2, 2, 2), inner_mesh=(4, 4, 4), temperatures=(300.0,), tolerance=1e-9)
+    )
     assert res.converged[0]
     model = res.model(0)
-    np.testing.assert_allclose(model.phonons(res.qpoints).frequencies, res.frequencies[0],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        model.phonons(res.qpoints).frequencies, res.frequencies[0], atol=1e-6
+    )
     # outer mesh 2×2×2 = the bare model's supercell: the effective FC2 lives on it
     eff = model.force_constants()
     assert eff.setup is fc.setup
@@ -285,8 +305,7 @@ def test_effective_fc2_roundtrip(cu3au_scp_model, tmp_path):
     ph = phonopy.Phonopy(fc.setup.primitive.to_phonopy(), supercell_matrix=np.diag([2, 2, 2]))
     ph.force_constants = parse_FORCE_CONSTANTS(str(path))
     ph.run_qpoints(res.qpoints)
-    np.testing.assert_allclose(ph.get_qpoints_dict()["frequencies"], res.frequencies[0],
-                               atol=1e-5)
+    np.testing.assert_allclose(ph.get_qpoints_dict()["frequencies"], res.frequencies[0], atol=1e-5)
     assert out.setup.n_super == 32
     # off the mesh the model differs from the harmonic one only by the smooth correction
     q = np.array([[0.13, 0.27, 0.41]])
@@ -295,12 +314,21 @@ def test_effective_fc2_roundtrip(cu3au_scp_model, tmp_path):
 
 def test_warm_start_and_order(cu3au_scp_model):
     fc = cu3au_scp_model
-    s = SCPSettings(mesh=(2, 2, 2), inner_mesh=(2, 2, 2), temperatures=(900.0, 300.0, 600.0),
-                    tolerance=1e-8)
+    s = SCPSettings(
+        mesh=(2, 2, 2), inner_mesh=(2, 2, 2), temperatures=(900.0, 300.0, 600.0), tolerance=1e-8
+    )
     res = run_scp(fc, s)
     assert res.converged.all()
-    cold = run_scp(fc, SCPSettings(mesh=(2, 2, 2), inner_mesh=(2, 2, 2), temperatures=(600.0,),
-                                   tolerance=1e-8, warm_start=False))
+    cold = run_scp(
+        fc,
+        SCPSettings(
+            mesh=(2, 2, 2),
+            inner_mesh=(2, 2, 2),
+            temperatures=(600.0,),
+            tolerance=1e-8,
+            warm_start=False,
+        ),
+    )
     np.testing.assert_allclose(res.frequencies[2], cold.frequencies[0], atol=1e-6)
     # hotter → harder optical modes for this positive quartic model
     assert np.all(res.frequencies[0, 1:, -1] > res.frequencies[2, 1:, -1])
@@ -320,8 +348,11 @@ def test_msd_matches_phonopy_harmonic(cu3au_scp_model):
     fc = cu3au_scp_model
     model = EffectiveHarmonicModel.harmonic(fc)
     ours = mean_square_displacements(model, (4, 4, 4), [300.0])
-    ph = phonopy.Phonopy(fc.setup.unitcell.to_phonopy(), supercell_matrix=np.diag([2, 2, 2]),
-                         primitive_matrix=np.eye(3))
+    ph = phonopy.Phonopy(
+        fc.setup.unitcell.to_phonopy(),
+        supercell_matrix=np.diag([2, 2, 2]),
+        primitive_matrix=np.eye(3),
+    )
     ph.force_constants = fc.full_fc2()
     ph.run_mesh([4, 4, 4], with_eigenvectors=True, is_mesh_symmetry=False, is_gamma_center=True)
     ph.run_thermal_displacements(temperatures=[300.0], freq_min=1e-3)

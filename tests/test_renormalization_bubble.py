@@ -23,8 +23,13 @@ def cu3au():
     from reference_models import cu3au_force_constants, cu3au_phono3py, cu3au_unitcell
 
     ref = cu3au_phono3py()
-    ph3 = Phono3py(cu3au_unitcell().to_phonopy(), supercell_matrix=np.diag([2, 2, 2]),
-                   primitive_matrix=np.eye(3), make_r0_average=False, log_level=0)
+    ph3 = Phono3py(
+        cu3au_unitcell().to_phonopy(),
+        supercell_matrix=np.diag([2, 2, 2]),
+        primitive_matrix=np.eye(3),
+        make_r0_average=False,
+        log_level=0,
+    )
     ph3.fc2, ph3.fc3 = ref.fc2, ref.fc3
     ph3.mesh_numbers = list(MESH)
     ph3.init_phph_interaction()
@@ -35,8 +40,9 @@ def cu3au():
 def test_onshell_bubble_matches_phono3py(cu3au, temperature):
     fc, ph3 = cu3au
     gps = [ph3.grid.grg2bzg[i] for i in GRID_POINTS]
-    _, deltas = ph3.run_real_self_energy(gps, [temperature], frequency_points_at_bands=True,
-                                         epsilons=[0.1])
+    _, deltas = ph3.run_real_self_energy(
+        gps, [temperature], frequency_points_at_bands=True, epsilons=[0.1]
+    )
     q = grid_addresses(MESH)[GRID_POINTS] / np.array(MESH)
     corr = BubbleCorrection(fc, EffectiveHarmonicModel.harmonic(fc), MESH, epsilon=0.1)
     _, shifts = corr.frequencies(q, temperature, kind="onshell")

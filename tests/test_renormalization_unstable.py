@@ -70,8 +70,12 @@ def model():
 
 @pytest.fixture(scope="module")
 def scp(model):
-    return run_scp(model, SCPSettings(mesh=MESH, inner_mesh=INNER,
-                                      temperatures=(100.0, 300.0, 500.0), tolerance=1e-9))
+    return run_scp(
+        model,
+        SCPSettings(
+            mesh=MESH, inner_mesh=INNER, temperatures=(100.0, 300.0, 500.0), tolerance=1e-9
+        ),
+    )
 
 
 def _translation_weight(cell, eigenvectors):
@@ -125,7 +129,7 @@ def test_scp_matches_anphon_pinned(model, scp):
     for k, t in enumerate(scp.temperatures):
         for iq, ref in ANPHON_CM[t].items():
             first = 3 if iq == 0 else 0
-            ours = scp.frequencies[k, iq, first:first + len(ref)]
+            ours = scp.frequencies[k, iq, first : first + len(ref)]
             np.testing.assert_allclose(ours, np.array(ref) * KAYSER_TO_THZ, atol=3e-5)
 
 
@@ -134,13 +138,21 @@ def test_no_stable_solution_fails_with_advice(model):
     from unstable_perovskite import unstable_perovskite
 
     weak = unstable_perovskite(scale4=1.0, with_fc3=False)
-    res = run_scp(weak, SCPSettings(mesh=MESH, inner_mesh=INNER, temperatures=(100.0,),
-                                    max_iterations=30))
+    res = run_scp(
+        weak, SCPSettings(mesh=MESH, inner_mesh=INNER, temperatures=(100.0,), max_iterations=30)
+    )
     assert not res.converged[0]
     assert res.routes[0] == "anderson α=0.5; linear α=0.1"
     assert res.iterations[0] == 60
-    advice = not_converged_advice(100.0, res.temperatures, res.converged, res.frequencies[0],
-                                  res.qpoints, int(res.iterations[0]), float(res.residual[0]))
+    advice = not_converged_advice(
+        100.0,
+        res.temperatures,
+        res.converged,
+        res.frequencies[0],
+        res.qpoints,
+        int(res.iterations[0]),
+        float(res.residual[0]),
+    )
     assert "stays imaginary" in advice and "remove 100 K from the temperatures" in advice
     assert "q = [0.0, 0.0, 0.0]" in advice
     # without an imaginary mode the advice is about the iteration itself
@@ -155,8 +167,8 @@ def test_descending_warm_start_equals_cold_start(model, scp):
     translations, ±2e-7 THz of round-off, left out)."""
     assert scp.converged.all()
     for k, t in enumerate(scp.temperatures):
-        cold = run_scp(model, SCPSettings(mesh=MESH, inner_mesh=INNER, temperatures=(t,),
-                                          tolerance=1e-9))
+        cold = run_scp(
+            model, SCPSettings(mesh=MESH, inner_mesh=INNER, temperatures=(t,), tolerance=1e-9)
+        )
         keep = ~translation_mask(model.setup.primitive, scp.qpoints, scp.eigenvectors[k])
-        np.testing.assert_allclose(cold.frequencies[0][keep], scp.frequencies[k][keep],
-                                   atol=1e-8)
+        np.testing.assert_allclose(cold.frequencies[0][keep], scp.frequencies[k][keep], atol=1e-8)

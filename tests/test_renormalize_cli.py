@@ -51,8 +51,16 @@ def scp_fc(scp_files):
 
 
 def _file_args(files):
-    return ["--cell", files["cell"], "--fc2", files["fc2"], "--fc3", files["fc3"],
-            "--fc4", files["fc4"]]
+    return [
+        "--cell",
+        files["cell"],
+        "--fc2",
+        files["fc2"],
+        "--fc3",
+        files["fc3"],
+        "--fc4",
+        files["fc4"],
+    ]
 
 
 def test_renormalize_cli_matches_physics(aiida_profile_clean, scp_files, scp_fc, tmp_path):
@@ -65,18 +73,43 @@ def test_renormalize_cli_matches_physics(aiida_profile_clean, scp_files, scp_fc,
     )
 
     out = tmp_path / "scp.json"
-    result = invoke("renormalize", *_file_args(scp_files), "--mesh", *MESH, "--inner-mesh",
-                    *INNER, "--temperatures", *TEMPS, "--bubble", "qp", "--output", out,
-                    "--write-fc2", tmp_path / "fc2")
+    result = invoke(
+        "renormalize",
+        *_file_args(scp_files),
+        "--mesh",
+        *MESH,
+        "--inner-mesh",
+        *INNER,
+        "--temperatures",
+        *TEMPS,
+        "--bubble",
+        "qp",
+        "--output",
+        out,
+        "--write-fc2",
+        tmp_path / "fc2",
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
-    for key in ("temperatures", "qpoints", "frequencies_harmonic", "frequencies", "converged",
-                "iterations", "units", "node"):
+    for key in (
+        "temperatures",
+        "qpoints",
+        "frequencies_harmonic",
+        "frequencies",
+        "converged",
+        "iterations",
+        "units",
+        "node",
+    ):
         assert key in data
     assert data["units"] == "THz" and data["kind"] == "scpb-qp" and all(data["converged"])
 
-    direct = renormalize(scp_fc, RenormalizationSettings(
-        SCPSettings(mesh=MESH, inner_mesh=INNER, temperatures=TEMPS), bubble="qp"))
+    direct = renormalize(
+        scp_fc,
+        RenormalizationSettings(
+            SCPSettings(mesh=MESH, inner_mesh=INNER, temperatures=TEMPS), bubble="qp"
+        ),
+    )
     ir = direct.ir_grid
     np.testing.assert_allclose(data["frequencies"], direct.frequencies[:, ir], atol=1e-9)
     np.testing.assert_allclose(data["frequencies_scp"], direct.frequencies_scp[:, ir], atol=1e-9)
@@ -88,8 +121,9 @@ def test_renormalize_cli_matches_physics(aiida_profile_clean, scp_files, scp_fc,
     node = orm.load_node(data["node"])
     assert node.base.attributes.get("kind") == "scpb-qp"
     for it, t in enumerate(TEMPS):
-        eff = load_force_constants(cell=scp_files["cell"],
-                                   fc2=tmp_path / "fc2" / f"FORCE_CONSTANTS_{t:g}K")
+        eff = load_force_constants(
+            cell=scp_files["cell"], fc2=tmp_path / "fc2" / f"FORCE_CONSTANTS_{t:g}K"
+        )
         ph = solve(eff, direct.qpoints)
         # (bubble-corrected bands keep the SCP order, so they may cross: compare sorted)
         np.testing.assert_allclose(ph.frequencies, np.sort(direct.frequencies[it]), atol=1e-6)
@@ -104,13 +138,34 @@ def test_kappa_on_renormalized_phonons(aiida_profile_clean, scp_files, scp_fc, t
     )
 
     out, modes = tmp_path / "k.json", tmp_path / "modes.h5"
-    result = invoke("kappa", *_file_args(scp_files), "--mesh", 4, 4, 4, "--temperatures", *TEMPS,
-                    "--sigma", 0.2, "--renormalize", "loop", "--scp-mesh", *MESH,
-                    "--scp-inner-mesh", *INNER, "--output", out, "--modes", modes)
+    result = invoke(
+        "kappa",
+        *_file_args(scp_files),
+        "--mesh",
+        4,
+        4,
+        4,
+        "--temperatures",
+        *TEMPS,
+        "--sigma",
+        0.2,
+        "--renormalize",
+        "loop",
+        "--scp-mesh",
+        *MESH,
+        "--scp-inner-mesh",
+        *INNER,
+        "--output",
+        out,
+        "--modes",
+        modes,
+    )
     assert result.exit_code == 0, result.output
     assert "converged" in result.output
-    ren = renormalize(scp_fc, RenormalizationSettings(
-        SCPSettings(mesh=MESH, inner_mesh=INNER, temperatures=TEMPS)))
+    ren = renormalize(
+        scp_fc,
+        RenormalizationSettings(SCPSettings(mesh=MESH, inner_mesh=INNER, temperatures=TEMPS)),
+    )
     settings = KappaSettings(mesh=(4, 4, 4), temperatures=TEMPS, sigma=0.2)
     direct = compute_kappa(scp_fc, settings, ren.models(scp_fc, TEMPS))
     harmonic = compute_kappa(scp_fc, settings)
@@ -145,8 +200,9 @@ def test_kappa_with_four_phonon(aiida_profile_clean, scp_files, scp_fc, tmp_path
         kp4 = h4["kappa_P_mode"][()].sum(axis=(1, 2))
     assert np.all(np.diagonal(kp4, axis1=-2, axis2=-1) < np.diagonal(kp3, axis1=-2, axis2=-1))
 
-    result = invoke("kappa", *args, "--four-phonon", "sampled", "--samples", 40, "--seed", 3,
-                    "--modes", modes4)
+    result = invoke(
+        "kappa", *args, "--four-phonon", "sampled", "--samples", 40, "--seed", 3, "--modes", modes4
+    )
     assert result.exit_code == 0, result.output
     with h5py.File(modes4) as h4:
         sampled, err = h4["gamma_4ph"][()], h4["gamma_4ph_stderr"][()]
@@ -162,31 +218,46 @@ def test_exit_codes(aiida_profile_clean, scp_fc, cu3au_fc):
     from aiida_wigner.data.force_constants import ForceConstantsData
 
     node = ForceConstantsData.from_force_constants(scp_fc).store()
-    settings = {"mesh": list(MESH), "inner_mesh": list(INNER), "temperatures": [300.0],
-                "max_iterations": 1, "mixing_scheme": "linear", "mixing": 0.1}
-    outputs, process = renormalize_calcfunction.run_get_node(force_constants=node,
-                                                             settings=orm.Dict(settings))
+    settings = {
+        "mesh": list(MESH),
+        "inner_mesh": list(INNER),
+        "temperatures": [300.0],
+        "max_iterations": 1,
+        "mixing_scheme": "linear",
+        "mixing": 0.1,
+    }
+    outputs, process = renormalize_calcfunction.run_get_node(
+        force_constants=node, settings=orm.Dict(settings)
+    )
     assert process.is_finished_ok and not outputs["summary"]["converged"][0]
     kappa_settings = orm.Dict({"mesh": [2, 2, 2], "temperatures": [300.0]})
     _, kproc = compute_kappa_calcfunction.run_get_node(
-        force_constants=node, settings=kappa_settings, renormalization=outputs["renormalization"])
+        force_constants=node, settings=kappa_settings, renormalization=outputs["renormalization"]
+    )
     assert kproc.exit_status == 350 and "max_iterations" in kproc.exit_message
     _, kproc = compute_kappa_calcfunction.run_get_node(
-        force_constants=node, settings=orm.Dict({"mesh": [2, 2, 2], "temperatures": [500.0]}),
-        renormalization=outputs["renormalization"])
+        force_constants=node,
+        settings=orm.Dict({"mesh": [2, 2, 2], "temperatures": [500.0]}),
+        renormalization=outputs["renormalization"],
+    )
     assert kproc.exit_status == 300 and "500" in kproc.exit_message
 
     bare = ForceConstantsData.from_force_constants(cu3au_fc).store()
-    _, rproc = renormalize_calcfunction.run_get_node(force_constants=bare,
-                                                     settings=orm.Dict(settings))
+    _, rproc = renormalize_calcfunction.run_get_node(
+        force_constants=bare, settings=orm.Dict(settings)
+    )
     assert rproc.exit_status == 300 and "fourth-order" in rproc.exit_message
     _, kproc = compute_kappa_calcfunction.run_get_node(
-        force_constants=bare, settings=orm.Dict({"mesh": [2, 2, 2], "temperatures": [300.0],
-                                                 "four_phonon": "exhaustive"}))
+        force_constants=bare,
+        settings=orm.Dict(
+            {"mesh": [2, 2, 2], "temperatures": [300.0], "four_phonon": "exhaustive"}
+        ),
+    )
     assert kproc.exit_status == 300 and "fourth-order" in kproc.exit_message
     with pytest.raises(ValueError, match="bubble"):
-        renormalize_calcfunction.run_get_node(force_constants=node,
-                                              settings=orm.Dict({**settings, "bubble": "full"}))
+        renormalize_calcfunction.run_get_node(
+            force_constants=node, settings=orm.Dict({**settings, "bubble": "full"})
+        )
 
 
 def test_cli_usage_errors(aiida_profile_clean, scp_files, cu3au_files):
@@ -195,14 +266,29 @@ def test_cli_usage_errors(aiida_profile_clean, scp_files, cu3au_files):
     result = invoke("kappa", *_file_args(scp_files), "--mesh", 2, 2, 2, "--samples", 10)
     assert result.exit_code == 2 and "sampled" in result.output
     files = {k: str(v) for k, v in cu3au_files.items()}
-    result = invoke("kappa", "--cell", files["cell"], "--fc2", files["fc2"], "--fc3", files["fc3"],
-                    "--mesh", 2, 2, 2, "--four-phonon", "exhaustive")
+    result = invoke(
+        "kappa",
+        "--cell",
+        files["cell"],
+        "--fc2",
+        files["fc2"],
+        "--fc3",
+        files["fc3"],
+        "--mesh",
+        2,
+        2,
+        2,
+        "--four-phonon",
+        "exhaustive",
+    )
     assert result.exit_code == 2 and "fourth-order" in result.output
-    result = invoke("renormalize", "--cell", files["cell"], "--fc2", files["fc2"], "--mesh",
-                    2, 2, 2)
+    result = invoke(
+        "renormalize", "--cell", files["cell"], "--fc2", files["fc2"], "--mesh", 2, 2, 2
+    )
     assert result.exit_code == 2 and "fourth-order" in result.output
-    result = invoke("renormalize", *_file_args(scp_files), "--mesh", 2, 2, 2, "--inner-mesh",
-                    3, 3, 3)
+    result = invoke(
+        "renormalize", *_file_args(scp_files), "--mesh", 2, 2, 2, "--inner-mesh", 3, 3, 3
+    )
     assert result.exit_code != 0 and "multiple" in result.output
 
 
@@ -218,11 +304,14 @@ def test_four_phonon_on_renormalized_phonons(scp_fc):
     )
     from aiida_wigner.physics.scattering.four_phonon import four_phonon_linewidths
 
-    ren = renormalize(scp_fc, RenormalizationSettings(
-        SCPSettings(mesh=MESH, inner_mesh=MESH, temperatures=(300.0,))))
+    ren = renormalize(
+        scp_fc,
+        RenormalizationSettings(SCPSettings(mesh=MESH, inner_mesh=MESH, temperatures=(300.0,))),
+    )
     model = ren.models(scp_fc, [300.0])[0]
-    settings = KappaSettings(mesh=(2, 2, 2), temperatures=(300.0,), sigma=0.2,
-                             four_phonon="exhaustive")
+    settings = KappaSettings(
+        mesh=(2, 2, 2), temperatures=(300.0,), sigma=0.2, four_phonon="exhaustive"
+    )
     result = compute_kappa(scp_fc, settings, [model])
     qmesh = QMesh.build(scp_fc.primitive, (2, 2, 2))
     renormalized = solve(scp_fc, qmesh.qpoints, builder=model)
@@ -246,11 +335,14 @@ def test_renormalized_kappa_archive_round_trip(aiida_profile_clean, scp_fc, tmp_
 
     node = ForceConstantsData.from_force_constants(scp_fc).store()
     scp_out, scp_proc = renormalize_calcfunction.run_get_node(
-        force_constants=node, settings=orm.Dict({"mesh": list(MESH), "inner_mesh": list(MESH),
-                                                 "temperatures": [300.0]}))
+        force_constants=node,
+        settings=orm.Dict({"mesh": list(MESH), "inner_mesh": list(MESH), "temperatures": [300.0]}),
+    )
     k_out, k_proc = compute_kappa_calcfunction.run_get_node(
-        force_constants=node, settings=orm.Dict({"mesh": [2, 2, 2], "temperatures": [300.0]}),
-        renormalization=scp_out["renormalization"])
+        force_constants=node,
+        settings=orm.Dict({"mesh": [2, 2, 2], "temperatures": [300.0]}),
+        renormalization=scp_out["renormalization"],
+    )
     assert k_proc.is_finished_ok, k_proc.exit_message
     uuids = {n.uuid for n in orm.QueryBuilder().append(orm.Node).all(flat=True)}
     arrays = renormalization_from_node(scp_out["renormalization"]).arrays()

@@ -48,9 +48,19 @@ def scp_fc():
 
 
 def _renormalize(fc, mesh=(4, 4, 4), bubble="none", off_diagonal=True):
-    ren = renormalize(fc, RenormalizationSettings(
-        SCPSettings(mesh=mesh, inner_mesh=(4, 4, 4), temperatures=(T,), tolerance=1e-9,
-                    off_diagonal=off_diagonal), bubble=bubble))
+    ren = renormalize(
+        fc,
+        RenormalizationSettings(
+            SCPSettings(
+                mesh=mesh,
+                inner_mesh=(4, 4, 4),
+                temperatures=(T,),
+                tolerance=1e-9,
+                off_diagonal=off_diagonal,
+            ),
+            bubble=bubble,
+        ),
+    )
     assert ren.converged.all()
     return ren
 
@@ -95,8 +105,9 @@ class ExplicitModel:
         self.terms = []  # per (a, b): phi (R, 3, 3), images (R, I, 3) reduced, weights (R, I)
         for a, b in itertools.product(range(self.n), repeat=2):
             d = cells + prim.positions[b] - prim.positions[a]
-            phi = np.einsum("kr,kxy->rxy", np.exp(-2j * np.pi * k @ d.T),
-                            delta[:, a, :, b, :]) / len(k)
+            phi = np.einsum(
+                "kr,kxy->rxy", np.exp(-2j * np.pi * k @ d.T), delta[:, a, :, b, :]
+            ) / len(k)
             images = d[:, None, :] + shifts[None]
             length = np.linalg.norm(images @ self.lattice, axis=-1)
             shortest = length <= length.min(axis=1, keepdims=True) + 1e-5
@@ -141,10 +152,12 @@ def _matching(points, mesh_points):
 def test_kappa_frequencies_are_the_scp_ones_on_the_scp_mesh(scp_fc, request, case):
     """(a) κ mesh 8×8×8 ⊃ SCP mesh 4×4×4: the SCP (SCPB) frequencies come back (ν² to 1e-11
     THz², achieved 6e-14 on ν² ≤ 38 THz²)."""
-    ren = (_renormalize(scp_fc, bubble="onshell") if case == "onshell bubble"
-           else request.getfixturevalue(case))
-    settings = KappaSettings(mesh=(8, 8, 8), temperatures=(T,), three_phonon=False,
-                             isotope=True)
+    ren = (
+        _renormalize(scp_fc, bubble="onshell")
+        if case == "onshell bubble"
+        else request.getfixturevalue(case)
+    )
+    settings = KappaSettings(mesh=(8, 8, 8), temperatures=(T,), three_phonon=False, isotope=True)
     res = compute_kappa(scp_fc, settings, ren.models(scp_fc, [T]))
     on_mesh = _matching(res.qpoints, ren.qpoints)
     assert (on_mesh >= 0).sum() >= 8  # Γ, X, M, R and the half-way points of the 8×8×8 ir set
@@ -183,8 +196,9 @@ def test_finer_scp_mesh_is_interpolated_not_resampled(scp_fc, diagonal):
     new = compute_kappa(scp_fc, KAPPA, [model])
     independent = compute_kappa(scp_fc, KAPPA, [explicit])
     assert_same_kappa(new.kappa, independent.kappa)
-    np.testing.assert_allclose(new.group_velocities, independent.group_velocities,
-                               atol=1e-10)  # THz·Å, achieved 6e-13
+    np.testing.assert_allclose(
+        new.group_velocities, independent.group_velocities, atol=1e-10
+    )  # THz·Å, achieved 6e-13
     old = compute_kappa(resampled(model, scp_fc), KAPPA)
     change = np.abs(new.kappa - old.kappa).max() / np.abs(new.kappa).max()
     assert change > 5e-3, change  # measured 1.1 %
@@ -213,13 +227,15 @@ def test_effective_fc2_is_exact_everywhere(scp_fc, diagonal, tmp_path):
     assert eff.setup.supercell_matrix.tolist() == np.diag([4, 4, 4]).tolist()
     q = np.vstack([np.random.default_rng(5).random((5, 3)), [[0.25, 0.0, 0.5]]])
     d = model.dynamical_matrices(q)
-    np.testing.assert_allclose(DynamicalMatrixBuilder(eff).dynamical_matrices(q), d,
-                               atol=1e-12 * np.abs(d).max())
+    np.testing.assert_allclose(
+        DynamicalMatrixBuilder(eff).dynamical_matrices(q), d, atol=1e-12 * np.abs(d).max()
+    )
     ph = phonopy.Phonopy(eff.setup.unitcell.to_phonopy(), supercell_matrix=np.diag([4, 4, 4]))
     ph.force_constants = parse_FORCE_CONSTANTS(str(path))
     ph.run_qpoints(q)
-    np.testing.assert_allclose(ph.get_qpoints_dict()["frequencies"], model.phonons(q).frequencies,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        ph.get_qpoints_dict()["frequencies"], model.phonons(q).frequencies, atol=1e-6
+    )
 
 
 def test_transfer_onto_a_common_supercell_non_diagonal():
@@ -233,8 +249,8 @@ def test_transfer_onto_a_common_supercell_non_diagonal():
     )
 
     rng = np.random.default_rng(11)
-    conv = Cell(np.eye(3) * 3.6, [[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]], [29] * 4)
-    pmat = np.array([[0, .5, .5], [.5, 0, .5], [.5, .5, 0]])
+    conv = Cell(np.eye(3) * 3.6, [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]], [29] * 4)
+    pmat = np.array([[0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
     setup = SupercellSetup.build(conv, [[2, 1, 0], [0, 2, 0], [0, 0, 1]], pmat)
     q = rng.random((4, 3))
     for mesh in ((2, 3, 2), (4, 4, 4)):
@@ -244,8 +260,9 @@ def test_transfer_onto_a_common_supercell_non_diagonal():
             fc2 = rng.normal(size=(source.n_prim, source.n_super, 3, 3))
             d = DynamicalMatrixBuilder(ForceConstants(source, fc2)).dynamical_matrices(q)
             moved = ForceConstants(target, transfer_fc2(fc2, source, target))
-            np.testing.assert_allclose(DynamicalMatrixBuilder(moved).dynamical_matrices(q), d,
-                                       atol=1e-12 * np.abs(d).max())
+            np.testing.assert_allclose(
+                DynamicalMatrixBuilder(moved).dynamical_matrices(q), d, atol=1e-12 * np.abs(d).max()
+            )
 
 
 def test_renormalization_of_other_force_constants_refused(scp_fc, loop):
@@ -265,12 +282,17 @@ def test_kappa_calcfunction_refuses_foreign_renormalization(aiida_profile_clean,
     from aiida_wigner.data.force_constants import ForceConstantsData
 
     node = ForceConstantsData.from_force_constants(scp_fc).store()
-    out = renormalize_calcfunction(force_constants=node, settings=orm.Dict(
-        {"mesh": [2, 2, 2], "inner_mesh": [2, 2, 2], "temperatures": [T]}))
+    out = renormalize_calcfunction(
+        force_constants=node,
+        settings=orm.Dict({"mesh": [2, 2, 2], "inner_mesh": [2, 2, 2], "temperatures": [T]}),
+    )
     other = ForceConstantsData.from_force_constants(
-        ForceConstants(scp_fc.setup, 1.1 * scp_fc.fc2, scp_fc.fc3, scp_fc.fc4)).store()
+        ForceConstants(scp_fc.setup, 1.1 * scp_fc.fc2, scp_fc.fc3, scp_fc.fc4)
+    ).store()
     _, proc = compute_kappa_calcfunction.run_get_node(
-        force_constants=other, settings=orm.Dict({"mesh": [2, 2, 2], "temperatures": [T]}),
-        renormalization=out["renormalization"])
+        force_constants=other,
+        settings=orm.Dict({"mesh": [2, 2, 2], "temperatures": [T]}),
+        renormalization=out["renormalization"],
+    )
     assert proc.exit_status == 300
     assert "renormalize these force constants" in proc.exit_message

@@ -62,7 +62,10 @@ def test_imported_run_reproduces_and_tampering_is_caught(archive, second_profile
     assert result.exit_code == 0, result.output
     headers = [line for line in result.output.splitlines() if "values compared" in line]
     assert [line.split(" <")[0] for line in headers] == [
-        "wigner.renormalize", "wigner.kappa", "wigner.summarize_conductivity"]  # in run order
+        "wigner.renormalize",
+        "wigner.kappa",
+        "wigner.summarize_conductivity",
+    ]  # in run order
     assert all(line.endswith("all within rtol=0") for line in headers)
     assert "Reproduced 3 calculation(s) within rtol=0." in result.output
     for array in ("delta_dynmat", "gamma_4ph", "kappa_C_map", "attribute rows[]/kappa_C_avg"):
@@ -76,8 +79,11 @@ def test_imported_run_reproduces_and_tampering_is_caught(archive, second_profile
     assert result.exit_code == 1, result.output
     assert "wigner.kappa" in result.output and "wigner.renormalize" not in result.output
     assert "outputs differ beyond rtol=0" in result.output and "Traceback" not in result.output
-    rows = {line.split()[1]: line.split() for line in result.output.splitlines()
-            if line.startswith(("kappa ", "modes "))}
+    rows = {
+        line.split()[1]: line.split()
+        for line in result.output.splitlines()
+        if line.startswith(("kappa ", "modes "))
+    }
     assert float(rows["gamma_4ph"][-1]) > 1e-6  # another sample of the four-phonon processes
     assert float(rows["gamma_3ph"][-1]) == 0.0 and float(rows["frequency"][-1]) == 0.0
     # a loose enough tolerance accepts the statistical difference; the seed still differs

@@ -43,11 +43,12 @@ def runs(aiida_profile, cu3au_fc):
     node = store_fc4_model(cu3au_fc)
     harmonic = kappa_run(node, temperatures=[100.0, 300.0, 500.0], isotope=True)
     scp = renormalize_run(node, bubble="none")
-    renormalized = kappa_run(node, scp.outputs.renormalization,
-                             temperatures=list(SCP_TEMPERATURES))
+    renormalized = kappa_run(node, scp.outputs.renormalization, temperatures=list(SCP_TEMPERATURES))
     _, failed = compute_kappa_calcfunction.run_get_node(
-        force_constants=node, renormalization=scp.outputs.renormalization,
-        settings=orm.Dict({"mesh": [2, 2, 2], "temperatures": [700.0]}))
+        force_constants=node,
+        renormalization=scp.outputs.renormalization,
+        settings=orm.Dict({"mesh": [2, 2, 2], "temperatures": [700.0]}),
+    )
     assert failed.is_failed  # 700 K was not renormalized
     workflow = conductivity_workflow(node)
     return {"harmonic": harmonic, "renormalized": renormalized, "scp": scp, "workflow": workflow}
@@ -57,9 +58,19 @@ def expected_rows(process, phonons, four_phonon, isotope, kind="kappa", protocol
     kappa = process.outputs.kappa
     rows = []
     for i, t in enumerate(kappa.get_array("temperatures")):
-        row = {"pk": process.pk, "uuid": process.uuid, "kind": kind, "formula": "AuCu3",
-               "engine": None, "protocol": protocol, "temperature": t, "phonons": phonons,
-               "three_phonon": True, "four_phonon": four_phonon, "isotope": isotope}
+        row = {
+            "pk": process.pk,
+            "uuid": process.uuid,
+            "kind": kind,
+            "formula": "AuCu3",
+            "engine": None,
+            "protocol": protocol,
+            "temperature": t,
+            "phonons": phonons,
+            "three_phonon": True,
+            "four_phonon": four_phonon,
+            "isotope": isotope,
+        }
         for name in ("kappa_P", "kappa_C", "kappa"):
             tensor = kappa.get_array(name)[i]
             row.update({f"{name}_{axis}": tensor[a, a] for a, axis in enumerate(AXES)})
@@ -70,9 +81,11 @@ def expected_rows(process, phonons, four_phonon, isotope, kind="kappa", protocol
 
 @pytest.fixture(scope="module")
 def expected(runs):
-    return (expected_rows(runs["harmonic"], "harmonic", None, True)
-            + expected_rows(runs["renormalized"], "scp", None, False)
-            + expected_rows(runs["workflow"], "scpb-qp", "sampled", False, "workflow", "fast"))
+    return (
+        expected_rows(runs["harmonic"], "harmonic", None, True)
+        + expected_rows(runs["renormalized"], "scp", None, False)
+        + expected_rows(runs["workflow"], "scpb-qp", "sampled", False, "workflow", "fast")
+    )
 
 
 def test_json_rows_are_the_runs(runs, expected):
@@ -108,8 +121,15 @@ def test_table_and_filters(runs, expected):
     assert [int(line.split()[0]) for line in body] == [row["pk"] for row in expected]
     assert body[0].split()[6:8] == ["harmonic", "3ph+iso"]
     assert body[3].split()[6:8] == ["scp", "3ph"]
-    assert body[5].split()[1:8] == ["workflow", "AuCu3", "-", "fast", "100", "scpb-qp",
-                                    "3ph+4ph:sampled"]
+    assert body[5].split()[1:8] == [
+        "workflow",
+        "AuCu3",
+        "-",
+        "fast",
+        "100",
+        "scpb-qp",
+        "3ph+4ph:sampled",
+    ]
     assert f"{expected[0]['kappa_P_xx']:.4g}" in body[0]
 
     def pks(*args):
@@ -117,8 +137,9 @@ def test_table_and_filters(runs, expected):
         assert out.exit_code == 0, out.output
         return [row["pk"] for row in json.loads(out.output)["rows"]]
 
-    harmonic, renormalized, workflow = (runs[key].pk for key in
-                                        ("harmonic", "renormalized", "workflow"))
+    harmonic, renormalized, workflow = (
+        runs[key].pk for key in ("harmonic", "renormalized", "workflow")
+    )
     assert pks("--formula", "Cu3Au") == [harmonic] * 3 + [renormalized] * 2 + [workflow] * 2
     assert pks("--formula", "Au2Cu6") == pks("--formula", "Cu3Au")
     assert pks("--formula", "CsCu4Se3") == []
@@ -135,8 +156,11 @@ def test_workflow_summary_agrees(runs):
     result = invoke("results", "--format", "json", "--pk", runs["workflow"].pk)
     rows = json.loads(result.output)["rows"]
     assert [row["temperature"] for row in rows] == summary["temperatures"]
-    assert {rows[0]["engine"], rows[0]["protocol"], rows[0]["formula"]} == \
-        {summary["engine"], summary["protocol"], summary["formula"]}
+    assert {rows[0]["engine"], rows[0]["protocol"], rows[0]["formula"]} == {
+        summary["engine"],
+        summary["protocol"],
+        summary["formula"],
+    }
     assert rows[0]["four_phonon"] == summary["scattering"]["four_phonon"]
     for row, want in zip(rows, summary["rows"], strict=True):
         for key in (k for k in row if k.startswith("kappa")):

@@ -28,8 +28,9 @@ def test_a_calcjob_runs_through_sbatch(slurm_computer, tmp_path):
     script = tmp_path / "bash_in_slurm"
     script.write_text('#!/bin/bash\necho "job $SLURM_JOB_ID" >&2\nexec /bin/bash "$@"\n')
     script.chmod(0o755)
-    code = orm.InstalledCode(computer=slurm_computer, filepath_executable=str(script),
-                             label="bash-in-slurm").store()
+    code = orm.InstalledCode(
+        computer=slurm_computer, filepath_executable=str(script), label="bash-in-slurm"
+    ).store()
     builder = CalculationFactory("core.arithmetic.add").get_builder()
     builder.code, builder.x, builder.y = code, orm.Int(2), orm.Int(3)
     builder.metadata.options.resources = RESOURCES
@@ -40,7 +41,6 @@ def test_a_calcjob_runs_through_sbatch(slurm_computer, tmp_path):
     job_id = node.get_job_id()
     assert job_id and job_id.isdigit()
     assert f"job {job_id}" in node.outputs.retrieved.get_object_content("_scheduler-stderr.txt")
-
 
 
 @pytest.mark.slow
@@ -58,26 +58,45 @@ def test_chunked_kappa_through_sbatch_equals_in_process(slurm_computer, cu3au_fc
     from aiida_wigner.data.force_constants import ForceConstantsData
 
     fc_node = ForceConstantsData.from_force_constants(cu3au_fc).store()
-    worker = orm.InstalledCode(computer=slurm_computer, filepath_executable=worker_executable(),
-                               label="aiida-wigner-worker",
-                               prepend_text="export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1")
+    worker = orm.InstalledCode(
+        computer=slurm_computer,
+        filepath_executable=worker_executable(),
+        label="aiida-wigner-worker",
+        prepend_text="export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1",
+    )
     worker.store()
-    (tmp_path / "jobs.yaml").write_text(json.dumps({"resources": RESOURCES,
-                                                    "max_wallclock_seconds": 600}))
+    (tmp_path / "jobs.yaml").write_text(
+        json.dumps({"resources": RESOURCES, "max_wallclock_seconds": 600})
+    )
     summary = tmp_path / "summary.json"
-    result = CliRunner().invoke(cmd_root, [
-        "run", "--force-constants", str(fc_node.pk), *RUN_OPTIONS,
-        "--overrides", str(write_overrides(tmp_path)), "--worker-code", worker.full_label,
-        "--chunks", str(CHUNKS), "--job-options", str(tmp_path / "jobs.yaml"),
-        "-o", str(summary)])
+    result = CliRunner().invoke(
+        cmd_root,
+        [
+            "run",
+            "--force-constants",
+            str(fc_node.pk),
+            *RUN_OPTIONS,
+            "--overrides",
+            str(write_overrides(tmp_path)),
+            "--worker-code",
+            worker.full_label,
+            "--chunks",
+            str(CHUNKS),
+            "--job-options",
+            str(tmp_path / "jobs.yaml"),
+            "-o",
+            str(summary),
+        ],
+    )
     assert result.exit_code == 0, result.output
     node = orm.load_node(json.loads(summary.read_text())["process"])
     reference = in_process_kappa(fc_node)
     for name, value in reference.items():
         # the cubic crystal's off-diagonal elements are rounding noise (1e-18 W/(m K)):
         # relative to the tensor's largest element
-        np.testing.assert_allclose(node.outputs.kappa.get_array(name), value, rtol=1e-12,
-                                   atol=1e-12 * np.abs(value).max())
+        np.testing.assert_allclose(
+            node.outputs.kappa.get_array(name), value, rtol=1e-12, atol=1e-12 * np.abs(value).max()
+        )
     jobs = [n for n in node.called_descendants if isinstance(n, orm.CalcJobNode)]
     assert len(jobs) == CHUNKS
     for job in jobs:  # each one its own SLURM job on this computer, with the given walltime

@@ -14,8 +14,9 @@ import pathlib
 import numpy as np
 import pytest
 
-pytest.importorskip("aiida_vasp", reason="the VASP engine needs aiida-vasp (pip install "
-                    "'aiida-wigner[vasp]')")
+pytest.importorskip(
+    "aiida_vasp", reason="the VASP engine needs aiida-vasp (pip install 'aiida-wigner[vasp]')"
+)
 
 from aiida import orm  # noqa: E402
 from aiida.engine import run_get_node  # noqa: E402
@@ -30,11 +31,23 @@ FAMILY = "FAKE.54"  # the fake POTCAR family of the ``stand_in`` fixture (confte
 
 
 def vasp_engine_inputs(code, **spec):
-    calc = {"name": "vasp", "potential_family": FAMILY, "kpoints_mesh": [2, 2, 2],
-            "incar": {"encut": 300, "ediff": 1e-6, "ismear": 0, "sigma": 0.05,
-                      "lwave": False, "lcharg": False},
-            "options": {"resources": {"num_machines": 1, "num_mpiprocs_per_machine": 1},
-                        "max_wallclock_seconds": 600}}
+    calc = {
+        "name": "vasp",
+        "potential_family": FAMILY,
+        "kpoints_mesh": [2, 2, 2],
+        "incar": {
+            "encut": 300,
+            "ediff": 1e-6,
+            "ismear": 0,
+            "sigma": 0.05,
+            "lwave": False,
+            "lcharg": False,
+        },
+        "options": {
+            "resources": {"num_machines": 1, "num_mpiprocs_per_machine": 1},
+            "max_wallclock_seconds": 600,
+        },
+    }
     calc.update(spec)
     return {"calculator": orm.Dict(calc), "code": code}
 
@@ -53,10 +66,15 @@ def remote_record(calcjob) -> dict:
 
 # -- (a) the inputs ----------------------------------------------------------------------------
 
+
 def test_inputs_static_md_relax(stand_in):
     structure = orm.StructureData(ase=bulk("Cu", "fcc", a=3.61))
-    engine = vasp_engine_inputs(stand_in, potential_mapping={"Cu": "Cu"},
-                                kpoints_mesh_relax=[8, 8, 8], incar={"ENCUT": 400, "nsw": 99})
+    engine = vasp_engine_inputs(
+        stand_in,
+        potential_mapping={"Cu": "Cu"},
+        kpoints_mesh_relax=[8, 8, 8],
+        incar={"ENCUT": 400, "nsw": 99},
+    )
 
     cls, inputs = vasp_engine.static_builder(engine, structure)
     assert cls.__name__ == "VaspCalculation"
@@ -66,20 +84,24 @@ def test_inputs_static_md_relax(stand_in):
     assert {k: p.full_name for k, p in inputs["potential"].items()} == {"Cu": "Cu"}
     assert inputs["metadata"]["options"]["max_wallclock_seconds"] == 600
 
-    _, inputs = vasp_engine.md_builder(engine, structure, {"temperature": 500.0, "timestep": 1.5,
-                                                           "n_steps": 40, "interval": 5})
+    _, inputs = vasp_engine.md_builder(
+        engine, structure, {"temperature": 500.0, "timestep": 1.5, "n_steps": 40, "interval": 5}
+    )
     incar = inputs["parameters"].get_dict()
     assert incar["IBRION"] == 0 and incar["MDALGO"] == 2 and incar["SMASS"] == 0
     assert incar["TEBEG"] == incar["TEEND"] == 500.0 and incar["POTIM"] == 1.5
     assert incar["NSW"] == 41  # VASP's first ionic step is the initial configuration
     assert incar["ISYM"] == 0
     settings = inputs["settings"].get_dict()
-    assert settings["parser_settings"] == {"include_node": ["trajectory"],
-                                           "check_ionic_convergence": False}
+    assert settings["parser_settings"] == {
+        "include_node": ["trajectory"],
+        "check_ionic_convergence": False,
+    }
     assert settings["ADDITIONAL_RETRIEVE_LIST"] == ["OSZICAR"]
 
-    _, inputs = vasp_engine.md_builder(engine, structure, {"thermostat": "langevin",
-                                                           "friction": 0.02, "n_steps": 10})
+    _, inputs = vasp_engine.md_builder(
+        engine, structure, {"thermostat": "langevin", "friction": 0.02, "n_steps": 10}
+    )
     incar = inputs["parameters"].get_dict()
     assert incar["MDALGO"] == 3 and incar["LANGEVIN_GAMMA"] == [20.0]
 
@@ -106,8 +128,9 @@ def test_inputs_written_by_calcjob(stand_in, tmp_path, monkeypatch):
     for tag in ("IBRION = 0", "MDALGO = 2", "NSW = 5", "TEBEG = 300.0", "ISYM = 0"):
         assert tag in incar.replace("  ", " ")
     assert "GAMMA" in (folder / "KPOINTS").read_text().upper()
-    titles = [line.split()[3] for line in (folder / "POTCAR").read_text().splitlines()
-              if "TITEL" in line]
+    titles = [
+        line.split()[3] for line in (folder / "POTCAR").read_text().splitlines() if "TITEL" in line
+    ]
     assert titles == ["Au", "Cu"]  # POSCAR species order
     assert (folder / "POSCAR").read_text().split("\n")[5].split() == ["Au", "Cu"]
 
@@ -151,8 +174,12 @@ def test_output_conversions():
     rng = np.random.default_rng(0)
     cells = np.array([np.diag([4.0, 4.0, 4.0]) * (1 + 0.01 * k) for k in range(7)])
     frac = rng.random((7, 2, 3))
-    arrays = {"cells": cells, "positions": frac, "forces": rng.normal(size=(7, 2, 3)),
-              "energy_extrapolated": np.arange(7.0)}
+    arrays = {
+        "cells": cells,
+        "positions": frac,
+        "forces": rng.normal(size=(7, 2, 3)),
+        "energy_extrapolated": np.arange(7.0),
+    }
     frames = vasp_engine.md_frames(arrays, {"interval": 2, "timestep": 1.5}, np.arange(7) * 10.0)
     assert list(frames["steps"]) == [2, 4, 6] and list(frames["times"]) == [3.0, 6.0, 9.0]
     assert np.allclose(frames["positions"][1], frac[4] @ cells[4])
@@ -160,9 +187,12 @@ def test_output_conversions():
     assert np.allclose(vasp_engine.stress_to_ev_a3(np.eye(3) * 10.0), -np.eye(3) * GPa)
     text = "     1 T=   301.  E= -.1E+02 F= -.2E+02\n     2 T=   299.5 E= -.1E+02\n"
     assert list(vasp_engine.oszicar_temperatures(text)) == [301.0, 299.5]
-    misc = {"total_energies": {"energy_extrapolated": -3.5}, "forces": [[0.0, 0.0, 0.002]],
-            "stress": [[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]],
-            "run_status": {"ionic_converged": False, "last_iteration_index": [40, 1]}}
+    misc = {
+        "total_energies": {"energy_extrapolated": -3.5},
+        "forces": [[0.0, 0.0, 0.002]],
+        "stress": [[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]],
+        "run_status": {"ionic_converged": False, "last_iteration_index": [40, 1]},
+    }
     info = vasp_engine.relax_info(misc)
     assert info["converged"] is False and info["n_steps"] == 40
     assert info["energy"] == -3.5 and info["max_force"] == 0.002
@@ -172,13 +202,16 @@ def test_output_conversions():
 
 # -- (b) end to end with the stand-in ----------------------------------------------------------
 
+
 def test_static_forces_match_emt(stand_in):
     structures = [rattled_cu(seed) for seed in (1, 2)]
     ref = compute_static({"name": "emt"}, structures, stress=True)
     results, node = run_get_node(
-        EngineForcesWorkChain, engine=vasp_engine_inputs(stand_in),
+        EngineForcesWorkChain,
+        engine=vasp_engine_inputs(stand_in),
         structures={f"s{i}": orm.StructureData(ase=a) for i, a in enumerate(structures)},
-        settings=orm.Dict({"stress": True}))
+        settings=orm.Dict({"stress": True}),
+    )
     assert node.is_finished_ok, node.exit_message
     out = results["forces"]
     assert np.abs(out.get_array("forces") - ref["forces"]).max() < 1e-6
@@ -190,9 +223,12 @@ def test_static_forces_match_emt(stand_in):
 
 def test_relax_returns_relaxed_structure(stand_in):
     strained = orm.StructureData(ase=bulk("Cu", "fcc", a=3.75))
-    results, node = run_get_node(RelaxWorkChain, engine=vasp_engine_inputs(stand_in),
-                                 structure=strained,
-                                 parameters=orm.Dict({"fmax": 1e-3, "max_steps": 60}))
+    results, node = run_get_node(
+        RelaxWorkChain,
+        engine=vasp_engine_inputs(stand_in),
+        structure=strained,
+        parameters=orm.Dict({"fmax": 1e-3, "max_steps": 60}),
+    )
     assert node.is_finished_ok, node.exit_message
     lat = results["lattice"].get_dict()
     assert lat["spacegroup_initial"] == lat["spacegroup_final"] == "Fm-3m (225)"
@@ -206,8 +242,12 @@ def test_relax_returns_relaxed_structure(stand_in):
 def test_md_trajectory_cartesian(stand_in):
     ideal = bulk("Cu", "fcc", a=3.61).repeat((2, 2, 2))
     params = orm.Dict({"temperature": 600.0, "timestep": 2.0, "n_steps": 12, "interval": 3})
-    results, node = run_get_node(EngineMdWorkChain, engine=vasp_engine_inputs(stand_in),
-                                 structure=orm.StructureData(ase=ideal), parameters=params)
+    results, node = run_get_node(
+        EngineMdWorkChain,
+        engine=vasp_engine_inputs(stand_in),
+        structure=orm.StructureData(ase=ideal),
+        parameters=params,
+    )
     assert node.is_finished_ok, node.exit_message
     traj = results["trajectory"]
     assert list(traj.get_stepids()) == [3, 6, 9, 12]  # as the ASE engine: step 0 excluded
@@ -219,20 +259,28 @@ def test_md_trajectory_cartesian(stand_in):
     expected = np.array(record["positions"])[[3, 6, 9, 12]]
     assert np.abs(traj.get_positions() - expected).max() < 1e-8  # Cartesian Å
     assert np.abs(traj.get_array("forces") - np.array(record["forces"])[[3, 6, 9, 12]]).max() < 1e-8
-    assert np.allclose(traj.get_array("temperatures"),
-                       np.array(record["temperature"])[[3, 6, 9, 12]], atol=0.01)
+    assert np.allclose(
+        traj.get_array("temperatures"), np.array(record["temperature"])[[3, 6, 9, 12]], atol=0.01
+    )
     assert np.allclose(traj.get_array("energies"), np.array(record["energy"])[[3, 6, 9, 12]])
 
 
 # -- (c) failure -------------------------------------------------------------------------------
 
+
 def test_crash_gives_engine_failure(stand_in):
-    crash = {"resources": {"num_machines": 1, "num_mpiprocs_per_machine": 1},
-             "environment_variables": {"STAND_IN_VASP_CRASH": "1"}}
+    crash = {
+        "resources": {"num_machines": 1, "num_mpiprocs_per_machine": 1},
+        "environment_variables": {"STAND_IN_VASP_CRASH": "1"},
+    }
     structure = orm.StructureData(ase=bulk("Cu", "fcc", a=3.61))
     engine = vasp_engine_inputs(stand_in, options=crash)
-    _, node = run_get_node(EngineMdWorkChain, engine=engine, structure=structure,
-                           parameters=orm.Dict({"n_steps": 4, "interval": 2}))
+    _, node = run_get_node(
+        EngineMdWorkChain,
+        engine=engine,
+        structure=structure,
+        parameters=orm.Dict({"n_steps": 4, "interval": 2}),
+    )
     assert node.exit_status == EngineMdWorkChain.exit_codes.ERROR_ENGINE_FAILED.status
     assert "VASP calculation" in node.exit_message and "max_wallclock_seconds" in node.exit_message
     job = next(c for c in node.called_descendants if c.process_type.endswith("vasp.vasp"))
@@ -243,6 +291,7 @@ def test_crash_gives_engine_failure(stand_in):
 
 
 # -- (d) the whole pipeline --------------------------------------------------------------------
+
 
 def test_fit_cli_vasp_end_to_end(stand_in, tmp_path):
     """``aiida-wigner fit --engine vasp --code ...``: harmonic, MD, snapshots, fit on fcc Cu.
@@ -257,21 +306,50 @@ def test_fit_cli_vasp_end_to_end(stand_in, tmp_path):
     path = tmp_path / "Cu.cif"
     bulk("Cu", "fcc", a=3.62).write(str(path))
     overrides = {
-        "engines": {"vasp": {"potential_family": FAMILY, "kpoints_mesh": [1, 1, 1],
-                             "options": {"resources": {"num_machines": 1,
-                                                       "num_mpiprocs_per_machine": 1}}}},
+        "engines": {
+            "vasp": {
+                "potential_family": FAMILY,
+                "kpoints_mesh": [1, 1, 1],
+                "options": {"resources": {"num_machines": 1, "num_mpiprocs_per_machine": 1}},
+            }
+        },
         # one VASP job instead of two
         "harmonic": {"parameters": {"subtract_residual_forces": False}},
-        "sampling": {"md": {"n_steps": 12, "interval": 2},
-                     "parameters": {"n_snapshots": 2, "discard_steps": 4}},
-        "fit": {"parameters": {"cutoffs": {"2": 3.0, "3": 3.0}, "validation": {"n_splits": 2},
-                               "max_relative_rmse": 1.0}}}
+        "sampling": {
+            "md": {"n_steps": 12, "interval": 2},
+            "parameters": {"n_snapshots": 2, "discard_steps": 4},
+        },
+        "fit": {
+            "parameters": {
+                "cutoffs": {"2": 3.0, "3": 3.0},
+                "validation": {"n_splits": 2},
+                "max_relative_rmse": 1.0,
+            }
+        },
+    }
     ov = tmp_path / "over.yaml"
     ov.write_text(yaml.safe_dump(overrides))
     code = f"{stand_in.label}@{stand_in.computer.label}"
-    result = CliRunner().invoke(cmd_root, ["fit", str(path), "--engine", "vasp", "--code", code,
-                                           "--protocol", "fast", "--supercell", "3", "3", "3",
-                                           "--no-relax", "--overrides", str(ov)])
+    result = CliRunner().invoke(
+        cmd_root,
+        [
+            "fit",
+            str(path),
+            "--engine",
+            "vasp",
+            "--code",
+            code,
+            "--protocol",
+            "fast",
+            "--supercell",
+            "3",
+            "3",
+            "3",
+            "--no-relax",
+            "--overrides",
+            str(ov),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "harmonic frequencies (THz" in result.output and "force_constants: <" in result.output
 
@@ -283,8 +361,9 @@ def test_fit_cli_vasp_bad_inputs(stand_in, tmp_path):
 
     path = tmp_path / "Cu.cif"
     bulk("Cu", "fcc", a=3.62).write(str(path))
-    result = CliRunner().invoke(cmd_root, ["fit", str(path), "--engine", "vasp", "--code",
-                                           "no-such-code@localhost"])
+    result = CliRunner().invoke(
+        cmd_root, ["fit", str(path), "--engine", "vasp", "--code", "no-such-code@localhost"]
+    )
     assert result.exit_code == 2
     assert "--code" in result.output and "verdi code list" in result.output
     # a POTCAR family without the element: a clear error before anything runs

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("aiida_vasp", reason="the VASP engine needs aiida-vasp (pip install "
-                    "'aiida-wigner[vasp]')")
+pytest.importorskip(
+    "aiida_vasp", reason="the VASP engine needs aiida-vasp (pip install 'aiida-wigner[vasp]')"
+)
 
 from aiida import orm  # noqa: E402
 from aiida.engine import run_get_node  # noqa: E402
@@ -27,8 +28,11 @@ RESOURCES = {"num_machines": 1, "num_mpiprocs_per_machine": 1}
 
 
 def engine(code, walltime=600, env=None, **spec):
-    options = {"resources": RESOURCES, "max_wallclock_seconds": walltime,
-               "environment_variables": dict(env or {})}
+    options = {
+        "resources": RESOURCES,
+        "max_wallclock_seconds": walltime,
+        "environment_variables": dict(env or {}),
+    }
     return vasp_engine_inputs(code, options=options, **spec)
 
 
@@ -41,8 +45,9 @@ def run_base(engine_inputs, task, structure, **kwargs):
 
 
 def calcjobs(node):
-    return sorted((n for n in node.called_descendants if isinstance(n, orm.CalcJobNode)),
-                  key=lambda n: n.pk)
+    return sorted(
+        (n for n in node.called_descendants if isinstance(n, orm.CalcJobNode)), key=lambda n: n.pk
+    )
 
 
 def incar(calc) -> dict:
@@ -60,6 +65,7 @@ def cu(a=3.61, cubic=False):
 
 
 # -- plain rules -------------------------------------------------------------------------------
+
 
 def test_task_from_incar():
     assert vasp_task({"IBRION": 2, "NSW": 60}) == "relax"
@@ -81,15 +87,21 @@ def test_electronic_ladder():
 def test_exit_codes_from_the_table():
     """aiida-core's restart labels get this package's 380s; the handlers' codes are declared."""
     codes = VaspBaseWorkChain.spec().exit_codes
-    for label in ("ERROR_SUB_PROCESS_EXCEPTED", "ERROR_SUB_PROCESS_KILLED",
-                  "ERROR_MAXIMUM_ITERATIONS_EXCEEDED", "ERROR_UNHANDLED_FAILURE",
-                  "ERROR_VASP_OUT_OF_WALLTIME", "ERROR_VASP_ELECTRONIC_NOT_CONVERGED",
-                  "ERROR_VASP_IONIC_NOT_CONVERGED"):
+    for label in (
+        "ERROR_SUB_PROCESS_EXCEPTED",
+        "ERROR_SUB_PROCESS_KILLED",
+        "ERROR_MAXIMUM_ITERATIONS_EXCEEDED",
+        "ERROR_UNHANDLED_FAILURE",
+        "ERROR_VASP_OUT_OF_WALLTIME",
+        "ERROR_VASP_ELECTRONIC_NOT_CONVERGED",
+        "ERROR_VASP_IONIC_NOT_CONVERGED",
+    ):
         assert codes[label].status == status(label) and 380 <= status(label) < 390
     assert all(c.status < 300 or c.status == status(lab) for lab, c in codes.items())
 
 
 # -- each failure, through the stand-in --------------------------------------------------------
+
 
 def test_walltime_relaxation_restarts_from_contcar(stand_in):
     """Killed after 3 of 5 BFGS steps (100 s each, 300 s walltime) -> CONTCAR, 600 s."""
@@ -134,10 +146,18 @@ def test_electronic_algo(stand_in):
 
 def test_electronic_nelm_then_gives_up(stand_in):
     """Damped needs 100 steps: NELM 40 -> 80 (= max_nelm), still short -> 385, passed up."""
-    eng = engine(stand_in, env={"STAND_IN_VASP_SCF_STEPS": "*:100"},
-                 incar={"algo": "Damped", "nelm": 40}, restart={"max_nelm": 80})
-    _, node = run_get_node(EngineMdWorkChain, engine=eng, structure=cu(cubic=True),
-                           parameters=orm.Dict({"n_steps": 2, "interval": 1}))
+    eng = engine(
+        stand_in,
+        env={"STAND_IN_VASP_SCF_STEPS": "*:100"},
+        incar={"algo": "Damped", "nelm": 40},
+        restart={"max_nelm": 80},
+    )
+    _, node = run_get_node(
+        EngineMdWorkChain,
+        engine=eng,
+        structure=cu(cubic=True),
+        parameters=orm.Dict({"n_steps": 2, "interval": 1}),
+    )
     assert node.exit_status == status("ERROR_VASP_ELECTRONIC_NOT_CONVERGED") == 385
     assert "ALGO = Damped, NELM = 80" in node.exit_message and "max_nelm" in node.exit_message
     calcs = calcjobs(node)
@@ -147,8 +167,12 @@ def test_electronic_nelm_then_gives_up(stand_in):
 
 def test_ionic_relaxation_restarts_from_last_structure(stand_in):
     """NSW = 4 used up (parser: run OK, ionic_converged False) -> again from the last structure."""
-    _, node = run_get_node(RelaxWorkChain, engine=engine(stand_in), structure=cu(3.75),
-                           parameters=orm.Dict({"fmax": 1e-3, "max_steps": 4}))
+    _, node = run_get_node(
+        RelaxWorkChain,
+        engine=engine(stand_in),
+        structure=cu(3.75),
+        parameters=orm.Dict({"fmax": 1e-3, "max_steps": 4}),
+    )
     assert node.is_finished_ok, node.exit_message
     calcs = calcjobs(node)
     assert [c.outputs.misc["run_status"]["ionic_converged"] for c in calcs] == [False, True]
@@ -160,13 +184,21 @@ def test_ionic_relaxation_restarts_from_last_structure(stand_in):
 def test_ionic_and_walltime_give_up(stand_in):
     """One run allowed: the relaxation at NSW ends 386; walltime at the cap ends 384."""
     eng = engine(stand_in, restart={"max_iterations": 1})
-    _, node = run_get_node(RelaxWorkChain, engine=eng, structure=cu(3.75),
-                           parameters=orm.Dict({"fmax": 1e-3, "max_steps": 4}))
+    _, node = run_get_node(
+        RelaxWorkChain,
+        engine=eng,
+        structure=cu(3.75),
+        parameters=orm.Dict({"fmax": 1e-3, "max_steps": 4}),
+    )
     assert node.exit_status == status("ERROR_VASP_IONIC_NOT_CONVERGED") == 386
     assert "max_steps" in node.exit_message and "restart.max_iterations" in node.exit_message
 
-    eng = engine(stand_in, walltime=50, env={"STAND_IN_VASP_SECONDS_PER_STEP": "100"},
-                 restart={"max_walltime": 50})
+    eng = engine(
+        stand_in,
+        walltime=50,
+        env={"STAND_IN_VASP_SECONDS_PER_STEP": "100"},
+        restart={"max_walltime": 50},
+    )
     node, calcs = run_base(eng, "static", cu())
     assert node.exit_status == status("ERROR_VASP_OUT_OF_WALLTIME") == 384
     assert "restart.max_walltime = 50 s" in node.exit_message

@@ -32,12 +32,21 @@ from aiida_wigner.worker.cli import main, read_npz
 
 SETTINGS = {
     "gaussian-3ph-iso": KappaSettings(mesh=(4, 4, 4), temperatures=(300.0, 600.0), isotope=True),
-    "adaptive-4ph-kappa": KappaSettings(mesh=(4, 4, 4), temperatures=(300.0,), isotope=True,
-                                        smearing="adaptive", four_phonon="sampled",
-                                        four_phonon_samples=4),
-    "gaussian-4ph-uniform": KappaSettings(mesh=(3, 3, 3), temperatures=(300.0, 500.0),
-                                          four_phonon="sampled", four_phonon_samples=4,
-                                          four_phonon_allocation="uniform"),
+    "adaptive-4ph-kappa": KappaSettings(
+        mesh=(4, 4, 4),
+        temperatures=(300.0,),
+        isotope=True,
+        smearing="adaptive",
+        four_phonon="sampled",
+        four_phonon_samples=4,
+    ),
+    "gaussian-4ph-uniform": KappaSettings(
+        mesh=(3, 3, 3),
+        temperatures=(300.0, 500.0),
+        four_phonon="sampled",
+        four_phonon_samples=4,
+        four_phonon_allocation="uniform",
+    ),
 }
 
 
@@ -52,8 +61,9 @@ def chunked_kappa(fc, settings, n_chunks=3):
     ir = irreducible_grid_points(fc, settings)
     coupled = four_phonon_couples_points(settings)
     parts = ("3ph", "isotope") if coupled else LINEWIDTH_PARTS
-    chunks = [compute_linewidths(fc, settings, c, parts=parts)
-              for c in np.array_split(ir[::-1], n_chunks)]  # reversed: order must not matter
+    chunks = [
+        compute_linewidths(fc, settings, c, parts=parts) for c in np.array_split(ir[::-1], n_chunks)
+    ]  # reversed: order must not matter
     lw = Linewidths.gather(chunks[::-1], ir)
     if coupled:
         lw = compute_linewidths(fc, settings, parts=("4ph",), previous=lw)
@@ -65,11 +75,21 @@ def test_chunks_give_the_in_process_kappa(fc, case):
     settings = SETTINGS[case]
     ref = compute_kappa(fc, settings)
     got = chunked_kappa(fc, settings)
-    for name in ("kappa_P", "kappa_C", "kappa", "gamma_3ph", "gamma_isotope", "gamma_4ph",
-                 "gamma_4ph_stderr", "kappa_P_modes", "frequencies"):
+    for name in (
+        "kappa_P",
+        "kappa_C",
+        "kappa",
+        "gamma_3ph",
+        "gamma_isotope",
+        "gamma_4ph",
+        "gamma_4ph_stderr",
+        "kappa_P_modes",
+        "frequencies",
+    ):
         want = getattr(ref, name)
-        np.testing.assert_allclose(getattr(got, name), want, rtol=0,
-                                   atol=1e-12 * np.abs(want).max(), err_msg=name)
+        np.testing.assert_allclose(
+            getattr(got, name), want, rtol=0, atol=1e-12 * np.abs(want).max(), err_msg=name
+        )
     assert np.any(ref.gamma_4ph > 0) == (settings.four_phonon is not None)
 
 
@@ -97,17 +117,28 @@ def test_worker_linewidths_from_phono3py_files(cu3au_files, tmp_path, monkeypatc
 
     monkeypatch.chdir(tmp_path)
     settings = {"mesh": [4, 4, 4], "temperatures": [300.0], "isotope": True}
-    args = ["linewidths", "--cell", str(cu3au_files["cell"]), "--fc2", str(cu3au_files["fc2"]),
-            "--fc3", str(cu3au_files["fc3"]), "--job", _job(tmp_path / "job.json", settings,
-                                                             [0, 2, 5]),
-            "--output", "lw.npz"]
+    args = [
+        "linewidths",
+        "--cell",
+        str(cu3au_files["cell"]),
+        "--fc2",
+        str(cu3au_files["fc2"]),
+        "--fc3",
+        str(cu3au_files["fc3"]),
+        "--job",
+        _job(tmp_path / "job.json", settings, [0, 2, 5]),
+        "--output",
+        "lw.npz",
+    ]
     assert main(args) == 0
     arrays, meta = read_npz(tmp_path / "lw.npz")
     assert meta["units"]["gamma_3ph"] == "THz (half width)"
-    fc = load_force_constants(cell=cu3au_files["cell"], fc2=cu3au_files["fc2"],
-                              fc3=cu3au_files["fc3"])
-    ref = compute_linewidths(fc, KappaSettings(mesh=(4, 4, 4), temperatures=(300.0,),
-                                               isotope=True), [0, 2, 5])
+    fc = load_force_constants(
+        cell=cu3au_files["cell"], fc2=cu3au_files["fc2"], fc3=cu3au_files["fc3"]
+    )
+    ref = compute_linewidths(
+        fc, KappaSettings(mesh=(4, 4, 4), temperatures=(300.0,), isotope=True), [0, 2, 5]
+    )
     for name, value in ref.arrays().items():
         np.testing.assert_array_equal(arrays[name], value)
     assert json.loads((tmp_path / STATUS_FILE).read_text())["exit_status"] == 0
@@ -117,11 +148,25 @@ def test_worker_refusal_writes_the_exit_code(cu3au_files, tmp_path, monkeypatch,
     """Four-phonon scattering without FC4: no output, exit status 3, status.json with 300 and
     the physics message; no traceback."""
     monkeypatch.chdir(tmp_path)
-    job = _job(tmp_path / "job.json", {"mesh": [2, 2, 2], "temperatures": [300.0],
-                                       "four_phonon": "exhaustive"})
-    code = main(["linewidths", "--cell", str(cu3au_files["cell"]), "--fc2",
-                 str(cu3au_files["fc2"]), "--fc3", str(cu3au_files["fc3"]), "--job", job,
-                 "--output", "lw.npz"])
+    job = _job(
+        tmp_path / "job.json",
+        {"mesh": [2, 2, 2], "temperatures": [300.0], "four_phonon": "exhaustive"},
+    )
+    code = main(
+        [
+            "linewidths",
+            "--cell",
+            str(cu3au_files["cell"]),
+            "--fc2",
+            str(cu3au_files["fc2"]),
+            "--fc3",
+            str(cu3au_files["fc3"]),
+            "--job",
+            job,
+            "--output",
+            "lw.npz",
+        ]
+    )
     assert code == EXIT_REFUSED and not (tmp_path / "lw.npz").exists()
     status = json.loads((tmp_path / STATUS_FILE).read_text())
     assert status["exit_status"] == 300 and status["label"] == "ERROR_INVALID_INPUT"

@@ -16,10 +16,16 @@ from aiida_wigner.workflows.force_constants import (
 EMT_OVERRIDES = {
     "supercell_matrix": [3, 3, 3],
     "relax": {"parameters": {"fmax": 1e-3, "max_steps": 100}},
-    "sampling": {"md": {"n_steps": 60, "interval": 2, "timestep": 2.0},
-                 "parameters": {"n_snapshots": 6, "discard_steps": 20}},
-    "fit": {"parameters": {"cutoffs": {"2": 3.0, "3": 3.0},
-                           "validation": {"method": "k-fold", "n_splits": 3}}},
+    "sampling": {
+        "md": {"n_steps": 60, "interval": 2, "timestep": 2.0},
+        "parameters": {"n_snapshots": 6, "discard_steps": 20},
+    },
+    "fit": {
+        "parameters": {
+            "cutoffs": {"2": 3.0, "3": 3.0},
+            "validation": {"method": "k-fold", "n_splits": 3},
+        }
+    },
 }
 
 
@@ -37,7 +43,8 @@ def emt():
 def test_emt_end_to_end(cu_prim):
     """relax -> harmonic -> sampling -> fit with EMT on fcc Cu: all outputs, sensible numbers."""
     builder = ForceConstantsWorkChain.get_builder_from_protocol(
-        cu_prim, engine="emt", protocol="fast", overrides=EMT_OVERRIDES)
+        cu_prim, engine="emt", protocol="fast", overrides=EMT_OVERRIDES
+    )
     results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
     lat = results["lattice"].get_dict()
@@ -69,19 +76,30 @@ def test_engine_failure_exit_code(cu_prim):
 
 
 def test_bad_calculator_exit_code(cu_prim):
-    _, node = run_get_node(EngineForcesWorkChain,
-                           engine={"calculator": orm.Dict({"name": "nonsense"})},
-                           structures={"s0": cu_prim})
+    _, node = run_get_node(
+        EngineForcesWorkChain,
+        engine={"calculator": orm.Dict({"name": "nonsense"})},
+        structures={"s0": cu_prim},
+    )
     assert node.exit_status == EngineForcesWorkChain.exit_codes.ERROR_BAD_CALCULATOR.status
     assert "choose one of" in node.exit_message
 
 
 def test_md_trajectory(cu_prim):
-    params = orm.Dict({"temperature": 300, "timestep": 2.0, "n_steps": 20, "interval": 5,
-                       "thermostat": "langevin", "seed": 3})
+    params = orm.Dict(
+        {
+            "temperature": 300,
+            "timestep": 2.0,
+            "n_steps": 20,
+            "interval": 5,
+            "thermostat": "langevin",
+            "seed": 3,
+        }
+    )
     cell8 = orm.StructureData(ase=cu_prim.get_ase().repeat(2))
-    results, node = run_get_node(EngineMdWorkChain, engine=emt(), structure=cell8,
-                                 parameters=params)
+    results, node = run_get_node(
+        EngineMdWorkChain, engine=emt(), structure=cell8, parameters=params
+    )
     assert node.is_finished_ok
     traj = results["trajectory"]
     assert traj.numsteps == 4
@@ -99,8 +117,12 @@ def test_relax_not_converged_exit_code(cu_prim):
     from ase.build import bulk
 
     strained = orm.StructureData(ase=bulk("Cu", "fcc", a=3.9))
-    _, node = run_get_node(RelaxWorkChain, engine=emt(), structure=strained,
-                           parameters=orm.Dict({"fmax": 1e-6, "max_steps": 1}))
+    _, node = run_get_node(
+        RelaxWorkChain,
+        engine=emt(),
+        structure=strained,
+        parameters=orm.Dict({"fmax": 1e-6, "max_steps": 1}),
+    )
     assert node.exit_status == RelaxWorkChain.exit_codes.ERROR_RELAX_NOT_CONVERGED.status
     assert "max_steps" in node.exit_message
     assert "relaxed_structure" in node.outputs
@@ -126,15 +148,26 @@ def test_fit_validation_exit_code(cu_prim):
     disp.set_array("displacements", u)
     forces.set_array("forces", f)
     params = {"cutoffs": {"2": 3.0}, "method": "least-squares", "max_relative_rmse": 0.01}
-    results, node = run_get_node(FitWorkChain, structure=cu_prim,
-                                 supercell_matrix=orm.List([3, 3, 3]), displacements=disp,
-                                 forces=forces, parameters=orm.Dict(params))
+    results, node = run_get_node(
+        FitWorkChain,
+        structure=cu_prim,
+        supercell_matrix=orm.List([3, 3, 3]),
+        displacements=disp,
+        forces=forces,
+        parameters=orm.Dict(params),
+    )
     assert node.exit_status == FitWorkChain.exit_codes.ERROR_FIT_VALIDATION.status
     assert "n_snapshots" in node.exit_message
     assert "scores" in results and "fcp" in results  # kept for inspection
 
     params["cutoffs"] = {"2": 30.0}
-    _, node = run_get_node(FitWorkChain, structure=cu_prim, supercell_matrix=orm.List([3, 3, 3]),
-                           displacements=disp, forces=forces, parameters=orm.Dict(params))
+    _, node = run_get_node(
+        FitWorkChain,
+        structure=cu_prim,
+        supercell_matrix=orm.List([3, 3, 3]),
+        displacements=disp,
+        forces=forces,
+        parameters=orm.Dict(params),
+    )
     assert node.exit_status == FitWorkChain.exit_codes.ERROR_FIT_SETUP.status
     assert "larger supercell" in node.exit_message

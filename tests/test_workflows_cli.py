@@ -12,16 +12,33 @@ from aiida_wigner.cli import cmd_root
 def test_fit_cli_emt(tmp_path):
     path = tmp_path / "Cu.cif"
     bulk("Cu", "fcc", a=3.62).write(str(path))
-    overrides = {"relax": {"parameters": {"max_steps": 100}},
-                 "sampling": {"md": {"n_steps": 40, "interval": 2},
-                              "parameters": {"n_snapshots": 5, "discard_steps": 10}},
-                 "fit": {"parameters": {"cutoffs": {"2": 3.0, "3": 3.0},
-                                        "validation": {"n_splits": 3}}}}
+    overrides = {
+        "relax": {"parameters": {"max_steps": 100}},
+        "sampling": {
+            "md": {"n_steps": 40, "interval": 2},
+            "parameters": {"n_snapshots": 5, "discard_steps": 10},
+        },
+        "fit": {"parameters": {"cutoffs": {"2": 3.0, "3": 3.0}, "validation": {"n_splits": 3}}},
+    }
     ov = tmp_path / "over.yaml"
     ov.write_text(yaml.safe_dump(overrides))
-    result = CliRunner().invoke(cmd_root, ["fit", str(path), "--engine", "emt", "--protocol",
-                                           "fast", "--supercell", "3", "3", "3",
-                                           "--overrides", str(ov)])
+    result = CliRunner().invoke(
+        cmd_root,
+        [
+            "fit",
+            str(path),
+            "--engine",
+            "emt",
+            "--protocol",
+            "fast",
+            "--supercell",
+            "3",
+            "3",
+            "3",
+            "--overrides",
+            str(ov),
+        ],
+    )
     assert result.exit_code == 0, result.output
     out = result.output
     assert "harmonic frequencies (THz" in out and "R² validation" in out

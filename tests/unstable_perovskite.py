@@ -21,7 +21,13 @@ from aiida_wigner.physics.cell import Cell, SupercellSetup
 from aiida_wigner.physics.forceconstants import ForceConstants, SparseForceConstants
 
 A_PEROVSKITE = 3.9
-POSITIONS = [[0, 0, 0], [.5, .5, .5], [.5, .5, 0], [.5, 0, .5], [0, .5, .5]]  # A, B, O, O, O
+POSITIONS = [
+    [0, 0, 0],
+    [0.5, 0.5, 0.5],
+    [0.5, 0.5, 0],
+    [0.5, 0, 0.5],
+    [0, 0.5, 0.5],
+]  # A, B, O, O, O
 
 
 def _radial_tensors(rvec, d1, d2, d3, d4):
@@ -32,13 +38,21 @@ def _radial_tensors(rvec, d1, d2, d3, d4):
     g2 = d2 / r**2 - d1 / r**3
     g3 = d3 / r**3 - 3 * d2 / r**4 + 3 * d1 / r**5
     e = np.eye(3)
-    t3 = g2 * (np.einsum("ab,c->abc", e, rvec) + np.einsum("ac,b->abc", e, rvec)
-               + np.einsum("bc,a->abc", e, rvec)) + g3 * np.einsum("a,b,c->abc", rvec, rvec, rvec)
+    t3 = g2 * (
+        np.einsum("ab,c->abc", e, rvec)
+        + np.einsum("ac,b->abc", e, rvec)
+        + np.einsum("bc,a->abc", e, rvec)
+    ) + g3 * np.einsum("a,b,c->abc", rvec, rvec, rvec)
     return t3, radial_tensor4(rvec, d1, d2, d3, d4)
 
 
-def unstable_perovskite(k_bo: float = 0.4, k_oo: float = 0.2, scale4: float = 10.0,
-                        cutoff: float = 2.8, with_fc3: bool = True) -> ForceConstants:
+def unstable_perovskite(
+    k_bo: float = 0.4,
+    k_oo: float = 0.2,
+    scale4: float = 10.0,
+    cutoff: float = 2.8,
+    with_fc3: bool = True,
+) -> ForceConstants:
     """ForceConstants of the model (k in eV/Å², ``scale4`` multiplies the quartic terms)."""
     from test_renormalization import morse_derivatives
 

@@ -20,9 +20,15 @@ import sys
 SCRIPT = pathlib.Path(__file__).with_name("stand_in_vasp.py")
 
 #: element -> (mass amu, valence electrons) for the fake POTCARs
-_ELEMENTS = {"Al": (26.982, 3.0), "Cu": (63.546, 11.0), "Ni": (58.693, 10.0),
-             "Au": (196.97, 11.0), "Ag": (107.87, 11.0), "Pd": (106.42, 10.0),
-             "Pt": (195.08, 10.0)}
+_ELEMENTS = {
+    "Al": (26.982, 3.0),
+    "Cu": (63.546, 11.0),
+    "Ni": (58.693, 10.0),
+    "Au": (196.97, 11.0),
+    "Ag": (107.87, 11.0),
+    "Pd": (106.42, 10.0),
+    "Pt": (195.08, 10.0),
+}
 
 
 def fake_potcar_text(symbol: str) -> str:
@@ -30,17 +36,23 @@ def fake_potcar_text(symbol: str) -> str:
     element = symbol.split("_")[0]
     mass, zval = _ELEMENTS[element]
     title = f"PAW_PBE {symbol} 01Jan2000"
-    return "\n".join([
-        f"  {title}", f"  {zval:.1f}", " parameters from PSCTR are:",
-        f"   VRHFIN ={element}: fake",
-        "   LEXCH  = PE",
-        f"   TITEL  = {title}",
-        "   LULTRA =        F    use ultrasoft PP ?",
-        f"   POMASS = {mass:8.3f}; ZVAL   = {zval:8.3f}    mass and valenz",
-        "   ENMAX  =  300.000; ENMIN  =  225.000 eV",
-        " END of PSCTR-controll parameters",
-        " fake dataset written by the aiida-wigner tests; no projectors",
-        " End of Dataset", ""])
+    return "\n".join(
+        [
+            f"  {title}",
+            f"  {zval:.1f}",
+            " parameters from PSCTR are:",
+            f"   VRHFIN ={element}: fake",
+            "   LEXCH  = PE",
+            f"   TITEL  = {title}",
+            "   LULTRA =        F    use ultrasoft PP ?",
+            f"   POMASS = {mass:8.3f}; ZVAL   = {zval:8.3f}    mass and valenz",
+            "   ENMAX  =  300.000; ENMIN  =  225.000 eV",
+            " END of PSCTR-controll parameters",
+            " fake dataset written by the aiida-wigner tests; no projectors",
+            " End of Dataset",
+            "",
+        ]
+    )
 
 
 def upload_fake_potcar_family(folder: pathlib.Path, name: str, symbols=("Al", "Cu", "Ni", "Au")):
@@ -57,8 +69,9 @@ def upload_fake_potcar_family(folder: pathlib.Path, name: str, symbols=("Al", "C
         path = root / symbol / "POTCAR"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(fake_potcar_text(symbol))
-    PotcarData.upload_potcar_family(str(root), name, "fake POTCARs for the aiida-wigner tests",
-                                    stop_if_existing=False)
+    PotcarData.upload_potcar_family(
+        str(root), name, "fake POTCARs for the aiida-wigner tests", stop_if_existing=False
+    )
     return name
 
 
@@ -77,7 +90,11 @@ def install_code(computer, label: str = "stand-in-vasp"):
         pass
     os.chmod(SCRIPT, 0o755)
     python_bin = pathlib.Path(sys.executable).parent
-    code = orm.InstalledCode(label=label, computer=computer, filepath_executable=str(SCRIPT),
-                             default_calc_job_plugin="vasp.vasp",
-                             prepend_text=f'export PATH="{python_bin}:$PATH"')
+    code = orm.InstalledCode(
+        label=label,
+        computer=computer,
+        filepath_executable=str(SCRIPT),
+        default_calc_job_plugin="vasp.vasp",
+        prepend_text=f'export PATH="{python_bin}:$PATH"',
+    )
     return code.store()

@@ -74,6 +74,7 @@ NELM_DEFAULT = 60
 
 # -- inputs ------------------------------------------------------------------------------------
 
+
 def read_incar(path="INCAR") -> dict:
     """INCAR tags (upper case) -> value strings; ``!`` and ``#`` start comments, ``;`` separates."""
     tags = {}
@@ -144,8 +145,10 @@ def _poscar_lines(atoms, comment: str, cell=None, scaled=None) -> list[str]:
             blocks.append(s)
             counts.append(1)
     lines = [comment, "   1.0"] + ["  " + " ".join(f"{x:18.10f}" for x in v) for v in cell]
-    lines += ["  " + " ".join(f"{b:>4s}" for b in blocks),
-              "  " + " ".join(f"{c:4d}" for c in counts)]
+    lines += [
+        "  " + " ".join(f"{b:>4s}" for b in blocks),
+        "  " + " ".join(f"{c:4d}" for c in counts),
+    ]
     if scaled is not None:
         lines.append("Direct")
         lines += ["  " + " ".join(f"{x:16.10f}" for x in p) for p in scaled]
@@ -155,8 +158,10 @@ def _poscar_lines(atoms, comment: str, cell=None, scaled=None) -> list[str]:
 def write_contcar(path, atoms, step):
     cell = np.asarray(step["cell"])
     with open(path, "w") as fh:
-        fh.write("\n".join(_poscar_lines(atoms, "stand-in CONTCAR", cell, step["scaled_positions"]))
-                 + "\n")
+        fh.write(
+            "\n".join(_poscar_lines(atoms, "stand-in CONTCAR", cell, step["scaled_positions"]))
+            + "\n"
+        )
 
 
 def write_xdatcar(path, atoms, steps):
@@ -213,16 +218,21 @@ def ionic_budget() -> int | None:
 
 # -- the runs ----------------------------------------------------------------------------------
 
+
 def snapshot(atoms, temperature=None) -> dict:
     from ase.units import GPa
 
     stress = atoms.get_stress(voigt=False)
-    return {"cell": np.asarray(atoms.cell).tolist(), "positions": atoms.positions.tolist(),
-            "scaled_positions": atoms.get_scaled_positions(wrap=False).tolist(),
-            "forces": atoms.get_forces().tolist(), "energy": float(atoms.get_potential_energy()),
-            # VASP's stress: kB, positive = compressive (ASE reads it back as -0.1 GPa * kB)
-            "stress_kb": (-np.asarray(stress) / (0.1 * GPa)).tolist(),
-            "temperature": temperature}
+    return {
+        "cell": np.asarray(atoms.cell).tolist(),
+        "positions": atoms.positions.tolist(),
+        "scaled_positions": atoms.get_scaled_positions(wrap=False).tolist(),
+        "forces": atoms.get_forces().tolist(),
+        "energy": float(atoms.get_potential_energy()),
+        # VASP's stress: kB, positive = compressive (ASE reads it back as -0.1 GPa * kB)
+        "stress_kb": (-np.asarray(stress) / (0.1 * GPa)).tolist(),
+        "temperature": temperature,
+    }
 
 
 def run_single_point(atoms, tags):
@@ -265,13 +275,20 @@ def run_md(atoms, tags):
         from ase.md.langevin import Langevin
 
         gamma = tag_float(tags, "LANGEVIN_GAMMA", 10.0)  # 1/ps
-        dyn = Langevin(atoms, timestep=potim * units.fs, temperature_K=tebeg,
-                       friction=gamma / (1000.0 * units.fs), rng=rng, fixcm=False)
+        dyn = Langevin(
+            atoms,
+            timestep=potim * units.fs,
+            temperature_K=tebeg,
+            friction=gamma / (1000.0 * units.fs),
+            rng=rng,
+            fixcm=False,
+        )
     else:
         from ase.md.nose_hoover_chain import NoseHooverChainNVT
 
-        dyn = NoseHooverChainNVT(atoms, timestep=potim * units.fs, temperature_K=tebeg,
-                                 tdamp=40 * potim * units.fs)
+        dyn = NoseHooverChainNVT(
+            atoms, timestep=potim * units.fs, temperature_K=tebeg, tdamp=40 * potim * units.fs
+        )
     steps = [snapshot(atoms, float(atoms.get_temperature()))]
     while len(steps) < nsw:
         dyn.run(1)
@@ -281,6 +298,7 @@ def run_md(atoms, tags):
 
 # -- outputs -----------------------------------------------------------------------------------
 
+
 def _v(values) -> str:
     return " ".join(f"{x:18.10f}" for x in values)
 
@@ -289,8 +307,12 @@ def _structure_xml(step, name=None) -> list[str]:
     head = f'  <structure name="{name}">' if name else "  <structure>"
     lines = [head, "   <crystal>", '    <varray name="basis">']
     lines += [f"     <v>{_v(row)}</v>" for row in step["cell"]]
-    lines += ["    </varray>", f"    <i name=\"volume\">{abs(np.linalg.det(step['cell'])):.8f}</i>",
-              "   </crystal>", '   <varray name="positions">']
+    lines += [
+        "    </varray>",
+        f'    <i name="volume">{abs(np.linalg.det(step["cell"])):.8f}</i>',
+        "   </crystal>",
+        '   <varray name="positions">',
+    ]
     lines += [f"    <v>{_v(row)}</v>" for row in step["scaled_positions"]]
     lines += ["   </varray>", "  </structure>"]
     return lines
@@ -298,9 +320,13 @@ def _structure_xml(step, name=None) -> list[str]:
 
 def _energy_xml(energy, indent) -> list[str]:
     pad = " " * indent
-    return [f"{pad}<energy>", f'{pad} <i name="e_fr_energy">{energy:16.8f}</i>',
-            f'{pad} <i name="e_wo_entrp">{energy:16.8f}</i>',
-            f'{pad} <i name="e_0_energy">{energy:16.8f}</i>', f"{pad}</energy>"]
+    return [
+        f"{pad}<energy>",
+        f'{pad} <i name="e_fr_energy">{energy:16.8f}</i>',
+        f'{pad} <i name="e_wo_entrp">{energy:16.8f}</i>',
+        f'{pad} <i name="e_0_energy">{energy:16.8f}</i>',
+        f"{pad}</energy>",
+    ]
 
 
 def write_vasprun(path, atoms, tags, kpoints_text, steps, initial, n_scf=1, killed=False):
@@ -309,28 +335,42 @@ def write_vasprun(path, atoms, tags, kpoints_text, steps, initial, n_scf=1, kill
     nsw = tag_int(tags, "NSW", 0)
     ibrion = tag_int(tags, "IBRION", -1 if nsw == 0 else 0)
     kpoints_comment = " ".join(kpoints_text.split()).replace("--", "- -")
-    lines = ['<?xml version="1.0" encoding="ISO-8859-1"?>', "<modeling>", " <generator>",
-             '  <i name="program" type="string">vasp </i>',
-             '  <i name="version" type="string">6.0.0 stand-in (aiida-wigner tests) </i>',
-             f'  <i name="date" type="string">{time.strftime("%Y %m %d")} </i>', " </generator>",
-             " <incar>"]
+    lines = [
+        '<?xml version="1.0" encoding="ISO-8859-1"?>',
+        "<modeling>",
+        " <generator>",
+        '  <i name="program" type="string">vasp </i>',
+        '  <i name="version" type="string">6.0.0 stand-in (aiida-wigner tests) </i>',
+        f'  <i name="date" type="string">{time.strftime("%Y %m %d")} </i>',
+        " </generator>",
+        " <incar>",
+    ]
     lines += [f'  <i type="string" name="{k}">{v}</i>' for k, v in tags.items()]
-    lines += [" </incar>", " <parameters>", '  <separator name="electronic">',
-              f'   <i type="int" name="NELM">{tag_int(tags, "NELM", NELM_DEFAULT)}</i>',
-              f'   <i name="EDIFF">{tag_float(tags, "EDIFF", 1e-4):.3e}</i>',
-              "  </separator>", '  <separator name="ionic">',
-              f'   <i type="int" name="NSW">{nsw}</i>',
-              f'   <i type="int" name="IBRION">{ibrion}</i>',
-              f'   <i type="int" name="ISIF">{tag_int(tags, "ISIF", 2)}</i>',
-              f'   <i name="POTIM">{tag_float(tags, "POTIM", 0.5):.4f}</i>',
-              f'   <i name="EDIFFG">{tag_float(tags, "EDIFFG", 1e-3):.3e}</i>',
-              "  </separator>", " </parameters>",
-              " <!-- KPOINTS as given: " + kpoints_comment + " -->",
-              " <atominfo>", f"  <atoms>{len(atoms)}</atoms>",
-              f"  <types>{len(species_blocks(atoms))}</types>",
-              '  <array name="atoms">', '   <dimension dim="1">ion</dimension>',
-              '   <field type="string">element</field>', '   <field type="int">atomtype</field>',
-              "   <set>"]
+    lines += [
+        " </incar>",
+        " <parameters>",
+        '  <separator name="electronic">',
+        f'   <i type="int" name="NELM">{tag_int(tags, "NELM", NELM_DEFAULT)}</i>',
+        f'   <i name="EDIFF">{tag_float(tags, "EDIFF", 1e-4):.3e}</i>',
+        "  </separator>",
+        '  <separator name="ionic">',
+        f'   <i type="int" name="NSW">{nsw}</i>',
+        f'   <i type="int" name="IBRION">{ibrion}</i>',
+        f'   <i type="int" name="ISIF">{tag_int(tags, "ISIF", 2)}</i>',
+        f'   <i name="POTIM">{tag_float(tags, "POTIM", 0.5):.4f}</i>',
+        f'   <i name="EDIFFG">{tag_float(tags, "EDIFFG", 1e-3):.3e}</i>',
+        "  </separator>",
+        " </parameters>",
+        " <!-- KPOINTS as given: " + kpoints_comment + " -->",
+        " <atominfo>",
+        f"  <atoms>{len(atoms)}</atoms>",
+        f"  <types>{len(species_blocks(atoms))}</types>",
+        '  <array name="atoms">',
+        '   <dimension dim="1">ion</dimension>',
+        '   <field type="string">element</field>',
+        '   <field type="int">atomtype</field>',
+        "   <set>",
+    ]
     blocks = species_blocks(atoms)
     type_index, current = 0, None
     for s in atoms.get_chemical_symbols():
@@ -338,8 +378,12 @@ def write_vasprun(path, atoms, tags, kpoints_text, steps, initial, n_scf=1, kill
             type_index += 1
             current = s
         lines.append(f"    <rc><c>{s:2s}</c><c>{type_index:3d}</c></rc>")
-    lines += ["   </set>", "  </array>", f"  <!-- species blocks: {' '.join(blocks)} -->",
-              " </atominfo>"]
+    lines += [
+        "   </set>",
+        "  </array>",
+        f"  <!-- species blocks: {' '.join(blocks)} -->",
+        " </atominfo>",
+    ]
     lines += _structure_xml(initial, "initialpos")
     for step in steps:
         lines.append(" <calculation>")
@@ -365,44 +409,63 @@ def write_vasprun(path, atoms, tags, kpoints_text, steps, initial, n_scf=1, kill
 
 
 def _iteration_line(ionic: int, electronic: int) -> str:
-    return (f"--------------------------------------- Iteration {ionic:6d}({electronic:4d})  "
-            "---------------------------------------")
+    return (
+        f"--------------------------------------- Iteration {ionic:6d}({electronic:4d})  "
+        "---------------------------------------"
+    )
 
 
 def write_outcar(path, atoms, tags, steps, n_scf=1, killed=False):
     """OUTCAR of the ionic ``steps`` done, ``n_scf`` electronic steps each; no timing block
     and the header of the step in progress if ``killed``."""
     nsw = tag_int(tags, "NSW", 0)
-    lines = [" stand-in vasp.6.0.0 (aiida-wigner tests): not a VASP run", "",
-             f"   NIONS =   {len(atoms)}",
-             f"   NELM   = {tag_int(tags, 'NELM', NELM_DEFAULT):6d}",
-             f"   NSW    = {nsw:6d}",
-             f"   IBRION = {tag_int(tags, 'IBRION', -1 if nsw == 0 else 0):6d}",
-             f"   ISIF   = {tag_int(tags, 'ISIF', 2):6d}", ""]
+    lines = [
+        " stand-in vasp.6.0.0 (aiida-wigner tests): not a VASP run",
+        "",
+        f"   NIONS =   {len(atoms)}",
+        f"   NELM   = {tag_int(tags, 'NELM', NELM_DEFAULT):6d}",
+        f"   NSW    = {nsw:6d}",
+        f"   IBRION = {tag_int(tags, 'IBRION', -1 if nsw == 0 else 0):6d}",
+        f"   ISIF   = {tag_int(tags, 'ISIF', 2):6d}",
+        "",
+    ]
     for i, step in enumerate(steps, start=1):
         for j in range(1, n_scf + 1):
             lines += [_iteration_line(i, j), ""]
-        lines += [" POSITION                                       TOTAL-FORCE (eV/Angst)",
-                  " " + "-" * 83]
+        lines += [
+            " POSITION                                       TOTAL-FORCE (eV/Angst)",
+            " " + "-" * 83,
+        ]
         for p, f in zip(step["positions"], step["forces"], strict=True):
-            lines.append(" " + "".join(f"{x:13.5f}" for x in p) + "    "
-                         + "".join(f"{x:14.6f}" for x in f))
+            lines.append(
+                " " + "".join(f"{x:13.5f}" for x in p) + "    " + "".join(f"{x:14.6f}" for x in f)
+            )
         e = step["energy"]
-        lines += [" " + "-" * 83, "",
-                  f"  free  energy   TOTEN  = {e:18.8f} eV", "",
-                  f"  energy  without entropy= {e:18.8f}  energy(sigma->0) = {e:18.8f}", ""]
+        lines += [
+            " " + "-" * 83,
+            "",
+            f"  free  energy   TOTEN  = {e:18.8f} eV",
+            "",
+            f"  energy  without entropy= {e:18.8f}  energy(sigma->0) = {e:18.8f}",
+            "",
+        ]
     if killed:
         with open(path, "w") as fh:
             fh.write("\n".join(lines + [_iteration_line(len(steps) + 1, 1)]) + "\n")
         return
-    lines += [" General timing and accounting informations for this job:",
-              " ========================================================", "",
-              "                  Total CPU time used (sec):        0.010",
-              "                            User time (sec):        0.010",
-              "                          System time (sec):        0.000",
-              "                         Elapsed time (sec):        0.010", "",
-              "                   Maximum memory used (kb):        1000.",
-              "                   Average memory used (kb):          N/A", ""]
+    lines += [
+        " General timing and accounting informations for this job:",
+        " ========================================================",
+        "",
+        "                  Total CPU time used (sec):        0.010",
+        "                            User time (sec):        0.010",
+        "                          System time (sec):        0.000",
+        "                         Elapsed time (sec):        0.010",
+        "",
+        "                   Maximum memory used (kb):        1000.",
+        "                   Average memory used (kb):          N/A",
+        "",
+    ]
     with open(path, "w") as fh:
         fh.write("\n".join(lines) + "\n")
 
@@ -412,8 +475,10 @@ def write_oszicar(path, steps):
         for i, step in enumerate(steps, start=1):
             e = step["energy"]
             if step["temperature"] is not None:
-                fh.write(f"{i:6d} T= {step['temperature']:8.2f} E= {e: .8E} F= {e: .8E} "
-                         f"E0= {e: .8E}  EK= 0.0 SP= 0.0 SK= 0.0\n")
+                fh.write(
+                    f"{i:6d} T= {step['temperature']:8.2f} E= {e: .8E} F= {e: .8E} "
+                    f"E0= {e: .8E}  EK= 0.0 SP= 0.0 SK= 0.0\n"
+                )
             else:
                 fh.write(f"{i:4d} F= {e: .8E} E0= {e: .8E}  d E =0.0\n")
 
@@ -434,12 +499,16 @@ def main() -> int:
     titles = read_potcar_titles("POTCAR")
     blocks = species_blocks(atoms)
     if titles != blocks:
-        print(f" stand-in vasp: POTCAR elements {titles} do not match POSCAR species {blocks}",
-              flush=True)
+        print(
+            f" stand-in vasp: POTCAR elements {titles} do not match POSCAR species {blocks}",
+            flush=True,
+        )
         return 2
     atoms.calc = make_calculator(os.environ.get("STAND_IN_VASP_CALCULATOR", "emt"))
-    initial = {"cell": np.asarray(atoms.cell).tolist(),
-               "scaled_positions": atoms.get_scaled_positions(wrap=False).tolist()}
+    initial = {
+        "cell": np.asarray(atoms.cell).tolist(),
+        "scaled_positions": atoms.get_scaled_positions(wrap=False).tolist(),
+    }
     nsw = tag_int(tags, "NSW", 0)
     ibrion = tag_int(tags, "IBRION", -1 if nsw == 0 else 0)
     if nsw <= 0 or ibrion < 0:
@@ -456,8 +525,10 @@ def main() -> int:
     if killed:
         steps = steps[:budget]
     n_scf = scf_steps(tags)
-    print(f" stand-in vasp: {len(steps)} ionic step(s) done, {n_scf} electronic step(s) each",
-          flush=True)
+    print(
+        f" stand-in vasp: {len(steps)} ionic step(s) done, {n_scf} electronic step(s) each",
+        flush=True,
+    )
 
     write_vasprun("vasprun.xml", atoms, tags, kpoints_text, steps, initial, n_scf, killed)
     write_outcar("OUTCAR", atoms, tags, steps, n_scf, killed)
@@ -465,8 +536,9 @@ def main() -> int:
     write_contcar("CONTCAR", atoms, steps[-1] if steps else initial)
     if steps:
         write_xdatcar("XDATCAR", atoms, steps)
-    record = {k: [s[k] for s in steps] for k in ("cell", "positions", "forces", "energy",
-                                                "temperature")}
+    record = {
+        k: [s[k] for s in steps] for k in ("cell", "positions", "forces", "energy", "temperature")
+    }
     with open("stand_in_record.json", "w") as fh:
         json.dump(record, fh)
     if killed:
