@@ -26,14 +26,27 @@ from aiida_wigner.physics.io.alamode import (  # noqa: F401
 
 
 # -- anphon input ---------------------------------------------------------------------
-def write_anphon_input(path, fc, fcsxml, prefix: str, mode: str, qpoints,
-                       general: dict | None = None, scph: dict | None = None) -> None:
+def write_anphon_input(
+    path,
+    fc,
+    fcsxml,
+    prefix: str,
+    mode: str,
+    qpoints,
+    general: dict | None = None,
+    scph: dict | None = None,
+) -> None:
     """anphon input: &general, (&scph), &cell (primitive, Bohr), &kpoint (KPMODE = 0)."""
     setup = fc.setup
     kinds, mass = element_labels(setup)
-    gen = {"PREFIX": prefix, "MODE": mode, "FCSXML": str(fcsxml), "NKD": len(kinds),
-           "KD": " ".join(kinds),
-           "MASS": " ".join(f"{mass[k] * MASS_SCALE:.12f}" for k in kinds)}
+    gen = {
+        "PREFIX": prefix,
+        "MODE": mode,
+        "FCSXML": str(fcsxml),
+        "NKD": len(kinds),
+        "KD": " ".join(kinds),
+        "MASS": " ".join(f"{mass[k] * MASS_SCALE:.12f}" for k in kinds),
+    }
     gen.update(general or {})
     text = ["&general"] + [f"  {k} = {v}" for k, v in gen.items()] + ["/", ""]
     if scph is not None:
@@ -52,8 +65,7 @@ _FREQ_LINE = re.compile(r"^\s*(\d+)\s+(-?\d+\.\d+)\s+cm\^-1")
 
 def read_phonons_stdout(text: str, n_bands: int) -> np.ndarray:
     """Frequencies (n_q, n_bands) in THz from anphon's MODE = phonons (KPMODE = 0) log."""
-    vals = [float(m.group(2)) for line in text.splitlines()
-            if (m := _FREQ_LINE.match(line))]
+    vals = [float(m.group(2)) for line in text.splitlines() if (m := _FREQ_LINE.match(line))]
     arr = np.array(vals) * KAYSER_TO_THZ
     if len(arr) % n_bands:
         raise AlamodeFormatError(f"{len(arr)} frequencies is not a multiple of {n_bands}")
@@ -72,4 +84,3 @@ def read_eval(path, n_q: int, n_bands: int) -> tuple[np.ndarray, np.ndarray]:
     it = np.searchsorted(temps, data[:, 2])
     out[it, data[:, 0].astype(int) - 1, data[:, 1].astype(int) - 1] = data[:, 3] * KAYSER_TO_THZ
     return temps, out
-

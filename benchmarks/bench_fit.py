@@ -50,10 +50,20 @@ def force_call_rate(structure, engine: str, sizes, repeats: int = 3) -> list[dic
         compute_static({"name": engine}, batch)
         wall = (time.perf_counter() - t0) / repeats
         cpu = (time.process_time() - c0) / repeats
-        rows.append({"supercell": list(rep), "atoms": len(s), "wall_s_per_call": wall,
-                     "cpu_s_per_call": cpu, "calls_per_s": 1.0 / wall})
-        print(f"{len(s):5d} atoms: {wall:7.3f} s/call wall, {cpu:7.3f} s CPU, "
-              f"{1 / wall:6.2f} calls/s", flush=True)
+        rows.append(
+            {
+                "supercell": list(rep),
+                "atoms": len(s),
+                "wall_s_per_call": wall,
+                "cpu_s_per_call": cpu,
+                "calls_per_s": 1.0 / wall,
+            }
+        )
+        print(
+            f"{len(s):5d} atoms: {wall:7.3f} s/call wall, {cpu:7.3f} s CPU, "
+            f"{1 / wall:6.2f} calls/s",
+            flush=True,
+        )
     return rows
 
 
@@ -66,8 +76,9 @@ def _step_times(node) -> dict:
     from aiida.common.links import LinkType
 
     out = {}
-    for link in node.base.links.get_outgoing(link_type=(LinkType.CALL_CALC,
-                                                        LinkType.CALL_WORK)).all():
+    for link in node.base.links.get_outgoing(
+        link_type=(LinkType.CALL_CALC, LinkType.CALL_WORK)
+    ).all():
         child = link.node
         entry = {"pk": child.pk, "wall_s": (child.mtime - child.ctime).total_seconds()}
         sub = _step_times(child)
@@ -91,7 +102,8 @@ def workflow_steps(structure, engine: str, protocol: str, pk: int | None = None)
     load_profile()
     if pk is None:
         builder = ForceConstantsWorkChain.get_builder_from_protocol(
-            orm.StructureData(ase=read(structure)), engine=engine, protocol=protocol)
+            orm.StructureData(ase=read(structure)), engine=engine, protocol=protocol
+        )
         t0, c0 = time.perf_counter(), time.process_time()
         results, node = run_get_node(builder)
         total, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -99,12 +111,25 @@ def workflow_steps(structure, engine: str, protocol: str, pk: int | None = None)
         node = orm.load_node(pk)
         results = node.outputs
         total, cpu = (node.mtime - node.ctime).total_seconds(), None
-    out = {"pk": node.pk, "exit_status": node.exit_status, "total_wall_s": total,
-           "total_cpu_s": cpu, "steps": _step_times(node)}
+    out = {
+        "pk": node.pk,
+        "exit_status": node.exit_status,
+        "total_wall_s": total,
+        "total_cpu_s": cpu,
+        "steps": _step_times(node),
+    }
     if "scores" in results:
         s = results["scores"].get_dict()
-        out["scores"] = {k: s[k] for k in ("rmse_train", "rmse_validation", "r2_validation",
-                                           "relative_rmse_validation", "n_parameters")}
+        out["scores"] = {
+            k: s[k]
+            for k in (
+                "rmse_train",
+                "rmse_validation",
+                "r2_validation",
+                "relative_rmse_validation",
+                "n_parameters",
+            )
+        }
     print(json.dumps(out, indent=1), flush=True)
     return out
 
@@ -117,9 +142,13 @@ def main():
     ap.add_argument("--structure", default=str(ROOT / "examples/cscu4se3/CsCu4Se3.cif"))
     ap.add_argument("--sizes", nargs="*", default=["1,1,1", "2,2,1", "2,2,2", "3,3,1", "4,4,2"])
     ap.add_argument("--skip-workflow", action="store_true")
-    ap.add_argument("--node", type=int, default=None,
-                    help="Report the steps of this finished ForceConstantsWorkChain instead of "
-                         "running a new one.")
+    ap.add_argument(
+        "--node",
+        type=int,
+        default=None,
+        help="Report the steps of this finished ForceConstantsWorkChain instead of "
+        "running a new one.",
+    )
     ap.add_argument("--output", default="bench_fit.json")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
@@ -129,8 +158,12 @@ def main():
         torch.set_num_threads(args.threads)
     except ImportError:
         pass
-    report = {"engine": args.engine, "protocol": args.protocol, "threads": args.threads,
-              "loadavg_start": os.getloadavg()}
+    report = {
+        "engine": args.engine,
+        "protocol": args.protocol,
+        "threads": args.threads,
+        "loadavg_start": os.getloadavg(),
+    }
     sizes = [[int(x) for x in s.split(",")] for s in args.sizes]
     report["force_calls"] = force_call_rate(args.structure, args.engine, sizes)
     if not args.skip_workflow:

@@ -45,8 +45,7 @@ def _peak_gb() -> float:
 #: aiida_wigner/workflows/protocols): supercell, snapshots, cut-offs (Å, orders 2, 3, ...);
 #: order 2 is fixed from finite displacements in both.
 PROTOCOLS = {
-    "paper": {"supercell": (4, 4, 2), "n_snapshots": 100,
-              "cutoffs": [8.2, 8.46, 7.41, 4.23, 3.17]},
+    "paper": {"supercell": (4, 4, 2), "n_snapshots": 100, "cutoffs": [8.2, 8.46, 7.41, 4.23, 3.17]},
     "balanced": {"supercell": (4, 4, 2), "n_snapshots": 50, "cutoffs": [8.0, 6.0, 4.23]},
 }
 
@@ -72,14 +71,12 @@ def estimate_parameters(prim, order: int, cutoff: float, n_operations: int) -> f
     hours; clusters on symmetry elements make it an underestimate (measured below 20 %).
     """
     cell = prim.cell.array
-    heights = prim.cell.volume / np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]),
-                                                axis=1)
+    heights = prim.cell.volume / np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1)
     reach = [int(np.ceil(cutoff / h)) + 1 for h in heights]
     shifts = np.array(list(itertools.product(*[range(-m, m + 1) for m in reach])))
     pos = (prim.get_scaled_positions()[None] + shifts[:, None]).reshape(-1, 3) @ cell
     home = len(prim) * (len(shifts) // 2)  # the zero shift (shifts are symmetric about it)
-    weight = {k: sum(_components(c) for c in _compositions(order, k))
-              for k in range(1, order + 1)}
+    weight = {k: sum(_components(c) for c in _compositions(order, k)) for k in range(1, order + 1)}
     total = 0.0
     for p in range(len(prim)):
         d0 = np.linalg.norm(pos - pos[home + p], axis=1)
@@ -108,13 +105,24 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--protocol", default="paper", choices=sorted(PROTOCOLS))
     p.add_argument("--snapshots", type=int, help="default: the protocol's")
-    p.add_argument("--cutoffs", nargs="+", type=float,
-                   help="Å for orders 2, 3, ... (default: the protocol's, capped)")
-    p.add_argument("--structures", type=int, default=1,
-                   help="snapshots whose rows are built and timed (0: count parameters only)")
+    p.add_argument(
+        "--cutoffs",
+        nargs="+",
+        type=float,
+        help="Å for orders 2, 3, ... (default: the protocol's, capped)",
+    )
+    p.add_argument(
+        "--structures",
+        type=int,
+        default=1,
+        help="snapshots whose rows are built and timed (0: count parameters only)",
+    )
     p.add_argument("--budget-gb", type=float, default=24.0)
-    p.add_argument("--estimate-only", action="store_true",
-                   help="print the geometric estimate only (no hiphive ClusterSpace)")
+    p.add_argument(
+        "--estimate-only",
+        action="store_true",
+        help="print the geometric estimate only (no hiphive ClusterSpace)",
+    )
     p.add_argument("--output", type=Path)
     args = p.parse_args()
 
@@ -124,18 +132,33 @@ def main():
     cut, capped = supercell_cutoffs(args.cutoffs or proto["cutoffs"], ideal.cell, cap=True)
     n_snap = args.snapshots or proto["n_snapshots"]
     fixed2 = True
-    print(f"load (uptime): {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; protocol "
-          f"{args.protocol}: {len(ideal)} atoms, {n_snap} snapshots, cutoffs {cut} Å "
-          f"(capped: {capped or 'none'})", flush=True)
+    print(
+        f"load (uptime): {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; protocol "
+        f"{args.protocol}: {len(ideal)} atoms, {n_snap} snapshots, cutoffs {cut} Å "
+        f"(capped: {capped or 'none'})",
+        flush=True,
+    )
 
-    n_ops = len(spglib.get_symmetry_dataset((prim.cell[:], prim.get_scaled_positions(),
-                                             prim.numbers)).rotations)
+    n_ops = len(
+        spglib.get_symmetry_dataset(
+            (prim.cell[:], prim.get_scaled_positions(), prim.numbers)
+        ).rotations
+    )
     estimate = {o: int(estimate_parameters(prim, o, c, n_ops)) for o, c in enumerate(cut, 2)}
     est_gb = 8e-9 * n_snap * 3 * len(ideal) * sum(v for o, v in estimate.items() if o > 2)
-    print(f"estimate ({n_ops} point operations): parameters per order {estimate}; "
-          f"fit matrix of the anharmonic orders ~{est_gb:.1f} GB", flush=True)
-    result = {"protocol": args.protocol, "load": os.getloadavg(), "cutoffs": cut,
-              "cutoffs_capped": capped, "estimate": estimate, "estimate_matrix_gb": est_gb}
+    print(
+        f"estimate ({n_ops} point operations): parameters per order {estimate}; "
+        f"fit matrix of the anharmonic orders ~{est_gb:.1f} GB",
+        flush=True,
+    )
+    result = {
+        "protocol": args.protocol,
+        "load": os.getloadavg(),
+        "cutoffs": cut,
+        "cutoffs_capped": capped,
+        "estimate": estimate,
+        "estimate_matrix_gb": est_gb,
+    }
     if args.estimate_only:
         _write(args.output, result)
         return
@@ -148,16 +171,31 @@ def main():
     rows = n_snap * 3 * len(ideal)
     gb = 8e-9 * rows * cs.n_dofs
     gb_free = 8e-9 * rows * n_free
-    print(f"ClusterSpace: {t_cs:.1f} s wall, {c_cs:.1f} s CPU, peak {_peak_gb():.2f} GB; "
-          f"parameters per order {per_order}, total {cs.n_dofs}, free {n_free}", flush=True)
-    print(f"fit matrix: {rows} rows x {cs.n_dofs} columns = {gb:.2f} GB float64 "
-          f"(free columns only: {gb_free:.2f} GB); a {args.budget_gb:g} GB matrix holds "
-          f"{int(args.budget_gb / (gb / n_snap))} snapshots "
-          f"({int(args.budget_gb / (gb_free / n_snap))} of free columns)", flush=True)
+    print(
+        f"ClusterSpace: {t_cs:.1f} s wall, {c_cs:.1f} s CPU, peak {_peak_gb():.2f} GB; "
+        f"parameters per order {per_order}, total {cs.n_dofs}, free {n_free}",
+        flush=True,
+    )
+    print(
+        f"fit matrix: {rows} rows x {cs.n_dofs} columns = {gb:.2f} GB float64 "
+        f"(free columns only: {gb_free:.2f} GB); a {args.budget_gb:g} GB matrix holds "
+        f"{int(args.budget_gb / (gb / n_snap))} snapshots "
+        f"({int(args.budget_gb / (gb_free / n_snap))} of free columns)",
+        flush=True,
+    )
 
-    result.update({"cluster_space_s": t_cs, "cluster_space_cpu_s": c_cs, "parameters": per_order,
-                   "n_dofs": int(cs.n_dofs), "n_free": n_free, "rows": rows, "matrix_gb": gb,
-                   "matrix_free_gb": gb_free})
+    result.update(
+        {
+            "cluster_space_s": t_cs,
+            "cluster_space_cpu_s": c_cs,
+            "parameters": per_order,
+            "n_dofs": int(cs.n_dofs),
+            "n_free": n_free,
+            "rows": rows,
+            "matrix_gb": gb,
+            "matrix_free_gb": gb_free,
+        }
+    )
     if args.structures:
         result.update(_row_cost(cs, ideal, args.structures, n_snap, n_free, args.budget_gb))
     _write(args.output, result)
@@ -188,16 +226,25 @@ def _row_cost(cs, ideal, n_structures, n_snap, n_free, budget_gb) -> dict:
     per_snapshot_gb = A.nbytes / n_structures / 1e9
     fits = int(budget_gb // per_snapshot_gb)
     fits_free = int(budget_gb // (per_snapshot_gb * n_free / cs.n_dofs))
-    print(f"rows of one snapshot ({3 * len(ideal)} x {A.shape[1]}): {t_rows:.1f} s wall, "
-          f"{c_rows:.1f} s CPU, {per_snapshot_gb:.3f} GB, non-zero fraction {density:.3f}; all "
-          f"{n_snap} snapshots: {c_rows * n_snap / 60:.1f} CPU min to build; peak "
-          f"{_peak_gb():.2f} GB", flush=True)
-    print(f"a {budget_gb:g} GB matrix holds {fits} snapshots (free columns only: "
-          f"{fits_free})", flush=True)
-    return {"seconds_per_snapshot": t_rows, "cpu_seconds_per_snapshot": c_rows,
-            "gb_per_snapshot": per_snapshot_gb,
-            "nonzero_fraction": density, "snapshots_in_budget": fits,
-            "snapshots_in_budget_free": fits_free}
+    print(
+        f"rows of one snapshot ({3 * len(ideal)} x {A.shape[1]}): {t_rows:.1f} s wall, "
+        f"{c_rows:.1f} s CPU, {per_snapshot_gb:.3f} GB, non-zero fraction {density:.3f}; all "
+        f"{n_snap} snapshots: {c_rows * n_snap / 60:.1f} CPU min to build; peak "
+        f"{_peak_gb():.2f} GB",
+        flush=True,
+    )
+    print(
+        f"a {budget_gb:g} GB matrix holds {fits} snapshots (free columns only: {fits_free})",
+        flush=True,
+    )
+    return {
+        "seconds_per_snapshot": t_rows,
+        "cpu_seconds_per_snapshot": c_rows,
+        "gb_per_snapshot": per_snapshot_gb,
+        "nonzero_fraction": density,
+        "snapshots_in_budget": fits,
+        "snapshots_in_budget_free": fits_free,
+    }
 
 
 if __name__ == "__main__":

@@ -63,8 +63,10 @@ def _line(label, ours, theirs):
             continue
         a = F.agreement(ours[key], theirs[key])
         nd = F.agreement(ours[key], theirs[key], mask=single)
-        parts.append(f"{key[2:]:>4} {a['median']:.1e}/{a['worst']:.1e} "
-                     f"(nd {nd['median']:.1e}/{nd['worst']:.1e})")
+        parts.append(
+            f"{key[2:]:>4} {a['median']:.1e}/{a['worst']:.1e} "
+            f"(nd {nd['median']:.1e}/{nd['worst']:.1e})"
+        )
     print(f"  {label:<44} " + "   ".join(parts))
 
 
@@ -78,10 +80,12 @@ def _basis_spread(variants, theirs):
         keep = t > 1e-3 * t.max()
         spread = hi[keep] / lo[keep] - 1.0
         outside = np.maximum(lo - t, t - hi)[keep] / t[keep]
-        print(f"  {key[2:]:>4}: spread over {len(stack)} bases median {np.median(spread):.1e} "
-              f"worst {spread.max():.1e}; FourPhonon inside it for "
-              f"{np.mean(outside <= 1e-6):.0%} of the modes, at most {max(outside.max(), 0):.1e} "
-              f"outside")
+        print(
+            f"  {key[2:]:>4}: spread over {len(stack)} bases median {np.median(spread):.1e} "
+            f"worst {spread.max():.1e}; FourPhonon inside it for "
+            f"{np.mean(outside <= 1e-6):.0%} of the modes, at most {max(outside.max(), 0):.1e} "
+            f"outside"
+        )
 
 
 def main(argv=None):
@@ -118,16 +122,19 @@ def main(argv=None):
     nb = 3 * len(fc.primitive)
     mesh, T = tuple(args.mesh), args.temperature
     qm = QMesh.build(fc.primitive, mesh)
-    print(f"model {args.model}: {len(fc.primitive)} atoms, mesh {mesh}, T = {T} K; "
-          f"|ours/FourPhonon − 1| median/worst over modes")
+    print(
+        f"model {args.model}: {len(fc.primitive)} atoms, mesh {mesh}, T = {T} K; "
+        f"|ours/FourPhonon − 1| median/worst over modes"
+    )
     runs = {"adaptive": (args.fourphonon, args.scale)}
     if args.fourphonon_fixed:
         runs["fixed"] = (args.fourphonon_fixed, 2 * np.pi * np.sqrt(2) * args.sigma)
     reference = {}
     four = not args.three_phonon_only
     for mode, (binary, scalebroad) in runs.items():
-        d = args.workdir / (f"{args.model}_{'x'.join(map(str, mesh))}_{mode}"
-                            + ("" if four else "_3ph"))
+        d = args.workdir / (
+            f"{args.model}_{'x'.join(map(str, mesh))}_{mode}" + ("" if four else "_3ph")
+        )
         if args.reuse:
             wall_fp = float("nan")
         else:
@@ -137,48 +144,97 @@ def main(argv=None):
         reference.update({f"{mode}_{k}": v for k, v in theirs.items() if v is not None})
         t0 = time.perf_counter()
         if mode == "fixed":
-            variants = {"gaussian (golden-rule counting)":
-                        F.our_rates(fc, mesh, theirs["qpoints"], T, "gaussian", args.sigma, g2,
-                                    four_phonon=four)}
+            variants = {
+                "gaussian (golden-rule counting)": F.our_rates(
+                    fc, mesh, theirs["qpoints"], T, "gaussian", args.sigma, g2, four_phonon=four
+                )
+            }
             wall_ours = time.perf_counter() - t0
             variants["gaussian, counting='fourphonon'"] = F.our_rates(
-                fc, mesh, theirs["qpoints"], T, "gaussian", args.sigma, g2, four_phonon=four,
-                counting="fourphonon")
+                fc,
+                mesh,
+                theirs["qpoints"],
+                T,
+                "gaussian",
+                args.sigma,
+                g2,
+                four_phonon=four,
+                counting="fourphonon",
+            )
         else:
-            variants = {"adaptive-shengbte, our velocities": F.our_rates(
-                fc, mesh, theirs["qpoints"], T, "adaptive-shengbte", args.scale, g2,
-                four_phonon=four)}
+            variants = {
+                "adaptive-shengbte, our velocities": F.our_rates(
+                    fc,
+                    mesh,
+                    theirs["qpoints"],
+                    T,
+                    "adaptive-shengbte",
+                    args.scale,
+                    g2,
+                    four_phonon=four,
+                )
+            }
             wall_ours = time.perf_counter() - t0
             variants["adaptive-shengbte, FourPhonon's velocities"] = F.our_rates(
-                fc, mesh, theirs["qpoints"], T, "adaptive-shengbte", args.scale, g2,
-                four_phonon=four, velocities_from=d)
-            variants["adaptive (ours)"] = F.our_rates(fc, mesh, theirs["qpoints"], T,
-                                                      "adaptive", args.scale, g2,
-                                                      four_phonon=four)
+                fc,
+                mesh,
+                theirs["qpoints"],
+                T,
+                "adaptive-shengbte",
+                args.scale,
+                g2,
+                four_phonon=four,
+                velocities_from=d,
+            )
+            variants["adaptive (ours)"] = F.our_rates(
+                fc, mesh, theirs["qpoints"], T, "adaptive", args.scale, g2, four_phonon=four
+            )
             reference["adaptive_velocities"] = F.read_velocities(d, qm, nb)
-        print(f"{mode}: FourPhonon {wall_fp:.0f} s ({args.nproc} ranks), ours {wall_ours:.0f} s "
-              f"(rates + κ) — ratio {wall_fp / wall_ours:.1f}; peak RSS FourPhonon "
-              f"{_peak_children_mb():.0f} MB (largest rank), ours {_peak_self_mb():.0f} MB")
+        print(
+            f"{mode}: FourPhonon {wall_fp:.0f} s ({args.nproc} ranks), ours {wall_ours:.0f} s "
+            f"(rates + κ) — ratio {wall_fp / wall_ours:.1f}; peak RSS FourPhonon "
+            f"{_peak_children_mb():.0f} MB (largest rank), ours {_peak_self_mb():.0f} MB"
+        )
         first = variants[next(iter(variants))]
-        print(f"  frequencies: max |Δν| = "
-              f"{np.abs(first['frequencies'] - theirs['frequencies']).max():.1e} THz")
+        print(
+            f"  frequencies: max |Δν| = "
+            f"{np.abs(first['frequencies'] - theirs['frequencies']).max():.1e} THz"
+        )
         for label, ours in variants.items():
             _line(label, ours, theirs)
             if ours["kappa"] is not None:
-                print(f"  {'':<44} κ = {np.trace(ours['kappa']) / 3:.2f} W/(m K) vs FourPhonon "
-                      f"{np.trace(theirs['kappa']) / 3:.2f}")
+                print(
+                    f"  {'':<44} κ = {np.trace(ours['kappa']) / 3:.2f} W/(m K) vs FourPhonon "
+                    f"{np.trace(theirs['kappa']) / 3:.2f}"
+                )
         if mode == "adaptive":
             raw = F.read_outputs(d, T, nb, average=False)
             for key in ("w_3ph", "w_4ph", "w_iso"):
-                spread = (F.degenerate_set_spread(raw[key], raw["frequencies"])
-                          if raw[key] is not None else [])
+                spread = (
+                    F.degenerate_set_spread(raw[key], raw["frequencies"])
+                    if raw[key] is not None
+                    else []
+                )
                 if len(spread):
-                    print(f"  FourPhonon's own {key[2:]} rates over the bands of each of its "
-                          f"{len(spread)} degenerate sets: max/min − 1 median "
-                          f"{np.median(spread):.1e}, worst {spread.max():.1e}")
-            bases = [F.our_rates(fc, mesh, theirs["qpoints"], T, "adaptive-shengbte",
-                                 args.scale, g2, four_phonon=four, basis_seed=seed)
-                     for seed in range(args.bases)]
+                    print(
+                        f"  FourPhonon's own {key[2:]} rates over the bands of each of its "
+                        f"{len(spread)} degenerate sets: max/min − 1 median "
+                        f"{np.median(spread):.1e}, worst {spread.max():.1e}"
+                    )
+            bases = [
+                F.our_rates(
+                    fc,
+                    mesh,
+                    theirs["qpoints"],
+                    T,
+                    "adaptive-shengbte",
+                    args.scale,
+                    g2,
+                    four_phonon=four,
+                    basis_seed=seed,
+                )
+                for seed in range(args.bases)
+            ]
             for seed, ours in enumerate(bases):
                 _line(f"adaptive-shengbte, random basis {seed}", ours, theirs)
             if bases:

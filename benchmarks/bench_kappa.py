@@ -37,8 +37,9 @@ def run_ours(mesh):
     import time
 
     t0 = time.perf_counter()
-    r = compute_kappa(fc, KappaSettings(mesh, TEMPS, sigma=SIGMA, isotope=True,
-                                        convention="phono3py"))
+    r = compute_kappa(
+        fc, KappaSettings(mesh, TEMPS, sigma=SIGMA, isotope=True, convention="phono3py")
+    )
     return time.perf_counter() - t0, r.kappa_P[:, 0, 0].tolist(), r.kappa_C[:, 0, 0].tolist()
 
 
@@ -50,8 +51,11 @@ def run_phono3py(mesh):
     cu3au_phono3py()  # force constants, outside the clock
     t0 = time.perf_counter()
     tc = cu3au_phono3py_conductivity(mesh, TEMPS, SIGMA)
-    return (time.perf_counter() - t0, tc.kappa_intra[0][:, 0].tolist(),
-            tc.kappa_inter[0][:, 0].tolist())
+    return (
+        time.perf_counter() - t0,
+        tc.kappa_intra[0][:, 0].tolist(),
+        tc.kappa_inter[0][:, 0].tolist(),
+    )
 
 
 def child(code, mesh):
@@ -71,23 +75,34 @@ def main():
     if args.child:
         child(args.child, tuple(args.mesh))
         return
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
-               NUMBA_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads))
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS=str(args.threads),
+        NUMBA_NUM_THREADS=str(args.threads),
+        OPENBLAS_NUM_THREADS=str(args.threads),
+    )
     results = {}
     for code in ("phono3py", "ours"):
-        out = subprocess.run([sys.executable, __file__, "--child", code, "--mesh",
-                              *map(str, args.mesh)], env=env, capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", code, "--mesh", *map(str, args.mesh)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         results[code] = json.loads(out.stdout.strip().splitlines()[-1])
     o, p = results["ours"], results["phono3py"]
-    print(f"mesh {args.mesh}, {len(TEMPS)} temperatures, sigma {SIGMA} THz, "
-          f"{args.threads} threads")
+    print(f"mesh {args.mesh}, {len(TEMPS)} temperatures, sigma {SIGMA} THz, {args.threads} threads")
     for name, r in (("aiida-wigner", o), ("phono3py", p)):
-        print(f"  {name:13s} wall {r['time']:8.2f} s   peak RSS {r['peak_mib']:7.0f} MiB   "
-              f"kappa_P_xx {[f'{k:.4f}' for k in r['kappa_P_xx']]}   "
-              f"kappa_C_xx {[f'{k:.4f}' for k in r['kappa_C_xx']]}")
-    print(f"  ratio ours/phono3py: time {o['time'] / p['time']:.2f}, "
-          f"peak memory {o['peak_mib'] / p['peak_mib']:.2f}")
+        print(
+            f"  {name:13s} wall {r['time']:8.2f} s   peak RSS {r['peak_mib']:7.0f} MiB   "
+            f"kappa_P_xx {[f'{k:.4f}' for k in r['kappa_P_xx']]}   "
+            f"kappa_C_xx {[f'{k:.4f}' for k in r['kappa_C_xx']]}"
+        )
+    print(
+        f"  ratio ours/phono3py: time {o['time'] / p['time']:.2f}, "
+        f"peak memory {o['peak_mib'] / p['peak_mib']:.2f}"
+    )
 
 
 if __name__ == "__main__":

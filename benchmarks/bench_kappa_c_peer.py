@@ -65,12 +65,19 @@ THREADS = {"OMP_NUM_THREADS": "2", "NUMBA_NUM_THREADS": "2", "OPENBLAS_NUM_THREA
 #: 6 distinct EMT elements at a cell relaxed with EMT, then rattled (0.02 Å, seed 1):
 #: space group P1 (spglib, symprec 1e-3); not an equilibrium (forces ≤ 0.45 eV/Å) but
 #: stable (lowest non-zero ν 0.55 THz on 6×6×6); FC2 by central differences (0.01 Å).
-P1_LATTICE = [[4.55913933, 1.26770591, -0.16336032],
-              [1.17547242, 4.55783211, -0.22284008],
-              [0.1055303, 0.18817362, 4.40546056]]
-P1_POSITIONS = [[0.00662044, 0.85984861, 0.07442904], [0.6656235, 0.19299804, 0.57442906],
-                [0.327245, 0.87076203, 0.57442905], [0.32804799, 0.20235016, 0.07442902],
-                [0.00524002, 0.52997231, 0.57442905], [0.67473565, 0.53367609, 0.07442906]]
+P1_LATTICE = [
+    [4.55913933, 1.26770591, -0.16336032],
+    [1.17547242, 4.55783211, -0.22284008],
+    [0.1055303, 0.18817362, 4.40546056],
+]
+P1_POSITIONS = [
+    [0.00662044, 0.85984861, 0.07442904],
+    [0.6656235, 0.19299804, 0.57442906],
+    [0.327245, 0.87076203, 0.57442905],
+    [0.32804799, 0.20235016, 0.07442902],
+    [0.00524002, 0.52997231, 0.57442905],
+    [0.67473565, 0.53367609, 0.07442906],
+]
 P1_SYMBOLS = ["Cu", "Ag", "Au", "Ni", "Pd", "Pt"]
 
 
@@ -130,8 +137,9 @@ def our_gamma(fc, mesh, temperatures):
 
     if fc.fc3 is None:
         return None
-    res = compute_kappa(fc, KappaSettings(tuple(mesh), tuple(temperatures), sigma=SIGMA,
-                                          isotope=True))
+    res = compute_kappa(
+        fc, KappaSettings(tuple(mesh), tuple(temperatures), sigma=SIGMA, isotope=True)
+    )
     return res.gamma
 
 
@@ -166,14 +174,26 @@ def our_terms(fc, mesh, temperatures, gamma=None, projected=False, weight=None):
         gamma = model_gamma(freqs, temps)
     cv = harmonic.heat_capacity(freqs[None], temps[:, None, None])
     if weight is None:
-        return (transport.wigner_terms(freqs, v, gamma, cv, qmesh.weights, qmesh.n_q,
-                                       fc.primitive.volume, qmesh.symmetrize_tensor),
-                qmesh, freqs)
+        return (
+            transport.wigner_terms(
+                freqs,
+                v,
+                gamma,
+                cv,
+                qmesh.weights,
+                qmesh.n_q,
+                fc.primitive.volume,
+                qmesh.symmetrize_tensor,
+            ),
+            qmesh,
+            freqs,
+        )
     seed = transport.heat_capacity_matrix(freqs, cv, "aiida-wigner")
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(seed > 0, weight(freqs, cv, temps) / seed, 0.0)
-    terms = transport.wigner_terms(freqs, v, gamma, cv, qmesh.weights, qmesh.n_q,
-                                   fc.primitive.volume, qmesh.symmetrize_tensor)
+    terms = transport.wigner_terms(
+        freqs, v, gamma, cv, qmesh.weights, qmesh.n_q, fc.primitive.volume, qmesh.symmetrize_tensor
+    )
     pairs = terms.pairs * ratio[..., None, None]
     return transport.WignerTerms(pairs, terms.populations), qmesh, freqs
 
@@ -205,14 +225,24 @@ def _anphon_input(path, fc, prefix, mesh, temperatures, restart: bool):
     dt = np.diff(temps)
     if len(temps) < 2 or not np.allclose(dt, dt[0]):
         raise SystemExit("anphon needs equally spaced temperatures (TMIN, TMAX, DT)")
-    general = {"TMIN": temps[0], "TMAX": temps[-1], "DT": dt[0], "RESTART": int(restart),
-               "NONANALYTIC": 0}
-    alamode_io.write_anphon_input(path, fc, "fc.xml", prefix, "RTA", [[0.0, 0.0, 0.0]],
-                                  general=general)
+    general = {
+        "TMIN": temps[0],
+        "TMAX": temps[-1],
+        "DT": dt[0],
+        "RESTART": int(restart),
+        "NONANALYTIC": 0,
+    }
+    alamode_io.write_anphon_input(
+        path, fc, "fc.xml", prefix, "RTA", [[0.0, 0.0, 0.0]], general=general
+    )
     text = Path(path).read_text()
-    head = text[:text.index("&kpoint")]  # the writer's &kpoint list → a uniform mesh
-    Path(path).write_text(head + "&kpoint\n  2\n  " + " ".join(str(int(m)) for m in mesh)
-                          + "\n/\n\n&analysis\n  KAPPA_COHERENT = 2\n/\n")
+    head = text[: text.index("&kpoint")]  # the writer's &kpoint list → a uniform mesh
+    Path(path).write_text(
+        head
+        + "&kpoint\n  2\n  "
+        + " ".join(str(int(m)) for m in mesh)
+        + "\n/\n\n&analysis\n  KAPPA_COHERENT = 2\n/\n"
+    )
 
 
 def _vm_hwm_mib(pid: int) -> float:
@@ -233,8 +263,14 @@ def _run(cmd, cwd, env=None) -> dict:
     carry the RSS of this Python process from before the exec)."""
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as log:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=dict(os.environ, **THREADS, **(env or {})),
-                                stdout=log, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=dict(os.environ, **THREADS, **(env or {})),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         peak = 0.0
         while proc.poll() is None:
             peak = max(peak, _vm_hwm_mib(proc.pid))
@@ -251,8 +287,13 @@ def _anphon_header(anphon, workdir: Path, result: Path) -> str:
     """Start anphon (RESTART = 0) and stop it once PREFIX.result holds its header: the
     irreducible k-points with their weights and the mode frequencies.  The damping that
     it would go on to compute is not needed (ours is written instead)."""
-    proc = subprocess.Popen([anphon, "kc.in"], cwd=workdir, env=dict(os.environ, **THREADS),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [anphon, "kc.in"],
+        cwd=workdir,
+        env=dict(os.environ, **THREADS),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     marker = "##Phonon Relaxation Time"
     t_end = time.time() + 600
     while proc.poll() is None and time.time() < t_end:
@@ -264,12 +305,12 @@ def _anphon_header(anphon, workdir: Path, result: Path) -> str:
     text = result.read_text() if result.is_file() else ""
     if marker not in text:
         raise RuntimeError(f"anphon wrote no {marker!r} header to {result}")
-    return text[:text.index(marker) + len(marker)] + "\n"
+    return text[: text.index(marker) + len(marker)] + "\n"
 
 
 def _result_kpoints(header: str) -> tuple[np.ndarray, np.ndarray]:
     """Irreducible k-points (reduced) and weights (fractions of the mesh) of PREFIX.result."""
-    block = header[header.index("#KPOINT"):header.index("#END KPOINT")].splitlines()[3:]
+    block = header[header.index("#KPOINT") : header.index("#END KPOINT")].splitlines()[3:]
     rows = np.array([[float(x) for x in line.split(":")[1].split()] for line in block])
     return rows[:, :3], rows[:, 3]
 
@@ -307,10 +348,12 @@ def run_anphon(anphon, fc, mesh, temperatures, gamma, workdir) -> dict:
     blocks = [header]
     for ik in range(len(k_al)):
         for band in range(g.shape[1]):
-            blocks.append(f"#GAMMA_EACH\n{ik + 1} {band + 1}\n{n_eq[ik]}\n"
-                          + "0 0 0\n" * n_eq[ik]
-                          + "".join(f"{x:.15e}\n" for x in g[ik, band])
-                          + "#END GAMMA_EACH\n")
+            blocks.append(
+                f"#GAMMA_EACH\n{ik + 1} {band + 1}\n{n_eq[ik]}\n"
+                + "0 0 0\n" * n_eq[ik]
+                + "".join(f"{x:.15e}\n" for x in g[ik, band])
+                + "#END GAMMA_EACH\n"
+            )
     result.write_text("".join(blocks))
     _anphon_input(workdir / "kc.in", fc, "kc", mesh, temperatures, restart=True)
     timing = _run([anphon, "kc.in"], workdir)
@@ -319,11 +362,21 @@ def run_anphon(anphon, fc, mesh, temperatures, gamma, workdir) -> dict:
     temps = np.asarray(temperatures, float)
     it = np.searchsorted(temps, data[:, 0])
     pairs = np.zeros((len(temps), len(k_al), n_b, n_b, 3))
-    pairs[it, data[:, 5].astype(int) - 1, data[:, 3].astype(int) - 1,
-          data[:, 4].astype(int) - 1, data[:, 1].astype(int) - 1] = data[:, 8]
+    pairs[
+        it,
+        data[:, 5].astype(int) - 1,
+        data[:, 3].astype(int) - 1,
+        data[:, 4].astype(int) - 1,
+        data[:, 1].astype(int) - 1,
+    ] = data[:, 8]
     total = np.loadtxt(workdir / "kc.kl_coherent", comments="#")
-    return {"pairs": pairs, "to_ours": to_ours, "kappa_C_all": total[:, 1:4],
-            "wall_s": timing["wall_s"], "peak_mib": timing["peak_mib"]}
+    return {
+        "pairs": pairs,
+        "to_ours": to_ours,
+        "kappa_C_all": total[:, 1:4],
+        "wall_s": timing["wall_s"],
+        "peak_mib": timing["peak_mib"],
+    }
 
 
 def compare_alamode(fc, mesh, temperatures, al, gamma=None, projected=False) -> dict:
@@ -338,10 +391,13 @@ def compare_alamode(fc, mesh, temperatures, al, gamma=None, projected=False) -> 
     kc_ours = np.einsum("tqmna,qmn->ta", ours_b, mask) / qmesh.n_q
     kc_ref = np.einsum("tqmna,qmn->ta", ref_b, mask) / qmesh.n_q
     diff = np.abs(ours_b - ref_b)[:, mask]
-    return {"kappa_C_ours": kc_ours, "kappa_C_alamode": kc_ref,
-            "rel": np.abs(kc_ours / kc_ref - 1).max(),
-            "pair_max_abs_over_max": diff.max() / np.abs(ref_b[:, mask]).max(),
-            "kappa_C_alamode_all_pairs": al["kappa_C_all"]}
+    return {
+        "kappa_C_ours": kc_ours,
+        "kappa_C_alamode": kc_ref,
+        "rel": np.abs(kc_ours / kc_ref - 1).max(),
+        "pair_max_abs_over_max": diff.max() / np.abs(ref_b[:, mask]).max(),
+        "kappa_C_alamode_all_pairs": al["kappa_C_all"],
+    }
 
 
 # -- phono3py SMM19 ---------------------------------------------------------------------
@@ -368,10 +424,15 @@ def compare_phono3py(mesh, temperatures) -> dict:
     ref = np.einsum("tqjka,qjk->ta", mkm, r * coh)
     smm19_nondeg = np.einsum("tqjka,qjk->ta", mkm, coh.astype(float))
     ours = np.einsum("tqjkaa->ta", terms.pairs * (~terms.populations)[None, ..., None, None])
-    return {"kappa_C_ours": ours, "kappa_C_reweighted_smm19": ref,
-            "kappa_C_smm19_same_pairs": smm19_nondeg,
-            "kappa_C_smm19_all_pairs": tc.kappa_inter[0][:, :3],
-            "rel": np.abs(ours / ref - 1).max(), "wall_ours_s": t_ours, "wall_ref_s": t_ref}
+    return {
+        "kappa_C_ours": ours,
+        "kappa_C_reweighted_smm19": ref,
+        "kappa_C_smm19_same_pairs": smm19_nondeg,
+        "kappa_C_smm19_all_pairs": tc.kappa_inter[0][:, :3],
+        "rel": np.abs(ours / ref - 1).max(),
+        "wall_ours_s": t_ours,
+        "wall_ref_s": t_ref,
+    }
 
 
 # -- kALDo ------------------------------------------------------------------------------
@@ -407,8 +468,14 @@ def qhgk_weight(freqs, cv, temps):
     fi, fj = f[..., :, None], f[..., None, :]
     d = fj - fi
     with np.errstate(divide="ignore", invalid="ignore"):
-        w = PLANCK_EV_THZ * fi * fj / temps[:, None, None, None] * (
-            n[..., :, None] - n[..., None, :]) / np.where(d != 0, d, 1.0)
+        w = (
+            PLANCK_EV_THZ
+            * fi
+            * fj
+            / temps[:, None, None, None]
+            * (n[..., :, None] - n[..., None, :])
+            / np.where(d != 0, d, 1.0)
+        )
     c = 0.5 * (cv[..., :, None] + cv[..., None, :])
     small = np.abs(d) < 1e-4 * (fi + fj + 1e-300)
     return np.where(small, c, np.where(np.isfinite(w), w, 0.0))
@@ -436,17 +503,28 @@ def run_kaldo(python, fc, mesh, temperatures, gamma_const, workdir) -> dict:
     setup = fc.setup
     write_vasp(str(folder / "POSCAR"), fc.primitive.to_phonopy())
     write_FORCE_CONSTANTS(full_fc2(fc), str(folder / "FORCE_CONSTANTS"))
-    params = {"folder": str(folder), "supercell": [int(x) for x in np.diag(setup.supercell_matrix)],
-              "mesh": [int(m) for m in mesh], "temperatures": [float(t) for t in temperatures],
-              "bandwidth": 2 * np.pi * gamma_const}  # kALDo: angular half width, rad/ps
+    params = {
+        "folder": str(folder),
+        "supercell": [int(x) for x in np.diag(setup.supercell_matrix)],
+        "mesh": [int(m) for m in mesh],
+        "temperatures": [float(t) for t in temperatures],
+        "bandwidth": 2 * np.pi * gamma_const,
+    }  # kALDo: angular half width, rad/ps
     (workdir / "kaldo.json").write_text(json.dumps(params))
     (workdir / "kaldo_driver.py").write_text(KALDO_DRIVER)
-    timing = _run([python, "kaldo_driver.py", "kaldo.json", "kaldo_out.json"], workdir,
-                  env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+    timing = _run(
+        [python, "kaldo_driver.py", "kaldo.json", "kaldo_out.json"],
+        workdir,
+        env={"TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     out = json.loads((workdir / "kaldo_out.json").read_text())
-    return {"kappa": np.array(out["kappa"]), "frequency": np.array(out["frequency"]),
-            "qpoints": np.array(out["q"]), "wall_s": timing["wall_s"],
-            "peak_mib": timing["peak_mib"]}
+    return {
+        "kappa": np.array(out["kappa"]),
+        "frequency": np.array(out["frequency"]),
+        "qpoints": np.array(out["q"]),
+        "wall_s": timing["wall_s"],
+        "peak_mib": timing["peak_mib"],
+    }
 
 
 def compare_kaldo(fc, mesh, temperatures, kaldo, gamma_const) -> dict:
@@ -460,10 +538,13 @@ def compare_kaldo(fc, mesh, temperatures, kaldo, gamma_const) -> dict:
     terms, _, _ = our_terms(fc, mesh, temperatures, gamma, weight=qhgk_weight)
     seed, _, _ = our_terms(fc, mesh, temperatures, gamma)
     d = lambda k: np.diagonal(k, axis1=1, axis2=2)  # noqa: E731
-    return {"kappa_ours_qhgk": d(terms.kappa), "kappa_kaldo": d(kaldo["kappa"]),
-            "kappa_ours_seed": d(seed.kappa),
-            "rel": np.abs(d(terms.kappa) / d(kaldo["kappa"]) - 1).max(),
-            "frequency_max_diff": np.abs(np.sort(kaldo["frequency"], axis=1) - freqs).max()}
+    return {
+        "kappa_ours_qhgk": d(terms.kappa),
+        "kappa_kaldo": d(kaldo["kappa"]),
+        "kappa_ours_seed": d(seed.kappa),
+        "rel": np.abs(d(terms.kappa) / d(kaldo["kappa"]) - 1).max(),
+        "frequency_max_diff": np.abs(np.sort(kaldo["frequency"], axis=1) - freqs).max(),
+    }
 
 
 # -- side by side ---------------------------------------------------------------------
@@ -474,35 +555,46 @@ def _ours_worker(path) -> None:
     t0 = time.perf_counter()
     terms, _, _ = our_terms(fc, mesh, temps, gamma, weight=weight)
     wall = time.perf_counter() - t0
-    Path(path).with_suffix(".json").write_text(json.dumps(
-        {"wall_s": wall, "kappa_C": terms.kappa_C.tolist()}))
+    Path(path).with_suffix(".json").write_text(
+        json.dumps({"wall_s": wall, "kappa_C": terms.kappa_C.tolist()})
+    )
 
 
 def time_ours(fc, mesh, temps, gamma, workdir, weight=None) -> dict:
     """Our κ_C in its own process: wall time of the calculation, peak RSS of the process."""
     path = Path(workdir) / "ours.pkl"
     path.write_bytes(pickle.dumps((fc, tuple(mesh), tuple(temps), gamma, weight)))
-    run = _run([sys.executable, str(Path(__file__).resolve()), "--ours-worker", str(path)],
-               workdir)
+    run = _run([sys.executable, str(Path(__file__).resolve()), "--ours-worker", str(path)], workdir)
     out = json.loads(path.with_suffix(".json").read_text())
     return {"wall_s": out["wall_s"], "peak_mib": run["peak_mib"]}
 
 
 def _row(name, ours, ref, extra=""):
     for t, a, b in zip(TEMPERATURES, ours, ref, strict=False):
-        print(f"  {name:<34s} T={t:5.0f} K  ours {a[0]:.7f}  peer {b[0]:.7f}  "
-              f"rel {abs(a[0] / b[0] - 1):.1e}  (yy, zz rel {abs(a[1] / b[1] - 1):.1e}, "
-              f"{abs(a[2] / b[2] - 1):.1e}) {extra}")
+        print(
+            f"  {name:<34s} T={t:5.0f} K  ours {a[0]:.7f}  peer {b[0]:.7f}  "
+            f"rel {abs(a[0] / b[0] - 1):.1e}  (yy, zz rel {abs(a[1] / b[1] - 1):.1e}, "
+            f"{abs(a[2] / b[2] - 1):.1e}) {extra}"
+        )
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="cu3au", choices=["cu3au", "p1"])
-    parser.add_argument("--mesh", type=int, nargs=3, default=None,
-                        help="q-mesh (default 8 8 8 for cu3au, 6 6 6 for p1)")
+    parser.add_argument(
+        "--mesh",
+        type=int,
+        nargs=3,
+        default=None,
+        help="q-mesh (default 8 8 8 for cu3au, 6 6 6 for p1)",
+    )
     parser.add_argument("--peers", nargs="+", default=["alamode", "phono3py", "kaldo"])
-    parser.add_argument("--kaldo-gamma", type=float, default=0.05,
-                        help="constant half width for the kALDo comparison, THz")
+    parser.add_argument(
+        "--kaldo-gamma",
+        type=float,
+        default=0.05,
+        help="constant half width for the kALDo comparison, THz",
+    )
     parser.add_argument("--ours-worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.ours_worker:
@@ -520,27 +612,39 @@ def main(argv=None) -> int:
             ours_t = time_ours(fc, mesh, temps, gamma, tmp)
             label = "our γ_3ph+iso (σ=0.1)" if gamma is not None else "γ(ν,T) model"
             print(f"ALAMODE anphon KAPPA_COHERENT, {label}, pairs of different frequency:")
-            for projected in ([False, True] if args.model == "cu3au" else [False]):
+            for projected in [False, True] if args.model == "cu3au" else [False]:
                 c = compare_alamode(fc, mesh, temps, al, gamma, projected=projected)
                 name = "ours, anphon's projection" if projected else "ours"
-                _row(name, c["kappa_C_ours"], c["kappa_C_alamode"],
-                     f"max per-block-pair |Δ|/max {c['pair_max_abs_over_max']:.1e}")
-            print(f"  anphon κ_C over all j≠j' (degenerate pairs too): "
-                  f"{np.round(al['kappa_C_all'][:, 0], 7).tolist()}")
-            print(f"  wall: ours {ours_t['wall_s']:.2f} s, anphon {al['wall_s']:.2f} s "
-                  f"(ratio {ours_t['wall_s'] / al['wall_s']:.2f}); peak RSS ours "
-                  f"{ours_t['peak_mib']:.0f} MiB, anphon {al['peak_mib']:.0f} MiB")
+                _row(
+                    name,
+                    c["kappa_C_ours"],
+                    c["kappa_C_alamode"],
+                    f"max per-block-pair |Δ|/max {c['pair_max_abs_over_max']:.1e}",
+                )
+            print(
+                f"  anphon κ_C over all j≠j' (degenerate pairs too): "
+                f"{np.round(al['kappa_C_all'][:, 0], 7).tolist()}"
+            )
+            print(
+                f"  wall: ours {ours_t['wall_s']:.2f} s, anphon {al['wall_s']:.2f} s "
+                f"(ratio {ours_t['wall_s'] / al['wall_s']:.2f}); peak RSS ours "
+                f"{ours_t['peak_mib']:.0f} MiB, anphon {al['peak_mib']:.0f} MiB"
+            )
         elif "alamode" in args.peers:
             print("ALAMODE: set ALAMODE_ANPHON to the anphon executable; skipped")
         if "phono3py" in args.peers and args.model == "cu3au":
             c = compare_phono3py(mesh, temps)
             print("phono3py SMM19 per pair × 4νν'/(ν+ν')², non-degenerate pairs, own γ:")
             _row("ours", c["kappa_C_ours"], c["kappa_C_reweighted_smm19"])
-            print(f"  SMM19 weight on the same pairs: "
-                  f"{np.round(c['kappa_C_smm19_same_pairs'][:, 0], 7).tolist()}; SMM19 κ_C "
-                  f"(all j≠j'): {np.round(c['kappa_C_smm19_all_pairs'][:, 0], 7).tolist()}")
-            print(f"  wall (γ + κ): ours {c['wall_ours_s']:.1f} s, phono3py "
-                  f"{c['wall_ref_s']:.1f} s (ratio {c['wall_ours_s'] / c['wall_ref_s']:.2f})")
+            print(
+                f"  SMM19 weight on the same pairs: "
+                f"{np.round(c['kappa_C_smm19_same_pairs'][:, 0], 7).tolist()}; SMM19 κ_C "
+                f"(all j≠j'): {np.round(c['kappa_C_smm19_all_pairs'][:, 0], 7).tolist()}"
+            )
+            print(
+                f"  wall (γ + κ): ours {c['wall_ours_s']:.1f} s, phono3py "
+                f"{c['wall_ref_s']:.1f} s (ratio {c['wall_ours_s'] / c['wall_ref_s']:.2f})"
+            )
         kaldo = os.environ.get("KALDO_PYTHON")
         if "kaldo" in args.peers and kaldo and Path(kaldo).is_file():
             g = args.kaldo_gamma
@@ -551,14 +655,19 @@ def main(argv=None) -> int:
             n_ir = len(QMesh.build(fc.primitive, mesh).ir_grid)
             gamma = np.full((len(temps), n_ir, 3 * fc.setup.n_prim), g)
             ours_t = time_ours(fc, mesh, temps, gamma, tmp, weight="qhgk")
-            print(f"kALDo qhgk, γ = {g} THz every mode, ours re-weighted to QHGK "
-                  f"(frequencies differ by ≤ {c['frequency_max_diff']:.1e} THz):")
+            print(
+                f"kALDo qhgk, γ = {g} THz every mode, ours re-weighted to QHGK "
+                f"(frequencies differ by ≤ {c['frequency_max_diff']:.1e} THz):"
+            )
             _row("ours (QHGK weight), κ total", c["kappa_ours_qhgk"], c["kappa_kaldo"])
-            print(f"  ours with the seed weight: "
-                  f"{np.round(c['kappa_ours_seed'][:, 0], 7).tolist()}")
-            print(f"  wall: ours {ours_t['wall_s']:.2f} s, kALDo {kr['wall_s']:.1f} s (ratio "
-                  f"{ours_t['wall_s'] / kr['wall_s']:.3f}, kALDo includes TensorFlow start); "
-                  f"peak RSS ours {ours_t['peak_mib']:.0f} MiB, kALDo {kr['peak_mib']:.0f} MiB")
+            print(
+                f"  ours with the seed weight: {np.round(c['kappa_ours_seed'][:, 0], 7).tolist()}"
+            )
+            print(
+                f"  wall: ours {ours_t['wall_s']:.2f} s, kALDo {kr['wall_s']:.1f} s (ratio "
+                f"{ours_t['wall_s'] / kr['wall_s']:.3f}, kALDo includes TensorFlow start); "
+                f"peak RSS ours {ours_t['peak_mib']:.0f} MiB, kALDo {kr['peak_mib']:.0f} MiB"
+            )
         elif "kaldo" in args.peers:
             print("kALDo: set KALDO_PYTHON to the python of a venv with kaldo; skipped")
     return 0

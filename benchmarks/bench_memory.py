@@ -62,8 +62,7 @@ def _pair_terms(setup, cutoff):
     return i[keep], j[keep], cart[keep] / r[keep, None], r[keep], weights[keep]
 
 
-def spring_model(supercell=(4, 4, 2), amplitude: float = 40.0, decay: float = 0.8,
-                 cutoffs=None):
+def spring_model(supercell=(4, 4, 2), amplitude: float = 40.0, decay: float = 0.8, cutoffs=None):
     """ForceConstants of the central pair model on CsCu4Se3 (module docstring).
 
     φ''(r) = A e^(−r/ρ) (A ``amplitude`` eV/Å², ρ ``decay`` Å), φ''' = −φ''/ρ,
@@ -94,21 +93,26 @@ def spring_model(supercell=(4, 4, 2), amplitude: float = 40.0, decay: float = 0.
             tensor = tensor * rhat.reshape((-1,) + (1,) * k + (3,) + (1,) * (order - 1 - k))
         if order == 4:
             for legs in itertools.product((0, 1), repeat=3):
-                sign = -(-1.0) ** (3 - sum(legs))  # s_p for the first leg, then the others
+                sign = -((-1.0) ** (3 - sum(legs)))  # s_p for the first leg, then the others
                 atoms = np.stack([p2s[i]] + [np.where(leg, j, p2s[i]) for leg in legs], axis=1)
                 for a, t in zip(map(tuple, atoms), sign * tensor, strict=True):
                     clusters4[a] = clusters4.get(a, 0.0) + t
             continue
         dense = np.zeros((n,) + (big,) * (order - 1) + (3,) * order)
         for legs in itertools.product((0, 1), repeat=order - 1):
-            sign = -(-1.0) ** (order - 1 - sum(legs))
+            sign = -((-1.0) ** (order - 1 - sum(legs)))
             idx = (i,) + tuple(np.where(leg, j, p2s[i]) for leg in legs)
             np.add.at(dense, idx, sign * tensor)
         fc[order] = dense
     atoms4 = np.array(list(clusters4), dtype=np.int64)
     values4 = np.array([clusters4[a] for a in clusters4])
-    return ForceConstants(setup, fc[2], fc[3], SparseForceConstants(4, atoms4, values4),
-                          {"model": "bench_memory.spring_model", "cutoffs": cut})
+    return ForceConstants(
+        setup,
+        fc[2],
+        fc[3],
+        SparseForceConstants(4, atoms4, values4),
+        {"model": "bench_memory.spring_model", "cutoffs": cut},
+    )
 
 
 def _cached_model(supercell):
@@ -127,9 +131,13 @@ def _cached_model(supercell):
         np.savez(path, fc2=fc.fc2, fc3=fc.fc3, atoms4=fc.fc4.atoms, values4=fc.fc4.values)
     data = np.load(path)
     setup = SupercellSetup.build(Cell.from_ase(read(CIF)), supercell)
-    return ForceConstants(setup, data["fc2"], data["fc3"],
-                          SparseForceConstants(4, data["atoms4"], data["values4"]),
-                          {"model": "bench_memory.spring_model"})
+    return ForceConstants(
+        setup,
+        data["fc2"],
+        data["fc3"],
+        SparseForceConstants(4, data["atoms4"], data["values4"]),
+        {"model": "bench_memory.spring_model"},
+    )
 
 
 def _rss(field: str) -> float:
@@ -156,8 +164,11 @@ def fc3_storage(cutoff: float = CUTOFFS[3]) -> dict:
     dist = np.linalg.norm(frac @ sc.lattice, axis=-1)
     near = dist[setup.p2s] <= cutoff
     triples = near[:, :, None] & near[:, None, :] & (dist[None] <= cutoff)
-    fc3 = np.where(triples[..., None, None, None],
-                   np.random.default_rng(0).normal(size=triples.shape + (3, 3, 3)), 0.0)
+    fc3 = np.where(
+        triples[..., None, None, None],
+        np.random.default_rng(0).normal(size=triples.shape + (3, 3, 3)),
+        0.0,
+    )
     buffer = io.BytesIO()
     t0 = time.perf_counter()
     with h5py.File(buffer, "w") as h5:
@@ -169,9 +180,15 @@ def fc3_storage(cutoff: float = CUTOFFS[3]) -> dict:
         back = h5["fc3"][()]
     t_read = time.perf_counter() - t0
     assert np.array_equal(back.view(np.uint64), fc3.view(np.uint64))
-    return {"step": "storage", "cutoff": cutoff, "dense_mb": fc3.nbytes / 1e6,
-            "nonzero_fraction": float(triples.mean()), "file_mb": len(buffer.getvalue()) / 1e6,
-            "write_s": t_write, "read_s": t_read}
+    return {
+        "step": "storage",
+        "cutoff": cutoff,
+        "dense_mb": fc3.nbytes / 1e6,
+        "nonzero_fraction": float(triples.mean()),
+        "file_mb": len(buffer.getvalue()) / 1e6,
+        "write_s": t_write,
+        "read_s": t_read,
+    }
 
 
 def child(step: str, mesh, args) -> dict:
@@ -194,9 +211,10 @@ def child(step: str, mesh, args) -> dict:
     prim = fc.primitive
     qmesh = QMesh.build(prim, mesh)
     ir = qmesh.ir_grid
-    smearing = Smearing(scale=0.2, reciprocal_lattice=prim.reciprocal_lattice, mesh=qmesh.mesh,
-                        kind=args.smearing)
-    gp = ir[1:1 + args.gp]
+    smearing = Smearing(
+        scale=0.2, reciprocal_lattice=prim.reciprocal_lattice, mesh=qmesh.mesh, kind=args.smearing
+    )
+    gp = ir[1 : 1 + args.gp]
     phonons = solve(fc, qmesh.qpoints)
 
     def run():
@@ -206,21 +224,44 @@ def child(step: str, mesh, args) -> dict:
         if step == "velocity":
             return velocity_operator(fc, qmesh.qpoints).group_velocities
         if step == "isotope":
-            return isotope_linewidths(phonons, ir, natural_mass_variances(prim.symbols),
-                                      smearing, group_velocities=gv, qmesh=qmesh)
+            return isotope_linewidths(
+                phonons,
+                ir,
+                natural_mass_variances(prim.symbols),
+                smearing,
+                group_velocities=gv,
+                qmesh=qmesh,
+            )
         if step == "3ph":
-            return three_phonon_linewidths(fc, qmesh, phonons, gp, [300.0], smearing,
-                                           group_velocities=gv)
+            return three_phonon_linewidths(
+                fc, qmesh, phonons, gp, [300.0], smearing, group_velocities=gv
+            )
         if step == "4ph":
-            return four_phonon_linewidths(fc, qmesh, phonons, gp, [300.0], smearing,
-                                          mode="sampled", samples=args.samples,
-                                          group_velocities=gv)
+            return four_phonon_linewidths(
+                fc,
+                qmesh,
+                phonons,
+                gp,
+                [300.0],
+                smearing,
+                mode="sampled",
+                samples=args.samples,
+                group_velocities=gv,
+            )
         temps = np.asarray(TEMPERATURES)
         gamma = np.full((len(temps), len(ir), phonons.frequencies.shape[1]), 0.01)
         freqs = vel_ir.phonons.frequencies
         cv = heat_capacity(freqs[None], temps[:, None, None])
-        return wigner_terms(freqs, vel_ir.velocity, gamma, cv, qmesh.weights, qmesh.n_q,
-                            prim.volume, qmesh.symmetrize_tensor).kappa_P
+        return wigner_terms(
+            freqs,
+            vel_ir.velocity,
+            gamma,
+            cv,
+            qmesh.weights,
+            qmesh.n_q,
+            prim.volume,
+            qmesh.symmetrize_tensor,
+        ).kappa_P
 
     gv = vel_ir = None
     if step in ("isotope", "3ph", "4ph"):
@@ -234,8 +275,15 @@ def child(step: str, mesh, args) -> dict:
     t0 = time.perf_counter()
     run()
     wall = time.perf_counter() - t0
-    return {"step": step, "mesh": list(mesh), "n_q": int(qmesh.n_q), "n_ir": int(len(ir)),
-            "wall_s": wall, "base_gb": base, "peak_gb": _rss("VmHWM")}
+    return {
+        "step": step,
+        "mesh": list(mesh),
+        "n_q": int(qmesh.n_q),
+        "n_ir": int(len(ir)),
+        "wall_s": wall,
+        "base_gb": base,
+        "peak_gb": _rss("VmHWM"),
+    }
 
 
 def main():
@@ -253,32 +301,55 @@ def main():
         step, mesh = args.child
         print(json.dumps(child(step, tuple(int(x) for x in mesh.split(",")), args)))
         return
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
-               NUMBA_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads))
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS=str(args.threads),
+        NUMBA_NUM_THREADS=str(args.threads),
+        OPENBLAS_NUM_THREADS=str(args.threads),
+    )
     print(f"load (uptime): {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
     rows = []
     if "storage" in args.steps:
         row = fc3_storage()
         rows.append(row)
-        print(f"storage  FC3 4x4x2, {row['cutoff']} Å: {row['dense_mb']:.1f} MB dense, "
-              f"{100 * row['nonzero_fraction']:.1f} % non-zero, file {row['file_mb']:.1f} MB; "
-              f"write {row['write_s']:.1f} s, read {row['read_s']:.1f} s", flush=True)
+        print(
+            f"storage  FC3 4x4x2, {row['cutoff']} Å: {row['dense_mb']:.1f} MB dense, "
+            f"{100 * row['nonzero_fraction']:.1f} % non-zero, file {row['file_mb']:.1f} MB; "
+            f"write {row['write_s']:.1f} s, read {row['read_s']:.1f} s",
+            flush=True,
+        )
     for mesh in args.meshes:
         for step in (s for s in args.steps if s != "storage"):
-            cmd = [sys.executable, __file__, "--child", step, mesh, "--gp", str(args.gp),
-                   "--samples", str(args.samples), "--smearing", args.smearing]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                step,
+                mesh,
+                "--gp",
+                str(args.gp),
+                "--samples",
+                str(args.samples),
+                "--smearing",
+                args.smearing,
+            ]
             out = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if out.returncode:
-                print(f"{step:8s} {mesh:>9s}: failed (rc {out.returncode}): "
-                      f"{out.stderr.strip().splitlines()[-1] if out.stderr.strip() else ''}",
-                      flush=True)
+                print(
+                    f"{step:8s} {mesh:>9s}: failed (rc {out.returncode}): "
+                    f"{out.stderr.strip().splitlines()[-1] if out.stderr.strip() else ''}",
+                    flush=True,
+                )
                 rows.append({"step": step, "mesh": mesh, "failed": out.returncode})
                 continue
             row = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append(row)
-            print(f"{step:8s} {mesh:>9s} (n_q {row['n_q']:5d}, n_ir {row['n_ir']:4d}): "
-                  f"{row['wall_s']:8.2f} s, base {row['base_gb']:6.3f} GB, "
-                  f"peak {row['peak_gb']:6.3f} GB", flush=True)
+            print(
+                f"{step:8s} {mesh:>9s} (n_q {row['n_q']:5d}, n_ir {row['n_ir']:4d}): "
+                f"{row['wall_s']:8.2f} s, base {row['base_gb']:6.3f} GB, "
+                f"peak {row['peak_gb']:6.3f} GB",
+                flush=True,
+            )
     if args.output:
         args.output.write_text(json.dumps({"load": os.getloadavg(), "rows": rows}, indent=1))
 

@@ -74,18 +74,28 @@ def run_case(name, fc, scp_mesh, inner, settings, repeat):
     t_new, new = best(lambda: compute_kappa(fc, settings, [res.model(0)]), repeat)
     t_old, old = best(lambda: compute_kappa(resampled(res.model(0), fc), settings), repeat)
     p_new, _ = best(lambda: phonon_part(fc, res.model(0), settings.mesh), repeat)
-    p_old, _ = best(lambda: phonon_part(fc, DynamicalMatrixBuilder(resampled(res.model(0), fc)),
-                                        settings.mesh), repeat)
+    p_old, _ = best(
+        lambda: phonon_part(fc, DynamicalMatrixBuilder(resampled(res.model(0), fc)), settings.mesh),
+        repeat,
+    )
     diff = np.abs(new.kappa - old.kappa).max() / np.abs(new.kappa).max()
     dnu = np.abs(new.frequencies[0] - old.frequencies).max()
-    print(f"{name}: SCP {scp_mesh}/{inner}, kappa mesh {settings.mesh}, "
-          f"n_q = {int(np.prod(settings.mesh))}")
-    print(f"  kappa step    interpolated {t_new:7.2f} s   re-sampled {t_old:7.2f} s   "
-          f"ratio {t_new / t_old:5.2f}")
-    print(f"  phonon part   interpolated {p_new:7.2f} s   re-sampled {p_old:7.2f} s   "
-          f"ratio {p_new / p_old:5.2f}")
-    print(f"  kappa_xx {new.kappa[0, 0, 0]:.5f} vs {old.kappa[0, 0, 0]:.5f} W/(m K), "
-          f"max|dk|/max|k| = {diff:.2e}, max|dnu| = {dnu:.1e} THz (irreducible points)")
+    print(
+        f"{name}: SCP {scp_mesh}/{inner}, kappa mesh {settings.mesh}, "
+        f"n_q = {int(np.prod(settings.mesh))}"
+    )
+    print(
+        f"  kappa step    interpolated {t_new:7.2f} s   re-sampled {t_old:7.2f} s   "
+        f"ratio {t_new / t_old:5.2f}"
+    )
+    print(
+        f"  phonon part   interpolated {p_new:7.2f} s   re-sampled {p_old:7.2f} s   "
+        f"ratio {p_new / p_old:5.2f}"
+    )
+    print(
+        f"  kappa_xx {new.kappa[0, 0, 0]:.5f} vs {old.kappa[0, 0, 0]:.5f} W/(m K), "
+        f"max|dk|/max|k| = {diff:.2e}, max|dnu| = {dnu:.1e} THz (irreducible points)"
+    )
 
 
 def main():
@@ -101,12 +111,23 @@ def main():
     cu = cu3au_force_constants()
     cu = ForceConstants(cu.setup, cu.fc2, cu.fc3, pair_fc4(cu.setup))
     mesh4 = (4, 4, 4) if args.quick else (8, 8, 8)
-    run_case("Cu3Au (4 atoms, 3ph)", cu, (4, 4, 4), (4, 4, 4),
-             KappaSettings(mesh=mesh4, temperatures=(300.0,), sigma=0.1), args.repeat)
+    run_case(
+        "Cu3Au (4 atoms, 3ph)",
+        cu,
+        (4, 4, 4),
+        (4, 4, 4),
+        KappaSettings(mesh=mesh4, temperatures=(300.0,), sigma=0.1),
+        args.repeat,
+    )
     mesh8 = (8, 8, 6) if args.quick else (16, 16, 12)
-    run_case("rock salt (8 atoms, isotope only)", rocksalt8(), (4, 4, 2), (8, 8, 4),
-             KappaSettings(mesh=mesh8, temperatures=(300.0,), three_phonon=False,
-                           isotope=True), args.repeat)
+    run_case(
+        "rock salt (8 atoms, isotope only)",
+        rocksalt8(),
+        (4, 4, 2),
+        (8, 8, 4),
+        KappaSettings(mesh=mesh8, temperatures=(300.0,), three_phonon=False, isotope=True),
+        args.repeat,
+    )
 
 
 if __name__ == "__main__":

@@ -50,15 +50,23 @@ def morse_model(unit: Cell, supercell, cutoff: float, r0_factor: float = 0.97):
 
 def rocksalt8():
     a = 5.0
-    pos = [[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0],
-           [.5, .5, .5], [.5, 0, 0], [0, .5, 0], [0, 0, .5]]
+    pos = [
+        [0, 0, 0],
+        [0, 0.5, 0.5],
+        [0.5, 0, 0.5],
+        [0.5, 0.5, 0],
+        [0.5, 0.5, 0.5],
+        [0.5, 0, 0],
+        [0, 0.5, 0],
+        [0, 0, 0.5],
+    ]
     unit = Cell(np.diag([a, a, 1.05 * a]), pos, [11] * 4 + [17] * 4)
     return morse_model(unit, (2, 2, 2), cutoff=2.7)
 
 
 def perovskite5():
     a = 3.9
-    pos = [[0, 0, 0], [.5, .5, .5], [.5, .5, 0], [.5, 0, .5], [0, .5, .5]]
+    pos = [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
     unit = Cell(np.eye(3) * a, pos, [38, 22, 8, 8, 8])
     return morse_model(unit, (2, 2, 2), cutoff=2.8)
 
@@ -71,11 +79,13 @@ def run_case(name, fc, mesh, inner, temps=(100.0, 300.0, 500.0, 700.0)):
     res = run_scp(fc, settings, solver)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     per_it = res.seconds.sum() / res.iterations.sum()
-    print(f"{name:28s} n_atoms={fc.setup.n_prim} FC4 clusters={len(fc.fc4):6d} "
-          f"outer={mesh} inner={inner}: setup {t_setup:6.2f} s, per T "
-          f"{np.round(res.seconds, 2).tolist()} s, iterations {res.iterations.tolist()}, "
-          f"{1e3 * per_it:7.1f} ms/iteration, converged {res.converged.all()}, "
-          f"peak RSS {rss:6.0f} MiB")
+    print(
+        f"{name:28s} n_atoms={fc.setup.n_prim} FC4 clusters={len(fc.fc4):6d} "
+        f"outer={mesh} inner={inner}: setup {t_setup:6.2f} s, per T "
+        f"{np.round(res.seconds, 2).tolist()} s, iterations {res.iterations.tolist()}, "
+        f"{1e3 * per_it:7.1f} ms/iteration, converged {res.converged.all()}, "
+        f"peak RSS {rss:6.0f} MiB"
+    )
     return per_it
 
 

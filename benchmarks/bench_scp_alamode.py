@@ -70,8 +70,7 @@ def build_model(case: str):
 
 def thread_env(n: int) -> dict:
     env = dict(os.environ)
-    for key in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                "MKL_NUM_THREADS"):
+    for key in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[key] = str(n)
     return env
 
@@ -84,8 +83,13 @@ def run_child(cmd, cwd, env, log_path) -> dict:
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return {"wall": wall, "rc": proc.returncode, "maxrss_mib": usage.ru_maxrss / 1024,
-            "user": usage.ru_utime, "sys": usage.ru_stime}
+    return {
+        "wall": wall,
+        "rc": proc.returncode,
+        "maxrss_mib": usage.ru_maxrss / 1024,
+        "user": usage.ru_utime,
+        "sys": usage.ru_stime,
+    }
 
 
 # -- our side (runs in the child process) ------------------------------------------
@@ -95,18 +99,29 @@ def worker(args) -> None:
     workdir = Path(args.workdir)
     with open(workdir / "fc.pickle", "rb") as fh:
         fc = pickle.load(fh)
-    settings = SCPSettings(mesh=tuple(args.mesh), inner_mesh=tuple(args.inner_mesh),
-                           temperatures=tuple(args.temperatures),
-                           off_diagonal=not args.diagonal_only, classical=args.classical,
-                           tolerance=args.tolerance, max_iterations=1000)
+    settings = SCPSettings(
+        mesh=tuple(args.mesh),
+        inner_mesh=tuple(args.inner_mesh),
+        temperatures=tuple(args.temperatures),
+        off_diagonal=not args.diagonal_only,
+        classical=args.classical,
+        tolerance=args.tolerance,
+        max_iterations=1000,
+    )
     t0 = time.perf_counter()
     solver = SCPSolver(fc, settings)
     t_setup = time.perf_counter() - t0
     res = run_scp(fc, settings, solver)
     t_scp = time.perf_counter() - t0
-    out = {"qpoints": res.qpoints.tolist(), "frequencies": res.frequencies.tolist(),
-           "harmonic": res.frequencies_harmonic.tolist(), "iterations": res.iterations.tolist(),
-           "converged": res.converged.tolist(), "t_setup": t_setup, "t_scp": t_scp}
+    out = {
+        "qpoints": res.qpoints.tolist(),
+        "frequencies": res.frequencies.tolist(),
+        "harmonic": res.frequencies_harmonic.tolist(),
+        "iterations": res.iterations.tolist(),
+        "converged": res.converged.tolist(),
+        "t_setup": t_setup,
+        "t_scp": t_scp,
+    }
     if args.bubble != "none":
         t1 = time.perf_counter()
         bub = run_bubble(fc, res, args.bubble, args.epsilon)
@@ -127,17 +142,18 @@ def print_per_mode(qpoints, temps, harm, nu, nu_al, n_modes, what) -> None:
         seen.append(key)
         for k, t in enumerate(temps):
             for band in range(n_modes):
-                print(f"  q={np.round(q, 3).tolist()!s:18} T={t:6.1f} band {band:2d}: "
-                      f"{harm[iq, band] * to_cm:10.4f} {nu[k, iq, band] * to_cm:10.4f} "
-                      f"{nu_al[k, iq, band] * to_cm:10.4f} "
-                      f"{(nu[k, iq, band] - nu_al[k, iq, band]) * to_cm:10.2e}")
+                print(
+                    f"  q={np.round(q, 3).tolist()!s:18} T={t:6.1f} band {band:2d}: "
+                    f"{harm[iq, band] * to_cm:10.4f} {nu[k, iq, band] * to_cm:10.4f} "
+                    f"{nu_al[k, iq, band] * to_cm:10.4f} "
+                    f"{(nu[k, iq, band] - nu_al[k, iq, band]) * to_cm:10.2e}"
+                )
 
 
 # -- driver ---------------------------------------------------------------------------
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--case", default="cu3au",
-                   choices=["cu3au", "rocksalt8", "perovskite-unstable"])
+    p.add_argument("--case", default="cu3au", choices=["cu3au", "rocksalt8", "perovskite-unstable"])
     p.add_argument("--mesh", type=int, nargs=3, default=[2, 2, 2])
     p.add_argument("--inner-mesh", type=int, nargs=3, default=[4, 4, 4])
     p.add_argument("--temperatures", type=float, nargs="+", default=[100.0, 300.0, 500.0])
@@ -146,12 +162,21 @@ def main() -> None:
     p.add_argument("--bubble", default="none", choices=list(BUBBLE_CODE))
     p.add_argument("--epsilon", type=float, default=0.1, help="bubble smearing, THz")
     p.add_argument("--tolerance", type=float, default=1e-8, help="our SCP tolerance, THz")
-    p.add_argument("--tol-scph", type=float, default=1e-11,
-                   help="anphon TOL_SCPH (rms frequency change, Rydberg atomic units)")
+    p.add_argument(
+        "--tol-scph",
+        type=float,
+        default=1e-11,
+        help="anphon TOL_SCPH (rms frequency change, Rydberg atomic units)",
+    )
     p.add_argument("--mixalpha", type=float, default=0.5, help="anphon MIXALPHA")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--per-mode", type=int, default=0, metavar="N",
-                   help="also print the lowest N bands per distinct q-point, in cm⁻¹")
+    p.add_argument(
+        "--per-mode",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print the lowest N bands per distinct q-point, in cm⁻¹",
+    )
     p.add_argument("--workdir", default=None, help="keep the files here (default: temporary)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -161,8 +186,10 @@ def main() -> None:
 
     anphon = os.environ.get("ALAMODE_ANPHON")
     if not anphon or not Path(anphon).is_file() or not os.access(anphon, os.X_OK):
-        print("skipped: set ALAMODE_ANPHON to the path of ALAMODE's anphon executable "
-              f"(got {anphon!r})")
+        print(
+            "skipped: set ALAMODE_ANPHON to the path of ALAMODE's anphon executable "
+            f"(got {anphon!r})"
+        )
         return
     temps = sorted(args.temperatures)
     steps = np.diff(temps)
@@ -191,28 +218,52 @@ def main() -> None:
     info = alamode_io.write_fcsxml(fc, workdir / "fc.xml", fc3=need_fc3)
     t_write = time.perf_counter() - t0
     dt = steps[0] if len(temps) > 1 else 1.0
-    general = {"TMIN": temps[0], "TMAX": temps[-1], "DT": dt,
-               "CLASSICAL": int(args.classical)}
-    scph = {"KMESH_INTERPOLATE": " ".join(map(str, args.mesh)),
-            "KMESH_SCPH": " ".join(map(str, args.inner_mesh)),
-            "SELF_OFFDIAG": int(not args.diagonal_only), "MIXALPHA": args.mixalpha,
-            "MAXITER": 2000, "TOL_SCPH": args.tol_scph, "LOWER_TEMP": 0, "WARMSTART": 1,
-            "RESTART_SCPH": 0, "BUBBLE": BUBBLE_CODE[args.bubble]}
+    general = {"TMIN": temps[0], "TMAX": temps[-1], "DT": dt, "CLASSICAL": int(args.classical)}
+    scph = {
+        "KMESH_INTERPOLATE": " ".join(map(str, args.mesh)),
+        "KMESH_SCPH": " ".join(map(str, args.inner_mesh)),
+        "SELF_OFFDIAG": int(not args.diagonal_only),
+        "MIXALPHA": args.mixalpha,
+        "MAXITER": 2000,
+        "TOL_SCPH": args.tol_scph,
+        "LOWER_TEMP": 0,
+        "WARMSTART": 1,
+        "RESTART_SCPH": 0,
+        "BUBBLE": BUBBLE_CODE[args.bubble],
+    }
     if need_fc3:
         general["EPSILON"] = args.epsilon / alamode_io.KAYSER_TO_THZ
-    alamode_io.write_anphon_input(workdir / "scph.in", fc, "fc.xml", "run", "SCPH", qpoints,
-                                  general=general, scph=scph)
-    print(f"case {args.case}: {fc.setup.n_prim} atoms, supercell {fc.setup.n_super}, "
-          f"FC4 clusters {len(fc.fc4)}; outer {args.mesh} inner {args.inner_mesh}; "
-          f"T = {temps} K; {'diagonal-only' if args.diagonal_only else 'full matrix'}, "
-          f"{'classical' if args.classical else 'quantum'}, bubble {args.bubble}")
+    alamode_io.write_anphon_input(
+        workdir / "scph.in", fc, "fc.xml", "run", "SCPH", qpoints, general=general, scph=scph
+    )
+    print(
+        f"case {args.case}: {fc.setup.n_prim} atoms, supercell {fc.setup.n_super}, "
+        f"FC4 clusters {len(fc.fc4)}; outer {args.mesh} inner {args.inner_mesh}; "
+        f"T = {temps} K; {'diagonal-only' if args.diagonal_only else 'full matrix'}, "
+        f"{'classical' if args.classical else 'quantum'}, bubble {args.bubble}"
+    )
     print(f"FCSXML: {info} (written in {t_write:.1f} s) -> {workdir}")
 
     env = thread_env(args.threads)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--workdir", str(workdir),
-           "--mesh", *map(str, args.mesh), "--inner-mesh", *map(str, args.inner_mesh),
-           "--temperatures", *map(str, temps), "--bubble", args.bubble,
-           "--epsilon", str(args.epsilon), "--tolerance", str(args.tolerance)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        "--workdir",
+        str(workdir),
+        "--mesh",
+        *map(str, args.mesh),
+        "--inner-mesh",
+        *map(str, args.inner_mesh),
+        "--temperatures",
+        *map(str, temps),
+        "--bubble",
+        args.bubble,
+        "--epsilon",
+        str(args.epsilon),
+        "--tolerance",
+        str(args.tolerance),
+    ]
     cmd += ["--diagonal-only"] * args.diagonal_only + ["--classical"] * args.classical
     ours = run_child(cmd, workdir, env, workdir / "ours.log")
     if ours["rc"] != 0:
@@ -230,14 +281,17 @@ def main() -> None:
     harm = np.array(res["harmonic"])
     log = (workdir / "anphon.log").read_text()
     iters = [int(x.split()[-2]) for x in log.splitlines() if "convergence achieved in" in x]
-    print(f"\n{'T (K)':>7} {'max|SCP shift|':>15} {'max|Δν| SCP':>13} {'rms|Δν|':>10}"
-          f"{'max|bubble shift|':>18}{'max|Δν| +bubble':>17}  iterations ours/anphon")
+    print(
+        f"\n{'T (K)':>7} {'max|SCP shift|':>15} {'max|Δν| SCP':>13} {'rms|Δν|':>10}"
+        f"{'max|bubble shift|':>18}{'max|Δν| +bubble':>17}  iterations ours/anphon"
+    )
     nu_b = nu_bal = None
     if args.bubble != "none":
         # ours keeps the SCP band order after the bubble shift, anphon sorts: compare sorted
         nu_b = np.sort(np.array(res["bubble"]), axis=-1)
-        _, nu_bal = alamode_io.read_eval(workdir / f"run.{BUBBLE_TAG[BUBBLE_CODE[args.bubble]]}"
-                                         "_eval", nq, nb)
+        _, nu_bal = alamode_io.read_eval(
+            workdir / f"run.{BUBBLE_TAG[BUBBLE_CODE[args.bubble]]}_eval", nq, nb
+        )
         nu_bal = np.sort(nu_bal, axis=-1)
     for k, t in enumerate(temps):
         d = np.abs(nu[k] - nu_al[k])
@@ -247,25 +301,40 @@ def main() -> None:
         else:
             extra = f"{'-':>18}{'-':>17}"
         its = f"{res['iterations'][k]}/{iters[k] if k < len(iters) else '?'}"
-        print(f"{t:7.1f} {np.abs(nu[k] - harm).max():15.4f} {d.max():13.3e} "
-              f"{np.sqrt((d**2).mean()):10.2e}{extra}  {its}")
+        print(
+            f"{t:7.1f} {np.abs(nu[k] - harm).max():15.4f} {d.max():13.3e} "
+            f"{np.sqrt((d**2).mean()):10.2e}{extra}  {its}"
+        )
     if args.per_mode:
         print_per_mode(qpoints, temps, harm, nu, nu_al, args.per_mode, "SCP")
         if nu_b is not None:
-            print_per_mode(qpoints, temps, np.sort(harm, axis=-1), nu_b, nu_bal, args.per_mode,
-                           f"SCP + {args.bubble} bubble (sorted)")
+            print_per_mode(
+                qpoints,
+                temps,
+                np.sort(harm, axis=-1),
+                nu_b,
+                nu_bal,
+                args.per_mode,
+                f"SCP + {args.bubble} bubble (sorted)",
+            )
 
     t_ours_solve = res["t_scp"] + res.get("t_bubble", 0.0)
     bubble = f", bubble {res['t_bubble']:.2f} s" if "t_bubble" in res else ""
-    print(f"\nwall time  ours: process {ours['wall']:.2f} s (SCP setup+solve "
-          f"{res['t_scp']:.2f} s{bubble})"
-          f", CPU {ours['user'] + ours['sys']:.2f} s, peak RSS {ours['maxrss_mib']:.0f} MiB")
-    print(f"         anphon: process {al['wall']:.2f} s, CPU {al['user'] + al['sys']:.2f} s, "
-          f"peak RSS {al['maxrss_mib']:.0f} MiB")
-    print(f"ratio ours/ALAMODE: wall (whole processes) {ours['wall'] / al['wall']:.4f}, "
-          f"CPU {(ours['user'] + ours['sys']) / (al['user'] + al['sys']):.4f}, "
-          f"ours solve-only / anphon process {t_ours_solve / al['wall']:.4f}, "
-          f"peak RSS {ours['maxrss_mib'] / al['maxrss_mib']:.2f}")
+    print(
+        f"\nwall time  ours: process {ours['wall']:.2f} s (SCP setup+solve "
+        f"{res['t_scp']:.2f} s{bubble})"
+        f", CPU {ours['user'] + ours['sys']:.2f} s, peak RSS {ours['maxrss_mib']:.0f} MiB"
+    )
+    print(
+        f"         anphon: process {al['wall']:.2f} s, CPU {al['user'] + al['sys']:.2f} s, "
+        f"peak RSS {al['maxrss_mib']:.0f} MiB"
+    )
+    print(
+        f"ratio ours/ALAMODE: wall (whole processes) {ours['wall'] / al['wall']:.4f}, "
+        f"CPU {(ours['user'] + ours['sys']) / (al['user'] + al['sys']):.4f}, "
+        f"ours solve-only / anphon process {t_ours_solve / al['wall']:.4f}, "
+        f"peak RSS {ours['maxrss_mib'] / al['maxrss_mib']:.2f}"
+    )
     if tmp is not None:
         tmp.cleanup()
 

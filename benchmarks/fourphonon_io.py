@@ -34,8 +34,7 @@ import numpy as np
 SW_LATTICE = 5.431
 
 #: Strain (symmetric, applied to the lattice) of the 6-atom low-symmetry cell.
-LOWSYM_STRAIN = np.array([[0.010, 0.015, -0.008], [0.015, -0.006, 0.012],
-                          [-0.008, 0.012, 0.004]])
+LOWSYM_STRAIN = np.array([[0.010, 0.015, -0.008], [0.015, -0.006, 0.012], [-0.008, 0.012, 0.004]])
 
 #: hiphive cutoffs (Å) of FC2, FC3, FC4 per model; FC4: nearest neighbours only.
 CUTOFFS = {"diamond": (5.2, 3.9, 2.7), "lowsym6": (4.6, 3.9, 2.7)}
@@ -123,8 +122,9 @@ def load_model(kind: str, fcp):
     cell = silicon_cell("lowsym6")
     with tempfile.TemporaryDirectory() as tmp:
         write(f"{tmp}/POSCAR", cell, format="vasp", direct=True)
-        fc = load_force_constants(structure=f"{tmp}/POSCAR", fcp=str(fcp),
-                                  supercell=list(SUPERCELLS[kind]))
+        fc = load_force_constants(
+            structure=f"{tmp}/POSCAR", fcp=str(fcp), supercell=list(SUPERCELLS[kind])
+        )
     numbers = np.array(fc.setup.unitcell.numbers)
     numbers[-1] = 32  # Ge mass on the last atom
     unit = Cell(fc.setup.unitcell.lattice, fc.setup.unitcell.positions, numbers)
@@ -136,12 +136,20 @@ def load_model(kind: str, fcp):
 
 # ------------------------------------------------------------------------ FourPhonon input
 
+
 def _vec(x) -> str:
     return " ".join(f"{v:.12f}" for v in x)
 
 
-def write_inputs(fc, directory, mesh, temperature: float, scalebroad: float,
-                 mass_variances, four_phonon: bool = True) -> None:
+def write_inputs(
+    fc,
+    directory,
+    mesh,
+    temperature: float,
+    scalebroad: float,
+    mass_variances,
+    four_phonon: bool = True,
+) -> None:
     """CONTROL and FORCE_CONSTANTS_2ND/3RD/4TH of ``fc`` in ``directory`` (RTA, exhaustive)."""
     from aiida_wigner.physics.io.phonopy_format import write_force_constants
     from aiida_wigner.physics.io.shengbte import write_fourphonon_fc4, write_shengbte_fc3
@@ -158,23 +166,38 @@ def write_inputs(fc, directory, mesh, temperature: float, scalebroad: float,
     types = [elements.index(s) + 1 for s in symbols]
     masses = [float(np.asarray(unit.masses)[symbols.index(e)]) for e in elements]
     g2 = [float(np.asarray(mass_variances)[symbols.index(e)]) for e in elements]
-    lines = ["&allocations",
-             f"  nelements={len(elements)}, natoms={len(unit)}, "
-             f"ngrid(:)={mesh[0]} {mesh[1]} {mesh[2]}, norientations=0", "&end",
-             "&crystal", "  lfactor=0.1,"]
+    lines = [
+        "&allocations",
+        f"  nelements={len(elements)}, natoms={len(unit)}, "
+        f"ngrid(:)={mesh[0]} {mesh[1]} {mesh[2]}, norientations=0",
+        "&end",
+        "&crystal",
+        "  lfactor=0.1,",
+    ]
     lines += [f"  lattvec(:,{i + 1})={_vec(unit.lattice[i])}," for i in range(3)]
-    lines += ["  elements=" + " ".join(f'"{e}"' for e in elements) + ",",
-              "  types=" + " ".join(map(str, types)) + ","]
+    lines += [
+        "  elements=" + " ".join(f'"{e}"' for e in elements) + ",",
+        "  types=" + " ".join(map(str, types)) + ",",
+    ]
     lines += [f"  positions(:,{i + 1})={_vec(p)}," for i, p in enumerate(unit.positions)]
-    lines += ["  masses=" + " ".join(f"{m:.10f}" for m in masses) + ",",
-              "  gfactors=" + " ".join(f"{g:.12e}" for g in g2) + ",",
-              f"  scell(:)={scell[0]} {scell[1]} {scell[2]}", "&end",
-              "&parameters", f"  T={temperature}", f"  scalebroad={scalebroad}",
-              "  num_sample_process_3ph=-1, num_sample_process_3ph_phase_space=-1,",
-              "  num_sample_process_4ph=-1, num_sample_process_4ph_phase_space=-1", "&end",
-              "&flags", "  nonanalytic=.false., convergence=.false., isotopes=.true.,",
-              "  autoisotopes=.false., onlyharmonic=.false.,",
-              f"  four_phonon={'.true.' if four_phonon else '.false.'}", "&end", ""]
+    lines += [
+        "  masses=" + " ".join(f"{m:.10f}" for m in masses) + ",",
+        "  gfactors=" + " ".join(f"{g:.12e}" for g in g2) + ",",
+        f"  scell(:)={scell[0]} {scell[1]} {scell[2]}",
+        "&end",
+        "&parameters",
+        f"  T={temperature}",
+        f"  scalebroad={scalebroad}",
+        "  num_sample_process_3ph=-1, num_sample_process_3ph_phase_space=-1,",
+        "  num_sample_process_4ph=-1, num_sample_process_4ph_phase_space=-1",
+        "&end",
+        "&flags",
+        "  nonanalytic=.false., convergence=.false., isotopes=.true.,",
+        "  autoisotopes=.false., onlyharmonic=.false.,",
+        f"  four_phonon={'.true.' if four_phonon else '.false.'}",
+        "&end",
+        "",
+    ]
     (d / "CONTROL").write_text("\n".join(lines))
     write_force_constants(d / "FORCE_CONSTANTS_2ND", fc.full_fc2())
     write_shengbte_fc3(d / "FORCE_CONSTANTS_3RD", _dense3(fc), setup)
@@ -197,8 +220,9 @@ def run(binary, directory, nproc: int = 2, timeout: float = 3600) -> float:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", str(nproc), str(binary)]
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, cwd=directory, env=env, capture_output=True, text=True,
-                         timeout=timeout)
+    out = subprocess.run(
+        cmd, cwd=directory, env=env, capture_output=True, text=True, timeout=timeout
+    )
     wall = time.perf_counter() - t0
     (Path(directory) / "stdout.txt").write_text(out.stdout + out.stderr)
     if out.returncode != 0:
@@ -207,6 +231,7 @@ def run(binary, directory, nproc: int = 2, timeout: float = 3600) -> float:
 
 
 # ------------------------------------------------------------------------ FourPhonon output
+
 
 def _columns(path, n_bands, n_ir):
     a = np.loadtxt(path)
@@ -228,13 +253,20 @@ def read_outputs(directory, temperature: float, n_bands: int, average: bool = Tr
     n_ir = len(qp)
     omega = np.loadtxt(d / "BTE.omega", ndmin=2)  # (n_ir, B) rad/ps
     tdir = d / f"T{int(round(temperature))}K"
-    out = {"qpoints": qp[:, 3:6], "multiplicity": qp[:, 2].astype(int),
-           "frequencies": omega / (2 * np.pi)}
-    for key, path in (("w_3ph", tdir / "BTE.w_3ph"), ("w_4ph", tdir / "BTE.w_4ph"),
-                      ("w_iso", d / "BTE.w_isotopic")):
+    out = {
+        "qpoints": qp[:, 3:6],
+        "multiplicity": qp[:, 2].astype(int),
+        "frequencies": omega / (2 * np.pi),
+    }
+    for key, path in (
+        ("w_3ph", tdir / "BTE.w_3ph"),
+        ("w_4ph", tdir / "BTE.w_4ph"),
+        ("w_iso", d / "BTE.w_isotopic"),
+    ):
         raw = _columns(path, n_bands, n_ir) if path.is_file() else None
-        out[key] = (average_degenerate(raw, out["frequencies"])
-                    if raw is not None and average else raw)
+        out[key] = (
+            average_degenerate(raw, out["frequencies"]) if raw is not None and average else raw
+        )
     tensor = np.loadtxt(tdir / "BTE.kappa_tensor", ndmin=2)
     out["kappa"] = tensor[0, 1:10].reshape(3, 3)
     return out
@@ -270,6 +302,7 @@ def timing_lines(directory) -> str:
 
 
 # ------------------------------------------------------------------------ ours
+
 
 def grid_points_of(qmesh, qpoints) -> np.ndarray:
     """Our grid index of each reduced q-point (must lie on the mesh)."""
@@ -315,14 +348,26 @@ def random_degenerate_basis(fc, qmesh, seed: int, cutoff_frequency: float = 1e-3
                 vecs[iq][:, cols] = vecs[iq][:, cols] @ np.linalg.qr(z)[0]
     freqs = ph.frequencies
     inv = np.where(freqs > cutoff_frequency, 0.5 / np.maximum(freqs, cutoff_frequency), 0.0)
-    gv = np.einsum("qik,qaij,qjk->qka", vecs.conj(), builder.derivatives(ph.qpoints),
-                   vecs).real * inv[..., None]
+    gv = (
+        np.einsum("qik,qaij,qjk->qka", vecs.conj(), builder.derivatives(ph.qpoints), vecs).real
+        * inv[..., None]
+    )
     return Phonons(ph.qpoints, freqs, vecs), gv
 
 
-def our_rates(fc, mesh, qpoints, temperature: float, smearing: str, scale_or_sigma: float,
-              mass_variances, four_phonon: bool = True, velocities_from=None,
-              counting: str | None = None, basis_seed: int | None = None) -> dict:
+def our_rates(
+    fc,
+    mesh,
+    qpoints,
+    temperature: float,
+    smearing: str,
+    scale_or_sigma: float,
+    mass_variances,
+    four_phonon: bool = True,
+    velocities_from=None,
+    counting: str | None = None,
+    basis_seed: int | None = None,
+) -> dict:
     """Our 1/τ = 4πγ (1/ps) at ``qpoints`` for 3ph, 4ph (exhaustive) and isotope
     scattering, our frequencies (THz), and RTA κ_P (3, 3) W/(m K) with all three.
 
@@ -351,8 +396,12 @@ def our_rates(fc, mesh, qpoints, temperature: float, smearing: str, scale_or_sig
         sm = Smearing(sigma=scale_or_sigma)
         gv = None
     else:
-        sm = Smearing(scale=scale_or_sigma, reciprocal_lattice=prim.reciprocal_lattice,
-                      mesh=qm.mesh, kind=smearing)
+        sm = Smearing(
+            scale=scale_or_sigma,
+            reciprocal_lattice=prim.reciprocal_lattice,
+            mesh=qm.mesh,
+            kind=smearing,
+        )
         if velocities_from is not None:
             gv = read_velocities(velocities_from, qm, ph.frequencies.shape[1])
         elif basis_seed is not None:
@@ -361,21 +410,30 @@ def our_rates(fc, mesh, qpoints, temperature: float, smearing: str, scale_or_sig
             vo = velocity_operator(fc, qm.qpoints, cutoff_frequency=1e-3)
             ph, gv = vo.phonons, vo.group_velocities
     out = {"frequencies": ph.frequencies[gps]}
-    out["w_3ph"] = 4 * np.pi * three_phonon_linewidths(fc, qm, ph, gps, [temperature], sm,
-                                                       group_velocities=gv)[0]
-    out["w_iso"] = 4 * np.pi * isotope_linewidths(ph, gps, mass_variances, sm,
-                                                  group_velocities=gv, qmesh=qm)
+    out["w_3ph"] = (
+        4
+        * np.pi
+        * three_phonon_linewidths(fc, qm, ph, gps, [temperature], sm, group_velocities=gv)[0]
+    )
+    out["w_iso"] = (
+        4 * np.pi * isotope_linewidths(ph, gps, mass_variances, sm, group_velocities=gv, qmesh=qm)
+    )
     out["w_4ph"] = None
     if four_phonon:
-        g4, _ = four_phonon_linewidths(fc, qm, ph, gps, [temperature], sm, group_velocities=gv,
-                                       counting=counting)
+        g4, _ = four_phonon_linewidths(
+            fc, qm, ph, gps, [temperature], sm, group_velocities=gv, counting=counting
+        )
         out["w_4ph"] = 4 * np.pi * g4[0]
     out["kappa"] = None
     if velocities_from is not None or basis_seed is not None:
         return out
-    settings = dict(mesh=tuple(mesh), temperatures=(temperature,), isotope=True,
-                    mass_variances=tuple(np.asarray(mass_variances, dtype=float)),
-                    four_phonon="exhaustive" if four_phonon else None)
+    settings = dict(
+        mesh=tuple(mesh),
+        temperatures=(temperature,),
+        isotope=True,
+        mass_variances=tuple(np.asarray(mass_variances, dtype=float)),
+        four_phonon="exhaustive" if four_phonon else None,
+    )
     if smearing == "gaussian":
         settings.update(smearing="gaussian", sigma=scale_or_sigma)
     else:

@@ -41,15 +41,15 @@ HERE = Path(__file__).resolve().parent
 CIF = HERE.parent / "examples" / "cscu4se3" / "CsCu4Se3.cif"
 SUPERCELL = (4, 4, 2)
 
-FC2_CUTOFF = 6.0   # Å
+FC2_CUTOFF = 6.0  # Å
 FC3_CUTOFF = 8.17  # Å (seed: 8.46 Å, capped at the 4×4×2 supercell's limit)
-FC4_CUTOFF = 4.5   # Å
-R0 = 2.5           # Å, the reference bond length of the exponentials
-DECAY = 1.0        # Å
-K2 = 2.0           # eV/Å²
-K3 = 8.0           # eV/Å³
-D3 = 1.5           # eV/Å³
-K4 = 30.0          # eV/Å⁴
+FC4_CUTOFF = 4.5  # Å
+R0 = 2.5  # Å, the reference bond length of the exponentials
+DECAY = 1.0  # Å
+K2 = 2.0  # eV/Å²
+K3 = 8.0  # eV/Å³
+D3 = 1.5  # eV/Å³
+K4 = 30.0  # eV/Å⁴
 
 
 def seed_setup():
@@ -153,8 +153,10 @@ def seed_fc4(setup, cutoff: float = FC4_CUTOFF):
         slots = [np.full(len(j), setup.p2s[a]), j]
         for s in itertools.product(range(2), repeat=3):
             atoms.append(np.stack([slots[0]] + [slots[k] for k in s], axis=1))
-            values.append(lam[:, None, None, None, None] * np.einsum(
-                "ti,tj,tk,tl->tijkl", -u, coef[s[0]], coef[s[1]], coef[s[2]]))
+            values.append(
+                lam[:, None, None, None, None]
+                * np.einsum("ti,tj,tk,tl->tijkl", -u, coef[s[0]], coef[s[1]], coef[s[2]])
+            )
     return SparseForceConstants(4, np.concatenate(atoms), np.concatenate(values))
 
 
@@ -163,9 +165,13 @@ def seed_force_constants(fc4: bool = False):
     from aiida_wigner.physics.forceconstants import ForceConstants
 
     setup = seed_setup()
-    return ForceConstants(setup, seed_fc2(setup), seed_fc3(setup),
-                          seed_fc4(setup) if fc4 else None,
-                          source={"format": "synthetic (benchmarks/seed_model.py)"})
+    return ForceConstants(
+        setup,
+        seed_fc2(setup),
+        seed_fc3(setup),
+        seed_fc4(setup) if fc4 else None,
+        source={"format": "synthetic (benchmarks/seed_model.py)"},
+    )
 
 
 def write_seed_model(directory) -> dict:
@@ -177,10 +183,17 @@ def write_seed_model(directory) -> dict:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     setup = seed_setup()
-    paths = {"cell": directory / "phono3py_params.yaml", "fc2": directory / "fc2.hdf5",
-             "fc3": directory / "fc3.hdf5"}
-    ph3 = Phono3py(setup.unitcell.to_phonopy(), supercell_matrix=setup.supercell_matrix,
-                   primitive_matrix=np.eye(3), log_level=0)
+    paths = {
+        "cell": directory / "phono3py_params.yaml",
+        "fc2": directory / "fc2.hdf5",
+        "fc3": directory / "fc3.hdf5",
+    }
+    ph3 = Phono3py(
+        setup.unitcell.to_phonopy(),
+        supercell_matrix=setup.supercell_matrix,
+        primitive_matrix=np.eye(3),
+        log_level=0,
+    )
     ph3.save(str(paths["cell"]), settings={"force_sets": False, "displacements": False})
     write_fc2_hdf5(paths["fc2"], seed_fc2(setup), setup.p2s)
     write_fc3_hdf5(paths["fc3"], seed_fc3(setup), setup.p2s, compression=None)
