@@ -23,8 +23,11 @@ parser.add_argument("--submit", action="store_true", help="submit to the daemon"
 args = parser.parse_args()
 
 builder = ForceConstantsWorkChain.get_builder_from_protocol(
-    orm.StructureData(ase=read(args.structure)), engine=args.engine, protocol=args.protocol,
-    supercell=args.supercell)
+    orm.StructureData(ase=read(args.structure)),
+    engine=args.engine,
+    protocol=args.protocol,
+    supercell=args.supercell,
+)
 if args.submit:
     print(f"submitted <{submit(builder).pk}>")
 else:

@@ -30,8 +30,14 @@ from four_phonon_models import argon_fcp, argon_force_constants  # noqa: E402
 from aiida_wigner.physics.kappa import KappaSettings, compute_kappa  # noqa: E402
 
 
-def argon_table(lattice=5.30, mesh=8, temperatures=(20.0, 50.0, 80.0), four_phonon="exhaustive",
-                fcp_dir=None, scale=1.0):
+def argon_table(
+    lattice=5.30,
+    mesh=8,
+    temperatures=(20.0, 50.0, 80.0),
+    four_phonon="exhaustive",
+    fcp_dir=None,
+    scale=1.0,
+):
     """Rows (T, κ_P 3ph, κ_P 3+4ph, κ 3ph, κ 3+4ph) in W/(m·K), trace/3, and timings."""
     fcp_dir = Path(fcp_dir or tempfile.mkdtemp())
     path = fcp_dir / f"argon_a{lattice:.3f}.fcp"
@@ -41,8 +47,9 @@ def argon_table(lattice=5.30, mesh=8, temperatures=(20.0, 50.0, 80.0), four_phon
         rmse, _ = argon_fcp(path, a=lattice)
     t_fit = time.perf_counter() - t0
     fc = argon_force_constants(path)
-    base = dict(mesh=(mesh,) * 3, temperatures=tuple(temperatures), smearing="adaptive",
-                scale=scale)
+    base = dict(
+        mesh=(mesh,) * 3, temperatures=tuple(temperatures), smearing="adaptive", scale=scale
+    )
     t0 = time.perf_counter()
     r3 = compute_kappa(fc, KappaSettings(**base))
     t3 = time.perf_counter() - t0
@@ -50,10 +57,17 @@ def argon_table(lattice=5.30, mesh=8, temperatures=(20.0, 50.0, 80.0), four_phon
     r34 = compute_kappa(fc, KappaSettings(**base, four_phonon=four_phonon))
     t34 = time.perf_counter() - t0
     tr = lambda k: np.trace(k, axis1=1, axis2=2) / 3  # noqa: E731
-    rows = np.stack([np.asarray(temperatures), tr(r3.kappa_P), tr(r34.kappa_P), tr(r3.kappa),
-                     tr(r34.kappa)], axis=1)
-    return rows, {"fit_s": t_fit, "fit_rmse": rmse, "kappa_3ph_s": t3, "kappa_34ph_s": t34,
-                  "results": (r3, r34)}
+    rows = np.stack(
+        [np.asarray(temperatures), tr(r3.kappa_P), tr(r34.kappa_P), tr(r3.kappa), tr(r34.kappa)],
+        axis=1,
+    )
+    return rows, {
+        "fit_s": t_fit,
+        "fit_rmse": rmse,
+        "kappa_3ph_s": t3,
+        "kappa_34ph_s": t34,
+        "results": (r3, r34),
+    }
 
 
 def main(argv=None):
@@ -66,16 +80,25 @@ def main(argv=None):
     args = ap.parse_args(argv)
     for a in args.lattice:
         rows, info = argon_table(a, args.mesh, args.temperatures, args.four_phonon, args.fcp_dir)
-        fit = (f"fit {info['fit_s']:.0f} s, force RMSE {info['fit_rmse'] * 1e3:.2f} meV/Å"
-               if info["fit_rmse"] is not None else "fit reused")
-        print(f"LJ argon, a = {a:.3f} Å, mesh {args.mesh}^3, adaptive smearing; {fit}; "
-              f"kappa 3ph {info['kappa_3ph_s']:.0f} s, 3ph+4ph ({args.four_phonon}) "
-              f"{info['kappa_34ph_s']:.0f} s")
-        print("   T[K]  kappa_P 3ph  kappa_P 3+4ph  ratio_P | kappa 3ph  kappa 3+4ph  ratio"
-              "   [W/(m K)]")
+        fit = (
+            f"fit {info['fit_s']:.0f} s, force RMSE {info['fit_rmse'] * 1e3:.2f} meV/Å"
+            if info["fit_rmse"] is not None
+            else "fit reused"
+        )
+        print(
+            f"LJ argon, a = {a:.3f} Å, mesh {args.mesh}^3, adaptive smearing; {fit}; "
+            f"kappa 3ph {info['kappa_3ph_s']:.0f} s, 3ph+4ph ({args.four_phonon}) "
+            f"{info['kappa_34ph_s']:.0f} s"
+        )
+        print(
+            "   T[K]  kappa_P 3ph  kappa_P 3+4ph  ratio_P | kappa 3ph  kappa 3+4ph  ratio"
+            "   [W/(m K)]"
+        )
         for t, p3, p34, k3, k34 in rows:
-            print(f"  {t:5.0f}  {p3:11.4f}  {p34:13.4f}  {p34 / p3:7.3f} | {k3:9.4f}  "
-                  f"{k34:11.4f}  {k34 / k3:5.3f}")
+            print(
+                f"  {t:5.0f}  {p3:11.4f}  {p34:13.4f}  {p34 / p3:7.3f} | {k3:9.4f}  "
+                f"{k34:11.4f}  {k34 / k3:5.3f}"
+            )
 
 
 if __name__ == "__main__":
