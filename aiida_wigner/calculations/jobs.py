@@ -200,9 +200,9 @@ class LinewidthsCalculation(_WorkerCalculation):
     def define(cls, spec):
         super().define(spec)
         spec.inputs["settings"].validator = _kappa_settings_validator()
-        spec.inputs["settings"].help = (
-            "KappaSettings fields with temperatures (as for wigner.kappa)."
-        )
+        spec.inputs[
+            "settings"
+        ].help = "KappaSettings fields with temperatures (as for wigner.kappa)."
         spec.input(
             "grid_points",
             valid_type=orm.List,

@@ -205,7 +205,8 @@ def phonopy_force_constants(
                 "ERROR_HARMONIC_MISMATCH",
                 (
                     f"the {type(node).__name__} <{node.pk}> does not belong to this calculation: "
-                    f"{problem}. Give the node's own unit cell (node.get_unitcell()) as the structure, "
+                    f"{problem}. Give the node's own unit cell (node.get_unitcell()) as the "
+                    "structure, "
                     "with run_relax False, and its supercell and primitive matrices"
                 ),
             )

@@ -486,10 +486,11 @@ class RelaxWorkChain(WorkChain):
             a0, b0, c0 = before.cell.lengths()
             return self.exit_codes.ERROR_VOLUME_CHANGED.format(
                 message=(
-                    f"The relaxation changed the volume by {change:+.0%} (a, b, c from {a0:.3f}, "
-                    f"{b0:.3f}, {c0:.3f} to {lat['a']:.3f}, {lat['b']:.3f}, {lat['c']:.3f} Å), more "
-                    f"than max_volume_change = {self.inputs.max_volume_change.value:.0%}: the engine "
-                    f"does not describe this crystal; use an engine that does (for EMT/LJ set their "
+                    f"The relaxation changed the volume by {change:+.0%} (a, b, c from "
+                    f"{a0:.3f}, {b0:.3f}, {c0:.3f} to {lat['a']:.3f}, {lat['b']:.3f}, "
+                    f"{lat['c']:.3f} Å), more than max_volume_change = "
+                    f"{self.inputs.max_volume_change.value:.0%}: the engine does not describe "
+                    f"this crystal; use an engine that does (for EMT/LJ set their "
                     f"parameters in engine.calculator), check the structure, or raise "
                     f"max_volume_change if the change is real."
                 )
@@ -507,7 +508,8 @@ class RelaxWorkChain(WorkChain):
             return self.exit_codes.ERROR_SPACEGROUP_CHANGED.format(
                 message=(
                     f"The space group changed from {lat['spacegroup_initial']} to "
-                    f"{lat['spacegroup_final']}: relax with keep_symmetry=True or a smaller symprec."
+                    f"{lat['spacegroup_final']}: relax with keep_symmetry=True or a smaller "
+                    "symprec."
                 )
             )
         self.report(

@@ -332,9 +332,11 @@ class FitWorkChain(WorkChain):
             return self.exit_codes.ERROR_FIT_VALIDATION.format(
                 message=(
                     f"Validation RMSE {s['rmse_validation']:.4f} eV/Å "
-                    f"({s['relative_rmse_validation']:.1%} of the force RMS) exceeds the threshold "
+                    f"({s['relative_rmse_validation']:.1%} of the force RMS) exceeds the "
+                    "threshold "
                     f"({', '.join(too_big)}). Add training structures "
-                    "(sampling.parameters.n_snapshots), lower the cutoffs or the highest order, try "
+                    "(sampling.parameters.n_snapshots), lower the cutoffs or the highest order, "
+                    "try "
                     "method 'adaptive-lasso'/'ardr', or raise max_rmse / max_relative_rmse if this "
                     "accuracy is enough."
                 )

@@ -252,9 +252,11 @@ class VaspBaseWorkChain(BaseRestartWorkChain):
             return self._give_up(
                 "ERROR_VASP_OUT_OF_WALLTIME",
                 (
-                    f"<{node.pk}> did not finish in {current} s, the walltime cap (engine.calculator "
+                    f"<{node.pk}> did not finish in {current} s, the walltime cap "
+                    f"(engine.calculator "
                     f"restart.max_walltime = {cap} s): give more resources "
-                    "(engine.calculator.options.resources), make the run cheaper (ENCUT, k-points, "
+                    "(engine.calculator.options.resources), make the run cheaper (ENCUT, "
+                    "k-points, "
                     "NSW) or raise restart.max_walltime"
                 ),
             )
