@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Install (Debian packages) and start on localhost the services of the cluster tests:
 #   slurm     munge + slurmctld + slurmd, one node = this host (CPUs from nproc), no cgroups,
-#             no accounting (tests/test_slurm.py)
+#             no accounting (tests/workflows/test_slurm.py)
 #   postgres  PostgreSQL, with a role that may create the tests' databases
-#   rabbitmq  RabbitMQ, consumer timeout off as AiiDA requires (tests/test_daemon_restart.py)
+#   rabbitmq  RabbitMQ, consumer timeout off as AiiDA requires (tests/workflows/test_daemon_restart.py)
 #
 #   .ci/services.sh [slurm] [postgres] [rabbitmq]      (default: all three; run as root)
 #

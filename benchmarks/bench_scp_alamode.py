@@ -12,7 +12,7 @@ Mesh names: ``--mesh`` is our outer mesh = anphon's KMESH_INTERPOLATE, ``--inner
 is our inner mesh = anphon's KMESH_SCPH.
 
 Cases: ``cu3au`` (tests/reference_models.py EMT FC2/FC3 on 2×2×2, Morse-bond FC4 of
-tests/test_renormalization.py), ``rocksalt8`` (benchmarks/bench_scp.py, FC2+FC4 only),
+tests/physics/test_renormalization.py), ``rocksalt8`` (benchmarks/bench_scp.py, FC2+FC4 only),
 ``perovskite-unstable`` (tests/unstable_perovskite.py: harmonic phonons imaginary at Γ,
 X, M and R, stabilized by the quartic terms; FC2+FC3+FC4).
 

@@ -1,7 +1,7 @@
 """Small finished conductivity runs in the test profile, for ``results``, ``plot``, ``reproduce``.
 
 Cu₃Au (EMT FC2/FC3 of tests/reference_models.py) plus the Morse-bond FC4 of
-tests/test_renormalization.py, on 2x2x2 meshes so that each run takes seconds.
+tests/physics/test_renormalization.py, on 2x2x2 meshes so that each run takes seconds.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Small models for the importer/exporter tests (tests/test_io.py).
+"""Small models for the importer/exporter tests (tests/physics/test_io.py).
 
 L1₂ Cu₃Au (a = 3.75 Å, 4 atoms, 2x2x2 supercell of 32 atoms): a physically meaningful
 FC2 from ASE's EMT through phonopy's finite displacements, and random FC3/FC4 with the

@@ -1,6 +1,6 @@
 """A harmonically unstable cubic perovskite ABO₃ for SCP tests (FC2, FC3, FC4 in eV/Å^n).
 
-Morse bonds (the pair potential of tests/test_renormalization.py, every bond in slight
+Morse bonds (the pair potential of tests/physics/test_renormalization.py, every bond in slight
 tension, r0 = 0.97 × its length) between all atoms closer than 2.8 Å on a 2×2×2
 supercell (a = 3.9 Å, masses of Sr, Ti, O), plus two harmonic *negative* transverse
 springs that make the phonons imaginary: −k_BO (1 − r̂r̂) on the B–O bonds and −k_OO on

@@ -137,7 +137,7 @@ def reference(aiida_profile, cu3au_fc):
 
 def test_run_daemon_survives_stop_and_sigkill(service_profile, reference, cu3au_fc, tmp_path):
     profile = service_profile
-    tests = os.path.dirname(__file__)
+    tests = os.path.dirname(os.path.dirname(__file__))
     release = tmp_path / "release"
     fc_pk = profile.python(
         STORE_FC.format(

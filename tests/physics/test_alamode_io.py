@@ -6,7 +6,7 @@ supercell, FC2 + FC3 + FC4 with multi-image pairs).  The FCSXML written by the p
 (one entry per periodic image, value shared) must come back as the same supercell force
 constants: arrays to 1e-12 relative (the file holds 16 significant digits; the unit
 conversions Bohr/Rydberg and back cost a few ulp) and frequencies at general q to 1e-9
-THz.  anphon's own reading of the same file is checked in tests/test_alamode_scp.py.
+THz.  anphon's own reading of the same file is checked in tests/physics/test_alamode_scp.py.
 
 The ``.fcs`` file is written here in alm's layout (header, "All FCs below", ``*FC<n>``
 groups ``# FC<n>_k  1  value`` and ``index sign atoms`` lines with atoms as "12x", the

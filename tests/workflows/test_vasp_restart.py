@@ -18,7 +18,7 @@ pytest.importorskip(
 from aiida import orm  # noqa: E402
 from aiida.engine import run_get_node  # noqa: E402
 from ase.build import bulk  # noqa: E402
-from test_vasp_engine import vasp_engine_inputs  # noqa: E402
+from vasp_inputs import vasp_engine_inputs  # noqa: E402
 
 from aiida_wigner.exit_codes import status  # noqa: E402
 from aiida_wigner.workflows.engine import EngineMdWorkChain, RelaxWorkChain, engine_job  # noqa: E402

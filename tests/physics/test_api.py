@@ -14,7 +14,7 @@ import pytest
 import aiida_wigner.physics as physics
 from aiida_wigner.physics import KappaSettings, Wigner, compute_kappa
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 #: Wigner runs the same steps as compute_kappa; measured: identical to the last bit.  1e-12
 #: relative leaves room for a different BLAS summation order only.
 RTOL = 1e-12

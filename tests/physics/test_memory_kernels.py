@@ -32,7 +32,7 @@ from aiida_wigner.physics.scattering.smearing import (
     shengbte_isotope_floor,
 )
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 KINDS = ("fixed", "adaptive", "adaptive-shengbte")
 
 
@@ -75,7 +75,7 @@ def _dense_isotope(ph, gps, g2, kind, gv, qm, rec, cutoff=1e-3):
 
 @pytest.fixture(scope="module")
 def lowsym6():
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     import fourphonon_io
 
     return fourphonon_io.load_model("lowsym6", DATA / "sw_si_lowsym6.fcp")

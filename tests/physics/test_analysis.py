@@ -4,7 +4,7 @@ the time/length limits on known numbers, spectra that sum to κ, the Lorentzian 
 removal, and the calcfunctions storing what the physics functions give.
 
 Models: L1₂ Cu₃Au (EMT FC2/FC3, tests/reference_models.py; with the Morse-pair FC4 of
-tests/test_renormalization.py for the renormalized run) and fcc Cu (EMT) described in its
+tests/physics/test_renormalization.py for the renormalized run) and fcc Cu (EMT) described in its
 4-atom conventional cell.  Meshes 2×2×2 – 4×4×4 so that each test takes seconds.
 """
 
@@ -516,7 +516,7 @@ def test_calcfunctions_bad_input(stored_runs):
 def test_plot_kinds_store_and_reuse_their_nodes(stored_runs, tmp_path):
     """The analysis kinds of `aiida-wigner plot` draw from wigner.analysis /
     wigner.mode_removal nodes, computed on first use and reused after (each kind's PNG is
-    checked for content in tests/test_plot_cli.py)."""
+    checked for content in tests/cli/test_plot_cli.py)."""
     pytest.importorskip("matplotlib")
     from click.testing import CliRunner
 

@@ -21,35 +21,12 @@ pytest.importorskip(
 from aiida import orm  # noqa: E402
 from aiida.engine import run_get_node  # noqa: E402
 from ase.build import bulk  # noqa: E402
+from vasp_inputs import FAMILY, vasp_engine_inputs  # noqa: E402
 
 from aiida_wigner.engines import compute_static  # noqa: E402
 from aiida_wigner.engines import vasp as vasp_engine  # noqa: E402
 from aiida_wigner.exit_codes import status  # noqa: E402
 from aiida_wigner.workflows.engine import EngineForcesWorkChain, EngineMdWorkChain, RelaxWorkChain  # noqa: E402
-
-FAMILY = "FAKE.54"  # the fake POTCAR family of the ``stand_in`` fixture (conftest.py)
-
-
-def vasp_engine_inputs(code, **spec):
-    calc = {
-        "name": "vasp",
-        "potential_family": FAMILY,
-        "kpoints_mesh": [2, 2, 2],
-        "incar": {
-            "encut": 300,
-            "ediff": 1e-6,
-            "ismear": 0,
-            "sigma": 0.05,
-            "lwave": False,
-            "lcharg": False,
-        },
-        "options": {
-            "resources": {"num_machines": 1, "num_mpiprocs_per_machine": 1},
-            "max_wallclock_seconds": 600,
-        },
-    }
-    calc.update(spec)
-    return {"calculator": orm.Dict(calc), "code": code}
 
 
 def rattled_cu(seed, repeat=(1, 1, 1), a=3.61):

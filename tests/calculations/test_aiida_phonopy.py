@@ -22,7 +22,7 @@ from aiida_wigner.workflows.force_constants import ForceConstantsWorkChain, Harm
 
 SUPERCELL = [2, 2, 2]
 #: FC2 (max |FC2| 7.6 eV/Å²) of two routes from the same force array: phonopy's same
-#: arithmetic, 3e-15 eV/Å² measured (tests/test_aiida_phonopy.py, HarmonicWorkChain vs its
+#: arithmetic, 3e-15 eV/Å² measured (this file, HarmonicWorkChain vs its
 #: PhonopyData through get_phonopy_instance); 1e-12 leaves room for BLAS order only.
 SAME_FORCES_ATOL = 1e-12
 #: routes whose supercells and EMT forces are computed separately (phonopy by hand, a user's

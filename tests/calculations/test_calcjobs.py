@@ -4,7 +4,7 @@ The jobs really run: ``aiida-wigner-worker`` as an ``InstalledCode`` made by
 ``ensure_localhost_computer_and_worker_code``.  The chunked ``wigner.conductivity`` (three
 linewidth jobs, gather, κ calcfunction) must equal the in-process run: the same functions on
 the same numbers, so they agree to round-off (asserted to 1e-12 of each array's largest
-element, the contract; tests/test_worker.py states the measured agreement).
+element, the contract; tests/worker/test_worker.py states the measured agreement).
 """
 
 from __future__ import annotations

@@ -47,8 +47,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-DATA = Path(__file__).parent / "data"
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+DATA = Path(__file__).parents[1] / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 MESH = (4, 4, 4)
 T = 300.0

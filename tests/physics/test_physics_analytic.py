@@ -151,10 +151,12 @@ def sw_silicon():
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     import fourphonon_io
 
-    return fourphonon_io.load_model("diamond", Path(__file__).parent / "data" / "sw_si_diamond.fcp")
+    return fourphonon_io.load_model(
+        "diamond", Path(__file__).parents[1] / "data" / "sw_si_diamond.fcp"
+    )
 
 
 def test_adaptive_isotope_widths_track_fixed_sigma(sw_silicon):

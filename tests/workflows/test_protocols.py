@@ -6,7 +6,7 @@ inputs with overrides shaped like the input ports) and its errors.
 each protocol and a few engines and overrides.  It was written once from the code before the
 protocols moved to one YAML per workflow (the per-protocol fast/balanced/paper.yaml files);
 the comparison is exact, so the refactor changed no input.  Regenerate on purpose with
-``WIGNER_REGENERATE_PROTOCOLS=1 pytest tests/test_protocols.py`` and review the diff.
+``WIGNER_REGENERATE_PROTOCOLS=1 pytest tests/workflows/test_protocols.py`` and review the diff.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from aiida import orm
 
-DATA = pathlib.Path(__file__).parent / "data" / "protocol_builders.json"
+DATA = pathlib.Path(__file__).parents[1] / "data" / "protocol_builders.json"
 PROTOCOLS = ("fast", "balanced", "paper")
 #: A short fit (the shape of the CLI's ``--overrides`` YAML).
 OVERRIDES = {

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import compare_engines as ce  # noqa: E402
 
 from aiida_wigner.engines import compute_static  # noqa: E402

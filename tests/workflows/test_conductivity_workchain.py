@@ -304,7 +304,7 @@ def test_run_command_from_force_constants(pipeline, tmp_path):
     ],
 )
 def test_run_usage_errors(args, message):
-    cif = pathlib.Path(__file__).resolve().parents[1] / "examples" / "cscu4se3" / "CsCu4Se3.cif"
+    cif = pathlib.Path(__file__).resolve().parents[2] / "examples" / "cscu4se3" / "CsCu4Se3.cif"
     args = tuple(str(cif) if a == "CIF" else a for a in args)
     out = invoke("run", *args)
     assert out.exit_code != 0 and message in out.output, out.output

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(
     not ANPHON or not Path(ANPHON).is_file(), reason="ALAMODE_ANPHON (path of anphon) not set"
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 
 @pytest.fixture(scope="module")

@@ -70,7 +70,7 @@ def test_sevennet_cscu4se3():
 
     from ase.io import read
 
-    atoms = read(Path(__file__).parents[1] / "examples" / "cscu4se3" / "CsCu4Se3.cif")
+    atoms = read(Path(__file__).parents[2] / "examples" / "cscu4se3" / "CsCu4Se3.cif")
     res = compute_static({"name": "sevennet", "model": "7net-0"}, [atoms], stress=True)
     assert np.all(np.isfinite(res["forces"]))
     r = relax({"name": "sevennet"}, atoms, fmax=0.01, max_steps=200)
