@@ -152,44 +152,50 @@ def test_fixed_sigma_three_phonon_and_isotope(fixed, reference):
 
 
 def test_fixed_sigma_four_phonon_with_fourphonon_counting(fixed, reference):
-    """With FourPhonon's counting every non-degenerate mode agrees to 4.8e-3 (median of all
-    modes 7e-4; the non-degenerate modes with partners in degenerate subspaces carry
-    the same basis dependence, weaker).
+    """With FourPhonon's counting the non-degenerate modes agree to 2.2e-3 worst (median
+    1.9e-4; measured on two machines: 2.2e-3 and 4.8e-3 worst, the modes with partners in
+    degenerate subspaces carry some of the basis dependence below).
 
-    Degenerate modes differ up to 8 %: FourPhonon leaves out λ + k → λ' + k' only when a
-    final band *index* equals an initial one, which within a degenerate subspace depends
-    on the eigenvector basis each code picks (ours drops the whole block by default).
+    Degenerate modes are not pinned tightly: FourPhonon leaves out λ + k → λ' + k' only
+    when a final band *index* equals an initial one, which inside a degenerate subspace
+    depends on the eigenvector basis each LAPACK build picks (ours drops the whole block by
+    default).  Observed 8.2e-2 worst on all modes; the bound 0.2 is the share of the
+    trivial processes in the 4ph rate (about 20 %, docs/four_phonon.md), which is the most
+    the choice of basis can move.
     """
     import fourphonon_io
 
     single = fourphonon_io.single_modes(reference["fixed_frequencies"])
     ours, theirs = fixed["w_4ph"], reference["fixed_w_4ph"]
-    rel = _rel(ours, theirs)
-    assert np.median(rel) < 2e-3
-    assert rel.max() < 0.1
+    assert np.median(_rel(ours, theirs, single)) < 5e-4
     assert _rel(ours, theirs, single).max() < 6e-3
+    assert _rel(ours, theirs).max() < 0.2
 
 
 def test_adaptive_shengbte_isotope_three_and_four_phonon(adaptive, reference):
     """FourPhonon's adaptive definition number for number, given its velocities.
 
-    Observed (bench_fourphonon.py, 45 modes): isotope 6.0e-10 worst; 3ph median 1.1e-3,
-    worst 3.4e-2; 4ph median 2.6e-3, worst 0.12, and 1.3e-2 worst over the modes that
-    are not degenerate.  The rest is FourPhonon's basis inside degenerate subspaces, not
-    reproducible by another eigensolver: its own rates of the bands of one degenerate set
-    differ by up to 17 % (3ph) and 28 % (4ph), and the same definition evaluated in random
-    bases of those subspaces spreads by 64 % (3ph) and 2.2× (4ph) at the worst mode
-    (docs/four_phonon.md §8).  Tolerances: ~1.5× the observed values.
+    Only the non-degenerate modes are pinned tightly.  FourPhonon's velocities of
+    degenerate bands belong to the eigenvector basis its LAPACK picked, ours are paired
+    with the basis ours picked, and these differ from one LAPACK build to another:
+    FourPhonon's own rates of the bands of one degenerate set differ by up to 17 % (3ph)
+    and 28 % (4ph), and the definition evaluated in random bases of those subspaces
+    spreads by 64 % (3ph) and 2.2× (4ph) at the worst mode (docs/four_phonon.md §8).
+    Observed on the non-degenerate modes (two machines): 3ph median 2.3e-3 / 2.6e-3, worst
+    7.3e-3 / 3.4e-2; 4ph median 1.1e-3 / 1.3e-3, worst 1.7e-2 / 1.3e-2; isotope, which
+    depends on the final mode's own width only, 6.0e-10 worst on all modes.
+    Tolerances: ~1.5× the worse machine.  All modes: within the random-basis spread.
     """
     import fourphonon_io
 
     single = fourphonon_io.single_modes(reference["adaptive_frequencies"])
     assert _rel(adaptive["w_iso"], reference["adaptive_w_iso"]).max() < 1e-8
-    r3 = _rel(adaptive["w_3ph"], reference["adaptive_w_3ph"])
-    assert np.median(r3) < 2e-3 and r3.max() < 0.05
-    r4 = _rel(adaptive["w_4ph"], reference["adaptive_w_4ph"])
-    assert np.median(r4) < 4e-3 and r4.max() < 0.18
-    assert _rel(adaptive["w_4ph"], reference["adaptive_w_4ph"], single).max() < 2e-2
+    r3 = _rel(adaptive["w_3ph"], reference["adaptive_w_3ph"], single)
+    assert np.median(r3) < 4e-3 and r3.max() < 0.05
+    r4 = _rel(adaptive["w_4ph"], reference["adaptive_w_4ph"], single)
+    assert np.median(r4) < 2e-3 and r4.max() < 2.5e-2
+    assert _rel(adaptive["w_3ph"], reference["adaptive_w_3ph"]).max() < 0.64
+    assert _rel(adaptive["w_4ph"], reference["adaptive_w_4ph"]).max() < 1.2
 
 
 FOURPHONON = os.environ.get("FOURPHONON_BIN")
