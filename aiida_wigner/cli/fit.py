@@ -27,7 +27,10 @@ _ENGINE_OPTIONS = [
         "the ASE engine remotely as an aiida-pythonjob PythonJob.",
     ),
     click.option(
-        "--model", default=None, help="SevenNet model (default 7net-0; 7net-l3i5, 7net-mf-0)."
+        "--model",
+        default=None,
+        help="SevenNet model (default: the protocol's, 7net-0 for fast, 7net-l3i5 for "
+        "balanced and paper; or 7net-mf-0).",
     ),
 ]
 
