@@ -18,15 +18,12 @@ from ..data.force_constants import ForceConstantsData
 from ..exit_codes import exit_code
 from ..fitting import harmonic as harm
 from ..fitting.hiphive_fit import (
-    MAX_PARAMETER_RATIO,
     FitError,
     TooManyParametersError,
-    fcp_to_force_constants,
-    fit_force_constants,
+    fit_step,
     rattle_fixed_amplitude,
     select_snapshots,
 )
-from ..physics.forceconstants import ForceConstants, ForceConstantsError
 from .phonopy_nodes import new_preprocess_data
 
 
@@ -136,65 +133,25 @@ def fit_hiphive(
     the output ``force_constants``; the ``.fcp`` keeps its cutoff-limited order-2 terms.
     """
     p = parameters.get_dict()
-    setup = _setup(structure, p)
-    u = displacements.get_array("displacements")
-    f = forces.get_array("forces")[: len(u)]
     hu = hf = None
     if harmonic_dataset is not None:
         hu, hf = harmonic_dataset.get_array("displacements"), harmonic_dataset.get_array("forces")
-    harmonic = p.get("harmonic", "fixed" if hu is not None else "joint")
-    fixed_fc2 = None
-    if harmonic == "fixed" and harmonic_force_constants is not None:
-        fixed_fc2 = harmonic_force_constants.get_force_constants()
-        if fixed_fc2.setup.n_super != setup.n_super or not np.allclose(
-            fixed_fc2.setup.supercell.lattice, setup.supercell.lattice, atol=1e-6
-        ):
-            return exit_code(
-                "ERROR_FIT_SETUP",
-                "the harmonic force constants belong to another supercell than the training set",
-            )
     try:
-        res = fit_force_constants(
-            setup.primitive.to_ase(),
-            setup.supercell.to_ase(),
-            u,
-            f,
-            p["cutoffs"],
-            method=p.get("method", "least-squares"),
-            harmonic=harmonic,
-            harmonic_displacements=hu,
-            harmonic_forces=hf,
-            harmonic_fc2=None if fixed_fc2 is None else fixed_fc2.full_fc2(),
-            validation=p.get("validation"),
-            rotational_sum_rules=p.get("rotational_sum_rules", ()),
-            fit_kwargs=p.get("fit_kwargs"),
-            seed=int(p.get("seed", 42)),
-            cap_cutoffs=bool(p.get("cap_cutoffs", False)),
-            max_parameter_ratio=float(p.get("max_parameter_ratio", MAX_PARAMETER_RATIO)),
+        res, fc = fit_step(
+            _setup(structure, p),
+            p,
+            displacements.get_array("displacements"),
+            forces.get_array("forces"),
+            hu,
+            hf,
+            None
+            if harmonic_force_constants is None
+            else harmonic_force_constants.get_force_constants(),
         )
     except TooManyParametersError as exc:
         return exit_code("ERROR_TOO_MANY_PARAMETERS", str(exc))
     except FitError as exc:
         return exit_code("ERROR_FIT_SETUP", str(exc))
-    try:
-        fc = fcp_to_force_constants(
-            res.fcp,
-            setup,
-            tuple(p.get("fc_orders", (2, 3, 4))),
-            source={
-                "method": f"hiphive {res.scores['method']}",
-                "harmonic": res.scores["harmonic"],
-                "harmonic_fc2": res.scores["harmonic_fc2"],
-            },
-        )
-        if fixed_fc2 is not None:
-            fc = ForceConstants(setup, fixed_fc2.fc2, fc.fc3, fc.fc4, fc.source)
-    except ForceConstantsError as exc:  # e.g. NaN from a method on degenerate data
-        return exit_code(
-            "ERROR_FIT_SETUP",
-            f"the fit gave unusable force constants: {exc}; "
-            f"check the training forces or use another method",
-        )
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "potential.fcp")
         res.fcp.write(path)

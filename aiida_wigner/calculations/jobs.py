@@ -7,6 +7,10 @@
 ``wigner.renormalize_job`` (:class:`RenormalizeCalculation`)
     SCP (+ bubble); outputs exactly those of the ``wigner.renormalize`` calcfunction
     (``renormalization``, ``summary``, ``effective_fc2_T*``).
+``wigner.fit_job`` (:class:`FitCalculation`)
+    hiphive fit of the force constants to a training set; outputs exactly those of the
+    ``wigner.fit_hiphive`` calcfunction (``fcp``, ``scores``, ``force_constants``); refusals
+    ERROR_FIT_SETUP / ERROR_TOO_MANY_PARAMETERS as there.
 
 Both copy the ``force_constants.h5`` of the input node into the job folder (the worker reads
 it bit for bit), write ``job.json`` (the settings) and retrieve the worker's output and
@@ -47,6 +51,7 @@ from .validators import settings_validator
 __all__ = [
     "LinewidthsCalculation",
     "RenormalizeCalculation",
+    "FitCalculation",
     "WorkerParser",
     "gather_linewidths",
     "kappa_from_linewidths_calcfunction",
@@ -110,14 +115,18 @@ class _WorkerCalculation(CalcJob):
 
     STEP = ""
     OUTPUT_FILE = ""
+    #: the ForceConstantsData input whose HDF5 file goes to the job (``--force-constants``)
+    FC_INPUT, FC_REQUIRED = "force_constants", True
+    FC_HELP = "The force constants (eV/Å^n); their HDF5 file goes to the job."
+    #: files retrieved besides OUTPUT_FILE and the status file
+    EXTRA_RETRIEVE: tuple[str, ...] = ()
+    EXIT_CODES = WORKER_EXIT_CODES
 
     @classmethod
     def define(cls, spec):
         super().define(spec)
         spec.input(
-            "force_constants",
-            valid_type=ForceConstantsData,
-            help="The force constants (eV/Å^n); their HDF5 file goes to the job.",
+            cls.FC_INPUT, valid_type=ForceConstantsData, required=cls.FC_REQUIRED, help=cls.FC_HELP
         )
         spec.input(
             "settings", valid_type=orm.Dict, help="Settings of the step (with temperatures)."
@@ -126,7 +135,7 @@ class _WorkerCalculation(CalcJob):
         options["resources"].default = {"num_machines": 1, "num_mpiprocs_per_machine": 1}
         options["withmpi"].default = False
         options["parser_name"].default = "wigner.worker"
-        define_exit_codes(spec, *WORKER_EXIT_CODES)
+        define_exit_codes(spec, *cls.EXIT_CODES)
 
     def _write_inputs(self, folder) -> list[str]:
         """Files besides force_constants.h5 and job.json; returns the extra command-line args."""
@@ -136,26 +145,20 @@ class _WorkerCalculation(CalcJob):
         return {"settings": self.inputs.settings.get_dict()}
 
     def prepare_for_submission(self, folder):
-        with self.inputs.force_constants.base.repository.open(FC_NODE_FILE, "rb") as src:
-            with folder.open(files.FORCE_CONSTANTS_FILE, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+        args = [self.STEP, "--job", files.JOB_FILE, "--output", self.OUTPUT_FILE]
+        if self.FC_INPUT in self.inputs:
+            with self.inputs[self.FC_INPUT].base.repository.open(FC_NODE_FILE, "rb") as src:
+                with folder.open(files.FORCE_CONSTANTS_FILE, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            args += ["--force-constants", files.FORCE_CONSTANTS_FILE]
         with folder.open(files.JOB_FILE, "w") as fh:
             json.dump(self._job(), fh)
         codeinfo = CodeInfo()
         codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.cmdline_params = [
-            self.STEP,
-            "--force-constants",
-            files.FORCE_CONSTANTS_FILE,
-            "--job",
-            files.JOB_FILE,
-            "--output",
-            self.OUTPUT_FILE,
-            *self._write_inputs(folder),
-        ]
+        codeinfo.cmdline_params = [*args, *self._write_inputs(folder)]
         calcinfo = CalcInfo()
         calcinfo.codes_info = [codeinfo]
-        calcinfo.retrieve_list = [self.OUTPUT_FILE, files.STATUS_FILE]
+        calcinfo.retrieve_list = [self.OUTPUT_FILE, files.STATUS_FILE, *self.EXTRA_RETRIEVE]
         return calcinfo
 
 
@@ -305,6 +308,76 @@ class RenormalizeCalculation(_WorkerCalculation):
             key[len(prefix) :]: outputs.pop(key) for key in list(outputs) if key.startswith(prefix)
         }
         return {**outputs, "effective_fc2": effective}
+
+
+class FitCalculation(_WorkerCalculation):
+    """hiphive fit (``aiida-wigner-worker fit``); the outputs of the ``wigner.fit_hiphive``
+    calcfunction (``fcp``, ``scores``, ``force_constants``), the same numbers."""
+
+    STEP = "fit"
+    OUTPUT_FILE = files.FIT_FILE
+    FC_INPUT, FC_REQUIRED = "harmonic_force_constants", False
+    FC_HELP = (
+        "FC2 from the finite displacements of the same supercell (no cutoff); with "
+        "harmonic='fixed' it is the harmonic part of the fit and of force_constants."
+    )
+    EXTRA_RETRIEVE = (files.FCP_FILE,)
+    EXIT_CODES = (*WORKER_EXIT_CODES, "ERROR_FIT_SETUP", "ERROR_TOO_MANY_PARAMETERS")
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.inputs["settings"].help = (
+            "Parameters of wigner.fit_hiphive: supercell_matrix, primitive_matrix, cutoffs "
+            "{order: Å}, method, harmonic, validation, ..."
+        )
+        spec.input("structure", valid_type=orm.StructureData, help="Unit cell (Å).")
+        spec.input("displacements", valid_type=orm.ArrayData, help="'displacements' (m, N, 3) Å.")
+        spec.input("forces", valid_type=orm.ArrayData, help="'forces' (m, N, 3) eV/Å.")
+        spec.input(
+            "harmonic_dataset",
+            valid_type=orm.ArrayData,
+            required=False,
+            help="Finite-displacement 'displacements' (Å) and 'forces' (eV/Å).",
+        )
+        spec.output("fcp", valid_type=orm.SinglefileData, help="hiphive ForceConstantPotential.")
+        spec.output("scores", valid_type=orm.Dict, help="Fit and validation scores.")
+        spec.output("force_constants", valid_type=ForceConstantsData)
+
+    def _write_inputs(self, folder) -> list[str]:
+        atoms = self.inputs.structure.get_ase()
+        arrays = {
+            "lattice": atoms.cell.array,
+            "positions": atoms.get_scaled_positions(wrap=False),
+            "numbers": atoms.numbers,
+            "masses": atoms.get_masses(),
+            "displacements": self.inputs.displacements.get_array("displacements"),
+            "forces": self.inputs.forces.get_array("forces"),
+        }
+        if "harmonic_dataset" in self.inputs:
+            for name in ("displacements", "forces"):
+                arrays[f"harmonic_{name}"] = self.inputs.harmonic_dataset.get_array(name)
+        _write_npz_input(folder, files.TRAINING_FILE, arrays)
+        return ["--training", files.TRAINING_FILE]
+
+    @classmethod
+    def outputs_from_file(cls, node, arrays: dict, meta: dict) -> dict:
+        from aiida_wigner.physics.forceconstants import ForceConstants, SparseForceConstants
+
+        from .fitting import _setup
+
+        setup = _setup(node.inputs.structure, node.inputs.settings.get_dict())
+        fc4 = None
+        if "fc4_atoms" in arrays:
+            fc4 = SparseForceConstants(4, arrays["fc4_atoms"], arrays["fc4_values"])
+        fc = ForceConstants(setup, arrays["fc2"], arrays.get("fc3"), fc4, meta["source"])
+        with node.outputs.retrieved.base.repository.open(files.FCP_FILE, "rb") as fh:
+            fcp = orm.SinglefileData(fh, filename=files.FCP_FILE)
+        return {
+            "fcp": fcp,
+            "scores": orm.Dict(meta["scores"]),
+            "force_constants": ForceConstantsData.from_force_constants(fc),
+        }
 
 
 class WorkerParser(Parser):

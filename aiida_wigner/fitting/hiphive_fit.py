@@ -465,3 +465,76 @@ def fcp_to_force_constants(fcp, setup, orders=(2, 3, 4), source: dict | None = N
     src = {"format": "hiphive-fcp", "orders_in_fcp": sorted(int(o) for o in have)}
     src.update(source or {})
     return ForceConstants(setup, fc2, fc3, fc4, src)
+
+
+def fit_step(
+    setup,
+    parameters: dict,
+    displacements,
+    forces,
+    harmonic_displacements=None,
+    harmonic_forces=None,
+    harmonic_force_constants=None,
+):
+    """The fit step of ``wigner.fit_hiphive`` and ``aiida-wigner-worker fit``: ``(result, fc)``.
+
+    ``setup``: the :class:`~aiida_wigner.physics.cell.SupercellSetup` of the training set;
+    ``parameters``: the calcfunction's (cutoffs, method, harmonic, validation, ...);
+    ``displacements`` (m, N, 3) Å and ``forces`` eV/Å (only the first m force sets are used);
+    ``harmonic_displacements`` / ``harmonic_forces``: the finite-displacement dataset;
+    ``harmonic_force_constants``: the finite-displacement FC2 (a ``ForceConstants`` of the same
+    supercell), the harmonic part with ``harmonic='fixed'``.  Returns the :class:`FitResult`
+    and the ``ForceConstants`` (orders ``fc_orders``).  Raises :class:`TooManyParametersError`,
+    or :class:`FitError` for any other setup problem or unusable fitted numbers.
+    """
+    from ..physics.forceconstants import ForceConstants, ForceConstantsError
+
+    p = parameters
+    u = np.asarray(displacements)
+    f = np.asarray(forces)[: len(u)]
+    harmonic = p.get("harmonic", "fixed" if harmonic_displacements is not None else "joint")
+    fixed_fc2 = harmonic_force_constants if harmonic == "fixed" else None
+    if fixed_fc2 is not None and (
+        fixed_fc2.setup.n_super != setup.n_super
+        or not np.allclose(fixed_fc2.setup.supercell.lattice, setup.supercell.lattice, atol=1e-6)
+    ):
+        raise FitError(
+            "the harmonic force constants belong to another supercell than the training set"
+        )
+    res = fit_force_constants(
+        setup.primitive.to_ase(),
+        setup.supercell.to_ase(),
+        u,
+        f,
+        p["cutoffs"],
+        method=p.get("method", "least-squares"),
+        harmonic=harmonic,
+        harmonic_displacements=harmonic_displacements,
+        harmonic_forces=harmonic_forces,
+        harmonic_fc2=None if fixed_fc2 is None else fixed_fc2.full_fc2(),
+        validation=p.get("validation"),
+        rotational_sum_rules=p.get("rotational_sum_rules", ()),
+        fit_kwargs=p.get("fit_kwargs"),
+        seed=int(p.get("seed", 42)),
+        cap_cutoffs=bool(p.get("cap_cutoffs", False)),
+        max_parameter_ratio=float(p.get("max_parameter_ratio", MAX_PARAMETER_RATIO)),
+    )
+    try:
+        fc = fcp_to_force_constants(
+            res.fcp,
+            setup,
+            tuple(p.get("fc_orders", (2, 3, 4))),
+            source={
+                "method": f"hiphive {res.scores['method']}",
+                "harmonic": res.scores["harmonic"],
+                "harmonic_fc2": res.scores["harmonic_fc2"],
+            },
+        )
+        if fixed_fc2 is not None:
+            fc = ForceConstants(setup, fixed_fc2.fc2, fc.fc3, fc.fc4, fc.source)
+    except ForceConstantsError as exc:  # e.g. NaN from a method on degenerate data
+        raise FitError(
+            f"the fit gave unusable force constants: {exc}; "
+            f"check the training forces or use another method"
+        ) from exc
+    return res, fc

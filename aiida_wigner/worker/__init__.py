@@ -8,6 +8,9 @@ run the worker there (under ``core.direct``, SLURM, ...) and parse what it write
     temperatures: :func:`aiida_wigner.physics.kappa.compute_linewidths`.
 ``renormalize``
     SCP (+ bubble): :func:`aiida_wigner.physics.renormalization.renormalize`.
+``fit``
+    hiphive fit of the force constants to a training set:
+    :func:`aiida_wigner.fitting.hiphive_fit.fit_step` (the ``wigner.fit_hiphive`` calcfunction's).
 
 Every run writes :data:`STATUS_FILE` (JSON ``{"exit_status": 0 | code, "label": ...,
 "message": ...}``, the label one of :mod:`aiida_wigner.exit_codes`) and the output file only
@@ -23,6 +26,9 @@ RENORMALIZATION_FILE = "renormalization.npz"
 PREVIOUS_FILE = "previous_linewidths.npz"
 LINEWIDTHS_FILE = "linewidths.npz"
 STATUS_FILE = "status.json"
+TRAINING_FILE = "training.npz"
+FIT_FILE = "fit.npz"
+FCP_FILE = "potential.fcp"
 
 #: Process exit status of a run whose inputs cannot give a result (see STATUS_FILE).
 EXIT_REFUSED = 3

@@ -7,6 +7,17 @@
         --output linewidths.npz
     aiida-wigner-worker renormalize --force-constants force_constants.h5 --job job.json \\
         --output renormalization.npz
+    aiida-wigner-worker fit --training training.npz --job job.json \\
+        [--force-constants harmonic_force_constants.h5] --output fit.npz
+
+``fit``: ``job.json`` ``{"settings": {...}}`` holds the parameters of the ``wigner.fit_hiphive``
+calcfunction (supercell_matrix, cutoffs, method, ...); ``training.npz`` the unit cell
+(``lattice`` Å, fractional ``positions``, ``numbers``, ``masses`` amu), the training set
+(``displacements`` (m, N, 3) Å, ``forces`` eV/Å) and optionally the finite-displacement
+dataset (``harmonic_displacements``, ``harmonic_forces``); ``--force-constants`` the
+finite-displacement FC2 (kept fixed with harmonic 'fixed').  Writes ``potential.fcp`` (the
+hiphive potential) next to ``fit.npz`` (``fc2``, ``fc3``, ``fc4_atoms``, ``fc4_values`` in
+eV/Å^n on the supercell of the parameters; ``meta``: scores, source).
 
 ``--force-constants`` is the ``force_constants.h5`` of a ``ForceConstantsData`` node; instead
 of it, ``--cell/--structure/--supercell/--fc2/--fc3/--fc4/--fcp`` read any format of
@@ -26,7 +37,7 @@ import sys
 
 import numpy as np
 
-from . import EXIT_REFUSED, STATUS_FILE
+from . import EXIT_REFUSED, FCP_FILE, STATUS_FILE
 
 
 def _force_constants(args):
@@ -101,8 +112,57 @@ def run_renormalize(args) -> None:
     write_npz(args.output, result.arrays(), kind=result.kind, units=Renormalization.UNITS)
 
 
+def _json_default(value):
+    """JSON for the numpy scalars and arrays of a fit's scores."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def run_fit(args) -> None:
+    from aiida_wigner.fitting.hiphive_fit import fit_step
+    from aiida_wigner.physics.cell import Cell, SupercellSetup
+
+    parameters = _job(args.job)["settings"]
+    training, _ = read_npz(args.training)
+    cell = Cell(training["lattice"], training["positions"], training["numbers"], training["masses"])
+    setup = SupercellSetup.build(
+        cell,
+        parameters["supercell_matrix"],
+        parameters.get("primitive_matrix"),
+        symprec=parameters.get("symprec", 1e-5),
+    )
+    harmonic_fc2 = None
+    if args.force_constants:
+        from aiida_wigner.physics.io.native import read_native_force_constants
+
+        harmonic_fc2 = read_native_force_constants(args.force_constants)
+    result, fc = fit_step(
+        setup,
+        parameters,
+        training["displacements"],
+        training["forces"],
+        training.get("harmonic_displacements"),
+        training.get("harmonic_forces"),
+        harmonic_fc2,
+    )
+    result.fcp.write(os.path.join(os.path.dirname(os.path.abspath(args.output)), FCP_FILE))
+    arrays = {"fc2": fc.fc2}
+    if fc.fc3 is not None:
+        arrays["fc3"] = fc.fc3
+    if fc.fc4 is not None:
+        arrays.update(fc4_atoms=fc.fc4.atoms, fc4_values=fc.fc4.values)
+    meta = json.loads(
+        json.dumps({"scores": result.scores, "source": fc.source}, default=_json_default)
+    )
+    write_npz(args.output, arrays, units="eV/Angstrom^n", **meta)
+
+
 def _refusal(exc: Exception) -> str | None:
     """The exit-code label for an exception that means "these inputs cannot give a result"."""
+    from aiida_wigner.fitting.hiphive_fit import FitError, TooManyParametersError
     from aiida_wigner.physics.cell import CellError
     from aiida_wigner.physics.forceconstants import ForceConstantsError
     from aiida_wigner.physics.harmonic import UnstablePhononsError
@@ -113,6 +173,10 @@ def _refusal(exc: Exception) -> str | None:
         return "ERROR_UNSTABLE_PHONONS"
     if isinstance(exc, SCPNotConvergedError):
         return "ERROR_SCP_NOT_CONVERGED"
+    if isinstance(exc, TooManyParametersError):
+        return "ERROR_TOO_MANY_PARAMETERS"
+    if isinstance(exc, FitError):
+        return "ERROR_FIT_SETUP"
     if isinstance(
         exc,
         (ForceConstantsError, CellError, MeshError, MissingTemperatureError, ValueError, OSError),
@@ -141,11 +205,16 @@ def parser() -> argparse.ArgumentParser:
     for name, func, text in (
         ("linewidths", run_linewidths, "3ph/4ph/isotope half widths (THz) at a chunk of q-points"),
         ("renormalize", run_renormalize, "SCP (+ bubble) renormalization"),
+        ("fit", run_fit, "hiphive fit of the force constants to a training set"),
     ):
         p = sub.add_parser(name, help=text, description=text)
         p.set_defaults(func=func)
         p.add_argument("--job", required=True, help="job.json with the settings (see above)")
         p.add_argument("--output", required=True, help="output .npz")
+        if name == "fit":
+            p.add_argument("--training", required=True, help="training.npz (see above)")
+            p.add_argument("--force-constants", help="finite-displacement FC2 (.h5), optional")
+            continue
         source = p.add_argument_group("force constants")
         source.add_argument("--force-constants", help="force_constants.h5 of a ForceConstantsData")
         for option in ("--cell", "--structure", "--fc2", "--fc3", "--fc4", "--fcp"):
@@ -159,7 +228,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    if not (args.force_constants or args.fc2 or args.fcp):
+    if args.step != "fit" and not (args.force_constants or args.fc2 or args.fcp):
         parser().error("give --force-constants FILE (or --fc2/--fcp with --cell or --structure)")
     try:
         args.func(args)

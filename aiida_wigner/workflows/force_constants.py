@@ -23,6 +23,7 @@ from aiida.engine import ExitCode, ToContext, WorkChain, if_
 
 from ..calculations import fitting as cf
 from ..calculations import phonopy_nodes as pn
+from ..calculations.jobs import WORKER_EXIT_CODES
 from ..data.force_constants import ForceConstantsData
 from ..exit_codes import child_exit_code, define_exit_codes, label_of
 from ..fitting.hiphive_fit import FitError, cutoff_limit, supercell_cutoffs
@@ -280,12 +281,29 @@ class FitWorkChain(WorkChain):
             "max_relative_rmse, cap_cutoffs, max_parameter_ratio "
             "(aiida_wigner.calculations.fitting.fit_hiphive).",
         )
-        spec.outline(cls.fit, cls.validate)
+        spec.input(
+            "code",
+            valid_type=orm.AbstractCode,
+            required=False,
+            help="aiida-wigner-worker code: the fit runs as a wigner.fit_job CalcJob (in "
+            "wigner.fit_job_restart) instead of the in-process calcfunction (same numbers).",
+        )
+        spec.input(
+            "job_options",
+            valid_type=orm.Dict,
+            required=False,
+            help="With code: metadata.options of the fit job (resources, walltime, memory).",
+        )
+        spec.outline(cls.fit, cls.collect_fit, cls.validate)
         spec.output("fcp", valid_type=orm.SinglefileData, help="hiphive ForceConstantPotential.")
         spec.output("scores", valid_type=orm.Dict)
         spec.output("force_constants", valid_type=ForceConstantsData)
         define_exit_codes(
-            spec, "ERROR_FIT_SETUP", "ERROR_FIT_VALIDATION", "ERROR_TOO_MANY_PARAMETERS"
+            spec,
+            "ERROR_FIT_SETUP",
+            "ERROR_FIT_VALIDATION",
+            "ERROR_TOO_MANY_PARAMETERS",
+            *WORKER_EXIT_CODES,  # a fit job's own failure (walltime, memory, crash), passed up
         )
 
     def fit(self):
@@ -296,13 +314,33 @@ class FitWorkChain(WorkChain):
         for key in ("harmonic_dataset", "harmonic_force_constants"):
             if key in self.inputs:
                 kwargs[key] = self.inputs[key]
-        _, node = cf.fit_hiphive.run_get_node(
+        if "code" in self.inputs:
+            from .restart import FitRestartWorkChain
+
+            job = {
+                "code": self.inputs.code,
+                "structure": self.inputs.structure,
+                "settings": _with_cells(self, params),
+                "displacements": self.inputs.displacements,
+                "forces": self.inputs.forces,
+                **kwargs,
+            }
+            if "job_options" in self.inputs:
+                job["metadata"] = {"options": self.inputs.job_options.get_dict()}
+            running = self.submit(FitRestartWorkChain, job=job)
+            self.report(f"fit as a worker job: {running.process_label} <{running.pk}>")
+            return ToContext(fit=running)
+        _, self.ctx.fit = cf.fit_hiphive.run_get_node(
             self.inputs.structure,
             _with_cells(self, params),
             self.inputs.displacements,
             self.inputs.forces,
             **kwargs,
         )
+        return None
+
+    def collect_fit(self):
+        node = self.ctx.fit
         if not node.is_finished_ok:
             return child_exit_code(self, node, "ERROR_FIT_SETUP")
         for key in ("fcp", "scores", "force_constants"):

@@ -1,13 +1,14 @@
 """``BaseRestartWorkChain`` wrappers of the worker CalcJobs (:mod:`..calculations.jobs`).
 
-``wigner.linewidths_restart`` and ``wigner.renormalize_job_restart`` run their CalcJob
+``wigner.linewidths_restart``, ``wigner.renormalize_job_restart`` and
+``wigner.fit_job_restart`` run their CalcJob
 (inputs in the ``job`` namespace) and, when it ran out of walltime (362, or the scheduler's
 120) or memory (363, or 110), resubmit it once with twice ``max_wallclock_seconds`` /
 ``max_memory_kb`` (the default when unset: 1 h / 4 GB, doubled).  A second failure of the same
-kind, a refusal of the inputs (300, 340, 350) and a crash end the workflow with the job's
-own exit code and message (advice included), never a silent retry of a hopeless job.  A chunk
-that needs more than twice the time should be split: raise ``chunks`` of
-``wigner.conductivity``.
+kind, a refusal of the inputs (300, 340, 350, the fit's 320 and 323) and a crash end the
+workflow with the job's own exit code and message (advice included), never a silent retry
+of a hopeless job.  A chunk that needs more than twice the time should be split: raise
+``chunks`` of ``wigner.conductivity``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from aiida.engine import (
     while_,
 )
 
-from ..calculations.jobs import WORKER_EXIT_CODES, LinewidthsCalculation, RenormalizeCalculation
+from ..calculations.jobs import FitCalculation, LinewidthsCalculation, RenormalizeCalculation
 from ..exit_codes import define_exit_codes, status
 
 #: Defaults doubled by the handlers when the option was not set (s, kB).
@@ -37,6 +38,8 @@ FINAL = tuple(
         "ERROR_WORKER_OUTPUT_MISSING",
         "ERROR_WORKER_OUTPUT_CORRUPT",
         "ERROR_WORKER_FAILED",
+        "ERROR_FIT_SETUP",
+        "ERROR_TOO_MANY_PARAMETERS",
     )
 )
 WALLTIME = (status("ERROR_WORKER_OUT_OF_WALLTIME"), 120)
@@ -67,7 +70,7 @@ class _WorkerRestartWorkChain(BaseRestartWorkChain):
             "ERROR_SUB_PROCESS_KILLED",
             "ERROR_MAXIMUM_ITERATIONS_EXCEEDED",
             "ERROR_UNHANDLED_FAILURE",
-            *WORKER_EXIT_CODES,
+            *cls._process_class.EXIT_CODES,
         )
 
     def setup(self):
@@ -123,3 +126,9 @@ class RenormalizeRestartWorkChain(_WorkerRestartWorkChain):
     """``wigner.renormalize_job`` with walltime / memory restarts."""
 
     _process_class = RenormalizeCalculation
+
+
+class FitRestartWorkChain(_WorkerRestartWorkChain):
+    """``wigner.fit_job`` with walltime / memory restarts."""
+
+    _process_class = FitCalculation

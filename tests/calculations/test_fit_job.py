@@ -1,0 +1,108 @@
+"""The hiphive fit as a worker CalcJob (``wigner.fit_job``) equals the calcfunction.
+
+``wigner.fit`` with ``code`` runs ``aiida-wigner-worker fit`` through ``localhost``
+(core.direct) and must give the same output nodes as the in-process ``wigner.fit_hiphive``:
+the same fitting function on the same arrays, so the force constants agree to 1e-12 of the
+largest element (measured: bit-identical) and the scores are equal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+
+from aiida_wigner.calculations.jobs import FitCalculation, ensure_localhost_computer_and_worker_code
+from aiida_wigner.engines import compute_static
+from aiida_wigner.exit_codes import status
+from aiida_wigner.fitting import rattle_fixed_amplitude
+from aiida_wigner.fitting.harmonic import build_setup
+from aiida_wigner.workflows.force_constants import FitWorkChain
+
+SUPERCELL = [2, 2, 2]
+PARAMETERS = {
+    "cutoffs": {"2": 3.5, "3": 3.0, "4": 2.8},
+    "method": "least-squares",
+    "validation": {"method": "split", "train_fraction": 0.75},
+}
+
+
+@pytest.fixture(scope="module")
+def worker_code(aiida_profile, tmp_path_factory):
+    return ensure_localhost_computer_and_worker_code(
+        workdir=str(tmp_path_factory.mktemp("scratch"))
+    )
+
+
+@pytest.fixture(scope="module")
+def training(aiida_profile):
+    """L1_2 Cu3Au (a = 3.75 Å, EMT), 2x2x2 supercell, 4 structures rattled by 0.05 Å."""
+    from ase.build import bulk
+
+    atoms = bulk("Cu", "fcc", a=3.75, cubic=True)
+    atoms.symbols[0] = "Au"
+    ideal = build_setup(atoms, SUPERCELL).supercell.to_ase()
+    rng = np.random.default_rng(11)
+    u = np.array([rattle_fixed_amplitude(len(ideal), 0.05, rng) for _ in range(4)])
+    displaced = []
+    for d in u:
+        a = ideal.copy()
+        a.positions = a.positions + d
+        displaced.append(a)
+    f = compute_static({"name": "emt"}, displaced)["forces"]
+    disp, forces = orm.ArrayData(), orm.ArrayData()
+    disp.set_array("displacements", u)
+    forces.set_array("forces", np.asarray(f))
+    return {
+        "structure": orm.StructureData(ase=atoms).store(),
+        "supercell_matrix": orm.List(SUPERCELL).store(),
+        "displacements": disp.store(),
+        "forces": forces.store(),
+    }
+
+
+def _fit(training, parameters=PARAMETERS, **extra):
+    return run_get_node(FitWorkChain, parameters=orm.Dict(parameters), **training, **extra)
+
+
+def test_fit_job_equals_calcfunction(training, worker_code):
+    want, ref = _fit(training)
+    got, node = _fit(training, code=worker_code)
+    assert ref.is_finished_ok and node.is_finished_ok, node.exit_message
+    jobs = [
+        n for n in node.called_descendants if n.process_type == "aiida.calculations:wigner.fit_job"
+    ]
+    assert len(jobs) == 1
+    a, b = (
+        got["force_constants"].get_force_constants(),
+        want["force_constants"].get_force_constants(),
+    )
+    assert a.orders == b.orders == [2, 3, 4]
+    for name in ("fc2", "fc3"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert np.abs(x - y).max() <= 1e-12 * np.abs(y).max()
+    assert np.array_equal(a.fc4.atoms, b.fc4.atoms)
+    assert np.abs(a.fc4.values - b.fc4.values).max() <= 1e-12 * np.abs(b.fc4.values).max()
+    assert got["force_constants"].base.attributes.get("source") == want[
+        "force_constants"
+    ].base.attributes.get("source")
+    assert got["scores"].get_dict() == want["scores"].get_dict()
+    assert got["fcp"].filename == want["fcp"].filename == "potential.fcp"
+
+
+def test_fit_job_refusal_is_the_calcfunction_code(training, worker_code):
+    """A cutoff beyond the supercell's limit: the job ends with ERROR_FIT_SETUP (320), its
+    message from the worker, as the calcfunction does."""
+    too_long = {**PARAMETERS, "cutoffs": {"2": 6.0, "3": 3.0}}
+    _, job = run_get_node(
+        FitCalculation,
+        code=worker_code,
+        settings=orm.Dict({**too_long, "supercell_matrix": SUPERCELL}),
+        structure=training["structure"],
+        displacements=training["displacements"],
+        forces=training["forces"],
+    )
+    assert job.exit_status == status("ERROR_FIT_SETUP"), job.exit_message
+    _, node = _fit(training, too_long, code=worker_code)
+    assert node.exit_status == status("ERROR_FIT_SETUP")
