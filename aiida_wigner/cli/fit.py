@@ -72,7 +72,8 @@ def engine_options(command):
     "--daemon",
     is_flag=True,
     help="Submit to the AiiDA daemon (needs a broker and `verdi daemon start`) instead "
-    "of running in the foreground.",
+    "of running in the foreground; the fit then runs as a wigner.fit_job on "
+    "aiida-wigner-worker@localhost.",
 )
 @click.pass_context
 def cmd_fit(
@@ -113,6 +114,11 @@ def cmd_fit(
     if builder.metadata.get("description"):
         click.echo(f"Note: {builder.metadata.description}")
     if daemon:
+        from ..calculations.jobs import ensure_localhost_computer_and_worker_code
+
+        # the hiphive fit as a wigner.fit_job on aiida-wigner-worker@localhost, not inside
+        # a daemon worker (docs/cluster.md)
+        builder.fit.code = ensure_localhost_computer_and_worker_code()
         node = submit(builder)
         click.echo(
             f"Submitted ForceConstantsWorkChain <{node.pk}>; follow it with "

@@ -70,7 +70,8 @@ from .utils import (
     default=None,
     metavar="LABEL",
     help="aiida-wigner-worker code (`verdi code create core.code.installed`, e.g. on "
-    "a SLURM computer) that runs the linewidths as CalcJobs; with --daemon the "
+    "a SLURM computer) that runs the fit, the renormalization and the linewidths as "
+    "CalcJobs; with --daemon the "
     "default is aiida-wigner-worker@localhost, set up like the profile "
     "(docs/cluster.md).",
 )
@@ -197,10 +198,10 @@ def cmd_run(
 def _heavy_steps_to_worker(
     builder, worker_label: str | None, chunks: int, job_options: str | None
 ) -> None:
-    """The linewidths as ``chunks`` worker CalcJobs and the renormalization as one (so that
-    these heavy steps do not run inside a daemon worker): on the code ``worker_label``, or
-    on ``aiida-wigner-worker@localhost``, with the ``metadata.options`` of the YAML file
-    ``job_options``."""
+    """The linewidths as ``chunks`` worker CalcJobs, the fit and the renormalization as one
+    each (so that these heavy steps do not run inside a daemon worker): on the code
+    ``worker_label``, or on ``aiida-wigner-worker@localhost``, with the ``metadata.options``
+    of the YAML file ``job_options``."""
     import yaml
     from aiida import orm
 
@@ -213,6 +214,8 @@ def _heavy_steps_to_worker(
             worker_label, "--worker-code", "create the worker code as docs/cluster.md shows"
         )
     builder.codes.linewidths = code
+    if "fitting" in builder:
+        builder.codes.fit = code  # the hiphive fit as a wigner.fit_job
     if "renormalization" in builder:
         builder.codes.renormalize = code  # SCP (+ bubble) as a wigner.renormalize_job
     builder.chunks = orm.Int(chunks)

@@ -14,7 +14,8 @@ The top of the provenance graph.  Outline:
    the "kappa" allocation couples the q-points (a global pilot sets each point's samples), so
    its γ_4ph runs in one further job on all points after the 3ph + isotope chunks; with
    ``four_phonon_allocation: uniform`` (or exhaustive) γ_4ph is chunked too.
-   ``codes.renormalize`` sends step 2 to the worker (``wigner.renormalize_job``);
+   ``codes.renormalize`` sends step 2 to the worker (``wigner.renormalize_job``),
+   ``codes.fit`` the hiphive fit of step 1 (``wigner.fit_job``);
 4. ``summary``: formula, space group, engine, protocol, κ tables per temperature, versions.
 
 Protocols: ``protocols/conductivity.yaml`` holds the ``temperatures``, ``renormalization`` and
@@ -148,6 +149,13 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
             required=False,
             help="Worker code: SCP (+ bubble) as a wigner.renormalize_job CalcJob "
             "(in wigner.renormalize_job_restart).",
+        )
+        spec.input(
+            "codes.fit",
+            valid_type=orm.AbstractCode,
+            required=False,
+            help="Worker code: the hiphive fit of the fitting step as a wigner.fit_job CalcJob "
+            "(in wigner.fit_job_restart; the same output nodes as the calcfunction).",
         )
         spec.input(
             "codes.linewidths",
@@ -306,6 +314,10 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
     def run_fitting(self):
         inputs = self.exposed_inputs(ForceConstantsWorkChain, namespace="fitting")
         inputs["structure"] = self.inputs.structure
+        if "codes" in self.inputs and "fit" in self.inputs.codes:
+            inputs["fit"] = {**inputs.get("fit", {}), "code": self.inputs.codes.fit}
+            if "job_options" in self.inputs:
+                inputs["fit"]["job_options"] = self.inputs.job_options
         running = self.submit(ForceConstantsWorkChain, **inputs)
         self.report(f"step force constants: {running.process_label} <{running.pk}>")
         return ToContext(fitting=running)

@@ -106,3 +106,16 @@ def test_fit_job_refusal_is_the_calcfunction_code(training, worker_code):
     assert job.exit_status == status("ERROR_FIT_SETUP"), job.exit_message
     _, node = _fit(training, too_long, code=worker_code)
     assert node.exit_status == status("ERROR_FIT_SETUP")
+
+
+def test_run_worker_options_send_the_fit_to_the_worker(training, worker_code):
+    """``run --daemon`` / ``--worker-code``: the protocol builder gets codes.fit too (with the
+    linewidths and the renormalization), so no heavy step runs inside a daemon worker."""
+    from aiida_wigner.cli.run import _heavy_steps_to_worker
+    from aiida_wigner.workflows.conductivity import WignerConductivityWorkChain
+
+    builder = WignerConductivityWorkChain.get_builder_from_protocol(
+        training["structure"], engine="emt", protocol="fast"
+    )
+    _heavy_steps_to_worker(builder, None, 2, None)
+    assert builder.codes.fit.pk == builder.codes.linewidths.pk == worker_code.pk
