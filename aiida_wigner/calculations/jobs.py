@@ -457,6 +457,45 @@ def kappa_from_linewidths_calcfunction(
     return result_to_nodes(result)
 
 
+#: Cost model of the linewidths of one irreducible q-point (s, every temperature; isotope
+#: neglected), from docs/performance.md §1 (CsCu4Se3, B = 24 branches, 16x16x12 mesh, 2
+#: threads at load 15): 3ph 105 s for B^3 x n_q mode triples, sampled 4ph 91 s for 64 pairs of
+#: B^4 mode quadruples.  On a quiet node divide by about load / threads (give the measured
+#: ``seconds_per_point`` of a finished chunk instead: its walltime / its points).
+SECONDS_PER_3PH_TERM = 105.0 / (24**3 * 16 * 16 * 12)
+SECONDS_PER_4PH_TERM = 91.0 / (64 * 24**4)
+
+
+def linewidth_seconds_per_point(settings: dict, n_branches: int, four_phonon: bool = True) -> float:
+    """Estimated seconds of one irreducible point's linewidths (the cost model above).
+
+    ``settings``: KappaSettings fields (``mesh``, ``three_phonon``, ``four_phonon``,
+    ``four_phonon_samples``); ``four_phonon``: count the 4ph term (False when γ_4ph runs in a
+    job of its own).  Exhaustive 4ph counts n_q^2 pairs per point.
+    """
+    n_q = int(np.prod(settings["mesh"]))
+    seconds = 0.0
+    if settings.get("three_phonon", True):
+        seconds += SECONDS_PER_3PH_TERM * n_branches**3 * n_q
+    mode = settings.get("four_phonon") if four_phonon else None
+    if mode == "sampled":
+        seconds += (
+            SECONDS_PER_4PH_TERM * n_branches**4 * int(settings.get("four_phonon_samples", 256))
+        )
+    elif mode == "exhaustive":
+        seconds += SECONDS_PER_4PH_TERM * n_branches**4 * n_q**2
+    return seconds
+
+
+def chunks_for_walltime(n_points: int, seconds_per_point: float, target_seconds: float) -> int:
+    """The fewest chunks (1..n_points) whose even split keeps each job's estimated time,
+    ceil(n_points / chunks) x ``seconds_per_point``, within ``target_seconds``."""
+    per_job = (
+        max(1, int(target_seconds // seconds_per_point)) if seconds_per_point > 0 else n_points
+    )
+    return max(1, min(n_points, -(-n_points // per_job)))
+
+
 def worker_executable() -> str:
     """Absolute path of ``aiida-wigner-worker`` (next to this Python, or on PATH)."""
     here = os.path.join(os.path.dirname(sys.executable), "aiida-wigner-worker")

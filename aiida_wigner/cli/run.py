@@ -84,6 +84,21 @@ from .utils import (
     "q-points split evenly), run concurrently.",
 )
 @click.option(
+    "--target-chunk-walltime",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="With --worker-code or --daemon: choose the number of linewidth jobs so that each "
+    "takes about SECONDS (cost model, or --seconds-per-point); replaces --chunks.",
+)
+@click.option(
+    "--seconds-per-point",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="With --target-chunk-walltime: measured seconds per irreducible q-point (a finished "
+    "chunk's walltime / its points) instead of the cost model.",
+)
+@click.option(
     "--job-options",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
@@ -115,6 +130,8 @@ def cmd_run(
     daemon,
     worker_code,
     chunks,
+    target_chunk_walltime,
+    seconds_per_point,
     job_options,
     output,
 ):
@@ -142,6 +159,12 @@ def cmd_run(
         raise click.UsageError(
             "--job-options are for the worker jobs: give --worker-code or --daemon too"
         )
+    if target_chunk_walltime and not (daemon or worker_code):
+        raise click.UsageError(
+            "--target-chunk-walltime sizes the worker jobs: give --worker-code or --daemon too"
+        )
+    if seconds_per_point and not target_chunk_walltime:
+        raise click.UsageError("--seconds-per-point sizes --target-chunk-walltime: give both")
     from ..workflows.conductivity import WignerConductivityWorkChain
 
     over = read_overrides(overrides, WignerConductivityWorkChain, protocol) if overrides else {}
@@ -171,6 +194,10 @@ def cmd_run(
         )
     if daemon or worker_code:
         _heavy_steps_to_worker(builder, worker_code, chunks, job_options)
+        if target_chunk_walltime:
+            builder.target_chunk_walltime = orm.Float(target_chunk_walltime)
+            if seconds_per_point:
+                builder.seconds_per_point = orm.Float(seconds_per_point)
     if daemon:
         from aiida.engine import submit
 

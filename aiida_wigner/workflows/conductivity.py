@@ -50,6 +50,12 @@ def renormalization_kind(settings: dict | None) -> str:
     return "loop" if settings.get("bubble", "none") == "none" else "loop+bubble"
 
 
+def _positive(value, _ctx):
+    if value is not None and not value.value > 0:
+        return f"must be a positive number of seconds, got {value.value}"
+    return None
+
+
 def validate_inputs(inputs, _ctx):
     """Exactly one force-constant source; settings that the steps accept (before anything runs)."""
     given = [name for name in SOURCES if name in inputs and inputs[name]]
@@ -171,6 +177,24 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
             default=lambda: orm.Int(1),
             help="With codes.linewidths: number of linewidth jobs (irreducible q-points "
             "split evenly), run concurrently.",
+        )
+        spec.input(
+            "target_chunk_walltime",
+            valid_type=orm.Float,
+            required=False,
+            validator=_positive,
+            help="With codes.linewidths: seconds each linewidth job should take; replaces "
+            "chunks by the fewest chunks whose estimated time fits (seconds_per_point x "
+            "points per job; docs/cluster.md §5).",
+        )
+        spec.input(
+            "seconds_per_point",
+            valid_type=orm.Float,
+            required=False,
+            validator=_positive,
+            help="With target_chunk_walltime: measured seconds per irreducible q-point (a "
+            "finished chunk's walltime / its points); default: the cost model of "
+            "aiida_wigner.calculations.jobs.linewidth_seconds_per_point.",
         )
         spec.input(
             "job_options",
@@ -451,18 +475,35 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
         ir = irreducible_grid_points(
             self.ctx.force_constants.get_force_constants(), kappa_settings_from_dict(settings)
         )
-        n_chunks = max(1, min(int(self.inputs.chunks.value), len(ir)))
         parts = ["3ph", "isotope"] + ([] if self.needs_coupled_four_phonon() else ["4ph"])
+        n_chunks, sizing = self._n_chunks(len(ir), settings, "4ph" in parts)
         self.report(
             f"step kappa: mesh {settings['mesh']}, {self._scattering_text(settings)}; "
             f"{len(ir)} irreducible q-points in {n_chunks} linewidth job(s) "
-            f"({'+'.join(parts)})"
+            f"({'+'.join(parts)}){sizing}"
         )
         for points in np.array_split(ir, n_chunks):
             node = self._linewidth_job(
                 grid_points=orm.List([int(g) for g in points]), parts=orm.List(parts)
             )
             self.to_context(linewidth_chunks=append_(node))
+
+    def _n_chunks(self, n_points: int, settings: dict, four_phonon: bool) -> tuple[int, str]:
+        """The number of linewidth jobs (``chunks``, or from ``target_chunk_walltime``) and
+        the report's note on how it was chosen."""
+        from ..calculations.jobs import chunks_for_walltime, linewidth_seconds_per_point
+
+        if "target_chunk_walltime" not in self.inputs:
+            return max(1, min(int(self.inputs.chunks.value), n_points)), ""
+        target = self.inputs.target_chunk_walltime.value
+        if "seconds_per_point" in self.inputs:
+            per_point, origin = self.inputs.seconds_per_point.value, "given"
+        else:
+            n_branches = 3 * self.ctx.force_constants.base.attributes.get("n_atoms_primitive")
+            per_point = linewidth_seconds_per_point(settings, n_branches, four_phonon)
+            origin = "cost model"
+        n_chunks = chunks_for_walltime(n_points, per_point, target)
+        return n_chunks, (f"; {per_point:.3g} s per point ({origin}), target {target:g} s per job")
 
     def gather_linewidth_chunks(self):
         from ..calculations.jobs import gather_linewidths

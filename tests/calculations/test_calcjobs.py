@@ -124,6 +124,44 @@ def test_chunked_equals_in_process(fc_node, worker_code, allocation, chunks):
     assert sorted(gathered.creator.inputs) == [f"chunk_{i:04d}" for i in range(chunks)]
 
 
+def test_chunks_for_walltime_and_cost_model():
+    """The fewest chunks whose even split fits the target; the cost model gives back the
+    measurements it was calibrated on (docs/performance.md §1: 105 s 3ph, 4 x 91 s for 256
+    sampled 4ph pairs, B = 24, 16x16x12)."""
+    from aiida_wigner.calculations.jobs import chunks_for_walltime, linewidth_seconds_per_point
+
+    assert chunks_for_walltime(10, 30.0, 100.0) == 4  # 3 points (90 s) per job
+    assert chunks_for_walltime(10, 30.0, 10.0) == 10  # one point per job even if it is over
+    assert chunks_for_walltime(10, 30.0, 1e6) == 1
+    settings = {"mesh": [16, 16, 12], "four_phonon": "sampled", "four_phonon_samples": 256}
+    assert linewidth_seconds_per_point(settings, 24, four_phonon=False) == pytest.approx(105.0)
+    assert linewidth_seconds_per_point(settings, 24) == pytest.approx(105.0 + 4 * 91.0)
+
+
+def test_target_chunk_walltime_picks_the_chunks(fc_node, worker_code):
+    """target_chunk_walltime with a measured seconds_per_point: 4 irreducible points at 10 s
+    and a 20 s target give 2 jobs; the invalid target is refused by the input validator."""
+    kappa = {**KAPPA, "mesh": [3, 3, 3], "four_phonon_allocation": "uniform"}
+    _, node = _conductivity(
+        fc_node,
+        kappa,
+        codes={"linewidths": worker_code},
+        target_chunk_walltime=orm.Float(20.0),
+        seconds_per_point=orm.Float(10.0),
+    )
+    jobs = [n for n in node.called_descendants if isinstance(n, orm.CalcJobNode)]
+    assert len(jobs) == 2
+    assert any("10 s per point (given), target 20 s" in r for r in _reports(node))
+    with pytest.raises(ValueError, match="positive number of seconds"):
+        _conductivity(fc_node, kappa, target_chunk_walltime=orm.Float(0.0))
+
+
+def _reports(node):
+    from aiida.cmdline.utils.common import get_workchain_report
+
+    return get_workchain_report(node, "REPORT").splitlines()
+
+
 def test_worker_refusal_is_the_named_exit_code(fc_node, worker_code):
     """Settings the worker refuses (a grid point that is not irreducible) end the job with 300
     and the physics message, read from the worker's status file."""
