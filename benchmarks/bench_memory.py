@@ -128,7 +128,7 @@ def _cached_model(supercell):
     path = Path(tempfile.gettempdir()) / f"bench_memory_model_{'x'.join(map(str, supercell))}.npz"
     if not path.exists():
         fc = spring_model(supercell)
-        np.savez(path, fc2=fc.fc2, fc3=fc.fc3, atoms4=fc.fc4.atoms, values4=fc.fc4.values)
+        np.savez(path, fc2=fc.fc2, fc3=fc.dense_fc3(), atoms4=fc.fc4.atoms, values4=fc.fc4.values)
     data = np.load(path)
     setup = SupercellSetup.build(Cell.from_ase(read(CIF)), supercell)
     return ForceConstants(

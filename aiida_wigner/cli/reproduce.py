@@ -302,7 +302,7 @@ def node_values(node) -> dict:
         unit = fc.setup.unitcell
         arrays = {
             "fc2": fc.fc2,
-            "fc3": fc.fc3,
+            "fc3": fc.dense_fc3(),
             "lattice": unit.lattice,
             "positions": unit.positions,
             "numbers": unit.numbers,

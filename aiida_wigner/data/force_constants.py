@@ -92,7 +92,7 @@ def _canonical_arrays(force_constants) -> list[tuple[str, np.ndarray]]:
         ("fc2", fc.fc2, "<f8"),
     ]
     if fc.fc3 is not None:
-        arrays.append(("fc3", fc.fc3, "<f8"))
+        arrays.append(("fc3", fc.dense_fc3(), "<f8"))
     if fc.fc4 is not None:
         arrays += [("fc4/atoms", fc.fc4.atoms, "<i8"), ("fc4/values", fc.fc4.values, "<f8")]
     return [(name, np.ascontiguousarray(np.asarray(a, dtype=dtype))) for name, a, dtype in arrays]
@@ -212,9 +212,7 @@ class ForceConstantsData(orm.Data):
                 _write_compressed(h5, "fc2", np.asarray(fc.fc2, dtype=float), by_first_index=True)
                 h5["fc2"].attrs["units"] = "eV/Angstrom^2"
                 if fc.fc3 is not None:
-                    _write_compressed(
-                        h5, "fc3", np.asarray(fc.fc3, dtype=float), by_first_index=True
-                    )
+                    _write_compressed(h5, "fc3", fc.dense_fc3(), by_first_index=True)
                     h5["fc3"].attrs["units"] = "eV/Angstrom^3"
                 if fc.fc4 is not None:
                     _write_compressed(h5, "fc4/atoms", np.asarray(fc.fc4.atoms, dtype=np.int64))

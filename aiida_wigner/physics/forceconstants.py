@@ -4,11 +4,16 @@ Storage (docs/conventions.md): arrays are indexed by supercell atoms in phonopy'
 the first index restricted to the atoms of the primitive cell ("compact" form):
 
 * ``fc2``: (n_prim, N, 3, 3), eV/Å²
-* ``fc3``: (n_prim, N, N, 3, 3, 3), eV/Å³
+* ``fc3``: :class:`SparseForceConstants` of order 3, eV/Å³: the non-zero (a, j, k) atom
+  triplets of the compact (n_prim, N, N, 3, 3, 3) array, in its row-major order (the cubic
+  kernel reads only these; the dense array of a 4×4×2 supercell of 8 atoms is 113 MB, its
+  clusters within the cut-off ~10 MB); :meth:`ForceConstants.dense_fc3` rebuilds the dense
+  array for the few consumers that need it
 * ``fc4``: :class:`SparseForceConstants` of order 4, eV/Å⁴ (dense compact FC4 would
   need n_prim·N³·81 numbers, which is out of reach for the supercells of interest)
 
-Full arrays (N, N, ...) given to the constructor are reduced to compact form.
+Full arrays (N, N, ...) given to the constructor are reduced to compact form, dense FC3
+and FC4 to their clusters.
 """
 
 from __future__ import annotations
@@ -73,34 +78,45 @@ class SparseForceConstants:
         out = np.zeros(shape)
         first = np.searchsorted(n_prim_index, self.atoms[:, 0])
         idx = (first,) + tuple(self.atoms[:, k] for k in range(1, self.order))
-        np.add.at(out, idx, self.values)
+        flat = np.ravel_multi_index(idx, shape[: self.order])
+        if len(np.unique(flat)) == len(flat):
+            out[idx] = self.values  # bit for bit, -0.0 included
+        else:
+            np.add.at(out, idx, self.values)
         return out
 
     @classmethod
     def from_dense_compact(
-        cls, dense: NDArray, p2s: NDArray[np.int64], tol: float = 0.0
+        cls, dense, p2s: NDArray[np.int64], tol: float = 0.0
     ) -> SparseForceConstants:
         """Keep the clusters of a dense compact array whose tensor exceeds ``tol``.
 
         Parameters
         ----------
-        dense : ndarray of float, shape (n_prim, N, ..., N, 3, ..., 3)
+        dense : ndarray of float, shape (n_prim, N, ..., N, 3, ..., 3), or any sequence of
+            its rows (an h5py dataset: read one row at a time)
             Compact force constants of order n (n atom axes, n Cartesian axes), eV/Å^n.
         p2s : ndarray of int, shape (n_prim,)
             Supercell index of each primitive atom.
         tol : float
-            Clusters whose largest absolute component is ``<= tol`` (eV/Å^n) are dropped.
+            Clusters whose largest absolute component is ``<= tol`` (eV/Å^n) are dropped;
+            clusters holding NaN or inf are kept (for the caller's finiteness check).
 
         Returns
         -------
         SparseForceConstants
-            The kept clusters, first atom as a supercell index.
+            The kept clusters in row-major (a, j, k, ...) order, first atom as a supercell
+            index.
         """
-        order = (dense.ndim) // 2
-        flat = dense.reshape(dense.shape[:order] + (-1,))
-        keep = np.nonzero(np.abs(flat).max(axis=-1) > tol)
-        atoms = np.stack((p2s[keep[0]],) + keep[1:], axis=1)
-        return cls(order, atoms, dense[keep])
+        atoms, values = [], []
+        for a, row in enumerate(dense):  # one primitive row at a time: no temporary of FC size
+            row = np.asarray(row, dtype=float)
+            order = row.ndim // 2 + 1
+            flat = row.reshape(row.shape[: order - 1] + (-1,))
+            keep = np.nonzero(~(np.abs(flat).max(axis=-1) <= tol))
+            atoms.append(np.stack((np.full(len(keep[0]), p2s[a]),) + keep, axis=1))
+            values.append(row[keep])
+        return cls(order, np.concatenate(atoms), np.concatenate(values))
 
 
 @dataclass(frozen=True)
@@ -112,7 +128,8 @@ class ForceConstants:
     setup : SupercellSetup
         Unit cell, supercell (phonopy atom order) and primitive cell.
     fc2 : (n_prim, N, 3, 3) float, eV/Å²
-    fc3 : (n_prim, N, N, 3, 3, 3) float or None, eV/Å³
+    fc3 : SparseForceConstants or None, eV/Å³ (a dense compact or full array given to
+        the constructor is stored as its clusters; :meth:`dense_fc3` gives it back)
     fc4 : SparseForceConstants or None, eV/Å⁴
     source : dict
         Provenance of the numbers (formats and file names), for the record.
@@ -126,7 +143,7 @@ class ForceConstants:
 
     setup: SupercellSetup
     fc2: NDArray[np.float64]
-    fc3: NDArray[np.float64] | None = None
+    fc3: SparseForceConstants | None = None
     fc4: SparseForceConstants | None = None
     source: dict = field(default_factory=dict)
 
@@ -134,41 +151,33 @@ class ForceConstants:
         """Bring the arrays to compact shape and check them (see the class docstring)."""
         s = self.setup
         object.__setattr__(self, "fc2", _as_compact(self.fc2, 2, s, "fc2"))
-        if self.fc3 is not None:
-            object.__setattr__(self, "fc3", _as_compact(self.fc3, 3, s, "fc3"))
-            if not np.any(self.fc3):
+        _check_finite("fc2", self.fc2)
+        for order in (3, 4):
+            name = f"fc{order}"
+            fc = getattr(self, name)
+            if fc is None:
+                continue
+            if not isinstance(fc, SparseForceConstants):
+                fc = SparseForceConstants.from_dense_compact(_as_compact(fc, order, s, name), s.p2s)
+            if fc.order != order:
+                raise ForceConstantsError(f"{name} must be of order {order}, got order {fc.order}")
+            if len(fc) and (fc.atoms.max() >= s.n_super or fc.atoms.min() < 0):
                 raise ForceConstantsError(
-                    "fc3 is zero everywhere: that is no three-phonon scattering at all (κ would "
-                    "come out as 0, not infinite); give the real third-order force constants, "
-                    "or none for harmonic-only quantities"
+                    f"{name} atom indices out of range for a supercell of {s.n_super} atoms"
                 )
-        if self.fc4 is not None:
-            fc4 = self.fc4
-            if not isinstance(fc4, SparseForceConstants):
-                fc4 = SparseForceConstants.from_dense_compact(_as_compact(fc4, 4, s, "fc4"), s.p2s)
-            if fc4.order != 4:
-                raise ForceConstantsError(f"fc4 must be of order 4, got order {fc4.order}")
-            if len(fc4) and (fc4.atoms.max() >= s.n_super or fc4.atoms.min() < 0):
+            if len(fc) and not np.all(np.isin(fc.atoms[:, 0], s.p2s)):
                 raise ForceConstantsError(
-                    f"fc4 atom indices out of range for a supercell of {s.n_super} atoms"
+                    f"{name} clusters must start with an atom of the primitive cell "
+                    f"(phonopy p2s map)"
                 )
-            if len(fc4) and not np.all(np.isin(fc4.atoms[:, 0], s.p2s)):
-                raise ForceConstantsError(
-                    "fc4 clusters must start with an atom of the primitive cell (phonopy p2s map)"
-                )
-            object.__setattr__(self, "fc4", fc4)
-        for name, values in (
-            ("fc2", self.fc2),
-            ("fc3", self.fc3),
-            ("fc4", None if self.fc4 is None else self.fc4.values),
-        ):
-            bad = 0 if values is None else np.size(values) - np.count_nonzero(np.isfinite(values))
-            if bad:
-                raise ForceConstantsError(
-                    f"{name} holds {bad} non-finite values (NaN or inf): "
-                    f"the force constants are broken; recompute or "
-                    f"re-export them"
-                )
+            _check_finite(name, fc.values)
+            object.__setattr__(self, name, fc)
+        if self.fc3 is not None and not np.any(self.fc3.values):
+            raise ForceConstantsError(
+                "fc3 is zero everywhere: that is no three-phonon scattering at all (κ would "
+                "come out as 0, not infinite); give the real third-order force constants, "
+                "or none for harmonic-only quantities"
+            )
 
     @property
     def primitive(self) -> Cell:
@@ -214,6 +223,16 @@ class ForceConstants:
         )
         return ForceConstants(setup, self.fc2, self.fc3, self.fc4, dict(self.source))
 
+    def dense_fc3(self) -> NDArray[np.float64] | None:
+        """Return FC3 as the dense compact (n_prim, N, N, 3, 3, 3) array in eV/Å³.
+
+        Built on each call (113 MB for 8 atoms in a 256-atom supercell): for storage and
+        small cells; the kernels read the clusters ``fc3``.
+        """
+        if self.fc3 is None:
+            return None
+        return self.fc3.to_dense_compact(self.setup.p2s, self.setup.n_super)
+
     def full_fc2(self) -> NDArray[np.float64]:
         """FC2 as a full (N, N, 3, 3) array, expanded by the supercell's lattice translations."""
         return compact_to_full_fc2(self.fc2, self.setup)
@@ -227,6 +246,15 @@ def _unit_to_prim(setup: SupercellSetup) -> NDArray[np.int64]:
     d -= np.rint(d)
     match = np.argmin(np.linalg.norm(d @ sc.lattice, axis=-1), axis=1)
     return setup.s2pp[match]
+
+
+def _check_finite(name: str, values: NDArray) -> None:
+    bad = np.size(values) - np.count_nonzero(np.isfinite(values))
+    if bad:
+        raise ForceConstantsError(
+            f"{name} holds {bad} non-finite values (NaN or inf): "
+            f"the force constants are broken; recompute or re-export them"
+        )
 
 
 def _as_compact(fc, order: int, setup: SupercellSetup, name: str) -> NDArray[np.float64]:

@@ -112,12 +112,10 @@ class CubicInteraction:
         self.n_prim, self.n_super = n, N = setup.n_prim, setup.n_super
         self.n_bands = 3 * n
         self.phases = PairPhases(setup)
-        fc3 = fc.fc3.reshape(n, N, N, 27)
-        # one atom row at a time: no temporary of the size of FC3
-        atoms = [np.argwhere(np.any(fc3[a] != 0.0, axis=-1)) for a in range(n)]
-        a_idx = np.concatenate([np.full(len(x), a) for a, x in enumerate(atoms)]).astype(np.int64)
-        jk = np.concatenate(atoms).astype(np.int64).reshape(-1, 2)
+        clusters = fc.fc3  # SparseForceConstants: the non-zero (a, j, k) in row-major order
         s2p = setup.s2pp
+        a_idx = s2p[clusters.atoms[:, 0]]
+        jk = clusters.atoms[:, 1:]
         kap = np.stack([a_idx, s2p[jk[:, 0]], s2p[jk[:, 1]]], axis=1)
         block = (kap[:, 0] * n + kap[:, 1]) * n + kap[:, 2]
         order = np.argsort(block, kind="stable")
@@ -126,7 +124,7 @@ class CubicInteraction:
         masses = setup.primitive.masses
         scale = 1.0 / np.sqrt(np.prod(masses[kap], axis=1))
         self.values = np.zeros((len(kap), PAD))
-        self.values[:, :27] = fc3[a_idx, jk[:, 0], jk[:, 1]] * scale[:, None]
+        self.values[:, :27] = clusters.values.reshape(-1, 27)[order] * scale[:, None]
         keys = a_idx[:, None] * N + jk  # (M, 2) pair keys (a, j), (a, k)
         pair_keys, inverse = np.unique(keys, return_inverse=True)
         self.pair_a, self.pair_j = pair_keys // N, pair_keys % N

@@ -215,7 +215,7 @@ def taylor_coefficients(fc: ForceConstants, u_per_q) -> dict[int, float]:
             if order == 2:
                 c += 0.5 * np.einsum("aibc,ab,ic->", fc.fc2, v[p2s], v)
             elif order == 3:
-                c += np.einsum("aijbcd,ab,ic,jd->", fc.fc3, v[p2s], v, v) / 6.0
+                c += cluster_energy(fc.fc3.atoms, fc.fc3.values, v, all_orderings=True)
             elif order == 4:
                 c += cluster_energy(fc.fc4.atoms, fc.fc4.values, v, all_orderings=True)
         out[order] = float(c)

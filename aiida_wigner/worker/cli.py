@@ -151,7 +151,7 @@ def run_fit(args) -> None:
     result.fcp.write(os.path.join(os.path.dirname(os.path.abspath(args.output)), FCP_FILE))
     arrays = {"fc2": fc.fc2}
     if fc.fc3 is not None:
-        arrays["fc3"] = fc.fc3
+        arrays["fc3"] = fc.dense_fc3()
     if fc.fc4 is not None:
         arrays.update(fc4_atoms=fc.fc4.atoms, fc4_values=fc.fc4.values)
     meta = json.loads(

@@ -334,7 +334,7 @@ def test_nonfinite_force_constants_are_refused(cu3au_fc):
     fc2[0, 1, 0, 0] = np.nan
     with pytest.raises(ForceConstantsError, match="fc2 holds 1 non-finite values"):
         ForceConstants(cu3au_fc.setup, fc2, cu3au_fc.fc3)
-    fc3 = cu3au_fc.fc3.copy()
+    fc3 = cu3au_fc.dense_fc3().copy()
     fc3[0, 1, 2] = np.inf
     with pytest.raises(ForceConstantsError, match="fc3 holds 27 non-finite values"):
         ForceConstants(cu3au_fc.setup, cu3au_fc.fc2, fc3)
@@ -345,14 +345,14 @@ def test_nonfinite_force_constants_are_refused(cu3au_fc):
 
 def test_zero_fc3_is_refused(cu3au_fc):
     with pytest.raises(ForceConstantsError, match="fc3 is zero everywhere"):
-        ForceConstants(cu3au_fc.setup, cu3au_fc.fc2, np.zeros_like(cu3au_fc.fc3))
+        ForceConstants(cu3au_fc.setup, cu3au_fc.fc2, np.zeros_like(cu3au_fc.dense_fc3()))
 
 
 def test_zero_force_constant_files_are_refused(cu3au_files, cu3au_fc, tmp_path):
     from aiida_wigner.physics.io import write_fc3_hdf5, write_fourphonon_fc4
 
     zero3 = tmp_path / "fc3.hdf5"
-    write_fc3_hdf5(zero3, np.zeros_like(cu3au_fc.fc3), p2s=cu3au_fc.setup.p2s)
+    write_fc3_hdf5(zero3, np.zeros_like(cu3au_fc.dense_fc3()), p2s=cu3au_fc.setup.p2s)
     with pytest.raises(ForceConstantsFileError, match="zero everywhere"):
         load_force_constants(cell=cu3au_files["cell"], fc2=cu3au_files["fc2"], fc3=zero3)
     zero4 = tmp_path / "FORCE_CONSTANTS_4TH"
@@ -370,7 +370,7 @@ def test_zero_fc3_file_is_a_cli_error(aiida_profile_clean, files, cu3au_fc, tmp_
     from aiida_wigner.physics.io import write_fc3_hdf5
 
     zero3 = tmp_path / "fc3.hdf5"
-    write_fc3_hdf5(zero3, np.zeros_like(cu3au_fc.fc3), p2s=cu3au_fc.setup.p2s)
+    write_fc3_hdf5(zero3, np.zeros_like(cu3au_fc.dense_fc3()), p2s=cu3au_fc.setup.p2s)
     result = invoke(*kappa_args({**files, "fc3": zero3}))
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "zero everywhere" in result.output

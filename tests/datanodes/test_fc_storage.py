@@ -46,14 +46,16 @@ def _bits(a):
 def test_fc3_round_trip_bit_for_bit_and_compressed(aiida_profile, fc_442):
     node = ForceConstantsData.from_force_constants(fc_442).store()
     back = orm.load_node(node.pk).get_force_constants()
-    np.testing.assert_array_equal(_bits(back.fc3), _bits(fc_442.fc3))  # −0.0, subnormal kept
+    np.testing.assert_array_equal(
+        _bits(back.dense_fc3()), _bits(fc_442.dense_fc3())
+    )  # −0.0, subnormal kept
     np.testing.assert_array_equal(_bits(back.fc2), _bits(fc_442.fc2))
     with node.base.repository.open(FILENAME, mode="rb") as handle:
         data = handle.read()
     with node.base.repository.open(FILENAME, mode="rb") as handle, h5py.File(handle) as h5:
         assert h5["fc3"].compression == "gzip" and h5["fc3"].shuffle
-    dense = fc_442.fc3.nbytes
-    nonzero = 8 * np.count_nonzero(fc_442.fc3)
+    dense = fc_442.dense_fc3().nbytes
+    nonzero = 8 * np.count_nonzero(fc_442.dense_fc3())
     # measured: 14.16 MB dense, 0.698 MB of non-zero values (4.9 %), file 0.755 MB (18.7x
     # smaller; random normals keep most of their 8 bytes under shuffle+gzip, the zeros cost
     # almost nothing).  h5py's automatic chunks gave 1.45 MB, no compression 14.16 MB.
@@ -64,9 +66,11 @@ def test_fc3_round_trip_bit_for_bit_and_compressed(aiida_profile, fc_442):
 def test_content_hash_ignores_source_and_sees_one_bit(fc_442):
     from aiida_wigner.physics.forceconstants import ForceConstants
 
-    same = ForceConstants(fc_442.setup, fc_442.fc2, fc_442.fc3.copy(), None, {"fc3": "other.hdf5"})
+    same = ForceConstants(
+        fc_442.setup, fc_442.fc2, fc_442.dense_fc3().copy(), None, {"fc3": "other.hdf5"}
+    )
     assert content_hash(same) == content_hash(fc_442)
-    flipped = fc_442.fc3.copy()
+    flipped = fc_442.dense_fc3().copy()
     flipped[0, 1, 2, 0, 0, 0] = 0.0  # −0.0 → +0.0: one bit
     other = ForceConstants(fc_442.setup, fc_442.fc2, flipped, None, {})
     assert content_hash(other) != content_hash(fc_442)

@@ -63,7 +63,7 @@ def assert_same_force_constants(a, b):
     np.testing.assert_allclose(a.setup.primitive.masses, b.setup.primitive.masses, rtol=1e-12)
     (atoms_a, fc4_a), (atoms_b, fc4_b) = _clusters4(a), _clusters4(b)
     assert np.array_equal(atoms_a, atoms_b)
-    for x, y in ((a.fc2, b.fc2), (a.fc3, b.fc3), (fc4_a, fc4_b)):
+    for x, y in ((a.fc2, b.fc2), (a.dense_fc3(), b.dense_fc3()), (fc4_a, fc4_b)):
         assert np.abs(x).max() > 0
         np.testing.assert_allclose(y, x, rtol=0, atol=1e-12 * np.abs(x).max())
     np.testing.assert_allclose(
@@ -105,7 +105,7 @@ def _write_fcs(fc, supercell_order, path):
         lines += ["", f"**FC{order}"]
         conv = BOHR_IN_ANGSTROM**order / RYDBERG_IN_EV
         if order < 4:
-            arr = fc.fc2 if order == 2 else fc.fc3
+            arr = fc.fc2 if order == 2 else fc.dense_fc3()
             nz = np.nonzero(np.abs(arr) > 1e-12)
             nonzero = [(idx, arr[idx]) for idx in zip(*nz, strict=True)]
         else:
@@ -140,7 +140,7 @@ def test_fcs_text_with_its_fcsxml(model, fcsxml, tmp_path):
     assert np.array_equal(_clusters4(back)[0], _clusters4(model)[0])
     for x, y in (
         (model.fc2, back.fc2),
-        (model.fc3, back.fc3),
+        (model.dense_fc3(), back.dense_fc3()),
         (_clusters4(model)[1], _clusters4(back)[1]),
     ):
         np.testing.assert_allclose(y, x, rtol=0, atol=1e-8 * np.abs(x).max())
@@ -164,7 +164,10 @@ def test_fcs_text_in_another_atom_order(model, tmp_path):
         solve(back, Q_GENERAL).frequencies, solve(model, Q_GENERAL).frequencies, atol=1e-7
     )
     # the primitive atoms come in the file's order: compare FC3/FC4 as multisets of values
-    for x, y in ((model.fc3, back.fc3), (_clusters4(model)[1], _clusters4(back)[1])):
+    for x, y in (
+        (model.dense_fc3(), back.dense_fc3()),
+        (_clusters4(model)[1], _clusters4(back)[1]),
+    ):
         np.testing.assert_allclose(
             np.sort(y.ravel()), np.sort(x.ravel()), atol=1e-8 * np.abs(x).max()
         )

@@ -325,4 +325,4 @@ def test_lj_model_fc3_matches_finite_differences():
             atoms.positions = pos
             acc = acc + sa * sb * atoms.get_forces()
         num = -acc / (4 * h * h)
-        assert np.allclose(num, fc.fc3[0, j, :, al, be, :], rtol=0, atol=1e-5)
+        assert np.allclose(num, fc.dense_fc3()[0, j, :, al, be, :], rtol=0, atol=1e-5)

@@ -619,7 +619,7 @@ def test_load_from_phono3py_yaml(files, setup, fc2_full, fc3_full):
     )
     assert isinstance(fc, ForceConstants) and fc.orders == [2, 3, 4]
     np.testing.assert_array_equal(fc.fc2, fc2_full[setup.p2s])
-    np.testing.assert_array_equal(fc.fc3, fc3_full[setup.p2s])
+    np.testing.assert_array_equal(fc.dense_fc3(), fc3_full[setup.p2s])
     ref4 = models.random_sparse_fc4(setup)
     np.testing.assert_allclose(
         fc.fc4.to_dense_compact(setup.p2s, 32), ref4.to_dense_compact(setup.p2s, 32), atol=1e-13
@@ -646,7 +646,7 @@ def test_load_from_poscar_and_text_files(files, setup, fc2_full, fc3_full):
         masses={"Cu": 65.0},
     )
     np.testing.assert_allclose(fc.fc2, fc2_full[setup.p2s], atol=1e-14)
-    np.testing.assert_allclose(fc.fc3, fc3_full[setup.p2s], atol=1e-13)
+    np.testing.assert_allclose(fc.dense_fc3(), fc3_full[setup.p2s], atol=1e-13)
     np.testing.assert_allclose(fc.setup.unitcell.masses[1:], 65.0)
     assert fc.source["fc3"]["format"] == "shengbte"
 
@@ -663,7 +663,7 @@ def test_load_from_fcp(files, setup, fc2_full):
         cell=files / "phono3py_params.yaml", fc2=files / "fc2.hdf5", fcp=files / "model.fcp"
     )
     np.testing.assert_array_equal(fc.fc2, fc2_full[setup.p2s])
-    np.testing.assert_array_equal(fc.fc3, fcs.get_fc_array(3)[setup.p2s])
+    np.testing.assert_array_equal(fc.dense_fc3(), fcs.get_fc_array(3)[setup.p2s])
     assert fc.source["fc2"]["format"] == "phonopy-hdf5"
     assert fc.source["fc3"]["format"] == "hiphive-fcp"
 
@@ -688,7 +688,7 @@ def test_load_shengbte_of_the_primitive_cell(tmp_path, fc3_full):
                 fc3=tmp_path / "FORCE_CONSTANTS_3RD",
             )
             assert fc.setup.n_prim == 1
-            np.testing.assert_allclose(fc.fc3, compact, atol=1e-13, rtol=0)
+            np.testing.assert_allclose(fc.dense_fc3(), compact, atol=1e-13, rtol=0)
             assert fc.source["fc3"]["reference_cell"] == reference
 
 

@@ -198,18 +198,10 @@ def _cluster_entries(clusters, order, setup, images, tol):
     return out
 
 
-def _dense_clusters(fc3, setup):
-    clusters = {}
-    nz = np.nonzero(np.abs(fc3).reshape(fc3.shape[:3] + (-1,)).max(axis=-1) > 0)
-    for i, j, k in zip(*nz, strict=True):
-        clusters[(int(i), int(j), int(k))] = fc3[i, j, k]
-    return clusters
-
-
-def _sparse_clusters(fc4, setup):
+def _sparse_clusters(fcn, setup):
     prim = {int(p): k for k, p in enumerate(setup.p2s)}
     clusters: dict[tuple, np.ndarray] = {}
-    for atoms, values in zip(fc4.atoms, fc4.values, strict=True):
+    for atoms, values in zip(fcn.atoms, fcn.values, strict=True):
         key = (prim[int(atoms[0])],) + tuple(int(a) for a in atoms[1:])
         if key in clusters:
             clusters[key] = clusters[key] + values
@@ -301,7 +293,7 @@ def write_fcsxml(
     info = {}
     blocks = [("HARMONIC", "FC2", _fc2_entries(fc.fc2, setup, images, tol))]
     for order, name, present, getter in (
-        (3, "ANHARM3", fc3 and fc.fc3 is not None, lambda: _dense_clusters(fc.fc3, setup)),
+        (3, "ANHARM3", fc3 and fc.fc3 is not None, lambda: _sparse_clusters(fc.fc3, setup)),
         (4, "ANHARM4", fc4 and fc.fc4 is not None, lambda: _sparse_clusters(fc.fc4, setup)),
     ):
         if not present:

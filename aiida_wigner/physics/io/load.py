@@ -364,7 +364,7 @@ def _read(fmt: str, path, order: int, setup: SupercellSetup, info, origin):
     if fmt == "phonopy-hdf5":
         return read_fc2_hdf5(path, setup, unit_factor=factor, origin=origin), extra
     if fmt == "phono3py-hdf5":
-        return read_fc3_hdf5(path, setup, unit_factor=factor, origin=origin), extra
+        return read_fc3_hdf5(path, setup, unit_factor=factor, origin=origin, clusters=True), extra
     if fmt in ("shengbte", "fourphonon"):
         # numbered in the unit cell (thirdorder's POSCAR) or, failing that, the primitive
         reader = read_shengbte_fc3 if fmt == "shengbte" else read_fourphonon_fc4

@@ -32,10 +32,13 @@ def read_native_force_constants(source, source_record: dict | None = None) -> Fo
                 h5["unitcell/numbers"][()],
                 h5["unitcell/masses"][()],
             )
-            smat = h5["supercell_matrix"][()]
-            pmat = h5["primitive_matrix"][()]
+            setup = SupercellSetup.build(
+                unit, h5["supercell_matrix"][()], h5["primitive_matrix"][()]
+            )
             fc2 = h5["fc2"][()]
-            fc3 = h5["fc3"][()] if "fc3" in h5 else None
+            fc3 = None
+            if "fc3" in h5:  # row by row: the dense FC3 is never in memory at once
+                fc3 = SparseForceConstants.from_dense_compact(h5["fc3"], setup.p2s)
             fc4 = None
             if "fc4" in h5:
                 fc4 = SparseForceConstants(4, h5["fc4/atoms"][()], h5["fc4/values"][()])
@@ -48,5 +51,4 @@ def read_native_force_constants(source, source_record: dict | None = None) -> Fo
         raise ForceConstantsFileError(
             f"{name}: not an aiida-wigner force_constants.h5 file ({exc})"
         ) from exc
-    setup = SupercellSetup.build(unit, smat, pmat)
     return ForceConstants(setup, fc2, fc3, fc4, dict(source_record or {}))

@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..cell import SupercellSetup
+from ..forceconstants import SparseForceConstants
 from .errors import ForceConstantsFileError, describe_setup, file_label
 from .folding import translation_permutation
 from .textparse import parse_numbers
@@ -350,12 +351,14 @@ def write_fc2_hdf5(
 
 
 def read_fc3_hdf5(
-    path, setup: SupercellSetup, *, unit_factor: float = 1.0, origin=None
-) -> NDArray[np.float64]:
+    path, setup: SupercellSetup, *, unit_factor: float = 1.0, origin=None, clusters: bool = False
+):
     """Compact FC3 (n_prim, N, N, 3, 3, 3) in eV/Å³ from phono3py's ``fc3.hdf5``.
 
     Only the rows of the primitive atoms are read from a full file.  Atom triplets
     masked out by ``fc3_nonzero_indices`` are set to zero, as phono3py ignores them.
+    With ``clusters`` the result is its :class:`SparseForceConstants` instead, built one
+    row at a time (the dense array is never in memory at once).
     """
     label = file_label(path)
     with _open_hdf5(path) as f:
@@ -386,15 +389,25 @@ def read_fc3_hdf5(
             plan = [(int(s), None) for s in setup.p2s]
         else:
             plan = row_plan(path, _p2s_in_file(path, f, shape[0], setup), setup, origin)
-        out = np.empty((len(plan),) + tuple(shape[1:]))  # filled row by row: one FC3 in memory
-        for i, (r, perm) in enumerate(plan):
-            row = np.asarray(ds[r], dtype=float)
-            if mask is not None:
-                row = row * (np.asarray(mask[r]) != 0)[:, :, None, None, None]
-            out[i] = _apply_perm(row, perm, 2)
-    _check_finite(path, "fc3", out)
+
+        def rows():
+            for r, perm in plan:
+                row = np.asarray(ds[r], dtype=float)
+                if mask is not None:
+                    row = row * (np.asarray(mask[r]) != 0)[:, :, None, None, None]
+                yield _apply_perm(row, perm, 2)
+
+        if clusters:
+            out = SparseForceConstants.from_dense_compact(rows(), setup.p2s)
+            values = out.values
+        else:
+            out = np.empty((len(plan),) + tuple(shape[1:]))  # filled row by row
+            for i, row in enumerate(rows()):
+                out[i] = row
+            values = out
+    _check_finite(path, "fc3", values)
     if unit_factor != 1.0:
-        out *= unit_factor
+        values *= unit_factor
     return out
 
 
