@@ -73,7 +73,7 @@ def _reference_v3(fc, q0, q1, q2, e0, e1, e2):
     p0 = np.exp(2j * np.pi * s.primitive.positions @ q0)
     phi = np.einsum(
         "ajkxyz,a,aj,ak,jb,kc->axbycz",
-        fc.fc3,
+        fc.dense_fc3(),
         p0,
         _leg_phases(s, q1),
         _leg_phases(s, q2),
