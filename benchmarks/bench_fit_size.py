@@ -21,9 +21,7 @@ Peak RSS (VmHWM) is printed after each stage.  Run with OMP_NUM_THREADS=1 on a l
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -50,57 +48,11 @@ PROTOCOLS = {
 }
 
 
-def _components(parts) -> int:
-    """Independent Cartesian components of a force-constant tensor whose cluster holds each
-    of its distinct atoms ``parts[i]`` times (symmetric within each repeated atom)."""
-    return math.prod(math.comb(m + 2, 2) for m in parts)
-
-
-def _compositions(n: int, k: int):
-    """The ways to give k distinct atoms multiplicities summing to n (each at least 1)."""
-    for cuts in itertools.combinations(range(1, n), k - 1):
-        bounds = (0,) + cuts + (n,)
-        yield [bounds[i + 1] - bounds[i] for i in range(k)]
-
-
-def estimate_parameters(prim, order: int, cutoff: float, n_operations: int) -> float:
-    """Geometric estimate of hiphive's eigentensor count of ``order`` at ``cutoff`` (Å):
-    every cluster (a multiset of atoms whose distances are all within the cut-off) per
-    primitive cell, times its independent tensor components, divided by the point-group
-    order.  No symmetry search, so it costs seconds where hiphive's ClusterSpace takes
-    hours; clusters on symmetry elements make it an underestimate (measured below 20 %).
-    """
-    cell = prim.cell.array
-    heights = prim.cell.volume / np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1)
-    reach = [int(np.ceil(cutoff / h)) + 1 for h in heights]
-    shifts = np.array(list(itertools.product(*[range(-m, m + 1) for m in reach])))
-    pos = (prim.get_scaled_positions()[None] + shifts[:, None]).reshape(-1, 3) @ cell
-    home = len(prim) * (len(shifts) // 2)  # the zero shift (shifts are symmetric about it)
-    weight = {k: sum(_components(c) for c in _compositions(order, k)) for k in range(1, order + 1)}
-    total = 0.0
-    for p in range(len(prim)):
-        d0 = np.linalg.norm(pos - pos[home + p], axis=1)
-        near = pos[(d0 <= cutoff) & (d0 > 1e-8)]
-        close = np.linalg.norm(near[:, None] - near[None], axis=-1) <= cutoff
-
-        def grow(members, candidates, close=close):  # sets {p} ∪ members of mutually close atoms
-            k = len(members) + 1
-            nonlocal total
-            total += weight[k] / k  # a cluster of k distinct atoms is counted from each
-            if k == order:
-                return
-            for c in candidates:
-                grow(members + [c], [x for x in candidates if x > c and close[c, x]])
-
-        grow([], list(range(len(near))))
-    return total / n_operations
-
-
 def main():
-    import spglib
     from ase.io import read
 
     from aiida_wigner.fitting.hiphive_fit import build_cluster_space, supercell_cutoffs
+    from aiida_wigner.fitting.size import estimate_parameters, point_operations
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--protocol", default="paper", choices=sorted(PROTOCOLS))
@@ -139,11 +91,7 @@ def main():
         flush=True,
     )
 
-    n_ops = len(
-        spglib.get_symmetry_dataset(
-            (prim.cell[:], prim.get_scaled_positions(), prim.numbers)
-        ).rotations
-    )
+    n_ops = point_operations(prim)
     estimate = {o: int(estimate_parameters(prim, o, c, n_ops)) for o, c in enumerate(cut, 2)}
     est_gb = 8e-9 * n_snap * 3 * len(ideal) * sum(v for o, v in estimate.items() if o > 2)
     print(

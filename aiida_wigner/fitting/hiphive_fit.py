@@ -157,6 +157,40 @@ def check_parameter_count(
         for o in cs.cutoffs.orders
         if int(o) not in fixed_orders
     }
+    _refuse_above(per_order, n_rows, ratio, n_structures, "free parameters")
+
+
+def check_estimated_parameter_count(
+    prim,
+    cutoffs,
+    n_rows: int,
+    fixed_orders=(),
+    ratio: float = MAX_PARAMETER_RATIO,
+    n_structures: int | None = None,
+) -> None:
+    """:func:`check_parameter_count` before the ClusterSpace exists, in seconds.
+
+    Uses the geometric estimate of :mod:`aiida_wigner.fitting.size` (``cutoffs`` in Å for
+    orders 2, 3, ...) scaled by its lower bound ``FREE_FRACTION``, so it refuses only fits
+    that the exact count would refuse too; the exact check still runs afterwards.
+    """
+    from .size import FREE_FRACTION, estimate_per_order
+
+    estimate = estimate_per_order(prim, cutoffs)
+    per_order = {
+        o: int(FREE_FRACTION * n) for o, n in estimate.items() if o not in set(fixed_orders)
+    }
+    _refuse_above(
+        per_order,
+        n_rows,
+        ratio,
+        n_structures,
+        f"free parameters at least (geometric estimate {sum(estimate.values())} x "
+        f"{FREE_FRACTION}, before the ClusterSpace is built)",
+    )
+
+
+def _refuse_above(per_order: dict, n_rows: int, ratio: float, n_structures, what: str) -> None:
     n_free = sum(per_order.values())
     if n_free <= ratio * n_rows:
         return
@@ -167,7 +201,7 @@ def check_parameter_count(
         per_structure = n_rows / n_structures
         need = f" (at least {int(np.ceil(n_free / ratio / per_structure))} structures)"
     raise TooManyParametersError(
-        f"{n_free} free parameters ({counts}) but only {n_rows} force components to fit them "
+        f"{n_free} {what} ({counts}) but only {n_rows} force components to fit them "
         f"(a {n_rows} x {n_free} fit matrix, {8e-9 * n_rows * n_free:.1f} GB): lower the "
         f"cutoffs (order {largest} has the most), add training structures{need}, or raise "
         f"max_parameter_ratio (now {ratio:g} parameters per force component)"
@@ -288,21 +322,23 @@ def fit_force_constants(
     if len(u) < 2:
         raise FitError("need at least 2 training structures for a validated fit")
     cut, capped = supercell_cutoffs(cutoffs, ideal_supercell.cell, cap=cap_cutoffs)
-    cs = cluster_space if cluster_space is not None else build_cluster_space(prim, cut)
-    orders = list(cs.cutoffs.orders)
     n_rows = 3 * len(ideal_supercell)
     extra_rows = (
         0
         if harmonic == "fixed" or harmonic_displacements is None
         else np.size(harmonic_displacements)
     )
-    check_parameter_count(
-        cs,
-        n_rows * len(u) + extra_rows,
-        fixed_orders=(2,) if harmonic == "fixed" else (),
-        ratio=max_parameter_ratio,
-        n_structures=len(u),
-    )
+    count = {
+        "n_rows": n_rows * len(u) + extra_rows,
+        "fixed_orders": (2,) if harmonic == "fixed" else (),
+        "ratio": max_parameter_ratio,
+        "n_structures": len(u),
+    }
+    if cluster_space is None:  # refuse in seconds what the ClusterSpace (hours) would refuse
+        check_estimated_parameter_count(prim, cut, **count)
+    cs = cluster_space if cluster_space is not None else build_cluster_space(prim, cut)
+    orders = list(cs.cutoffs.orders)
+    check_parameter_count(cs, **count)
     idx2 = np.array(cs.get_parameter_indices(2), dtype=int)
     mask_anh = np.ones(cs.n_dofs, dtype=bool)
     mask_anh[idx2] = False
