@@ -1,11 +1,12 @@
 """Peak memory (and wall time) of each κ step at the seed's size: 8 atoms, 24 branches.
 
 The case is CsCu4Se3 (examples/cscu4se3/CsCu4Se3.cif, P4/mmm) in the seed's 4×4×2
-supercell (256 atoms) with deterministic force constants of a central pair model
-(:func:`spring_model`): every pair within the cut-off (FC2 6.0 Å, FC3 8.17 Å — the
-largest the supercell holds, the seed's 8.46 Å capped —, FC4 4.23 Å) contributes
+supercell (256 atoms) with deterministic force constants (:func:`spring_model`): FC2 and
+FC4 of a central pair model (every pair within 6.0 Å and 4.23 Å contributes
 φ^(n)(r) r̂⊗…⊗r̂ with φ''(r) = A e^(−r/ρ); stable, acoustic sum rules exact, the crystal
-symmetry exact.  The numbers are not CsCu4Se3's; the array sizes, the sparsity of the
+symmetry exact) and the three-body FC3 of ``seed_model.seed_fc3`` (every atom triplet
+within 8.17 Å — the largest the supercell holds, the seed's 8.46 Å capped —, like a
+fitted FC3).  The numbers are not CsCu4Se3's; the array sizes, the sparsity of the
 cut-offs and the mode count are the seed's.
 
 Each (step, mesh) runs in its own child process; the child builds the model, the mesh,
@@ -65,7 +66,8 @@ def _pair_terms(setup, cutoff):
 def spring_model(supercell=(4, 4, 2), amplitude: float = 40.0, decay: float = 0.8, cutoffs=None):
     """ForceConstants of the central pair model on CsCu4Se3 (module docstring).
 
-    φ''(r) = A e^(−r/ρ) (A ``amplitude`` eV/Å², ρ ``decay`` Å), φ''' = −φ''/ρ,
+    φ''(r) = A e^(−r/ρ) (A ``amplitude`` eV/Å², ρ ``decay`` Å), FC3 three-body
+    (``seed_model.seed_fc3``),
     φ'''' = φ''/ρ²; only the r̂⊗…⊗r̂ terms (no tension), so FC2 is a sum of positive
     springs.  The derivative of the pair energy with respect to u_p (the pair's
     primitive atom) is −∂/∂r, with respect to u_q +∂/∂r: Φ(p, x2, …) = Π s · φ^(n) r̂^n
@@ -75,6 +77,7 @@ def spring_model(supercell=(4, 4, 2), amplitude: float = 40.0, decay: float = 0.
 
     import numpy as np
     from ase.io import read
+    from seed_model import seed_fc3
 
     from aiida_wigner.physics.cell import Cell, SupercellSetup
     from aiida_wigner.physics.forceconstants import ForceConstants, SparseForceConstants
@@ -85,7 +88,7 @@ def spring_model(supercell=(4, 4, 2), amplitude: float = 40.0, decay: float = 0.
     p2s = setup.p2s
     fc = {}
     clusters4 = {}
-    for order in (2, 3, 4):
+    for order in (2, 4):
         i, j, rhat, r, w = _pair_terms(setup, cut[order])
         deriv = amplitude * np.exp(-r / decay) * (-1.0 / decay) ** (order - 2) * w
         tensor = deriv.reshape((-1,) + (1,) * order) * rhat.reshape((-1, 3) + (1,) * (order - 1))
@@ -109,14 +112,14 @@ def spring_model(supercell=(4, 4, 2), amplitude: float = 40.0, decay: float = 0.
     return ForceConstants(
         setup,
         fc[2],
-        fc[3],
+        seed_fc3(setup, cut[3]),
         SparseForceConstants(4, atoms4, values4),
         {"model": "bench_memory.spring_model", "cutoffs": cut},
     )
 
 
 def _cached_model(supercell):
-    """The model from a cache file under $TMPDIR (its FC3 is 113 MB: build it once)."""
+    """The model from a cache file under $TMPDIR (FC3 as clusters: build it once)."""
     import tempfile
 
     import numpy as np
@@ -125,16 +128,23 @@ def _cached_model(supercell):
     from aiida_wigner.physics.cell import Cell, SupercellSetup
     from aiida_wigner.physics.forceconstants import ForceConstants, SparseForceConstants
 
-    path = Path(tempfile.gettempdir()) / f"bench_memory_model_{'x'.join(map(str, supercell))}.npz"
+    path = Path(tempfile.gettempdir()) / f"bench_memory_model3_{'x'.join(map(str, supercell))}.npz"
     if not path.exists():
         fc = spring_model(supercell)
-        np.savez(path, fc2=fc.fc2, fc3=fc.dense_fc3(), atoms4=fc.fc4.atoms, values4=fc.fc4.values)
+        np.savez(
+            path,
+            fc2=fc.fc2,
+            atoms3=fc.fc3.atoms,
+            values3=fc.fc3.values,
+            atoms4=fc.fc4.atoms,
+            values4=fc.fc4.values,
+        )
     data = np.load(path)
     setup = SupercellSetup.build(Cell.from_ase(read(CIF)), supercell)
     return ForceConstants(
         setup,
         data["fc2"],
-        data["fc3"],
+        SparseForceConstants(3, data["atoms3"], data["values3"]),
         SparseForceConstants(4, data["atoms4"], data["values4"]),
         {"model": "bench_memory.spring_model"},
     )
