@@ -290,18 +290,19 @@ def test_renormalize_job_equals_the_calcfunction(fc_node, worker_code):
 
 @pytest.mark.slow
 def test_emt_pipeline_chunked_equals_in_process(worker_code):
-    """The whole EMT Cu3Au pipeline (fit → SCPB → κ with 3ph + sampled 4ph + isotope) with SCPB
-    in a worker job and the linewidths in 3 worker jobs on the renormalized phonons: κ equals the
-    in-process wigner.kappa calcfunction on the run's own force constants and renormalization."""
-    from test_conductivity_workchain import OVERRIDES, cu3au
-    from test_conductivity_workchain import TEMPERATURES as PIPELINE_T
+    """The whole EMT Cu3Au pipeline (fit → SCPB → κ with 3ph + sampled 4ph + isotope) with the
+    fit and SCPB in worker jobs and the linewidths in 3 worker jobs on the renormalized phonons:
+    κ equals the in-process wigner.kappa calcfunction on the run's own force constants and
+    renormalization (the fit job itself equals the calcfunction: test_fit_job.py)."""
+    from workflows.test_conductivity_workchain import OVERRIDES, cu3au
+    from workflows.test_conductivity_workchain import TEMPERATURES as PIPELINE_T
 
     from aiida_wigner.calculations.kappa import compute_kappa_calcfunction
 
     builder = WignerConductivityWorkChain.get_builder_from_protocol(
         cu3au(), engine="emt", protocol="fast", temperatures=PIPELINE_T, overrides=OVERRIDES
     )
-    builder.codes = {"linewidths": worker_code, "renormalize": worker_code}
+    builder.codes = {"linewidths": worker_code, "renormalize": worker_code, "fit": worker_code}
     builder.chunks = orm.Int(3)
     results, node = run_get_node(builder)
     assert node.is_finished_ok, (node.exit_status, node.exit_message)
@@ -309,6 +310,7 @@ def test_emt_pipeline_chunked_equals_in_process(worker_code):
     assert kappa_calc.process_label == "kappa_from_linewidths_calcfunction"
     assert "renormalization" in kappa_calc.inputs
     assert results["renormalization"].creator.process_label == "RenormalizeCalculation"
+    assert results["force_constants"].creator.process_label == "FitCalculation"
     ref = compute_kappa_calcfunction(
         force_constants=results["force_constants"],
         settings=kappa_calc.inputs.settings,
