@@ -658,19 +658,20 @@ class _MeshPhonons:
     """Hold the phonons of one κ run on its whole mesh.
 
     ``builder`` is a ``DynamicalMatrixBuilder`` or an ``EffectiveHarmonicModel``; the
-    full-mesh velocities are kept where the linewidths need them (adaptive widths, κ
-    weights of sampled 4ph), with the smearing.
+    full-mesh velocities (``ModeVelocities``) are kept where the linewidths need them
+    (adaptive widths, κ weights of sampled 4ph), with the smearing, and then the
+    phonons are those of the same velocity operator (one eigenvector basis for both).
     """
 
     qmesh: object
     builder: object
     phonons: object
-    velocities_full: NDArray | None
+    velocities_full: object | None
     smearing: object
-    #: the full-mesh group velocities once computed (kept for :meth:`for_settings`)
-    known_velocities: NDArray | None = None
-    #: shared by the copies :meth:`for_settings` makes: the velocity operator at the
-    #: irreducible points (:meth:`ir_velocity`)
+    #: (phonons, ModeVelocities) of the full mesh once computed (kept for :meth:`for_settings`)
+    known_velocities: tuple | None = None
+    #: shared by the copies :meth:`for_settings` makes: the ``eigh`` phonons of the mesh
+    #: and the velocity operator at the irreducible points (:meth:`ir_velocity`)
     store: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
@@ -682,23 +683,25 @@ class _MeshPhonons:
         builder = DynamicalMatrixBuilder(fc) if builder is None else builder
         phonons = solve(fc, qmesh.qpoints, builder)
         check_stable(phonons)
-        return cls(qmesh, builder, phonons, None, None).for_settings(fc, s)
+        mp = cls(qmesh, builder, phonons, None, None)
+        mp.store["phonons"] = phonons  # what runs without velocities use, whatever ran before
+        return mp.for_settings(fc, s)
 
     def for_settings(self, fc, s: KappaSettings) -> _MeshPhonons:
         """Return these phonons with the smearing of ``s``.
 
         Same mesh, symmetry, ``cutoff_frequency`` and phonon model; where the linewidths of
-        ``s`` need them, the full-mesh velocities (computed once; :class:`~.facade.Wigner`
-        reuses them across settings).
+        ``s`` need them, the full-mesh velocities with the phonons of the same velocity
+        operator (computed once; :class:`~.facade.Wigner` reuses them across settings).
         """
-        from .harmonic import velocity_operator
+        from .scattering.smearing import mode_velocities
         from .scattering.three_phonon import Smearing
 
         needed = s.smearing != "gaussian" or four_phonon_couples_points(s)
         if needed and self.known_velocities is None:
-            self.known_velocities = velocity_operator(
+            self.known_velocities = mode_velocities(
                 fc, self.qmesh.qpoints, cutoff_frequency=s.cutoff_frequency, builder=self.builder
-            ).group_velocities
+            )
         if s.smearing != "gaussian":
             smearing = Smearing(
                 scale=s.scale,
@@ -708,8 +711,9 @@ class _MeshPhonons:
             )
         else:
             smearing = Smearing(sigma=s.sigma)
+        phonons, velocities = self.known_velocities if needed else (self.store["phonons"], None)
         return dataclasses.replace(
-            self, smearing=smearing, velocities_full=self.known_velocities if needed else None
+            self, smearing=smearing, phonons=phonons, velocities_full=velocities
         )
 
     def ir_velocity(self, fc, cutoff_frequency: float):

@@ -128,8 +128,7 @@ def _reference_linewidths(fc, qmesh, ph, temps, smearing, gv):
     inv = np.where(valid, 1.0 / np.where(valid, freqs, 1.0), 0.0)
     occ = occupation(np.where(valid, freqs, 0.0)[None], np.asarray(temps)[:, None, None])
     sm = smearing.bind(qmesh)
-    gvp = sm.process_velocities(qmesh, gv) if sm.adaptive else None
-    floor2 = sm.floors(gvp) ** 2 if sm.adaptive else None
+    gvp, floor2 = sm.adaptive_terms(qmesh, gv, freqs, 1e-3) if sm.adaptive else (None, None)
     minus = grid_index(-qmesh.addresses, qmesh.mesh)
     ncut = sm.cutoff("3ph")
 
@@ -180,13 +179,12 @@ def _reference_linewidths(fc, qmesh, ph, temps, smearing, gv):
 
 @pytest.mark.parametrize("kind", ["gaussian", "adaptive"])
 def test_three_phonon_linewidths_equal_dense_reference(model, kind):
-    from aiida_wigner.physics.harmonic import velocity_operator
+    from aiida_wigner.physics.scattering.smearing import mode_velocities
 
     # adaptive on 3×3×3: off the time-reversal-invariant points of a 2×2×2 mesh, where
     # every velocity (and so every adaptive width) vanishes
     qmesh = QMesh.build(model.primitive, (2, 2, 2) if kind == "gaussian" else (3, 3, 3))
-    ph = solve(model, qmesh.qpoints)
-    gv = velocity_operator(model, qmesh.qpoints).group_velocities
+    ph, gv = mode_velocities(model, qmesh.qpoints)
     sm = (
         Smearing(sigma=0.3)
         if kind == "gaussian"

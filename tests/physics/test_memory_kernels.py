@@ -29,6 +29,7 @@ from aiida_wigner.physics.scattering.smearing import (
     SHENGBTE_CUTOFF_ISOTOPE,
     Smearing,
     little_group_average,
+    mode_velocities,
     shengbte_isotope_floor,
 )
 
@@ -44,15 +45,20 @@ def _smearing(kind, fc, qm):
     )
 
 
-def _dense_widths(kind, gv, qm, rec):
+def _dense_widths(kind, mv, qm, rec, freqs):
     """σ (n_q, B) in THz written out from the definitions (scattering/smearing.py)."""
     m = np.asarray(qm.mesh, dtype=float)
     if kind == "adaptive":
-        first = 0.7**2 * ((gv @ rec / m) ** 2).sum(-1) / 6.0
-        floor = 0.7**2 * ((gv @ rec / m**2) ** 2).sum(-1).mean(0) / 6.0
-        return np.maximum(np.sqrt(first + floor[None]), ADAPTIVE_SIGMA_FLOOR)
-    sigma = 0.5 * np.abs(little_group_average(qm, gv) @ rec / m).max(-1)  # ShengBTE: no scale
-    return np.maximum(sigma, shengbte_isotope_floor(sigma))
+        # mean over the split bands of the block: P(mean)² + the block spread along b_i
+        spread = np.einsum("ai,qjab,bi->qj", rec / m, mv.block_spread, rec / m)
+        first = 0.7**2 * (((mv.block_mean @ rec / m) ** 2).sum(-1) + spread) / 6.0
+        second = ((mv.block_mean @ rec / m**2) ** 2).sum(-1)
+        second += np.einsum("ai,qjab,bi->qj", rec / m**2, mv.block_spread, rec / m**2)
+        floor = 0.7**2 * second.mean(0) / 6.0
+        floor = harmonic.degenerate_average_matrix(freqs) @ floor  # the same in a block
+        return np.maximum(np.sqrt(first + floor), ADAPTIVE_SIGMA_FLOOR)
+    sigma = 0.5 * np.abs(little_group_average(qm, mv.group_velocities) @ rec / m).max(-1)
+    return np.maximum(sigma, shengbte_isotope_floor(sigma))  # ShengBTE: no scale
 
 
 def _dense_isotope(ph, gps, g2, kind, gv, qm, rec, cutoff=1e-3):
@@ -62,7 +68,7 @@ def _dense_isotope(ph, gps, g2, kind, gv, qm, rec, cutoff=1e-3):
     e = ph.eigenvectors.reshape(n_q, len(g2), 3, nb)
     overlap = np.einsum("qaxk,gaxj->gjqka", e.conj(), e[gps])  # (n_gp, B, n_q, B, atoms)
     weight = (np.abs(overlap) ** 2) @ g2  # (n_gp, B, n_q, B)
-    sigma = np.full((n_q, nb), 0.15) if kind == "fixed" else _dense_widths(kind, gv, qm, rec)
+    sigma = np.full((n_q, nb), 0.15) if kind == "fixed" else _dense_widths(kind, gv, qm, rec, f)
     ncut = SHENGBTE_CUTOFF_ISOTOPE if kind == "adaptive-shengbte" else CUTOFF_SIGMAS
     d = f[gps][:, :, None, None] - f[None, None]
     s = sigma[None, None]
@@ -87,8 +93,7 @@ def test_isotope_kernel_equals_dense_formula(kind, case, cu3au_fc, lowsym6):
     """Same numbers to 1e-12 (observed ~1e-15: only the order of the sums differs)."""
     fc, mesh = (cu3au_fc, (4, 4, 4)) if case.startswith("cu3au") else (lowsym6, (3, 3, 2))
     qm = QMesh.build(fc.primitive, mesh)
-    ph = harmonic.solve(fc, qm.qpoints)
-    gv = harmonic.velocity_operator(fc, qm.qpoints, cutoff_frequency=1e-3).group_velocities
+    ph, gv = mode_velocities(fc, qm.qpoints, cutoff_frequency=1e-3)
     g2 = natural_mass_variances(fc.primitive.symbols) + 1e-3  # Au is mono-isotopic
     gps = qm.ir_grid
     ours = isotope_linewidths(ph, gps, g2, _smearing(kind, fc, qm), group_velocities=gv, qmesh=qm)
@@ -105,8 +110,7 @@ def test_isotope_memory_grows_with_the_mesh_not_its_square(kind, cu3au_fc):
     its intermediates; 4.7 MB adaptive-shengbte: its little-group average holds
     (2 × 48 operations, n_q, 3) addresses — all linear in n_q)."""
     qm = QMesh.build(cu3au_fc.primitive, (10, 10, 10))
-    ph = harmonic.solve(cu3au_fc, qm.qpoints)
-    gv = harmonic.velocity_operator(cu3au_fc, qm.qpoints, cutoff_frequency=1e-3).group_velocities
+    ph, gv = mode_velocities(cu3au_fc, qm.qpoints, cutoff_frequency=1e-3)
     g2 = [1e-3] * 4
     sm = _smearing(kind, cu3au_fc, qm)
     isotope_linewidths(ph, qm.ir_grid[:1], g2, sm, group_velocities=gv, qmesh=qm)  # compile

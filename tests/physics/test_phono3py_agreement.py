@@ -25,6 +25,7 @@ from aiida_wigner.physics import harmonic
 from aiida_wigner.physics.kappa import KappaSettings, compute_kappa
 from aiida_wigner.physics.mesh import QMesh
 from aiida_wigner.physics.scattering.isotope import isotope_linewidths, natural_mass_variances
+from aiida_wigner.physics.scattering.smearing import ModeVelocities
 from aiida_wigner.physics.scattering.three_phonon import Smearing, three_phonon_linewidths
 
 phono3py = pytest.importorskip("phono3py")
@@ -129,7 +130,7 @@ def test_adaptive_code_path_with_constant_widths_equals_fixed_sigma(fc):
 
     qmesh = QMesh.build(fc.primitive, (4, 4, 4))
     ph = harmonic.solve(fc, qmesh.qpoints)
-    gv = np.zeros(ph.frequencies.shape + (3,))
+    gv = ModeVelocities.per_band(np.zeros(ph.frequencies.shape + (3,)))  # no block spread
     fixed = three_phonon_linewidths(fc, qmesh, ph, qmesh.ir_grid, [300.0], Smearing(sigma=SIGMA))
     per_pair = three_phonon_linewidths(
         fc, qmesh, ph, qmesh.ir_grid, [300.0], ConstantWidths(), group_velocities=gv

@@ -175,12 +175,12 @@ def test_adaptive_isotope_widths_track_fixed_sigma(sw_silicon):
         ADAPTIVE_SIGMA_FLOOR,
         Smearing,
         curvature_floor,
+        mode_velocities,
     )
 
     fc = sw_silicon
     qm = QMesh.build(fc.primitive, (8, 8, 8))
-    ph = harmonic.solve(fc, qm.qpoints)
-    gv = harmonic.velocity_operator(fc, qm.qpoints, cutoff_frequency=1e-3).group_velocities
+    ph, gv = mode_velocities(fc, qm.qpoints, cutoff_frequency=1e-3)
     g2 = natural_mass_variances(fc.primitive.symbols)
     rec = fc.primitive.reciprocal_lattice
     adaptive = Smearing(scale=1.0, reciprocal_lattice=rec, mesh=qm.mesh)
@@ -191,13 +191,8 @@ def test_adaptive_isotope_widths_track_fixed_sigma(sw_silicon):
     assert 0.8 < np.median(ratio) < 1.15
     assert ratio.min() > 0.28 and ratio.max() < 4.0
     # the curvature floor: well above the last-resort floor, and falling like 1/m²
-    f8 = adaptive.floors(gv)
+    f8 = curvature_floor(gv, rec, qm.mesh, 1.0)
     q4 = QMesh.build(fc.primitive, (4, 4, 4)).qpoints
-    f4 = curvature_floor(
-        harmonic.velocity_operator(fc, q4, cutoff_frequency=1e-3).group_velocities,
-        rec,
-        (4, 4, 4),
-        1.0,
-    )
+    f4 = curvature_floor(mode_velocities(fc, q4, cutoff_frequency=1e-3)[1], rec, (4, 4, 4), 1.0)
     assert f8.min() > 100 * ADAPTIVE_SIGMA_FLOOR
     assert np.allclose(f8 / f4, 0.25, rtol=0.3)

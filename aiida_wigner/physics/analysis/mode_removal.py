@@ -40,10 +40,10 @@ from ..harmonic import (
     average_degenerate,
     heat_capacity,
     solve,
-    velocity_operator,
 )
 from ..mesh import QMesh
-from ..scattering.three_phonon import Smearing, three_phonon_linewidths
+from ..scattering.smearing import ModeVelocities, Smearing, mode_velocities
+from ..scattering.three_phonon import three_phonon_linewidths
 from .pairs import wigner_pairs
 from .participation import dominant_species, participation_ratios, species_sums
 
@@ -129,12 +129,11 @@ def kappa_P_with_modes_removed(
     prim = fc.primitive
     qmesh = QMesh.build(prim, s.mesh, symmetry=s.use_symmetry)
     builder = DynamicalMatrixBuilder(fc) if builder is None else builder
-    phonons = solve(fc, qmesh.qpoints, builder)
+    smearing, phonons, velocities = _smearing(fc, s, qmesh, builder)
     removed = removal.select(phonons, prim)
     masked = Phonons(
         phonons.qpoints, phonons.frequencies, phonons.eigenvectors * ~removed[:, None, :]
     )
-    smearing, velocities = _smearing(fc, s, qmesh, builder)
     temps = np.array([float(temperature)])
     g3 = three_phonon_linewidths(
         fc,
@@ -162,19 +161,18 @@ def kappa_P_with_modes_removed(
     return RemovalResult(kappa_P, gone, g3, new_gamma)
 
 
-def _smearing(fc, s, qmesh: QMesh, builder) -> tuple[Smearing, NDArray | None]:
-    """The run's smearing and, for adaptive widths, the full-mesh group velocities."""
+def _smearing(fc, s, qmesh: QMesh, builder) -> tuple[Smearing, Phonons, ModeVelocities | None]:
+    """The run's smearing, the mesh phonons and, for adaptive widths, their velocities
+    (from the same velocity operator: one eigenvector basis)."""
     if s.smearing == "gaussian":
-        return Smearing(sigma=s.sigma), None
-    velocities = velocity_operator(
+        return Smearing(sigma=s.sigma), solve(fc, qmesh.qpoints, builder), None
+    phonons, velocities = mode_velocities(
         fc, qmesh.qpoints, cutoff_frequency=s.cutoff_frequency, builder=builder
-    ).group_velocities
-    return (
-        Smearing(
-            scale=s.scale,
-            reciprocal_lattice=fc.primitive.reciprocal_lattice,
-            mesh=qmesh.mesh,
-            kind=s.smearing,
-        ),
-        velocities,
     )
+    smearing = Smearing(
+        scale=s.scale,
+        reciprocal_lattice=fc.primitive.reciprocal_lattice,
+        mesh=qmesh.mesh,
+        kind=s.smearing,
+    )
+    return smearing, phonons, velocities

@@ -53,6 +53,7 @@ from .smearing import (
     ADAPTIVE_SIGMA_FLOOR,
     SHENGBTE_LOW_FREQUENCY_4PH,
     SHENGBTE_TINY_SIGMA_4PH,
+    ModeVelocities,
     Smearing,
     mesh_projection,
 )
@@ -252,8 +253,8 @@ def _accumulate(
 
     v4 (B, B, B, B) of pair p indexed (j3, j2, j1, j0); nu0 (B,); nu (n_p, 3, B);
     occ (n_p, 3, T, B); u / um (n_p, 3, B, 3) velocities at q_k / −q_k projected on the
-    mesh steps and
-    floor2 (n_p, 3, B) squared curvature floors (adaptive kinds only); legs / neg
+    mesh steps (``adaptive``: block means) and floor2 (n_p, 3, B) what each leg adds to
+    σ² (``adaptive``: block spread and curvature floor; ``Smearing.adaptive_terms``); legs / neg
     (n_p, 3) grid indices of q_k / −q_k; blk (n_p, 3, B) / blk0 (B,) state labels of the
     legs / of q0 (``_trivial``); gp the grid index of q0.  Processes in which a phonon
     is both destroyed and created are left out; c = 1, or with ``fp_count`` FourPhonon's
@@ -455,16 +456,15 @@ class _PairEvaluator:
         )
         self.tiny = SHENGBTE_TINY_SIGMA_4PH if sm.shengbte else -1.0
         self.floor2 = np.zeros((len(freqs), self.n_bands))
+        self.u = np.zeros((len(freqs), self.n_bands, 3))
         if sm.adaptive:
             if group_velocities is None:
-                from ..harmonic import velocity_operator
+                from .smearing import mode_velocities
 
-                group_velocities = velocity_operator(fc, qmesh.qpoints).group_velocities
-            gv = sm.process_velocities(qmesh, group_velocities)
+                _, group_velocities = mode_velocities(fc, qmesh.qpoints, self.cutoff)
+            gv, floor2 = sm.adaptive_terms(qmesh, group_velocities, freqs, self.cutoff)
             self.u = np.ascontiguousarray(mesh_projection(gv, sm.reciprocal_lattice, sm.mesh))
-            self.floor2 += sm.floors(gv)[None] ** 2
-        else:
-            self.u = np.zeros((len(freqs), self.n_bands, 3))
+            self.floor2 = np.ascontiguousarray(floor2)
         self.minus = grid_index(-qmesh.addresses, qmesh.mesh)  # grid index of −q
         # which states count as "the same phonon" for the trivial processes: the whole
         # degenerate block (basis independent); FourPhonon: the band index itself
@@ -622,15 +622,20 @@ def _kappa_modes(fc, qmesh, phonons, grid_points, temps, group_velocities, cutof
     from ..harmonic import heat_capacity
 
     freqs = phonons.frequencies[grid_points]
-    if group_velocities is not None:
-        v = np.asarray(group_velocities, dtype=float)[grid_points]
-    else:
-        from ..harmonic import velocity_operator
+    rows = grid_points
+    if group_velocities is None:
+        from .smearing import mode_velocities
 
-        v = velocity_operator(fc, qmesh.qpoints[grid_points]).group_velocities
+        _, group_velocities = mode_velocities(fc, qmesh.qpoints[grid_points])
+        rows = slice(None)
+    if isinstance(group_velocities, ModeVelocities):  # |v|² as the block's mean square
+        m, c = group_velocities.block_mean[rows], group_velocities.block_spread[rows]
+        v2 = np.sum(m**2, axis=-1) + np.einsum("qjaa->qj", c)
+    else:
+        v2 = np.sum(np.asarray(group_velocities, dtype=float)[rows] ** 2, axis=-1)
     mult = qmesh.weights[qmesh.to_ir[grid_points]].astype(float)
     cv = heat_capacity(freqs[None], temps[:, None, None])
-    out = cv * np.sum(v**2, axis=-1)[None] * mult[None, :, None]
+    out = cv * v2[None] * mult[None, :, None]
     return np.where(freqs[None] > cutoff, out, 0.0)
 
 
@@ -667,7 +672,8 @@ def four_phonon_linewidths(
     smearing : fixed width in THz (float) or a ``smearing.Smearing``: fixed ``sigma``,
         ``adaptive`` (σ² = scale²(|PΔv1|² + |PΔv2|²)/6 + f1² + f2² + 2 f3², Δv_k the
         derivatives of the energy mismatch with respect to the two free momenta q1, q2,
-        P the projection on the mesh steps, f the bands' curvature floors; cut at 6σ)
+        P the projection on the mesh steps, f the bands' curvature floors, degenerate
+        modes by the mean and spread of their block; cut at 6σ)
         or ``adaptive-shengbte`` (FourPhonon's single velocity difference, cut at √2 σ;
         docs/conventions.md).
     mode : "exhaustive" (all pairs, symmetry-reduced) or "sampled".
@@ -681,8 +687,11 @@ def four_phonon_linewidths(
         relative standard error of every γ > 0 at that q0 is below this (or
         ``max_samples`` is reached).
     max_samples : cap on the pairs per q0 (default: all n_q² pairs, exact result).
-    group_velocities : (n_q, B, 3) THz·Å for adaptive smearing and for the κ weights of
-        ``allocation="kappa"`` (harmonic ones are computed from ``fc`` when not given).
+    group_velocities : ``ModeVelocities`` of the mesh (``smearing.mode_velocities``) for
+        adaptive smearing and for the κ weights of ``allocation="kappa"``, or per-band
+        velocities (n_q, B, 3) THz·Å for ``adaptive-shengbte`` and crystals without
+        degenerate modes; harmonic ones are computed from ``fc`` when not given (their
+        per-band part belongs to the velocity operator's eigenvectors).
     symmetry : use the symmetry of the summand (needs FC4 with the crystal symmetry
         and the index-permutation symmetry of physical force constants): exhaustive
         mode sums orbits with their sizes; sampled mode evaluates sampled pairs that

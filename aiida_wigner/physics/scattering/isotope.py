@@ -7,9 +7,11 @@ with M_κ = Σ_i f_i m_i over the natural isotopes of the element of atom κ.
 
 Adaptive smearing: ν_qj is fixed, so the mismatch ν_qj − ν_q'j' moves across a mesh cell
 with the final mode's own velocity v_q'j' (as in ShengBTE); the width of every term
-therefore depends on (q' j') only.  ``adaptive``: our first-order width of v_q'j' and the
-band's curvature floor f_j' in quadrature (smearing module), so the self term q'j' = qj
-and band extrema get a finite width that still converges with the mesh.
+therefore depends on (q' j') only.  ``adaptive``: our first-order width of v_q'j' (for a
+degenerate final mode, the mean over the split bands of its block: block mean and
+spread, the same for every mode of the block) and the band's curvature floor f_j' in
+quadrature (smearing module), so the self term q'j' = qj and band extrema get a finite
+width that still converges with the mesh.
 ``adaptive-shengbte``: ShengBTE's σ = max_i|P(v_q'j')_i|/2 (no scale factor) bounded below
 by its outlier fence over all modes of the mesh, cut at 2.5 s = 2.5√2 σ.
 """
@@ -43,21 +45,26 @@ def natural_mass_variances(symbols) -> NDArray[np.float64]:
 
 
 def isotope_widths(
-    smearing: Smearing, group_velocities, qmesh: QMesh | None = None
+    smearing: Smearing,
+    velocities,
+    frequencies,
+    qmesh: QMesh | None = None,
+    cutoff_frequency: float = 1e-3,
 ) -> NDArray[np.float64]:
-    """σ (n_q, B) in THz of the terms with final mode (q' j'), from v_q'j' (n_q, B, 3).
+    """σ (n_q, B) in THz of the terms with final mode (q' j'), from its velocities
+    (``ModeVelocities``, or per-band (n_q, B, 3) THz·Å: ``Smearing.adaptive_terms``)
+    and the mesh frequencies (n_q, B) THz.
 
     ``adaptive-shengbte`` needs ``qmesh`` (ShengBTE symmetrizes the velocities).
     """
-    gv = np.asarray(group_velocities, dtype=float)
+    if smearing.shengbte and qmesh is None:
+        raise ValueError("adaptive-shengbte isotope widths need the q-mesh (qmesh=...)")
+    w, e2 = smearing.adaptive_terms(qmesh, velocities, frequencies, cutoff_frequency)
     if smearing.shengbte:
-        if qmesh is None:
-            raise ValueError("adaptive-shengbte isotope widths need the q-mesh (qmesh=...)")
         # ShengBTE: base_sigma(v) without scalebroad, then its fence
-        gv = smearing.process_velocities(qmesh, gv)
-        sigma = smearing.widths(gv, 0.0) / smearing.scale
+        sigma = smearing.widths(w, 0.0) / smearing.scale
         return np.maximum(sigma, shengbte_isotope_floor(sigma))
-    return combine(smearing.widths(gv, 0.0), smearing.floors(gv)[None] ** 2)
+    return combine(smearing.widths(w, 0.0), e2)
 
 
 def isotope_linewidths(
@@ -71,8 +78,9 @@ def isotope_linewidths(
 ) -> NDArray[np.float64]:
     """γ_iso (n_gp, B) in THz at ``grid_points``; ``phonons`` covers the whole mesh.
 
-    Adaptive smearing needs ``group_velocities`` (n_q, B, 3) THz·Å and the reciprocal
-    lattice and mesh, from ``smearing`` or from ``qmesh`` (needed for
+    Adaptive smearing needs ``group_velocities`` (``ModeVelocities`` of the mesh, or for
+    crystals without degenerate modes per-band velocities (n_q, B, 3) THz·Å) and the
+    reciprocal lattice and mesh, from ``smearing`` or from ``qmesh`` (needed for
     ``adaptive-shengbte``).
     """
     g2 = np.asarray(mass_variances, dtype=float)
@@ -83,7 +91,7 @@ def isotope_linewidths(
     if smearing.adaptive:
         if qmesh is not None:
             smearing = smearing.bind(qmesh)
-        sigma = isotope_widths(smearing, group_velocities, qmesh)
+        sigma = isotope_widths(smearing, group_velocities, freqs, qmesh, cutoff_frequency)
     else:
         sigma = np.full((n_q, n_b), float(smearing.sigma))
     valid = freqs > cutoff_frequency

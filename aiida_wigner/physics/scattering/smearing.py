@@ -19,14 +19,24 @@ in 1/THz.  Three definitions (``Smearing.kind``):
         σ² = scale² Σ_free Σ_i P(∂Δ/∂q)_i² / 6 + Σ_varying-modes f_j²,
 
     i.e. √2 × the r.m.s. spread of Δ over a cell (a uniform cell has variance h²/12),
-    plus a curvature floor f_j per band: where the velocities vanish or cancel (the
-    isotope self term, degenerate partners, band extrema, flat bands) Δ still varies by
-    the second-order term ½ h² ∂²ν/∂q² ≈ v̄ h / m across a cell; we take
+    plus a curvature floor f_j per band.  Degenerate modes: a mode of a degenerate
+    block (d bands) has no velocity of its own — along a mesh direction b_i the block
+    splits into bands whose velocities are the eigenvalues of b_i·V_B, the velocity
+    operator restricted to the block.  Each mode's velocity is therefore replaced by
+    the statistics of its block: the mean m = tr_B V / d and the spread
+    C_αβ = tr_B[(V_α − m_α)(V_β − m_β)] / d (:class:`ModeVelocities`), and the widths
+    are the mean over the split bands of the modes, taken independently, of the
+    formula above: σ1² = scale² Σ_i [P(Σ± m)_i² + Σ_modes (P C Pᵀ)_ii] / 6.  This does not
+    depend on the eigenvectors chosen inside the blocks, and for a non-degenerate band
+    (m = v, C = 0) it is the formula above.  Where the velocities vanish or cancel
+    (the isotope self term, degenerate partners, band extrema, flat bands) Δ still
+    varies by the second-order term ½ h² ∂²ν/∂q² ≈ v̄ h / m across a cell; we take
 
-        f_j = scale · sqrt( ⟨ Σ_i (b_i·v_qj / m_i²)² ⟩_q / 6 ),
+        f_j² = scale² ⟨ Σ_i (b_iᵀ S_qj b_i) / m_i⁴ ⟩_q / 6,   S = C + m mᵀ,
 
     the band's r.m.s. velocity step divided once more by the mesh number — it falls
-    like 1/m², below the first-order width wherever the velocities do not cancel.
+    like 1/m², below the first-order width wherever the velocities do not cancel —
+    averaged over the degenerate block of each mode.
     A band that is flat to machine precision keeps ``ADAPTIVE_SIGMA_FLOOR``.
     Cut at 6σ.
 
@@ -43,10 +53,19 @@ in 1/THz.  Three definitions (``Smearing.kind``):
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, fields
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ..harmonic import (
+    DEGENERACY_TOLERANCE,
+    Phonons,
+    VelocityOperator,
+    degenerate_average_matrix,
+    degenerate_block_ids,
+    velocity_operator,
+)
 from ..mesh import stabilizer_mask
 
 #: Last-resort lower bound (THz) on an ``adaptive`` width: only reached for bands that are
@@ -92,11 +111,114 @@ def shengbte_sigma(dv, reciprocal_lattice, mesh, scale: float) -> NDArray[np.flo
     return 0.5 * scale * np.abs(mesh_projection(dv, reciprocal_lattice, mesh)).max(axis=-1)
 
 
-def curvature_floor(group_velocities, reciprocal_lattice, mesh, scale: float) -> NDArray:
-    """Per-band floor f_j (B,) in THz of the ``adaptive`` widths (module docstring)."""
-    m = np.asarray(mesh, dtype=float)
-    proj = np.asarray(group_velocities) @ np.asarray(reciprocal_lattice) / m**2  # (n_q, B, 3)
-    return scale * np.sqrt((proj**2).sum(axis=-1).mean(axis=0) / 6.0)
+@dataclass(frozen=True)
+class ModeVelocities:
+    """Velocities of the modes of a mesh, as the adaptive widths use them (THz·Å).
+
+    group_velocities (n_q, B, 3): the diagonal of the velocity operator in the
+    eigenvector basis of the phonons they come with (per band; what
+    ``adaptive-shengbte`` uses).  block_mean (n_q, B, 3) and block_spread
+    (n_q, B, 3, 3), in (THz·Å)²: m = tr_B V / d and C_αβ = tr_B[(V_α − m_α)(V_β − m_β)] / d
+    over the degenerate block B (d bands) of each mode, the same for every mode of a
+    block and independent of the basis chosen inside it (what ``adaptive`` uses).
+    """
+
+    group_velocities: NDArray[np.float64]
+    block_mean: NDArray[np.float64]
+    block_spread: NDArray[np.float64]
+
+    @classmethod
+    def from_operator(
+        cls, operator: VelocityOperator, tol: float = DEGENERACY_TOLERANCE
+    ) -> ModeVelocities:
+        """Block statistics of ``operator.velocity`` (n_q, 3, B, B) over the degenerate
+        blocks of its phonons (``tol`` in THz)."""
+        v = np.asarray(operator.velocity)
+        avg = degenerate_average_matrix(operator.phonons.frequencies, tol)  # (n_q, B, B)
+        diag = np.einsum("qajj->qja", v).real
+        mean = np.einsum("qjk,qka->qja", avg, diag)
+        centred = (v - np.einsum("qka,kl->qakl", mean, np.eye(v.shape[-1]))) * (avg > 0)[:, None]
+        rows = np.einsum("qakl,qblk->qkab", centred, centred).real  # Σ_l over the block
+        return cls(diag, mean, np.einsum("qjk,qkab->qjab", avg, rows))
+
+    @classmethod
+    def per_band(cls, group_velocities) -> ModeVelocities:
+        """Velocities of bands taken as non-degenerate: m = v, C = 0."""
+        gv = np.asarray(group_velocities, dtype=float)
+        return cls(gv, gv, np.zeros(gv.shape + (3,)))
+
+    @classmethod
+    def concatenate(cls, parts) -> ModeVelocities:
+        """One ModeVelocities from consecutive sets of q-points."""
+        names = [f.name for f in fields(cls)]
+        return cls(*(np.concatenate([getattr(p, n) for p in parts]) for n in names))
+
+
+def mode_velocities(
+    fc, qpoints, cutoff_frequency: float = 1e-4, builder=None, max_elements: int = 1 << 22
+) -> tuple[Phonons, ModeVelocities]:
+    """Phonons and their :class:`ModeVelocities` at ``qpoints``, from one velocity operator.
+
+    The eigenvectors are those of :func:`~..harmonic.velocity_operator` (degenerate
+    subspaces rotated), so ``group_velocities`` belong to them.  The operator is built
+    for at most ``max_elements`` / (3 B²) q-points at a time and not kept.
+    """
+    q = np.atleast_2d(np.asarray(qpoints, dtype=float))
+    n_b = 3 * fc.setup.n_prim
+    step = max(1, int(max_elements // (3 * n_b * n_b)))
+    phonons, velocities = [], []
+    for s in range(0, len(q), step):
+        op = velocity_operator(
+            fc, q[s : s + step], cutoff_frequency=cutoff_frequency, builder=builder
+        )
+        phonons.append(op.phonons)
+        velocities.append(ModeVelocities.from_operator(op))
+    ph = Phonons(
+        *(
+            np.concatenate([getattr(p, f) for p in phonons])
+            for f in ("qpoints", "frequencies", "eigenvectors")
+        )
+    )
+    return ph, ModeVelocities.concatenate(velocities)
+
+
+def as_mode_velocities(velocities, frequencies, cutoff_frequency: float) -> ModeVelocities:
+    """``velocities`` as :class:`ModeVelocities`; an array (n_q, B, 3) of per-band
+    velocities is accepted only where no two modes above ``cutoff_frequency`` (THz) are
+    degenerate (ValueError otherwise: their widths need the velocity operator)."""
+    if isinstance(velocities, ModeVelocities):
+        return velocities
+    freqs = np.asarray(frequencies, dtype=float)
+    block = degenerate_block_ids(freqs)
+    shared = np.zeros(freqs.shape, dtype=bool)
+    shared[..., 1:] |= block[..., 1:] == block[..., :-1]
+    shared[..., :-1] |= block[..., 1:] == block[..., :-1]
+    if np.any(shared & (freqs > cutoff_frequency)):
+        raise ValueError(
+            "adaptive widths of degenerate modes need the velocity operator: pass "
+            "ModeVelocities (smearing.mode_velocities) instead of per-band group velocities"
+        )
+    return ModeVelocities.per_band(velocities)
+
+
+def _metric(reciprocal_lattice, mesh, power: int) -> NDArray[np.float64]:
+    """Σ_i b_i b_iᵀ / m_i^power (3, 3) in 1/Å²."""
+    b = np.asarray(reciprocal_lattice, dtype=float)
+    return (b / np.asarray(mesh, dtype=float) ** power) @ b.T
+
+
+def curvature_floor(velocities, reciprocal_lattice, mesh, scale: float) -> NDArray:
+    """Per-band floor f_j (B,) in THz of the ``adaptive`` widths (module docstring), from
+    :class:`ModeVelocities` (an array (n_q, B, 3) counts as per-band velocities)."""
+    mv = (
+        velocities
+        if isinstance(velocities, ModeVelocities)
+        else ModeVelocities.per_band(velocities)
+    )
+    g = _metric(reciprocal_lattice, mesh, 4)
+    m = mv.block_mean
+    second = np.einsum("qja,ab,qjb->qj", m, g, m) + np.einsum("ab,qjab->qj", g, mv.block_spread)
+    return scale * np.sqrt(second.mean(axis=0) / 6.0)
 
 
 def little_group_average(qmesh, vectors) -> NDArray:
@@ -202,23 +324,33 @@ class Smearing:
             np.asarray(v1) - np.asarray(v2), self.reciprocal_lattice, self.mesh, self.scale
         )
 
-    def process_velocities(self, qmesh, group_velocities) -> NDArray:
-        """The velocities (n_q, B, 3) THz·Å the widths are built from.
+    def adaptive_terms(self, qmesh, velocities, frequencies, cutoff_frequency: float):
+        """What the per-process widths are built from, for the adaptive kinds.
 
-        ``adaptive-shengbte``: ShengBTE's, each band's velocity averaged over the point
-        operations that fix q (:func:`little_group_average`).
+        Returns ``(w, e2)``: velocities w (n_q, B, 3) THz·Å whose signed sums are put
+        into :meth:`widths`, and e2 (n_q, B) THz², what each mode adds to σ² in
+        quadrature (with the multiplicity of its velocity in the process).
+        ``adaptive``: w the block means, e2 the block spread scale²(P C Pᵀ)_ii/6 plus the
+        block-averaged curvature floor f².  ``adaptive-shengbte``: w ShengBTE's
+        velocities, each band's averaged over the point operations that fix q
+        (:func:`little_group_average`), e2 = 0.  ``velocities``: :class:`ModeVelocities`
+        or, for ``adaptive-shengbte`` and crystals without degenerate modes, per-band
+        velocities (n_q, B, 3) (:func:`as_mode_velocities`).
         """
-        gv = np.asarray(group_velocities, dtype=float)
-        if not self.shengbte:
-            return gv
-        return little_group_average(qmesh, gv)
-
-    def floors(self, group_velocities) -> NDArray:
-        """Curvature floor f_j (B,) in THz (zero for the ShengBTE and fixed kinds)."""
-        gv = np.asarray(group_velocities)
-        if self.kind != "adaptive":
-            return np.zeros(gv.shape[1])
-        return curvature_floor(gv, self.reciprocal_lattice, self.mesh, self.scale)
+        if self.shengbte:
+            gv = (
+                velocities.group_velocities
+                if isinstance(velocities, ModeVelocities)
+                else np.asarray(velocities, dtype=float)
+            )
+            return little_group_average(qmesh, gv), np.zeros(gv.shape[:2])
+        mv = as_mode_velocities(velocities, frequencies, cutoff_frequency)
+        spread = np.einsum(
+            "ab,qjab->qj", _metric(self.reciprocal_lattice, self.mesh, 2), mv.block_spread
+        )
+        floor2 = curvature_floor(mv, self.reciprocal_lattice, self.mesh, self.scale) ** 2
+        floor2 = degenerate_average_matrix(np.asarray(frequencies, dtype=float)) @ floor2
+        return mv.block_mean, self.scale**2 * spread / 6.0 + floor2
 
 
 def combine(first_order, floor_squared) -> NDArray:

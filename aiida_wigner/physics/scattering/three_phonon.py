@@ -50,7 +50,10 @@ def three_phonon_linewidths(
     """γ_3ph (T, n_gp, B) in THz at ``grid_points`` of ``qmesh``.
 
     ``phonons`` must hold all mesh points in the order of ``qmesh.addresses``;
-    ``group_velocities`` (n_q, B, 3) THz·Å are needed for adaptive smearing.  The
+    ``group_velocities`` are needed for adaptive smearing: ``ModeVelocities`` of the
+    mesh (``smearing.mode_velocities``, with the phonons they belong to), or per-band
+    velocities (n_q, B, 3) THz·Å for ``adaptive-shengbte`` and crystals without
+    degenerate modes.  The
     irreducible triplets of all grid points form one work list, evaluated ``chunk`` at a
     time by one numba kernel parallel over batches of triplets (:func:`_gamma_kernel`);
     nothing larger than (chunk, B, B) is held besides the phonons and the pair phases.
@@ -69,8 +72,9 @@ def three_phonon_linewidths(
     ncut = smearing.cutoff("3ph")
     floor2 = None
     if smearing.adaptive:
-        group_velocities = smearing.process_velocities(qmesh, group_velocities)
-        floor2 = smearing.floors(group_velocities) ** 2 if smearing.kind == "adaptive" else None
+        group_velocities, floor2 = smearing.adaptive_terms(
+            qmesh, group_velocities, freqs, cutoff_frequency
+        )
     minus = grid_index(-qmesh.addresses, qmesh.mesh)  # grid index of −q
     # ShengBTE's widths are not invariant under the little group of q0: no reduction
     trips = [triplets_at_q(qmesh, gp, symmetry=not smearing.shengbte) for gp in grid_points]
@@ -116,7 +120,8 @@ def three_phonon_linewidths(
 def _triplet_widths(smearing: Smearing, gv, floor2, a, b, minus, shape):
     """σ (n_t, B, B) in THz of the decay term δ(ν0 − ν1 − ν2) and of the absorption
     terms δ(ν0 + ν1 − ν2), δ(ν0 − ν1 + ν2) for triplets (q0, q1 = ``a``, q2 = ``b``),
-    q0 + q1 + q2 = G; ``minus`` maps a grid point to that of −q.
+    q0 + q1 + q2 = G; ``minus`` maps a grid point to that of −q; ``gv`` (n_q, B, 3) and
+    ``floor2`` (n_q, B) from ``Smearing.adaptive_terms``.
 
     The legs carry e(q1), e(q2): the decay creates the phonons −q1, −q2, the first
     absorption takes q1 to −q2, the second q2 to −q1.  As q1 moves (q2 = −q0 − q1 with
@@ -132,7 +137,7 @@ def _triplet_widths(smearing: Smearing, gv, floor2, a, b, minus, shape):
         m1, m2 = gv[minus[a]][:, :, None, :], gv[minus[b]][:, None, :, :]
         sigmas = (smearing.widths(m1, m2), smearing.widths(v1, m2), smearing.widths(v2, m1))
     else:
-        f2 = floor2[:, None] + floor2[None, :]
+        f2 = floor2[a][:, :, None] + floor2[b][:, None, :]
         sig_diff = combine(smearing.widths(v1, -v2), f2)
         sigmas = (combine(smearing.widths(v1, v2), f2), sig_diff, sig_diff)
     return tuple(np.ascontiguousarray(np.broadcast_to(x, shape)) for x in sigmas)
