@@ -119,7 +119,9 @@ def fit_hiphive(
     harmonic_dataset: orm.ArrayData = None,
     harmonic_force_constants: ForceConstantsData = None,
 ):
-    """hiphive fit; outputs ``fcp`` (SinglefileData), ``scores`` (Dict), ``force_constants``.
+    """hiphive fit; outputs ``fcp`` (SinglefileData), ``scores`` (Dict), ``force_constants``
+    and, with ``ensemble``, the namespace ``ensemble`` (``member_000``, ...: the bootstrap
+    members' ``ForceConstantsData``).
 
     ``parameters``: supercell_matrix, primitive_matrix, cutoffs ({order: Å}), method,
     harmonic ('fixed' | 'joint'), validation, rotational_sum_rules, fit_kwargs, seed,
@@ -127,7 +129,9 @@ def fit_hiphive(
     (default False: a cutoff above the supercell's limit is an ERROR_FIT_SETUP; True, as the
     protocols set it: lowered to the limit, recorded in ``scores.cutoffs_capped``),
     max_parameter_ratio (default 1: more free parameters than force components is an
-    ERROR_TOO_MANY_PARAMETERS, before the fit matrix is built).
+    ERROR_TOO_MANY_PARAMETERS, before the fit matrix is built), ensemble (``{"size": n,
+    "seed": s}``: n bootstrap refits over the training structures,
+    :mod:`aiida_wigner.fitting.ensemble`; default none).
     With harmonic 'fixed' and ``harmonic_force_constants`` (the finite-displacement FC2 of
     the same supercell), that FC2, without cutoff, is the harmonic part of the fit and of
     the output ``force_constants``; the ``.fcp`` keeps its cutoff-limited order-2 terms.
@@ -137,7 +141,7 @@ def fit_hiphive(
     if harmonic_dataset is not None:
         hu, hf = harmonic_dataset.get_array("displacements"), harmonic_dataset.get_array("forces")
     try:
-        res, fc = fit_step(
+        res, fc, members = fit_step(
             _setup(structure, p),
             p,
             displacements.get_array("displacements"),
@@ -156,8 +160,40 @@ def fit_hiphive(
         path = os.path.join(tmp, "potential.fcp")
         res.fcp.write(path)
         fcp_node = orm.SinglefileData(path)
-    return {
+    out = {
         "fcp": fcp_node,
         "scores": orm.Dict(res.scores),
         "force_constants": ForceConstantsData.from_force_constants(fc),
     }
+    if members:
+        out["ensemble"] = {
+            member_label(b): ForceConstantsData.from_force_constants(m)
+            for b, m in enumerate(members)
+        }
+    return out
+
+
+def member_label(index: int) -> str:
+    """Output name of bootstrap member ``index`` in the ``ensemble`` namespaces."""
+    return f"member_{index:03d}"
+
+
+def ensemble_members(node: orm.ProcessNode) -> dict:
+    """The bootstrap members a process returned in its ``ensemble`` namespace, by label
+    (``member_000``, ...), sorted; empty when it has none."""
+    from aiida.common.links import LinkType
+
+    links = node.base.links.get_outgoing(
+        link_type=(LinkType.CREATE, LinkType.RETURN), link_label_filter="ensemble__%"
+    ).all()
+    return {
+        link.link_label.split("__", 1)[1]: link.node
+        for link in sorted(links, key=lambda link: link.link_label)
+    }
+
+
+def fit_ensemble_members(force_constants: ForceConstantsData) -> dict:
+    """The bootstrap members fitted beside ``force_constants`` (by the calcfunction or job
+    that created it), empty when it has none or was not fitted."""
+    creator = force_constants.creator
+    return {} if creator is None else ensemble_members(creator)

@@ -312,7 +312,7 @@ class RenormalizeCalculation(_WorkerCalculation):
 
 class FitCalculation(_WorkerCalculation):
     """hiphive fit (``aiida-wigner-worker fit``); the outputs of the ``wigner.fit_hiphive``
-    calcfunction (``fcp``, ``scores``, ``force_constants``), the same numbers."""
+    calcfunction (``fcp``, ``scores``, ``force_constants``, ``ensemble``), the same numbers."""
 
     STEP = "fit"
     OUTPUT_FILE = files.FIT_FILE
@@ -343,6 +343,13 @@ class FitCalculation(_WorkerCalculation):
         spec.output("fcp", valid_type=orm.SinglefileData, help="hiphive ForceConstantPotential.")
         spec.output("scores", valid_type=orm.Dict, help="Fit and validation scores.")
         spec.output("force_constants", valid_type=ForceConstantsData)
+        spec.output_namespace(
+            "ensemble",
+            valid_type=ForceConstantsData,
+            dynamic=True,
+            required=False,
+            help="With settings.ensemble: the bootstrap members (member_000, ...).",
+        )
 
     def _write_inputs(self, folder) -> list[str]:
         atoms = self.inputs.structure.get_ase()
@@ -363,21 +370,37 @@ class FitCalculation(_WorkerCalculation):
     @classmethod
     def outputs_from_file(cls, node, arrays: dict, meta: dict) -> dict:
         from aiida_wigner.physics.forceconstants import ForceConstants, SparseForceConstants
+        from aiida_wigner.worker.cli import member_prefix
 
-        from .fitting import _setup
+        from .fitting import _setup, member_label
 
         setup = _setup(node.inputs.structure, node.inputs.settings.get_dict())
-        fc4 = None
-        if "fc4_atoms" in arrays:
-            fc4 = SparseForceConstants(4, arrays["fc4_atoms"], arrays["fc4_values"])
-        fc = ForceConstants(setup, arrays["fc2"], arrays.get("fc3"), fc4, meta["source"])
+
+        def node_from_arrays(source, prefix=""):
+            fc4 = None
+            if prefix + "fc4_atoms" in arrays:
+                fc4 = SparseForceConstants(
+                    4, arrays[prefix + "fc4_atoms"], arrays[prefix + "fc4_values"]
+                )
+            fc = ForceConstants(
+                setup, arrays[prefix + "fc2"], arrays.get(prefix + "fc3"), fc4, source
+            )
+            return ForceConstantsData.from_force_constants(fc)
+
         with node.outputs.retrieved.base.repository.open(files.FCP_FILE, "rb") as fh:
             fcp = orm.SinglefileData(fh, filename=files.FCP_FILE)
-        return {
+        outputs = {
             "fcp": fcp,
             "scores": orm.Dict(meta["scores"]),
-            "force_constants": ForceConstantsData.from_force_constants(fc),
+            "force_constants": node_from_arrays(meta["source"]),
         }
+        members = meta.get("ensemble_sources", [])
+        if members:
+            outputs["ensemble"] = {
+                member_label(b): node_from_arrays(source, member_prefix(b))
+                for b, source in enumerate(members)
+            }
+        return outputs
 
 
 class WorkerParser(Parser):

@@ -66,12 +66,15 @@ class FitResult:
     ``scores``: ``rmse_train``, ``rmse_validation``, ``r2_train``, ``r2_validation`` (eV/Å for
     RMSE), ``rmse_validation_splits``, ``n_parameters`` per order, ``n_nonzero`` per
     order, ``force_rms`` (RMS of training forces, eV/Å) and the relative validation RMSE.
+    ``ensemble``: the parameter vectors of the bootstrap members
+    (:mod:`aiida_wigner.fitting.ensemble`), empty without an ensemble.
     """
 
     fcp: object
     cluster_space: object
     parameters: np.ndarray
     scores: dict = field(default_factory=dict)
+    ensemble: list = field(default_factory=list)
 
 
 def _cutoff_list(cutoffs) -> list[float]:
@@ -275,6 +278,8 @@ def fit_force_constants(
     harmonic_fc2=None,
     cap_cutoffs: bool = False,
     max_parameter_ratio: float = MAX_PARAMETER_RATIO,
+    ensemble_size: int = 0,
+    ensemble_seed: int = 0,
 ) -> FitResult:
     """Fit a hiphive ForceConstantPotential to forces.
 
@@ -300,6 +305,10 @@ def fit_force_constants(
         (protocol cutoffs; recorded in ``scores['cutoffs_capped']``) instead of refusing them
     max_parameter_ratio : refuse more free parameters than this times the force components
         (:func:`check_parameter_count`), before the fit matrix is built
+    ensemble_size, ensemble_seed : with ``ensemble_size`` ≥ 2, also fit that many bootstrap
+        members (:func:`~aiida_wigner.fitting.ensemble.bootstrap_structure_sets`) with the same
+        cluster space, method and fixed harmonic part; their parameters are
+        ``FitResult.ensemble`` and their out-of-bag RMSE is in ``scores['ensemble']``
     """
     from hiphive import ForceConstantPotential, enforce_rotational_sum_rules
 
@@ -402,14 +411,28 @@ def fit_force_constants(
         val_pred.append(pred + fixed_forces[rows(fold)])
         val_true.append(y[rows(fold)])
 
-    At, yt = A_free, y_free
-    if A_extra is not None:
-        At = np.vstack([At, A_extra[0][:, free]])
-        yt = np.concatenate([yt, A_extra[1]])
-    params = params_fixed.copy()
-    params[free] = _fit(At, yt, method, fit_kwargs)
-    if rotational_sum_rules:
-        params = enforce_rotational_sum_rules(cs, params, list(rotational_sum_rules))
+    def fit_structures(structs):
+        At, yt = A_free[rows(structs)], y_free[rows(structs)]
+        if A_extra is not None:
+            At = np.vstack([At, A_extra[0][:, free]])
+            yt = np.concatenate([yt, A_extra[1]])
+        p = params_fixed.copy()
+        p[free] = _fit(At, yt, method, fit_kwargs)
+        if rotational_sum_rules:
+            p = enforce_rotational_sum_rules(cs, p, list(rotational_sum_rules))
+        return p
+
+    params = fit_structures(np.arange(m))
+    members, oob_rmse = [], []
+    if ensemble_size:
+        from .ensemble import BOOTSTRAP_METHOD, bootstrap_structure_sets, out_of_bag
+
+        for structs in bootstrap_structure_sets(m, ensemble_size, ensemble_seed):
+            members.append(fit_structures(structs))
+            oob = out_of_bag(structs, m)
+            if oob.size:
+                pred = A[:, free][rows(oob)] @ members[-1][free] + fixed_forces[rows(oob)]
+                oob_rmse.append(_rmse(pred, y[rows(oob)]))
     full_fc2 = harmonic == "fixed" and harmonic_fc2 is not None
     pred_train = A[:, free] @ params[free] + fixed_forces if full_fc2 else A @ params
     vp, vt = np.concatenate(val_pred), np.concatenate(val_true)
@@ -441,8 +464,15 @@ def fit_force_constants(
         "rotational_sum_rules": list(rotational_sum_rules),
         "units": {"rmse": "eV/Å", "cutoffs": "Å", "cutoff_limit": "Å"},
     }
+    if members:
+        scores["ensemble"] = {
+            "size": len(members),
+            "seed": int(ensemble_seed),
+            "method": BOOTSTRAP_METHOD,
+            "rmse_out_of_bag": [float(v) for v in oob_rmse],
+        }
     fcp = ForceConstantPotential(cs, params)
-    return FitResult(fcp=fcp, cluster_space=cs, parameters=params, scores=scores)
+    return FitResult(fcp=fcp, cluster_space=cs, parameters=params, scores=scores, ensemble=members)
 
 
 def _ordered_clusters(fcs, order: int, p2s):
@@ -512,16 +542,20 @@ def fit_step(
     harmonic_forces=None,
     harmonic_force_constants=None,
 ):
-    """The fit step of ``wigner.fit_hiphive`` and ``aiida-wigner-worker fit``: ``(result, fc)``.
+    """The fit step of ``wigner.fit_hiphive`` and ``aiida-wigner-worker fit``.
 
     ``setup``: the :class:`~aiida_wigner.physics.cell.SupercellSetup` of the training set;
     ``parameters``: the calcfunction's (cutoffs, method, harmonic, validation, ...);
     ``displacements`` (m, N, 3) Å and ``forces`` eV/Å (only the first m force sets are used);
     ``harmonic_displacements`` / ``harmonic_forces``: the finite-displacement dataset;
     ``harmonic_force_constants``: the finite-displacement FC2 (a ``ForceConstants`` of the same
-    supercell), the harmonic part with ``harmonic='fixed'``.  Returns the :class:`FitResult`
-    and the ``ForceConstants`` (orders ``fc_orders``).  Raises :class:`TooManyParametersError`,
-    or :class:`FitError` for any other setup problem or unusable fitted numbers.
+    supercell), the harmonic part with ``harmonic='fixed'``;
+    ``parameters['ensemble']`` ``{"size": n, "seed": s}`` (optional, n ≥ 2): also the
+    bootstrap members (:mod:`aiida_wigner.fitting.ensemble`).  Returns the
+    :class:`FitResult`, the ``ForceConstants`` (orders ``fc_orders``) and the list of the
+    members' ``ForceConstants`` (empty without an ensemble).  Raises
+    :class:`TooManyParametersError`, or :class:`FitError` for any other setup problem or
+    unusable fitted numbers.
     """
     from ..physics.forceconstants import ForceConstants, ForceConstantsError
 
@@ -554,23 +588,52 @@ def fit_step(
         seed=int(p.get("seed", 42)),
         cap_cutoffs=bool(p.get("cap_cutoffs", False)),
         max_parameter_ratio=float(p.get("max_parameter_ratio", MAX_PARAMETER_RATIO)),
+        **_ensemble_arguments(p.get("ensemble")),
     )
-    try:
+    source = {
+        "method": f"hiphive {res.scores['method']}",
+        "harmonic": res.scores["harmonic"],
+        "harmonic_fc2": res.scores["harmonic_fc2"],
+    }
+
+    def force_constants(fcp, member=None):
         fc = fcp_to_force_constants(
-            res.fcp,
+            fcp,
             setup,
             tuple(p.get("fc_orders", (2, 3, 4))),
-            source={
-                "method": f"hiphive {res.scores['method']}",
-                "harmonic": res.scores["harmonic"],
-                "harmonic_fc2": res.scores["harmonic_fc2"],
-            },
+            source=source if member is None else {**source, "ensemble_member": member},
         )
         if fixed_fc2 is not None:
             fc = ForceConstants(setup, fixed_fc2.fc2, fc.fc3, fc.fc4, fc.source)
+        return fc
+
+    from hiphive import ForceConstantPotential
+
+    try:
+        fc = force_constants(res.fcp)
+        members = [
+            force_constants(ForceConstantPotential(res.cluster_space, params), b)
+            for b, params in enumerate(res.ensemble)
+        ]
     except ForceConstantsError as exc:  # e.g. NaN from a method on degenerate data
         raise FitError(
             f"the fit gave unusable force constants: {exc}; "
             f"check the training forces or use another method"
         ) from exc
-    return res, fc
+    return res, fc, members
+
+
+def _ensemble_arguments(ensemble) -> dict:
+    """``ensemble_size`` / ``ensemble_seed`` of :func:`fit_force_constants` from the
+    ``ensemble`` parameter ``{"size": n, "seed": s}`` (``None`` or size 0: no ensemble)."""
+    if not ensemble:
+        return {}
+    unknown = set(ensemble) - {"size", "seed"}
+    if unknown:
+        raise FitError(f"ensemble takes 'size' and 'seed', not {', '.join(sorted(unknown))}")
+    size = int(ensemble.get("size", 0))
+    if size == 0:
+        return {}
+    if size < 2:
+        raise FitError(f"an ensemble needs at least 2 members (ensemble.size), got {size}")
+    return {"ensemble_size": size, "ensemble_seed": int(ensemble.get("seed", 0))}

@@ -139,7 +139,7 @@ def run_fit(args) -> None:
         from aiida_wigner.physics.io.native import read_native_force_constants
 
         harmonic_fc2 = read_native_force_constants(args.force_constants)
-    result, fc = fit_step(
+    result, fc, members = fit_step(
         setup,
         parameters,
         training["displacements"],
@@ -149,15 +149,36 @@ def run_fit(args) -> None:
         harmonic_fc2,
     )
     result.fcp.write(os.path.join(os.path.dirname(os.path.abspath(args.output)), FCP_FILE))
+    arrays = fit_arrays(fc)
+    for b, member in enumerate(members):
+        arrays.update(fit_arrays(member, member_prefix(b)))
+    meta = json.loads(
+        json.dumps(
+            {
+                "scores": result.scores,
+                "source": fc.source,
+                "ensemble_sources": [m.source for m in members],
+            },
+            default=_json_default,
+        )
+    )
+    write_npz(args.output, arrays, units="eV/Angstrom^n", **meta)
+
+
+def member_prefix(index: int) -> str:
+    """Prefix of bootstrap member ``index``'s arrays in ``fit.npz``."""
+    return f"member_{index:03d}_"
+
+
+def fit_arrays(fc, prefix: str = "") -> dict:
+    """The arrays of one fitted ``ForceConstants`` in ``fit.npz`` (eV/Å^n): ``fc2``,
+    ``fc3`` (dense compact), ``fc4_atoms`` / ``fc4_values`` (sparse), each name prefixed."""
     arrays = {"fc2": fc.fc2}
     if fc.fc3 is not None:
         arrays["fc3"] = fc.dense_fc3()
     if fc.fc4 is not None:
         arrays.update(fc4_atoms=fc.fc4.atoms, fc4_values=fc.fc4.values)
-    meta = json.loads(
-        json.dumps({"scores": result.scores, "source": fc.source}, default=_json_default)
-    )
-    write_npz(args.output, arrays, units="eV/Angstrom^n", **meta)
+    return {prefix + name: value for name, value in arrays.items()}
 
 
 def _refusal(exc: Exception) -> str | None:

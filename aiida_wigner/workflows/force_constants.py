@@ -60,6 +60,17 @@ def _with_cells(workchain, params: dict) -> orm.Dict:
     return orm.Dict(p)
 
 
+def _ensemble_output(spec):
+    spec.output_namespace(
+        "ensemble",
+        valid_type=ForceConstantsData,
+        dynamic=True,
+        required=False,
+        help="With fit parameters 'ensemble' {size, seed}: the bootstrap members' force "
+        "constants (member_000, ...; aiida_wigner.fitting.ensemble), eV/Å^n.",
+    )
+
+
 def _child_failed(workchain, node):
     msg = node.exit_message or f"exit status {node.exit_status}"
     return workchain.exit_codes.ERROR_ENGINE_FAILED.format(
@@ -298,6 +309,7 @@ class FitWorkChain(WorkChain):
         spec.output("fcp", valid_type=orm.SinglefileData, help="hiphive ForceConstantPotential.")
         spec.output("scores", valid_type=orm.Dict)
         spec.output("force_constants", valid_type=ForceConstantsData)
+        _ensemble_output(spec)
         define_exit_codes(
             spec,
             "ERROR_FIT_SETUP",
@@ -345,6 +357,9 @@ class FitWorkChain(WorkChain):
             return child_exit_code(self, node, "ERROR_FIT_SETUP")
         for key in ("fcp", "scores", "force_constants"):
             self.out(key, node.outputs[key])
+        members = cf.ensemble_members(node)
+        if members:
+            self.out("ensemble", members)
         self.ctx.scores = node.outputs.scores.get_dict()
         for order, (asked, used) in self.ctx.scores.get("cutoffs_capped", {}).items():
             self.report(
@@ -511,6 +526,7 @@ class ForceConstantsWorkChain(ProtocolMixin, WorkChain):
         spec.output("force_constants", valid_type=ForceConstantsData, required=False)
         spec.output("fcp", valid_type=orm.SinglefileData, required=False)
         spec.output("scores", valid_type=orm.Dict, required=False)
+        _ensemble_output(spec)
         engine_exit_codes(spec)
         define_exit_codes(
             spec,
@@ -702,6 +718,9 @@ class ForceConstantsWorkChain(ProtocolMixin, WorkChain):
         for key in ("force_constants", "fcp", "scores"):
             if key in node.outputs:
                 self.out(key, node.outputs[key])
+        members = cf.ensemble_members(node)
+        if members:
+            self.out("ensemble", members)
         if node.exit_status == FitWorkChain.exit_codes.ERROR_FIT_VALIDATION.status:
             return self.exit_codes.ERROR_FIT_VALIDATION.format(message=node.exit_message)
         if not node.is_finished_ok:

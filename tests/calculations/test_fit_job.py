@@ -81,24 +81,36 @@ def _stored_arrays(node) -> dict:
     return out
 
 
-def test_fit_job_equals_calcfunction(training, worker_code):
-    want, ref = _fit(training)
-    got, node = _fit(training, code=worker_code)
+def _assert_same_force_constants(got, want):
+    a, b = _stored_arrays(got), _stored_arrays(want)
+    assert sorted(a) == sorted(b) and {"fc2", "fc3", "fc4/atoms", "fc4/values"} <= set(a)
+    for name, want_array in b.items():
+        assert a[name].shape == want_array.shape, name
+        assert np.abs(a[name] - want_array).max() <= 1e-12 * np.abs(want_array).max(), name
+    assert got.base.attributes.get("source") == want.base.attributes.get("source")
+
+
+@pytest.mark.parametrize("ensemble", [None, {"size": 2, "seed": 5}])
+def test_fit_job_equals_calcfunction(training, worker_code, ensemble):
+    """Also with a bootstrap ensemble: the same members, in the same order."""
+    parameters = PARAMETERS if ensemble is None else {**PARAMETERS, "ensemble": ensemble}
+    want, ref = _fit(training, parameters)
+    got, node = _fit(training, parameters, code=worker_code)
     assert ref.is_finished_ok and node.is_finished_ok, node.exit_message
     jobs = [
         n for n in node.called_descendants if n.process_type == "aiida.calculations:wigner.fit_job"
     ]
     assert len(jobs) == 1
-    a, b = _stored_arrays(got["force_constants"]), _stored_arrays(want["force_constants"])
-    assert sorted(a) == sorted(b) and {"fc2", "fc3", "fc4/atoms", "fc4/values"} <= set(a)
-    for name, want_array in b.items():
-        assert a[name].shape == want_array.shape, name
-        assert np.abs(a[name] - want_array).max() <= 1e-12 * np.abs(want_array).max(), name
-    assert got["force_constants"].base.attributes.get("source") == want[
-        "force_constants"
-    ].base.attributes.get("source")
+    _assert_same_force_constants(got["force_constants"], want["force_constants"])
     assert got["scores"].get_dict() == want["scores"].get_dict()
     assert got["fcp"].filename == want["fcp"].filename == "potential.fcp"
+    if ensemble is None:
+        assert "ensemble" not in got and "ensemble" not in want
+        return
+    assert sorted(got["ensemble"]) == sorted(want["ensemble"]) == ["member_000", "member_001"]
+    for label in want["ensemble"]:
+        _assert_same_force_constants(got["ensemble"][label], want["ensemble"][label])
+    assert want["scores"]["ensemble"]["size"] == 2
 
 
 def test_fit_job_refusal_is_the_calcfunction_code(training, worker_code):
