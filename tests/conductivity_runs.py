@@ -14,7 +14,7 @@ SCP_TEMPERATURES = (100.0, 300.0)
 
 def store_fc4_model(cu3au_fc):
     """The Cu₃Au model with the pair FC4, stored as a ``ForceConstantsData``."""
-    from test_renormalization import pair_fc4
+    from reference_models import pair_fc4
 
     from aiida_wigner.data.force_constants import ForceConstantsData
     from aiida_wigner.physics.forceconstants import ForceConstants

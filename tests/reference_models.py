@@ -1,7 +1,8 @@
 """Small crystals with physically meaningful force constants, made inside the tests.
 
 L1₂ Cu₃Au with ASE's EMT calculator: FC2 and FC3 by finite displacements through
-phono3py (a test-only reference dependency), cached per session on disk.
+phono3py (a test-only reference dependency), cached per session on disk; a pair FC4 of
+Morse bonds (``pair_fc4``) for the SCP tests.
 """
 
 from __future__ import annotations
@@ -100,3 +101,66 @@ def cu3au_phono3py_conductivity(mesh, temperatures, sigma):
     p.init_phph_interaction()
     p.run_thermal_conductivity(temperatures=temperatures, is_isotope=True, transport_type="SMM19")
     return p.thermal_conductivity
+
+
+def morse_derivatives(r, depth=0.3, alpha=1.5, r0=2.652):
+    """φ', φ'', φ''', φ'''' of a Morse pair potential (eV/Å^n)."""
+    x = np.exp(-alpha * (r - r0))
+    return (
+        depth * (-2 * alpha * x**2 + 2 * alpha * x),
+        depth * (4 * alpha**2 * x**2 - 2 * alpha**2 * x),
+        depth * (-8 * alpha**3 * x**2 + 2 * alpha**3 * x),
+        depth * (16 * alpha**4 * x**2 - 2 * alpha**4 * x),
+    )
+
+
+def radial_tensor4(rvec, d1, d2, d3, d4):
+    """∂⁴φ(|r|)/∂r_α∂r_β∂r_γ∂r_δ for a radial function (analytic, via s = r²/2)."""
+    r = np.linalg.norm(rvec)
+    g2 = d2 / r**2 - d1 / r**3
+    g3 = d3 / r**3 - 3 * d2 / r**4 + 3 * d1 / r**5
+    g4 = d4 / r**4 - 6 * d3 / r**5 + 15 * d2 / r**6 - 15 * d1 / r**7
+    e = np.eye(3)
+    rr = np.einsum("a,b->ab", rvec, rvec)
+    t = g2 * (
+        np.einsum("ab,cd->abcd", e, e)
+        + np.einsum("ac,bd->abcd", e, e)
+        + np.einsum("ad,bc->abcd", e, e)
+    )
+    t += g3 * (
+        np.einsum("ab,cd->abcd", e, rr)
+        + np.einsum("ac,bd->abcd", e, rr)
+        + np.einsum("ad,bc->abcd", e, rr)
+        + np.einsum("bc,ad->abcd", e, rr)
+        + np.einsum("bd,ac->abcd", e, rr)
+        + np.einsum("cd,ab->abcd", e, rr)
+    )
+    t += g4 * np.einsum("a,b,c,d->abcd", rvec, rvec, rvec, rvec)
+    return t
+
+
+def pair_fc4(setup, cutoff=3.0, scale=1.0, r0_factor=None, **morse):
+    """Sparse compact FC4 of Morse bonds between all pairs closer than ``cutoff`` Å.
+
+    With ``r0_factor`` every bond gets its own equilibrium length r0 = factor × distance.
+    """
+    i, j, vectors, weights = setup.pair_images()
+    cart = vectors @ setup.primitive.lattice
+    dist = np.linalg.norm(cart, axis=1)
+    atoms, values = [], []
+    for ii, jj, rv, d in zip(i, j, cart, dist, strict=True):
+        if d < 1e-8 or d > cutoff:
+            continue
+        if r0_factor is not None:
+            morse = dict(morse, r0=r0_factor * d)
+        t4 = scale * radial_tensor4(rv, *morse_derivatives(d, **morse))
+        p = setup.p2s[ii]
+        for a in (p, jj):
+            for b in (p, jj):
+                for c in (p, jj):
+                    sign = np.prod([-1 if x == p else 1 for x in (a, b, c)]) * -1
+                    atoms.append((p, a, b, c))
+                    values.append(sign * t4)
+    from aiida_wigner.physics.forceconstants import SparseForceConstants
+
+    return SparseForceConstants(4, np.array(atoms), np.array(values))

@@ -35,8 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 @pytest.fixture(scope="module")
 def model():
-    from reference_models import cu3au_force_constants
-    from test_renormalization import pair_fc4
+    from reference_models import cu3au_force_constants, pair_fc4
 
     from aiida_wigner.physics.forceconstants import ForceConstants
 

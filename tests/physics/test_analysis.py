@@ -335,7 +335,7 @@ def test_mode_removal_bad_input(cu3au_fc, run):
 @pytest.fixture(scope="module")
 def stored_runs(aiida_profile, cu3au_fc):
     """Harmonic and renormalized (SCP, 2×2×2) wigner.kappa runs of Cu₃Au with pair FC4."""
-    from test_renormalization import pair_fc4
+    from reference_models import pair_fc4
 
     from aiida_wigner.calculations.kappa import compute_kappa_calcfunction
     from aiida_wigner.calculations.renormalize import renormalize_calcfunction

@@ -131,7 +131,7 @@ def test_facade_smearing_kinds_and_errors(cu3au_model):
 def test_facade_on_renormalized_phonons(cu3au_fc):
     """``renormalize`` then ``kappa(..., renormalization=r)`` equals compute_kappa with the
     models of the same renormalization; the SCP runs once for two κ runs."""
-    from test_renormalization import pair_fc4
+    from reference_models import pair_fc4
 
     from aiida_wigner.physics import ForceConstants, RenormalizationSettings, renormalize
 

@@ -40,8 +40,7 @@ KAPPA = KappaSettings(mesh=(4, 4, 4), temperatures=(T,), sigma=0.2)
 
 @pytest.fixture(scope="module")
 def scp_fc():
-    from reference_models import cu3au_force_constants
-    from test_renormalization import pair_fc4
+    from reference_models import cu3au_force_constants, pair_fc4
 
     fc = cu3au_force_constants()
     return ForceConstants(fc.setup, fc.fc2, fc.fc3, pair_fc4(fc.setup))
