@@ -96,6 +96,12 @@ EXIT_CODES: dict[str, tuple[int, str]] = {
     "ERROR_FORCE_CONSTANTS_FAILED": (405, "The force-constant workflow failed: {message}"),
     "ERROR_RENORMALIZATION_FAILED": (406, "The renormalization failed: {message}"),
     "ERROR_KAPPA_FAILED": (407, "The conductivity calculation failed: {message}"),
+    "ERROR_ENSEMBLE_FAILED": (
+        408,
+        "A bootstrap member's run failed (the full-data κ and its summary are stored): "
+        "{message}. Fit with fewer members (ensemble.size), or fix what the member's "
+        "message names",
+    ),
 }
 
 

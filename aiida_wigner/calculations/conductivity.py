@@ -3,7 +3,9 @@
 ``summarize_conductivity`` turns the ``kappa`` output of ``wigner.kappa`` and the force-constant
 node it ran on into the pipeline's ``summary`` Dict: formula, space group, engine, protocol,
 renormalization, scattering, κ_P / κ_C / κ per temperature (full tensors and the diagonal with
-its average), the κ_C share and the code versions.  Units: K, W/(m K).
+its average), the κ_C share and the code versions.  ``kappa_ensemble_statistics`` gathers the
+κ of the bootstrap members of a fit ensemble (:mod:`aiida_wigner.fitting.ensemble`) into their
+spread, which the summary reports beside each number as ``..._std``.  Units: K, W/(m K).
 """
 
 from __future__ import annotations
@@ -14,7 +16,16 @@ from aiida.engine import calcfunction
 
 from aiida_wigner.data.force_constants import ForceConstantsData
 
-__all__ = ["summarize_conductivity", "force_constants_from_fcp", "code_versions", "kappa_rows"]
+__all__ = [
+    "summarize_conductivity",
+    "kappa_ensemble_statistics",
+    "force_constants_from_fcp",
+    "code_versions",
+    "kappa_rows",
+]
+
+#: the κ tensors of a ``kappa`` node, W/(m K)
+KAPPA_NAMES = ("kappa_P", "kappa_C", "kappa")
 
 #: Packages whose versions the summary records (those installed).
 VERSIONED = (
@@ -47,17 +58,35 @@ def code_versions() -> dict:
     return found
 
 
-def kappa_rows(temperatures, kappa_P, kappa_C, kappa) -> list[dict]:
+def _diagonal_and_average(tensors) -> np.ndarray:
+    """(..., 4): the xx, yy, zz components and their average of tensors (..., 3, 3)."""
+    diag = np.diagonal(np.asarray(tensors, dtype=float), axis1=-2, axis2=-1)
+    return np.concatenate([diag, diag.mean(axis=-1, keepdims=True)], axis=-1)
+
+
+def kappa_rows(temperatures, kappa_P, kappa_C, kappa, members: dict | None = None) -> list[dict]:
     """One dict per temperature: T and the xx, yy, zz components and their average (W/(m K))
-    of κ_P, κ_C and κ, plus the coherence share κ_C/κ of the average (None when κ = 0)."""
+    of κ_P, κ_C and κ, plus the coherence share κ_C/κ of the average (None when κ = 0).
+
+    ``members``: ``{name: (n_members, T, 3, 3)}`` κ of a bootstrap ensemble; each value
+    then gets ``<key>_std``, the members' standard deviation (ddof = 1) of that same
+    component or average, W/(m K).
+    """
+    from aiida_wigner.fitting.ensemble import ensemble_spread
+
+    spreads = {
+        name: ensemble_spread(_diagonal_and_average(values))[1]
+        for name, values in (members or {}).items()
+    }
     rows = []
     for i, t in enumerate(np.asarray(temperatures, dtype=float)):
         row = {"T": float(t)}
         for name, tensor in (("kappa_P", kappa_P), ("kappa_C", kappa_C), ("kappa", kappa)):
-            diag = np.diag(np.asarray(tensor[i], dtype=float))
-            for axis, value in zip(("xx", "yy", "zz"), diag, strict=True):
-                row[f"{name}_{axis}"] = float(value)
-            row[f"{name}_avg"] = float(diag.mean())
+            values = _diagonal_and_average(tensor[i])
+            for k, (key, value) in enumerate(zip(("xx", "yy", "zz", "avg"), values, strict=True)):
+                row[f"{name}_{key}"] = float(value)
+                if name in spreads:
+                    row[f"{name}_{key}_std"] = float(spreads[name][i, k])
         row["kappa_C_share"] = (
             row["kappa_C_avg"] / row["kappa_avg"]  # None: κ = 0 (a Dict
             if row["kappa_avg"]
@@ -77,7 +106,10 @@ def _spacegroup(fc) -> str:
 
 @calcfunction
 def summarize_conductivity(
-    kappa: orm.ArrayData, force_constants: ForceConstantsData, run: orm.Dict
+    kappa: orm.ArrayData,
+    force_constants: ForceConstantsData,
+    run: orm.Dict,
+    kappa_ensemble: orm.ArrayData | None = None,
 ) -> orm.Dict:
     """The ``summary`` of a pipeline run.
 
@@ -85,21 +117,63 @@ def summarize_conductivity(
     :param force_constants: the force constants κ was computed from.
     :param run: ``engine``, ``protocol``, ``renormalization`` ("none" | "loop" |
         "loop+bubble") and ``scattering`` (three_phonon, four_phonon, isotope).
+    :param kappa_ensemble: the output of :func:`kappa_ensemble_statistics`: each row then
+        carries the members' standard deviations (``..._std``) and ``ensemble`` the size.
     """
     fc = force_constants.get_force_constants()
     t = kappa.get_array("temperatures")
-    tensors = {name: kappa.get_array(name) for name in ("kappa_P", "kappa_C", "kappa")}
+    tensors = {name: kappa.get_array(name) for name in KAPPA_NAMES}
+    members = None
     data = dict(run.get_dict())
+    if kappa_ensemble is not None:
+        members = {name: kappa_ensemble.get_array(f"{name}_members") for name in KAPPA_NAMES}
+        data["ensemble"] = {
+            "size": int(members["kappa"].shape[0]),
+            "method": kappa_ensemble.base.attributes.get("method"),
+        }
     data.update(
         formula=force_constants.formula,
         spacegroup=_spacegroup(fc),
         temperatures=t.tolist(),
         units="W/(m K)",
-        rows=kappa_rows(t, tensors["kappa_P"], tensors["kappa_C"], tensors["kappa"]),
+        rows=kappa_rows(t, *(tensors[name] for name in KAPPA_NAMES), members=members),
         versions=code_versions(),
     )
     data.update({name: value.tolist() for name, value in tensors.items()})
     return orm.Dict(data)
+
+
+@calcfunction
+def kappa_ensemble_statistics(**members: orm.ArrayData) -> orm.ArrayData:
+    """The κ of the bootstrap members of a fit ensemble and their spread.
+
+    ``members``: the ``kappa`` outputs of the members' runs (``member_000``, ...; the same
+    temperatures).  Output ``ArrayData``: ``temperatures`` (T,) K; ``<name>_members``
+    (n, T, 3, 3) and ``<name>_mean``, ``<name>_std`` (T, 3, 3), for κ_P, κ_C and κ, W/(m K);
+    ``std`` has ddof = 1 (the bootstrap standard error of the full-data κ).  Exit 300 when
+    fewer than two members are given or their temperatures differ.
+    """
+    from aiida_wigner.exit_codes import exit_code
+    from aiida_wigner.fitting.ensemble import BOOTSTRAP_METHOD, ensemble_spread
+
+    nodes = [members[label] for label in sorted(members)]
+    if len(nodes) < 2:
+        return exit_code("ERROR_INVALID_INPUT", "an ensemble's spread needs at least 2 members")
+    temperatures = nodes[0].get_array("temperatures")
+    if any(not np.array_equal(n.get_array("temperatures"), temperatures) for n in nodes):
+        return exit_code("ERROR_INVALID_INPUT", "the members' κ are at different temperatures")
+    out = orm.ArrayData()
+    out.set_array("temperatures", temperatures)
+    for name in KAPPA_NAMES:
+        values = np.array([n.get_array(name) for n in nodes])
+        mean, std = ensemble_spread(values)
+        out.set_array(f"{name}_members", values)
+        out.set_array(f"{name}_mean", mean)
+        out.set_array(f"{name}_std", std)
+    out.base.attributes.set("units", {"temperatures": "K", "kappa": "W/(m K)"})
+    out.base.attributes.set("method", BOOTSTRAP_METHOD)
+    out.base.attributes.set("members", sorted(members))
+    return out
 
 
 @calcfunction

@@ -20,6 +20,8 @@ KAPPA_FIELDS = tuple(
     for name in ("kappa_P", "kappa_C", "kappa")
     for axis in ("xx", "yy", "zz", "avg")
 )
+#: The standard deviations over a fit ensemble's members (None without one), W/(m K).
+STD_FIELDS = tuple(f"{key}_std" for key in KAPPA_FIELDS)
 FIELDS = (
     ("pk", ""),
     ("uuid", ""),
@@ -32,8 +34,11 @@ FIELDS = (
     ("three_phonon", ""),
     ("four_phonon", ""),
     ("isotope", ""),
-) + tuple((key, "W/(m K)") for key in KAPPA_FIELDS)
+    ("ensemble_size", ""),
+) + tuple((key, "W/(m K)") for key in KAPPA_FIELDS + STD_FIELDS)
 UNITS = {key: unit for key, unit in FIELDS if unit}
+#: The standard deviations the text table shows (the others are in json and csv).
+STD_COLUMNS = tuple(f"{name}_avg_std" for name in ("kappa_P", "kappa_C", "kappa"))
 
 
 @cmd_root.command("results")
@@ -75,7 +80,8 @@ def cmd_results(ctx, formula, engine, protocol, pks, fmt):
     by a workflow is shown once, as the workflow's row.  Columns: PK, kind, formula,
     engine, protocol, T (K), phonons (harmonic, or the renormalization: scp, scpb-qp, ...),
     scattering included, and the xx, yy, zz components and the average (trace/3) of
-    κ_P, κ_C, κ in W/(m K).  Example:
+    κ_P, κ_C, κ in W/(m K); for a run with a fit ensemble, the standard deviation over its
+    bootstrap members (`σ`; json and csv: every component, `..._std`).  Example:
 
     \b
         aiida-wigner results --formula CsCu4Se3 --format csv > kappa.csv
@@ -134,6 +140,8 @@ def run_rows(run) -> list[dict]:
         "four_phonon": settings.four_phonon,
         "isotope": bool(settings.isotope),
     }
+    summary_rows = summary.get("rows", [])
+    common["ensemble_size"] = summary.get("ensemble", {}).get("size")
     rows = []
     for i, temperature in enumerate(temperatures):
         row = dict(common, temperature=float(temperature))
@@ -142,6 +150,8 @@ def run_rows(run) -> list[dict]:
             for a, axis in enumerate(("xx", "yy", "zz")):
                 row[f"{name}_{axis}"] = float(t[a, a])
             row[f"{name}_avg"] = float(np.trace(t) / 3.0)
+        for key in STD_FIELDS:  # the summary's, computed from the members' kappa nodes
+            row[key] = summary_rows[i].get(key) if summary_rows else None
         rows.append({key: row[key] for key, _ in FIELDS})
     return rows
 
@@ -170,6 +180,9 @@ def format_table(rows: list[dict]) -> str:
     headers += [
         f"{label} {axis}" for label in ("kP", "kC", "k") for axis in ("xx", "yy", "zz", "avg")
     ]
+    with_std = any(row["ensemble_size"] for row in rows)
+    if with_std:
+        headers += [f"σ {label} avg" for label in ("kP", "kC", "k")]
     table = [
         [
             row["pk"],
@@ -182,11 +195,13 @@ def format_table(rows: list[dict]) -> str:
             _scattering(row),
         ]
         + [row[key] for key in KAPPA_FIELDS]
+        + ([row[key] if row[key] is not None else "-" for key in STD_COLUMNS] if with_std else [])
         for row in rows
     ]
-    return "kP, kC, k = kappa_P, kappa_C, kappa in W/(m K); avg = trace/3\n" + tabulate(
-        table, headers=headers, floatfmt=".4g"
-    )
+    note = "kP, kC, k = kappa_P, kappa_C, kappa in W/(m K); avg = trace/3"
+    if with_std:
+        note += "; σ = standard deviation over the bootstrap members of the fit"
+    return note + "\n" + tabulate(table, headers=headers, floatfmt=".4g")
 
 
 def format_csv(rows: list[dict]) -> str:

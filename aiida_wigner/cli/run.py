@@ -107,6 +107,12 @@ from .utils import (
     "docs/cluster.md).",
 )
 @click.option(
+    "--no-ensemble",
+    is_flag=True,
+    help="With --force-constants: leave out the bootstrap members fitted beside them "
+    "(no error bars, one SCP + kappa run instead of one per member).",
+)
+@click.option(
     "--output",
     "-o",
     type=NEW_FILE,
@@ -133,6 +139,7 @@ def cmd_run(
     target_chunk_walltime,
     seconds_per_point,
     job_options,
+    no_ensemble,
     output,
 ):
     """Structure → force constants → renormalized phonons → κ_P + κ_C per temperature.
@@ -191,6 +198,7 @@ def cmd_run(
             model=model,
             supercell=list(supercell) if supercell else None,
             overrides=over,
+            ensemble=not no_ensemble,
         )
     if daemon or worker_code:
         _heavy_steps_to_worker(builder, worker_code, chunks, job_options)
@@ -331,7 +339,18 @@ def format_run_report(pk: int, summary: dict, kappa) -> str:
         f"{r['T']:g} K " + (f"{r['kappa_C_share']:.0%}" if r["kappa_C_share"] is not None else "-")
         for r in summary["rows"]
     )
-    return (
+    report = (
         f"{head}\nThermal conductivity, W/(m K):\n{table}\n"
         f"coherence share κ_C/κ (average of the diagonal): {shares}"
     )
+    if summary.get("ensemble"):
+        spread = "; ".join(
+            f"{r['T']:g} K: κ_P ±{r['kappa_P_avg_std']:.2g}, κ_C ±{r['kappa_C_avg_std']:.2g}, "
+            f"κ ±{r['kappa_avg_std']:.2g}"
+            for r in summary["rows"]
+        )
+        report += (
+            f"\nfit uncertainty (standard deviation over {summary['ensemble']['size']} "
+            f"bootstrap members, average of the diagonal, W/(m K)): {spread}"
+        )
+    return report

@@ -89,7 +89,8 @@ def called_by_conductivity(process) -> bool:
 
 
 def find_runs() -> list[Run]:
-    """Every finished-ok conductivity workflow and standalone kappa calcfunction, by PK."""
+    """Every finished-ok conductivity workflow and standalone kappa calcfunction, by PK;
+    not the runs of a workflow's bootstrap members (its ``kappa_ensemble`` holds them)."""
     from aiida import orm
 
     qb = orm.QueryBuilder().append(
@@ -102,7 +103,7 @@ def find_runs() -> list[Run]:
         },
     )
     runs = [Run(node) for node in qb.all(flat=True)]
-    runs = [run for run in runs if run.kind == "workflow" or not called_by_conductivity(run.node)]
+    runs = [run for run in runs if not called_by_conductivity(run.node)]
     return sorted(runs, key=lambda run: run.node.pk)
 
 

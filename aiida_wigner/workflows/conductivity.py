@@ -16,7 +16,12 @@ The top of the provenance graph.  Outline:
    ``four_phonon_allocation: uniform`` (or exhaustive) γ_4ph is chunked too.
    ``codes.renormalize`` sends step 2 to the worker (``wigner.renormalize_job``),
    ``codes.fit`` the hiphive fit of step 1 (``wigner.fit_job``);
-4. ``summary``: formula, space group, engine, protocol, κ tables per temperature, versions.
+4. with a fit ensemble (``fitting.fit.parameters.ensemble`` ``{size, seed}``, or the
+   ``ensemble`` input beside ``force_constants``): every bootstrap member runs through steps
+   2–3 with the same settings and codes (a ``wigner.conductivity`` each), and
+   ``kappa_ensemble_statistics`` gives the spread of their κ (``kappa_ensemble``);
+5. ``summary``: formula, space group, engine, protocol, κ tables per temperature (with the
+   members' standard deviations, ``..._std``, after step 4), versions.
 
 Protocols: ``protocols/conductivity.yaml`` holds the ``temperatures``, ``renormalization`` and
 ``kappa`` inputs, ``protocols/force_constants.yaml`` the ``fitting`` ones (same protocol names).
@@ -29,7 +34,12 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import ExitCode, ToContext, WorkChain, append_, if_
 
-from ..calculations.conductivity import force_constants_from_fcp, summarize_conductivity
+from ..calculations.conductivity import (
+    force_constants_from_fcp,
+    kappa_ensemble_statistics,
+    summarize_conductivity,
+)
+from ..calculations.fitting import ensemble_members, fit_ensemble_members
 from ..calculations.kappa import compute_kappa_calcfunction
 from ..calculations.kappa import settings_from_dict as kappa_settings_from_dict
 from ..calculations.renormalize import renormalize_calcfunction
@@ -122,6 +132,15 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
             valid_type=orm.List,
             required=False,
             help="With 'fcp': the supercell on which its force constants are evaluated.",
+        )
+        spec.input_namespace(
+            "ensemble",
+            valid_type=ForceConstantsData,
+            dynamic=True,
+            required=False,
+            help="With 'force_constants': the bootstrap members fitted beside them (the "
+            "fit's 'ensemble' outputs); each runs through the same renormalization and κ "
+            "and their spread is 'kappa_ensemble'. With 'fitting' the fit's own are used.",
         )
         spec.input("temperatures", valid_type=orm.List, help="Temperatures in K.")
         spec.input(
@@ -218,6 +237,8 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
                 cls.run_kappa_from_linewidths,
             ).else_(cls.run_kappa),
             cls.results,
+            if_(cls.has_ensemble)(cls.run_ensemble, cls.inspect_ensemble),
+            cls.summarize,
         )
         spec.expose_outputs(
             ForceConstantsWorkChain, namespace="fitting", namespace_options={"required": False}
@@ -244,9 +265,17 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
             help="Mode-resolved frequencies, linewidths, velocities, spectra.",
         )
         spec.output(
+            "kappa_ensemble",
+            valid_type=orm.ArrayData,
+            required=False,
+            help="With a fit ensemble: the members' κ_P, κ_C, κ (n, T, 3, 3), their mean "
+            "and standard deviation (T, 3, 3), W/(m K) (kappa_ensemble_statistics).",
+        )
+        spec.output(
             "summary",
             valid_type=orm.Dict,
-            help="Formula, space group, engine, protocol, κ tables per T, versions.",
+            help="Formula, space group, engine, protocol, κ tables per T (± the ensemble's "
+            "standard deviation), versions.",
         )
         define_exit_codes(spec, *EXIT_CODES)
 
@@ -274,6 +303,7 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
         model: str | None = None,
         supercell=None,
         overrides: dict | None = None,
+        ensemble: bool = True,
         **engine_options,
     ):
         """A builder filled from the protocol (default :meth:`get_default_protocol`).
@@ -282,14 +312,18 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
         ports: ``temperatures``, ``renormalization`` (``null`` makes the run harmonic),
         ``kappa``, and ``fitting`` (passed on to
         :meth:`ForceConstantsWorkChain.get_builder_from_protocol`).  With ``force_constants``
-        the fitting is skipped and ``structure`` may be omitted.  Raises ``ValueError`` for an
-        unknown protocol or settings the steps refuse.
+        the fitting is skipped and ``structure`` may be omitted; the bootstrap members fitted
+        beside them, if any, become the ``ensemble`` input unless ``ensemble`` is False.
+        Raises ``ValueError`` for an unknown protocol or settings the steps refuse.
         """
         protocol = protocol or cls.get_default_protocol()
         p = cls.get_protocol_inputs(protocol, overrides)
         builder = cls.get_builder()
         if force_constants is not None:
             builder.force_constants = force_constants
+            members = fit_ensemble_members(force_constants) if ensemble else {}
+            if members:
+                builder.ensemble = members
             formula = force_constants.formula
         else:
             if structure is None:
@@ -554,6 +588,69 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
         return None
 
     def results(self):
+        """The full-data outputs, before the ensemble runs (nothing lost if one fails)."""
+        self.out("force_constants", self.ctx.force_constants)
+        if "renormalization" in self.ctx:
+            self.out("renormalization", self.ctx.renormalization)
+        self.out("kappa", self.ctx.kappa["kappa"])
+        self.out("modes", self.ctx.kappa["modes"])
+
+    # -- fit ensemble: the bootstrap members through the same steps ----------------------
+
+    def has_ensemble(self):
+        if "ensemble" in self.inputs and self.inputs.ensemble:
+            self.ctx.members = dict(self.inputs.ensemble)
+        elif "fitting" in self.ctx:
+            self.ctx.members = ensemble_members(self.ctx.fitting)
+        else:
+            self.ctx.members = {}
+        return bool(self.ctx.members)
+
+    def run_ensemble(self):
+        inputs = {"temperatures": self.inputs.temperatures, "kappa": self.inputs.kappa}
+        for key in (
+            "renormalization",
+            "protocol",
+            "chunks",
+            "target_chunk_walltime",
+            "seconds_per_point",
+            "job_options",
+        ):
+            if key in self.inputs:
+                inputs[key] = self.inputs[key]
+        codes = {k: v for k, v in self.inputs.get("codes", {}).items() if k != "fit"}
+        if codes:
+            inputs["codes"] = codes
+        self.report(
+            f"step ensemble: {len(self.ctx.members)} bootstrap members through the same "
+            f"renormalization and kappa"
+        )
+        for label, fc in self.ctx.members.items():
+            node = self.submit(
+                type(self),
+                force_constants=fc,
+                **inputs,
+                metadata={"label": f"ensemble {label}", "call_link_label": f"ensemble_{label}"},
+            )
+            self.to_context(ensemble_runs=append_(node))
+
+    def inspect_ensemble(self):
+        """The members' spread, or (after the summary) ERROR_ENSEMBLE_FAILED."""
+        runs = dict(zip(self.ctx.members, self.ctx.ensemble_runs, strict=True))
+        failed = [(label, node) for label, node in runs.items() if not node.is_finished_ok]
+        if failed:
+            label, node = failed[0]
+            self.ctx.ensemble_failure = self.exit_codes.ERROR_ENSEMBLE_FAILED.format(
+                message=f"{label} <{node.pk}>: {node.exit_message or node.process_state.value}"
+            )
+            return
+        stats = kappa_ensemble_statistics(
+            **{label: node.outputs.kappa for label, node in runs.items()}
+        )
+        self.out("kappa_ensemble", stats)
+        self.ctx.kappa_ensemble = stats
+
+    def summarize(self):
         fc = self.ctx.force_constants
         settings = self.ctx.kappa_settings
         engine = None
@@ -569,22 +666,24 @@ class WignerConductivityWorkChain(ProtocolMixin, WorkChain):
                 "isotope": bool(settings.get("isotope", False)),
             },
         }
-        summary = summarize_conductivity(self.ctx.kappa["kappa"], fc, orm.Dict(run))
-        self.out("force_constants", fc)
-        if "renormalization" in self.ctx:
-            self.out("renormalization", self.ctx.renormalization)
-        self.out("kappa", self.ctx.kappa["kappa"])
-        self.out("modes", self.ctx.kappa["modes"])
+        extra = {"kappa_ensemble": self.ctx.kappa_ensemble} if "kappa_ensemble" in self.ctx else {}
+        summary = summarize_conductivity(self.ctx.kappa["kappa"], fc, orm.Dict(run), **extra)
         self.out("summary", summary)
         rows = summary.get_dict()["rows"]
+
+        def value(r, name):
+            std = r.get(f"{name}_avg_std")
+            return f"{r[f'{name}_avg']:.4g}" + ("" if std is None else f"±{std:.2g}")
+
         self.report(
             "kappa (W/(m K)): "
             + "; ".join(
-                f"{r['T']:g} K: kP {r['kappa_P_avg']:.4g} kC {r['kappa_C_avg']:.4g} "
-                f"k {r['kappa_avg']:.4g}"
+                f"{r['T']:g} K: kP {value(r, 'kappa_P')} kC {value(r, 'kappa_C')} "
+                f"k {value(r, 'kappa')}"
                 for r in rows
             )
         )
+        return self.ctx.get("ensemble_failure")
 
     # -- helpers -------------------------------------------------------------------------
 
