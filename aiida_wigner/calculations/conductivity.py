@@ -83,8 +83,8 @@ def summarize_conductivity(
 
     :param kappa: the ``kappa`` output of ``wigner.kappa`` (temperatures K, tensors W/(m K)).
     :param force_constants: the force constants κ was computed from.
-    :param run: ``engine``, ``protocol``, ``renormalization`` ("none" | "loop" |
-        "loop+bubble") and ``scattering`` (three_phonon, four_phonon, isotope).
+    :param run: ``engine``, ``protocol``, ``renormalization`` ("none" | "scp" |
+        "scpb-<bubble>") and ``scattering`` (three_phonon, four_phonon, isotope).
     """
     fc = force_constants.get_force_constants()
     t = kappa.get_array("temperatures")

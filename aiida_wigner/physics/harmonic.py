@@ -248,5 +248,5 @@ def check_stable(phonons: Phonons, tolerance: float = -1e-2) -> None:
         raise UnstablePhononsError(
             f"imaginary phonon frequency {low:.4f} THz at q = {np.round(q, 4).tolist()}: the "
             f"harmonic force constants are dynamically unstable. Renormalize them first "
-            f"(aiida-wigner renormalize / --renormalize loop) or check the structure relaxation."
+            f"(aiida-wigner renormalize / --renormalize scp) or check the structure relaxation."
         )

@@ -37,7 +37,7 @@ from ..harmonic import average_degenerate
 from ..interactions import CubicInteraction
 from ..mesh import grid_addresses
 from ..units import AMU, ANGSTROM, EV, HBAR, KB_EV, PLANCK_EV_THZ
-from .common import TWO_PI_THZ, ZERO_FREQUENCY_CUTOFF
+from .common import TWO_PI_THZ, ZERO_FREQUENCY_CUTOFF, renormalization_kind
 from .effective_fc2 import EffectiveHarmonicModel
 
 #: Π[THz] = BUBBLE_PREFACTOR / N' · Σ |Ψ|² [eV²/(Å⁶ amu³)] / (ν ν1 ν2) · h[1/THz]
@@ -255,7 +255,7 @@ class SCPBResult:
             self.mesh,
             self.delta_dynmat[index],
             self.temperatures[index],
-            f"scpb-{self.kind}",
+            renormalization_kind(self.kind),
         )
 
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the renormalization modules: unit factors and mode weights.
+"""Helpers shared by the renormalization modules: unit factors, mode weights, kind names.
 
 Units (docs/conventions.md): frequencies ν in THz (ordinary), masses amu, lengths Å, energies eV,
 force constants eV/Å^n, temperatures K.  Mass-weighted displacement correlations are in
@@ -22,6 +22,23 @@ KT_OVER_OMEGA2 = KB / TWO_PI_THZ**2 / (AMU * ANGSTROM**2)
 
 #: Frequencies (THz) with |ν| below this carry no weight in the mode sums (translations).
 ZERO_FREQUENCY_CUTOFF = 1e-4
+
+
+def renormalization_kind(bubble: str) -> str:
+    """Name the renormalized phonons after their bubble correction.
+
+    Parameters
+    ----------
+    bubble : str
+        ``"none"`` (SCP only) or a bubble kind: ``"static"``, ``"onshell"``, ``"qp"``.
+
+    Returns
+    -------
+    str
+        ``"scp"`` without bubble, ``"scpb-<bubble>"`` with one: the ``kind`` stored on
+        every renormalization and the value of ``aiida-wigner kappa --renormalize``.
+    """
+    return "scp" if bubble == "none" else f"scpb-{bubble}"
 
 
 def mode_weights(

@@ -19,12 +19,15 @@ from numpy.typing import NDArray
 from ..forceconstants import ForceConstants
 from .bubble import KINDS as BUBBLE_KINDS
 from .bubble import run_bubble
+from .common import renormalization_kind
 from .effective_fc2 import EffectiveHarmonicModel, EffectiveModelError
 from .msd import mean_square_displacements
 from .scp import SCPError, SCPSettings, not_converged_advice, run_scp
 
 #: Accepted values of ``RenormalizationSettings.bubble``.
 BUBBLE_CHOICES = ("none",) + BUBBLE_KINDS
+#: Names of the renormalized phonons, one per bubble choice: "scp", "scpb-static", ...
+RENORMALIZATION_KINDS = tuple(renormalization_kind(bubble) for bubble in BUBBLE_CHOICES)
 
 
 class SCPNotConvergedError(RuntimeError):
@@ -265,11 +268,10 @@ def renormalize(fc: ForceConstants, settings: RenormalizationSettings) -> Renorm
     scp = run_scp(fc, s)
     delta, freqs = scp.delta_dynmat, scp.frequencies
     shifts = np.zeros_like(freqs)
-    kind = "scp"
     if settings.bubble != "none":
         scpb = run_bubble(fc, scp, kind=settings.bubble, epsilon=settings.bubble_epsilon)
         delta, freqs, shifts = scpb.delta_dynmat, scpb.frequencies, scpb.shifts
-        kind = f"scpb-{settings.bubble}"
+    kind = renormalization_kind(settings.bubble)
     temps = np.asarray(s.temperatures, dtype=float)
     msd = np.array(
         [

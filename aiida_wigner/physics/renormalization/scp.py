@@ -34,7 +34,13 @@ from numpy.typing import NDArray
 from ..forceconstants import ForceConstants
 from ..harmonic import DynamicalMatrixBuilder, degenerate_block_ids, frequencies_from_eigenvalues
 from ..mesh import QMesh, grid_addresses
-from .common import ZERO_FREQUENCY_CUTOFF, mode_weights, project_out_translations, translation_mask
+from .common import (
+    ZERO_FREQUENCY_CUTOFF,
+    mode_weights,
+    project_out_translations,
+    renormalization_kind,
+    translation_mask,
+)
 from .effective_fc2 import EffectiveHarmonicModel, FC2Transform, MeshInterpolator
 from .loop import QuarticLoop, StoredLoopKernel, correlation_matrices
 
@@ -144,7 +150,7 @@ class SCPResult:
             np.array(self.settings.mesh),
             self.delta_dynmat[index],
             self.temperatures[index],
-            "scp",
+            renormalization_kind("none"),
         )
 
     def to_dict(self, irreducible: bool = True) -> dict:
