@@ -145,7 +145,6 @@ class QuarticInteraction:
         self.values = np.ascontiguousarray(
             (fc4.values * scale[:, None, None, None, None]).reshape(len(kap), 81)
         )
-        self.n_clusters = len(kap)
 
     # -- phases ---------------------------------------------------------------------------
 

@@ -130,7 +130,6 @@ class CubicInteraction:
         self.pair_a, self.pair_j = pair_keys // N, pair_keys % N
         self.kap = np.ascontiguousarray(kap, dtype=np.int64)
         self.pidx = np.ascontiguousarray(inverse.reshape(-1, 2), dtype=np.int64)
-        self.n_clusters = len(kap)
 
     def pair_table(self, qpoints) -> NDArray[np.complex128]:
         """(n_q, n_pairs) pair phases of the FC3 pairs at ``qpoints``."""
