@@ -129,6 +129,21 @@ class BubbleCorrection:
         self.interaction = interaction or CubicInteraction(fc)
 
     def at_q(self, q, temperature: float) -> BubbleAtQ:
+        """Collect the bubble terms of every band at one q-point.
+
+        Parameters
+        ----------
+        q : array_like of float, shape (3,)
+            Reduced coordinates of the q-point.
+        temperature : float
+            Temperature in K (Bose-Einstein occupations of the q1, q2 phonons).
+
+        Returns
+        -------
+        BubbleAtQ
+            The weights |Ψ|²/(ν ν1 ν2) and occupations over q1 and the band pairs;
+            :meth:`BubbleAtQ.shift` evaluates Δ(ω) from them.
+        """
         from ..harmonic import occupation
 
         q = np.asarray(q, dtype=float)
@@ -250,6 +265,7 @@ class SCPBResult:
     mesh: NDArray[np.int64]
 
     def model(self, index: int) -> EffectiveHarmonicModel:
+        """Return the effective harmonic model (Fourier interpolation) at temperature ``index``."""
         return EffectiveHarmonicModel(
             self.fc,
             self.mesh,
