@@ -88,11 +88,12 @@ _KIND = {"fixed": 0, "adaptive": 1, "adaptive-shengbte": 2}
 
 @numba.njit(cache=True)
 def _trivial(b0, gp, bands, legs, neg, signs, s, blk, blk0):  # pragma: no cover - numba
-    """A phonon both destroyed and created in sign pattern ``s``: an emitted (q_i, b_i)
-    in the degenerate block of λ = (gp, b0) or of an absorbed partner (−q_k, b_k).
+    """Tell whether sign pattern ``s`` destroys and creates the same phonon.
 
-    ``blk`` (3, B) / ``blk0`` (B,) label the degenerate blocks of the legs / of q0 (the
-    band index itself for exact state identity)."""
+    That is an emitted (q_i, b_i) in the degenerate block of λ = (gp, b0) or of an absorbed
+    partner (−q_k, b_k).  ``blk`` (3, B) / ``blk0`` (B,) label the degenerate blocks of the
+    legs / of q0 (the band index itself for exact state identity).
+    """
     for i in range(3):
         if signs[s, i] < 0:
             continue
@@ -106,9 +107,12 @@ def _trivial(b0, gp, bands, legs, neg, signs, s, blk, blk0):  # pragma: no cover
 
 @numba.njit(cache=True)
 def _identical_partners(bands, legs, signs, s):  # pragma: no cover - numba
-    """Π m! over groups of identical partner phonons (same state, both emitted or both
-    absorbed): FourPhonon counts such processes once where the golden rule's sum over
-    ordered partners gives them 1/m! of the weight of distinct ones."""
+    """Return Π m! over groups of identical partner phonons (same state, same direction).
+
+    Identical partners are both emitted or both absorbed: FourPhonon counts such processes
+    once where the golden rule's sum over ordered partners gives them 1/m! of the weight of
+    distinct ones.
+    """
     same = 0
     for i in range(3):
         for k in range(i + 1, 3):
@@ -184,11 +188,14 @@ def _pair_kernel(
     signs,
     out,
 ):  # pragma: no cover - numba
-    """Per pair p, in one pass and parallel over the pairs: Φ4 of the quadruplet
-    (q0, q1, q2, q3) = (gp, legs[p]) from the FC4 clusters (``assemble_quadruplet``; table
-    (n_q, n_pairs) the mesh's FC4 pair phases, pre0 the leg-0 prephases), V4 with the
-    eigenvectors e0 (3n, B) of q0 and vecs (n_q, 3n, B) (``contract_quadruplet``), then
-    ``_accumulate``.  Work space per thread: one (3n)⁴ and one B⁴ array."""
+    """Evaluate every pair p in one pass, parallel over the pairs.
+
+    Per pair: Φ4 of the quadruplet (q0, q1, q2, q3) = (gp, legs[p]) from the FC4 clusters
+    (``assemble_quadruplet``; table (n_q, n_pairs) the mesh's FC4 pair phases, pre0 the
+    leg-0 prephases), V4 with the eigenvectors e0 (3n, B) of q0 and vecs (n_q, 3n, B)
+    (``contract_quadruplet``), then ``_accumulate``.  Work space per thread: one (3n)⁴ and
+    one B⁴ array.
+    """
     m = vecs.shape[1]
     for p in numba.prange(legs.shape[0]):
         phi = np.zeros((m, m, m, m), dtype=np.complex128)
@@ -405,7 +412,7 @@ def quadruplet_pairs(
 
 
 def _bound_smearing(smearing, qmesh: QMesh) -> Smearing:
-    """A Smearing (a float is a fixed σ in THz) with the lattice and mesh of ``qmesh``."""
+    """Return a Smearing (a float is a fixed σ in THz) with the lattice and mesh of ``qmesh``."""
     if isinstance(smearing, (int, float, np.floating)):
         if not smearing > 0:
             raise FourPhononError(f"sigma must be a positive width in THz, got {smearing!r}")
