@@ -63,8 +63,10 @@ def locate_atoms(
 def lattice_vector_deviation(
     vectors: NDArray, lattice: NDArray
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    """Integer coordinates of Cartesian vectors (Å) in a lattice and their distance (Å)
-    from the nearest lattice vector."""
+    """Return the integer coordinates of Cartesian vectors (Å) in a lattice.
+
+    Also returns their distance (Å) from the nearest lattice vector.
+    """
     vectors = np.asarray(vectors, dtype=float)
     frac = vectors @ np.linalg.inv(lattice)
     n = np.rint(frac)
@@ -86,11 +88,12 @@ class ReferenceCell:
     to_prim: NDArray[np.int64]
 
     def __len__(self) -> int:
+        """Return the number of atoms of the reference cell."""
         return len(self.cell)
 
 
 def reference_cell(setup: SupercellSetup, kind: str = "unit") -> ReferenceCell:
-    """The unit cell or the primitive cell of ``setup`` with its atoms' supercell sites."""
+    """Return the unit cell or the primitive cell of ``setup`` with its atoms' supercell sites."""
     if kind == "primitive":
         return ReferenceCell(
             "primitive",
@@ -110,8 +113,11 @@ def reference_cell(setup: SupercellSetup, kind: str = "unit") -> ReferenceCell:
 def supercell_shift_to_p2s(
     setup: SupercellSetup, ref: ReferenceCell, atoms: NDArray[np.int64]
 ) -> NDArray[np.float64]:
-    """Cartesian vector (Å, modulo the supercell) carrying reference atom ``atoms[m]`` onto
-    the representative ``p2s`` atom of its primitive atom; a lattice translation."""
+    """Return the lattice translations that carry reference atoms onto ``p2s`` atoms.
+
+    For each m, the Cartesian vector (Å, modulo the supercell) carrying reference atom
+    ``atoms[m]`` onto the representative ``p2s`` atom of its primitive atom.
+    """
     sc = setup.supercell
     target = np.asarray(setup.p2s)[ref.to_prim[atoms]]
     return (sc.positions[target] - sc.positions[ref.to_super[atoms]]) @ sc.lattice

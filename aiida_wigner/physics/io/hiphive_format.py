@@ -42,7 +42,7 @@ def hiphive_file_kind(path) -> str | None:
 
 
 def load_hiphive(source):
-    """A hiphive ForceConstantPotential or ForceConstants from a path (or the object)."""
+    """Load a hiphive ForceConstantPotential or ForceConstants from a path (or the object)."""
     if not isinstance(source, (str, os.PathLike)):
         return source
     label = file_label(source)
@@ -81,7 +81,7 @@ def hiphive_orders(obj) -> list[int]:
 
 
 def _check_primitive(fcp, setup: SupercellSetup, label: str, origin) -> None:
-    """The potential's primitive structure must have our composition and density."""
+    """Check that the potential's primitive structure has our composition and density."""
     prim = fcp.primitive_structure
     ours = setup.primitive
     vol_per_atom = abs(np.linalg.det(prim.cell.array)) / len(prim)

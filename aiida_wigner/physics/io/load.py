@@ -65,7 +65,23 @@ _DESCRIPTIONS = {
 
 
 def detect_format(path) -> str:
-    """The format of a force-constant file (see the module table), from its content."""
+    """Detect the format of a force-constant file from its content.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    str
+        One of the format names of the module table.
+
+    Raises
+    ------
+    ForceConstantsFileError
+        For a missing or empty file, or one of no known format.
+    """
     label = file_label(path)
     if not os.path.isfile(path):
         raise ForceConstantsFileError(f"{label}: no such file")
@@ -356,7 +372,7 @@ def load_force_constants(
 
 
 def _read(fmt: str, path, order: int, setup: SupercellSetup, info, origin):
-    """The array of one file and extra provenance (unit factor, reference cell)."""
+    """Read the array of one file, with extra provenance (unit factor, reference cell)."""
     factor = info.fc_unit_factor(order) if info is not None else 1.0
     extra = {} if factor == 1.0 else {"unit_factor": factor}
     if fmt == "phonopy-text":

@@ -238,8 +238,14 @@ def read_force_constants_text(
 def write_force_constants(path, fc2, p2s=None) -> None:
     """Write FC2 (eV/Å²) as a phonopy ``FORCE_CONSTANTS`` text file.
 
-    ``fc2`` is full (N, N, 3, 3) or compact (n_prim, N, 3, 3); the compact form needs
-    ``p2s``, the supercell atom (0-based) of each row.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    fc2 : array_like of float, shape (N, N, 3, 3) or (n_prim, N, 3, 3)
+        Full or compact FC2, eV/Å².
+    p2s : array_like of int, shape (n_prim,), optional
+        The supercell atom (0-based) of each row; needed by the compact form.
     """
     fc2 = np.asarray(fc2, dtype=float)
     if fc2.ndim != 4 or fc2.shape[2:] != (3, 3) or fc2.shape[0] > fc2.shape[1]:
@@ -270,8 +276,9 @@ def write_force_constants(path, fc2, p2s=None) -> None:
 def read_fc2_hdf5(
     path, setup: SupercellSetup, *, unit_factor: float = 1.0, origin=None
 ) -> NDArray[np.float64]:
-    """Compact FC2 (n_prim, N, 3, 3) in eV/Å² from phonopy's ``force_constants.hdf5`` or
-    phono3py's ``fc2.hdf5``.
+    """Read a compact FC2 (n_prim, N, 3, 3) in eV/Å² from ``force_constants.hdf5``/``fc2.hdf5``.
+
+    The files of phonopy and phono3py are read alike.
 
     A ``physical_unit`` stored in the file takes precedence over ``unit_factor``.
     """
@@ -328,8 +335,21 @@ def write_fc2_hdf5(
     physical_unit: str | None = "eV/angstrom^2",
     compression: str | None = "gzip",
 ) -> None:
-    """Write FC2 (eV/Å²) as ``fc2.hdf5`` (dataset ``force_constants``, plus ``p2s_map``
-    for the compact form), readable by phonopy and phono3py."""
+    """Write FC2 (eV/Å²) as ``fc2.hdf5``, readable by phonopy and phono3py.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    fc2 : array_like of float, shape (N, N, 3, 3) or (n_prim, N, 3, 3)
+        Full or compact FC2, eV/Å² (dataset ``force_constants``).
+    p2s : array_like of int, shape (n_prim,), optional
+        The supercell atom (0-based) of each row of the compact form (``p2s_map``).
+    physical_unit : str or None
+        Written as the dataset's ``physical_unit`` attribute.
+    compression : str or None
+        h5py compression of the dataset.
+    """
     import h5py
 
     fc2 = np.ascontiguousarray(fc2, dtype=float)
@@ -412,8 +432,19 @@ def read_fc3_hdf5(
 
 
 def write_fc3_hdf5(path, fc3, p2s=None, *, compression: str | None = "gzip") -> None:
-    """Write FC3 (eV/Å³) as phono3py's ``fc3.hdf5`` (dataset ``fc3``, plus ``p2s_map`` for
-    the compact form)."""
+    """Write FC3 (eV/Å³) as phono3py's ``fc3.hdf5``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    fc3 : array_like of float, shape (N, N, N, 3, 3, 3) or (n_prim, N, N, 3, 3, 3)
+        Full or compact FC3, eV/Å³ (dataset ``fc3``).
+    p2s : array_like of int, shape (n_prim,), optional
+        The supercell atom (0-based) of each row of the compact form (``p2s_map``).
+    compression : str or None
+        h5py compression of the dataset.
+    """
     import h5py
 
     fc3 = np.ascontiguousarray(fc3, dtype=float)

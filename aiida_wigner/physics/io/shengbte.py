@@ -160,9 +160,10 @@ def _fold(path, order: int, setup: SupercellSetup, reference: str, origin):
 def read_shengbte_fc3(
     path, setup: SupercellSetup, *, reference: str = "unit", origin=None
 ) -> NDArray[np.float64]:
-    """Compact FC3 (n_prim, N, N, 3, 3, 3) in eV/Å³ from a ShengBTE
-    ``FORCE_CONSTANTS_3RD`` file, folded onto the supercell of ``setup`` (see module
-    docstring)."""
+    """Read a ShengBTE ``FORCE_CONSTANTS_3RD`` file as compact FC3 (n_prim, N, N, 3, 3, 3).
+
+    In eV/Å³, folded onto the supercell of ``setup`` (see module docstring).
+    """
     prim, others, weight, values = _fold(path, 3, setup, reference, origin)
     n = setup.n_super
     fc3 = np.zeros((setup.n_prim, n, n, 27))
@@ -173,9 +174,11 @@ def read_shengbte_fc3(
 def read_fourphonon_fc4(
     path, setup: SupercellSetup, *, reference: str = "unit", origin=None
 ) -> SparseForceConstants:
-    """FC4 (eV/Å⁴) from a FourPhonon ``FORCE_CONSTANTS_4TH`` file as clusters of supercell
-    atoms whose first atom is in ``setup.p2s`` (see module docstring for the folding).
-    Clusters whose summed values are all zero are dropped."""
+    """Read a FourPhonon ``FORCE_CONSTANTS_4TH`` file as sparse FC4 (eV/Å⁴).
+
+    The clusters are of supercell atoms whose first atom is in ``setup.p2s`` (see module
+    docstring for the folding).  Clusters whose summed values are all zero are dropped.
+    """
     prim, others, weight, values = _fold(path, 4, setup, reference, origin)
     keys = np.concatenate([np.asarray(setup.p2s)[prim][:, None], others], axis=1)
     if len(keys) == 0:
@@ -234,10 +237,21 @@ def _clusters_for_writing(setup: SupercellSetup, prim, others, values, reference
 def write_shengbte_fc3(
     path, fc3, setup: SupercellSetup, *, reference: str = "unit", tol: float = 0.0
 ) -> None:
-    """Write FC3 (eV/Å³; compact (n_prim, N, N, 3, 3, 3) or full) as a ShengBTE
-    ``FORCE_CONSTANTS_3RD`` file with atoms numbered in the unit cell (``reference``
-    'unit') or the primitive cell ('primitive').  Triplets whose largest element is at
-    most ``tol`` are left out."""
+    """Write FC3 (eV/Å³) as a ShengBTE ``FORCE_CONSTANTS_3RD`` file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    fc3 : array_like of float, shape (n_prim, N, N, 3, 3, 3) or (N, N, N, 3, 3, 3)
+        Compact or full FC3, eV/Å³.
+    setup : SupercellSetup
+        The supercell of ``fc3``.
+    reference : {"unit", "primitive"}
+        Number the atoms in the unit cell or in the primitive cell.
+    tol : float
+        eV/Å³: triplets whose largest element is at most this are left out.
+    """
     fc3 = np.asarray(fc3, dtype=float)
     n = setup.n_super
     if fc3.shape == (n, n, n, 3, 3, 3):
@@ -262,8 +276,21 @@ def write_fourphonon_fc4(
     reference: str = "unit",
     tol: float = 0.0,
 ) -> None:
-    """Write sparse FC4 (eV/Å⁴) as a FourPhonon ``FORCE_CONSTANTS_4TH`` file (atoms
-    numbered in the unit or primitive cell, see ``reference``)."""
+    """Write sparse FC4 (eV/Å⁴) as a FourPhonon ``FORCE_CONSTANTS_4TH`` file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    fc4 : SparseForceConstants
+        Order-4 clusters, eV/Å⁴.
+    setup : SupercellSetup
+        The supercell of ``fc4``.
+    reference : {"unit", "primitive"}
+        Number the atoms in the unit cell or in the primitive cell.
+    tol : float
+        eV/Å⁴: quadruplets whose largest element is at most this are left out.
+    """
     if not isinstance(fc4, SparseForceConstants) or fc4.order != 4:
         raise ValueError("fc4 must be a SparseForceConstants of order 4")
     p2s = np.asarray(setup.p2s)
