@@ -92,7 +92,7 @@ def _cutoff_list(cutoffs) -> list[float]:
 
 
 def build_cluster_space(prim, cutoffs, symprec: float = 1e-5):
-    """hiphive ClusterSpace for the primitive cell ``prim`` (ase.Atoms), cutoffs in Å."""
+    """Build the hiphive ClusterSpace of the primitive cell ``prim`` (ase.Atoms), cutoffs in Å."""
     from hiphive import ClusterSpace
 
     return ClusterSpace(prim, _cutoff_list(cutoffs), symprec=symprec)
@@ -209,7 +209,7 @@ def _refuse_above(per_order: dict, n_rows: int, ratio: float, n_structures, what
 
 
 def select_snapshots(n_frames: int, n_snapshots: int, discard: int = 0) -> np.ndarray:
-    """Indices of ``n_snapshots`` frames at regular intervals after the first ``discard``."""
+    """Pick ``n_snapshots`` frame indices at regular intervals after the first ``discard``."""
     avail = np.arange(discard, n_frames)
     if len(avail) < n_snapshots:
         raise FitError(
@@ -512,16 +512,37 @@ def fit_step(
     harmonic_forces=None,
     harmonic_force_constants=None,
 ):
-    """The fit step of ``wigner.fit_hiphive`` and ``aiida-wigner-worker fit``: ``(result, fc)``.
+    """Run the fit step of ``wigner.fit_hiphive`` and ``aiida-wigner-worker fit``.
 
-    ``setup``: the :class:`~aiida_wigner.physics.cell.SupercellSetup` of the training set;
-    ``parameters``: the calcfunction's (cutoffs, method, harmonic, validation, ...);
-    ``displacements`` (m, N, 3) Å and ``forces`` eV/Å (only the first m force sets are used);
-    ``harmonic_displacements`` / ``harmonic_forces``: the finite-displacement dataset;
-    ``harmonic_force_constants``: the finite-displacement FC2 (a ``ForceConstants`` of the same
-    supercell), the harmonic part with ``harmonic='fixed'``.  Returns the :class:`FitResult`
-    and the ``ForceConstants`` (orders ``fc_orders``).  Raises :class:`TooManyParametersError`,
-    or :class:`FitError` for any other setup problem or unusable fitted numbers.
+    Parameters
+    ----------
+    setup : SupercellSetup
+        The supercell of the training set (:class:`~aiida_wigner.physics.cell.SupercellSetup`).
+    parameters : dict
+        The calcfunction's parameters (cutoffs, method, harmonic, validation, ...).
+    displacements : array_like of float, shape (m, N, 3)
+        Training displacements, Å.
+    forces : array_like of float, shape (>= m, N, 3)
+        Their forces, eV/Å (only the first m force sets are used).
+    harmonic_displacements, harmonic_forces : array_like of float, shape (k, N, 3), optional
+        The finite-displacement dataset, Å and eV/Å.
+    harmonic_force_constants : ForceConstants, optional
+        The finite-displacement FC2 of the same supercell: the harmonic part with
+        ``harmonic='fixed'``.
+
+    Returns
+    -------
+    result : FitResult
+        Scores, parameter counts and the fitted potential.
+    fc : ForceConstants
+        The force constants of orders ``fc_orders`` (eV/Å^n).
+
+    Raises
+    ------
+    TooManyParametersError
+        If the cutoffs give more parameters than the data can determine.
+    FitError
+        For any other setup problem or unusable fitted numbers.
     """
     from ..physics.forceconstants import ForceConstants, ForceConstantsError
 
