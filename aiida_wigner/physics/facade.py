@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import kappa as _kappa
 from .forceconstants import ForceConstants
 from .kappa import KappaResult, KappaSettings
+
+if TYPE_CHECKING:
+    from .renormalization import Renormalization
 
 #: KappaSettings fields that the linewidths do not depend on (only the Wigner step reads them).
 _WIGNER_ONLY = ("convention", "frequency_bins")
@@ -168,14 +171,32 @@ class Wigner:
         mesh,
         inner_mesh,
         temperatures,
-        bubble: str = "none",
+        bubble: Literal["none", "static", "onshell", "qp"] = "none",
         bubble_epsilon: float = 0.05,
         **scp_options,
-    ):
+    ) -> Renormalization:
         """Renormalize the phonons at ``temperatures`` (K): SCP, optionally the bubble.
 
         :func:`~.renormalization.renormalize` with ``RenormalizationSettings.from_dict``,
         cached per settings; pass the result to :meth:`kappa`.
+
+        Parameters
+        ----------
+        mesh, inner_mesh : sequence of 3 int
+            The outer SCP mesh and the inner q' mesh (a multiple of it).
+        temperatures : sequence of float
+            K.
+        bubble : {"none", "static", "onshell", "qp"}
+            The bubble correction on top of SCP (needs FC3).
+        bubble_epsilon : float
+            The ε of the bubble, THz.
+        **scp_options
+            Further :class:`~.renormalization.SCPSettings` fields (mixing, tolerance, ...).
+
+        Returns
+        -------
+        Renormalization
+            Its ``kind`` is ``"scp"`` or ``"scpb-<bubble>"``.
         """
         from .renormalization import RenormalizationSettings, renormalize
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,50 +25,70 @@ SMEARINGS = ("gaussian", "adaptive", "adaptive-shengbte")
 class KappaSettings:
     """Settings of a conductivity run.
 
-    mesh : Γ-centred q-mesh, three integers.
-    temperatures : K.
-    smearing : "gaussian" (fixed ``sigma`` in THz), "adaptive" (a width per process from
-        the velocities of the modes that vary, times ``scale``, with a curvature floor)
-        or "adaptive-shengbte" (ShengBTE/FourPhonon's scalebroad definition, number for
-        number); scattering/smearing.py and docs/conventions.md.
-    isotope : include isotope scattering with natural-abundance mass variances, or
-        with ``mass_variances`` (one g2 per primitive atom) when given.
-    three_phonon : include three-phonon scattering (needs FC3).
-    convention : "aiida-wigner" or "phono3py" (phono3py's SMM19 split of degenerate
-        pairs between κ_P and κ_C); see docs/conventions.md.
-    frequency_bins : number of bins for spectral κ(ω) and the (ω, ω') κ_C map.
-    use_symmetry : reduce q-points and triplets by the point group (off: full-mesh sums).
-    four_phonon : None (off), "exhaustive" or "sampled" four-phonon linewidths (needs FC4;
-        docs/four_phonon.md); same smearing as the three-phonon ones.
-    four_phonon_samples : sampled mode: (q1, q2) pairs drawn per q-point (the starting
-        number with ``four_phonon_target_error``).
-    four_phonon_seed : sampled mode: random seed (results reproducible).
-    four_phonon_target_error : sampled mode: add samples until the relative standard error
-        of every γ_4ph is below this (None: fixed ``four_phonon_samples``); needs the
-        "uniform" allocation.
-    four_phonon_allocation : sampled mode: "kappa" (default: a pilot at every q-point, then
-        the budget ``four_phonon_samples`` × n_q spread by each q-point's share of the
-        statistical error of κ_P) or "uniform" (``four_phonon_samples`` at every q-point);
-        docs/four_phonon.md §4.
+    Parameters
+    ----------
+    mesh : tuple of 3 int
+        Γ-centred q-mesh.
+    temperatures : tuple of float
+        K.
+    smearing : {"gaussian", "adaptive", "adaptive-shengbte"}
+        Fixed ``sigma``; a width per process from the velocities of the modes that vary,
+        times ``scale``, with a curvature floor; or ShengBTE/FourPhonon's scalebroad
+        definition, number for number (scattering/smearing.py, docs/conventions.md).
+    sigma : float
+        Gaussian width of ``smearing="gaussian"``, THz.
+    scale : float
+        Factor of the adaptive widths.
+    isotope : bool
+        Include isotope scattering with natural-abundance mass variances, or with
+        ``mass_variances`` when given.
+    mass_variances : tuple of float, optional
+        One g2 per primitive atom (dimensionless).
+    three_phonon : bool
+        Include three-phonon scattering (needs FC3).
+    convention : {"aiida-wigner", "phono3py"}
+        Split of degenerate pairs between κ_P and κ_C ("phono3py": its SMM19 split);
+        see docs/conventions.md.
+    frequency_bins : int
+        Number of bins for spectral κ(ω) and the (ω, ω') κ_C map.
+    cutoff_frequency : float
+        THz; modes at or below it are left out of κ and of the scattering sums.
+    use_symmetry : bool
+        Reduce q-points and triplets by the point group (off: full-mesh sums).
+    four_phonon : {None, "exhaustive", "sampled"}
+        Four-phonon linewidths (needs FC4; docs/four_phonon.md), off with None; same
+        smearing as the three-phonon ones.
+    four_phonon_samples : int
+        Sampled mode: (q1, q2) pairs drawn per q-point (the starting number with
+        ``four_phonon_target_error``).
+    four_phonon_seed : int
+        Sampled mode: random seed (results reproducible).
+    four_phonon_target_error : float, optional
+        Sampled mode: add samples until the relative standard error of every γ_4ph is
+        below this (None: fixed ``four_phonon_samples``); needs the "uniform" allocation.
+    four_phonon_allocation : {"kappa", "uniform"}
+        Sampled mode: a pilot at every q-point, then the budget ``four_phonon_samples`` ×
+        n_q spread by each q-point's share of the statistical error of κ_P; or
+        ``four_phonon_samples`` at every q-point (docs/four_phonon.md §4).
     """
 
     mesh: tuple[int, int, int]
     temperatures: tuple[float, ...]
-    smearing: str = "gaussian"
+    smearing: Literal["gaussian", "adaptive", "adaptive-shengbte"] = "gaussian"
     sigma: float = 0.1
     scale: float = 1.0
     isotope: bool = False
     mass_variances: tuple[float, ...] | None = None
     three_phonon: bool = True
-    convention: str = "aiida-wigner"
+    convention: Literal["aiida-wigner", "phono3py"] = "aiida-wigner"
     frequency_bins: int = 100
     cutoff_frequency: float = 1e-3
     use_symmetry: bool = True
-    four_phonon: str | None = None
+    four_phonon: Literal["exhaustive", "sampled"] | None = None
     four_phonon_samples: int = 256
     four_phonon_seed: int = 0
     four_phonon_target_error: float | None = None
-    four_phonon_allocation: str = "kappa"
+    four_phonon_allocation: Literal["kappa", "uniform"] = "kappa"
 
     def __post_init__(self):
         """Normalize mesh and temperatures to tuples and check every setting.

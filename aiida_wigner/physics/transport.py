@@ -25,6 +25,7 @@ Modes with ν below the cutoff or zero linewidth are left out (their τ is undef
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -98,7 +99,7 @@ def wigner_terms(
     n_q: int,
     volume: float,
     symmetrize,
-    convention: str = "aiida-wigner",
+    convention: Literal["aiida-wigner", "phono3py"] = "aiida-wigner",
     cutoff_frequency: float = 1e-3,
 ) -> WignerTerms:
     """Pair contributions to κ (Eq. 5) from data at irreducible q-points.
