@@ -337,21 +337,36 @@ class KappaResult:
 
 
 def compute_kappa(fc, settings: KappaSettings, models=None) -> KappaResult:
-    """Wigner thermal conductivity (Eq. 5) of the force-constant model ``fc``.
-
-    models : None (harmonic phonons of ``fc.fc2``) or one renormalized
-        :class:`~.renormalization.EffectiveHarmonicModel` per temperature of
-        ``settings`` (same order); each temperature then runs on its model's phonons:
-        D(q) and ∂D/∂q of the model at every κ q-point (the harmonic part from ``fc``'s
-        supercell, ΔD Fourier-interpolated from the SCP mesh, docs/scp.md §4), with the
-        bare FC3/FC4 for the linewidths.
-
-    Raises :class:`~aiida_wigner.physics.harmonic.UnstablePhononsError` when the mesh
-    has imaginary modes (renormalize first) and ``ForceConstantsError`` when FC3 (FC4) is
-    missing but three-phonon (four-phonon) scattering is asked for.
+    """Compute the Wigner thermal conductivity (Eq. 5) of the force-constant model ``fc``.
 
     The same numbers, bit for bit, as :func:`compute_linewidths` on chunks of the
     irreducible points followed by :func:`kappa_from_linewidths` on the gathered chunks.
+
+    Parameters
+    ----------
+    fc : ForceConstants
+        Force constants (eV/Å^n) with the orders the settings need (FC3 for three-phonon,
+        FC4 for four-phonon scattering).
+    settings : KappaSettings
+        Mesh, temperatures (K), smearing and scattering channels.
+    models : sequence of EffectiveHarmonicModel, optional
+        None: the harmonic phonons of ``fc.fc2``.  Else one renormalized model per
+        temperature of ``settings`` (same order); each temperature then runs on its
+        model's phonons: D(q) and ∂D/∂q of the model at every κ q-point (the harmonic
+        part from ``fc``'s supercell, ΔD Fourier-interpolated from the SCP mesh,
+        docs/scp.md §4), with the bare FC3/FC4 for the linewidths.
+
+    Returns
+    -------
+    KappaResult
+        κ_P, κ_C and κ (T, 3, 3) in W/(m·K), with the mode-resolved data.
+
+    Raises
+    ------
+    UnstablePhononsError
+        When the mesh has imaginary modes (renormalize first).
+    ForceConstantsError
+        When FC3 (FC4) is missing but three-phonon (four-phonon) scattering is asked for.
     """
     _check_orders(fc, settings)
 
@@ -370,10 +385,17 @@ LINEWIDTH_PARTS = ("3ph", "isotope", "4ph")
 class Linewidths:
     """Half widths γ in THz at some irreducible q-points, at every temperature of a run.
 
-    grid_points (G,) int: indices of the points in the Γ-centred mesh (``QMesh.addresses``
-    order), a subset of its irreducible grid; temperatures (T,) K;
-    gamma_3ph, gamma_isotope, gamma_4ph, gamma_4ph_stderr (T, G, B) THz (zeros for a
-    channel that was not computed; the stderr of sampled γ_4ph only).
+    Attributes
+    ----------
+    grid_points : ndarray of int64, shape (G,)
+        Indices of the points in the Γ-centred mesh (``QMesh.addresses`` order), a subset
+        of its irreducible grid.
+    temperatures : ndarray of float64, shape (T,)
+        K.
+    gamma_3ph, gamma_isotope, gamma_4ph : ndarray of float64, shape (T, G, B)
+        Half widths per channel, THz (zeros for a channel that was not computed).
+    gamma_4ph_stderr : ndarray of float64, shape (T, G, B)
+        THz, the standard error of sampled γ_4ph (zeros otherwise).
     """
 
     grid_points: NDArray

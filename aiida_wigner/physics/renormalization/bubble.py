@@ -28,6 +28,7 @@ translations) are not shifted; imaginary SCP modes in the sum are left out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -278,15 +279,36 @@ class SCPBResult:
 def run_bubble(
     fc: ForceConstants,
     scp,
-    kind: str = "qp",
+    kind: Literal["static", "onshell", "qp"] = "qp",
     epsilon: float = 0.05,
     inner_mesh=None,
     classical: bool | None = None,
 ) -> SCPBResult:
-    """SCPB: the bubble correction (Eq. 2) on top of an :class:`~.scp.SCPResult`.
+    """Apply the bubble correction (Eq. 2, SCPB) on top of self-consistent phonons.
 
     Computed at the irreducible outer q-points and copied to their stars (frequencies
     are sorted per q, so equivalent points share the band order).
+
+    Parameters
+    ----------
+    fc : ForceConstants
+        The bare model, with FC3 (the bare Φ3 of the bubble).
+    scp : SCPResult
+        The self-consistent phonons (:func:`~.scp.run_scp`).
+    kind : {"static", "onshell", "qp"}
+        Where the self-energy is evaluated: ω = 0, ω = Ω_S, or the self-consistent
+        quasiparticle root (the seed's SCPB); module docstring.
+    epsilon : float
+        The ε of Eq. 4, THz.
+    inner_mesh : sequence of 3 int, optional
+        Mesh of q1 (default: the SCP inner mesh).
+    classical : bool, optional
+        Classical occupations (default: as in the SCP settings).
+
+    Returns
+    -------
+    SCPBResult
+        Corrected frequencies and shifts (n_T, n_q, B) in THz and ΔD (THz²).
     """
     from ..harmonic import DynamicalMatrixBuilder
 
