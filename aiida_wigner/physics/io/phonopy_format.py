@@ -219,11 +219,29 @@ def parse_force_constants_text(path) -> tuple[NDArray[np.float64], NDArray[np.in
 def read_force_constants_text(
     path, setup: SupercellSetup, *, unit_factor: float = 1.0, origin=None
 ) -> NDArray[np.float64]:
-    """Compact FC2 (n_prim, N, 3, 3) in eV/Å² from a phonopy ``FORCE_CONSTANTS`` file.
+    """Read a phonopy ``FORCE_CONSTANTS`` file as compact FC2 on ``setup``.
 
-    ``unit_factor`` converts the file's unit to eV/Å² (phonopy writes the calculator's
-    unit, e.g. Ry/au² for Quantum ESPRESSO).  ``origin`` names the file the supercell
-    came from, for messages.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    setup : SupercellSetup
+        The supercell the force constants are mapped onto (atoms matched by position).
+    unit_factor : float
+        Converts the file's unit to eV/Å^n (phonopy writes the calculator's unit, e.g.
+        Ry/au² for Quantum ESPRESSO).
+    origin : str, optional
+        The file the supercell came from, named in messages.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_prim, N, 3, 3)
+        FC2 in eV/Å².
+
+    Raises
+    ------
+    ForceConstantsFileError
+        For a malformed file or one that does not fit ``setup`` (the message names it).
     """
     fc, row_atoms = parse_force_constants_text(path)
     _check_supercell_size(path, fc.shape[1], setup, origin)
@@ -278,9 +296,30 @@ def read_fc2_hdf5(
 ) -> NDArray[np.float64]:
     """Read a compact FC2 (n_prim, N, 3, 3) in eV/Å² from ``force_constants.hdf5``/``fc2.hdf5``.
 
-    The files of phonopy and phono3py are read alike.
+    The files of phonopy and phono3py are read alike.  A ``physical_unit`` stored in the
+    file takes precedence over ``unit_factor``.
 
-    A ``physical_unit`` stored in the file takes precedence over ``unit_factor``.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    setup : SupercellSetup
+        The supercell the force constants are mapped onto (atoms matched by position).
+    unit_factor : float
+        Converts the file's unit to eV/Å^n (phonopy writes the calculator's unit, e.g.
+        Ry/au² for Quantum ESPRESSO).
+    origin : str, optional
+        The file the supercell came from, named in messages.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_prim, N, 3, 3)
+        FC2 in eV/Å².
+
+    Raises
+    ------
+    ForceConstantsFileError
+        For a malformed file or one that does not fit ``setup`` (the message names it).
     """
     label = file_label(path)
     with _open_hdf5(path) as f:
@@ -373,12 +412,35 @@ def write_fc2_hdf5(
 def read_fc3_hdf5(
     path, setup: SupercellSetup, *, unit_factor: float = 1.0, origin=None, clusters: bool = False
 ):
-    """Compact FC3 (n_prim, N, N, 3, 3, 3) in eV/Å³ from phono3py's ``fc3.hdf5``.
+    """Read phono3py's ``fc3.hdf5`` as compact FC3 on ``setup``.
 
     Only the rows of the primitive atoms are read from a full file.  Atom triplets
     masked out by ``fc3_nonzero_indices`` are set to zero, as phono3py ignores them.
-    With ``clusters`` the result is its :class:`SparseForceConstants` instead, built one
-    row at a time (the dense array is never in memory at once).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    setup : SupercellSetup
+        The supercell the force constants are mapped onto (atoms matched by position).
+    unit_factor : float
+        Converts the file's unit to eV/Å^n (phonopy writes the calculator's unit, e.g.
+        Ry/au² for Quantum ESPRESSO).
+    clusters : bool
+        Return a :class:`SparseForceConstants`, built one row at a time (the dense array
+        is never in memory at once).
+    origin : str, optional
+        The file the supercell came from, named in messages.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_prim, N, N, 3, 3, 3), or SparseForceConstants
+        FC3 in eV/Å³.
+
+    Raises
+    ------
+    ForceConstantsFileError
+        For a malformed file or one that does not fit ``setup`` (the message names it).
     """
     label = file_label(path)
     with _open_hdf5(path) as f:

@@ -160,9 +160,30 @@ def _fold(path, order: int, setup: SupercellSetup, reference: str, origin):
 def read_shengbte_fc3(
     path, setup: SupercellSetup, *, reference: str = "unit", origin=None
 ) -> NDArray[np.float64]:
-    """Read a ShengBTE ``FORCE_CONSTANTS_3RD`` file as compact FC3 (n_prim, N, N, 3, 3, 3).
+    """Read a ShengBTE ``FORCE_CONSTANTS_3RD`` file as compact FC3 on ``setup``.
 
-    In eV/Å³, folded onto the supercell of ``setup`` (see module docstring).
+    The triplets are folded onto the supercell of ``setup`` (see module docstring).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    setup : SupercellSetup
+        The supercell the force constants are mapped onto (atoms matched by position).
+    reference : {"unit", "primitive"}
+        The cell whose atoms the file numbers (thirdorder's POSCAR: the unit cell).
+    origin : str, optional
+        The file the supercell came from, named in messages.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_prim, N, N, 3, 3, 3)
+        FC3 in eV/Å³.
+
+    Raises
+    ------
+    ForceConstantsFileError
+        For a malformed file or one that does not fit ``setup`` (the message names it).
     """
     prim, others, weight, values = _fold(path, 3, setup, reference, origin)
     n = setup.n_super
@@ -174,10 +195,31 @@ def read_shengbte_fc3(
 def read_fourphonon_fc4(
     path, setup: SupercellSetup, *, reference: str = "unit", origin=None
 ) -> SparseForceConstants:
-    """Read a FourPhonon ``FORCE_CONSTANTS_4TH`` file as sparse FC4 (eV/Å⁴).
+    """Read a FourPhonon ``FORCE_CONSTANTS_4TH`` file as sparse FC4 on ``setup``.
 
     The clusters are of supercell atoms whose first atom is in ``setup.p2s`` (see module
     docstring for the folding).  Clusters whose summed values are all zero are dropped.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    setup : SupercellSetup
+        The supercell the force constants are mapped onto (atoms matched by position).
+    reference : {"unit", "primitive"}
+        The cell whose atoms the file numbers (thirdorder's POSCAR: the unit cell).
+    origin : str, optional
+        The file the supercell came from, named in messages.
+
+    Returns
+    -------
+    SparseForceConstants
+        Order-4 clusters, eV/Å⁴.
+
+    Raises
+    ------
+    ForceConstantsFileError
+        For a malformed file or one that does not fit ``setup`` (the message names it).
     """
     prim, others, weight, values = _fold(path, 4, setup, reference, origin)
     keys = np.concatenate([np.asarray(setup.p2s)[prim][:, None], others], axis=1)

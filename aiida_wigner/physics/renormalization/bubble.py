@@ -107,9 +107,20 @@ class BubbleAtQ:
 class BubbleCorrection:
     """Bubble shifts of an (effective) harmonic model with the bare Φ3 (fc.fc3).
 
-    model : EffectiveHarmonicModel giving the SCP phonons (or the harmonic ones)
-    inner_mesh : q1 mesh (seed: the SCP inner mesh)
-    epsilon : THz, the ε of Eq. 4 (phono3py's --epsilon / ALAMODE's smearing)
+    Parameters
+    ----------
+    fc : ForceConstants
+        The bare model, with FC3.
+    model : EffectiveHarmonicModel
+        The SCP phonons (or the harmonic ones).
+    inner_mesh : array_like of int, shape (3,)
+        The q1 mesh (seed: the SCP inner mesh).
+    epsilon : float
+        THz, the ε of Eq. 4 (phono3py's --epsilon / ALAMODE's smearing).
+    classical : bool
+        Classical occupations.
+    interaction : CubicInteraction, optional
+        A prepared Φ3 Fourier transform of ``fc`` (shared between temperatures).
     """
 
     def __init__(
@@ -250,9 +261,27 @@ def _quasiparticle_root(
 class SCPBResult:
     """Bubble-corrected SCP phonons on the outer mesh (one entry per SCP temperature).
 
-    frequencies (n_T, n_q, B) THz; shifts (n_T, n_q, B) THz (Δ of Eq. 2 at the chosen ω);
-    delta_dynmat (n_T, n_q, B, B) THz²: D_SCPB − D_harm with the SCP eigenvectors and
-    the corrected eigenvalues, for Fourier interpolation (κ on SCPB phonons).
+    Attributes
+    ----------
+    kind : str
+        The bubble kind, "static", "onshell" or "qp".
+    epsilon : float
+        The ε of Eq. 4, THz.
+    temperatures : tuple of float
+        K.
+    qpoints : ndarray of float64, shape (n_q, 3)
+        Reduced outer q-points.
+    frequencies : ndarray of float64, shape (n_T, n_q, B)
+        THz.
+    shifts : ndarray of float64, shape (n_T, n_q, B)
+        THz, Δ of Eq. 2 at the chosen ω.
+    delta_dynmat : ndarray of complex128, shape (n_T, n_q, B, B)
+        THz²: D_SCPB − D_harm with the SCP eigenvectors and the corrected eigenvalues,
+        for Fourier interpolation (κ on SCPB phonons).
+    fc : ForceConstants
+        The bare model.
+    mesh : ndarray of int64, shape (3,)
+        The outer mesh.
     """
 
     kind: str

@@ -206,7 +206,18 @@ class SCPResult:
 
 
 class SCPSolver:
-    """Set up once per force-constant model and meshes; :meth:`solve` per temperature."""
+    """The SCP map of one model and pair of meshes; :meth:`solve` per temperature.
+
+    Set up once: harmonic phonons on both meshes, the Fourier interpolation from the outer
+    to the inner mesh and the loop kernel.
+
+    Parameters
+    ----------
+    fc : ForceConstants
+        The bare model, with FC4.
+    settings : SCPSettings
+        Meshes and solver settings (its temperatures are not used here).
+    """
 
     def __init__(self, fc: ForceConstants, settings: SCPSettings):
         self.fc = fc
