@@ -73,8 +73,16 @@ class Wigner:
     def from_files(cls, **files) -> Wigner:
         """Build from force-constant files: ``Wigner(load_force_constants(**files))``.
 
-        The keywords are those of :func:`~aiida_wigner.physics.io.load_force_constants`
-        (cell, structure, supercell, fc2, fc3, fc4, fcp, ...).
+        Parameters
+        ----------
+        **files
+            The keywords of :func:`~aiida_wigner.physics.io.load_force_constants` (cell,
+            structure, supercell, fc2, fc3, fc4, fcp, ...).
+
+        Returns
+        -------
+        Wigner
+            The facade on the loaded model.
         """
         from .io import load_force_constants
 
@@ -131,17 +139,22 @@ class Wigner:
         renormalization=None,
         **options,
     ) -> KappaResult:
-        """Wigner κ (Eq. 5): :func:`~.kappa.compute_kappa` with the work shared.
+        """Compute the Wigner κ (Eq. 5): :func:`~.kappa.compute_kappa` with the work shared.
 
         Parameters
         ----------
-        mesh, temperatures, **options
-            The :class:`~.kappa.KappaSettings` (Γ-centred mesh, K, and any other field:
-            ``sigma`` THz, ``smearing``, ``isotope``, ``four_phonon``, ``convention``, ...);
-            or give ``settings`` instead.
+        mesh : sequence of 3 int, optional
+            Γ-centred q-mesh (with ``temperatures`` and ``options``, or give ``settings``).
+        temperatures : sequence of float, optional
+            K.
+        settings : KappaSettings, optional
+            All settings at once, instead of ``mesh``, ``temperatures`` and ``options``.
         renormalization : Renormalization, optional
             From :meth:`renormalize` (or :func:`~.renormalization.renormalize`): each
             temperature then runs on its renormalized phonons, which must cover it.
+        **options
+            Any other :class:`~.kappa.KappaSettings` field: ``sigma`` THz, ``smearing``,
+            ``isotope``, ``four_phonon``, ``convention``, ...
 
         Returns
         -------

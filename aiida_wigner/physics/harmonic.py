@@ -267,7 +267,7 @@ def occupation(frequencies: ArrayLike, temperature: ArrayLike) -> NDArray[np.flo
     Parameters
     ----------
     frequencies : array_like of float
-        ν in THz.
+        Frequencies ν, THz.
     temperature : array_like of float, broadcastable with ``frequencies``
         K.
 
@@ -295,7 +295,7 @@ def heat_capacity(frequencies: ArrayLike, temperature: ArrayLike) -> NDArray[np.
     Parameters
     ----------
     frequencies : array_like of float
-        ν in THz.
+        Frequencies ν, THz.
     temperature : array_like of float, broadcastable with ``frequencies``
         K.
 

@@ -64,7 +64,7 @@ def wigner_time_limit(n_atoms: int, max_frequency: float) -> float:
     n_atoms : int
         Atoms in the primitive cell, N_at.
     max_frequency : float
-        ν_max in THz (ω_max = 2π ν_max).
+        The largest frequency ν_max, THz (ω_max = 2π ν_max).
 
     Returns
     -------
@@ -87,7 +87,7 @@ def ioffe_regel_time(frequencies: ArrayLike) -> NDArray[np.float64]:
     Parameters
     ----------
     frequencies : array_like of float, any shape
-        ν in THz.
+        Frequencies ν, THz.
 
     Returns
     -------

@@ -126,7 +126,7 @@ class ModeRemoval:
 
 @dataclass(frozen=True)
 class RemovalResult:
-    """κ_P with modes removed, at one temperature; Q irreducible points, B bands.
+    """Result of a mode removal at one temperature; Q irreducible points, B bands.
 
     Attributes
     ----------

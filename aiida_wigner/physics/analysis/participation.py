@@ -52,7 +52,7 @@ def participation_ratios(
     eigenvectors : array_like of complex, shape (Q, 3N, B)
         Column j is mode j (phonopy's layout, as :class:`..harmonic.Phonons`).
     masses : array_like of float, shape (N,)
-        amu.
+        Atomic masses, amu.
     frequencies : array_like of float, shape (Q, B), optional
         THz, to average over degenerate subspaces (module docstring); None for the modes
         as given.
@@ -97,5 +97,16 @@ def species_sums(apr, symbols) -> tuple[tuple[str, ...], NDArray[np.float64]]:
 
 
 def dominant_species(apr_species) -> NDArray[np.int64]:
-    """Return the index (...,) of the species with the largest APR_s of each mode (..., S)."""
+    """Return the index of the species with the largest APR_s of each mode.
+
+    Parameters
+    ----------
+    apr_species : array_like of float, shape (..., S)
+        APR per species (:func:`species_sums`).
+
+    Returns
+    -------
+    ndarray of int64, shape (...)
+        Index into the species names.
+    """
     return np.argmax(np.asarray(apr_species), axis=-1)

@@ -202,25 +202,39 @@ def load_force_constants(
 
     Parameters
     ----------
-    cell : phonopy/phono3py yaml (phonopy_disp.yaml, phono3py_disp.yaml,
+    cell : str or os.PathLike, optional
+        A phonopy/phono3py yaml (phonopy_disp.yaml, phono3py_disp.yaml,
         phono3py_params.yaml, ...): unit cell, supercell matrix and primitive matrix.
-    structure : POSCAR / CIF / other structure file, used with ``supercell``; instead of
-        ``cell``.  Without either, the primitive structure of ``fcp`` is the unit cell.
-    supercell : 3 integers or a 3x3 matrix (with ``cell``: must agree with the yaml).
-    primitive_matrix : None (the yaml's, else identity), 'auto', a centring letter or a
-        3x3 matrix (phonopy's convention).
-    fc2, fc3, fc4 : force-constant files, format detected from their content.
-    fcp : hiphive ``.fcp`` potential (or ``.fcs`` ForceConstants); supplies every order
-        not given as a file.  Or an ALAMODE FCSXML / alm ``.fcs`` file, which carries the
-        supercell and every order and is read alone (:func:`.alamode.load_alamode`; for a
-        ``.fcs`` ``structure`` may give alm's supercell).
-    masses : per unit-cell atom (amu), or ``{symbol: amu}``; default: the yaml's masses or
+    structure : str or os.PathLike, optional
+        POSCAR / CIF / other structure file, used with ``supercell``; instead of ``cell``.
+        Without either, the primitive structure of ``fcp`` is the unit cell.
+    supercell : array_like of int, shape (3,) or (3, 3), optional
+        The supercell matrix (with ``cell``: must agree with the yaml).
+    primitive_matrix : str or array_like of float, shape (3, 3), optional
+        None (the yaml's, else identity), 'auto', a centring letter or a 3x3 matrix
+        (phonopy's convention).
+    fc2, fc3, fc4 : str or os.PathLike, optional
+        Force-constant files, format detected from their content (:func:`detect_format`).
+    fcp : str or os.PathLike, optional
+        A hiphive ``.fcp`` potential (or ``.fcs`` ForceConstants), which supplies every
+        order not given as a file.  Or an ALAMODE FCSXML / alm ``.fcs`` file, which
+        carries the supercell and every order and is read alone
+        (:func:`.alamode.load_alamode`; for a ``.fcs`` ``structure`` may give alm's
+        supercell).
+    masses : sequence of float or dict of str to float, optional
+        Per unit-cell atom (amu), or ``{symbol: amu}``; default: the yaml's masses or
         natural-abundance masses.
 
     Returns
     -------
-    ForceConstants with ``source`` naming the cell and every force-constant file with
-    its format.
+    ForceConstants
+        FC2 (and FC3, FC4 when given) in eV/Å^n on one supercell, with ``source`` naming
+        the cell and every force-constant file with its format.
+
+    Raises
+    ------
+    ForceConstantsFileError
+        For a missing, malformed or mismatched file; the message names it.
     """
     if fcp is not None and alamode_file_kind(fcp) is not None:
         return load_alamode(

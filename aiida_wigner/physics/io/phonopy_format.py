@@ -152,9 +152,17 @@ def _open_hdf5(path):
 def parse_force_constants_text(path) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """Read a phonopy ``FORCE_CONSTANTS`` file as it is.
 
-    Returns ``(fc, row_atoms)``: fc of shape (n_rows, N, 3, 3) in the file's unit
-    (eV/Å² for phonopy with VASP-like calculators) and the 0-based supercell atom of
-    each row.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    fc : ndarray of float64, shape (n_rows, N, 3, 3)
+        In the file's unit (eV/Å² for phonopy with VASP-like calculators).
+    row_atoms : ndarray of int64, shape (n_rows,)
+        The 0-based supercell atom of each row.
     """
     label = file_label(path)
     try:
@@ -387,7 +395,7 @@ def write_fc2_hdf5(
     physical_unit : str or None
         Written as the dataset's ``physical_unit`` attribute.
     compression : str or None
-        h5py compression of the dataset.
+        The h5py compression of the dataset.
     """
     import h5py
 
@@ -426,11 +434,11 @@ def read_fc3_hdf5(
     unit_factor : float
         Converts the file's unit to eV/Å^n (phonopy writes the calculator's unit, e.g.
         Ry/au² for Quantum ESPRESSO).
+    origin : str, optional
+        The file the supercell came from, named in messages.
     clusters : bool
         Return a :class:`SparseForceConstants`, built one row at a time (the dense array
         is never in memory at once).
-    origin : str, optional
-        The file the supercell came from, named in messages.
 
     Returns
     -------
@@ -505,7 +513,7 @@ def write_fc3_hdf5(path, fc3, p2s=None, *, compression: str | None = "gzip") -> 
     p2s : array_like of int, shape (n_prim,), optional
         The supercell atom (0-based) of each row of the compact form (``p2s_map``).
     compression : str or None
-        h5py compression of the dataset.
+        The h5py compression of the dataset.
     """
     import h5py
 

@@ -63,8 +63,21 @@ def parse_shengbte_blocks(
 ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
     """Read the blocks of a ShengBTE (order 3) or FourPhonon (order 4) file as they are.
 
-    Returns ``(atoms, lattice_vectors, values)``: (M, n) 0-based reference-cell atoms,
-    (M, n-1, 3) Cartesian lattice vectors in Å, (M, 3, ..., 3) values in eV/Å^n.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    order : {3, 4}
+        The force-constant order n.
+
+    Returns
+    -------
+    atoms : ndarray of int64, shape (M, n)
+        0-based reference-cell atoms.
+    lattice_vectors : ndarray of float64, shape (M, n - 1, 3)
+        Cartesian lattice vectors of atoms 2..n, Å.
+    values : ndarray of float64, shape (M, 3, ..., 3)
+        eV/Å^n.
     """
     label = file_label(path)
     name = FORMAT_NAMES[order]
@@ -292,7 +305,7 @@ def write_shengbte_fc3(
     reference : {"unit", "primitive"}
         Number the atoms in the unit cell or in the primitive cell.
     tol : float
-        eV/Å³: triplets whose largest element is at most this are left out.
+        Threshold in eV/Å³: triplets whose largest element is at most this are left out.
     """
     fc3 = np.asarray(fc3, dtype=float)
     n = setup.n_super
@@ -331,7 +344,7 @@ def write_fourphonon_fc4(
     reference : {"unit", "primitive"}
         Number the atoms in the unit cell or in the primitive cell.
     tol : float
-        eV/Å⁴: quadruplets whose largest element is at most this are left out.
+        Threshold in eV/Å⁴: quadruplets whose largest element is at most this are left out.
     """
     if not isinstance(fc4, SparseForceConstants) or fc4.order != 4:
         raise ValueError("fc4 must be a SparseForceConstants of order 4")

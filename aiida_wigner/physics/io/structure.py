@@ -238,13 +238,43 @@ def read_phonopy_yaml(path) -> tuple[Cell, NDArray[np.int64] | None, NDArray[np.
 
     Lengths in Å (converted from the calculator's unit), masses as written in the file.
     A missing primitive matrix means the identity (the unit cell is primitive).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The yaml file.
+
+    Returns
+    -------
+    unitcell : Cell
+        The unit cell.
+    supercell_matrix : ndarray of int64, shape (3, 3), or None
+        None for a yaml with a unit cell only.
+    primitive_matrix : ndarray of float64, shape (3, 3)
+        Phonopy's convention.
     """
     info = read_phonopy_yaml_info(path)
     return info.unitcell, info.supercell_matrix, info.primitive_matrix
 
 
 def read_phonopy_yaml_info(path) -> PhonopyYamlInfo:
-    """Cells, transformation matrices and calculator units of a phonopy/phono3py yaml."""
+    """Read the cells, transformation matrices and calculator units of a phonopy/phono3py yaml.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The yaml file.
+
+    Returns
+    -------
+    PhonopyYamlInfo
+        What the file says about the cells and units.
+
+    Raises
+    ------
+    ForceConstantsFileError
+        For a missing or unreadable file, or one without a unit cell.
+    """
     from phonopy.interface.phonopy_yaml import load_yaml
     from phonopy.structure.atoms import parse_cell_dict
 
@@ -355,8 +385,20 @@ def _int_matrix(path, value, name) -> NDArray[np.int64] | None:
 def resolve_primitive_matrix(value, unitcell: Cell, path=None) -> NDArray[np.float64]:
     """Return the 3x3 primitive matrix that ``value`` stands for.
 
-    ``value`` is None (identity), ``'auto'`` (found by symmetry), a centring letter ('P',
-    'F', 'I', 'A', 'C', 'R'), 9 numbers or a 3x3 matrix.
+    Parameters
+    ----------
+    value : None, str or array_like of float
+        None (identity), ``'auto'`` (found by symmetry), a centring letter ('P', 'F', 'I',
+        'A', 'C', 'R'), 9 numbers or a 3x3 matrix.
+    unitcell : Cell
+        The unit cell the matrix applies to.
+    path : str or os.PathLike, optional
+        The file ``value`` came from, named in messages.
+
+    Returns
+    -------
+    ndarray of float64, shape (3, 3)
+        The primitive matrix P (primitive lattice = Pᵀ @ unit lattice).
     """
     from phonopy.structure.cells import get_primitive_matrix_with_auto
 

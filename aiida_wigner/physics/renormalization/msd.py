@@ -70,7 +70,18 @@ def mean_square_displacements(
 ) -> NDArray[np.float64]:
     """Compute the mean-square displacements ⟨|u_κ|²⟩ = Tr U_κ of the primitive atoms.
 
-    The arguments are those of :func:`displacement_tensors`.
+    Parameters
+    ----------
+    model : EffectiveHarmonicModel
+        The (renormalized) phonons; ``EffectiveHarmonicModel.harmonic(fc)`` for the bare ones.
+    mesh : array_like of int, shape (3,)
+        Γ-centred mesh of the sum over q.
+    temperatures : array_like of float, shape (n_T,)
+        K.
+    classical : bool
+        Classical weights k_B T/ω² instead of ħ(2n + 1)/(2ω).
+    frequency_floor : float
+        THz, lower bound of |ν| for imaginary modes.
 
     Returns
     -------
