@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -264,7 +265,7 @@ def fit_force_constants(
     forces,
     cutoffs,
     method: str = "least-squares",
-    harmonic: str = "joint",
+    harmonic: Literal["joint", "fixed"] = "joint",
     harmonic_displacements=None,
     harmonic_forces=None,
     validation: dict | None = None,
@@ -282,24 +283,50 @@ def fit_force_constants(
     ----------
     prim, ideal_supercell : ase.Atoms
         Primitive cell and the undisplaced supercell the displacements refer to.
-    displacements, forces : (m, N, 3) Å and eV/Å
-        Training set (MD snapshots plus random displacements).
-    cutoffs : dict order -> Å, or list for orders 2, 3, ...
-    method : one of :data:`FIT_METHODS`
-    harmonic : ``'joint'`` or ``'fixed'`` (see the module docstring)
-    harmonic_displacements, harmonic_forces : (m2, N, 3), optional
-        Finite-displacement dataset; required for ``harmonic='fixed'``.
-    harmonic_fc2 : (N, N, 3, 3) eV/Å², optional, with ``harmonic='fixed'``
-        Full FC2 of ``ideal_supercell`` (its atom order) from the same displacements:
-        its forces -Φ2·u replace those of the cutoff-limited order-2 parameters.
-    validation : ``{"method": "k-fold", "n_splits": 5}`` (structure-wise folds) or
+    displacements, forces : array_like of float, shape (m, N, 3)
+        Training set (MD snapshots plus random displacements), Å and eV/Å.
+    cutoffs : dict of int to float, or sequence of float
+        Cluster cutoffs in Å: {order: cutoff}, or a list for orders 2, 3, ...
+    method : str
+        One of :data:`FIT_METHODS` (trainstation names).
+    harmonic : {"joint", "fixed"}
+        How the harmonic part is fitted (see the module docstring).
+    harmonic_displacements, harmonic_forces : array_like of float, shape (m2, N, 3), optional
+        Finite-displacement dataset, Å and eV/Å; required for ``harmonic='fixed'``.
+    validation : dict, optional
+        ``{"method": "k-fold", "n_splits": 5}`` (structure-wise folds) or
         ``{"method": "split", "train_fraction": 0.8}``; ``None`` means 5-fold (or
         leave-one-out with fewer than 5 structures).
-    rotational_sum_rules : subset of ``("Huang", "Born-Huang")``
-    cap_cutoffs : lower cutoffs above :func:`cutoff_limit` of ``ideal_supercell`` to it
-        (protocol cutoffs; recorded in ``scores['cutoffs_capped']``) instead of refusing them
-    max_parameter_ratio : refuse more free parameters than this times the force components
-        (:func:`check_parameter_count`), before the fit matrix is built
+    rotational_sum_rules : sequence of str
+        A subset of ``("Huang", "Born-Huang")``.
+    fit_kwargs : dict, optional
+        Passed to trainstation's ``fit``.
+    seed : int
+        Random seed of the validation folds.
+    cluster_space : hiphive.ClusterSpace, optional
+        A cluster space already built for ``prim`` and ``cutoffs`` (saves its set-up).
+    harmonic_fc2 : ndarray of float, shape (N, N, 3, 3), optional
+        With ``harmonic='fixed'``: the full FC2 of ``ideal_supercell`` (its atom order,
+        eV/Å²) from the same displacements; its forces -Φ2·u replace those of the
+        cutoff-limited order-2 parameters.
+    cap_cutoffs : bool
+        Lower cutoffs above :func:`cutoff_limit` of ``ideal_supercell`` to it (protocol
+        cutoffs; recorded in ``scores['cutoffs_capped']``) instead of refusing them.
+    max_parameter_ratio : float
+        Refuse more free parameters than this times the force components
+        (:func:`check_parameter_count`), before the fit matrix is built.
+
+    Returns
+    -------
+    FitResult
+        The potential, the cluster space, the parameters and the scores.
+
+    Raises
+    ------
+    TooManyParametersError
+        If the cutoffs give more parameters than the data can determine.
+    FitError
+        For inconsistent inputs.
     """
     from hiphive import ForceConstantPotential, enforce_rotational_sum_rules
 
