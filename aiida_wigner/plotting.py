@@ -207,7 +207,7 @@ def _per_temperature_curves(x, curves: dict, temperatures, ylabel: str, title: s
 
 
 def kappa_c_map(edges, values, title: str = ""):
-    """The (ν, ν') map of κ_C pair contributions (W/(m K) per bin, log colours).
+    """Plot the (ν, ν') map of κ_C pair contributions (W/(m K) per bin, log colours).
 
     edges : (bins + 1,) THz; values : (bins, bins), one component, symmetric.  Bins below
     1e-4 of the largest entry are left white.
@@ -364,8 +364,10 @@ def lifetimes(
 
 
 def lorentzian_map(delta, gamma_sum, weight, delta_edges, gamma_edges, pairs, title: str = ""):
-    """The Lorentzian weight Γ/((Δν)² + Γ²) (colours, 1/THz) with the line Γ = |Δν| of its
-    maximum (seed Fig. 6), and where the run's κ_C pairs lie (white contours of κ_C per bin).
+    """Plot the Lorentzian weight Γ/((Δν)² + Γ²) and where the run's κ_C pairs lie (Fig. 6).
+
+    Colours: the weight in 1/THz, with the line Γ = |Δν| of its maximum; white contours:
+    κ_C per bin.
 
     delta, gamma_sum (n,) THz grid centres, weight (n_Γ, n_Δ); delta_edges, gamma_edges THz
     and pairs (n_Δ, n_Γ) W/(m K) per bin: one component of ``kappa_C_pairs``.
@@ -427,8 +429,11 @@ def mean_square_displacements(temperatures, msd, labels, title: str = ""):
 
 
 def mode_removal(labels, kappa_xx, kappa_zz, temperature, title: str = ""):
-    """κ_P (xx, zz; log scale) of the run and with modes switched off in the three-phonon
-    sums (seed Fig. S7); labels (n,), kappa_xx, kappa_zz (n,) W/(m K) at one temperature."""
+    """Plot κ_P (xx, zz; log scale) of the run and with modes switched off (seed Fig. S7).
+
+    The modes are switched off in the three-phonon sums; labels (n,), kappa_xx, kappa_zz
+    (n,) W/(m K) at one temperature.
+    """
     fig, ax = _figure()
     x = np.arange(len(labels))
     for values, shift, name, color in (
@@ -450,9 +455,11 @@ def mode_removal(labels, kappa_xx, kappa_zz, temperature, title: str = ""):
 
 
 def velocity_map(edges, values, component: str, title: str = ""):
-    """Interband velocities over (ν_j, ν_j') (seed Fig. 7): the rms |v^α_jj'| (Å/ps) of the
-    pairs in each bin, log colours; edges (bins + 1,) THz, values (bins, bins) mean |v|²
-    (Å/ps)² of one component (empty bins white)."""
+    """Plot the interband velocities over (ν_j, ν_j') (seed Fig. 7).
+
+    The rms |v^α_jj'| (Å/ps) of the pairs in each bin, log colours; edges (bins + 1,) THz,
+    values (bins, bins) mean |v|² (Å/ps)² of one component (empty bins white).
+    """
     from matplotlib.colors import LogNorm
 
     fig, ax = _figure(6.2, 5.2)

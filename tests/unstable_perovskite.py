@@ -32,7 +32,7 @@ POSITIONS = [
 
 def _radial_tensors(rvec, d1, d2, d3, d4):
     """Third and fourth derivative tensors of φ(|r|), from its radial derivatives."""
-    from test_renormalization import radial_tensor4
+    from reference_models import radial_tensor4
 
     r = np.linalg.norm(rvec)
     g2 = d2 / r**2 - d1 / r**3
@@ -54,7 +54,7 @@ def unstable_perovskite(
     with_fc3: bool = True,
 ) -> ForceConstants:
     """ForceConstants of the model (k in eV/Å², ``scale4`` multiplies the quartic terms)."""
-    from test_renormalization import morse_derivatives
+    from reference_models import morse_derivatives
 
     unit = Cell(np.eye(3) * A_PEROVSKITE, POSITIONS, [38, 22, 8, 8, 8])
     setup = SupercellSetup.build(unit, np.diag((2, 2, 2)))

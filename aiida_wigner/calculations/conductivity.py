@@ -115,8 +115,8 @@ def summarize_conductivity(
 
     :param kappa: the ``kappa`` output of ``wigner.kappa`` (temperatures K, tensors W/(m K)).
     :param force_constants: the force constants κ was computed from.
-    :param run: ``engine``, ``protocol``, ``renormalization`` ("none" | "loop" |
-        "loop+bubble") and ``scattering`` (three_phonon, four_phonon, isotope).
+    :param run: ``engine``, ``protocol``, ``renormalization`` ("none" | "scp" |
+        "scpb-<bubble>") and ``scattering`` (three_phonon, four_phonon, isotope).
     :param kappa_ensemble: the output of :func:`kappa_ensemble_statistics`: each row then
         carries the members' standard deviations (``..._std``) and ``ensemble`` the size.
     """

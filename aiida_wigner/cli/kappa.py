@@ -8,12 +8,16 @@ import click
 
 from .nodes import FORCE_CONSTANTS_NODE, resolve_force_constants
 from .options import (
+    DEPRECATED_RENORMALIZE,
     NEW_FILE,
+    RENORMALIZE_CHOICES,
     TEMPERATURES,
+    bubble_of,
     check_crystal_inputs,
     file_arguments,
     force_constant_files,
     format_convergence,
+    renormalize_choice,
     run_renormalization,
     scp_settings,
     scp_solver_options,
@@ -110,12 +114,17 @@ from .utils import ensure_profile, format_kappa_table, input_errors
 )
 @click.option(
     "--renormalize",
-    type=click.Choice(["none", "loop", "loop+bubble"]),
+    type=click.Choice(RENORMALIZE_CHOICES + tuple(DEPRECATED_RENORMALIZE)),
+    metavar="[" + "|".join(RENORMALIZE_CHOICES) + "]",
+    callback=renormalize_choice,
     default="none",
     show_default=True,
-    help="Compute κ on temperature-renormalized phonons: self-consistent phonons with "
-    "the quartic loop (needs FC4), plus the quasiparticle bubble correction (SCPB, "
-    "needs FC3). Linewidths use the bare FC3/FC4, as in the seed study.",
+    help="Compute κ on temperature-renormalized phonons: 'scp', self-consistent phonons "
+    "with the quartic loop (needs FC4), or 'scpb-<bubble>', SCP plus the bubble "
+    "correction of `aiida-wigner renormalize --bubble <bubble>` (also needs FC3; scpb-qp "
+    "is the seed's SCPB). "
+    "Linewidths use the bare FC3/FC4, as in the seed study. "
+    "The old names 'loop' (= scp) and 'loop+bubble' (= scpb-qp) are deprecated.",
 )
 @click.option(
     "--scp-mesh",
@@ -202,7 +211,7 @@ def cmd_kappa(
 
     \b
         aiida-wigner kappa --fcp fit.fcp --mesh 16 16 12 --temperatures 300 \\
-            --four-phonon sampled --samples 512 --renormalize loop+bubble \\
+            --four-phonon sampled --samples 512 --renormalize scpb-qp \\
             --scp-mesh 4 4 2 --scp-inner-mesh 8 8 4
 
     Units: THz, K, W/(m K).
@@ -267,7 +276,7 @@ def cmd_kappa(
             scp_mesh,
             scp_inner_mesh or scp_mesh,
             temperatures,
-            "qp" if renormalize == "loop+bubble" else "none",
+            bubble_of(renormalize),
             diagonal_only,
             classical,
             mixing,
@@ -355,7 +364,7 @@ def _check_options(
             param_hint="'--scp-mesh'",
         )
     if renormalize == "none" and scp_mesh:
-        raise click.UsageError("--scp-mesh is used with --renormalize loop|loop+bubble only")
+        raise click.UsageError("--scp-mesh is used with --renormalize scp|scpb-<bubble> only")
 
 
 def _check_orders(fc, isotope, four_phonon, renormalize) -> None:
@@ -371,8 +380,8 @@ def _check_orders(fc, isotope, four_phonon, renormalize) -> None:
             f"{what} needs fourth-order force constants: give --fc4 "
             f"FORCE_CONSTANTS_4TH or an --fcp with order 4"
         )
-    if renormalize == "loop+bubble" and fc.fc3 is None:
+    if bubble_of(renormalize) != "none" and fc.fc3 is None:
         raise click.UsageError(
-            "--renormalize loop+bubble needs third-order force constants "
+            f"--renormalize {renormalize} needs third-order force constants "
             "(--fc3 or an --fcp with order 3)"
         )

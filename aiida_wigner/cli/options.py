@@ -8,8 +8,9 @@
   checks their combination, :func:`file_arguments` and :func:`load_files` read them with
   :func:`aiida_wigner.physics.io.load_force_constants`, :func:`store_force_constants` puts
   the model in the provenance graph as a ``ForceConstantsData``;
-* renormalization: :func:`scp_solver_options`, :func:`scp_settings`,
-  :func:`run_renormalization`, :func:`format_convergence`.
+* renormalization: :data:`BUBBLE_CHOICES`, :data:`RENORMALIZE_CHOICES` (with
+  :func:`renormalize_choice` for the deprecated names), :func:`scp_solver_options`,
+  :func:`scp_settings`, :func:`run_renormalization`, :func:`format_convergence`.
 """
 
 from __future__ import annotations
@@ -380,6 +381,32 @@ _SCP_OPTIONS = [
         help="Bubble: the ε of Eq. 4, THz.",
     ),
 ]
+
+
+#: ``renormalize --bubble`` values (``aiida_wigner.physics.renormalization.BUBBLE_CHOICES``,
+#: written out so that the command line starts without the physics; a test keeps them equal).
+BUBBLE_CHOICES = ("none", "static", "onshell", "qp")
+#: ``kappa --renormalize`` values: harmonic phonons, or the kind of the renormalized ones
+#: (``aiida_wigner.physics.renormalization.RENORMALIZATION_KINDS``, the stored ``kind``).
+RENORMALIZE_CHOICES = ("none", "scp") + tuple(f"scpb-{kind}" for kind in BUBBLE_CHOICES[1:])
+#: Older ``--renormalize`` names, still accepted with a note: old name -> current name.
+DEPRECATED_RENORMALIZE = {"loop": "scp", "loop+bubble": "scpb-qp"}
+
+
+def renormalize_choice(_ctx, _param, value: str) -> str:
+    """Click callback of ``--renormalize``: map a deprecated name to the current one."""
+    if value in DEPRECATED_RENORMALIZE:
+        current = DEPRECATED_RENORMALIZE[value]
+        click.echo(
+            f"Note: --renormalize {value} is deprecated; use --renormalize {current}", err=True
+        )
+        return current
+    return value
+
+
+def bubble_of(renormalize: str) -> str:
+    """The ``bubble`` setting of a ``--renormalize`` value other than ``none``."""
+    return renormalize.removeprefix("scpb-") if renormalize.startswith("scpb-") else "none"
 
 
 def scp_solver_options(command):

@@ -8,6 +8,7 @@ import click
 
 from .nodes import FORCE_CONSTANTS_NODE, resolve_force_constants
 from .options import (
+    BUBBLE_CHOICES,
     NEW_DIR,
     NEW_FILE,
     TEMPERATURES,
@@ -45,7 +46,7 @@ from .utils import ensure_profile, input_errors
 @TEMPERATURES
 @click.option(
     "--bubble",
-    type=click.Choice(["none", "static", "onshell", "qp"]),
+    type=click.Choice(BUBBLE_CHOICES),
     default="none",
     show_default=True,
     help="Cubic bubble correction on top of SCP (needs FC3): at ω = 0, on-shell, or the "

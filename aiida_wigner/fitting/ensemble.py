@@ -18,7 +18,7 @@ BOOTSTRAP_METHOD = "bootstrap over whole training structures"
 
 
 def bootstrap_structure_sets(n_structures: int, size: int, seed: int = 0) -> NDArray[np.int64]:
-    """Training sets of an ensemble: ``size`` draws of ``n_structures`` indices with replacement.
+    """Draw the training sets of an ensemble: ``size`` × ``n_structures`` indices, with replacement.
 
     Parameters
     ----------
@@ -53,12 +53,12 @@ def bootstrap_structure_sets(n_structures: int, size: int, seed: int = 0) -> NDA
 
 
 def out_of_bag(structures: NDArray[np.int64], n_structures: int) -> NDArray[np.int64]:
-    """The structures that a member's training set ``structures`` did not draw (sorted)."""
+    """Return the structures that a member's training set ``structures`` did not draw (sorted)."""
     return np.setdiff1d(np.arange(n_structures), structures)
 
 
 def ensemble_spread(samples) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Mean and standard deviation (ddof = 1) over the members (axis 0) of ``samples``.
+    """Return the mean and standard deviation (ddof = 1) over the members (axis 0) of ``samples``.
 
     ``samples`` (n_members, ...) in any unit; both results have the shape ``samples[0]``
     and the same unit.  The standard deviation of the members is the bootstrap estimate of

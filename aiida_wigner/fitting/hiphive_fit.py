@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -95,7 +96,7 @@ def _cutoff_list(cutoffs) -> list[float]:
 
 
 def build_cluster_space(prim, cutoffs, symprec: float = 1e-5):
-    """hiphive ClusterSpace for the primitive cell ``prim`` (ase.Atoms), cutoffs in Å."""
+    """Build the hiphive ClusterSpace of the primitive cell ``prim`` (ase.Atoms), cutoffs in Å."""
     from hiphive import ClusterSpace
 
     return ClusterSpace(prim, _cutoff_list(cutoffs), symprec=symprec)
@@ -212,7 +213,7 @@ def _refuse_above(per_order: dict, n_rows: int, ratio: float, n_structures, what
 
 
 def select_snapshots(n_frames: int, n_snapshots: int, discard: int = 0) -> np.ndarray:
-    """Indices of ``n_snapshots`` frames at regular intervals after the first ``discard``."""
+    """Pick ``n_snapshots`` frame indices at regular intervals after the first ``discard``."""
     avail = np.arange(discard, n_frames)
     if len(avail) < n_snapshots:
         raise FitError(
@@ -267,7 +268,7 @@ def fit_force_constants(
     forces,
     cutoffs,
     method: str = "least-squares",
-    harmonic: str = "joint",
+    harmonic: Literal["joint", "fixed"] = "joint",
     harmonic_displacements=None,
     harmonic_forces=None,
     validation: dict | None = None,
@@ -287,28 +288,56 @@ def fit_force_constants(
     ----------
     prim, ideal_supercell : ase.Atoms
         Primitive cell and the undisplaced supercell the displacements refer to.
-    displacements, forces : (m, N, 3) Å and eV/Å
-        Training set (MD snapshots plus random displacements).
-    cutoffs : dict order -> Å, or list for orders 2, 3, ...
-    method : one of :data:`FIT_METHODS`
-    harmonic : ``'joint'`` or ``'fixed'`` (see the module docstring)
-    harmonic_displacements, harmonic_forces : (m2, N, 3), optional
-        Finite-displacement dataset; required for ``harmonic='fixed'``.
-    harmonic_fc2 : (N, N, 3, 3) eV/Å², optional, with ``harmonic='fixed'``
-        Full FC2 of ``ideal_supercell`` (its atom order) from the same displacements:
-        its forces -Φ2·u replace those of the cutoff-limited order-2 parameters.
-    validation : ``{"method": "k-fold", "n_splits": 5}`` (structure-wise folds) or
+    displacements, forces : array_like of float, shape (m, N, 3)
+        Training set (MD snapshots plus random displacements), Å and eV/Å.
+    cutoffs : dict of int to float, or sequence of float
+        Cluster cutoffs in Å: {order: cutoff}, or a list for orders 2, 3, ...
+    method : str
+        One of :data:`FIT_METHODS` (trainstation names).
+    harmonic : {"joint", "fixed"}
+        How the harmonic part is fitted (see the module docstring).
+    harmonic_displacements, harmonic_forces : array_like of float, shape (m2, N, 3), optional
+        Finite-displacement dataset, Å and eV/Å; required for ``harmonic='fixed'``.
+    validation : dict, optional
+        ``{"method": "k-fold", "n_splits": 5}`` (structure-wise folds) or
         ``{"method": "split", "train_fraction": 0.8}``; ``None`` means 5-fold (or
         leave-one-out with fewer than 5 structures).
-    rotational_sum_rules : subset of ``("Huang", "Born-Huang")``
-    cap_cutoffs : lower cutoffs above :func:`cutoff_limit` of ``ideal_supercell`` to it
-        (protocol cutoffs; recorded in ``scores['cutoffs_capped']``) instead of refusing them
-    max_parameter_ratio : refuse more free parameters than this times the force components
-        (:func:`check_parameter_count`), before the fit matrix is built
-    ensemble_size, ensemble_seed : with ``ensemble_size`` ≥ 2, also fit that many bootstrap
-        members (:func:`~aiida_wigner.fitting.ensemble.bootstrap_structure_sets`) with the same
-        cluster space, method and fixed harmonic part; their parameters are
-        ``FitResult.ensemble`` and their out-of-bag RMSE is in ``scores['ensemble']``
+    rotational_sum_rules : sequence of str
+        A subset of ``("Huang", "Born-Huang")``.
+    fit_kwargs : dict, optional
+        Passed to trainstation's ``fit``.
+    seed : int
+        Random seed of the validation folds.
+    cluster_space : hiphive.ClusterSpace, optional
+        A cluster space already built for ``prim`` and ``cutoffs`` (saves its set-up).
+    harmonic_fc2 : ndarray of float, shape (N, N, 3, 3), optional
+        With ``harmonic='fixed'``: the full FC2 of ``ideal_supercell`` (its atom order,
+        eV/Å²) from the same displacements; its forces -Φ2·u replace those of the
+        cutoff-limited order-2 parameters.
+    cap_cutoffs : bool
+        Lower cutoffs above :func:`cutoff_limit` of ``ideal_supercell`` to it (protocol
+        cutoffs; recorded in ``scores['cutoffs_capped']``) instead of refusing them.
+    max_parameter_ratio : float
+        Refuse more free parameters than this times the force components
+        (:func:`check_parameter_count`), before the fit matrix is built.
+    ensemble_size, ensemble_seed : int
+        With ``ensemble_size`` >= 2, also fit that many bootstrap members
+        (:func:`~aiida_wigner.fitting.ensemble.bootstrap_structure_sets`, seeded by
+        ``ensemble_seed``) with the same cluster space, method and fixed harmonic part;
+        their parameters are ``FitResult.ensemble``, their out-of-bag RMSE is in
+        ``scores['ensemble']``.
+
+    Returns
+    -------
+    FitResult
+        The potential, the cluster space, the parameters and the scores.
+
+    Raises
+    ------
+    TooManyParametersError
+        If the cutoffs give more parameters than the data can determine.
+    FitError
+        For inconsistent inputs.
     """
     from hiphive import ForceConstantPotential, enforce_rotational_sum_rules
 
@@ -542,20 +571,41 @@ def fit_step(
     harmonic_forces=None,
     harmonic_force_constants=None,
 ):
-    """The fit step of ``wigner.fit_hiphive`` and ``aiida-wigner-worker fit``.
+    """Run the fit step of ``wigner.fit_hiphive`` and ``aiida-wigner-worker fit``.
 
-    ``setup``: the :class:`~aiida_wigner.physics.cell.SupercellSetup` of the training set;
-    ``parameters``: the calcfunction's (cutoffs, method, harmonic, validation, ...);
-    ``displacements`` (m, N, 3) Å and ``forces`` eV/Å (only the first m force sets are used);
-    ``harmonic_displacements`` / ``harmonic_forces``: the finite-displacement dataset;
-    ``harmonic_force_constants``: the finite-displacement FC2 (a ``ForceConstants`` of the same
-    supercell), the harmonic part with ``harmonic='fixed'``;
-    ``parameters['ensemble']`` ``{"size": n, "seed": s}`` (optional, n ≥ 2): also the
-    bootstrap members (:mod:`aiida_wigner.fitting.ensemble`).  Returns the
-    :class:`FitResult`, the ``ForceConstants`` (orders ``fc_orders``) and the list of the
-    members' ``ForceConstants`` (empty without an ensemble).  Raises
-    :class:`TooManyParametersError`, or :class:`FitError` for any other setup problem or
-    unusable fitted numbers.
+    Parameters
+    ----------
+    setup : SupercellSetup
+        The supercell of the training set (:class:`~aiida_wigner.physics.cell.SupercellSetup`).
+    parameters : dict
+        The calcfunction's parameters (cutoffs, method, harmonic, validation, ...;
+        ``ensemble`` ``{"size": n, "seed": s}``, n >= 2: also the bootstrap members,
+        :mod:`aiida_wigner.fitting.ensemble`).
+    displacements : array_like of float, shape (m, N, 3)
+        Training displacements, Å.
+    forces : array_like of float, shape (>= m, N, 3)
+        Their forces, eV/Å (only the first m force sets are used).
+    harmonic_displacements, harmonic_forces : array_like of float, shape (k, N, 3), optional
+        The finite-displacement dataset, Å and eV/Å.
+    harmonic_force_constants : ForceConstants, optional
+        The finite-displacement FC2 of the same supercell: the harmonic part with
+        ``harmonic='fixed'``.
+
+    Returns
+    -------
+    result : FitResult
+        Scores, parameter counts and the fitted potential.
+    fc : ForceConstants
+        The force constants of orders ``fc_orders`` (eV/Å^n).
+    members : list of ForceConstants
+        The bootstrap members' force constants (empty without an ensemble).
+
+    Raises
+    ------
+    TooManyParametersError
+        If the cutoffs give more parameters than the data can determine.
+    FitError
+        For any other setup problem or unusable fitted numbers.
     """
     from ..physics.forceconstants import ForceConstants, ForceConstantsError
 
@@ -624,8 +674,10 @@ def fit_step(
 
 
 def _ensemble_arguments(ensemble) -> dict:
-    """``ensemble_size`` / ``ensemble_seed`` of :func:`fit_force_constants` from the
-    ``ensemble`` parameter ``{"size": n, "seed": s}`` (``None`` or size 0: no ensemble)."""
+    """Return ``ensemble_size`` / ``ensemble_seed`` of :func:`fit_force_constants`.
+
+    From the ``ensemble`` parameter ``{"size": n, "seed": s}`` (``None`` or size 0: none).
+    """
     if not ensemble:
         return {}
     unknown = set(ensemble) - {"size", "seed"}

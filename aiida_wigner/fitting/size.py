@@ -22,24 +22,44 @@ FREE_FRACTION = 0.5
 
 
 def _components(parts) -> int:
-    """Independent Cartesian components of a force-constant tensor whose cluster holds each
-    of its distinct atoms ``parts[i]`` times (symmetric within each repeated atom)."""
+    """Count the independent Cartesian components of a force-constant tensor.
+
+    Its cluster holds each of its distinct atoms ``parts[i]`` times (symmetric within each
+    repeated atom).
+    """
     return math.prod(math.comb(m + 2, 2) for m in parts)
 
 
 def _compositions(n: int, k: int):
-    """The ways to give k distinct atoms multiplicities summing to n (each at least 1)."""
+    """Yield the ways to give k distinct atoms multiplicities summing to n (each at least 1)."""
     for cuts in itertools.combinations(range(1, n), k - 1):
         bounds = (0,) + cuts + (n,)
         yield [bounds[i + 1] - bounds[i] for i in range(k)]
 
 
 def estimate_parameters(prim, order: int, cutoff: float, n_operations: int) -> float:
-    """Geometric estimate of hiphive's eigentensor count of ``order`` at ``cutoff`` (Å):
-    every cluster (a multiset of atoms whose distances are all within the cut-off) per
+    """Estimate hiphive's eigentensor count of ``order`` at ``cutoff`` geometrically.
+
+    Every cluster (a multiset of atoms whose distances are all within the cut-off) per
     primitive cell, times its independent tensor components, divided by the point-group
     order.  No symmetry search, so it costs seconds where hiphive's ClusterSpace takes
     hours; clusters on symmetry elements make it an underestimate (measured below 20 %).
+
+    Parameters
+    ----------
+    prim : ase.Atoms
+        The primitive cell.
+    order : int
+        Force-constant order (2, 3, ...).
+    cutoff : float
+        Cluster cutoff, Å.
+    n_operations : int
+        Point operations of the space group (:func:`point_operations`).
+
+    Returns
+    -------
+    float
+        The estimated number of eigentensors.
     """
     cell = prim.cell.array
     heights = prim.cell.volume / np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1)
@@ -68,7 +88,7 @@ def estimate_parameters(prim, order: int, cutoff: float, n_operations: int) -> f
 
 
 def point_operations(prim) -> int:
-    """Number of point operations of the space group of ``prim`` (ase.Atoms), by spglib."""
+    """Count the point operations of the space group of ``prim`` (ase.Atoms) with spglib."""
     import spglib
 
     cell = (prim.cell[:], prim.get_scaled_positions(), prim.numbers)
@@ -76,6 +96,6 @@ def point_operations(prim) -> int:
 
 
 def estimate_per_order(prim, cutoffs) -> dict[int, int]:
-    """Estimated eigentensors per order for ``cutoffs`` (Å for orders 2, 3, ...)."""
+    """Estimate the eigentensors per order for ``cutoffs`` (Å for orders 2, 3, ...)."""
     n_ops = point_operations(prim)
     return {o: int(estimate_parameters(prim, o, c, n_ops)) for o, c in enumerate(cutoffs, 2)}

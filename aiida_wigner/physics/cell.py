@@ -224,7 +224,25 @@ class SupercellSetup:
     ``supercell_matrix`` S and ``primitive_matrix`` P are given with respect to the
     unit cell: supercell lattice = S @ unit lattice, primitive lattice = P^T @ unit
     lattice (phonopy's convention).  Phonons live on the primitive cell; force
-    constants are indexed by supercell atoms.
+    constants are indexed by supercell atoms (N of them, n_prim in the primitive cell).
+
+    Attributes
+    ----------
+    unitcell, supercell, primitive : Cell
+        The three cells.
+    supercell_matrix : ndarray of int64, shape (3, 3)
+        S.
+    primitive_matrix : ndarray of float64, shape (3, 3)
+        P.
+    p2s : ndarray of int64, shape (n_prim,)
+        Supercell index of each primitive atom.
+    s2pp : ndarray of int64, shape (N,)
+        Primitive index of each supercell atom.
+    svecs : ndarray of float64, shape (n_vectors, 3)
+        Shortest vectors of the (supercell atom, primitive atom) pairs, primitive
+        fractional coordinates (phonopy's dense layout).
+    multi : ndarray of int64, shape (N, n_prim, 2)
+        Multiplicity of each pair's shortest vectors and their offset into ``svecs``.
     """
 
     unitcell: Cell

@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import kappa as _kappa
 from .forceconstants import ForceConstants
 from .kappa import KappaResult, KappaSettings
+
+if TYPE_CHECKING:
+    from .renormalization import Renormalization
 
 #: KappaSettings fields that the linewidths do not depend on (only the Wigner step reads them).
 _WIGNER_ONLY = ("convention", "frequency_bins")
@@ -70,8 +73,16 @@ class Wigner:
     def from_files(cls, **files) -> Wigner:
         """Build from force-constant files: ``Wigner(load_force_constants(**files))``.
 
-        The keywords are those of :func:`~aiida_wigner.physics.io.load_force_constants`
-        (cell, structure, supercell, fc2, fc3, fc4, fcp, ...).
+        Parameters
+        ----------
+        **files
+            The keywords of :func:`~aiida_wigner.physics.io.load_force_constants` (cell,
+            structure, supercell, fc2, fc3, fc4, fcp, ...).
+
+        Returns
+        -------
+        Wigner
+            The facade on the loaded model.
         """
         from .io import load_force_constants
 
@@ -128,17 +139,22 @@ class Wigner:
         renormalization=None,
         **options,
     ) -> KappaResult:
-        """Wigner κ (Eq. 5): :func:`~.kappa.compute_kappa` with the work shared.
+        """Compute the Wigner κ (Eq. 5): :func:`~.kappa.compute_kappa` with the work shared.
 
         Parameters
         ----------
-        mesh, temperatures, **options
-            The :class:`~.kappa.KappaSettings` (Γ-centred mesh, K, and any other field:
-            ``sigma`` THz, ``smearing``, ``isotope``, ``four_phonon``, ``convention``, ...);
-            or give ``settings`` instead.
+        mesh : sequence of 3 int, optional
+            Γ-centred q-mesh (with ``temperatures`` and ``options``, or give ``settings``).
+        temperatures : sequence of float, optional
+            K.
+        settings : KappaSettings, optional
+            All settings at once, instead of ``mesh``, ``temperatures`` and ``options``.
         renormalization : Renormalization, optional
             From :meth:`renormalize` (or :func:`~.renormalization.renormalize`): each
             temperature then runs on its renormalized phonons, which must cover it.
+        **options
+            Any other :class:`~.kappa.KappaSettings` field: ``sigma`` THz, ``smearing``,
+            ``isotope``, ``four_phonon``, ``convention``, ...
 
         Returns
         -------
@@ -168,14 +184,32 @@ class Wigner:
         mesh,
         inner_mesh,
         temperatures,
-        bubble: str = "none",
+        bubble: Literal["none", "static", "onshell", "qp"] = "none",
         bubble_epsilon: float = 0.05,
         **scp_options,
-    ):
+    ) -> Renormalization:
         """Renormalize the phonons at ``temperatures`` (K): SCP, optionally the bubble.
 
         :func:`~.renormalization.renormalize` with ``RenormalizationSettings.from_dict``,
         cached per settings; pass the result to :meth:`kappa`.
+
+        Parameters
+        ----------
+        mesh, inner_mesh : sequence of 3 int
+            The outer SCP mesh and the inner q' mesh (a multiple of it).
+        temperatures : sequence of float
+            K.
+        bubble : {"none", "static", "onshell", "qp"}
+            The bubble correction on top of SCP (needs FC3).
+        bubble_epsilon : float
+            The ε of the bubble, THz.
+        **scp_options
+            Further :class:`~.renormalization.SCPSettings` fields (mixing, tolerance, ...).
+
+        Returns
+        -------
+        Renormalization
+            Its ``kind`` is ``"scp"`` or ``"scpb-<bubble>"``.
         """
         from .renormalization import RenormalizationSettings, renormalize
 

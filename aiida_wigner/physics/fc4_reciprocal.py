@@ -55,8 +55,11 @@ class FC4Error(ValueError):
 
 @numba.njit(cache=True)
 def assemble_quadruplet(pf, i1, i2, i3, pre, kap, pidx, values, o):  # pragma: no cover - numba
-    """o[3a+α, 3b+β, 3c+γ, 3d+δ] += Σ_m pre[a] pf[i1,m1] pf[i2,m2] pf[i3,m3] Φ_m for one
-    quadruplet: pf rows i1..i3 for legs 1..3, pre (n_prim,) its leg-0 prephases."""
+    """Add the Φ4 of one quadruplet in the atomic basis to ``o``.
+
+    o[3a+α, 3b+β, 3c+γ, 3d+δ] += Σ_m pre[a] pf[i1,m1] pf[i2,m2] pf[i3,m3] Φ_m, with pf
+    rows i1..i3 for legs 1..3 and pre (n_prim,) its leg-0 prephases.
+    """
     for m in range(kap.shape[0]):
         a = kap[m, 0]
         ph = pre[a] * pf[i1, pidx[m, 0]] * pf[i2, pidx[m, 1]] * pf[i3, pidx[m, 2]]
@@ -87,9 +90,11 @@ def _assemble_atomic(pf, qidx, pre, kap, pidx, values, out):  # pragma: no cover
 
 @numba.njit(cache=True)
 def contract_quadruplet(phi, e0, e1, e2, e3):  # pragma: no cover - numba
-    """V[d, c, b, a] = Σ phi[i,j,k,l] e0[i,a] e1[j,b] e2[k,c] e3[l,d] by four GEMMs for
-    one quadruplet (the order of ``contract_modes(..., reverse=True)``); phi (m,)*4,
-    e0..e3 (m, B)."""
+    """Contract the Φ4 of one quadruplet with its four eigenvectors by four GEMMs.
+
+    V[d, c, b, a] = Σ phi[i,j,k,l] e0[i,a] e1[j,b] e2[k,c] e3[l,d] (the order of
+    ``contract_modes(..., reverse=True)``); phi (m,)*4, e0..e3 (m, B).
+    """
     m = phi.shape[0]
     nb = e0.shape[1]
     x = np.dot(phi.reshape(m**3, m), e3)  # (i j k, d)
@@ -145,7 +150,6 @@ class QuarticInteraction:
         self.values = np.ascontiguousarray(
             (fc4.values * scale[:, None, None, None, None]).reshape(len(kap), 81)
         )
-        self.n_clusters = len(kap)
 
     # -- phases ---------------------------------------------------------------------------
 
@@ -241,9 +245,27 @@ def _check_quadruplets(quadruplets) -> NDArray[np.float64]:
 def fc4_to_reciprocal(
     fc: ForceConstants, quadruplets, eigenvectors=None, fc4: SparseForceConstants | None = None
 ) -> NDArray[np.complex128]:
-    """Convenience wrapper: Φ4 in the atomic basis, or V4 if ``eigenvectors`` are given.
+    """Return Φ4 of quadruplets in the atomic basis, or V4 if ``eigenvectors`` are given.
 
-    See :class:`QuarticInteraction` for the convention.
+    A convenience wrapper of :class:`QuarticInteraction` (see it for the convention).
+
+    Parameters
+    ----------
+    fc : ForceConstants
+        The model, with FC4 (or ``fc4`` given).
+    quadruplets : ndarray of float, shape (n_t, 4, 3) or (4, 3)
+        Reduced q-points (q0, q1, q2, q3) of each quadruplet; their sum must be a
+        reciprocal lattice vector.
+    eigenvectors : ndarray of complex, shape (n_t, 4, 3n, B), optional
+        Columns are the modes at q0..q3, used as given (e(q)* with −q for an incoming
+        phonon −q).
+    fc4 : SparseForceConstants, optional
+        Used instead of ``fc.fc4``.
+
+    Returns
+    -------
+    ndarray of complex128, shape (n_t, 3n, 3n, 3n, 3n) or (n_t, B, B, B, B)
+        Φ4 in the atomic basis, or V4 with ``eigenvectors``; eV/(Å⁴ amu²), masses applied.
     """
     inter = QuarticInteraction(fc, fc4)
     if eigenvectors is None:

@@ -34,11 +34,19 @@ class ForceConstantsError(ValueError):
 class SparseForceConstants:
     """Force constants of order n as a list of atom clusters.
 
-    ``atoms[m]`` holds n supercell indices whose first is an atom of the primitive
-    cell (``setup.p2s``); ``values[m]`` the (3,)*n Cartesian tensor in eV/Å^n.  A
-    cluster appears once per ordering that is stored; consumers treat the list as
-    the full sum over all index orderings present, exactly like a dense array with
-    zeros elsewhere.
+    A cluster appears once per ordering that is stored; consumers treat the list as the
+    full sum over all index orderings present, exactly like a dense array with zeros
+    elsewhere.
+
+    Attributes
+    ----------
+    order : int
+        n.
+    atoms : ndarray of int64, shape (M, n)
+        Supercell indices of each cluster; the first is an atom of the primitive cell
+        (``setup.p2s``).
+    values : ndarray of float64, shape (M, 3, ..., 3)
+        The (3,)*n Cartesian tensor of each cluster, eV/Å^n.
     """
 
     order: int

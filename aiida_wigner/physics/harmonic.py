@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from .forceconstants import ForceConstants
 from .units import EIGENVALUE_TO_THZ, KB_EV, PLANCK_EV_THZ
@@ -42,8 +42,14 @@ class UnstablePhononsError(ValueError):
 class Phonons:
     """Phonons at a set of q-points.
 
-    qpoints (n_q, 3) reduced; frequencies (n_q, B) THz (negative = imaginary);
-    eigenvectors (n_q, B, B) complex, column k is mode k (phonopy convention).
+    Attributes
+    ----------
+    qpoints : ndarray of float64, shape (n_q, 3)
+        Reduced coordinates.
+    frequencies : ndarray of float64, shape (n_q, B)
+        THz, ascending per q-point (negative = imaginary).
+    eigenvectors : ndarray of complex128, shape (n_q, B, B)
+        Column k is mode k (phonopy convention), mass-weighted and orthonormal.
     """
 
     qpoints: NDArray[np.float64]
@@ -52,7 +58,15 @@ class Phonons:
 
 
 class DynamicalMatrixBuilder:
-    """Fourier transform of FC2 to D(q) and ∂D/∂q, vectorized over q-points."""
+    """Fourier transform of FC2 to D(q) and ∂D/∂q, vectorized over q-points.
+
+    Periodic images of a pair share its force constant equally (phonopy's convention).
+
+    Parameters
+    ----------
+    fc : ForceConstants
+        The model; only its FC2 (eV/Å²) and masses (amu) are used.
+    """
 
     def __init__(self, fc: ForceConstants):
         setup = fc.setup
@@ -103,8 +117,25 @@ def frequencies_from_eigenvalues(eigenvalues: NDArray) -> NDArray[np.float64]:
     return np.sign(eigenvalues) * np.sqrt(np.abs(eigenvalues))
 
 
-def solve(fc: ForceConstants, qpoints, builder: DynamicalMatrixBuilder | None = None) -> Phonons:
-    """Frequencies (THz) and eigenvectors at ``qpoints`` (reduced coordinates)."""
+def solve(
+    fc: ForceConstants, qpoints: ArrayLike, builder: DynamicalMatrixBuilder | None = None
+) -> Phonons:
+    """Diagonalize the dynamical matrix at ``qpoints``.
+
+    Parameters
+    ----------
+    fc : ForceConstants
+        The model.
+    qpoints : array_like of float, shape (n_q, 3) or (3,)
+        Reduced coordinates.
+    builder : DynamicalMatrixBuilder or EffectiveHarmonicModel, optional
+        Source of D(q); default: the harmonic FC2 of ``fc``.
+
+    Returns
+    -------
+    Phonons
+        Frequencies in THz (negative = imaginary) and eigenvectors.
+    """
     builder = builder or DynamicalMatrixBuilder(fc)
     q = np.atleast_2d(np.asarray(qpoints, dtype=float))
     eigvals, eigvecs = np.linalg.eigh(builder.dynamical_matrices(q))
@@ -161,15 +192,34 @@ class VelocityOperator:
 
 def velocity_operator(
     fc: ForceConstants,
-    qpoints,
-    direction=(1.0, 2.0, 3.0),
+    qpoints: ArrayLike,
+    direction: ArrayLike = (1.0, 2.0, 3.0),
     cutoff_frequency: float = 1e-4,
     builder: DynamicalMatrixBuilder | None = None,
 ) -> VelocityOperator:
-    """Velocity operator v^α_{jj'}(q) (THz·Å), degenerate subspaces rotated.
+    """Compute the velocity operator v^α_{jj'}(q), degenerate subspaces rotated.
 
-    Modes with ν ≤ ``cutoff_frequency`` (THz; acoustic modes at Γ, imaginary modes)
-    get zero rows and columns.
+    Inside each degenerate subspace the eigenvectors are rotated to diagonalize the
+    derivative of D along ``direction``, so that the group velocities are well defined.
+
+    Parameters
+    ----------
+    fc : ForceConstants
+        The model.
+    qpoints : array_like of float, shape (n_q, 3) or (3,)
+        Reduced coordinates.
+    direction : array_like of float, shape (3,)
+        Cartesian direction that fixes the basis inside degenerate subspaces.
+    cutoff_frequency : float
+        THz; modes with ν ≤ it (acoustic modes at Γ, imaginary modes) get zero rows and
+        columns.
+    builder : DynamicalMatrixBuilder or EffectiveHarmonicModel, optional
+        Source of D(q) and ∂D/∂q; default: the harmonic FC2 of ``fc``.
+
+    Returns
+    -------
+    VelocityOperator
+        The (rotated) phonons and v (n_q, 3, B, B) in THz·Å.
     """
     builder = builder or DynamicalMatrixBuilder(fc)
     ph = solve(fc, qpoints, builder)
@@ -211,8 +261,21 @@ def rotate_degenerate_subspaces(
     return eigenvectors @ u
 
 
-def occupation(frequencies, temperature) -> NDArray[np.float64]:
-    """Bose–Einstein occupation n(ν, T); zero for ν ≤ 0 or T = 0."""
+def occupation(frequencies: ArrayLike, temperature: ArrayLike) -> NDArray[np.float64]:
+    """Return the Bose–Einstein occupation n(ν, T).
+
+    Parameters
+    ----------
+    frequencies : array_like of float
+        Frequencies ν, THz.
+    temperature : array_like of float, broadcastable with ``frequencies``
+        K.
+
+    Returns
+    -------
+    ndarray of float64, the broadcast shape
+        n, zero for ν ≤ 0 or T = 0.
+    """
     freqs = np.asarray(frequencies, dtype=float)
     temperature = np.asarray(temperature, dtype=float)
     x = np.divide(
@@ -226,8 +289,21 @@ def occupation(frequencies, temperature) -> NDArray[np.float64]:
     return n
 
 
-def heat_capacity(frequencies, temperature) -> NDArray[np.float64]:
-    """Mode heat capacity c = k_B x² e^x/(e^x − 1)², x = hν/k_BT, in eV/K (0 for ν ≤ 0)."""
+def heat_capacity(frequencies: ArrayLike, temperature: ArrayLike) -> NDArray[np.float64]:
+    """Return the mode heat capacity c = k_B x² e^x/(e^x − 1)², x = hν/k_BT.
+
+    Parameters
+    ----------
+    frequencies : array_like of float
+        Frequencies ν, THz.
+    temperature : array_like of float, broadcastable with ``frequencies``
+        K.
+
+    Returns
+    -------
+    ndarray of float64, the broadcast shape
+        c in eV/K, zero for ν ≤ 0 or T = 0.
+    """
     freqs = np.asarray(frequencies, dtype=float)
     temperature = np.asarray(temperature, dtype=float)
     n = occupation(freqs, temperature)
@@ -248,5 +324,5 @@ def check_stable(phonons: Phonons, tolerance: float = -1e-2) -> None:
         raise UnstablePhononsError(
             f"imaginary phonon frequency {low:.4f} THz at q = {np.round(q, 4).tolist()}: the "
             f"harmonic force constants are dynamically unstable. Renormalize them first "
-            f"(aiida-wigner renormalize / --renormalize loop) or check the structure relaxation."
+            f"(aiida-wigner renormalize / --renormalize scp) or check the structure relaxation."
         )

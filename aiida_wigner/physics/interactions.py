@@ -35,8 +35,10 @@ from .forceconstants import ForceConstants
 
 
 class PairPhases:
-    """P_aj(q) = Σ_images w e^{2πi q·r_{a→j}} of the shortest-image convention (images
-    shared equally), for any list of q-points, for the supercell of ``setup``."""
+    """Pair phases P_aj(q) = Σ_images w e^{2πi q·r_{a→j}} on the supercell of ``setup``.
+
+    The shortest-image convention (images shared equally), for any list of q-points.
+    """
 
     def __init__(self, setup: SupercellSetup):
         i, j, vectors, weights = setup.pair_images()
@@ -78,9 +80,12 @@ _BLAS = []
 
 
 def single_threaded_blas():
-    """Context in which BLAS runs on one thread: for the numba kernels that call BLAS from
-    each of their own threads (a multi-threaded BLAS under them oversubscribes the cores:
-    measured 20× slower with OPENBLAS_NUM_THREADS=2 on 2 cores)."""
+    """Run BLAS on one thread inside the context.
+
+    For the numba kernels that call BLAS from each of their own threads (a multi-threaded
+    BLAS under them oversubscribes the cores: measured 20× slower with
+    OPENBLAS_NUM_THREADS=2 on 2 cores).
+    """
     if not _BLAS:
         from threadpoolctl import ThreadpoolController
 
@@ -130,7 +135,6 @@ class CubicInteraction:
         self.pair_a, self.pair_j = pair_keys // N, pair_keys % N
         self.kap = np.ascontiguousarray(kap, dtype=np.int64)
         self.pidx = np.ascontiguousarray(inverse.reshape(-1, 2), dtype=np.int64)
-        self.n_clusters = len(kap)
 
     def pair_table(self, qpoints) -> NDArray[np.complex128]:
         """(n_q, n_pairs) pair phases of the FC3 pairs at ``qpoints``."""
@@ -163,8 +167,10 @@ class CubicInteraction:
 
 @numba.njit(cache=True, fastmath={"contract"})
 def cluster_transform(t1, t2, pre, kap, pidx, values, block_ptr, out):  # pragma: no cover - numba
-    """out[t, 3a+α, 3b+β, 3c+γ] = Σ_m pre[t,a] t1[t,pidx[m,0]] t2[t,pidx[m,1]] values[m, 9α+3β+γ]
-    for a batch of triplets t.
+    """Fourier-transform the FC3 clusters for a batch of triplets t into ``out``.
+
+    out[t, 3a+α, 3b+β, 3c+γ] = Σ_m pre[t,a] t1[t,pidx[m,0]] t2[t,pidx[m,1]]
+    values[m, 9α+3β+γ].
 
     t1, t2 (n_t, n_pairs) pair phases of q1, q2; pre (n_t, n) leg-0 prephases; the
     clusters sorted by atom block (a, b, c), ``block_ptr`` (n³ + 1) their offsets;

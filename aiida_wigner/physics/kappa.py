@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,50 +25,70 @@ SMEARINGS = ("gaussian", "adaptive", "adaptive-shengbte")
 class KappaSettings:
     """Settings of a conductivity run.
 
-    mesh : Γ-centred q-mesh, three integers.
-    temperatures : K.
-    smearing : "gaussian" (fixed ``sigma`` in THz), "adaptive" (a width per process from
-        the velocities of the modes that vary, times ``scale``, with a curvature floor)
-        or "adaptive-shengbte" (ShengBTE/FourPhonon's scalebroad definition, number for
-        number); scattering/smearing.py and docs/conventions.md.
-    isotope : include isotope scattering with natural-abundance mass variances, or
-        with ``mass_variances`` (one g2 per primitive atom) when given.
-    three_phonon : include three-phonon scattering (needs FC3).
-    convention : "aiida-wigner" or "phono3py" (phono3py's SMM19 split of degenerate
-        pairs between κ_P and κ_C); see docs/conventions.md.
-    frequency_bins : number of bins for spectral κ(ω) and the (ω, ω') κ_C map.
-    use_symmetry : reduce q-points and triplets by the point group (off: full-mesh sums).
-    four_phonon : None (off), "exhaustive" or "sampled" four-phonon linewidths (needs FC4;
-        docs/four_phonon.md); same smearing as the three-phonon ones.
-    four_phonon_samples : sampled mode: (q1, q2) pairs drawn per q-point (the starting
-        number with ``four_phonon_target_error``).
-    four_phonon_seed : sampled mode: random seed (results reproducible).
-    four_phonon_target_error : sampled mode: add samples until the relative standard error
-        of every γ_4ph is below this (None: fixed ``four_phonon_samples``); needs the
-        "uniform" allocation.
-    four_phonon_allocation : sampled mode: "kappa" (default: a pilot at every q-point, then
-        the budget ``four_phonon_samples`` × n_q spread by each q-point's share of the
-        statistical error of κ_P) or "uniform" (``four_phonon_samples`` at every q-point);
-        docs/four_phonon.md §4.
+    Parameters
+    ----------
+    mesh : tuple of 3 int
+        Γ-centred q-mesh.
+    temperatures : tuple of float
+        K.
+    smearing : {"gaussian", "adaptive", "adaptive-shengbte"}
+        Fixed ``sigma``; a width per process from the velocities of the modes that vary,
+        times ``scale``, with a curvature floor; or ShengBTE/FourPhonon's scalebroad
+        definition, number for number (scattering/smearing.py, docs/conventions.md).
+    sigma : float
+        Gaussian width of ``smearing="gaussian"``, THz.
+    scale : float
+        Factor of the adaptive widths.
+    isotope : bool
+        Include isotope scattering with natural-abundance mass variances, or with
+        ``mass_variances`` when given.
+    mass_variances : tuple of float, optional
+        One g2 per primitive atom (dimensionless).
+    three_phonon : bool
+        Include three-phonon scattering (needs FC3).
+    convention : {"aiida-wigner", "phono3py"}
+        Split of degenerate pairs between κ_P and κ_C ("phono3py": its SMM19 split);
+        see docs/conventions.md.
+    frequency_bins : int
+        Number of bins for spectral κ(ω) and the (ω, ω') κ_C map.
+    cutoff_frequency : float
+        THz; modes at or below it are left out of κ and of the scattering sums.
+    use_symmetry : bool
+        Reduce q-points and triplets by the point group (off: full-mesh sums).
+    four_phonon : {None, "exhaustive", "sampled"}
+        Four-phonon linewidths (needs FC4; docs/four_phonon.md), off with None; same
+        smearing as the three-phonon ones.
+    four_phonon_samples : int
+        Sampled mode: (q1, q2) pairs drawn per q-point (the starting number with
+        ``four_phonon_target_error``).
+    four_phonon_seed : int
+        Sampled mode: random seed (results reproducible).
+    four_phonon_target_error : float, optional
+        Sampled mode: add samples until the relative standard error of every γ_4ph is
+        below this (None: fixed ``four_phonon_samples``); needs the "uniform" allocation.
+    four_phonon_allocation : {"kappa", "uniform"}
+        Sampled mode: a pilot at every q-point, then the budget ``four_phonon_samples`` ×
+        n_q spread by each q-point's share of the statistical error of κ_P; or
+        ``four_phonon_samples`` at every q-point (docs/four_phonon.md §4).
     """
 
     mesh: tuple[int, int, int]
     temperatures: tuple[float, ...]
-    smearing: str = "gaussian"
+    smearing: Literal["gaussian", "adaptive", "adaptive-shengbte"] = "gaussian"
     sigma: float = 0.1
     scale: float = 1.0
     isotope: bool = False
     mass_variances: tuple[float, ...] | None = None
     three_phonon: bool = True
-    convention: str = "aiida-wigner"
+    convention: Literal["aiida-wigner", "phono3py"] = "aiida-wigner"
     frequency_bins: int = 100
     cutoff_frequency: float = 1e-3
     use_symmetry: bool = True
-    four_phonon: str | None = None
+    four_phonon: Literal["exhaustive", "sampled"] | None = None
     four_phonon_samples: int = 256
     four_phonon_seed: int = 0
     four_phonon_target_error: float | None = None
-    four_phonon_allocation: str = "kappa"
+    four_phonon_allocation: Literal["kappa", "uniform"] = "kappa"
 
     def __post_init__(self):
         """Normalize mesh and temperatures to tuples and check every setting.
@@ -316,21 +337,36 @@ class KappaResult:
 
 
 def compute_kappa(fc, settings: KappaSettings, models=None) -> KappaResult:
-    """Wigner thermal conductivity (Eq. 5) of the force-constant model ``fc``.
-
-    models : None (harmonic phonons of ``fc.fc2``) or one renormalized
-        :class:`~.renormalization.EffectiveHarmonicModel` per temperature of
-        ``settings`` (same order); each temperature then runs on its model's phonons:
-        D(q) and ∂D/∂q of the model at every κ q-point (the harmonic part from ``fc``'s
-        supercell, ΔD Fourier-interpolated from the SCP mesh, docs/scp.md §4), with the
-        bare FC3/FC4 for the linewidths.
-
-    Raises :class:`~aiida_wigner.physics.harmonic.UnstablePhononsError` when the mesh
-    has imaginary modes (renormalize first) and ``ForceConstantsError`` when FC3 (FC4) is
-    missing but three-phonon (four-phonon) scattering is asked for.
+    """Compute the Wigner thermal conductivity (Eq. 5) of the force-constant model ``fc``.
 
     The same numbers, bit for bit, as :func:`compute_linewidths` on chunks of the
     irreducible points followed by :func:`kappa_from_linewidths` on the gathered chunks.
+
+    Parameters
+    ----------
+    fc : ForceConstants
+        Force constants (eV/Å^n) with the orders the settings need (FC3 for three-phonon,
+        FC4 for four-phonon scattering).
+    settings : KappaSettings
+        Mesh, temperatures (K), smearing and scattering channels.
+    models : sequence of EffectiveHarmonicModel, optional
+        None: the harmonic phonons of ``fc.fc2``.  Else one renormalized model per
+        temperature of ``settings`` (same order); each temperature then runs on its
+        model's phonons: D(q) and ∂D/∂q of the model at every κ q-point (the harmonic
+        part from ``fc``'s supercell, ΔD Fourier-interpolated from the SCP mesh,
+        docs/scp.md §4), with the bare FC3/FC4 for the linewidths.
+
+    Returns
+    -------
+    KappaResult
+        κ_P, κ_C and κ (T, 3, 3) in W/(m·K), with the mode-resolved data.
+
+    Raises
+    ------
+    UnstablePhononsError
+        When the mesh has imaginary modes (renormalize first).
+    ForceConstantsError
+        When FC3 (FC4) is missing but three-phonon (four-phonon) scattering is asked for.
     """
     _check_orders(fc, settings)
 
@@ -349,10 +385,17 @@ LINEWIDTH_PARTS = ("3ph", "isotope", "4ph")
 class Linewidths:
     """Half widths γ in THz at some irreducible q-points, at every temperature of a run.
 
-    grid_points (G,) int: indices of the points in the Γ-centred mesh (``QMesh.addresses``
-    order), a subset of its irreducible grid; temperatures (T,) K;
-    gamma_3ph, gamma_isotope, gamma_4ph, gamma_4ph_stderr (T, G, B) THz (zeros for a
-    channel that was not computed; the stderr of sampled γ_4ph only).
+    Attributes
+    ----------
+    grid_points : ndarray of int64, shape (G,)
+        Indices of the points in the Γ-centred mesh (``QMesh.addresses`` order), a subset
+        of its irreducible grid.
+    temperatures : ndarray of float64, shape (T,)
+        K.
+    gamma_3ph, gamma_isotope, gamma_4ph : ndarray of float64, shape (T, G, B)
+        Half widths per channel, THz (zeros for a channel that was not computed).
+    gamma_4ph_stderr : ndarray of float64, shape (T, G, B)
+        THz, the standard error of sampled γ_4ph (zeros otherwise).
     """
 
     grid_points: NDArray

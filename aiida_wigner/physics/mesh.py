@@ -186,18 +186,20 @@ def stabilizer_mask(operations, addresses, mesh, exact: bool = False) -> NDArray
 
     Parameters
     ----------
-    operations : (n_ops, 3, 3) int
+    operations : ndarray of int, shape (n_ops, 3, 3)
         Grid operations M acting on addresses (g' = M g), e.g. ``QMesh.grid_rotations``.
-    addresses : (n_points, 3) int
+    addresses : ndarray of int, shape (n_points, 3)
         Grid addresses g.
-    mesh : (3,) int
+    mesh : array_like of int, shape (3,)
+        The mesh.
     exact : bool
         False: M g ≡ g modulo the mesh (the little group); True: M g = g for the address in
         [0, m) (no reciprocal-lattice shift; ShengBTE's rule for its symmetrized velocities).
 
     Returns
     -------
-    (n_ops, n_points) bool
+    ndarray of bool, shape (n_ops, n_points)
+        True where the operation fixes the address.
     """
     addresses = np.asarray(addresses)
     moved = np.einsum("rij,qj->rqi", np.asarray(operations), addresses) - addresses[None]

@@ -54,12 +54,26 @@ class PESError(ValueError):
 
 @dataclass(frozen=True)
 class ModePattern:
-    """A real normal-mode displacement pattern of a supercell.
+    """A real normal-mode displacement pattern of a supercell of N atoms.
 
-    ``epsilon`` (N, 3): mass-weighted unit vector (Σ|ε|² = 1); ``u_per_q`` (N, 3):
-    displacement per unit Q, ε/√m (Å per Å·√amu); ``frequency`` THz (negative =
-    imaginary); ``omega2`` eV/(Å²·amu) (= sign·(ν/EIGENVALUE_TO_THZ)²); ``phase`` the
-    phase φ used (rad); ``qpoint`` reduced coordinates of the primitive reciprocal lattice.
+    Attributes
+    ----------
+    qpoint : ndarray of float64, shape (3,)
+        Reduced coordinates of the primitive reciprocal lattice.
+    band : int
+        0-based band index, bands sorted by frequency.
+    frequency : float
+        THz (negative = imaginary).
+    omega2 : float
+        eV/(Å²·amu) (= sign·(ν/EIGENVALUE_TO_THZ)²).
+    phase : float
+        The phase φ used, rad.
+    epsilon : ndarray of float64, shape (N, 3)
+        Mass-weighted unit vector (Σ|ε|² = 1).
+    u_per_q : ndarray of float64, shape (N, 3)
+        Displacement per unit Q, ε/√m (Å per Å·√amu).
+    degeneracy : int
+        Number of bands degenerate with ``band``, itself included.
     """
 
     qpoint: NDArray[np.float64]
@@ -72,14 +86,17 @@ class ModePattern:
     degeneracy: int
 
     def displacements(self, amplitudes) -> NDArray[np.float64]:
-        """Displacements (n_Q, N, 3) in Å for amplitudes Q (Å·√amu)."""
+        """Return the displacements (n_Q, N, 3) in Å for amplitudes Q (Å·√amu)."""
         q = np.asarray(amplitudes, dtype=float).reshape(-1)
         return q[:, None, None] * self.u_per_q[None]
 
 
 def supercell_translations(setup: SupercellSetup) -> NDArray[np.float64]:
-    """Lattice translations of the primitive cell inside the supercell, in primitive reduced
-    coordinates (n_cells, 3), from the images of the first primitive atom."""
+    """Return the lattice translations of the primitive cell inside the supercell.
+
+    In primitive reduced coordinates, shape (n_cells, 3), from the images of the first
+    primitive atom.
+    """
     sc = setup.supercell
     cart = sc.cartesian_positions
     j = np.nonzero(setup.s2pp == setup.s2pp[setup.p2s[0]])[0]
@@ -88,8 +105,22 @@ def supercell_translations(setup: SupercellSetup) -> NDArray[np.float64]:
 
 
 def check_commensurate(setup: SupercellSetup, qpoint, tol: float = 1e-6) -> NDArray[np.float64]:
-    """Return q (reduced, primitive reciprocal lattice) if exp(2πi q·R) is periodic over the
-    supercell; raise :class:`PESError` otherwise."""
+    """Return q if exp(2πi q·R) is periodic over the supercell; raise :class:`PESError` if not.
+
+    Parameters
+    ----------
+    setup : SupercellSetup
+        The supercell of the scan.
+    qpoint : array_like of float, shape (3,)
+        Reduced coordinates of the primitive reciprocal lattice.
+    tol : float
+        Tolerance on the integer phases q·L.
+
+    Returns
+    -------
+    ndarray of float64, shape (3,)
+        The q-point.
+    """
     q = np.asarray(qpoint, dtype=float).reshape(-1)
     if q.shape != (3,) or not np.all(np.isfinite(q)):
         raise PESError(f"q-point must be 3 finite numbers, got {qpoint!r}")
@@ -116,8 +147,31 @@ def check_commensurate(setup: SupercellSetup, qpoint, tol: float = 1e-6) -> NDAr
 def mode_pattern(
     fc: ForceConstants, qpoint, band: int = 0, phase: float = 0.0, degeneracy_tol: float = 1e-4
 ) -> ModePattern:
-    """Real normal-mode pattern of band ``band`` (0-based, bands sorted by frequency) at a
-    commensurate ``qpoint`` of the harmonic force constants ``fc`` (see module docstring)."""
+    """Build the real normal-mode pattern of one band at a commensurate q (module docstring).
+
+    Parameters
+    ----------
+    fc : ForceConstants
+        The harmonic model (its FC2).
+    qpoint : array_like of float, shape (3,)
+        Reduced q, commensurate with ``fc``'s supercell.
+    band : int
+        0-based, bands sorted by frequency.
+    phase : float
+        User phase added to the optimal φ, rad.
+    degeneracy_tol : float
+        THz: bands closer than this to ``band`` count as degenerate with it.
+
+    Returns
+    -------
+    ModePattern
+        The pattern, its frequency (THz) and ω² (eV/(Å²·amu)).
+
+    Raises
+    ------
+    PESError
+        For a q-point that is not commensurate or a band out of range.
+    """
     from .harmonic import solve
 
     setup = fc.setup

@@ -25,6 +25,7 @@ Modes with ν below the cutoff or zero linewidth are left out (their τ is undef
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,8 +41,12 @@ KAPPA_UNIT = EV * THZ / ANGSTROM
 class WignerTerms:
     """Per-pair contributions at the irreducible q-points, point-group symmetrized.
 
-    pairs : (T, Q, B, B, 3, 3) W/(m·K), weights included: κ = pairs.sum((1, 2, 3))
-    populations : (Q, B, B) bool, which pairs count as κ_P
+    Attributes
+    ----------
+    pairs : ndarray of float64, shape (T, Q, B, B, 3, 3)
+        W/(m·K), weights included: κ = pairs.sum((1, 2, 3)).
+    populations : ndarray of bool, shape (Q, B, B)
+        Which pairs count as κ_P.
     """
 
     pairs: NDArray[np.float64]
@@ -49,14 +54,17 @@ class WignerTerms:
 
     @property
     def kappa_P(self) -> NDArray[np.float64]:
+        """κ_P (T, 3, 3) in W/(m·K): the population pairs."""
         return np.einsum("tqjkab,qjk->tab", self.pairs, self.populations)
 
     @property
     def kappa_C(self) -> NDArray[np.float64]:
+        """κ_C (T, 3, 3) in W/(m·K): the coherence pairs."""
         return np.einsum("tqjkab,qjk->tab", self.pairs, ~self.populations)
 
     @property
     def kappa(self) -> NDArray[np.float64]:
+        """κ = κ_P + κ_C (T, 3, 3) in W/(m·K)."""
         return self.pairs.sum(axis=(1, 2, 3))
 
     @property
@@ -91,7 +99,7 @@ def wigner_terms(
     n_q: int,
     volume: float,
     symmetrize,
-    convention: str = "aiida-wigner",
+    convention: Literal["aiida-wigner", "phono3py"] = "aiida-wigner",
     cutoff_frequency: float = 1e-3,
 ) -> WignerTerms:
     """Pair contributions to κ (Eq. 5) from data at irreducible q-points.

@@ -54,10 +54,12 @@ SOURCES = ("fitting", "force_constants", "fcp")
 
 
 def renormalization_kind(settings: dict | None) -> str:
-    """'none' (harmonic), 'loop' (SCP) or 'loop+bubble' (SCPB) for a renormalization Dict."""
+    """'none' (harmonic), 'scp' or 'scpb-<bubble>' (the stored ``kind``) for a settings Dict."""
+    from ..physics.renormalization import renormalization_kind as kind
+
     if not settings:
         return "none"
-    return "loop" if settings.get("bubble", "none") == "none" else "loop+bubble"
+    return kind(settings.get("bubble", "none"))
 
 
 def _positive(value, _ctx):

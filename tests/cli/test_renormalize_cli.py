@@ -29,8 +29,7 @@ def invoke(*args):
 @pytest.fixture(scope="module")
 def scp_files(tmp_path_factory):
     """Cu₃Au (EMT FC2/FC3 from phono3py) plus Morse-bond FC4 as FORCE_CONSTANTS_4TH."""
-    from reference_models import write_cu3au_files
-    from test_renormalization import pair_fc4
+    from reference_models import pair_fc4, write_cu3au_files
 
     from aiida_wigner.physics.io import load_force_constants
     from aiida_wigner.physics.io.shengbte import write_fourphonon_fc4
@@ -150,7 +149,7 @@ def test_kappa_on_renormalized_phonons(aiida_profile_clean, scp_files, scp_fc, t
         "--sigma",
         0.2,
         "--renormalize",
-        "loop",
+        "scp",
         "--scp-mesh",
         *MESH,
         "--scp-inner-mesh",
@@ -260,9 +259,28 @@ def test_exit_codes(aiida_profile_clean, scp_fc, cu3au_fc):
         )
 
 
+def test_renormalize_vocabulary():
+    """``kappa --renormalize`` names = the stored kinds; the old names map to them with a note."""
+    from aiida_wigner.cli import options
+    from aiida_wigner.physics.renormalization import BUBBLE_CHOICES, RENORMALIZATION_KINDS
+
+    assert options.BUBBLE_CHOICES == BUBBLE_CHOICES
+    assert options.RENORMALIZE_CHOICES == ("none",) + RENORMALIZATION_KINDS
+    assert [options.bubble_of(kind) for kind in RENORMALIZATION_KINDS] == list(BUBBLE_CHOICES)
+    assert set(options.DEPRECATED_RENORMALIZE.values()) <= set(RENORMALIZATION_KINDS)
+    for old, current in (("loop", "scp"), ("loop+bubble", "scpb-qp"), ("scp", "scp")):
+        assert options.renormalize_choice(None, None, old) == current
+
+
 def test_cli_usage_errors(aiida_profile_clean, scp_files, cu3au_files):
+    result = invoke("kappa", *_file_args(scp_files), "--mesh", 2, 2, 2, "--renormalize", "scp")
+    assert result.exit_code == 2 and "--scp-mesh" in result.output
+    assert "deprecated" not in result.output
     result = invoke("kappa", *_file_args(scp_files), "--mesh", 2, 2, 2, "--renormalize", "loop")
     assert result.exit_code == 2 and "--scp-mesh" in result.output
+    assert "--renormalize loop is deprecated; use --renormalize scp" in result.output
+    result = invoke("kappa", *_file_args(scp_files), "--mesh", 2, 2, 2, "--renormalize", "bubble")
+    assert result.exit_code == 2 and "scpb-qp" in result.output
     result = invoke("kappa", *_file_args(scp_files), "--mesh", 2, 2, 2, "--samples", 10)
     assert result.exit_code == 2 and "sampled" in result.output
     files = {k: str(v) for k, v in cu3au_files.items()}

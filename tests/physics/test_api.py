@@ -103,6 +103,16 @@ def test_docs_example_runs_and_matches_compute_kappa(cu3au_model, capsys, monkey
     assert dict(namespace["w"].counts) == {"phonons": 2, "linewidths": 4, "kappa": 5}
 
 
+def test_facade_from_files(cu3au_model):
+    """``Wigner.from_files(**files)`` = ``Wigner(load_force_constants(**files))``."""
+    ex = ROOT / "examples" / "cu3au"
+    w = Wigner.from_files(
+        cell=ex / "phono3py_params.yaml", fc2=ex / "fc2.hdf5", fc3=ex / "fc3.hdf5"
+    )
+    settings = KappaSettings((4, 4, 4), (300.0,), sigma=0.2)
+    assert_same(w.kappa(settings=settings), compute_kappa(cu3au_model, settings))
+
+
 def test_facade_smearing_kinds_and_errors(cu3au_model):
     w = Wigner(cu3au_model)
     for options in (

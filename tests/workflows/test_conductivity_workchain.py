@@ -83,7 +83,7 @@ def test_outputs_and_summary(pipeline):
     summary = results["summary"].get_dict()
     assert summary["formula"] == "AuCu3" and summary["spacegroup"] == "Pm-3m (221)"
     assert summary["engine"] == "emt" and summary["protocol"] == "fast"
-    assert summary["renormalization"] == "loop+bubble"
+    assert summary["renormalization"] == "scpb-qp"
     assert summary["scattering"] == {
         "three_phonon": True,
         "four_phonon": "sampled",
@@ -158,7 +158,7 @@ def test_equals_the_steps_run_by_hand(pipeline, tmp_path):
         "--seed",
         3,
         "--renormalize",
-        "loop+bubble",
+        "scpb-qp",
         "--scp-mesh",
         2,
         2,
@@ -283,7 +283,7 @@ def test_run_command_from_force_constants(pipeline, tmp_path):
     steps = [line for line in lines if line.startswith("[") and " s] " in line]
     assert any("step renormalization" in line for line in steps)
     assert any("step kappa" in line for line in steps)
-    assert "renormalization loop+bubble" in out.output and "kP xx" in out.output
+    assert "renormalization scpb-qp" in out.output and "kP xx" in out.output
     summary = json.loads((tmp_path / "run.json").read_text())
     assert summary["temperatures"] == [300.0, 500.0] and summary["engine"] is None
     node = orm.load_node(summary["process"])

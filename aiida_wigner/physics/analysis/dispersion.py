@@ -19,8 +19,23 @@ from .participation import participation_ratios, species_sums
 
 @dataclass(frozen=True)
 class PathPhonons:
-    """frequencies (n, B) THz; group_velocities (n, B, 3) THz·Å; pr (n, B);
-    apr (n, B, N) per atom; apr_species (n, B, S) per species ``species``."""
+    """Phonons at the n points of a path.
+
+    Attributes
+    ----------
+    frequencies : ndarray of float64, shape (n, B)
+        THz.
+    group_velocities : ndarray of float64, shape (n, B, 3)
+        THz·Å.
+    pr : ndarray of float64, shape (n, B)
+        Participation ratios.
+    apr : ndarray of float64, shape (n, B, N)
+        Atomic participation ratios per atom.
+    species : tuple of str, length S
+        The species of ``apr_species``.
+    apr_species : ndarray of float64, shape (n, B, S)
+        Atomic participation ratios per species.
+    """
 
     frequencies: NDArray[np.float64]
     group_velocities: NDArray[np.float64]
@@ -31,7 +46,11 @@ class PathPhonons:
 
 
 def path_phonons(fc, qpoints, builder=None, cutoff_frequency: float = 1e-3) -> PathPhonons:
-    """Phonons of ``builder`` (None: harmonic ``fc.fc2``) at ``qpoints`` (n, 3) reduced."""
+    """Return the phonons of ``builder`` (None: harmonic ``fc.fc2``) at ``qpoints`` (n, 3).
+
+    ``qpoints`` are reduced coordinates; ``cutoff_frequency`` (THz) is that of
+    :func:`~aiida_wigner.physics.harmonic.velocity_operator`.
+    """
     vel = velocity_operator(fc, qpoints, cutoff_frequency=cutoff_frequency, builder=builder)
     ph = vel.phonons
     prim = fc.primitive

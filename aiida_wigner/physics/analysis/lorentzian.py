@@ -16,13 +16,26 @@ sees on which side of Γ = |Δν| the coherences' conductivity sits.
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from ..transport import WignerTerms
 
 
-def lorentzian_weight(delta, gamma_sum) -> NDArray[np.float64]:
-    """W = Γ/((Δν)² + Γ²) in 1/THz (Δν, Γ in THz); 0 where both vanish."""
+def lorentzian_weight(delta: ArrayLike, gamma_sum: ArrayLike) -> NDArray[np.float64]:
+    """Return the Lorentzian weight W = Γ/((Δν)² + Γ²) of mode pairs.
+
+    Parameters
+    ----------
+    delta : array_like of float
+        Δν = ν_j − ν_j', THz.
+    gamma_sum : array_like of float, broadcastable with ``delta``
+        Γ = γ_j + γ_j', THz.
+
+    Returns
+    -------
+    ndarray of float64, the broadcast shape
+        W in 1/THz; 0 where both vanish.
+    """
     d = np.asarray(delta, dtype=float)
     g = np.asarray(gamma_sum, dtype=float)
     den = d**2 + g**2
@@ -30,8 +43,21 @@ def lorentzian_weight(delta, gamma_sum) -> NDArray[np.float64]:
 
 
 def lorentzian_map(delta_max: float, gamma_max: float, n: int = 200) -> dict:
-    """W on an n × n grid: ``delta`` (n,) and ``gamma_sum`` (n,) THz (bin centres from 0 to
-    the maxima), ``weight`` (n_Γ, n_Δ) 1/THz."""
+    """Tabulate W on an n × n grid of (Δν, Γ) bin centres from 0 to the maxima.
+
+    Parameters
+    ----------
+    delta_max, gamma_max : float
+        Upper ends of the Δν and Γ axes, THz.
+    n : int
+        Bins per axis.
+
+    Returns
+    -------
+    dict
+        ``delta`` (n,) and ``gamma_sum`` (n,), THz, the bin centres; ``weight``
+        (n_Γ, n_Δ), 1/THz.
+    """
     delta = (np.arange(n) + 0.5) * (delta_max / n)
     gamma = (np.arange(n) + 0.5) * (gamma_max / n)
     return {
@@ -42,15 +68,27 @@ def lorentzian_map(delta_max: float, gamma_max: float, n: int = 200) -> dict:
 
 
 def pair_distribution(terms: WignerTerms, frequencies, gamma, delta_edges, gamma_edges) -> dict:
-    """κ_C pair terms (xx, yy, zz) binned on (|Δν|, Γ = γ_j + γ_j').
+    """Bin the κ_C pair terms (xx, yy, zz) on (|Δν|, Γ = γ_j + γ_j').
 
-    terms : :class:`~aiida_wigner.physics.transport.WignerTerms` (T, Q, B, B, 3, 3);
-    frequencies (Q, B) THz; gamma (T, Q, B) THz half widths; edges in THz (pairs outside
-    them are left out of ``kappa_C_pairs`` but counted in the totals).
+    Parameters
+    ----------
+    terms : WignerTerms
+        The pair terms of a run (:class:`~aiida_wigner.physics.transport.WignerTerms`,
+        pairs (T, Q, B, B, 3, 3)).
+    frequencies : array_like of float, shape (Q, B)
+        THz.
+    gamma : array_like of float, shape (T, Q, B)
+        Half widths, THz.
+    delta_edges, gamma_edges : array_like of float, shape (n_Δ + 1,), (n_Γ + 1,)
+        Bin edges, THz; pairs outside them are left out of ``kappa_C_pairs`` but counted
+        in the totals.
 
-    Returns ``kappa_C_pairs`` (T, n_Δ, n_Γ, 3) W/(m·K) per bin; ``kappa_C_rising`` (T, 3),
-    the κ_C of pairs with Γ < |Δν| (which more scattering raises), and
-    ``kappa_C_falling`` (T, 3), those with Γ ≥ |Δν|; the two add up to κ_C.
+    Returns
+    -------
+    dict
+        ``kappa_C_pairs`` (T, n_Δ, n_Γ, 3) W/(m·K) per bin; ``kappa_C_rising`` (T, 3), the
+        κ_C of pairs with Γ < |Δν| (which more scattering raises), and ``kappa_C_falling``
+        (T, 3), those with Γ ≥ |Δν|; the two add up to κ_C.
     """
     coherent = ~terms.populations  # (Q, B, B)
     f = np.asarray(frequencies, dtype=float)

@@ -30,6 +30,7 @@ Cost: one three-phonon linewidth calculation per temperature, as in the original
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -59,15 +60,23 @@ class ModeRemovalError(ValueError):
 class ModeRemoval:
     """Which modes to switch off (module docstring).
 
-    window : (ν_lo, ν_hi) THz or None; species : element symbol or None (modes whose
-    dominant species it is); own : "keep" or "exclude".
+    Parameters
+    ----------
+    window : tuple of 2 float, optional
+        (ν_lo, ν_hi) in THz: modes with ν_lo ≤ ν < ν_hi.
+    species : str, optional
+        Element symbol: modes whose dominant species it is.
+    own : {"keep", "exclude"}
+        Whether the removed modes keep their own half width and κ_P terms, or carry no
+        heat either.
     """
 
     window: tuple[float, float] | None = None
     species: str | None = None
-    own: str = "keep"
+    own: Literal["keep", "exclude"] = "keep"
 
     def __post_init__(self):
+        """Normalize the window to floats and check it and ``own``."""
         if self.window is not None:
             window = tuple(float(v) for v in self.window)
             if len(window) != 2 or not window[0] < window[1]:
@@ -79,7 +88,25 @@ class ModeRemoval:
             raise ValueError(f"own must be one of {OWN_CHOICES}, got {self.own!r}")
 
     def select(self, phonons: Phonons, primitive) -> NDArray[np.bool_]:
-        """The removed modes (n_q, B) among ``phonons`` of the crystal ``primitive``."""
+        """Select the removed modes among ``phonons`` of the crystal ``primitive``.
+
+        Parameters
+        ----------
+        phonons : Phonons
+            Frequencies (n_q, B) THz and eigenvectors of the full q-mesh.
+        primitive : Cell
+            The primitive cell (masses and symbols for the dominant species).
+
+        Returns
+        -------
+        ndarray of bool, shape (n_q, B)
+            True for a removed mode, closed under degeneracy.
+
+        Raises
+        ------
+        ModeRemovalError
+            If ``species`` is not in the crystal.
+        """
         freqs = phonons.frequencies
         if self.window is None and self.species is None:
             return np.zeros(freqs.shape, dtype=bool)
@@ -99,10 +126,20 @@ class ModeRemoval:
 
 @dataclass(frozen=True)
 class RemovalResult:
-    """kappa_P (3, 3) W/(m·K) with the modes removed; removed (Q, B) bool at the irreducible
-    points; gamma_3ph (Q, B) THz, the three-phonon half widths without them (the removed
-    modes' own original values with own="keep", 0 with "exclude"); gamma (Q, B) THz, the
-    total half widths used for κ_P."""
+    """Result of a mode removal at one temperature; Q irreducible points, B bands.
+
+    Attributes
+    ----------
+    kappa_P : ndarray of float64, shape (3, 3)
+        W/(m·K), with the modes removed.
+    removed : ndarray of bool, shape (Q, B)
+        The removed modes at the irreducible points.
+    gamma_3ph : ndarray of float64, shape (Q, B)
+        THz, the three-phonon half widths without them (the removed modes' own original
+        values with own="keep", 0 with "exclude").
+    gamma : ndarray of float64, shape (Q, B)
+        THz, the total half widths used for κ_P.
+    """
 
     kappa_P: NDArray[np.float64]
     removed: NDArray[np.bool_]
@@ -113,12 +150,33 @@ class RemovalResult:
 def kappa_P_with_modes_removed(
     fc, settings, removal: ModeRemoval, temperature: float, gamma, gamma_3ph, builder=None
 ) -> RemovalResult:
-    """κ_P at ``temperature`` (K) with the modes of ``removal`` switched off (module docstring).
+    """Compute κ_P with the modes of ``removal`` switched off (module docstring).
 
-    fc, settings : the run's ``ForceConstants`` and ``KappaSettings`` (three_phonon on);
-    gamma, gamma_3ph (Q, B) THz : the run's total and three-phonon half widths at this
-    temperature at the irreducible points; builder : the run's phonons at this temperature
-    (None: harmonic ``fc.fc2``; else its renormalized ``EffectiveHarmonicModel``).
+    Parameters
+    ----------
+    fc : ForceConstants
+        The run's force constants (with FC3).
+    settings : KappaSettings
+        The run's settings (three_phonon on).
+    removal : ModeRemoval
+        Which modes to switch off.
+    temperature : float
+        K.
+    gamma, gamma_3ph : array_like of float, shape (Q, B)
+        The run's total and three-phonon half widths at this temperature at the
+        irreducible points, THz.
+    builder : EffectiveHarmonicModel, optional
+        The run's phonons at this temperature (None: harmonic ``fc.fc2``).
+
+    Returns
+    -------
+    RemovalResult
+        κ_P in W/(m·K), the removed modes and the new half widths (THz).
+
+    Raises
+    ------
+    ModeRemovalError
+        If the run has no three-phonon scattering, or a species the crystal lacks.
     """
     s = settings
     if not s.three_phonon:
@@ -162,8 +220,11 @@ def kappa_P_with_modes_removed(
 
 
 def _smearing(fc, s, qmesh: QMesh, builder) -> tuple[Smearing, Phonons, ModeVelocities | None]:
-    """The run's smearing, the mesh phonons and, for adaptive widths, their velocities
-    (from the same velocity operator: one eigenvector basis)."""
+    """Rebuild the run's smearing, mesh phonons and (adaptive widths) their velocities.
+
+    The velocities come from the same velocity operator as the phonons: one eigenvector
+    basis.
+    """
     if s.smearing == "gaussian":
         return Smearing(sigma=s.sigma), solve(fc, qmesh.qpoints, builder), None
     phonons, velocities = mode_velocities(

@@ -1,5 +1,8 @@
-"""Option dataclasses of the analyses built from plain dictionaries (what AiiDA ``Dict`` nodes
-and the CLI hold), with one message for unknown keys and bad values."""
+"""Option dataclasses of the analyses built from plain dictionaries.
+
+Plain dictionaries are what AiiDA ``Dict`` nodes and the CLI hold; unknown keys and bad
+values get one message.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import dataclasses
 
 
 def from_dict(cls, values, what: str):
-    """``cls(**values)`` for a dataclass ``cls``; ValueError naming the accepted keys."""
+    """Return ``cls(**values)`` for a dataclass ``cls``; ValueError naming the accepted keys."""
     if not isinstance(values, dict):
         raise ValueError(f"{what} must be a dictionary, got {type(values).__name__}")
     names = sorted(f.name for f in dataclasses.fields(cls))

@@ -31,8 +31,17 @@ class ModesMismatchError(ValueError):
 
 
 class Pairs(NamedTuple):
-    """velocity : the velocity operator and phonons at the irreducible points; terms : the
-    Wigner pair terms; qmesh : the run's q-mesh (weights, point-group symmetrization)."""
+    """The Wigner pair terms of a run with what they were built from.
+
+    Attributes
+    ----------
+    velocity : VelocityOperator
+        The velocity operator and phonons at the irreducible points.
+    terms : WignerTerms
+        The Wigner pair terms.
+    qmesh : QMesh
+        The run's q-mesh (weights, point-group symmetrization).
+    """
 
     velocity: VelocityOperator
     terms: WignerTerms

@@ -29,8 +29,10 @@ from ..harmonic import average_degenerate
 
 
 def atomic_weights(eigenvectors, n_atoms: int, frequencies=None) -> NDArray[np.float64]:
-    """|e(κ; qj)|² (Q, B, N) from eigenvectors (Q, 3N, B) (column j is mode j), averaged
-    over degenerate subspaces of ``frequencies`` (Q, B) THz when given."""
+    """Return |e(κ; qj)|², shape (Q, B, N), from eigenvectors (Q, 3N, B) (column j is mode j).
+
+    Averaged over degenerate subspaces of ``frequencies`` (Q, B) THz when given.
+    """
     e = np.asarray(eigenvectors)
     q, m, b = e.shape
     w = (np.abs(e.reshape(q, n_atoms, 3, b)) ** 2).sum(axis=2).transpose(0, 2, 1)
@@ -43,11 +45,24 @@ def atomic_weights(eigenvectors, n_atoms: int, frequencies=None) -> NDArray[np.f
 def participation_ratios(
     eigenvectors, masses, frequencies=None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """PR (Q, B) and APR (Q, B, N) of Eqs. 10–11.
+    """Return the participation ratio PR and atomic participation ratio APR (Eqs. 10–11).
 
-    eigenvectors (Q, 3N, B) complex, column j mode j (phonopy's layout, as
-    :class:`..harmonic.Phonons`); masses (N,) amu; frequencies (Q, B) THz to average
-    over degenerate subspaces (module docstring), None for the modes as given.
+    Parameters
+    ----------
+    eigenvectors : array_like of complex, shape (Q, 3N, B)
+        Column j is mode j (phonopy's layout, as :class:`..harmonic.Phonons`).
+    masses : array_like of float, shape (N,)
+        Atomic masses, amu.
+    frequencies : array_like of float, shape (Q, B), optional
+        THz, to average over degenerate subspaces (module docstring); None for the modes
+        as given.
+
+    Returns
+    -------
+    pr : ndarray of float64, shape (Q, B)
+        PR, between 1/N and 1.
+    apr : ndarray of float64, shape (Q, B, N)
+        APR per atom.
     """
     masses = np.asarray(masses, dtype=float)
     w = atomic_weights(eigenvectors, len(masses), frequencies) / masses
@@ -59,7 +74,22 @@ def participation_ratios(
 
 
 def species_sums(apr, symbols) -> tuple[tuple[str, ...], NDArray[np.float64]]:
-    """APR per species: the species (in order of first appearance) and Σ_{κ∈s} APR_κ (…, S)."""
+    """Sum the APR per species.
+
+    Parameters
+    ----------
+    apr : array_like of float, shape (..., N)
+        APR per atom.
+    symbols : sequence of str, length N
+        Chemical symbol of each atom.
+
+    Returns
+    -------
+    names : tuple of str, length S
+        The species, in order of first appearance.
+    apr_species : ndarray of float64, shape (..., S)
+        Σ_{κ∈s} APR_κ.
+    """
     symbols = list(symbols)
     names = tuple(dict.fromkeys(symbols))
     onehot = np.array([[s == name for name in names] for s in symbols], dtype=float)  # (N, S)
@@ -67,5 +97,16 @@ def species_sums(apr, symbols) -> tuple[tuple[str, ...], NDArray[np.float64]]:
 
 
 def dominant_species(apr_species) -> NDArray[np.int64]:
-    """Index (…,) of the species with the largest APR_s of each mode."""
+    """Return the index of the species with the largest APR_s of each mode.
+
+    Parameters
+    ----------
+    apr_species : array_like of float, shape (..., S)
+        APR per species (:func:`species_sums`).
+
+    Returns
+    -------
+    ndarray of int64, shape (...)
+        Index into the species names.
+    """
     return np.argmax(np.asarray(apr_species), axis=-1)

@@ -94,10 +94,33 @@ def per_temperature(modes: dict, name: str, n_t: int) -> np.ndarray:
 
 
 def analyse(fc, settings, modes: dict, models=None, parameters=AnalysisParameters()) -> dict:
-    """{group: {array name: array}} for the run (module docstring).
+    """Run every analysis of one finished conductivity run (module docstring).
 
-    Raises :class:`.pairs.ModesMismatchError` when the modes are not the phonons of
-    ``fc`` (and ``models``) on ``settings.mesh``.
+    Parameters
+    ----------
+    fc : ForceConstants
+        The run's force constants.
+    settings : KappaSettings
+        The run's settings.
+    modes : dict of str to ndarray
+        The run's stored modes (``temperature``, ``weight``, ``frequency``, ``gamma``,
+        ``gamma_3ph``, ``heat_capacity``, ``group_velocity``; THz, K, eV/K, THz·Å).
+    models : sequence of EffectiveHarmonicModel, optional
+        The renormalized model of each temperature (None: harmonic phonons).
+    parameters : AnalysisParameters
+        Resolution of the analyses.
+
+    Returns
+    -------
+    dict
+        {group: {array name: array}}, groups ``participation``, ``lifetimes``,
+        ``spectra`` and (with ``parameters.path_points``) ``dispersion``; names, shapes and
+        units in docs/analysis.md.
+
+    Raises
+    ------
+    ModesMismatchError
+        When the modes are not the phonons of ``fc`` (and ``models``) on ``settings.mesh``.
     """
     temps = np.asarray(modes["temperature"], dtype=float)
     n_t = len(temps)

@@ -110,8 +110,10 @@ def translations(setup):
 
 
 def image_cells(setup) -> dict[tuple[int, int], list[int]]:
-    """Shortest periodic images of (primitive atom i, supercell atom j) as ALAMODE cell
-    indices (0-based into the 27 shifts), from the setup's shortest vectors."""
+    """Map (primitive atom i, supercell atom j) to its shortest images as ALAMODE cells.
+
+    The cells are 0-based indices into the 27 shifts, from the setup's shortest vectors.
+    """
     i, j, vectors, _ = setup.pair_images()
     cart = vectors @ setup.primitive.lattice
     frac_s = cart @ np.linalg.inv(setup.supercell.lattice)
@@ -211,7 +213,7 @@ def _sparse_clusters(fcn, setup):
 
 
 def permutation_asymmetry(clusters: dict, order: int) -> float:
-    """max |Φ(i; a, b, ...) − Φ(i; permuted)| over the stored clusters (eV/Å^n)."""
+    """Return max |Φ(i; a, b, ...) − Φ(i; permuted)| over the stored clusters (eV/Å^n)."""
     worst = 0.0
     for (i, *rest), t in clusters.items():
         for perm in permutations(range(order - 1)):
@@ -318,8 +320,9 @@ def write_fcsxml(
 
 # -- reading ------------------------------------------------------------------------
 def _supercell_setup(lattice, positions, numbers, prim_atoms, label, masses=None):
-    """Primitive cell from the supercell and the atoms of one translation; the setup and
-    the map file atom → setup supercell atom.
+    """Build the setup from a supercell and the atoms of one translation.
+
+    Returns the setup and the map file atom → setup supercell atom.
 
     The primitive lattice is the shortest basis of the lattice spanned by the supercell
     vectors and the translations that carry the first primitive atom onto its images.
@@ -393,8 +396,11 @@ def _supercell_setup(lattice, positions, numbers, prim_atoms, label, masses=None
 
 
 def _distinct_orderings(index: np.ndarray):
-    """For entries (M, k) of tail indices: yield (permutation, mask of the entries for which
-    that permutation gives an ordering not produced by an earlier one)."""
+    """Yield (permutation, mask) for entries (M, k) of tail indices.
+
+    The mask marks the entries for which that permutation gives an ordering not produced
+    by an earlier one.
+    """
     perms = list(permutations(range(index.shape[1])))
     seen = []
     for perm in perms:
@@ -407,8 +413,10 @@ def _distinct_orderings(index: np.ndarray):
 
 
 def _assemble(order, first, first_xyz, tail_atoms, tail_xyz, values, setup, n_prim):
-    """Sum entries (primitive atom, its axis, tail atoms/axes in setup numbering) into the
-    compact FC of ``order`` (dense for 2 and 3, sparse clusters for 4+)."""
+    """Sum entries into the compact FC of ``order`` (dense for 2 and 3, sparse for 4+).
+
+    An entry is (primitive atom, its axis, tail atoms/axes in setup numbering).
+    """
     n = setup.n_super
     if order == 2:
         out = np.zeros((n_prim, n, 3, 3))
@@ -432,8 +440,10 @@ def _assemble(order, first, first_xyz, tail_atoms, tail_xyz, values, setup, n_pr
 
 
 def _expanded(order, first, first_xyz, tail_atoms, tail_xyz, values):
-    """anphon's expansion of FCSXML entries into the orderings of pairs 2..n that are
-    distinct by (atom, axis)."""
+    """Expand FCSXML entries as anphon does.
+
+    Into the orderings of pairs 2..n that are distinct by (atom, axis).
+    """
     index = 3 * tail_atoms + tail_xyz
     parts = []
     for perm, fresh in _distinct_orderings(index):
@@ -477,7 +487,7 @@ def _xml_root(path, label):
 
 
 def _fcsxml_structure(root, label, masses=None) -> tuple[Cell, np.ndarray]:
-    """The supercell (atoms in the file's order) and map_p2s (n_prim, n_tran), 0-based."""
+    """Return the supercell (atoms in the file's order) and map_p2s (n_prim, n_tran), 0-based."""
     try:
         struct = root.find("Structure")
         lattice = (
@@ -517,8 +527,10 @@ def _fcsxml_structure(root, label, masses=None) -> tuple[Cell, np.ndarray]:
 
 
 def read_fcsxml_supercell(path, masses=None) -> Cell:
-    """The supercell of an FCSXML file (atoms in the file's order, Å), e.g. for
-    :func:`read_alamode_fcs`."""
+    """Read the supercell of an FCSXML file (atoms in the file's order, Å).
+
+    E.g. for :func:`read_alamode_fcs`.
+    """
     label = file_label(path)
     return _fcsxml_structure(_xml_root(path, label), label, masses)[0]
 

@@ -8,16 +8,15 @@ import numpy as np
 
 
 class ForceConstantsFileError(ValueError):
-    """A structure or force-constant file is malformed, of an unknown format, or does
-    not match the cells it is used with.
+    """A structure or force-constant file is malformed, of unknown format or mismatched.
 
-    The message always starts with the name of the offending file and says what was
-    expected and what was found.
+    Mismatched: it does not fit the cells it is used with.  The message always starts with
+    the name of the offending file and says what was expected and what was found.
     """
 
 
 def file_label(path) -> str:
-    """The file name used in messages (the path as the caller gave it)."""
+    """Return the file name used in messages (the path as the caller gave it)."""
     if path is None:
         return "<input>"
     try:
@@ -27,8 +26,10 @@ def file_label(path) -> str:
 
 
 def describe_setup(setup, origin=None) -> str:
-    """Words for a supercell setup, e.g. ``'the supercell of POSCAR (supercell 2x2x2 of 4
-    atoms)'``, used in mismatch messages."""
+    """Describe a supercell setup in words for mismatch messages.
+
+    E.g. ``'the supercell of POSCAR (supercell 2x2x2 of 4 atoms)'``.
+    """
     smat = np.asarray(setup.supercell_matrix)
     if np.count_nonzero(smat - np.diag(np.diagonal(smat))) == 0:
         dims = "x".join(str(int(d)) for d in np.diagonal(smat))

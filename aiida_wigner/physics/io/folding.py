@@ -28,16 +28,21 @@ def locate_atoms(
 
     Parameters
     ----------
-    cart : (M, 3) points, Å.
-    lattice : (3, 3) lattice vectors as rows, Å.
-    frac_positions : (n, 3) fractional positions of the cell's atoms.
+    cart : ndarray of float, shape (M, 3)
+        The points, Å.
+    lattice : ndarray of float, shape (3, 3)
+        Lattice vectors as rows, Å.
+    frac_positions : ndarray of float, shape (n, 3)
+        Fractional positions of the cell's atoms.
 
     Returns
     -------
-    atom : (M,) index of the nearest atom (modulo lattice vectors)
-    translation : (M, 3) integer lattice vector with
-        ``cart ≈ (frac_positions[atom] + translation) @ lattice``
-    deviation : (M,) distance in Å between the point and that atom's image
+    atom : ndarray of int64, shape (M,)
+        Index of the nearest atom (modulo lattice vectors).
+    translation : ndarray of int64, shape (M, 3)
+        Integer lattice vector with ``cart ≈ (frac_positions[atom] + translation) @ lattice``.
+    deviation : ndarray of float64, shape (M,)
+        Distance in Å between the point and that atom's image.
     """
     cart = np.asarray(cart, dtype=float).reshape(-1, 3)
     lattice = np.asarray(lattice, dtype=float)
@@ -63,8 +68,10 @@ def locate_atoms(
 def lattice_vector_deviation(
     vectors: NDArray, lattice: NDArray
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    """Integer coordinates of Cartesian vectors (Å) in a lattice and their distance (Å)
-    from the nearest lattice vector."""
+    """Return the integer coordinates of Cartesian vectors (Å) in a lattice.
+
+    Also returns their distance (Å) from the nearest lattice vector.
+    """
     vectors = np.asarray(vectors, dtype=float)
     frac = vectors @ np.linalg.inv(lattice)
     n = np.rint(frac)
@@ -86,11 +93,12 @@ class ReferenceCell:
     to_prim: NDArray[np.int64]
 
     def __len__(self) -> int:
+        """Return the number of atoms of the reference cell."""
         return len(self.cell)
 
 
 def reference_cell(setup: SupercellSetup, kind: str = "unit") -> ReferenceCell:
-    """The unit cell or the primitive cell of ``setup`` with its atoms' supercell sites."""
+    """Return the unit cell or the primitive cell of ``setup`` with its atoms' supercell sites."""
     if kind == "primitive":
         return ReferenceCell(
             "primitive",
@@ -110,8 +118,11 @@ def reference_cell(setup: SupercellSetup, kind: str = "unit") -> ReferenceCell:
 def supercell_shift_to_p2s(
     setup: SupercellSetup, ref: ReferenceCell, atoms: NDArray[np.int64]
 ) -> NDArray[np.float64]:
-    """Cartesian vector (Å, modulo the supercell) carrying reference atom ``atoms[m]`` onto
-    the representative ``p2s`` atom of its primitive atom; a lattice translation."""
+    """Return the lattice translations that carry reference atoms onto ``p2s`` atoms.
+
+    For each m, the Cartesian vector (Å, modulo the supercell) carrying reference atom
+    ``atoms[m]`` onto the representative ``p2s`` atom of its primitive atom.
+    """
     sc = setup.supercell
     target = np.asarray(setup.p2s)[ref.to_prim[atoms]]
     return (sc.positions[target] - sc.positions[ref.to_super[atoms]]) @ sc.lattice
@@ -143,24 +154,35 @@ def fold_to_supercell(
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
     """Fold clusters given as (reference atom, lattice vector) into supercell indices.
 
-    Parameters
-    ----------
-    first : (M,) reference-cell atom of the first member, at the origin cell.
-    others : (M, n-1) reference-cell atoms of the other members.
-    lattice_vectors : (M, n-1, 3) Cartesian lattice vectors (Å) of the cells of the other
-        members; must already be lattice vectors of ``ref``.
-
     Each cluster is translated so that its first atom becomes the ``p2s`` atom of its
     primitive atom; the other members are then reduced modulo the supercell.
 
+    Parameters
+    ----------
+    setup : SupercellSetup
+        The supercell to fold onto.
+    ref : ReferenceCell
+        The cell the file numbers its atoms in (:func:`reference_cell`).
+    first : ndarray of int, shape (M,)
+        Reference-cell atom of the first member, at the origin cell.
+    others : ndarray of int, shape (M, n-1)
+        Reference-cell atoms of the other members.
+    lattice_vectors : ndarray of float, shape (M, n-1, 3)
+        Cartesian lattice vectors (Å) of the cells of the other members; must already be
+        lattice vectors of ``ref``.
+
     Returns
     -------
-    prim : (M,) primitive index of the first atom
-    atoms : (M, n-1) supercell indices of the other members
-    weight : (M,) 1 / (number of translation-equivalent reference atoms that occur as
-        first atoms for that primitive atom), so that rows repeated for equivalent atoms
-        of a non-primitive reference cell are averaged rather than added
-    deviation : (M, n-1) distance (Å) between each folded member and its supercell site
+    prim : ndarray of int64, shape (M,)
+        Primitive index of the first atom.
+    atoms : ndarray of int64, shape (M, n-1)
+        Supercell indices of the other members.
+    weight : ndarray of float64, shape (M,)
+        1 / (number of translation-equivalent reference atoms that occur as first atoms
+        for that primitive atom), so that rows repeated for equivalent atoms of a
+        non-primitive reference cell are averaged rather than added.
+    deviation : ndarray of float64, shape (M, n-1)
+        Distance (Å) between each folded member and its supercell site.
     """
     first = np.asarray(first, dtype=np.int64)
     others = np.asarray(others, dtype=np.int64)

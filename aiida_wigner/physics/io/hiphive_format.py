@@ -42,7 +42,7 @@ def hiphive_file_kind(path) -> str | None:
 
 
 def load_hiphive(source):
-    """A hiphive ForceConstantPotential or ForceConstants from a path (or the object)."""
+    """Load a hiphive ForceConstantPotential or ForceConstants from a path (or the object)."""
     if not isinstance(source, (str, os.PathLike)):
         return source
     label = file_label(source)
@@ -81,7 +81,7 @@ def hiphive_orders(obj) -> list[int]:
 
 
 def _check_primitive(fcp, setup: SupercellSetup, label: str, origin) -> None:
-    """The potential's primitive structure must have our composition and density."""
+    """Check that the potential's primitive structure has our composition and density."""
     prim = fcp.primitive_structure
     ours = setup.primitive
     vol_per_atom = abs(np.linalg.det(prim.cell.array)) / len(prim)
@@ -98,19 +98,31 @@ def _check_primitive(fcp, setup: SupercellSetup, label: str, origin) -> None:
 
 
 def read_hiphive(source, setup: SupercellSetup, *, orders=None, origin=None) -> dict:
-    """Force constants of a hiphive potential or ForceConstants on the setup's supercell.
+    """Evaluate a hiphive potential (or read ForceConstants) on the setup's supercell.
 
     Parameters
     ----------
-    source : path of a ``.fcp`` / ``.fcs`` file, or a hiphive ForceConstantPotential or
+    source : str, os.PathLike or hiphive object
+        Path of a ``.fcp`` / ``.fcs`` file, or a hiphive ForceConstantPotential or
         ForceConstants object (a ForceConstants must belong to the same supercell, in any
         atom order).
-    orders : orders to return (default: those present, up to 4).
+    setup : SupercellSetup
+        The supercell to evaluate on.
+    orders : sequence of int, optional
+        Orders to return (default: those present, up to 4).
+    origin : str, optional
+        The file the supercell came from, named in messages.
 
     Returns
     -------
-    dict ``{2: (n_prim, N, 3, 3), 3: (n_prim, N, N, 3, 3, 3), 4: SparseForceConstants}`` with
-    the orders present, eV/Å^n, supercell atoms in phonopy's order.
+    dict
+        ``{2: (n_prim, N, 3, 3), 3: (n_prim, N, N, 3, 3, 3), 4: SparseForceConstants}``
+        with the orders present, eV/Å^n, supercell atoms in phonopy's order.
+
+    Raises
+    ------
+    ForceConstantsFileError
+        For a missing order or a potential that does not fit ``setup``.
     """
     label = (
         file_label(source)

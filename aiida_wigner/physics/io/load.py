@@ -65,7 +65,23 @@ _DESCRIPTIONS = {
 
 
 def detect_format(path) -> str:
-    """The format of a force-constant file (see the module table), from its content."""
+    """Detect the format of a force-constant file from its content.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    str
+        One of the format names of the module table.
+
+    Raises
+    ------
+    ForceConstantsFileError
+        For a missing or empty file, or one of no known format.
+    """
     label = file_label(path)
     if not os.path.isfile(path):
         raise ForceConstantsFileError(f"{label}: no such file")
@@ -186,25 +202,39 @@ def load_force_constants(
 
     Parameters
     ----------
-    cell : phonopy/phono3py yaml (phonopy_disp.yaml, phono3py_disp.yaml,
+    cell : str or os.PathLike, optional
+        A phonopy/phono3py yaml (phonopy_disp.yaml, phono3py_disp.yaml,
         phono3py_params.yaml, ...): unit cell, supercell matrix and primitive matrix.
-    structure : POSCAR / CIF / other structure file, used with ``supercell``; instead of
-        ``cell``.  Without either, the primitive structure of ``fcp`` is the unit cell.
-    supercell : 3 integers or a 3x3 matrix (with ``cell``: must agree with the yaml).
-    primitive_matrix : None (the yaml's, else identity), 'auto', a centring letter or a
-        3x3 matrix (phonopy's convention).
-    fc2, fc3, fc4 : force-constant files, format detected from their content.
-    fcp : hiphive ``.fcp`` potential (or ``.fcs`` ForceConstants); supplies every order
-        not given as a file.  Or an ALAMODE FCSXML / alm ``.fcs`` file, which carries the
-        supercell and every order and is read alone (:func:`.alamode.load_alamode`; for a
-        ``.fcs`` ``structure`` may give alm's supercell).
-    masses : per unit-cell atom (amu), or ``{symbol: amu}``; default: the yaml's masses or
+    structure : str or os.PathLike, optional
+        POSCAR / CIF / other structure file, used with ``supercell``; instead of ``cell``.
+        Without either, the primitive structure of ``fcp`` is the unit cell.
+    supercell : array_like of int, shape (3,) or (3, 3), optional
+        The supercell matrix (with ``cell``: must agree with the yaml).
+    primitive_matrix : str or array_like of float, shape (3, 3), optional
+        None (the yaml's, else identity), 'auto', a centring letter or a 3x3 matrix
+        (phonopy's convention).
+    fc2, fc3, fc4 : str or os.PathLike, optional
+        Force-constant files, format detected from their content (:func:`detect_format`).
+    fcp : str or os.PathLike, optional
+        A hiphive ``.fcp`` potential (or ``.fcs`` ForceConstants), which supplies every
+        order not given as a file.  Or an ALAMODE FCSXML / alm ``.fcs`` file, which
+        carries the supercell and every order and is read alone
+        (:func:`.alamode.load_alamode`; for a ``.fcs`` ``structure`` may give alm's
+        supercell).
+    masses : sequence of float or dict of str to float, optional
+        Per unit-cell atom (amu), or ``{symbol: amu}``; default: the yaml's masses or
         natural-abundance masses.
 
     Returns
     -------
-    ForceConstants with ``source`` naming the cell and every force-constant file with
-    its format.
+    ForceConstants
+        FC2 (and FC3, FC4 when given) in eV/Å^n on one supercell, with ``source`` naming
+        the cell and every force-constant file with its format.
+
+    Raises
+    ------
+    ForceConstantsFileError
+        For a missing, malformed or mismatched file; the message names it.
     """
     if fcp is not None and alamode_file_kind(fcp) is not None:
         return load_alamode(
@@ -356,7 +386,7 @@ def load_force_constants(
 
 
 def _read(fmt: str, path, order: int, setup: SupercellSetup, info, origin):
-    """The array of one file and extra provenance (unit factor, reference cell)."""
+    """Read the array of one file, with extra provenance (unit factor, reference cell)."""
     factor = info.fc_unit_factor(order) if info is not None else 1.0
     extra = {} if factor == 1.0 else {"unit_factor": factor}
     if fmt == "phonopy-text":

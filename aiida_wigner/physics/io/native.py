@@ -17,7 +17,7 @@ __all__ = ["read_native_force_constants"]
 
 
 def read_native_force_constants(source, source_record: dict | None = None) -> ForceConstants:
-    """The :class:`ForceConstants` in ``source`` (a path or a binary file object).
+    """Read the :class:`ForceConstants` in ``source`` (a path or a binary file object).
 
     ``source_record`` becomes ``ForceConstants.source`` (the file holds no such record).
     Raises :class:`ForceConstantsFileError` for a file that is not HDF5 or lacks a dataset.

@@ -152,9 +152,17 @@ def _open_hdf5(path):
 def parse_force_constants_text(path) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """Read a phonopy ``FORCE_CONSTANTS`` file as it is.
 
-    Returns ``(fc, row_atoms)``: fc of shape (n_rows, N, 3, 3) in the file's unit
-    (eV/Å² for phonopy with VASP-like calculators) and the 0-based supercell atom of
-    each row.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    fc : ndarray of float64, shape (n_rows, N, 3, 3)
+        In the file's unit (eV/Å² for phonopy with VASP-like calculators).
+    row_atoms : ndarray of int64, shape (n_rows,)
+        The 0-based supercell atom of each row.
     """
     label = file_label(path)
     try:
@@ -219,11 +227,29 @@ def parse_force_constants_text(path) -> tuple[NDArray[np.float64], NDArray[np.in
 def read_force_constants_text(
     path, setup: SupercellSetup, *, unit_factor: float = 1.0, origin=None
 ) -> NDArray[np.float64]:
-    """Compact FC2 (n_prim, N, 3, 3) in eV/Å² from a phonopy ``FORCE_CONSTANTS`` file.
+    """Read a phonopy ``FORCE_CONSTANTS`` file as compact FC2 on ``setup``.
 
-    ``unit_factor`` converts the file's unit to eV/Å² (phonopy writes the calculator's
-    unit, e.g. Ry/au² for Quantum ESPRESSO).  ``origin`` names the file the supercell
-    came from, for messages.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    setup : SupercellSetup
+        The supercell the force constants are mapped onto (atoms matched by position).
+    unit_factor : float
+        Converts the file's unit to eV/Å^n (phonopy writes the calculator's unit, e.g.
+        Ry/au² for Quantum ESPRESSO).
+    origin : str, optional
+        The file the supercell came from, named in messages.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_prim, N, 3, 3)
+        FC2 in eV/Å².
+
+    Raises
+    ------
+    ForceConstantsFileError
+        For a malformed file or one that does not fit ``setup`` (the message names it).
     """
     fc, row_atoms = parse_force_constants_text(path)
     _check_supercell_size(path, fc.shape[1], setup, origin)
@@ -238,8 +264,14 @@ def read_force_constants_text(
 def write_force_constants(path, fc2, p2s=None) -> None:
     """Write FC2 (eV/Å²) as a phonopy ``FORCE_CONSTANTS`` text file.
 
-    ``fc2`` is full (N, N, 3, 3) or compact (n_prim, N, 3, 3); the compact form needs
-    ``p2s``, the supercell atom (0-based) of each row.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    fc2 : array_like of float, shape (N, N, 3, 3) or (n_prim, N, 3, 3)
+        Full or compact FC2, eV/Å².
+    p2s : array_like of int, shape (n_prim,), optional
+        The supercell atom (0-based) of each row; needed by the compact form.
     """
     fc2 = np.asarray(fc2, dtype=float)
     if fc2.ndim != 4 or fc2.shape[2:] != (3, 3) or fc2.shape[0] > fc2.shape[1]:
@@ -270,10 +302,32 @@ def write_force_constants(path, fc2, p2s=None) -> None:
 def read_fc2_hdf5(
     path, setup: SupercellSetup, *, unit_factor: float = 1.0, origin=None
 ) -> NDArray[np.float64]:
-    """Compact FC2 (n_prim, N, 3, 3) in eV/Å² from phonopy's ``force_constants.hdf5`` or
-    phono3py's ``fc2.hdf5``.
+    """Read a compact FC2 (n_prim, N, 3, 3) in eV/Å² from ``force_constants.hdf5``/``fc2.hdf5``.
 
-    A ``physical_unit`` stored in the file takes precedence over ``unit_factor``.
+    The files of phonopy and phono3py are read alike.  A ``physical_unit`` stored in the
+    file takes precedence over ``unit_factor``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    setup : SupercellSetup
+        The supercell the force constants are mapped onto (atoms matched by position).
+    unit_factor : float
+        Converts the file's unit to eV/Å^n (phonopy writes the calculator's unit, e.g.
+        Ry/au² for Quantum ESPRESSO).
+    origin : str, optional
+        The file the supercell came from, named in messages.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_prim, N, 3, 3)
+        FC2 in eV/Å².
+
+    Raises
+    ------
+    ForceConstantsFileError
+        For a malformed file or one that does not fit ``setup`` (the message names it).
     """
     label = file_label(path)
     with _open_hdf5(path) as f:
@@ -328,8 +382,21 @@ def write_fc2_hdf5(
     physical_unit: str | None = "eV/angstrom^2",
     compression: str | None = "gzip",
 ) -> None:
-    """Write FC2 (eV/Å²) as ``fc2.hdf5`` (dataset ``force_constants``, plus ``p2s_map``
-    for the compact form), readable by phonopy and phono3py."""
+    """Write FC2 (eV/Å²) as ``fc2.hdf5``, readable by phonopy and phono3py.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    fc2 : array_like of float, shape (N, N, 3, 3) or (n_prim, N, 3, 3)
+        Full or compact FC2, eV/Å² (dataset ``force_constants``).
+    p2s : array_like of int, shape (n_prim,), optional
+        The supercell atom (0-based) of each row of the compact form (``p2s_map``).
+    physical_unit : str or None
+        Written as the dataset's ``physical_unit`` attribute.
+    compression : str or None
+        The h5py compression of the dataset.
+    """
     import h5py
 
     fc2 = np.ascontiguousarray(fc2, dtype=float)
@@ -353,12 +420,35 @@ def write_fc2_hdf5(
 def read_fc3_hdf5(
     path, setup: SupercellSetup, *, unit_factor: float = 1.0, origin=None, clusters: bool = False
 ):
-    """Compact FC3 (n_prim, N, N, 3, 3, 3) in eV/Å³ from phono3py's ``fc3.hdf5``.
+    """Read phono3py's ``fc3.hdf5`` as compact FC3 on ``setup``.
 
     Only the rows of the primitive atoms are read from a full file.  Atom triplets
     masked out by ``fc3_nonzero_indices`` are set to zero, as phono3py ignores them.
-    With ``clusters`` the result is its :class:`SparseForceConstants` instead, built one
-    row at a time (the dense array is never in memory at once).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    setup : SupercellSetup
+        The supercell the force constants are mapped onto (atoms matched by position).
+    unit_factor : float
+        Converts the file's unit to eV/Å^n (phonopy writes the calculator's unit, e.g.
+        Ry/au² for Quantum ESPRESSO).
+    origin : str, optional
+        The file the supercell came from, named in messages.
+    clusters : bool
+        Return a :class:`SparseForceConstants`, built one row at a time (the dense array
+        is never in memory at once).
+
+    Returns
+    -------
+    ndarray of float64, shape (n_prim, N, N, 3, 3, 3), or SparseForceConstants
+        FC3 in eV/Å³.
+
+    Raises
+    ------
+    ForceConstantsFileError
+        For a malformed file or one that does not fit ``setup`` (the message names it).
     """
     label = file_label(path)
     with _open_hdf5(path) as f:
@@ -412,8 +502,19 @@ def read_fc3_hdf5(
 
 
 def write_fc3_hdf5(path, fc3, p2s=None, *, compression: str | None = "gzip") -> None:
-    """Write FC3 (eV/Å³) as phono3py's ``fc3.hdf5`` (dataset ``fc3``, plus ``p2s_map`` for
-    the compact form)."""
+    """Write FC3 (eV/Å³) as phono3py's ``fc3.hdf5``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    fc3 : array_like of float, shape (N, N, N, 3, 3, 3) or (n_prim, N, N, 3, 3, 3)
+        Full or compact FC3, eV/Å³ (dataset ``fc3``).
+    p2s : array_like of int, shape (n_prim,), optional
+        The supercell atom (0-based) of each row of the compact form (``p2s_map``).
+    compression : str or None
+        The h5py compression of the dataset.
+    """
     import h5py
 
     fc3 = np.ascontiguousarray(fc3, dtype=float)

@@ -63,8 +63,21 @@ def parse_shengbte_blocks(
 ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
     """Read the blocks of a ShengBTE (order 3) or FourPhonon (order 4) file as they are.
 
-    Returns ``(atoms, lattice_vectors, values)``: (M, n) 0-based reference-cell atoms,
-    (M, n-1, 3) Cartesian lattice vectors in Å, (M, 3, ..., 3) values in eV/Å^n.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    order : {3, 4}
+        The force-constant order n.
+
+    Returns
+    -------
+    atoms : ndarray of int64, shape (M, n)
+        0-based reference-cell atoms.
+    lattice_vectors : ndarray of float64, shape (M, n - 1, 3)
+        Cartesian lattice vectors of atoms 2..n, Å.
+    values : ndarray of float64, shape (M, 3, ..., 3)
+        eV/Å^n.
     """
     label = file_label(path)
     name = FORMAT_NAMES[order]
@@ -160,9 +173,31 @@ def _fold(path, order: int, setup: SupercellSetup, reference: str, origin):
 def read_shengbte_fc3(
     path, setup: SupercellSetup, *, reference: str = "unit", origin=None
 ) -> NDArray[np.float64]:
-    """Compact FC3 (n_prim, N, N, 3, 3, 3) in eV/Å³ from a ShengBTE
-    ``FORCE_CONSTANTS_3RD`` file, folded onto the supercell of ``setup`` (see module
-    docstring)."""
+    """Read a ShengBTE ``FORCE_CONSTANTS_3RD`` file as compact FC3 on ``setup``.
+
+    The triplets are folded onto the supercell of ``setup`` (see module docstring).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    setup : SupercellSetup
+        The supercell the force constants are mapped onto (atoms matched by position).
+    reference : {"unit", "primitive"}
+        The cell whose atoms the file numbers (thirdorder's POSCAR: the unit cell).
+    origin : str, optional
+        The file the supercell came from, named in messages.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_prim, N, N, 3, 3, 3)
+        FC3 in eV/Å³.
+
+    Raises
+    ------
+    ForceConstantsFileError
+        For a malformed file or one that does not fit ``setup`` (the message names it).
+    """
     prim, others, weight, values = _fold(path, 3, setup, reference, origin)
     n = setup.n_super
     fc3 = np.zeros((setup.n_prim, n, n, 27))
@@ -173,9 +208,32 @@ def read_shengbte_fc3(
 def read_fourphonon_fc4(
     path, setup: SupercellSetup, *, reference: str = "unit", origin=None
 ) -> SparseForceConstants:
-    """FC4 (eV/Å⁴) from a FourPhonon ``FORCE_CONSTANTS_4TH`` file as clusters of supercell
-    atoms whose first atom is in ``setup.p2s`` (see module docstring for the folding).
-    Clusters whose summed values are all zero are dropped."""
+    """Read a FourPhonon ``FORCE_CONSTANTS_4TH`` file as sparse FC4 on ``setup``.
+
+    The clusters are of supercell atoms whose first atom is in ``setup.p2s`` (see module
+    docstring for the folding).  Clusters whose summed values are all zero are dropped.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    setup : SupercellSetup
+        The supercell the force constants are mapped onto (atoms matched by position).
+    reference : {"unit", "primitive"}
+        The cell whose atoms the file numbers (thirdorder's POSCAR: the unit cell).
+    origin : str, optional
+        The file the supercell came from, named in messages.
+
+    Returns
+    -------
+    SparseForceConstants
+        Order-4 clusters, eV/Å⁴.
+
+    Raises
+    ------
+    ForceConstantsFileError
+        For a malformed file or one that does not fit ``setup`` (the message names it).
+    """
     prim, others, weight, values = _fold(path, 4, setup, reference, origin)
     keys = np.concatenate([np.asarray(setup.p2s)[prim][:, None], others], axis=1)
     if len(keys) == 0:
@@ -234,10 +292,21 @@ def _clusters_for_writing(setup: SupercellSetup, prim, others, values, reference
 def write_shengbte_fc3(
     path, fc3, setup: SupercellSetup, *, reference: str = "unit", tol: float = 0.0
 ) -> None:
-    """Write FC3 (eV/Å³; compact (n_prim, N, N, 3, 3, 3) or full) as a ShengBTE
-    ``FORCE_CONSTANTS_3RD`` file with atoms numbered in the unit cell (``reference``
-    'unit') or the primitive cell ('primitive').  Triplets whose largest element is at
-    most ``tol`` are left out."""
+    """Write FC3 (eV/Å³) as a ShengBTE ``FORCE_CONSTANTS_3RD`` file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    fc3 : array_like of float, shape (n_prim, N, N, 3, 3, 3) or (N, N, N, 3, 3, 3)
+        Compact or full FC3, eV/Å³.
+    setup : SupercellSetup
+        The supercell of ``fc3``.
+    reference : {"unit", "primitive"}
+        Number the atoms in the unit cell or in the primitive cell.
+    tol : float
+        Threshold in eV/Å³: triplets whose largest element is at most this are left out.
+    """
     fc3 = np.asarray(fc3, dtype=float)
     n = setup.n_super
     if fc3.shape == (n, n, n, 3, 3, 3):
@@ -262,8 +331,21 @@ def write_fourphonon_fc4(
     reference: str = "unit",
     tol: float = 0.0,
 ) -> None:
-    """Write sparse FC4 (eV/Å⁴) as a FourPhonon ``FORCE_CONSTANTS_4TH`` file (atoms
-    numbered in the unit or primitive cell, see ``reference``)."""
+    """Write sparse FC4 (eV/Å⁴) as a FourPhonon ``FORCE_CONSTANTS_4TH`` file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    fc4 : SparseForceConstants
+        Order-4 clusters, eV/Å⁴.
+    setup : SupercellSetup
+        The supercell of ``fc4``.
+    reference : {"unit", "primitive"}
+        Number the atoms in the unit cell or in the primitive cell.
+    tol : float
+        Threshold in eV/Å⁴: quadruplets whose largest element is at most this are left out.
+    """
     if not isinstance(fc4, SparseForceConstants) or fc4.order != 4:
         raise ValueError("fc4 must be a SparseForceConstants of order 4")
     p2s = np.asarray(setup.p2s)

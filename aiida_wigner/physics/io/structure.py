@@ -46,13 +46,30 @@ class PhonopyYamlInfo:
 
 
 def is_yaml_name(path) -> bool:
+    """Tell whether ``path`` has a yaml suffix (phonopy/phono3py files)."""
     return os.fspath(path).lower().endswith(YAML_SUFFIXES)
 
 
 def read_structure(path) -> Cell:
-    """The crystal structure in ``path``: POSCAR/CONTCAR (``*.vasp``, ``*POSCAR*``,
-    ``*CONTCAR*``), CIF (``*.cif``, needs ase), phonopy/phono3py yaml (its unit cell), or
-    any other format ase can read (checked by :func:`read_atoms`: ordered sites only)."""
+    """Read the crystal structure in ``path``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        POSCAR/CONTCAR (``*.vasp``, ``*POSCAR*``, ``*CONTCAR*``), CIF (``*.cif``, needs
+        ase), phonopy/phono3py yaml (its unit cell), or any other format ase can read
+        (checked by :func:`read_atoms`: ordered sites only).
+
+    Returns
+    -------
+    Cell
+        Lattice in Å, fractional positions, atomic numbers and masses (amu).
+
+    Raises
+    ------
+    ForceConstantsFileError
+        For an unreadable or unphysical file (the message names it).
+    """
     label = file_label(path)
     if not os.path.isfile(path):
         raise ForceConstantsFileError(f"{label}: no such file")
@@ -110,8 +127,9 @@ MIN_DISTANCE = 0.5
 
 
 def read_atoms(path, fmt: str | None = None):
-    """The crystal in ``path`` as ``ase.Atoms``, read by ase (format from the name unless
-    ``fmt`` is given), checked to be an ordered periodic crystal.
+    """Read the crystal in ``path`` as ``ase.Atoms`` and check it is an ordered periodic crystal.
+
+    ase reads it, with the format from the name unless ``fmt`` is given.
 
     Refused with a :class:`ForceConstantsFileError` naming the file: unreadable files,
     unknown elements, no atoms or no 3D periodic cell, a CIF site that is partially occupied
@@ -155,8 +173,11 @@ def read_atoms(path, fmt: str | None = None):
 
 
 def _check_occupancies(path, occupancy) -> None:
-    """Refuse partially occupied and mixed sites (ase's ``info['occupancy']``: CIF site
-    index -> {symbol: occupancy}, sites at one position merged)."""
+    """Refuse partially occupied and mixed sites.
+
+    ``occupancy`` is ase's ``info['occupancy']``: CIF site index -> {symbol: occupancy},
+    sites at one position merged.
+    """
     for site, species in (occupancy or {}).items():
         shares = {sym: float(occ) for sym, occ in species.items()}
         if len(shares) == 1 and abs(sum(shares.values()) - 1) <= OCCUPANCY_TOLERANCE:
@@ -189,8 +210,10 @@ def _site_name(path, site) -> str:
 
 
 def _check_distances(path, lattice, positions, symbols) -> None:
-    """Refuse two atoms (or an atom and a periodic image of another) closer than
-    :data:`MIN_DISTANCE`; ``positions`` fractional, ``lattice`` rows in Å."""
+    """Refuse two atoms (or an atom and an image of another) closer than :data:`MIN_DISTANCE`.
+
+    ``positions`` fractional, ``lattice`` rows in Å.
+    """
     frac = np.asarray(positions, dtype=float)
     if len(frac) < 2:
         return
@@ -209,18 +232,49 @@ def _check_distances(path, lattice, positions, symbols) -> None:
 
 
 def read_phonopy_yaml(path) -> tuple[Cell, NDArray[np.int64] | None, NDArray[np.float64]]:
-    """``(unitcell, supercell_matrix, primitive_matrix)`` from phonopy_disp.yaml,
-    phonopy.yaml, phono3py_disp.yaml or phono3py_params.yaml.
+    """Read ``(unitcell, supercell_matrix, primitive_matrix)`` from a phonopy/phono3py yaml.
+
+    phonopy_disp.yaml, phonopy.yaml, phono3py_disp.yaml or phono3py_params.yaml.
 
     Lengths in Å (converted from the calculator's unit), masses as written in the file.
     A missing primitive matrix means the identity (the unit cell is primitive).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The yaml file.
+
+    Returns
+    -------
+    unitcell : Cell
+        The unit cell.
+    supercell_matrix : ndarray of int64, shape (3, 3), or None
+        None for a yaml with a unit cell only.
+    primitive_matrix : ndarray of float64, shape (3, 3)
+        Phonopy's convention.
     """
     info = read_phonopy_yaml_info(path)
     return info.unitcell, info.supercell_matrix, info.primitive_matrix
 
 
 def read_phonopy_yaml_info(path) -> PhonopyYamlInfo:
-    """Cells, transformation matrices and calculator units of a phonopy/phono3py yaml."""
+    """Read the cells, transformation matrices and calculator units of a phonopy/phono3py yaml.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The yaml file.
+
+    Returns
+    -------
+    PhonopyYamlInfo
+        What the file says about the cells and units.
+
+    Raises
+    ------
+    ForceConstantsFileError
+        For a missing or unreadable file, or one without a unit cell.
+    """
     from phonopy.interface.phonopy_yaml import load_yaml
     from phonopy.structure.atoms import parse_cell_dict
 
@@ -329,8 +383,23 @@ def _int_matrix(path, value, name) -> NDArray[np.int64] | None:
 
 
 def resolve_primitive_matrix(value, unitcell: Cell, path=None) -> NDArray[np.float64]:
-    """A 3x3 primitive matrix from None (identity), ``'auto'`` (found by symmetry), a
-    centring letter ('P', 'F', 'I', 'A', 'C', 'R'), 9 numbers or a 3x3 matrix."""
+    """Return the 3x3 primitive matrix that ``value`` stands for.
+
+    Parameters
+    ----------
+    value : None, str or array_like of float
+        None (identity), ``'auto'`` (found by symmetry), a centring letter ('P', 'F', 'I',
+        'A', 'C', 'R'), 9 numbers or a 3x3 matrix.
+    unitcell : Cell
+        The unit cell the matrix applies to.
+    path : str or os.PathLike, optional
+        The file ``value`` came from, named in messages.
+
+    Returns
+    -------
+    ndarray of float64, shape (3, 3)
+        The primitive matrix P (primitive lattice = Pᵀ @ unit lattice).
+    """
     from phonopy.structure.cells import get_primitive_matrix_with_auto
 
     if value is None:

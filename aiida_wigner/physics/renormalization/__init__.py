@@ -51,18 +51,22 @@ __all__ += [
 
 from .renormalize import (  # noqa: E402
     BUBBLE_CHOICES,
+    RENORMALIZATION_KINDS,
     MissingTemperatureError,
     Renormalization,
     RenormalizationSettings,
     SCPNotConvergedError,
+    renormalization_kind,
     renormalize,
 )
 
 __all__ += [
     "BUBBLE_CHOICES",
+    "RENORMALIZATION_KINDS",
     "MissingTemperatureError",
     "Renormalization",
     "RenormalizationSettings",
     "SCPNotConvergedError",
+    "renormalization_kind",
     "renormalize",
 ]

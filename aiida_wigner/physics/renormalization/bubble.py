@@ -28,6 +28,7 @@ translations) are not shifted; imaginary SCP modes in the sum are left out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,7 +38,7 @@ from ..harmonic import average_degenerate
 from ..interactions import CubicInteraction
 from ..mesh import grid_addresses
 from ..units import AMU, ANGSTROM, EV, HBAR, KB_EV, PLANCK_EV_THZ
-from .common import TWO_PI_THZ, ZERO_FREQUENCY_CUTOFF
+from .common import TWO_PI_THZ, ZERO_FREQUENCY_CUTOFF, renormalization_kind
 from .effective_fc2 import EffectiveHarmonicModel
 
 #: Π[THz] = BUBBLE_PREFACTOR / N' · Σ |Ψ|² [eV²/(Å⁶ amu³)] / (ν ν1 ν2) · h[1/THz]
@@ -106,9 +107,20 @@ class BubbleAtQ:
 class BubbleCorrection:
     """Bubble shifts of an (effective) harmonic model with the bare Φ3 (fc.fc3).
 
-    model : EffectiveHarmonicModel giving the SCP phonons (or the harmonic ones)
-    inner_mesh : q1 mesh (seed: the SCP inner mesh)
-    epsilon : THz, the ε of Eq. 4 (phono3py's --epsilon / ALAMODE's smearing)
+    Parameters
+    ----------
+    fc : ForceConstants
+        The bare model, with FC3.
+    model : EffectiveHarmonicModel
+        The SCP phonons (or the harmonic ones).
+    inner_mesh : array_like of int, shape (3,)
+        The q1 mesh (seed: the SCP inner mesh).
+    epsilon : float
+        THz, the ε of Eq. 4 (phono3py's --epsilon / ALAMODE's smearing).
+    classical : bool
+        Classical occupations.
+    interaction : CubicInteraction, optional
+        A prepared Φ3 Fourier transform of ``fc`` (shared between temperatures).
     """
 
     def __init__(
@@ -129,6 +141,21 @@ class BubbleCorrection:
         self.interaction = interaction or CubicInteraction(fc)
 
     def at_q(self, q, temperature: float) -> BubbleAtQ:
+        """Collect the bubble terms of every band at one q-point.
+
+        Parameters
+        ----------
+        q : array_like of float, shape (3,)
+            Reduced coordinates of the q-point.
+        temperature : float
+            Temperature in K (Bose-Einstein occupations of the q1, q2 phonons).
+
+        Returns
+        -------
+        BubbleAtQ
+            The weights |Ψ|²/(ν ν1 ν2) and occupations over q1 and the band pairs;
+            :meth:`BubbleAtQ.shift` evaluates Δ(ω) from them.
+        """
         from ..harmonic import occupation
 
         q = np.asarray(q, dtype=float)
@@ -234,9 +261,27 @@ def _quasiparticle_root(
 class SCPBResult:
     """Bubble-corrected SCP phonons on the outer mesh (one entry per SCP temperature).
 
-    frequencies (n_T, n_q, B) THz; shifts (n_T, n_q, B) THz (Δ of Eq. 2 at the chosen ω);
-    delta_dynmat (n_T, n_q, B, B) THz²: D_SCPB − D_harm with the SCP eigenvectors and
-    the corrected eigenvalues, for Fourier interpolation (κ on SCPB phonons).
+    Attributes
+    ----------
+    kind : str
+        The bubble kind, "static", "onshell" or "qp".
+    epsilon : float
+        The ε of Eq. 4, THz.
+    temperatures : tuple of float
+        K.
+    qpoints : ndarray of float64, shape (n_q, 3)
+        Reduced outer q-points.
+    frequencies : ndarray of float64, shape (n_T, n_q, B)
+        THz.
+    shifts : ndarray of float64, shape (n_T, n_q, B)
+        THz, Δ of Eq. 2 at the chosen ω.
+    delta_dynmat : ndarray of complex128, shape (n_T, n_q, B, B)
+        THz²: D_SCPB − D_harm with the SCP eigenvectors and the corrected eigenvalues,
+        for Fourier interpolation (κ on SCPB phonons).
+    fc : ForceConstants
+        The bare model.
+    mesh : ndarray of int64, shape (3,)
+        The outer mesh.
     """
 
     kind: str
@@ -250,27 +295,49 @@ class SCPBResult:
     mesh: NDArray[np.int64]
 
     def model(self, index: int) -> EffectiveHarmonicModel:
+        """Return the effective harmonic model (Fourier interpolation) at temperature ``index``."""
         return EffectiveHarmonicModel(
             self.fc,
             self.mesh,
             self.delta_dynmat[index],
             self.temperatures[index],
-            f"scpb-{self.kind}",
+            renormalization_kind(self.kind),
         )
 
 
 def run_bubble(
     fc: ForceConstants,
     scp,
-    kind: str = "qp",
+    kind: Literal["static", "onshell", "qp"] = "qp",
     epsilon: float = 0.05,
     inner_mesh=None,
     classical: bool | None = None,
 ) -> SCPBResult:
-    """SCPB: the bubble correction (Eq. 2) on top of an :class:`~.scp.SCPResult`.
+    """Apply the bubble correction (Eq. 2, SCPB) on top of self-consistent phonons.
 
     Computed at the irreducible outer q-points and copied to their stars (frequencies
     are sorted per q, so equivalent points share the band order).
+
+    Parameters
+    ----------
+    fc : ForceConstants
+        The bare model, with FC3 (the bare Φ3 of the bubble).
+    scp : SCPResult
+        The self-consistent phonons (:func:`~.scp.run_scp`).
+    kind : {"static", "onshell", "qp"}
+        Where the self-energy is evaluated: ω = 0, ω = Ω_S, or the self-consistent
+        quasiparticle root (the seed's SCPB); module docstring.
+    epsilon : float
+        The ε of Eq. 4, THz.
+    inner_mesh : sequence of 3 int, optional
+        Mesh of q1 (default: the SCP inner mesh).
+    classical : bool, optional
+        Classical occupations (default: as in the SCP settings).
+
+    Returns
+    -------
+    SCPBResult
+        Corrected frequencies and shifts (n_T, n_q, B) in THz and ΔD (THz²).
     """
     from ..harmonic import DynamicalMatrixBuilder
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the renormalization modules: unit factors and mode weights.
+"""Helpers shared by the renormalization modules: unit factors, mode weights, kind names.
 
 Units (docs/conventions.md): frequencies ν in THz (ordinary), masses amu, lengths Å, energies eV,
 force constants eV/Å^n, temperatures K.  Mass-weighted displacement correlations are in
@@ -22,6 +22,23 @@ KT_OVER_OMEGA2 = KB / TWO_PI_THZ**2 / (AMU * ANGSTROM**2)
 
 #: Frequencies (THz) with |ν| below this carry no weight in the mode sums (translations).
 ZERO_FREQUENCY_CUTOFF = 1e-4
+
+
+def renormalization_kind(bubble: str) -> str:
+    """Name the renormalized phonons after their bubble correction.
+
+    Parameters
+    ----------
+    bubble : str
+        ``"none"`` (SCP only) or a bubble kind: ``"static"``, ``"onshell"``, ``"qp"``.
+
+    Returns
+    -------
+    str
+        ``"scp"`` without bubble, ``"scpb-<bubble>"`` with one: the ``kind`` stored on
+        every renormalization and the value of ``aiida-wigner kappa --renormalize``.
+    """
+    return "scp" if bubble == "none" else f"scpb-{bubble}"
 
 
 def mode_weights(
@@ -68,19 +85,33 @@ def translation_basis(cell, qpoint) -> NDArray[np.complex128]:
 
 
 def gamma_points(qpoints: NDArray) -> NDArray[np.int64]:
-    """Indices of the q-points equivalent to Γ (integer reduced coordinates)."""
+    """Return the indices of the q-points equivalent to Γ (integer reduced coordinates)."""
     q = np.asarray(qpoints, dtype=float)
     return np.nonzero(np.all(np.abs(q - np.rint(q)) < 1e-10, axis=1))[0]
 
 
 def translation_mask(cell, qpoints: NDArray, eigenvectors: NDArray) -> NDArray[np.bool_]:
-    """True for the three modes at q ≡ 0 that carry the uniform translations.
+    """Flag the three modes at q ≡ 0 that carry the uniform translations.
 
     Identified by their eigenvectors (columns of ``eigenvectors`` (n_q, B, B)): at each
     Γ-equivalent point the three modes with the largest weight Σ_α |⟨t_α|e_s⟩|² on the
     translation basis of :func:`translation_basis`, whatever their frequency or band
     position (a stabilized soft optic mode can sit below or among them, and an unstable
-    one below them).  Elsewhere all False.
+    one below them).
+
+    Parameters
+    ----------
+    cell : Cell
+        The primitive cell (masses and positions of the translation basis).
+    qpoints : ndarray of float, shape (n_q, 3)
+        Reduced q-points.
+    eigenvectors : ndarray of complex, shape (n_q, B, B)
+        Eigenvectors as columns at each q-point.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_q, B)
+        True for the three translations at each Γ-equivalent point, False elsewhere.
     """
     mask = np.zeros(eigenvectors.shape[:2], dtype=bool)
     for iq in gamma_points(qpoints):  # at most a handful of Γ-equivalent points

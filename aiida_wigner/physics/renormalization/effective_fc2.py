@@ -40,16 +40,29 @@ class EffectiveModelError(ForceConstantsError):
 
 
 def mesh_supercell_setup(primitive: Cell, mesh) -> SupercellSetup:
-    """The supercell diag(mesh) of the primitive cell, with the primitive as unit cell."""
+    """Build the supercell diag(mesh) of the primitive cell, with the primitive as unit cell.
+
+    Parameters
+    ----------
+    primitive : Cell
+        The primitive cell.
+    mesh : array_like of int, shape (3,)
+        The Γ-centred mesh whose points are the commensurate q-points of the supercell.
+
+    Returns
+    -------
+    SupercellSetup
+        Supercell matrix diag(mesh) on ``primitive``.
+    """
     mesh = np.asarray(mesh, dtype=np.int64).reshape(3)
     return SupercellSetup.build(primitive, np.diag(mesh))
 
 
 def primitive_supercell_matrix(setup: SupercellSetup) -> NDArray[np.int64]:
-    """Rows: the supercell lattice vectors of ``setup`` in primitive-cell coordinates (integer).
+    """Return the supercell lattice vectors of ``setup`` as rows in primitive-cell coordinates.
 
     phonopy's matrices act on lattice *columns*: supercell rows = Sᵀ·unit rows, primitive
-    rows = Pᵀ·unit rows, so this is Sᵀ(Pᵀ)⁻¹.
+    rows = Pᵀ·unit rows, so this is Sᵀ(Pᵀ)⁻¹, an integer (3, 3) matrix.
     """
     smat = setup.supercell_matrix.T @ np.linalg.inv(setup.primitive_matrix.T)
     smat_int = np.rint(smat).astype(np.int64)
@@ -59,13 +72,25 @@ def primitive_supercell_matrix(setup: SupercellSetup) -> NDArray[np.int64]:
 
 
 def common_supercell_setup(setup: SupercellSetup, mesh) -> SupercellSetup:
-    """The smallest supercell diag(s) of the primitive cell inside both ``setup`` and diag(mesh).
+    """Find the smallest supercell diag(s) of the primitive cell in both ``setup`` and diag(mesh).
 
     s_i = lcm(c_i, mesh_i), with c_i the smallest integer for which c_i times the i-th
     primitive vector is a lattice vector of ``setup``'s supercell (c = the diagonal for a
-    diagonal supercell of the primitive cell).  Returned on ``setup``'s unit cell and
-    primitive matrix with supercell matrix P·diag(s) (integer because c_i a_i is a
-    supercell vector); ``setup`` itself when it already is that supercell.
+    diagonal supercell of the primitive cell).
+
+    Parameters
+    ----------
+    setup : SupercellSetup
+        The supercell of the force constants.
+    mesh : array_like of int, shape (3,)
+        The outer mesh of a renormalization.
+
+    Returns
+    -------
+    SupercellSetup
+        On ``setup``'s unit cell and primitive matrix with supercell matrix P·diag(s)
+        (integer because c_i a_i is a supercell vector); ``setup`` itself when it already
+        is that supercell.
     """
     a = primitive_supercell_matrix(setup)
     det = int(round(np.linalg.det(a)))
@@ -110,13 +135,29 @@ def _cell_keys(setup: SupercellSetup, cartesian: NDArray, atom: NDArray) -> NDAr
 def transfer_fc2(
     fc2: NDArray, source: SupercellSetup, target: SupercellSetup
 ) -> NDArray[np.float64]:
-    """Compact FC2 on ``source`` re-indexed onto ``target`` with D(q) unchanged at every q.
+    """Re-index a compact FC2 from ``source`` onto ``target`` with D(q) unchanged at every q.
 
     Exact when the supercell lattice of ``target`` is a sublattice of ``source``'s (both
     on the same primitive cell): every periodic image of a pair keeps its own vector and
     weight, and images that fall on one atom of ``target`` are exactly its equidistant
     images there, which the shared-image convention weighs equally again.
-    eV/Å², shape (n_prim, N_target, 3, 3), rows in ``target``'s primitive order.
+
+    Parameters
+    ----------
+    fc2 : ndarray of float, shape (n_prim, N_source, 3, 3)
+        Compact FC2 on ``source``, eV/Å².
+    source, target : SupercellSetup
+        The supercells, built on the same primitive cell.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_prim, N_target, 3, 3)
+        Compact FC2 on ``target`` in eV/Å², rows in ``target``'s primitive order.
+
+    Raises
+    ------
+    EffectiveModelError
+        If ``target``'s supercell is not a multiple of ``source``'s.
     """
     m = primitive_supercell_matrix(target) @ np.linalg.inv(primitive_supercell_matrix(source))
     if not np.allclose(m, np.rint(m), atol=1e-6):
@@ -140,10 +181,27 @@ def transfer_fc2(
 def fc2_from_dynamical_matrices(
     dynmats: NDArray, qpoints: NDArray, setup: SupercellSetup
 ) -> NDArray[np.float64]:
-    """Compact FC2 (n_prim, N, 3, 3) in eV/Å² from D(q) (THz²) at commensurate q-points.
+    """Build a compact FC2 from dynamical matrices at the commensurate q-points.
 
-    ``qpoints`` must be exactly the points commensurate with ``setup``'s supercell (e.g.
-    the Γ-centred mesh m for ``mesh_supercell_setup(primitive, m)``).
+    Parameters
+    ----------
+    dynmats : ndarray of complex, shape (n_q, B, B)
+        D(q) in THz² (B = 3 n_prim).
+    qpoints : ndarray of float, shape (n_q, 3)
+        Reduced q-points: exactly the points commensurate with ``setup``'s supercell
+        (e.g. the Γ-centred mesh m for ``mesh_supercell_setup(primitive, m)``).
+    setup : SupercellSetup
+        The supercell of the result.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_prim, N, 3, 3)
+        Compact FC2 in eV/Å² that reproduces ``dynmats`` at ``qpoints``.
+
+    Raises
+    ------
+    EffectiveModelError
+        If the number of q-points or the shape of ``dynmats`` does not fit ``setup``.
     """
     dm = np.asarray(dynmats)
     q = np.atleast_2d(np.asarray(qpoints, dtype=float))
@@ -179,10 +237,19 @@ class EffectiveHarmonicModel:
     ``derivatives``), so it is the ``builder`` of ``solve``/``velocity_operator`` and of the
     κ step on renormalized phonons.
 
-    fc : the bare force constants (their FC2 gives D_harm)
-    mesh : the outer mesh on which the correction is known
-    delta_dynmat : (n_mesh, B, B) ΔD on the outer mesh in :func:`grid_addresses` order, THz²
-    temperature : K, for the record
+    Parameters
+    ----------
+    fc : ForceConstants
+        The bare force constants (their FC2 gives D_harm).
+    mesh : ndarray of int64, shape (3,)
+        The outer mesh on which the correction is known.
+    delta_dynmat : ndarray of complex128, shape (n_mesh, B, B)
+        ΔD on the outer mesh in :func:`grid_addresses` order, THz².
+    temperature : float or None
+        K, for the record.
+    label : str
+        The kind of the renormalization (``"scp"``, ``"scpb-qp"``, ..., ``"harmonic"``),
+        recorded in the ``source`` of :meth:`force_constants`.
     """
 
     fc: ForceConstants
@@ -193,6 +260,7 @@ class EffectiveHarmonicModel:
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
+        """Normalize the mesh and check the shape of ΔD against it."""
         self.mesh = np.asarray(self.mesh, dtype=np.int64).reshape(3)
         b = 3 * self.fc.setup.n_prim
         n_q = int(np.prod(self.mesh))
@@ -205,21 +273,24 @@ class EffectiveHarmonicModel:
 
     @classmethod
     def harmonic(cls, fc: ForceConstants, mesh=(1, 1, 1)) -> EffectiveHarmonicModel:
-        """The bare harmonic model (zero correction)."""
+        """Build the bare harmonic model (zero correction)."""
         b = 3 * fc.setup.n_prim
         n_q = int(np.prod(mesh))
         return cls(fc, np.asarray(mesh), np.zeros((n_q, b, b), dtype=complex), None, "harmonic")
 
     @property
     def mesh_qpoints(self) -> NDArray[np.float64]:
+        """Reduced q-points of the outer mesh, (n_mesh, 3), :func:`grid_addresses` order."""
         return grid_addresses(self.mesh) / self.mesh
 
     @cached_property
     def outer_setup(self) -> SupercellSetup:
+        """The supercell diag(mesh) on which the correction is an FC2."""
         return mesh_supercell_setup(self.fc.setup.primitive, self.mesh)
 
     @cached_property
     def harmonic_builder(self) -> DynamicalMatrixBuilder:
+        """D_harm(q) from the bare FC2."""
         return DynamicalMatrixBuilder(self.fc)
 
     @cached_property
@@ -261,7 +332,7 @@ class EffectiveHarmonicModel:
         return common_supercell_setup(self.fc.setup, self.mesh)
 
     def force_constants(self) -> ForceConstants:
-        """The effective FC2 (eV/Å²) on :attr:`export_setup`: D_eff(q) at every q.
+        """Return the effective FC2 (eV/Å²) on :attr:`export_setup`: D_eff(q) at every q.
 
         The harmonic FC2 and the correction ΔΦ on diag(mesh) are both carried over by
         :func:`transfer_fc2`, so phonopy on this FC2 gives the phonons of
@@ -309,6 +380,7 @@ class FC2Transform:
         self.scale = EIGENVALUE_TO_THZ**2 / np.sqrt(np.outer(m, m))
 
     def __call__(self, fc2: NDArray) -> NDArray[np.complex128]:
+        """Map a compact FC2 (n_prim, N, 3, 3) in eV/Å² to Hermitian D(q) (n_q, B, B), THz²."""
         n, N = self.setup.n_prim, self.setup.n_super
         y = fc2.reshape(n, N, 1, 9) * self.onehot[None, :, :, None]  # (a, j, b, xy)
         d = np.matmul(self._phases_a, y.reshape(n, N, n * 9))  # (a, q, b·xy)
@@ -346,6 +418,7 @@ class MeshInterpolator:
         self.kernel = np.ascontiguousarray(kernel.transpose(2, 3, 0, 1))  # (a, b, t, q)
 
     def __call__(self, delta_mesh: NDArray) -> NDArray[np.complex128]:
+        """Interpolate ΔD (n_mesh, B, B) from the mesh to the target q-points, THz²."""
         n = self.n_prim
         dm = delta_mesh.reshape(-1, n, 3, n, 3).transpose(1, 3, 0, 2, 4).reshape(n, n, -1, 9)
         out = np.matmul(self.kernel, dm)  # (a, b, t, xy)

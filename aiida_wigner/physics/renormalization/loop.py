@@ -47,7 +47,20 @@ def _grid_from_mesh_order(a: NDArray, mesh) -> NDArray:
 
 
 def correlation_matrices(eigenvectors: NDArray, weights: NDArray) -> NDArray[np.complex128]:
-    """G(q') = Σ_s g_s e_s e_s† (amu·Å²), (N', B, B), from eigenvectors (columns) and g."""
+    """Build the mass-weighted displacement correlations G(q') = Σ_s g_s e_s e_s†.
+
+    Parameters
+    ----------
+    eigenvectors : ndarray of complex, shape (N', B, B)
+        Columns are the modes at each inner q'.
+    weights : ndarray of float, shape (N', B)
+        Mode weights g_s, amu·Å² (:func:`.common.mode_weights`).
+
+    Returns
+    -------
+    ndarray of complex128, shape (N', B, B)
+        G in amu·Å².
+    """
     return np.matmul(eigenvectors * weights[:, None, :], eigenvectors.conj().transpose(0, 2, 1))
 
 
@@ -56,8 +69,10 @@ class QuarticLoop:
 
     Parameters
     ----------
-    fc : ForceConstants with ``fc4`` (sparse, eV/Å⁴)
-    inner_mesh : Γ-centred mesh of q' (three integers)
+    fc : ForceConstants
+        The model, with ``fc4`` (sparse, eV/Å⁴).
+    inner_mesh : array_like of int, shape (3,)
+        Γ-centred mesh of q'.
     """
 
     def __init__(self, fc: ForceConstants, inner_mesh):
@@ -150,13 +165,32 @@ class QuarticLoop:
 def loop_kernel(
     fc: ForceConstants, q, qprime, eigenvectors_q=None, eigenvectors_qprime=None
 ) -> NDArray[np.complex128]:
-    """Φ4(q, −q, q', −q') for one or many pairs, THz² per amu·Å².
+    """Return the loop kernel Φ4(q, −q, q', −q') for one or many pairs (q, q').
 
-    Returns K with ΔD_{AB}(q) = 1/(2N') Σ_{q'} Σ_{CD} K_{AB,CD}(q, q') G_{CD}(q'), shape
-    (n_pairs, B, B, B, B) for ``q`` and ``qprime`` of shape (n_pairs, 3) (broadcast).
-    With eigenvectors (n_pairs, B, B; columns = modes) the kernel is rotated to the
-    normal-mode basis: K_{ij,kl} = Σ e*_{Ai}(q) e_{Bj}(q) K_{AB,CD} e_{Ck}(q') e*_{Dl}(q'),
-    so that Σ_q' Σ_kl K_{ij,kl} [C g C†]_{kl}(q') is the loop matrix of Eq. 1 in that basis.
+    K is defined by ΔD_{AB}(q) = 1/(2N') Σ_{q'} Σ_{CD} K_{AB,CD}(q, q') G_{CD}(q').  With
+    eigenvectors the kernel is rotated to the normal-mode basis:
+    K_{ij,kl} = Σ e*_{Ai}(q) e_{Bj}(q) K_{AB,CD} e_{Ck}(q') e*_{Dl}(q'), so that
+    Σ_q' Σ_kl K_{ij,kl} [C g C†]_{kl}(q') is the loop matrix of Eq. 1 in that basis.
+
+    Parameters
+    ----------
+    fc : ForceConstants
+        The model, with FC4.
+    q, qprime : array_like of float, shape (n_pairs, 3) or (3,)
+        Reduced coordinates (broadcast against each other).
+    eigenvectors_q, eigenvectors_qprime : ndarray of complex, shape (n_pairs, B, B), optional
+        Columns are the modes at q and q' (broadcast, e.g. (B, B) for one q); both or
+        neither.
+
+    Returns
+    -------
+    ndarray of complex128, shape (n_pairs, B, B, B, B)
+        K in THz² per amu·Å².
+
+    Raises
+    ------
+    ForceConstantsError
+        If ``fc`` has no FC4.
     """
     if fc.fc4 is None:
         raise ForceConstantsError("the loop kernel needs fourth-order force constants")
@@ -210,6 +244,19 @@ class StoredLoopKernel:
     Each SCP iteration only rotates the inner correlation by C_q' (current eigenvectors
     in the harmonic basis) and contracts.  Memory (3n)⁴ × n_q × N' complex numbers —
     meant for small systems and as an independent check of :class:`QuarticLoop`.
+
+    Parameters
+    ----------
+    fc : ForceConstants
+        The model, with FC4.
+    outer_qpoints : array_like of float, shape (n_q, 3)
+        Reduced outer q-points.
+    inner_mesh : array_like of int, shape (3,)
+        Γ-centred mesh of q'.
+    outer_eigenvectors : ndarray of complex, shape (n_q, B, B)
+        Harmonic eigenvectors (columns) at the outer points.
+    inner_eigenvectors : ndarray of complex, shape (N', B, B)
+        Harmonic eigenvectors (columns) on the inner mesh.
     """
 
     def __init__(

@@ -11,7 +11,7 @@ output is the diagonal.
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from ..mesh import grid_addresses
 from .common import mode_weights, translation_mask
@@ -20,12 +20,31 @@ from .effective_fc2 import EffectiveHarmonicModel
 
 def displacement_tensors(
     model: EffectiveHarmonicModel,
-    mesh,
-    temperatures,
+    mesh: ArrayLike,
+    temperatures: ArrayLike,
     classical: bool = False,
     frequency_floor: float = 0.0,
 ) -> NDArray[np.float64]:
-    """U_κ (n_T, n_prim, 3, 3) in Å² for each temperature (K)."""
+    """Compute the displacement tensors U_κ,αβ = ⟨u_κα u_κβ⟩ (module docstring).
+
+    Parameters
+    ----------
+    model : EffectiveHarmonicModel
+        The (renormalized) phonons; ``EffectiveHarmonicModel.harmonic(fc)`` for the bare ones.
+    mesh : array_like of int, shape (3,)
+        Γ-centred mesh of the sum over q.
+    temperatures : array_like of float, shape (n_T,)
+        K.
+    classical : bool
+        Classical weights k_B T/ω² instead of ħ(2n + 1)/(2ω).
+    frequency_floor : float
+        THz, lower bound of |ν| for imaginary modes.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_T, n_prim, 3, 3)
+        U_κ in Å².
+    """
     mesh = np.asarray(mesh, dtype=np.int64).reshape(3)
     q = grid_addresses(mesh) / mesh
     ph = model.phonons(q)
@@ -44,11 +63,30 @@ def displacement_tensors(
 
 def mean_square_displacements(
     model: EffectiveHarmonicModel,
-    mesh,
-    temperatures,
+    mesh: ArrayLike,
+    temperatures: ArrayLike,
     classical: bool = False,
     frequency_floor: float = 0.0,
 ) -> NDArray[np.float64]:
-    """⟨|u_κ|²⟩ = Tr U_κ (n_T, n_prim) in Å²."""
+    """Compute the mean-square displacements ⟨|u_κ|²⟩ = Tr U_κ of the primitive atoms.
+
+    Parameters
+    ----------
+    model : EffectiveHarmonicModel
+        The (renormalized) phonons; ``EffectiveHarmonicModel.harmonic(fc)`` for the bare ones.
+    mesh : array_like of int, shape (3,)
+        Γ-centred mesh of the sum over q.
+    temperatures : array_like of float, shape (n_T,)
+        K.
+    classical : bool
+        Classical weights k_B T/ω² instead of ħ(2n + 1)/(2ω).
+    frequency_floor : float
+        THz, lower bound of |ν| for imaginary modes.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_T, n_prim)
+        Å².
+    """
     u = displacement_tensors(model, mesh, temperatures, classical, frequency_floor)
     return np.trace(u, axis1=-2, axis2=-1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,12 +20,15 @@ from numpy.typing import NDArray
 from ..forceconstants import ForceConstants
 from .bubble import KINDS as BUBBLE_KINDS
 from .bubble import run_bubble
+from .common import renormalization_kind
 from .effective_fc2 import EffectiveHarmonicModel, EffectiveModelError
 from .msd import mean_square_displacements
 from .scp import SCPError, SCPSettings, not_converged_advice, run_scp
 
 #: Accepted values of ``RenormalizationSettings.bubble``.
 BUBBLE_CHOICES = ("none",) + BUBBLE_KINDS
+#: Names of the renormalized phonons, one per bubble choice: "scp", "scpb-static", ...
+RENORMALIZATION_KINDS = tuple(renormalization_kind(bubble) for bubble in BUBBLE_CHOICES)
 
 
 class SCPNotConvergedError(RuntimeError):
@@ -39,15 +43,22 @@ class MissingTemperatureError(ValueError):
 class RenormalizationSettings:
     """SCP settings (:class:`.scp.SCPSettings`) plus the bubble correction.
 
-    bubble : "none", "static", "onshell" or "qp" (the seed's SCPB); needs FC3.
-    bubble_epsilon : THz, the ε of Eq. 4.
+    Parameters
+    ----------
+    scp : SCPSettings
+        Meshes, temperatures and solver settings of the self-consistent phonons.
+    bubble : {"none", "static", "onshell", "qp"}
+        The bubble correction on top of SCP ("qp" is the seed's SCPB); needs FC3.
+    bubble_epsilon : float
+        The ε of Eq. 4, THz.
     """
 
     scp: SCPSettings
-    bubble: str = "none"
+    bubble: Literal["none", "static", "onshell", "qp"] = "none"
     bubble_epsilon: float = 0.05
 
     def __post_init__(self):
+        """Check the bubble kind and ε."""
         if self.bubble not in BUBBLE_CHOICES:
             raise SCPError(f"bubble must be one of {BUBBLE_CHOICES}, got {self.bubble!r}")
         if not self.bubble_epsilon > 0:
@@ -57,7 +68,7 @@ class RenormalizationSettings:
 
     @classmethod
     def from_dict(cls, values: dict) -> RenormalizationSettings:
-        """From a flat dictionary: the SCPSettings fields plus ``bubble``, ``bubble_epsilon``."""
+        """Build from a flat dictionary: the SCPSettings fields, ``bubble``, ``bubble_epsilon``."""
         values = dict(values)
         own = {key: values.pop(key) for key in ("bubble", "bubble_epsilon") if key in values}
         names = {f.name for f in dataclasses.fields(SCPSettings)}
@@ -77,7 +88,7 @@ class RenormalizationSettings:
         return cls(scp, **own)
 
     def as_dict(self) -> dict:
-        """Flat dictionary (inverse of :meth:`from_dict`)."""
+        """Return the flat dictionary (inverse of :meth:`from_dict`)."""
         out = dataclasses.asdict(self.scp)
         out.update(bubble=self.bubble, bubble_epsilon=self.bubble_epsilon)
         return out
@@ -85,17 +96,38 @@ class RenormalizationSettings:
 
 @dataclass
 class Renormalization:
-    """Renormalized phonons on the outer mesh, per temperature (shapes: T, Q outer points, B).
+    """Renormalized phonons on the outer mesh, per temperature.
 
-    kind : "scp" or "scpb-<bubble kind>";
-    mesh (3,) outer mesh; qpoints (Q, 3) reduced (all outer points); ir_grid, weights;
-    frequencies_harmonic (Q, B); frequencies_scp (T, Q, B); frequencies (T, Q, B), the
-    final ones (bubble-corrected with a bubble; they keep the SCP band order, so corrected
-    bands may cross), THz, negative = imaginary;
-    converged, iterations, residual (THz) of SCP per temperature;
-    delta_dynmat (T, Q, B, B) THz², final D − D_harm on the outer mesh;
-    bubble_shifts (T, Q, B) THz (zeros without bubble);
-    msd (T, n_prim) Å², mean-square displacements on the inner mesh.
+    Shapes: T temperatures, Q outer-mesh points (all of them, :func:`.mesh.grid_addresses`
+    order), B bands.  Frequencies in THz, negative = imaginary.
+
+    Attributes
+    ----------
+    kind : str
+        ``"scp"`` or ``"scpb-<bubble kind>"`` (:func:`.common.renormalization_kind`).
+    temperatures : ndarray of float64, shape (T,)
+        K.
+    mesh : ndarray of int64, shape (3,)
+        The outer mesh.
+    qpoints : ndarray of float64, shape (Q, 3)
+        Reduced coordinates.
+    ir_grid, weights : ndarray of int64, shape (n_ir,)
+        Irreducible points (indices into ``qpoints``) and their multiplicities.
+    frequencies_harmonic : ndarray of float64, shape (Q, B)
+        Harmonic frequencies, THz.
+    frequencies_scp : ndarray of float64, shape (T, Q, B)
+        SCP frequencies, THz.
+    frequencies : ndarray of float64, shape (T, Q, B)
+        The final ones, THz: bubble-corrected with a bubble (they keep the SCP band order,
+        so corrected bands may cross).
+    converged, iterations, residual : ndarray, shape (T,)
+        SCP convergence per temperature (bool, int64, THz).
+    delta_dynmat : ndarray of complex128, shape (T, Q, B, B)
+        Final D − D_harm on the outer mesh, THz².
+    bubble_shifts : ndarray of float64, shape (T, Q, B)
+        THz (zeros without bubble).
+    msd : ndarray of float64, shape (T, n_prim)
+        Mean-square displacements on the inner mesh, Å².
     """
 
     kind: str
@@ -149,18 +181,34 @@ class Renormalization:
     }
 
     def model(self, fc: ForceConstants, index: int) -> EffectiveHarmonicModel:
-        """Effective harmonic model of temperature ``index`` (bare model ``fc``)."""
+        """Return the effective harmonic model of temperature ``index`` (bare model ``fc``)."""
         return EffectiveHarmonicModel(
             fc, self.mesh, self.delta_dynmat[index], float(self.temperatures[index]), self.kind
         )
 
     def models(self, fc: ForceConstants, temperatures) -> list[EffectiveHarmonicModel]:
-        """One model per requested temperature (K); each must be a converged SCP one.
+        """Return one effective model per requested temperature, each a converged SCP one.
 
-        Raises :class:`MissingTemperatureError` for a temperature that was not renormalized,
-        :class:`SCPNotConvergedError` for one where SCP did not converge and
-        :class:`.effective_fc2.EffectiveModelError` (:meth:`check_force_constants`) when
-        ``fc`` is not the model that was renormalized.
+        Parameters
+        ----------
+        fc : ForceConstants
+            The bare model that was renormalized.
+        temperatures : array_like of float
+            K; each must be one of :attr:`temperatures` (to 1e-6 K).
+
+        Returns
+        -------
+        list of EffectiveHarmonicModel
+            In the order of ``temperatures``.
+
+        Raises
+        ------
+        MissingTemperatureError
+            For a temperature that was not renormalized.
+        SCPNotConvergedError
+            For one where SCP did not converge.
+        EffectiveModelError
+            When ``fc`` is not the model that was renormalized (:meth:`check_force_constants`).
         """
         self.check_force_constants(fc)
         out = []
@@ -213,7 +261,7 @@ class Renormalization:
             )
 
     def to_dict(self) -> dict:
-        """The JSON contract of ``aiida-wigner renormalize --output`` (irreducible points)."""
+        """Return the JSON of ``aiida-wigner renormalize --output`` (irreducible points)."""
         ir = self.ir_grid
         return {
             "temperatures": self.temperatures.tolist(),
@@ -237,17 +285,34 @@ class Renormalization:
         }
 
     def arrays(self) -> dict[str, NDArray]:
+        """Return the array fields by name (:attr:`ARRAYS`; units in :attr:`UNITS`)."""
         return {name: np.asarray(getattr(self, name)) for name in self.ARRAYS}
 
     @classmethod
     def from_arrays(cls, kind: str, arrays: dict) -> Renormalization:
+        """Build from ``kind`` and the arrays of :meth:`arrays` (inverse of it)."""
         return cls(kind=kind, **{name: np.asarray(arrays[name]) for name in cls.ARRAYS})
 
 
 def renormalize(fc: ForceConstants, settings: RenormalizationSettings) -> Renormalization:
-    """SCP at every temperature of ``settings.scp``, then the bubble correction if asked.
+    """Renormalize the phonons: SCP at every temperature, then the bubble correction if asked.
 
-    Needs FC4 (and FC3 for the bubble); raises ``ValueError`` otherwise.
+    Parameters
+    ----------
+    fc : ForceConstants
+        The bare model, with FC4 (and FC3 for the bubble).
+    settings : RenormalizationSettings
+        SCP and bubble settings.
+
+    Returns
+    -------
+    Renormalization
+        Frequencies, ΔD (THz²), convergence and mean-square displacements per temperature.
+
+    Raises
+    ------
+    ForceConstantsError
+        If FC4 (or, for the bubble, FC3) is missing.
     """
     from ..forceconstants import ForceConstantsError
 
@@ -265,11 +330,10 @@ def renormalize(fc: ForceConstants, settings: RenormalizationSettings) -> Renorm
     scp = run_scp(fc, s)
     delta, freqs = scp.delta_dynmat, scp.frequencies
     shifts = np.zeros_like(freqs)
-    kind = "scp"
     if settings.bubble != "none":
         scpb = run_bubble(fc, scp, kind=settings.bubble, epsilon=settings.bubble_epsilon)
         delta, freqs, shifts = scpb.delta_dynmat, scpb.frequencies, scpb.shifts
-        kind = f"scpb-{settings.bubble}"
+    kind = renormalization_kind(settings.bubble)
     temps = np.asarray(s.temperatures, dtype=float)
     msd = np.array(
         [

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,7 +35,13 @@ from numpy.typing import NDArray
 from ..forceconstants import ForceConstants
 from ..harmonic import DynamicalMatrixBuilder, degenerate_block_ids, frequencies_from_eigenvalues
 from ..mesh import QMesh, grid_addresses
-from .common import ZERO_FREQUENCY_CUTOFF, mode_weights, project_out_translations, translation_mask
+from .common import (
+    ZERO_FREQUENCY_CUTOFF,
+    mode_weights,
+    project_out_translations,
+    renormalization_kind,
+    translation_mask,
+)
 from .effective_fc2 import EffectiveHarmonicModel, FC2Transform, MeshInterpolator
 from .loop import QuarticLoop, StoredLoopKernel, correlation_matrices
 
@@ -47,20 +54,36 @@ class SCPError(ValueError):
 class SCPSettings:
     """Settings of a self-consistent phonon run.
 
-    mesh : outer Γ-centred mesh on which Eq. 1 is solved (seed: 4 4 2)
-    inner_mesh : mesh of q' (seed: 8 8 4); must be a multiple of ``mesh``
-    temperatures : K; solved from the highest down with warm starts (:func:`run_scp`)
-    off_diagonal : keep the off-diagonal (polarization-mixing) loop elements
-    classical : classical statistics g = k_B T/ω² instead of ħ(2n+1)/(2ω)
-    mixing : mixing parameter α of ΔD between iterations (0 < α ≤ 1)
-    mixing_scheme : "anderson" (Anderson/Pulay acceleration with ``mixing`` as the
-        damping, history ``anderson_history``) or "linear" (ΔD ← α ΔD_new + (1−α) ΔD)
-    tolerance : THz, on the largest frequency change of one SCP map application
-    max_iterations : per temperature
-    frequency_floor : THz, lower bound of |ν| for imaginary modes in the weights
-    warm_start : start each temperature from the converged ΔD of the next higher one
-    kernel : "factorized" (FFT of the correlation; default) or "stored" (Φ4(q,−q,q',−q')
-        stored per pair and rotated each iteration, ALAMODE-like; small systems only)
+    Parameters
+    ----------
+    mesh : tuple of 3 int
+        Outer Γ-centred mesh on which Eq. 1 is solved (seed: 4 4 2).
+    inner_mesh : tuple of 3 int
+        Mesh of q' (seed: 8 8 4); must be a multiple of ``mesh``.
+    temperatures : tuple of float
+        K; solved from the highest down with warm starts (:func:`run_scp`).
+    off_diagonal : bool
+        Keep the off-diagonal (polarization-mixing) loop elements.
+    classical : bool
+        Classical statistics g = k_B T/ω² instead of ħ(2n+1)/(2ω).
+    mixing : float
+        Mixing parameter α of ΔD between iterations (0 < α ≤ 1).
+    mixing_scheme : {"anderson", "linear"}
+        Anderson/Pulay acceleration with ``mixing`` as the damping and history
+        ``anderson_history``, or linear mixing ΔD ← α ΔD_new + (1−α) ΔD.
+    anderson_history : int
+        Number of previous iterates the Anderson scheme uses.
+    tolerance : float
+        THz, on the largest frequency change of one SCP map application.
+    max_iterations : int
+        Per temperature.
+    frequency_floor : float
+        THz, lower bound of |ν| for imaginary modes in the weights.
+    warm_start : bool
+        Start each temperature from the converged ΔD of the next higher one.
+    kernel : {"factorized", "stored"}
+        FFT of the correlation (default), or Φ4(q,−q,q',−q') stored per pair and rotated
+        each iteration (ALAMODE-like; small systems only).
     """
 
     mesh: tuple[int, int, int]
@@ -69,15 +92,16 @@ class SCPSettings:
     off_diagonal: bool = True
     classical: bool = False
     mixing: float = 0.5
-    mixing_scheme: str = "anderson"
+    mixing_scheme: Literal["anderson", "linear"] = "anderson"
     anderson_history: int = 6
     tolerance: float = 1e-5
     max_iterations: int = 300
     frequency_floor: float = 0.0
     warm_start: bool = True
-    kernel: str = "factorized"
+    kernel: Literal["factorized", "stored"] = "factorized"
 
     def __post_init__(self):
+        """Normalize meshes and temperatures to tuples and check every setting."""
         mesh = tuple(int(m) for m in self.mesh)
         inner = tuple(int(m) for m in self.inner_mesh)
         if len(mesh) != 3 or len(inner) != 3 or min(mesh + inner) < 1:
@@ -110,12 +134,28 @@ class SCPSettings:
 class SCPResult:
     """Renormalized phonons on the outer mesh, one entry per temperature (input order).
 
-    qpoints (n_q, 3) reduced, all outer-mesh points (grid_addresses order);
-    ir_grid, weights: irreducible points and their multiplicities;
-    frequencies_harmonic (n_q, B) THz; frequencies (n_T, n_q, B) THz (negative = imaginary);
-    eigenvectors (n_T, n_q, B, B); delta_dynmat (n_T, n_q, B, B) THz² (ΔD = D_SCP − D_harm);
-    converged (n_T,) bool; iterations (n_T,) int; residual (n_T,) THz; seconds (n_T,);
-    routes (n_T,) str: the mixing / fallback steps taken (:func:`run_scp`).
+    Attributes
+    ----------
+    settings : SCPSettings
+        The settings of the run.
+    fc : ForceConstants
+        The bare model.
+    qpoints : ndarray of float64, shape (n_q, 3)
+        Reduced coordinates of all outer-mesh points (:func:`.mesh.grid_addresses` order).
+    ir_grid, weights : ndarray of int64, shape (n_ir,)
+        Irreducible points and their multiplicities.
+    frequencies_harmonic : ndarray of float64, shape (n_q, B)
+        THz.
+    frequencies : ndarray of float64, shape (n_T, n_q, B)
+        THz, negative = imaginary.
+    eigenvectors : ndarray of complex128, shape (n_T, n_q, B, B)
+        Columns.
+    delta_dynmat : ndarray of complex128, shape (n_T, n_q, B, B)
+        ΔD = D_SCP − D_harm, THz².
+    converged, iterations, residual, seconds : ndarray, shape (n_T,)
+        Convergence per temperature (bool, int64, THz, wall seconds).
+    routes : tuple of str, length n_T
+        The mixing / fallback steps taken (:func:`run_scp`).
     """
 
     settings: SCPSettings
@@ -135,20 +175,21 @@ class SCPResult:
 
     @property
     def temperatures(self) -> tuple[float, ...]:
+        """The temperatures of the settings, K."""
         return self.settings.temperatures
 
     def model(self, index: int) -> EffectiveHarmonicModel:
-        """Effective harmonic model (Fourier interpolation) at temperature ``index``."""
+        """Return the effective harmonic model (Fourier interpolation) at temperature ``index``."""
         return EffectiveHarmonicModel(
             self.fc,
             np.array(self.settings.mesh),
             self.delta_dynmat[index],
             self.temperatures[index],
-            "scp",
+            renormalization_kind("none"),
         )
 
     def to_dict(self, irreducible: bool = True) -> dict:
-        """The JSON contract of ``aiida-wigner renormalize --output`` (docs/scp.md)."""
+        """Return the JSON of ``aiida-wigner renormalize --output`` (docs/scp.md)."""
         sel = self.ir_grid if irreducible else np.arange(len(self.qpoints))
         return {
             "temperatures": list(self.temperatures),
@@ -165,7 +206,18 @@ class SCPResult:
 
 
 class SCPSolver:
-    """Set up once per force-constant model and meshes; :meth:`solve` per temperature."""
+    """The SCP map of one model and pair of meshes; :meth:`solve` per temperature.
+
+    Set up once: harmonic phonons on both meshes, the Fourier interpolation from the outer
+    to the inner mesh and the loop kernel.
+
+    Parameters
+    ----------
+    fc : ForceConstants
+        The bare model, with FC4.
+    settings : SCPSettings
+        Meshes and solver settings (its temperatures are not used here).
+    """
 
     def __init__(self, fc: ForceConstants, settings: SCPSettings):
         self.fc = fc
@@ -179,8 +231,7 @@ class SCPSolver:
         self.d_in = builder.dynamical_matrices(self.q_in)
         w2, self.e_out = np.linalg.eigh(self.d_out)
         self.freq_harm_out = frequencies_from_eigenvalues(w2)
-        w2_in, self.e_in = np.linalg.eigh(self.d_in)
-        self.freq_harm_in = frequencies_from_eigenvalues(w2_in)
+        self.e_in = np.linalg.eigh(self.d_in)[1]
         self.blocks = degenerate_block_ids(self.freq_harm_out)
         self.same_block = self.blocks[:, :, None] == self.blocks[:, None, :]
         self.interpolate = MeshInterpolator(fc.setup.primitive, s.mesh, self.q_in)
@@ -195,6 +246,7 @@ class SCPSolver:
 
     # -- one application of the SCP map ---------------------------------------------
     def inner_phonons(self, delta_out: NDArray) -> tuple[NDArray, NDArray]:
+        """Return frequencies (THz) and eigenvectors on the inner mesh for ΔD on the outer one."""
         w2, e = np.linalg.eigh(self.d_in + self.interpolate(delta_out))
         return frequencies_from_eigenvalues(w2), e
 
@@ -223,6 +275,7 @@ class SCPSolver:
         return 0.5 * (new + new.conj().transpose(0, 2, 1))
 
     def frequencies(self, delta_out: NDArray) -> tuple[NDArray, NDArray]:
+        """Return frequencies (THz) and eigenvectors of D_harm + ``delta_out`` on the outer mesh."""
         w2, e = np.linalg.eigh(self.d_out + delta_out)
         return frequencies_from_eigenvalues(w2), e
 
@@ -368,7 +421,7 @@ def _solve_with_fallback(
 def run_scp(
     fc: ForceConstants, settings: SCPSettings, solver: SCPSolver | None = None
 ) -> SCPResult:
-    """Self-consistent phonons (quartic loop) at every temperature of ``settings``.
+    """Solve the self-consistent phonons (quartic loop) at every temperature of ``settings``.
 
     Temperatures are solved from the highest down (thermal fluctuations, and with them the
     stabilization of harmonically unstable modes, are largest there), each starting from
@@ -378,6 +431,20 @@ def run_scp(
     neighbour, continuation from it in 2, 4, 8 equal temperature steps.  The route
     taken is recorded per temperature (:attr:`SCPResult.routes`); ``iterations`` counts
     every iteration spent on that temperature.
+
+    Parameters
+    ----------
+    fc : ForceConstants
+        The bare model, with FC4.
+    settings : SCPSettings
+        Meshes, temperatures and solver settings.
+    solver : SCPSolver, optional
+        A solver already set up for ``fc`` and ``settings`` (reuses its phonons).
+
+    Returns
+    -------
+    SCPResult
+        Frequencies, ΔD (THz²) and convergence per temperature, in the input order.
     """
     solver = solver or SCPSolver(fc, settings)
     temps = np.array(settings.temperatures)
@@ -430,7 +497,7 @@ def not_converged_advice(
     iterations: int,
     residual: float,
 ) -> str:
-    """What to change when SCP did not converge at ``temperature`` (one sentence).
+    """Say what to change when SCP did not converge at ``temperature`` (one sentence).
 
     ``temperatures``/``converged`` of the whole run; ``frequencies`` (Q, B) THz of the last
     iterate at that temperature on the outer ``qpoints``.  Two cases: a mode that is

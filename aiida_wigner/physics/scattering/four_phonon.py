@@ -40,6 +40,8 @@ each q0's share of the statistical error of κ_P (Neyman allocation,
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numba
 import numpy as np
 from numpy.typing import NDArray
@@ -88,11 +90,12 @@ _KIND = {"fixed": 0, "adaptive": 1, "adaptive-shengbte": 2}
 
 @numba.njit(cache=True)
 def _trivial(b0, gp, bands, legs, neg, signs, s, blk, blk0):  # pragma: no cover - numba
-    """A phonon both destroyed and created in sign pattern ``s``: an emitted (q_i, b_i)
-    in the degenerate block of λ = (gp, b0) or of an absorbed partner (−q_k, b_k).
+    """Tell whether sign pattern ``s`` destroys and creates the same phonon.
 
-    ``blk`` (3, B) / ``blk0`` (B,) label the degenerate blocks of the legs / of q0 (the
-    band index itself for exact state identity)."""
+    That is an emitted (q_i, b_i) in the degenerate block of λ = (gp, b0) or of an absorbed
+    partner (−q_k, b_k).  ``blk`` (3, B) / ``blk0`` (B,) label the degenerate blocks of the
+    legs / of q0 (the band index itself for exact state identity).
+    """
     for i in range(3):
         if signs[s, i] < 0:
             continue
@@ -106,9 +109,12 @@ def _trivial(b0, gp, bands, legs, neg, signs, s, blk, blk0):  # pragma: no cover
 
 @numba.njit(cache=True)
 def _identical_partners(bands, legs, signs, s):  # pragma: no cover - numba
-    """Π m! over groups of identical partner phonons (same state, both emitted or both
-    absorbed): FourPhonon counts such processes once where the golden rule's sum over
-    ordered partners gives them 1/m! of the weight of distinct ones."""
+    """Return Π m! over groups of identical partner phonons (same state, same direction).
+
+    Identical partners are both emitted or both absorbed: FourPhonon counts such processes
+    once where the golden rule's sum over ordered partners gives them 1/m! of the weight of
+    distinct ones.
+    """
     same = 0
     for i in range(3):
         for k in range(i + 1, 3):
@@ -184,11 +190,14 @@ def _pair_kernel(
     signs,
     out,
 ):  # pragma: no cover - numba
-    """Per pair p, in one pass and parallel over the pairs: Φ4 of the quadruplet
-    (q0, q1, q2, q3) = (gp, legs[p]) from the FC4 clusters (``assemble_quadruplet``; table
-    (n_q, n_pairs) the mesh's FC4 pair phases, pre0 the leg-0 prephases), V4 with the
-    eigenvectors e0 (3n, B) of q0 and vecs (n_q, 3n, B) (``contract_quadruplet``), then
-    ``_accumulate``.  Work space per thread: one (3n)⁴ and one B⁴ array."""
+    """Evaluate every pair p in one pass, parallel over the pairs.
+
+    Per pair: Φ4 of the quadruplet (q0, q1, q2, q3) = (gp, legs[p]) from the FC4 clusters
+    (``assemble_quadruplet``; table (n_q, n_pairs) the mesh's FC4 pair phases, pre0 the
+    leg-0 prephases), V4 with the eigenvectors e0 (3n, B) of q0 and vecs (n_q, 3n, B)
+    (``contract_quadruplet``), then ``_accumulate``.  Work space per thread: one (3n)⁴ and
+    one B⁴ array.
+    """
     m = vecs.shape[1]
     for p in numba.prange(legs.shape[0]):
         phi = np.zeros((m, m, m, m), dtype=np.complex128)
@@ -405,7 +414,7 @@ def quadruplet_pairs(
 
 
 def _bound_smearing(smearing, qmesh: QMesh) -> Smearing:
-    """A Smearing (a float is a fixed σ in THz) with the lattice and mesh of ``qmesh``."""
+    """Return a Smearing (a float is a fixed σ in THz) with the lattice and mesh of ``qmesh``."""
     if isinstance(smearing, (int, float, np.floating)):
         if not smearing > 0:
             raise FourPhononError(f"sigma must be a positive width in THz, got {smearing!r}")
@@ -646,7 +655,7 @@ def four_phonon_linewidths(
     grid_points,
     temperatures,
     smearing,
-    mode: str = "exhaustive",
+    mode: Literal["exhaustive", "sampled"] = "exhaustive",
     samples: int = 2000,
     seed: int = 0,
     target_rel_error: float | None = None,
@@ -655,61 +664,85 @@ def four_phonon_linewidths(
     cutoff_frequency: float = 1e-3,
     symmetry: bool = True,
     batch_elements: int = 1 << 21,
-    allocation: str = "uniform",
+    allocation: Literal["uniform", "kappa"] = "uniform",
     pilot_samples: int | None = None,
     gamma_other=None,
-    counting: str | None = None,
+    counting: Literal["golden-rule", "fourphonon"] | None = None,
 ):
-    """γ_4ph (T, n_gp, B) in THz at ``grid_points`` of ``qmesh``, and its standard error.
+    """Compute γ_4ph (T, n_gp, B) in THz at ``grid_points`` of ``qmesh``, and its standard error.
 
     Parameters
     ----------
-    fc : ForceConstants with ``fc4``.
-    qmesh : the Γ-centred mesh; ``phonons`` must hold all its points in the order of
-        ``qmesh.addresses`` (harmonic or renormalized frequencies and eigenvectors).
-    grid_points : mesh indices of the modes q0 (usually ``qmesh.ir_grid``).
-    temperatures : K.
-    smearing : fixed width in THz (float) or a ``smearing.Smearing``: fixed ``sigma``,
-        ``adaptive`` (σ² = scale²(|PΔv1|² + |PΔv2|²)/6 + f1² + f2² + 2 f3², Δv_k the
-        derivatives of the energy mismatch with respect to the two free momenta q1, q2,
-        P the projection on the mesh steps, f the bands' curvature floors, degenerate
-        modes by the mean and spread of their block; cut at 6σ)
-        or ``adaptive-shengbte`` (FourPhonon's single velocity difference, cut at √2 σ;
-        docs/conventions.md).
-    mode : "exhaustive" (all pairs, symmetry-reduced) or "sampled".
-    samples : sampled mode: number of pairs (q1, q2) drawn per q0 (each evaluates all
-        band combinations); with ``target_rel_error`` the starting number; with
+    fc : ForceConstants
+        The model, with ``fc4``.
+    qmesh : QMesh
+        The Γ-centred mesh.
+    phonons : Phonons
+        All points of ``qmesh`` in the order of ``qmesh.addresses`` (harmonic or
+        renormalized frequencies and eigenvectors).
+    grid_points : array_like of int, shape (n_gp,)
+        Mesh indices of the modes q0 (usually ``qmesh.ir_grid``).
+    temperatures : array_like of float, shape (T,)
+        K.
+    smearing : float or Smearing
+        A fixed width in THz, or a ``smearing.Smearing``: fixed ``sigma``, ``adaptive``
+        (σ² = scale²(|PΔv1|² + |PΔv2|²)/6 + f1² + f2² + 2 f3², Δv_k the derivatives of
+        the energy mismatch with respect to the two free momenta q1, q2, P the projection
+        on the mesh steps, f the bands' curvature floors, degenerate modes by the mean and
+        spread of their block; cut at 6σ) or ``adaptive-shengbte`` (FourPhonon's single
+        velocity difference, cut at √2 σ; docs/conventions.md).
+    mode : {"exhaustive", "sampled"}
+        All pairs (symmetry-reduced), or a random sample of them.
+    samples : int
+        Sampled mode: number of pairs (q1, q2) drawn per q0 (each evaluates all band
+        combinations); with ``target_rel_error`` the starting number; with
         ``allocation="kappa"`` the mean number per q0 (total budget samples·n_gp).
-    seed : sampled mode: random seed; q0 = g uses the stream ``default_rng([seed, g])``,
-        so with uniform allocation results do not depend on the order or subset of
-        grid points.
-    target_rel_error : sampled mode, uniform allocation: double the samples until the
-        relative standard error of every γ > 0 at that q0 is below this (or
-        ``max_samples`` is reached).
-    max_samples : cap on the pairs per q0 (default: all n_q² pairs, exact result).
-    group_velocities : ``ModeVelocities`` of the mesh (``smearing.mode_velocities``) for
-        adaptive smearing and for the κ weights of ``allocation="kappa"``, or per-band
-        velocities (n_q, B, 3) THz·Å for ``adaptive-shengbte`` and crystals without
-        degenerate modes; harmonic ones are computed from ``fc`` when not given (their
-        per-band part belongs to the velocity operator's eigenvectors).
-    symmetry : use the symmetry of the summand (needs FC4 with the crystal symmetry
-        and the index-permutation symmetry of physical force constants): exhaustive
-        mode sums orbits with their sizes; sampled mode evaluates sampled pairs that
-        are equivalent only once (same estimator, lower cost).
-    allocation : sampled mode: "uniform" (``samples`` pairs at every q0) or "kappa":
-        a pilot of ``pilot_samples`` pairs per q0 (default max(2, samples // 4)), then
-        the rest of the budget spread over the q0 in proportion to their estimated
-        contribution to the statistical error of κ_P (:func:`kappa_allocation`,
-        docs/four_phonon.md §4).  Meant for ``grid_points`` = the irreducible mesh.
-    gamma_other : (T, n_gp, B) THz, the other half widths (3ph, isotope) that κ will
-        use with γ_4ph; only for the κ weights of ``allocation="kappa"``.
-    counting : "golden-rule" or "fourphonon" (``COUNTINGS``); default: "fourphonon"
-        with ``adaptive-shengbte`` smearing, else "golden-rule".
+    seed : int
+        Sampled mode: random seed; q0 = g uses the stream ``default_rng([seed, g])``, so
+        with uniform allocation results do not depend on the order or subset of grid
+        points.
+    target_rel_error : float, optional
+        Sampled mode, uniform allocation: double the samples until the relative standard
+        error of every γ > 0 at that q0 is below this (or ``max_samples`` is reached).
+    max_samples : int, optional
+        Cap on the pairs per q0 (default: all n_q² pairs, exact result).
+    group_velocities : ModeVelocities or ndarray of float, shape (n_q, B, 3), optional
+        ``ModeVelocities`` of the mesh (``smearing.mode_velocities``) for adaptive
+        smearing and for the κ weights of ``allocation="kappa"``, or per-band velocities
+        in THz·Å for ``adaptive-shengbte`` and crystals without degenerate modes;
+        harmonic ones are computed from ``fc`` when not given (their per-band part
+        belongs to the velocity operator's eigenvectors).
+    cutoff_frequency : float
+        THz; modes at or below it are left out (module docstring).
+    symmetry : bool
+        Use the symmetry of the summand (needs FC4 with the crystal symmetry and the
+        index-permutation symmetry of physical force constants): exhaustive mode sums
+        orbits with their sizes; sampled mode evaluates sampled pairs that are equivalent
+        only once (same estimator, lower cost).
+    batch_elements : int
+        Bound on the gathered per-pair arrays of one kernel call (number of elements,
+        about B² per pair).
+    allocation : {"uniform", "kappa"}
+        Sampled mode: ``samples`` pairs at every q0, or a pilot of ``pilot_samples`` pairs
+        per q0 (default max(2, samples // 4)), then the rest of the budget spread over the
+        q0 in proportion to their estimated contribution to the statistical error of κ_P
+        (:func:`kappa_allocation`, docs/four_phonon.md §4).  Meant for ``grid_points`` =
+        the irreducible mesh.
+    pilot_samples : int, optional
+        Pairs per q0 of the pilot of ``allocation="kappa"``.
+    gamma_other : ndarray of float, shape (T, n_gp, B), optional
+        THz, the other half widths (3ph, isotope) that κ will use with γ_4ph; only for the
+        κ weights of ``allocation="kappa"``.
+    counting : {"golden-rule", "fourphonon"}, optional
+        ``COUNTINGS``; default: "fourphonon" with ``adaptive-shengbte`` smearing, else
+        "golden-rule".
 
     Returns
     -------
-    gamma : (T, n_gp, B) THz, averaged over degenerate modes of q0.
-    stderr : (T, n_gp, B) THz (sampled) or None (exhaustive).
+    gamma : ndarray of float64, shape (T, n_gp, B)
+        THz, averaged over degenerate modes of q0.
+    stderr : ndarray of float64, shape (T, n_gp, B), or None
+        THz (sampled), None (exhaustive).
     """
     if mode not in ("exhaustive", "sampled"):
         raise FourPhononError(f"mode must be 'exhaustive' or 'sampled', got {mode!r}")

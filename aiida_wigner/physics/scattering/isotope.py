@@ -51,11 +51,26 @@ def isotope_widths(
     qmesh: QMesh | None = None,
     cutoff_frequency: float = 1e-3,
 ) -> NDArray[np.float64]:
-    """σ (n_q, B) in THz of the terms with final mode (q' j'), from its velocities
-    (``ModeVelocities``, or per-band (n_q, B, 3) THz·Å: ``Smearing.adaptive_terms``)
-    and the mesh frequencies (n_q, B) THz.
+    """Return the widths σ (n_q, B) in THz of the isotope terms with final mode (q' j').
 
-    ``adaptive-shengbte`` needs ``qmesh`` (ShengBTE symmetrizes the velocities).
+    Parameters
+    ----------
+    smearing : Smearing
+        The broadening.
+    velocities : ModeVelocities or ndarray of float, shape (n_q, B, 3)
+        Velocities of the mesh modes, THz·Å (per-band arrays as in
+        ``Smearing.adaptive_terms``).
+    frequencies : ndarray of float, shape (n_q, B)
+        Mesh frequencies, THz.
+    qmesh : QMesh, optional
+        Needed by ``adaptive-shengbte`` (ShengBTE symmetrizes the velocities).
+    cutoff_frequency : float
+        THz; modes below it get no width.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_q, B)
+        σ in THz.
     """
     if smearing.shengbte and qmesh is None:
         raise ValueError("adaptive-shengbte isotope widths need the q-mesh (qmesh=...)")

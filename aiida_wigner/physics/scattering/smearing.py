@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, fields
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -131,8 +132,10 @@ class ModeVelocities:
     def from_operator(
         cls, operator: VelocityOperator, tol: float = DEGENERACY_TOLERANCE
     ) -> ModeVelocities:
-        """Block statistics of ``operator.velocity`` (n_q, 3, B, B) over the degenerate
-        blocks of its phonons (``tol`` in THz)."""
+        """Build the block statistics of ``operator.velocity`` (n_q, 3, B, B).
+
+        The blocks are the degenerate subspaces of its phonons (``tol`` in THz).
+        """
         v = np.asarray(operator.velocity)
         avg = degenerate_average_matrix(operator.phonons.frequencies, tol)  # (n_q, B, B)
         diag = np.einsum("qajj->qja", v).real
@@ -183,9 +186,12 @@ def mode_velocities(
 
 
 def as_mode_velocities(velocities, frequencies, cutoff_frequency: float) -> ModeVelocities:
-    """``velocities`` as :class:`ModeVelocities`; an array (n_q, B, 3) of per-band
-    velocities is accepted only where no two modes above ``cutoff_frequency`` (THz) are
-    degenerate (ValueError otherwise: their widths need the velocity operator)."""
+    """Return ``velocities`` as :class:`ModeVelocities`.
+
+    An array (n_q, B, 3) of per-band velocities is accepted only where no two modes above
+    ``cutoff_frequency`` (THz) are degenerate (ValueError otherwise: their widths need the
+    velocity operator).
+    """
     if isinstance(velocities, ModeVelocities):
         return velocities
     freqs = np.asarray(frequencies, dtype=float)
@@ -208,8 +214,10 @@ def _metric(reciprocal_lattice, mesh, power: int) -> NDArray[np.float64]:
 
 
 def curvature_floor(velocities, reciprocal_lattice, mesh, scale: float) -> NDArray:
-    """Per-band floor f_j (B,) in THz of the ``adaptive`` widths (module docstring), from
-    :class:`ModeVelocities` (an array (n_q, B, 3) counts as per-band velocities)."""
+    """Return the per-band floor f_j (B,) in THz of the ``adaptive`` widths (module docstring).
+
+    From :class:`ModeVelocities` (an array (n_q, B, 3) counts as per-band velocities).
+    """
     mv = (
         velocities
         if isinstance(velocities, ModeVelocities)
@@ -222,9 +230,11 @@ def curvature_floor(velocities, reciprocal_lattice, mesh, scale: float) -> NDArr
 
 
 def little_group_average(qmesh, vectors) -> NDArray:
-    """ShengBTE's symmetrized vectors: (1/n) Σ_R R v over the point operations that fix
-    the grid address g of q *exactly* (g in [0, m), no reciprocal-lattice shift), for
-    Cartesian ``vectors`` (n_q, ..., 3) at every mesh point.
+    """Symmetrize vectors as ShengBTE does, over the little group of each grid address.
+
+    (1/n) Σ_R R v over the point operations that fix the grid address g of q *exactly*
+    (g in [0, m), no reciprocal-lattice shift), for Cartesian ``vectors`` (n_q, ..., 3) at
+    every mesh point.
 
     The operations are the rotations R and, for time reversal, −R (v → −R v), applied as
     Cartesian matrices B M B⁻¹ of the grid rotations M (B: reciprocal lattice).
@@ -272,7 +282,7 @@ class Smearing:
         scale: float | None = None,
         reciprocal_lattice=None,
         mesh=None,
-        kind: str | None = None,
+        kind: Literal["fixed", "adaptive", "adaptive-shengbte"] | None = None,
     ):
         if (sigma is None) == (scale is None):
             raise ValueError("give either a fixed sigma (THz) or an adaptive scale")
@@ -287,7 +297,7 @@ class Smearing:
         self.reciprocal_lattice, self.mesh = reciprocal_lattice, mesh
 
     def bind(self, qmesh) -> Smearing:
-        """This smearing with the reciprocal lattice and mesh of ``qmesh`` where unset."""
+        """Return this smearing with the reciprocal lattice and mesh of ``qmesh`` where unset."""
         if self.reciprocal_lattice is not None and self.mesh is not None:
             return self
         out = copy.copy(self)
@@ -299,10 +309,12 @@ class Smearing:
 
     @property
     def adaptive(self) -> bool:
+        """True for the adaptive kinds (widths from the velocities)."""
         return self.scale is not None
 
     @property
     def shengbte(self) -> bool:
+        """True for ShengBTE/FourPhonon's adaptive widths."""
         return self.kind == "adaptive-shengbte"
 
     def cutoff(self, process: str) -> float:
@@ -325,7 +337,7 @@ class Smearing:
         )
 
     def adaptive_terms(self, qmesh, velocities, frequencies, cutoff_frequency: float):
-        """What the per-process widths are built from, for the adaptive kinds.
+        """Return what the per-process widths are built from, for the adaptive kinds.
 
         Returns ``(w, e2)``: velocities w (n_q, B, 3) THz·Å whose signed sums are put
         into :meth:`widths`, and e2 (n_q, B) THz², what each mode adds to σ² in

@@ -118,10 +118,12 @@ def three_phonon_linewidths(
 
 
 def _triplet_widths(smearing: Smearing, gv, floor2, a, b, minus, shape):
-    """σ (n_t, B, B) in THz of the decay term δ(ν0 − ν1 − ν2) and of the absorption
-    terms δ(ν0 + ν1 − ν2), δ(ν0 − ν1 + ν2) for triplets (q0, q1 = ``a``, q2 = ``b``),
-    q0 + q1 + q2 = G; ``minus`` maps a grid point to that of −q; ``gv`` (n_q, B, 3) and
-    ``floor2`` (n_q, B) from ``Smearing.adaptive_terms``.
+    """Return the widths σ (n_t, B, B) in THz of the decay and absorption terms of triplets.
+
+    The decay term is δ(ν0 − ν1 − ν2), the absorption terms δ(ν0 + ν1 − ν2) and
+    δ(ν0 − ν1 + ν2), for triplets (q0, q1 = ``a``, q2 = ``b``), q0 + q1 + q2 = G;
+    ``minus`` maps a grid point to that of −q; ``gv`` (n_q, B, 3) and ``floor2`` (n_q, B)
+    come from ``Smearing.adaptive_terms``.
 
     The legs carry e(q1), e(q2): the decay creates the phonons −q1, −q2, the first
     absorption takes q1 to −q2, the second q2 to −q1.  As q1 moves (q2 = −q0 − q1 with
@@ -166,8 +168,10 @@ def _gamma_kernel(
     values,
     block_ptr,
 ):  # pragma: no cover - numba
-    """Per triplet t: w_t Σ_{j1 j2} |V3|²/(ν0ν1ν2) [(n1+n2+1) g(ν0−ν1−ν2) + (n1−n2)(g(ν0+ν1−ν2)
-    − g(ν0−ν1+ν2))] as out[t, T, j0] (without the prefactor).
+    """Sum the three-phonon terms of each triplet t into out[t, T, j0] (without the prefactor).
+
+    The sum is w_t Σ_{j1 j2} |V3|²/(ν0ν1ν2) [(n1+n2+1) g(ν0−ν1−ν2) + (n1−n2)(g(ν0+ν1−ν2)
+    − g(ν0−ν1+ν2))].
 
     table (n_q, n_pairs) FC3 pair phases of the mesh; pre (n_gp, n), e0t (n_gp, B, 3n)
     prephases and transposed eigenvectors of the grid points; vecs (n_q, 3n, B); triplet
