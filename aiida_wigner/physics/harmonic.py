@@ -316,13 +316,31 @@ def heat_capacity(frequencies: ArrayLike, temperature: ArrayLike) -> NDArray[np.
     return np.where(freqs > 0, KB_EV * x**2 * n * (n + 1), 0.0)
 
 
-def check_stable(phonons: Phonons, tolerance: float = -1e-2) -> None:
-    """Raise :class:`UnstablePhononsError` if any frequency is below ``tolerance`` THz."""
+def check_stable(phonons: Phonons, tolerance: float = -1e-2, model=None) -> None:
+    """Raise :class:`UnstablePhononsError` if any frequency is below ``tolerance`` THz.
+
+    ``model``: the phonon model the frequencies came from; a renormalized one (with
+    ``label`` and ``temperature``, e.g. an ``EffectiveHarmonicModel``) is named in the
+    message with what to change, instead of the advice to renormalize.
+    """
     low = phonons.frequencies.min()
     if low < tolerance:
         q = phonons.qpoints[np.argmin(phonons.frequencies.min(axis=1))]
+        where = f"imaginary phonon frequency {low:.4f} THz at q = {np.round(q, 4).tolist()}"
+        label = getattr(model, "label", "harmonic")
+        if label == "harmonic":
+            raise UnstablePhononsError(
+                f"{where}: the harmonic force constants are dynamically unstable. Renormalize "
+                f"them first (aiida-wigner renormalize / --renormalize scp) or check the "
+                f"structure relaxation."
+            )
+        bubble = (
+            " the cubic bubble correction makes it imaginary; run κ on the SCP phonons "
+            "(bubble none) or leave out this temperature."
+            if label.startswith("scpb")
+            else " raise the temperature, or refine the SCP meshes."
+        )
+        at = "" if getattr(model, "temperature", None) is None else f" at {model.temperature:g} K"
         raise UnstablePhononsError(
-            f"imaginary phonon frequency {low:.4f} THz at q = {np.round(q, 4).tolist()}: the "
-            f"harmonic force constants are dynamically unstable. Renormalize them first "
-            f"(aiida-wigner renormalize / --renormalize scp) or check the structure relaxation."
+            f"{where} in the {label} phonons{at}, though the renormalization converged:{bubble}"
         )

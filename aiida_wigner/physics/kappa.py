@@ -725,7 +725,7 @@ class _MeshPhonons:
         qmesh = QMesh.build(fc.primitive, s.mesh, symmetry=s.use_symmetry)
         builder = DynamicalMatrixBuilder(fc) if builder is None else builder
         phonons = solve(fc, qmesh.qpoints, builder)
-        check_stable(phonons)
+        check_stable(phonons, model=builder)
         mp = cls(qmesh, builder, phonons, None, None)
         mp.store["phonons"] = phonons  # what runs without velocities use, whatever ran before
         return mp.for_settings(fc, s)

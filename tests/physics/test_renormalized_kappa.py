@@ -295,3 +295,20 @@ def test_kappa_calcfunction_refuses_foreign_renormalization(aiida_profile_clean,
     )
     assert proc.exit_status == 300
     assert "renormalize these force constants" in proc.exit_message
+
+
+def test_imaginary_renormalized_phonons_name_the_model_and_temperature(scp_fc):
+    """A renormalized model with an imaginary mode (here: SCPB phonons pushed down by
+    hand) is refused with its kind and temperature named, not with the advice to
+    renormalize harmonic force constants."""
+    from dataclasses import replace
+
+    from aiida_wigner.physics.harmonic import UnstablePhononsError
+
+    model = _renormalize(scp_fc, bubble="onshell").models(scp_fc, [T])[0]
+    shift = -60.0 * np.eye(model.delta_dynmat.shape[-1])  # THz²: more than the lowest ν²
+    soft = replace(model, delta_dynmat=model.delta_dynmat + shift, _cache={})
+    settings = KappaSettings(mesh=(2, 2, 2), temperatures=(T,), three_phonon=False)
+    with pytest.raises(UnstablePhononsError, match=r"in the scpb-onshell phonons at 300 K") as e:
+        compute_kappa(scp_fc, settings, [soft])
+    assert "bubble none" in str(e.value) and "Renormalize them first" not in str(e.value)
