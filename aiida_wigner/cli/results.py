@@ -66,10 +66,11 @@ STD_COLUMNS = tuple(f"{name}_avg_std" for name in ("kappa_P", "kappa_C", "kappa"
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "json", "csv"]),
+    type=click.Choice(["table", "json", "csv", "markdown"]),
     default="table",
     show_default=True,
-    help="Output format; json and csv carry every digit.",
+    help="Output format; json and csv carry every digit; markdown is a report table (runs "
+    "named by UUID, so it reads the same after an archive import).",
 )
 @click.pass_context
 def cmd_results(ctx, formula, engine, protocol, pks, fmt):
@@ -111,6 +112,8 @@ def cmd_results(ctx, formula, engine, protocol, pks, fmt):
         click.echo(json.dumps({"units": UNITS, "rows": rows}, indent=2))
     elif fmt == "csv":
         click.echo(format_csv(rows), nl=False)
+    elif fmt == "markdown":
+        click.echo(format_markdown(rows))
     elif rows:
         click.echo(format_table(rows))
     else:
@@ -202,6 +205,25 @@ def format_table(rows: list[dict]) -> str:
     if with_std:
         note += "; σ = standard deviation over the bootstrap members of the fit"
     return note + "\n" + tabulate(table, headers=headers, floatfmt=".4g")
+
+
+def format_markdown(rows: list[dict]) -> str:
+    """A Markdown table for reports: run (first 8 characters of the UUID), phonons,
+    scattering, T and the xx, zz, average of κ_P, κ_C, κ (4 significant digits), with
+    ``± σ`` (the bootstrap members' standard deviation) where the run has a fit ensemble."""
+    headers = ["run", "phonons", "scattering", "T (K)"] + [
+        f"{label} {axis}" for label in ("κ_P", "κ_C", "κ") for axis in ("xx", "zz", "avg")
+    ]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in rows:
+        cells = [row["uuid"][:8], row["phonons"], _scattering(row), f"{row['temperature']:g}"]
+        for name in ("kappa_P", "kappa_C", "kappa"):
+            for axis in ("xx", "zz", "avg"):
+                key = f"{name}_{axis}"
+                std = row[f"{key}_std"]
+                cells.append(f"{row[key]:.4g}" + ("" if std is None else f" ± {std:.2g}"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def format_csv(rows: list[dict]) -> str:

@@ -113,6 +113,14 @@ def test_results_show_the_spread_and_not_the_member_runs(ensemble_run):
         assert row["kappa_P_zz_std"] == want["kappa_P_zz_std"]
     table = CliRunner().invoke(cmd_root, ["results", "--pk", str(node.pk)])
     assert "σ k avg" in table.output and "bootstrap" in table.output
+    md = CliRunner().invoke(cmd_root, ["results", "--pk", str(node.pk), "--format", "markdown"])
+    lines = md.output.strip().splitlines()
+    assert lines[0].startswith("| run | phonons | scattering | T (K) | κ_P xx |")
+    assert len(lines) == 2 + len(TEMPERATURES)
+    first = [cell.strip() for cell in lines[2].strip("|").split("|")]
+    want = summary[0]
+    assert first[0] == node.uuid[:8] and first[3] == "300"
+    assert first[-1] == f"{want['kappa_avg']:.4g} ± {want['kappa_avg_std']:.2g}"
 
 
 def test_no_ensemble_flag_and_a_failing_member(fitted, cu3au_fc):
