@@ -56,10 +56,12 @@ def save(fig, path) -> None:
     fig.savefig(path)
 
 
-def kappa_vs_temperature(temperatures, tensors: dict, title: str = ""):
-    """κ_P, κ_C and κ (xx solid, zz dashed) versus T.
+def kappa_vs_temperature(temperatures, tensors: dict, title: str = "", std: dict | None = None):
+    """Plot κ_P, κ_C and κ (xx solid, zz dashed) versus T.
 
     tensors : {"kappa_P": (T, 3, 3), "kappa_C": ..., "kappa": ...} in W/(m K).
+    std : the same keys, the standard deviations over a fit ensemble's members (W/(m K)),
+        drawn as error bars; None: no error bars.
     """
     fig, ax = _figure()
     t = np.asarray(temperatures, dtype=float)
@@ -67,14 +69,24 @@ def kappa_vs_temperature(temperatures, tensors: dict, title: str = ""):
     for key, label, color in KAPPA_LABELS:
         k = np.asarray(tensors[key])
         for a, axis, style in ((0, "xx", "-"), (2, "zz", "--")):
-            ax.plot(t, k[:, a, a], style, color=color, marker=marker, label=f"{label} {axis}")
+            err = None if std is None else np.asarray(std[key])[:, a, a]
+            ax.errorbar(
+                t,
+                k[:, a, a],
+                yerr=err,
+                fmt=style,
+                color=color,
+                marker=marker,
+                capsize=3,
+                label=f"{label} {axis}",
+            )
     ax.set_xlabel("Temperature (K)")
     ax.set_ylabel(r"Thermal conductivity (W m$^{-1}$ K$^{-1}$)")
     if np.all(np.asarray(tensors["kappa_C"])[:, [0, 2], [0, 2]] > 0):
         ax.set_yscale("log")
     ax.legend(ncols=3, fontsize="small")
     ax.grid(alpha=0.3)
-    ax.set_title(title)
+    ax.set_title(title + ("" if std is None else "\n(error bars: σ over the fit ensemble)"))
     return fig
 
 

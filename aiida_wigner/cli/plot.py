@@ -195,8 +195,15 @@ def _plot_kappa(run, picked, direction, npoints, title):
     from aiida_wigner import plotting
 
     kappa = run.kappa
-    tensors = {name: kappa.get_array(name)[picked] for name in ("kappa_P", "kappa_C", "kappa")}
-    return plotting.kappa_vs_temperature(kappa.get_array("temperatures")[picked], tensors, title)
+    names = ("kappa_P", "kappa_C", "kappa")
+    tensors = {name: kappa.get_array(name)[picked] for name in names}
+    std = None
+    if run.kind == "workflow" and "kappa_ensemble" in run.node.outputs:
+        ensemble = run.node.outputs.kappa_ensemble
+        std = {name: ensemble.get_array(f"{name}_std")[picked] for name in names}
+    return plotting.kappa_vs_temperature(
+        kappa.get_array("temperatures")[picked], tensors, title, std=std
+    )
 
 
 def dispersion_data(run, picked, npoints: int):

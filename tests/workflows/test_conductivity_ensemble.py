@@ -138,3 +138,23 @@ def test_no_ensemble_flag_and_a_failing_member(fitted, cu3au_fc):
     assert "member_001" in node.exit_message and "imaginary" in node.exit_message
     assert {"kappa", "modes", "summary", "force_constants"} <= set(results)
     assert "kappa_ensemble" not in results
+
+
+def test_kappa_vs_t_plot_has_the_ensemble_error_bars(ensemble_run, tmp_path):
+    from matplotlib.container import ErrorbarContainer
+
+    from aiida_wigner.cli.plot import _plot_kappa
+    from aiida_wigner.cli.runs import Run
+
+    results, node = ensemble_run
+    fig = _plot_kappa(Run(node), slice(None), None, 0, "")
+    bars = [c for c in fig.axes[0].containers if isinstance(c, ErrorbarContainer)]
+    assert len(bars) == 6  # κ_P, κ_C, κ × xx, zz
+    std = results["kappa_ensemble"].get_array("kappa_std")
+    segments = bars[4].lines[2][0].get_segments()  # κ xx: one vertical segment per T
+    heights = [abs(seg[1][1] - seg[0][1]) / 2 for seg in segments]
+    assert heights == pytest.approx(std[:, 0, 0], rel=1e-12)
+    out = CliRunner().invoke(
+        cmd_root, ["plot", str(node.pk), "--kind", "kappa-vs-T", "-o", str(tmp_path / "k.png")]
+    )
+    assert out.exit_code == 0 and (tmp_path / "k.png").stat().st_size > 10_000, out.output
