@@ -235,7 +235,19 @@ def rerun(process):
         )
     if isinstance(outputs, orm.Data):  # a function that returns one node
         outputs = {Process.SINGLE_OUTPUT_LINKNAME: outputs}
-    return outputs, node
+    return flat_outputs(outputs), node
+
+
+def flat_outputs(outputs, prefix: str = "") -> dict:
+    """Nested output namespaces (e.g. a fit's ``ensemble``) as the link labels they are
+    stored under: ``{"ensemble": {"member_000": n}}`` → ``{"ensemble__member_000": n}``."""
+    flat = {}
+    for label, value in outputs.items():
+        if isinstance(value, dict):
+            flat.update(flat_outputs(value, f"{prefix}{label}__"))
+        else:
+            flat[f"{prefix}{label}"] = value
+    return flat
 
 
 def reproduce_process(process) -> list[Deviation]:

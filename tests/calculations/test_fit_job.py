@@ -141,3 +141,17 @@ def test_run_worker_options_send_the_fit_to_the_worker(training, worker_code):
     )
     _heavy_steps_to_worker(builder, None, 2, None)
     assert builder.codes.fit.pk == builder.codes.linewidths.pk == worker_code.pk
+
+
+def test_a_fit_with_an_ensemble_reproduces(training):
+    """`aiida-wigner reproduce` re-runs the fit calcfunction and finds every output again,
+    the members of the ``ensemble`` namespace included (stored as ``ensemble__member_NNN``)."""
+    from aiida_wigner.cli.reproduce import reproduce_process
+
+    _, node = _fit(training, {**PARAMETERS, "ensemble": {"size": 2, "seed": 5}})
+    fit = next(n for n in node.called if n.process_label == "fit_hiphive")
+    rows = reproduce_process(fit)
+    labels = {row.output for row in rows}
+    assert {"ensemble__member_000", "ensemble__member_001"} <= labels
+    numeric = [row for row in rows if row.name != "file potential.fcp:attributes"]
+    assert all(row.absolute == 0 for row in numeric), [r for r in numeric if r.absolute != 0]
