@@ -23,28 +23,14 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from bench_seed_kappa import SIGMA, phono3py_conductivity  # noqa: E402
 
-SIGMA, T = 0.1, 300.0
+T = 300.0  # K
 
 
 def run_child(code: str, model: Path, mesh, out: Path) -> None:
     if code == "phono3py":
-        import phono3py
-
-        p = phono3py.load(
-            str(model / "phono3py_params.yaml"),
-            fc2_filename=str(model / "fc2.hdf5"),
-            fc3_filename=str(model / "fc3.hdf5"),
-            make_r0_average=False,
-            produce_fc=False,
-            symmetrize_fc=False,
-            log_level=0,
-        )
-        p.mesh_numbers = mesh
-        p.sigmas = [SIGMA]
-        p.init_phph_interaction()
-        p.run_thermal_conductivity(temperatures=[T], is_isotope=True, transport_type="SMM19")
-        tc = p.thermal_conductivity
+        tc = phono3py_conductivity(model, mesh, [T])
         arrays = dict(
             qpoints=tc.qpoints,
             frequencies=tc.frequencies,

@@ -38,13 +38,18 @@ def data():
     cs = build_cluster_space(setup.primitive.to_ase(), CUTOFFS)
     rng = np.random.default_rng(5)
     u = np.array([rattle_fixed_amplitude(len(ideal), 0.03, rng) for _ in range(N_STRUCTURES)])
+    f = _emt_forces(ideal, u)
+    return {"setup": setup, "ideal": ideal, "cs": cs, "u": u, "f": f, "rng": rng}
+
+
+def _emt_forces(ideal, displacements):
+    """EMT forces (m, N, 3) eV/Å of ``ideal`` displaced by each of ``displacements`` (Å)."""
     displaced = []
-    for d in u:
+    for d in displacements:
         atoms = ideal.copy()
         atoms.positions = atoms.positions + d
         displaced.append(atoms)
-    f = np.asarray(compute_static({"name": "emt"}, displaced)["forces"])
-    return {"setup": setup, "ideal": ideal, "cs": cs, "u": u, "f": f, "rng": rng}
+    return np.asarray(compute_static({"name": "emt"}, displaced)["forces"])
 
 
 def _fit(data, forces, **kwargs):
@@ -131,12 +136,7 @@ def test_fit_step_members_share_the_fixed_harmonic_part(data):
 
     setup, ideal = data["setup"], data["ideal"]
     hd = generate_displacements(setup, 0.01)["displacements"]
-    displaced = []
-    for d in hd:
-        atoms = ideal.copy()
-        atoms.positions = atoms.positions + d
-        displaced.append(atoms)
-    hf = np.asarray(compute_static({"name": "emt"}, displaced)["forces"])
+    hf = _emt_forces(ideal, hd)
     res0 = _fit(data, data["f"])
     fc2 = ForceConstants(setup, res0.fcp.get_force_constants(ideal).get_fc_array(2)[setup.p2s])
     params = {
