@@ -73,7 +73,8 @@ def engine_options(command):
     is_flag=True,
     help="Submit to the AiiDA daemon (needs a broker and `verdi daemon start`) instead "
     "of running in the foreground; the fit then runs as a wigner.fit_job on "
-    "aiida-wigner-worker@localhost.",
+    "aiida-wigner-worker@localhost and the ASE engine (without --code) as PythonJobs on "
+    "aiida-wigner-python@localhost.",
 )
 @click.pass_context
 def cmd_fit(
@@ -116,9 +117,10 @@ def cmd_fit(
     if daemon:
         from ..calculations.jobs import ensure_localhost_computer_and_worker_code
 
-        # the hiphive fit as a wigner.fit_job on aiida-wigner-worker@localhost, not inside
-        # a daemon worker (docs/cluster.md)
+        # the hiphive fit as a wigner.fit_job on aiida-wigner-worker@localhost and the engine
+        # as PythonJobs, not inside a daemon worker (docs/cluster.md)
         builder.fit.code = ensure_localhost_computer_and_worker_code()
+        engine_off_the_daemon(builder.engine)
         node = submit(builder)
         click.echo(
             f"Submitted ForceConstantsWorkChain <{node.pk}>; follow it with "
@@ -171,14 +173,7 @@ def load_code_option(label: str, engine: str):
             )
         return code
     # ASE engine with a code: a Python interpreter for aiida-pythonjob's PythonJob
-    try:
-        import aiida_pythonjob  # noqa: F401
-    except ImportError as exc:
-        raise click.UsageError(
-            f"--code with --engine {engine} runs the engine as an "
-            "aiida-pythonjob PythonJob: pip install "
-            "'aiida-wigner[pythonjob]'"
-        ) from exc
+    require_pythonjob(f"--code with --engine {engine}")
     if plugin not in (None, "pythonjob.pythonjob"):
         raise click.BadParameter(
             f"code {label!r} is set up for {plugin!r}; --engine {engine} "
@@ -187,6 +182,30 @@ def load_code_option(label: str, engine: str):
             param_hint="--code",
         )
     return code
+
+
+def require_pythonjob(what: str) -> None:
+    """A usage error saying ``what`` needs aiida-pythonjob when it is not installed."""
+    try:
+        import aiida_pythonjob  # noqa: F401
+    except ImportError as exc:
+        raise click.UsageError(
+            f"{what} runs the engine as aiida-pythonjob PythonJobs: pip install "
+            "'aiida-wigner[pythonjob]'"
+        ) from exc
+
+
+def engine_off_the_daemon(engine) -> None:
+    """``--daemon``: the ASE engine (``engine``, a builder's engine namespace) without a
+    ``--code`` runs as aiida-pythonjob PythonJobs on ``aiida-wigner-python@localhost`` (this
+    interpreter, created when missing), so that no force call, MD run or relaxation is
+    computed inside a daemon worker.  A given code (VASP, or the user's Python) is kept."""
+    if "code" in engine:
+        return
+    from ..calculations.jobs import ensure_localhost_python_code
+
+    require_pythonjob(f"--daemon with --engine {engine.calculator.get('name')}")
+    engine.code = ensure_localhost_python_code()
 
 
 def format_fit_report(node, results) -> str:

@@ -9,7 +9,7 @@ import time
 
 import click
 
-from .fit import engine_options, load_code_option, read_overrides
+from .fit import engine_off_the_daemon, engine_options, load_code_option, read_overrides
 from .nodes import FORCE_CONSTANTS_NODE, load_force_constants_node
 from .options import NEW_FILE, STRUCTURE_FILE, temperatures_option
 from .root import cmd_root
@@ -63,7 +63,9 @@ from .utils import (
 @click.option(
     "--daemon",
     is_flag=True,
-    help="Submit to the AiiDA daemon (`verdi daemon start`) instead of running in the foreground.",
+    help="Submit to the AiiDA daemon (`verdi daemon start`) instead of running in the "
+    "foreground; the heavy steps then run as jobs on localhost: see --worker-code, and the "
+    "ASE engine (without --code) as PythonJobs on aiida-wigner-python@localhost.",
 )
 @click.option(
     "--worker-code",
@@ -201,6 +203,8 @@ def cmd_run(
     if daemon:
         from aiida.engine import submit
 
+        if "fitting" in builder:
+            engine_off_the_daemon(builder.fitting.engine)
         node = submit(builder)
         click.echo(
             f"Submitted WignerConductivityWorkChain <{node.pk}> to the daemon.\n"
