@@ -117,10 +117,10 @@ def cmd_fit(
     if daemon:
         from ..calculations.jobs import ensure_localhost_computer_and_worker_code
 
-        # the hiphive fit as a wigner.fit_job on aiida-wigner-worker@localhost and the engine
-        # as PythonJobs, not inside a daemon worker (docs/cluster.md)
-        builder.fit.code = ensure_localhost_computer_and_worker_code()
+        # the engine as PythonJobs and the hiphive fit as a wigner.fit_job on
+        # aiida-wigner-worker@localhost, not inside a daemon worker (docs/cluster.md)
         engine_off_the_daemon(builder.engine)
+        builder.fit.code = ensure_localhost_computer_and_worker_code()
         node = submit(builder)
         click.echo(
             f"Submitted ForceConstantsWorkChain <{node.pk}>; follow it with "

@@ -194,6 +194,8 @@ def cmd_run(
             supercell=list(supercell) if supercell else None,
             overrides=over,
         )
+    if daemon and "fitting" in builder:
+        engine_off_the_daemon(builder.fitting.engine)
     if daemon or worker_code:
         _heavy_steps_to_worker(builder, worker_code, chunks, job_options)
         if target_chunk_walltime:
@@ -203,8 +205,6 @@ def cmd_run(
     if daemon:
         from aiida.engine import submit
 
-        if "fitting" in builder:
-            engine_off_the_daemon(builder.fitting.engine)
         node = submit(builder)
         click.echo(
             f"Submitted WignerConductivityWorkChain <{node.pk}> to the daemon.\n"

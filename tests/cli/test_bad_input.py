@@ -223,6 +223,28 @@ def test_fit_overrides_must_be_protocol_sections(aiida_profile_clean, tmp_path):
     assert orm.QueryBuilder().append(orm.Node).count() == 0
 
 
+@pytest.mark.parametrize("command", ["run", "fit"])
+def test_daemon_ase_engine_needs_pythonjob(aiida_profile_clean, tmp_path, monkeypatch, command):
+    """--daemon sends the ASE engine to PythonJobs: without aiida-pythonjob it is refused
+    (daemon check passed) before any node is stored or anything is submitted."""
+    import sys
+
+    import aiida_wigner.cli.run
+    import aiida_wigner.cli.utils
+
+    for module in (aiida_wigner.cli.run, aiida_wigner.cli.utils):
+        monkeypatch.setattr(module, "check_daemon_running", lambda: None)
+    monkeypatch.setitem(sys.modules, "aiida_pythonjob", None)  # import raises ImportError
+    path = tmp_path / "POSCAR"
+    path.write_text(POSCAR)
+    assert_usage_error(
+        invoke(command, path, "--engine", "emt", "--daemon"),
+        "--daemon with --engine emt",
+        "aiida-wigner[pythonjob]",
+    )
+    assert orm.QueryBuilder().append(orm.Node).count() == 0
+
+
 # -- temperatures ------------------------------------------------------------------------------
 
 
