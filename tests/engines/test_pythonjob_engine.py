@@ -72,48 +72,92 @@ def pythonjobs(node):
     return [c for c in node.called if c.process_class is PythonJob]
 
 
-def test_forces_match_in_process(python_code):
-    """EMT forces as PythonJobs on localhost equal the in-process calcfunction's."""
-    structures = displaced_supercells()
-    ref, ref_node = run_get_node(
+@pytest.fixture(scope="module")
+def forces_in_process(aiida_profile):
+    """The in-process calcfunction's energies, forces and stresses of displaced_supercells()."""
+    ref, node = run_get_node(
         EngineForcesWorkChain,
         engine=in_process(),
-        structures=structures,
+        structures=displaced_supercells(),
         settings=orm.Dict({"stress": True}),
     )
-    assert ref_node.is_finished_ok, ref_node.exit_message
+    assert node.is_finished_ok, node.exit_message
+    return ref["forces"]
+
+
+@pytest.mark.parametrize(
+    "per_job, batches",
+    [(None, [["s0", "s1", "s2"]]), (2, [["s0", "s1"], ["s2"]])],
+    ids=["default-all-in-one", "two-per-job"],
+)
+def test_forces_match_in_process(python_code, forces_in_process, per_job, batches):
+    """EMT forces as PythonJobs on localhost equal the in-process calcfunction's, whatever
+    the batches: by default (core.direct, no queue) one job computes all the structures,
+    with engine.structures_per_job=2 two jobs compute 2 and 1."""
+    structures = displaced_supercells()
+    engine = remote(python_code)
+    if per_job is not None:
+        engine["structures_per_job"] = orm.Int(per_job)
     res, node = run_get_node(
         EngineForcesWorkChain,
-        engine=remote(python_code),
+        engine=engine,
         structures=structures,
         settings=orm.Dict({"stress": True}),
     )
     assert node.is_finished_ok, node.exit_message
     # Not bit for bit: the PythonJob's result is a Dict, whose floats AiiDA keeps to 14
-    # significant digits, and each job has its own EMT calculator (the in-process one reuses
-    # its neighbour list over the structures: another summation order).  Measured: forces
-    # differ by 3.2e-14 eV/Å at most (largest force 0.62 eV/Å).
-    a, b = res["forces"], ref["forces"]
+    # significant digits, and a new batch has a new EMT calculator (the in-process one reuses
+    # its neighbour list over all the structures: another summation order).  Measured: forces
+    # differ by 4.8e-15 eV/Å (one batch) and 3.2e-14 eV/Å (two) at most, largest force 0.62.
+    a, b = res["forces"], forces_in_process
     for name in ("forces", "energies", "stresses"):
         want = b.get_array(name)
         np.testing.assert_allclose(
             a.get_array(name), want, rtol=0, atol=1e-12 * np.abs(want).max(), err_msg=name
         )
     assert a.base.attributes.get("labels") == ["s0", "s1", "s2"]
-    # provenance: one finished PythonJob CalcJob per structure, run on the code's computer,
-    # whose input is the workchain's StructureData itself
-    jobs = pythonjobs(node)
-    assert len(jobs) == 3
+    # provenance: one finished PythonJob CalcJob per batch, run on the code's computer, whose
+    # inputs are the workchain's StructureData themselves
+    jobs = sorted(pythonjobs(node), key=lambda j: j.inputs.function_inputs.first_index.value)
+    assert [sorted(j.inputs.function_inputs.structures) for j in jobs] == batches
+    assert [j.inputs.function_inputs.first_index.value for j in jobs] == [0, 2][: len(batches)]
     for job in jobs:
         assert isinstance(job, orm.CalcJobNode) and job.is_finished_ok
         assert job.process_label == "PythonJob<ase_static>"
         assert job.inputs.code.uuid == python_code.uuid
-        assert job.inputs.function_inputs.structure.uuid in {s.uuid for s in structures.values()}
+        for lab, structure in job.inputs.function_inputs.structures.items():
+            assert structure.uuid == structures[lab].uuid
         assert job.inputs.function_inputs.spec.get_dict() == {"name": "emt"}
     # the gathered array is linked to every job's result
     gather = res["forces"].creator
     linked = {n.uuid for n in gather.base.links.get_incoming().all_nodes()}
     assert linked >= {j.outputs.result.uuid for j in jobs}
+
+
+def test_structures_per_job_default(python_code, aiida_localhost):
+    """All of a step's structures in one job on a computer without a queue (core.direct),
+    one per job on a batch scheduler; a given engine.structures_per_job wins; 0 is refused."""
+    from aiida_wigner.workflows.engine import structures_per_job
+
+    cluster = orm.Computer(
+        label="cluster-spj",
+        hostname="cluster",
+        transport_type="core.ssh",
+        scheduler_type="core.slurm",
+        workdir="/tmp",
+    ).store()
+    on_cluster = orm.InstalledCode(
+        computer=cluster,
+        filepath_executable="/usr/bin/python3",
+        label="python-spj",
+        default_calc_job_plugin="pythonjob.pythonjob",
+    ).store()
+    assert structures_per_job(remote(python_code), 100) == 100
+    assert structures_per_job(remote(on_cluster), 100) == 1
+    assert structures_per_job({**remote(on_cluster), "structures_per_job": orm.Int(10)}, 100) == 10
+    engine = {**remote(python_code), "structures_per_job": orm.Int(0)}
+    with pytest.raises(ValueError, match="structures_per_job must be at least 1"):
+        run_get_node(EngineForcesWorkChain, engine=engine, structures=displaced_supercells(1))
 
 
 def test_md_trajectory(python_code):
@@ -200,16 +244,21 @@ def test_bad_calculator_exit_code(python_code, cu_prim):
     assert job.exit_status == 311
 
 
-def test_engine_failure_exit_codes(python_code):
-    """EMT on Cs fails on the remote side: ERROR_JOB_FAILED (forces), ERROR_ENGINE_FAILED (MD)."""
+def test_engine_failure_exit_codes(python_code, cu_prim):
+    """EMT on Cs fails on the remote side: ERROR_JOB_FAILED (forces; the message names the
+    failing structure by its index among all, as in-process), ERROR_ENGINE_FAILED (MD)."""
     from ase.build import bulk
 
     bad = orm.StructureData(ase=bulk("Cs", "bcc", a=6.1, cubic=True))  # 2 atoms: MD can start
-    _, node = run_get_node(
-        EngineForcesWorkChain, engine=remote(python_code), structures={"s0": bad}
-    )
+    structures = {"s0": cu_prim, "s1": cu_prim, "s2": bad}
+    _, ref = run_get_node(EngineForcesWorkChain, engine=in_process(), structures=structures)
+    assert "failed on structure 2:" in ref.exit_message
+    engine = {**remote(python_code), "structures_per_job": orm.Int(2)}  # s2 second batch's 1st
+    _, node = run_get_node(EngineForcesWorkChain, engine=engine, structures=structures)
     assert node.exit_status == EngineForcesWorkChain.exit_codes.ERROR_JOB_FAILED.status
     assert "ERROR_ENGINE_FAILED" in node.exit_message and "emt" in node.exit_message.lower()
+    assert "1 engine job(s) failed" in node.exit_message
+    assert "failed on structure 2:" in node.exit_message
     _, node = run_get_node(
         EngineMdWorkChain,
         engine=remote(python_code),
