@@ -2,7 +2,8 @@
 fit is computed inside the daemon worker.
 
 The relaxation, the MD run and every force call run as aiida-pythonjob ``PythonJob``s on
-``aiida-wigner-python@localhost`` and the fit as a ``wigner.fit_job`` on
+``aiida-wigner-python@localhost`` (the forces of each step's structures in one job: core.direct
+has no queue) and the fit as a ``wigner.fit_job`` on
 ``aiida-wigner-worker@localhost``, both made by the CLI; none of the ASE engine's
 calcfunctions (``ase_static``, ``ase_md``, ``ase_relax``) or ``fit_hiphive`` appears in the
 workflow's provenance.  Fcc Cu in a 3x3x3 supercell, a 40-step MD, 4 snapshots.
@@ -43,6 +44,9 @@ print(json.dumps({
                              if isinstance(n, orm.CalcFunctionNode)}),
     "jobs": sorted({(n.process_label, n.inputs.code.full_label, n.is_finished_ok)
                     for n in processes if isinstance(n, orm.CalcJobNode)}),
+    "static_jobs": sum(n.process_label == "PythonJob<ase_static>" for n in processes),
+    "force_steps": sum(n.process_label == "EngineForcesWorkChain"
+                       for n in workflow.called_descendants),
 }))
 """
 
@@ -92,3 +96,5 @@ def test_fit_daemon_runs_the_engine_and_the_fit_outside_the_daemon(service_profi
         ("PythonJob<ase_static>", python),
         ("FitCalculation", "aiida-wigner-worker@localhost"),
     } == jobs
+    # one force job per force step (harmonic displacements, MD snapshots), not per structure
+    assert state["static_jobs"] == state["force_steps"] >= 2, state
