@@ -32,6 +32,14 @@ _ENGINE_OPTIONS = [
         help="SevenNet model (default: the protocol's, 7net-0 for fast, 7net-l3i5 for "
         "balanced and paper; or 7net-mf-0).",
     ),
+    click.option(
+        "--structures-per-job",
+        type=click.IntRange(min=1),
+        default=None,
+        help="ASE engine as PythonJobs (--code or --daemon): structures whose forces one job "
+        "computes, one model load (default: all of a step's on a computer without a queue, "
+        "as --daemon's localhost code; one per job on a batch scheduler).",
+    ),
 ]
 
 
@@ -78,7 +86,17 @@ def engine_options(command):
 )
 @click.pass_context
 def cmd_fit(
-    ctx, structure, engine, code_label, model, protocol, supercell, no_relax, overrides, daemon
+    ctx,
+    structure,
+    engine,
+    code_label,
+    model,
+    structures_per_job,
+    protocol,
+    supercell,
+    no_relax,
+    overrides,
+    daemon,
 ):
     """Fit force constants (orders 2..6) of STRUCTURE (CIF, POSCAR, ... read by ASE).
 
@@ -89,6 +107,7 @@ def cmd_fit(
 
     if engine == "vasp" and not code_label:
         raise click.UsageError("--engine vasp needs --code LABEL of a configured VASP code")
+    check_structures_per_job(structures_per_job, engine, code_label, daemon)
     from ..workflows.force_constants import ForceConstantsWorkChain
 
     over = read_overrides(overrides, ForceConstantsWorkChain, protocol) if overrides else {}
@@ -120,6 +139,7 @@ def cmd_fit(
         # the engine as PythonJobs and the hiphive fit as a wigner.fit_job on
         # aiida-wigner-worker@localhost, not inside a daemon worker (docs/cluster.md)
         engine_off_the_daemon(builder.engine)
+        size_force_jobs(builder.engine, structures_per_job)
         builder.fit.code = ensure_localhost_computer_and_worker_code()
         node = submit(builder)
         click.echo(
@@ -127,6 +147,7 @@ def cmd_fit(
             f"`verdi process status {node.pk}`."
         )
         return
+    size_force_jobs(builder.engine, structures_per_job)
     results, node = run_get_node(builder)
     click.echo(format_fit_report(node, results))
     if not node.is_finished_ok:
@@ -206,6 +227,23 @@ def engine_off_the_daemon(engine) -> None:
 
     require_pythonjob(f"--daemon with --engine {engine.calculator.get('name')}")
     engine.code = ensure_localhost_python_code()
+
+
+def check_structures_per_job(structures_per_job, engine, code_label, daemon) -> None:
+    """A usage error for ``--structures-per-job`` where the engine runs no PythonJob."""
+    if structures_per_job is not None and (engine == "vasp" or not (code_label or daemon)):
+        raise click.UsageError(
+            "--structures-per-job sizes the ASE engine's force PythonJobs: give --code or "
+            "--daemon too (VASP runs one job per structure)"
+        )
+
+
+def size_force_jobs(engine, structures_per_job) -> None:
+    """``engine.structures_per_job`` of a builder's engine namespace, when given."""
+    if structures_per_job is not None:
+        from aiida import orm
+
+        engine.structures_per_job = orm.Int(structures_per_job)
 
 
 def format_fit_report(node, results) -> str:

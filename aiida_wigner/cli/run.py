@@ -9,7 +9,14 @@ import time
 
 import click
 
-from .fit import engine_off_the_daemon, engine_options, load_code_option, read_overrides
+from .fit import (
+    check_structures_per_job,
+    engine_off_the_daemon,
+    engine_options,
+    load_code_option,
+    read_overrides,
+    size_force_jobs,
+)
 from .nodes import FORCE_CONSTANTS_NODE, load_force_constants_node
 from .options import NEW_FILE, STRUCTURE_FILE, temperatures_option
 from .root import cmd_root
@@ -122,6 +129,7 @@ def cmd_run(
     engine,
     code_label,
     model,
+    structures_per_job,
     protocol,
     temperatures,
     supercell,
@@ -157,6 +165,11 @@ def cmd_run(
         raise click.UsageError("STRUCTURE and --force-constants both give the crystal: use one")
     if engine == "vasp" and not code_label and force_constants is None:
         raise click.UsageError("--engine vasp needs --code LABEL of a configured VASP code")
+    if structures_per_job is not None and force_constants is not None:
+        raise click.UsageError(
+            "--structures-per-job sizes the fitting's force jobs, which --force-constants skips"
+        )
+    check_structures_per_job(structures_per_job, engine, code_label, daemon)
     if job_options and not (daemon or worker_code):
         raise click.UsageError(
             "--job-options are for the worker jobs: give --worker-code or --daemon too"
@@ -194,8 +207,10 @@ def cmd_run(
             supercell=list(supercell) if supercell else None,
             overrides=over,
         )
-    if daemon and "fitting" in builder:
-        engine_off_the_daemon(builder.fitting.engine)
+    if "fitting" in builder:
+        if daemon:
+            engine_off_the_daemon(builder.fitting.engine)
+        size_force_jobs(builder.fitting.engine, structures_per_job)
     if daemon or worker_code:
         _heavy_steps_to_worker(builder, worker_code, chunks, job_options)
         if target_chunk_walltime:

@@ -421,7 +421,7 @@ def test_daemon_sends_the_engine_to_localhost_python(
 ):
     """``run --daemon`` / ``fit --daemon`` with an ASE engine and no --code: the engine runs as
     PythonJobs on aiida-wigner-python@localhost (no force call inside a daemon worker); a
-    --code of the user's is kept."""
+    --code of the user's is kept, with --structures-per-job as engine.structures_per_job."""
     from ase.build import bulk
     from click.testing import CliRunner
 
@@ -443,6 +443,7 @@ def test_daemon_sends_the_engine_to_localhost_python(
         default_calc_job_plugin="pythonjob.pythonjob",
     ).store()
     args = [command, str(path), "--engine", "emt", "--daemon", "--code", own.full_label]
-    result = CliRunner().invoke(cmd_root, args)
+    result = CliRunner().invoke(cmd_root, [*args, "--structures-per-job", "5"])
     assert result.exit_code == 0, result.output
     assert engine_of(submitted[-1]).code.pk == own.pk
+    assert engine_of(submitted[-1]).structures_per_job.value == 5
