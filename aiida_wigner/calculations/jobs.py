@@ -24,7 +24,8 @@ crash (the traceback's last line), 360 for a missing and 361 for an unreadable o
 reduce step of the chunked κ in ``wigner.conductivity``: the provenance graph shows every
 chunk job feeding the gathered linewidths and the Wigner κ.
 :func:`ensure_localhost_computer_and_worker_code` sets up the ``localhost`` computer
-(``core.local`` / ``core.direct``) and the worker's ``InstalledCode``.
+(``core.local`` / ``core.direct``) and the worker's ``InstalledCode``;
+:func:`ensure_localhost_python_code` the Python code of the ASE engine's PythonJobs there.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ __all__ = [
     "kappa_from_linewidths_calcfunction",
     "failure_label",
     "ensure_localhost_computer_and_worker_code",
+    "ensure_localhost_python_code",
 ]
 
 #: Exit codes a worker CalcJob can end with (aiida_wigner.exit_codes).
@@ -531,14 +533,10 @@ def worker_executable() -> str:
     return found
 
 
-def ensure_localhost_computer_and_worker_code(
-    label: str = "aiida-wigner-worker", executable: str | None = None, workdir: str | None = None
-) -> orm.InstalledCode:
-    """The worker's ``InstalledCode`` ``label@localhost``, created (with the ``localhost``
-    computer: ``core.local`` transport, ``core.direct`` scheduler, like ``verdi presto``) when
-    missing.  ``executable``: default :func:`worker_executable`; ``workdir``: default
-    ``<AIIDA_PATH config dir>/scratch``.  Idempotent: an existing computer and code are reused.
-    """
+def ensure_localhost_computer(workdir: str | None = None) -> orm.Computer:
+    """The ``localhost`` computer (``core.local`` transport, ``core.direct`` scheduler, like
+    ``verdi presto``), created and configured when missing; ``workdir``: default
+    ``<AIIDA_PATH config dir>/scratch``.  Idempotent: an existing computer is reused."""
     from aiida.common.exceptions import NotExistent
 
     try:
@@ -560,13 +558,63 @@ def ensure_localhost_computer_and_worker_code(
         computer.set_default_mpiprocs_per_machine(1)
     if not computer.is_configured:
         computer.configure(safe_interval=0.0)
+    return computer
+
+
+def ensure_localhost_code(
+    label: str,
+    executable: str,
+    description: str,
+    plugin: str | None = None,
+    workdir: str | None = None,
+) -> orm.InstalledCode:
+    """The ``InstalledCode`` ``label@localhost`` running ``executable``, created (with the
+    computer, :func:`ensure_localhost_computer`) when missing; ``plugin``: its default CalcJob
+    plugin.  Idempotent: an existing code of that label is reused as it is."""
+    from aiida.common.exceptions import NotExistent
+
+    computer = ensure_localhost_computer(workdir)
     try:
         return orm.load_code(f"{label}@localhost")
     except NotExistent:
         code = orm.InstalledCode(
             computer=computer,
             label=label,
-            filepath_executable=executable or worker_executable(),
-            description="aiida-wigner-worker (heavy steps of aiida-wigner)",
+            filepath_executable=executable,
+            description=description,
+            default_calc_job_plugin=plugin,
         )
         return code.store()
+
+
+def ensure_localhost_computer_and_worker_code(
+    label: str = "aiida-wigner-worker", executable: str | None = None, workdir: str | None = None
+) -> orm.InstalledCode:
+    """The worker's ``InstalledCode`` ``label@localhost`` (:func:`ensure_localhost_code`);
+    ``executable``: default :func:`worker_executable`."""
+    return ensure_localhost_code(
+        label,
+        executable or worker_executable(),
+        "aiida-wigner-worker (heavy steps of aiida-wigner)",
+        workdir=workdir,
+    )
+
+
+#: label of the Python code on localhost that runs the ASE engine's PythonJobs under --daemon
+LOCALHOST_PYTHON = "aiida-wigner-python"
+
+
+def ensure_localhost_python_code(
+    label: str = LOCALHOST_PYTHON, workdir: str | None = None
+) -> orm.InstalledCode:
+    """This interpreter (``sys.executable``, where aiida-wigner is importable) as the
+    ``InstalledCode`` ``label@localhost`` for aiida-pythonjob's ``PythonJob``
+    (``pythonjob.pythonjob``): the code of the ASE engine's force calls, MD and relaxations
+    under ``--daemon`` (:mod:`aiida_wigner.workflows.engine`), :func:`ensure_localhost_code`."""
+    return ensure_localhost_code(
+        label,
+        sys.executable,
+        "this Python with aiida-wigner (the ASE engine as aiida-pythonjob PythonJobs)",
+        plugin="pythonjob.pythonjob",
+        workdir=workdir,
+    )

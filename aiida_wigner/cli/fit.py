@@ -32,6 +32,14 @@ _ENGINE_OPTIONS = [
         help="SevenNet model (default: the protocol's, 7net-0 for fast, 7net-l3i5 for "
         "balanced and paper; or 7net-mf-0).",
     ),
+    click.option(
+        "--structures-per-job",
+        type=click.IntRange(min=1),
+        default=None,
+        help="ASE engine as PythonJobs (--code or --daemon): structures whose forces one job "
+        "computes, one model load (default: all of a step's on a computer without a queue, "
+        "as --daemon's localhost code; one per job on a batch scheduler).",
+    ),
 ]
 
 
@@ -73,11 +81,22 @@ def engine_options(command):
     is_flag=True,
     help="Submit to the AiiDA daemon (needs a broker and `verdi daemon start`) instead "
     "of running in the foreground; the fit then runs as a wigner.fit_job on "
-    "aiida-wigner-worker@localhost.",
+    "aiida-wigner-worker@localhost and the ASE engine (without --code) as PythonJobs on "
+    "aiida-wigner-python@localhost.",
 )
 @click.pass_context
 def cmd_fit(
-    ctx, structure, engine, code_label, model, protocol, supercell, no_relax, overrides, daemon
+    ctx,
+    structure,
+    engine,
+    code_label,
+    model,
+    structures_per_job,
+    protocol,
+    supercell,
+    no_relax,
+    overrides,
+    daemon,
 ):
     """Fit force constants (orders 2..6) of STRUCTURE (CIF, POSCAR, ... read by ASE).
 
@@ -88,6 +107,7 @@ def cmd_fit(
 
     if engine == "vasp" and not code_label:
         raise click.UsageError("--engine vasp needs --code LABEL of a configured VASP code")
+    check_structures_per_job(structures_per_job, engine, code_label, daemon)
     from ..workflows.force_constants import ForceConstantsWorkChain
 
     over = read_overrides(overrides, ForceConstantsWorkChain, protocol) if overrides else {}
@@ -116,8 +136,10 @@ def cmd_fit(
     if daemon:
         from ..calculations.jobs import ensure_localhost_computer_and_worker_code
 
-        # the hiphive fit as a wigner.fit_job on aiida-wigner-worker@localhost, not inside
-        # a daemon worker (docs/cluster.md)
+        # the engine as PythonJobs and the hiphive fit as a wigner.fit_job on
+        # aiida-wigner-worker@localhost, not inside a daemon worker (docs/cluster.md)
+        engine_off_the_daemon(builder.engine)
+        size_force_jobs(builder.engine, structures_per_job)
         builder.fit.code = ensure_localhost_computer_and_worker_code()
         node = submit(builder)
         click.echo(
@@ -125,6 +147,7 @@ def cmd_fit(
             f"`verdi process status {node.pk}`."
         )
         return
+    size_force_jobs(builder.engine, structures_per_job)
     results, node = run_get_node(builder)
     click.echo(format_fit_report(node, results))
     if not node.is_finished_ok:
@@ -171,14 +194,7 @@ def load_code_option(label: str, engine: str):
             )
         return code
     # ASE engine with a code: a Python interpreter for aiida-pythonjob's PythonJob
-    try:
-        import aiida_pythonjob  # noqa: F401
-    except ImportError as exc:
-        raise click.UsageError(
-            f"--code with --engine {engine} runs the engine as an "
-            "aiida-pythonjob PythonJob: pip install "
-            "'aiida-wigner[pythonjob]'"
-        ) from exc
+    require_pythonjob(f"--code with --engine {engine}")
     if plugin not in (None, "pythonjob.pythonjob"):
         raise click.BadParameter(
             f"code {label!r} is set up for {plugin!r}; --engine {engine} "
@@ -187,6 +203,47 @@ def load_code_option(label: str, engine: str):
             param_hint="--code",
         )
     return code
+
+
+def require_pythonjob(what: str) -> None:
+    """A usage error saying ``what`` needs aiida-pythonjob when it is not installed."""
+    try:
+        import aiida_pythonjob  # noqa: F401
+    except ImportError as exc:
+        raise click.UsageError(
+            f"{what} runs the engine as aiida-pythonjob PythonJobs: pip install "
+            "'aiida-wigner[pythonjob]'"
+        ) from exc
+
+
+def engine_off_the_daemon(engine) -> None:
+    """``--daemon``: the ASE engine (``engine``, a builder's engine namespace) without a
+    ``--code`` runs as aiida-pythonjob PythonJobs on ``aiida-wigner-python@localhost`` (this
+    interpreter, created when missing), so that no force call, MD run or relaxation is
+    computed inside a daemon worker.  A given code (VASP, or the user's Python) is kept."""
+    if "code" in engine:
+        return
+    from ..calculations.jobs import ensure_localhost_python_code
+
+    require_pythonjob(f"--daemon with --engine {engine.calculator.get('name')}")
+    engine.code = ensure_localhost_python_code()
+
+
+def check_structures_per_job(structures_per_job, engine, code_label, daemon) -> None:
+    """A usage error for ``--structures-per-job`` where the engine runs no PythonJob."""
+    if structures_per_job is not None and (engine == "vasp" or not (code_label or daemon)):
+        raise click.UsageError(
+            "--structures-per-job sizes the ASE engine's force PythonJobs: give --code or "
+            "--daemon too (VASP runs one job per structure)"
+        )
+
+
+def size_force_jobs(engine, structures_per_job) -> None:
+    """``engine.structures_per_job`` of a builder's engine namespace, when given."""
+    if structures_per_job is not None:
+        from aiida import orm
+
+        engine.structures_per_job = orm.Int(structures_per_job)
 
 
 def format_fit_report(node, results) -> str:

@@ -9,7 +9,14 @@ import time
 
 import click
 
-from .fit import engine_options, load_code_option, read_overrides
+from .fit import (
+    check_structures_per_job,
+    engine_off_the_daemon,
+    engine_options,
+    load_code_option,
+    read_overrides,
+    size_force_jobs,
+)
 from .nodes import FORCE_CONSTANTS_NODE, load_force_constants_node
 from .options import NEW_FILE, STRUCTURE_FILE, temperatures_option
 from .root import cmd_root
@@ -63,7 +70,9 @@ from .utils import (
 @click.option(
     "--daemon",
     is_flag=True,
-    help="Submit to the AiiDA daemon (`verdi daemon start`) instead of running in the foreground.",
+    help="Submit to the AiiDA daemon (`verdi daemon start`) instead of running in the "
+    "foreground; the heavy steps then run as jobs on localhost: see --worker-code, and the "
+    "ASE engine (without --code) as PythonJobs on aiida-wigner-python@localhost.",
 )
 @click.option(
     "--worker-code",
@@ -126,6 +135,7 @@ def cmd_run(
     engine,
     code_label,
     model,
+    structures_per_job,
     protocol,
     temperatures,
     supercell,
@@ -162,6 +172,11 @@ def cmd_run(
         raise click.UsageError("STRUCTURE and --force-constants both give the crystal: use one")
     if engine == "vasp" and not code_label and force_constants is None:
         raise click.UsageError("--engine vasp needs --code LABEL of a configured VASP code")
+    if structures_per_job is not None and force_constants is not None:
+        raise click.UsageError(
+            "--structures-per-job sizes the fitting's force jobs, which --force-constants skips"
+        )
+    check_structures_per_job(structures_per_job, engine, code_label, daemon)
     if job_options and not (daemon or worker_code):
         raise click.UsageError(
             "--job-options are for the worker jobs: give --worker-code or --daemon too"
@@ -200,6 +215,10 @@ def cmd_run(
             overrides=over,
             ensemble=not no_ensemble,
         )
+    if "fitting" in builder:
+        if daemon:
+            engine_off_the_daemon(builder.fitting.engine)
+        size_force_jobs(builder.fitting.engine, structures_per_job)
     if daemon or worker_code:
         _heavy_steps_to_worker(builder, worker_code, chunks, job_options)
         if target_chunk_walltime:

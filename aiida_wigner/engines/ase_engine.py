@@ -35,7 +35,9 @@ def _check_finite(name: str, values, index=None):
     return values
 
 
-def compute_static(spec: dict, structures, stress: bool = False, max_force: float = 1.0e3) -> dict:
+def compute_static(
+    spec: dict, structures, stress: bool = False, max_force: float = 1.0e3, first_index: int = 0
+) -> dict:
     """Energies (eV), forces (eV/Å) and optionally stresses (eV/Å³) of each structure.
 
     Parameters
@@ -47,6 +49,9 @@ def compute_static(spec: dict, structures, stress: bool = False, max_force: floa
         Also compute the stress tensor (3x3, eV/Å³).
     max_force : float
         Largest |F| component accepted, eV/Å; larger values mean a broken structure.
+    first_index : int
+        Number of ``structures[0]`` in the error messages (a batch of a larger set: its
+        offset in that set), so a failure names the same structure however the set is split.
 
     Returns
     -------
@@ -54,7 +59,7 @@ def compute_static(spec: dict, structures, stress: bool = False, max_force: floa
     """
     calc = make_calculator(spec)
     energies, forces, stresses = [], [], []
-    for i, s in enumerate(structures):
+    for i, s in enumerate(structures, start=first_index):
         atoms = _as_atoms(s)
         atoms.calc = calc
         try:

@@ -5,7 +5,7 @@ so the remote Python must be able to import ``aiida_wigner.engines.remote``: aii
 the calculator's own package, e.g. sevenn) installed in the interpreter of the PythonJob code.
 This module imports only numpy and the ASE engine, not AiiDA's workflow machinery.
 
-Each function takes plain Python values (the ``structure`` arrives as an ``ase.Atoms``
+Each function takes plain Python values (each structure arrives as an ``ase.Atoms``
 deserialized from the workchain's StructureData) and returns a dict of JSON-friendly lists,
 stored by the PythonJob parser as one ``Dict`` output ``result``.  Engine failures do not
 raise: they return aiida-pythonjob's inline ``exit_code``, so the PythonJob ends with
@@ -55,18 +55,29 @@ def _failure(exc: Exception) -> dict:
     raise exc
 
 
-def remote_static(spec: dict, structure, stress: bool = False) -> dict:
-    """Energy (eV), forces (N, 3) eV/Å and optionally stress (3, 3) eV/Å³ of one structure."""
+def remote_static_batch(spec: dict, structures: dict, stress: bool = False, first_index: int = 0):
+    """Energies (n,) eV, forces (n, N, 3) eV/Å and optionally stresses (n, 3, 3) eV/Å³ of a
+    batch of structures, with one calculator for the whole batch (a machine-learned model is
+    loaded once), as the in-process ``ase_static`` calcfunction does.
+
+    ``structures`` maps labels to ``ase.Atoms``; they are computed in the sorted order of the
+    labels, returned as ``labels``.  ``first_index``: the batch's offset in the workchain's
+    sorted structures, so that an engine failure names the structure by the same index as
+    in-process.
+    """
     from .ase_engine import compute_static
 
+    labels = sorted(structures)
     try:
-        res = compute_static(spec, [structure], stress=bool(stress))
+        res = compute_static(
+            spec,
+            [structures[k] for k in labels],
+            stress=bool(stress),
+            first_index=int(first_index),
+        )
     except Exception as exc:  # noqa: BLE001 - engine errors become exit codes, others re-raise
         return _failure(exc)
-    out = {"energy": float(res["energies"][0]), "forces": _plain(res["forces"][0])}
-    if stress:
-        out["stress"] = _plain(res["stresses"][0])
-    return out
+    return {"labels": labels, **{k: _plain(v) for k, v in res.items()}}
 
 
 def remote_md(spec: dict, structure, parameters: dict) -> dict:

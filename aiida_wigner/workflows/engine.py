@@ -12,15 +12,23 @@ Every workflow that needs an engine takes the ``engine`` input namespace:
     Without it the ASE engine runs in-process as calcfunctions.  VASP: the VASP code.
 ``engine.potential`` (optional SinglefileData)
     The ``.fcp`` file of the ``fcp`` calculator.
+``engine.structures_per_job`` (optional Int)
+    ASE engine with a code: how many structures' forces one PythonJob computes, with one
+    calculator (a model loaded once per job).  Default (:func:`structures_per_job`): all of
+    a step's structures in one job when the code's computer has no queue (``core.direct``,
+    e.g. ``--daemon``'s ``aiida-wigner-python@localhost``: concurrent jobs would share one
+    machine's cores and memory), one structure per job on a batch scheduler (parallel jobs).
 
-One engine task on one structure goes through :func:`launch_engine_job` (ASE calcfunction
-in-process, or a submitted VASP CalcJob / PythonJob) and :func:`job_results` (its outputs in
-the ASE engine's form), so the workchains below do not branch on the engine themselves.
+One engine task goes through :func:`launch_engine_job` (ASE calcfunction in-process, or a
+submitted VASP CalcJob / PythonJob) and :func:`job_results` (its outputs in the ASE engine's
+form), so the workchains below do not branch on the engine themselves.
 
 Units: Å, eV, eV/Å, eV/Å³, K, fs.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 from aiida import orm
@@ -49,6 +57,35 @@ def define_engine_namespace(spec):
         required=False,
         help="hiphive .fcp file for the 'fcp' calculator.",
     )
+    spec.input(
+        "engine.structures_per_job",
+        valid_type=orm.Int,
+        required=False,
+        validator=_at_least_one,
+        help="ASE engine with a code: structures per force PythonJob (default: all when the "
+        "code's computer is core.direct, else 1).",
+    )
+
+
+def _at_least_one(value, _):
+    if value is not None and value.value < 1:
+        return f"engine.structures_per_job must be at least 1, got {value.value}"
+    return None
+
+
+#: schedulers that start every submitted job at once (no queue)
+NO_QUEUE_SCHEDULERS = ("core.direct",)
+
+
+def structures_per_job(engine_inputs, n: int) -> int:
+    """Structures per force PythonJob among ``n``: ``engine.structures_per_job`` if given;
+    else all ``n`` when the code's computer has no queue (:data:`NO_QUEUE_SCHEDULERS`), else 1."""
+    if "structures_per_job" in engine_inputs:
+        return engine_inputs["structures_per_job"].value
+    computer = getattr(engine_inputs["code"], "computer", None)
+    if computer is not None and computer.scheduler_type in NO_QUEUE_SCHEDULERS:
+        return max(n, 1)
+    return 1
 
 
 #: codes with which wigner.vasp_base gives up; an engine workchain ends with the same code
@@ -99,7 +136,7 @@ def exit_from_failed(workchain, node):
     return workchain.exit_codes.ERROR_ENGINE_FAILED.format(message=msg)
 
 
-# -- one engine task (static | md | relax) on one structure, whatever the engine ---------------
+# -- one engine task (static | md | relax), whatever the engine ---------------------------------
 
 #: in-process calcfunctions of the ASE engine for single-structure tasks
 _ASE_TASKS = {"md": calc.ase_md, "relax": calc.ase_relax}
@@ -110,8 +147,9 @@ def engine_job(engine_inputs, task: str, structure, **kwargs):
 
     VASP: an aiida-vasp ``vasp.vasp`` CalcJob (:mod:`aiida_wigner.engines.vasp`) inside the
     restart workchain ``wigner.vasp_base`` (:mod:`.vasp_base`); ASE engine with
-    ``engine.code``: a PythonJob.  ``kwargs``: ``stress`` (static) or ``parameters``
-    (dict; md, relax).
+    ``engine.code``: a PythonJob, whose static task takes a batch (``structure``: dict
+    label -> StructureData).  ``kwargs``: ``stress`` and, PythonJob, ``first_index`` (static)
+    or ``parameters`` (dict; md, relax).
     """
     if engine_kind(engine_inputs) == "vasp":
         from ..engines import vasp
@@ -120,7 +158,7 @@ def engine_job(engine_inputs, task: str, structure, **kwargs):
         _, inputs = vasp.builder(engine_inputs, task, structure, **kwargs)
         restart = vasp.restart_settings(vasp.vasp_spec(engine_inputs["calculator"].get_dict()))
         return VaspBaseWorkChain, VaspBaseWorkChain.inputs_around(inputs, restart)
-    return pythonjob_builder(engine_inputs, task, structure=structure, **kwargs)
+    return pythonjob_builder(engine_inputs, task, structure, **kwargs)
 
 
 def launch_engine_job(
@@ -152,9 +190,10 @@ def launch_engine_job(
 def job_results(engine_inputs, task: str, node, structure=None, parameters=None):
     """The finished job's result in the ASE engine's form.
 
-    static: dict ``energy``, ``forces``, ``stress``; md: ``(TrajectoryData, converter node)``;
-    relax: ``(relaxed StructureData, info Dict)``.  The md converter node is None for the
-    in-process ASE engine; check it with ``is_finished_ok``.
+    static: dict ``energies`` (n,) eV, ``forces`` (n, N, 3) eV/Å [, ``stresses`` (n, 3, 3)
+    eV/Å³] of the job's n structures (n = 1 for VASP); md: ``(TrajectoryData, converter
+    node)``; relax: ``(relaxed StructureData, info Dict)``.  The md converter node is None
+    for the in-process ASE engine; check it with ``is_finished_ok``.
     """
     kind = engine_kind(engine_inputs)
     if kind == "ase":
@@ -166,7 +205,9 @@ def job_results(engine_inputs, task: str, node, structure=None, parameters=None)
         from ..engines import vasp
 
         if task == "static":
-            return vasp.static_results(node)
+            res = vasp.static_results(node)
+            single = {"energies": "energy", "forces": "forces", "stresses": "stress"}
+            return {k: np.asarray([res[v]]) for k, v in single.items() if res.get(v) is not None}
         if task == "md":
             extra = {"retrieved": node.outputs.retrieved} if "retrieved" in node.outputs else {}
             res, conv = cv.vasp_md_trajectory.run_get_node(
@@ -231,21 +272,30 @@ class EngineForcesWorkChain(WorkChain):
         self.out("forces", node.outputs.forces)
 
     def launch_jobs(self):
+        """One job per batch of :func:`structures_per_job` consecutive structures (PythonJob)
+        or per structure (VASP), all submitted at once; batch k is ``ctx.job_<k>``."""
+        engine = self.inputs.engine
         stress = bool(self.inputs.settings.get("stress", False))
-        for lab in self.labels():
+        labels = self.labels()
+        batched = engine_kind(engine) == "pythonjob"
+        size = structures_per_job(engine, len(labels)) if batched else 1
+        self.ctx.batches = [labels[i : i + size] for i in range(0, len(labels), size)]
+        for k, batch in enumerate(self.ctx.batches):
+            if batched:
+                structure = {lab: self.inputs.structures[lab] for lab in batch}
+                extra = {"first_index": k * size}
+            else:
+                structure, extra = self.inputs.structures[batch[0]], {}
             failed = launch_engine_job(
-                self, "static", self.inputs.structures[lab], key=f"job_{lab}", stress=stress
+                self, "static", structure, key=f"job_{k}", stress=stress, **extra
             )
             if failed:
                 return failed
         return None
 
     def collect(self):
-        failed = [
-            self.ctx[f"job_{lab}"]
-            for lab in self.labels()
-            if not self.ctx[f"job_{lab}"].is_finished_ok
-        ]
+        jobs = [self.ctx[f"job_{k}"] for k in range(len(self.ctx.batches))]
+        failed = [n for n in jobs if not n.is_finished_ok]
         if failed:
             bad_spec = [n for n in failed if n.exit_status == calc.EXIT_BAD_SPEC]
             if bad_spec and engine_kind(self.inputs.engine) == "pythonjob":
@@ -260,33 +310,27 @@ class EngineForcesWorkChain(WorkChain):
                     "for VASP check ENCUT/ALGO and the walltime in engine.calculator.options."
                 )
             )
-        energies, forces, stresses = [], [], []
-        for lab in self.labels():
-            res = job_results(self.inputs.engine, "static", self.ctx[f"job_{lab}"])
-            energies.append(res["energy"])
-            forces.append(res["forces"])
-            if res.get("stress") is not None:
-                stresses.append(res["stress"])
+        results = [job_results(self.inputs.engine, "static", node) for node in jobs]
         out = orm.ArrayData()
-        out.set_array("energies", np.array(energies))
-        out.set_array("forces", np.array(forces))
-        if stresses and len(stresses) == len(forces):
-            out.set_array("stresses", np.array(stresses))
+        for name in ("energies", "forces", "stresses"):
+            if all(name in res for res in results):
+                out.set_array(name, np.concatenate([res[name] for res in results]))
         out.base.attributes.set("labels", self.labels())
         out.base.attributes.set("units", {"energies": "eV", "forces": "eV/Å", "stresses": "eV/Å^3"})
         # collected from several jobs: record the gathering as a calcfunction for provenance
-        jobs = collect_output_nodes(self.ctx, self.labels())
-        self.out("forces", gather_forces(out, **{f"job_{k}": v for k, v in jobs.items()}))
+        nodes = collect_output_nodes(self.ctx, [f"job_{k}" for k in range(len(jobs))])
+        self.out("forces", gather_forces(out, **nodes))
 
 
-def collect_output_nodes(ctx, labels) -> dict:
-    """The main output node of each job (for provenance links of the gathered array)."""
+def collect_output_nodes(ctx, keys) -> dict:
+    """The main output node of each job ``ctx[key]`` (for provenance links of the gathered
+    array), by key."""
     nodes = {}
-    for lab in labels:
-        job = ctx[f"job_{lab}"]
-        for key in ("misc", "result", "forces", "energies"):
-            if key in job.outputs:
-                nodes[lab] = job.outputs[key]
+    for key in keys:
+        job = ctx[key]
+        for name in ("misc", "result", "forces", "energies"):
+            if name in job.outputs:
+                nodes[key] = job.outputs[name]
                 break
     return nodes
 
@@ -317,14 +361,17 @@ def pythonjob_builder(engine_inputs, task: str, structure, **kwargs):
 
     The function run remotely is :mod:`aiida_wigner.engines.remote`'s ``remote_<task>``,
     pickled by reference: aiida-wigner must be importable by the code's Python.  Its inputs
-    are the calculator spec (Dict), the workchain's StructureData itself (deserialized to
-    ``ase.Atoms`` on the remote side, so the provenance links the job to it) and ``stress``
-    (static) or ``parameters`` (md, relax).  ``engine.calculator.options`` (if given) are the
+    are the calculator spec (Dict), the workchain's StructureData themselves (deserialized
+    to ``ase.Atoms`` for the remote side, so the provenance links the job to them) and
+    ``stress`` and ``first_index`` (static: ``structure`` is a batch, a dict label ->
+    StructureData, the namespace ``structures``) or ``parameters`` (md, relax).
+    ``engine.calculator.options`` (if given) are the
     CalcJob ``metadata.options`` (resources, walltime, queue, prepend text...) and are not
     passed to the calculator.  Raises ValueError for set-ups a PythonJob cannot run.
     """
     try:
         from aiida_pythonjob import PythonJob, prepare_pythonjob_inputs
+        from aiida_pythonjob import spec as sockets
     except ImportError as exc:
         raise ValueError(
             "engine.code runs the ASE engine as an aiida-pythonjob PythonJob, but "
@@ -341,17 +388,30 @@ def pythonjob_builder(engine_inputs, task: str, structure, **kwargs):
         )
     spec = engine_inputs["calculator"].get_dict()
     options = spec.pop("options", None) or {}
-    func = {"static": remote.remote_static, "md": remote.remote_md, "relax": remote.remote_relax}[
-        task
-    ]
-    function_inputs = {"spec": spec, "structure": structure}
     if task == "static":
-        function_inputs["stress"] = bool(kwargs.get("stress", False))
+        func = remote.remote_static_batch
+        function_inputs = {
+            "spec": spec,
+            "structures": dict(structure),
+            "stress": bool(kwargs.get("stress", False)),
+            "first_index": int(kwargs.get("first_index", 0)),
+        }
+        # the batch as a namespace of StructureData inputs, not one serialized dict
+        inputs_spec = sockets.namespace(
+            spec=dict, structures=sockets.dynamic(Any), stress=bool, first_index=int
+        )
     else:
-        function_inputs["parameters"] = dict(kwargs.get("parameters") or {})
+        func = {"md": remote.remote_md, "relax": remote.remote_relax}[task]
+        function_inputs = {
+            "spec": spec,
+            "structure": structure,
+            "parameters": dict(kwargs.get("parameters") or {}),
+        }
+        inputs_spec = None
     inputs = prepare_pythonjob_inputs(
         func,
         function_inputs=function_inputs,
+        inputs_spec=inputs_spec,
         code=engine_inputs["code"],
         register_pickle_by_value=False,
         process_label=PYTHONJOB_LABELS[task],
@@ -366,9 +426,11 @@ def _result_dict(result) -> dict:
 
 
 def pythonjob_results(node) -> dict:
-    """energy (eV), forces (N, 3) eV/Å [, stress (3, 3) eV/Å³] of a finished static PythonJob."""
+    """energies (n,) eV, forces (n, N, 3) eV/Å [, stresses (n, 3, 3) eV/Å³] of the batch of a
+    finished static PythonJob, in the sorted order of its labels."""
     value = _result_dict(node.outputs.result)
-    return {k: (np.asarray(v, dtype=float) if isinstance(v, list) else v) for k, v in value.items()}
+    names = ("energies", "forces", "stresses")
+    return {k: np.asarray(value[k], dtype=float) for k in names if k in value}
 
 
 class EngineMdWorkChain(WorkChain):

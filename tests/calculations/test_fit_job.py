@@ -3,7 +3,8 @@
 ``wigner.fit`` with ``code`` runs ``aiida-wigner-worker fit`` through ``localhost``
 (core.direct) and must give the same output nodes as the in-process ``wigner.fit_hiphive``:
 the same fitting function on the same arrays, so the force constants agree to 1e-12 of the
-largest element (measured: bit-identical) and the scores are equal.
+largest element (measured: bit-identical) and the scores are equal.  Its restart wrapper
+``wigner.fit_job_restart`` resubmits a job killed at its walltime once, with twice the walltime.
 """
 
 from __future__ import annotations
@@ -155,3 +156,39 @@ def test_a_fit_with_an_ensemble_reproduces(training):
     assert {"ensemble__member_000", "ensemble__member_001"} <= labels
     numeric = [row for row in rows if row.name != "file potential.fcp:attributes"]
     assert all(row.absolute == 0 for row in numeric), [r for r in numeric if r.absolute != 0]
+
+
+def test_fit_job_restart_on_walltime(training, worker_code, tmp_path):
+    """wigner.fit_job_restart: a fit job killed at its walltime (SLURM's message on the job's
+    stderr, no output) is resubmitted once with twice the walltime; the second job fits, and
+    its outputs are the workflow's."""
+    from test_calcjobs import _fake_worker
+
+    from aiida_wigner.workflows.restart import FitRestartWorkChain
+
+    killed = tmp_path / "killed"
+    code = _fake_worker(
+        tmp_path,
+        "timeout-once-worker",
+        f'if [ -e {killed} ]; then exec {worker_code.get_executable()} "$@"; fi\n'
+        f"touch {killed}\n"
+        "echo 'slurmstepd: error: *** JOB 7 ON n1 CANCELLED AT 2026-01-01T00:00:00 "
+        "DUE TO TIME LIMIT ***' >&2",
+        worker_code.computer,
+    )
+    job = {
+        "code": code,
+        "settings": orm.Dict({**PARAMETERS, "supercell_matrix": SUPERCELL}),
+        "structure": training["structure"],
+        "displacements": training["displacements"],
+        "forces": training["forces"],
+        "metadata": {"options": {"max_wallclock_seconds": 600}},
+    }
+    results, node = run_get_node(FitRestartWorkChain, job=job)
+    assert node.is_finished_ok, (node.exit_status, node.exit_message)
+    first, second = sorted(node.called, key=lambda n: n.ctime)
+    assert first.exit_status == status("ERROR_WORKER_OUT_OF_WALLTIME")
+    assert second.is_finished_ok
+    assert [c.get_option("max_wallclock_seconds") for c in (first, second)] == [600, 1200]
+    assert results["force_constants"].uuid == second.outputs.force_constants.uuid
+    assert set(results) >= {"fcp", "scores", "force_constants"}

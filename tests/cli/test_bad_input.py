@@ -223,6 +223,51 @@ def test_fit_overrides_must_be_protocol_sections(aiida_profile_clean, tmp_path):
     assert orm.QueryBuilder().append(orm.Node).count() == 0
 
 
+@pytest.mark.parametrize("command", ["run", "fit"])
+def test_daemon_ase_engine_needs_pythonjob(aiida_profile_clean, tmp_path, monkeypatch, command):
+    """--daemon sends the ASE engine to PythonJobs: without aiida-pythonjob it is refused
+    (daemon check passed) before any node is stored or anything is submitted."""
+    import sys
+
+    import aiida_wigner.cli.run
+    import aiida_wigner.cli.utils
+
+    for module in (aiida_wigner.cli.run, aiida_wigner.cli.utils):
+        monkeypatch.setattr(module, "check_daemon_running", lambda: None)
+    monkeypatch.setitem(sys.modules, "aiida_pythonjob", None)  # import raises ImportError
+    path = tmp_path / "POSCAR"
+    path.write_text(POSCAR)
+    assert_usage_error(
+        invoke(command, path, "--engine", "emt", "--daemon"),
+        "--daemon with --engine emt",
+        "aiida-wigner[pythonjob]",
+    )
+    assert orm.QueryBuilder().append(orm.Node).count() == 0
+
+
+@pytest.mark.parametrize(
+    "command, extra, fragment",
+    [
+        ("fit", [], "give --code or --daemon too"),
+        ("run", [], "give --code or --daemon too"),
+        ("fit", ["--engine", "vasp", "--code", "nonexistent"], "VASP runs one job per structure"),
+        ("run", ["--force-constants", 1], "which --force-constants skips"),
+    ],
+    ids=["fit-in-process", "run-in-process", "vasp", "run-force-constants"],
+)
+def test_structures_per_job_needs_pythonjobs(
+    aiida_profile_clean, tmp_path, command, extra, fragment
+):
+    """--structures-per-job sizes the force PythonJobs: refused, before any node is stored,
+    where the engine runs none (in-process ASE engine, VASP, no fitting)."""
+    path = tmp_path / "POSCAR"
+    path.write_text(POSCAR)
+    args = [] if "--force-constants" in extra else [path]
+    result = invoke(command, *args, "--engine", "emt", *extra, "--structures-per-job", 2)
+    assert_usage_error(result, "--structures-per-job", fragment)
+    assert orm.QueryBuilder().append(orm.Node).count() == 0
+
+
 # -- temperatures ------------------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 """The ASE engine run through aiida-pythonjob ``PythonJob``s (engine.code set) on localhost.
 
-The PythonJob code is this test's own interpreter (``sys.executable``) on the
-``aiida_localhost`` computer (core.local transport, core.direct scheduler): the jobs really
+The PythonJob code is this test's own interpreter (``sys.executable``) on the ``localhost``
+computer (core.local transport, core.direct scheduler), as ``--daemon`` sets it up
+(``ensure_localhost_python_code``): the jobs really
 go through upload, a scheduler submission, retrieval and the PythonJob parser, and import
 aiida-wigner on the "remote" side, so this is the remote path minus SSH.  No daemon: the
 workchains run with ``run_get_node`` and their PythonJobs in the same event loop.
@@ -28,24 +29,14 @@ from aiida.engine import run_get_node  # noqa: E402
 
 from aiida_wigner.workflows.engine import EngineForcesWorkChain, EngineMdWorkChain, RelaxWorkChain  # noqa: E402
 
-CODE_LABEL = "python-pythonjob-tests"
 
+@pytest.fixture(scope="module")
+def python_code(aiida_profile, tmp_path_factory):
+    """The code ``--daemon`` gives the ASE engine: this interpreter on ``localhost``
+    (``aiida-wigner-python@localhost``, ``pythonjob.pythonjob``)."""
+    from aiida_wigner.calculations.jobs import ensure_localhost_python_code
 
-@pytest.fixture
-def python_code(aiida_localhost):
-    """An InstalledCode for this interpreter, set up for the ``pythonjob.pythonjob`` plugin."""
-    from aiida.common.exceptions import NotExistent
-
-    try:
-        return orm.load_code(f"{CODE_LABEL}@{aiida_localhost.label}")
-    except NotExistent:
-        code = orm.InstalledCode(
-            computer=aiida_localhost,
-            filepath_executable=sys.executable,
-            label=CODE_LABEL,
-            default_calc_job_plugin="pythonjob.pythonjob",
-        )
-        return code.store()
+    return ensure_localhost_python_code(workdir=str(tmp_path_factory.mktemp("scratch")))
 
 
 def remote(code, **calc):
@@ -81,41 +72,92 @@ def pythonjobs(node):
     return [c for c in node.called if c.process_class is PythonJob]
 
 
-def test_forces_match_in_process(python_code):
-    structures = displaced_supercells()
-    ref, ref_node = run_get_node(
+@pytest.fixture(scope="module")
+def forces_in_process(aiida_profile):
+    """The in-process calcfunction's energies, forces and stresses of displaced_supercells()."""
+    ref, node = run_get_node(
         EngineForcesWorkChain,
         engine=in_process(),
-        structures=structures,
+        structures=displaced_supercells(),
         settings=orm.Dict({"stress": True}),
     )
-    assert ref_node.is_finished_ok, ref_node.exit_message
+    assert node.is_finished_ok, node.exit_message
+    return ref["forces"]
+
+
+@pytest.mark.parametrize(
+    "per_job, batches",
+    [(None, [["s0", "s1", "s2"]]), (2, [["s0", "s1"], ["s2"]])],
+    ids=["default-all-in-one", "two-per-job"],
+)
+def test_forces_match_in_process(python_code, forces_in_process, per_job, batches):
+    """EMT forces as PythonJobs on localhost equal the in-process calcfunction's, whatever
+    the batches: by default (core.direct, no queue) one job computes all the structures,
+    with engine.structures_per_job=2 two jobs compute 2 and 1."""
+    structures = displaced_supercells()
+    engine = remote(python_code)
+    if per_job is not None:
+        engine["structures_per_job"] = orm.Int(per_job)
     res, node = run_get_node(
         EngineForcesWorkChain,
-        engine=remote(python_code),
+        engine=engine,
         structures=structures,
         settings=orm.Dict({"stress": True}),
     )
     assert node.is_finished_ok, node.exit_message
-    a, b = res["forces"], ref["forces"]
-    np.testing.assert_allclose(a.get_array("forces"), b.get_array("forces"), rtol=0, atol=1e-10)
-    np.testing.assert_allclose(a.get_array("energies"), b.get_array("energies"), rtol=0, atol=1e-10)
-    np.testing.assert_allclose(a.get_array("stresses"), b.get_array("stresses"), rtol=0, atol=1e-10)
+    # Not bit for bit: the PythonJob's result is a Dict, whose floats AiiDA keeps to 14
+    # significant digits, and a new batch has a new EMT calculator (the in-process one reuses
+    # its neighbour list over all the structures: another summation order).  Measured: forces
+    # differ by 4.8e-15 eV/Å (one batch) and 3.2e-14 eV/Å (two) at most, largest force 0.62.
+    a, b = res["forces"], forces_in_process
+    for name in ("forces", "energies", "stresses"):
+        want = b.get_array(name)
+        np.testing.assert_allclose(
+            a.get_array(name), want, rtol=0, atol=1e-12 * np.abs(want).max(), err_msg=name
+        )
     assert a.base.attributes.get("labels") == ["s0", "s1", "s2"]
-    # provenance: one finished PythonJob CalcJob per structure, run on the code's computer,
-    # whose input is the workchain's StructureData itself
-    jobs = pythonjobs(node)
-    assert len(jobs) == 3
+    # provenance: one finished PythonJob CalcJob per batch, run on the code's computer, whose
+    # inputs are the workchain's StructureData themselves
+    jobs = sorted(pythonjobs(node), key=lambda j: j.inputs.function_inputs.first_index.value)
+    assert [sorted(j.inputs.function_inputs.structures) for j in jobs] == batches
+    assert [j.inputs.function_inputs.first_index.value for j in jobs] == [0, 2][: len(batches)]
     for job in jobs:
         assert isinstance(job, orm.CalcJobNode) and job.is_finished_ok
         assert job.process_label == "PythonJob<ase_static>"
         assert job.inputs.code.uuid == python_code.uuid
-        assert job.inputs.function_inputs.structure.uuid in {s.uuid for s in structures.values()}
+        for lab, structure in job.inputs.function_inputs.structures.items():
+            assert structure.uuid == structures[lab].uuid
         assert job.inputs.function_inputs.spec.get_dict() == {"name": "emt"}
     # the gathered array is linked to every job's result
     gather = res["forces"].creator
     linked = {n.uuid for n in gather.base.links.get_incoming().all_nodes()}
     assert linked >= {j.outputs.result.uuid for j in jobs}
+
+
+def test_structures_per_job_default(python_code, aiida_localhost):
+    """All of a step's structures in one job on a computer without a queue (core.direct),
+    one per job on a batch scheduler; a given engine.structures_per_job wins; 0 is refused."""
+    from aiida_wigner.workflows.engine import structures_per_job
+
+    cluster = orm.Computer(
+        label="cluster-spj",
+        hostname="cluster",
+        transport_type="core.ssh",
+        scheduler_type="core.slurm",
+        workdir="/tmp",
+    ).store()
+    on_cluster = orm.InstalledCode(
+        computer=cluster,
+        filepath_executable="/usr/bin/python3",
+        label="python-spj",
+        default_calc_job_plugin="pythonjob.pythonjob",
+    ).store()
+    assert structures_per_job(remote(python_code), 100) == 100
+    assert structures_per_job(remote(on_cluster), 100) == 1
+    assert structures_per_job({**remote(on_cluster), "structures_per_job": orm.Int(10)}, 100) == 10
+    engine = {**remote(python_code), "structures_per_job": orm.Int(0)}
+    with pytest.raises(ValueError, match="structures_per_job must be at least 1"):
+        run_get_node(EngineForcesWorkChain, engine=engine, structures=displaced_supercells(1))
 
 
 def test_md_trajectory(python_code):
@@ -202,16 +244,21 @@ def test_bad_calculator_exit_code(python_code, cu_prim):
     assert job.exit_status == 311
 
 
-def test_engine_failure_exit_codes(python_code):
-    """EMT on Cs fails on the remote side: ERROR_JOB_FAILED (forces), ERROR_ENGINE_FAILED (MD)."""
+def test_engine_failure_exit_codes(python_code, cu_prim):
+    """EMT on Cs fails on the remote side: ERROR_JOB_FAILED (forces; the message names the
+    failing structure by its index among all, as in-process), ERROR_ENGINE_FAILED (MD)."""
     from ase.build import bulk
 
     bad = orm.StructureData(ase=bulk("Cs", "bcc", a=6.1, cubic=True))  # 2 atoms: MD can start
-    _, node = run_get_node(
-        EngineForcesWorkChain, engine=remote(python_code), structures={"s0": bad}
-    )
+    structures = {"s0": cu_prim, "s1": cu_prim, "s2": bad}
+    _, ref = run_get_node(EngineForcesWorkChain, engine=in_process(), structures=structures)
+    assert "failed on structure 2:" in ref.exit_message
+    engine = {**remote(python_code), "structures_per_job": orm.Int(2)}  # s2 second batch's 1st
+    _, node = run_get_node(EngineForcesWorkChain, engine=engine, structures=structures)
     assert node.exit_status == EngineForcesWorkChain.exit_codes.ERROR_JOB_FAILED.status
     assert "ERROR_ENGINE_FAILED" in node.exit_message and "emt" in node.exit_message.lower()
+    assert "1 engine job(s) failed" in node.exit_message
+    assert "failed on structure 2:" in node.exit_message
     _, node = run_get_node(
         EngineMdWorkChain,
         engine=remote(python_code),
@@ -333,3 +380,70 @@ def test_fit_cli_rejects_wrong_code(aiida_localhost, tmp_path):
     )
     assert result.exit_code != 0
     assert "pythonjob.pythonjob" in result.output
+
+
+def test_localhost_python_code(python_code):
+    from aiida_wigner.calculations.jobs import ensure_localhost_python_code
+
+    assert ensure_localhost_python_code().pk == python_code.pk  # idempotent
+    assert python_code.full_label == "aiida-wigner-python@localhost"
+    assert str(python_code.filepath_executable) == sys.executable
+    assert python_code.default_calc_job_plugin == "pythonjob.pythonjob"
+    assert python_code.computer.scheduler_type == "core.direct"
+
+
+@pytest.fixture
+def submitted(monkeypatch):
+    """``--daemon`` without a daemon: the builders the CLI would submit, in a list."""
+    import aiida.engine
+
+    import aiida_wigner.cli.run
+    import aiida_wigner.cli.utils
+
+    builders = []
+
+    class Node:
+        pk = 0
+
+    def submit(builder):
+        builders.append(builder)
+        return Node()
+
+    monkeypatch.setattr(aiida.engine, "submit", submit)
+    for module in (aiida_wigner.cli.run, aiida_wigner.cli.utils):
+        monkeypatch.setattr(module, "check_daemon_running", lambda: None)
+    return builders
+
+
+@pytest.mark.parametrize("command", ["run", "fit"])
+def test_daemon_sends_the_engine_to_localhost_python(
+    command, python_code, submitted, aiida_localhost, tmp_path
+):
+    """``run --daemon`` / ``fit --daemon`` with an ASE engine and no --code: the engine runs as
+    PythonJobs on aiida-wigner-python@localhost (no force call inside a daemon worker); a
+    --code of the user's is kept, with --structures-per-job as engine.structures_per_job."""
+    from ase.build import bulk
+    from click.testing import CliRunner
+
+    from aiida_wigner.cli import cmd_root
+
+    path = tmp_path / "Cu.cif"
+    bulk("Cu", "fcc", a=3.62).write(str(path))
+
+    def engine_of(builder):
+        return builder.fitting.engine if command == "run" else builder.engine
+
+    result = CliRunner().invoke(cmd_root, [command, str(path), "--engine", "emt", "--daemon"])
+    assert result.exit_code == 0, result.output
+    assert engine_of(submitted[-1]).code.pk == python_code.pk
+    own = orm.InstalledCode(
+        computer=aiida_localhost,
+        filepath_executable=sys.executable,
+        label=f"own-python-{command}",
+        default_calc_job_plugin="pythonjob.pythonjob",
+    ).store()
+    args = [command, str(path), "--engine", "emt", "--daemon", "--code", own.full_label]
+    result = CliRunner().invoke(cmd_root, [*args, "--structures-per-job", "5"])
+    assert result.exit_code == 0, result.output
+    assert engine_of(submitted[-1]).code.pk == own.pk
+    assert engine_of(submitted[-1]).structures_per_job.value == 5
