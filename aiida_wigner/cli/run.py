@@ -215,7 +215,7 @@ def cmd_run(
             overrides=over,
             ensemble=not no_ensemble,
         )
-    if "fitting" in builder:
+    if fc_node is None:  # a fit runs (a builder lists its empty namespaces too)
         if daemon:
             engine_off_the_daemon(builder.fitting.engine)
         size_force_jobs(builder.fitting.engine, structures_per_job)

@@ -447,3 +447,18 @@ def test_daemon_sends_the_engine_to_localhost_python(
     assert result.exit_code == 0, result.output
     assert engine_of(submitted[-1]).code.pk == own.pk
     assert engine_of(submitted[-1]).structures_per_job.value == 5
+
+
+def test_daemon_run_from_force_constants_has_no_engine(submitted, cu3au_fc):
+    """``run --force-constants PK --daemon`` fits nothing: no engine to route, no error (the
+    builder's empty ``fitting`` namespace once made this an AttributeError)."""
+    from click.testing import CliRunner
+
+    from aiida_wigner.cli import cmd_root
+    from aiida_wigner.data.force_constants import ForceConstantsData
+
+    fc = ForceConstantsData.from_force_constants(cu3au_fc).store()
+    result = CliRunner().invoke(cmd_root, ["run", "--force-constants", str(fc.pk), "--daemon"])
+    assert result.exit_code == 0, result.output
+    assert submitted[-1].force_constants.pk == fc.pk
+    assert "code" not in submitted[-1].fitting.engine  # nothing routed: no fit runs
