@@ -213,7 +213,7 @@ def child(step: str, mesh, args) -> dict:
     )
     from aiida_wigner.physics.scattering.four_phonon import four_phonon_linewidths
     from aiida_wigner.physics.scattering.isotope import isotope_linewidths, natural_mass_variances
-    from aiida_wigner.physics.scattering.smearing import Smearing
+    from aiida_wigner.physics.scattering.smearing import Smearing, mode_velocities
     from aiida_wigner.physics.scattering.three_phonon import three_phonon_linewidths
     from aiida_wigner.physics.transport import wigner_terms
 
@@ -275,7 +275,9 @@ def child(step: str, mesh, args) -> dict:
 
     gv = vel_ir = None
     if step in ("isotope", "3ph", "4ph"):
-        gv = velocity_operator(fc, qmesh.qpoints).group_velocities
+        # adaptive widths take the block statistics of the velocity operator, with the
+        # phonons of the same operator (one eigenvector basis)
+        phonons, gv = mode_velocities(fc, qmesh.qpoints)
     if step == "wigner":
         vel_ir = velocity_operator(fc, qmesh.qpoints[ir])
     # no warm-up: the kernels are compiled once (numba cache=True), so a step's first run
