@@ -460,7 +460,7 @@ def fit_force_constants(
             members.append(fit_structures(structs))
             oob = out_of_bag(structs, m)
             if oob.size:
-                pred = A[:, free][rows(oob)] @ members[-1][free] + fixed_forces[rows(oob)]
+                pred = A_free[rows(oob)] @ members[-1][free] + fixed_forces[rows(oob)]
                 oob_rmse.append(_rmse(pred, y[rows(oob)]))
     full_fc2 = harmonic == "fixed" and harmonic_fc2 is not None
     pred_train = A[:, free] @ params[free] + fixed_forces if full_fc2 else A @ params
