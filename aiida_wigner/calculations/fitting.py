@@ -17,6 +17,7 @@ from aiida.engine import calcfunction
 from ..data.force_constants import ForceConstantsData
 from ..exit_codes import exit_code
 from ..fitting import harmonic as harm
+from ..fitting.ensemble import member_label
 from ..fitting.hiphive_fit import (
     FitError,
     TooManyParametersError,
@@ -173,9 +174,17 @@ def fit_hiphive(
     return out
 
 
-def member_label(index: int) -> str:
-    """Output name of bootstrap member ``index`` in the ``ensemble`` namespaces."""
-    return f"member_{index:03d}"
+def define_ensemble_output(spec) -> None:
+    """Declare the ``ensemble`` output namespace (the fit's bootstrap members) on ``spec``:
+    the fit job and the fit / force-constant workflows give the calcfunction's outputs."""
+    spec.output_namespace(
+        "ensemble",
+        valid_type=ForceConstantsData,
+        dynamic=True,
+        required=False,
+        help="With fit parameters 'ensemble' {size, seed}: the bootstrap members' force "
+        "constants (member_000, ...; aiida_wigner.fitting.ensemble), eV/Å^n.",
+    )
 
 
 def ensemble_members(node: orm.ProcessNode) -> dict:

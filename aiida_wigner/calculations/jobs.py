@@ -47,6 +47,7 @@ from aiida_wigner.data.force_constants import FILENAME as FC_NODE_FILE
 from aiida_wigner.data.force_constants import ForceConstantsData
 from aiida_wigner.exit_codes import define_exit_codes, exit_code
 
+from .fitting import define_ensemble_output
 from .validators import settings_validator
 
 __all__ = [
@@ -345,13 +346,7 @@ class FitCalculation(_WorkerCalculation):
         spec.output("fcp", valid_type=orm.SinglefileData, help="hiphive ForceConstantPotential.")
         spec.output("scores", valid_type=orm.Dict, help="Fit and validation scores.")
         spec.output("force_constants", valid_type=ForceConstantsData)
-        spec.output_namespace(
-            "ensemble",
-            valid_type=ForceConstantsData,
-            dynamic=True,
-            required=False,
-            help="With settings.ensemble: the bootstrap members (member_000, ...).",
-        )
+        define_ensemble_output(spec)
 
     def _write_inputs(self, folder) -> list[str]:
         atoms = self.inputs.structure.get_ase()
@@ -371,10 +366,10 @@ class FitCalculation(_WorkerCalculation):
 
     @classmethod
     def outputs_from_file(cls, node, arrays: dict, meta: dict) -> dict:
+        from aiida_wigner.fitting.ensemble import member_label
         from aiida_wigner.physics.forceconstants import ForceConstants, SparseForceConstants
-        from aiida_wigner.worker.cli import member_prefix
 
-        from .fitting import _setup, member_label
+        from .fitting import _setup
 
         setup = _setup(node.inputs.structure, node.inputs.settings.get_dict())
 
@@ -399,7 +394,7 @@ class FitCalculation(_WorkerCalculation):
         members = meta.get("ensemble_sources", [])
         if members:
             outputs["ensemble"] = {
-                member_label(b): node_from_arrays(source, member_prefix(b))
+                member_label(b): node_from_arrays(source, f"{member_label(b)}_")
                 for b, source in enumerate(members)
             }
         return outputs

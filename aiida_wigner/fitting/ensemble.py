@@ -52,6 +52,15 @@ def bootstrap_structure_sets(n_structures: int, size: int, seed: int = 0) -> NDA
     return sets
 
 
+def member_label(index: int) -> str:
+    """Return the name of bootstrap member ``index``: ``member_000``, ...
+
+    The output labels of the ``ensemble`` namespaces, and (with ``_``) the array prefix of
+    the member in a worker's ``fit.npz``.
+    """
+    return f"member_{index:03d}"
+
+
 def out_of_bag(structures: NDArray[np.int64], n_structures: int) -> NDArray[np.int64]:
     """Return the structures that a member's training set ``structures`` did not draw (sorted)."""
     return np.setdiff1d(np.arange(n_structures), structures)

@@ -122,6 +122,7 @@ def _json_default(value):
 
 
 def run_fit(args) -> None:
+    from aiida_wigner.fitting.ensemble import member_label
     from aiida_wigner.fitting.hiphive_fit import fit_step
     from aiida_wigner.physics.cell import Cell, SupercellSetup
 
@@ -151,7 +152,7 @@ def run_fit(args) -> None:
     result.fcp.write(os.path.join(os.path.dirname(os.path.abspath(args.output)), FCP_FILE))
     arrays = fit_arrays(fc)
     for b, member in enumerate(members):
-        arrays.update(fit_arrays(member, member_prefix(b)))
+        arrays.update(fit_arrays(member, f"{member_label(b)}_"))
     meta = json.loads(
         json.dumps(
             {
@@ -163,11 +164,6 @@ def run_fit(args) -> None:
         )
     )
     write_npz(args.output, arrays, units="eV/Angstrom^n", **meta)
-
-
-def member_prefix(index: int) -> str:
-    """Prefix of bootstrap member ``index``'s arrays in ``fit.npz``."""
-    return f"member_{index:03d}_"
 
 
 def fit_arrays(fc, prefix: str = "") -> dict:

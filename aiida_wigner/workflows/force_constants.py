@@ -60,17 +60,6 @@ def _with_cells(workchain, params: dict) -> orm.Dict:
     return orm.Dict(p)
 
 
-def _ensemble_output(spec):
-    spec.output_namespace(
-        "ensemble",
-        valid_type=ForceConstantsData,
-        dynamic=True,
-        required=False,
-        help="With fit parameters 'ensemble' {size, seed}: the bootstrap members' force "
-        "constants (member_000, ...; aiida_wigner.fitting.ensemble), eV/Å^n.",
-    )
-
-
 def _child_failed(workchain, node):
     msg = node.exit_message or f"exit status {node.exit_status}"
     return workchain.exit_codes.ERROR_ENGINE_FAILED.format(
@@ -309,7 +298,7 @@ class FitWorkChain(WorkChain):
         spec.output("fcp", valid_type=orm.SinglefileData, help="hiphive ForceConstantPotential.")
         spec.output("scores", valid_type=orm.Dict)
         spec.output("force_constants", valid_type=ForceConstantsData)
-        _ensemble_output(spec)
+        cf.define_ensemble_output(spec)
         define_exit_codes(
             spec,
             "ERROR_FIT_SETUP",
@@ -526,7 +515,7 @@ class ForceConstantsWorkChain(ProtocolMixin, WorkChain):
         spec.output("force_constants", valid_type=ForceConstantsData, required=False)
         spec.output("fcp", valid_type=orm.SinglefileData, required=False)
         spec.output("scores", valid_type=orm.Dict, required=False)
-        _ensemble_output(spec)
+        cf.define_ensemble_output(spec)
         engine_exit_codes(spec)
         define_exit_codes(
             spec,
