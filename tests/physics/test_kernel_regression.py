@@ -26,6 +26,7 @@ import seed_model  # noqa: E402
 
 from aiida_wigner.physics.cell import Cell, SupercellSetup  # noqa: E402
 from aiida_wigner.physics.forceconstants import ForceConstants  # noqa: E402
+from aiida_wigner.physics import harmonic  # noqa: E402
 from aiida_wigner.physics.harmonic import occupation, solve  # noqa: E402
 from aiida_wigner.physics.interactions import CubicInteraction  # noqa: E402
 from aiida_wigner.physics.mesh import QMesh, grid_index, triplets_at_q  # noqa: E402
@@ -84,6 +85,25 @@ def _reference_v3(fc, q0, q1, q2, e0, e1, e2):
     w = 1.0 / np.sqrt(np.repeat(s.primitive.masses, 3))
     phi = phi * w[:, None, None] * w[None, :, None] * w[None, None, :]
     return np.einsum("ijk,ia,jb,kc->abc", phi, e0, e1, e2, optimize=True)
+
+
+def test_pair_table_equals_the_image_phases(model):
+    """The FC3 pair table evaluates only its own pairs' images: same numbers as all pairs."""
+    q = np.random.default_rng(3).random((70, 3))  # two chunks of 64, off the mesh
+    inter = CubicInteraction(model)
+    got = inter.pair_table(q)
+    want = np.stack([_leg_phases(model.setup, x)[inter.pair_a, inter.pair_j] for x in q])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-13)
+
+
+def test_dynamical_matrices_do_not_depend_on_the_q_chunk(model, monkeypatch):
+    """D(q) and ∂D/∂q built in chunks of q-points equal one pass, bit for bit."""
+    q = np.random.default_rng(4).random((37, 3))
+    builder = harmonic.DynamicalMatrixBuilder(model)
+    chunked = builder.dynamical_matrices(q), builder.derivatives(q)
+    monkeypatch.setattr(harmonic, "Q_CHUNK", 5)
+    assert np.array_equal(builder.dynamical_matrices(q), chunked[0])
+    assert np.array_equal(builder.derivatives(q), chunked[1])
 
 
 def test_cubic_strength_equals_dense_reference(model):
