@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import seed_model  # noqa: E402
 
+from aiida_wigner.physics import harmonic  # noqa: E402
 from aiida_wigner.physics.cell import Cell, SupercellSetup  # noqa: E402
 from aiida_wigner.physics.forceconstants import ForceConstants  # noqa: E402
-from aiida_wigner.physics import harmonic  # noqa: E402
 from aiida_wigner.physics.harmonic import occupation, solve  # noqa: E402
 from aiida_wigner.physics.interactions import CubicInteraction  # noqa: E402
 from aiida_wigner.physics.mesh import QMesh, grid_index, triplets_at_q  # noqa: E402
