@@ -73,3 +73,28 @@ def test_bubble_variants_consistent(cu3au):
     for blk in np.unique(blocks):
         sel = blocks == blk
         assert np.ptp(om_qp[0, sel]) < 1e-10
+
+
+@pytest.mark.parametrize("classical", [False, True])
+def test_shift_kernel_equals_the_dense_formula(cu3au, classical):
+    """The fused Δ(ω) kernel equals Eq. 3 written with numpy broadcasting (issue 15: 1e-10)."""
+    fc, _ = cu3au
+    corr = BubbleCorrection(
+        fc, EffectiveHarmonicModel.harmonic(fc), MESH, epsilon=0.1, classical=classical
+    )
+    b = corr.at_q(np.array([0.25, 0.0, 0.25]), 300.0)
+    grid = np.linspace(0.0, 1.0, 7)[:, None] * (2 * b.frequencies + 1.0)[None]  # (G, B) THz
+
+    def re(x):
+        return x / (x**2 + b.epsilon**2)
+
+    s, d = b.nu1 + b.nu2, b.nu1 - b.nu2
+    want = []
+    for w in grid:
+        w = w[:, None, None, None]
+        h = b._sum_occ * (re(w - s) - re(w + s)) + b._diff_occ * (re(w + d) - re(w - d))
+        want.append(np.einsum("jqab,jqab->j", b.weight, h))
+    got = b.shift(grid)
+    assert np.abs(want).max() > 1e-3
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14 * np.abs(want).max())
+    np.testing.assert_array_equal(b.shift(grid[3]), got[3])

@@ -28,8 +28,10 @@ translations) are not shifted; imaginary SCP modes in the sum are left out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
@@ -62,18 +64,23 @@ class BubbleAtQ:
     classical: bool
 
     def shift(self, omega: NDArray) -> NDArray[np.float64]:
-        """Δ_j(ω_j) in THz for one ω per band (array (B,), THz); ε-regularized."""
-        omega = np.asarray(omega, dtype=float)[:, None, None, None]
-        eps2 = self.epsilon**2
+        """Δ_j(ω_j) in THz, ε-regularized, for ω (THz) of shape (B,) or (G, B).
 
-        def re(x):
-            return x / (x**2 + eps2)
-
-        s, d = self.nu1 + self.nu2, self.nu1 - self.nu2
-        h = self._sum_occ * (re(omega - s) - re(omega + s)) + self._diff_occ * (
-            re(omega + d) - re(omega - d)
+        One ω per band, or G of them per band (a frequency grid, evaluated in one pass):
+        Δ_j(ω) = Σ_{q1 a b} w_{j q1 a b} h_{q1 a b}(ω) (:func:`_shift_kernel`).
+        """
+        omega = np.asarray(omega, dtype=float)
+        grid = np.atleast_2d(omega)
+        out = _shift_kernel(
+            np.ascontiguousarray(grid),
+            self.weight,
+            np.ascontiguousarray(self.nu1[:, :, 0]),
+            np.ascontiguousarray(self.nu2[:, 0, :]),
+            self._occupation_terms[0],
+            self._occupation_terms[1],
+            self.epsilon**2,
         )
-        return np.einsum("jqab,jqab->j", self.weight, h)
+        return out.reshape(omega.shape)
 
     def static_shift(self) -> NDArray[np.float64]:
         """Δ_j(0) without ε: h(0) = −2(1+n1+n2)/(ω1+ω2) + 2 (n1−n2)/(ω1−ω2) (limit: 2 dn/dω)."""
@@ -89,6 +96,14 @@ class BubbleAtQ:
         h = -2.0 * self._sum_occ / np.where(s > 0, s, 1.0) + 2.0 * ratio
         return np.einsum("jqab,qab->j", self.weight, h)
 
+    @cached_property
+    def _occupation_terms(self) -> tuple[NDArray, NDArray]:
+        """(n_q1, B, B) contiguous 1 + n1 + n2 and n1 − n2 (or their classical limits)."""
+        shape = np.broadcast_shapes(self.nu1.shape, self.nu2.shape)
+        return tuple(
+            np.ascontiguousarray(np.broadcast_to(x, shape)) for x in (self._sum_occ, self._diff_occ)
+        )
+
     @property
     def _sum_occ(self):
         if self.classical:
@@ -102,6 +117,34 @@ class BubbleAtQ:
             kt = KB_EV * self.temperature / PLANCK_EV_THZ
             return kt * (1 / self.nu1 - 1 / self.nu2)
         return self.n1 - self.n2
+
+
+@numba.njit(parallel=True, cache=True)
+def _shift_kernel(omega, weight, nu1, nu2, sum_occ, diff_occ, eps2):  # pragma: no cover - numba
+    """Δ (G, B): Σ_{q a b} weight[j, q, a, b] h(omega[g, j]) (Eq. 3, ε-regularized).
+
+    h(ω) = (1 + n1 + n2) [r(ω − s) − r(ω + s)] + (n1 − n2) [r(ω + d) − r(ω − d)] with
+    r(x) = x / (x² + ε²), s = ν1 + ν2, d = ν1 − ν2; omega (G, B), weight (B, n_q1, B, B),
+    nu1, nu2 (n_q1, B), sum_occ, diff_occ (n_q1, B, B).  Parallel over (g, j).
+    """
+    n_g, nb = omega.shape
+    n_q, n1, n2 = weight.shape[1], weight.shape[2], weight.shape[3]
+    out = np.empty((n_g, nb))
+    for gj in numba.prange(n_g * nb):
+        g, j = gj // nb, gj % nb
+        w = omega[g, j]
+        acc = 0.0
+        for q in range(n_q):
+            for a in range(n1):
+                for b in range(n2):
+                    s = nu1[q, a] + nu2[q, b]
+                    d = nu1[q, a] - nu2[q, b]
+                    x1, x2, x3, x4 = w - s, w + s, w + d, w - d
+                    h = sum_occ[q, a, b] * (x1 / (x1 * x1 + eps2) - x2 / (x2 * x2 + eps2))
+                    h += diff_occ[q, a, b] * (x3 / (x3 * x3 + eps2) - x4 / (x4 * x4 + eps2))
+                    acc += weight[j, q, a, b] * h
+        out[g, j] = acc
+    return out
 
 
 class BubbleCorrection:
@@ -140,6 +183,11 @@ class BubbleCorrection:
             raise ForceConstantsError("the bubble self-energy needs third-order force constants")
         self.interaction = interaction or CubicInteraction(fc)
 
+    @cached_property
+    def _q1_legs(self):
+        """Phonons and pair phases of the inner mesh, the q1 leg of every outer q-point."""
+        return self.model.phonons(self.q1), self.interaction.phases(self.q1)
+
     def at_q(self, q, temperature: float) -> BubbleAtQ:
         """Collect the bubble terms of every band at one q-point.
 
@@ -160,14 +208,14 @@ class BubbleCorrection:
 
         q = np.asarray(q, dtype=float)
         ph = self.model.phonons(q[None])
-        ph1 = self.model.phonons(self.q1)
+        ph1, phases1 = self._q1_legs
         ph2 = self.model.phonons(q[None] - self.q1)
         # |Ψ(−λ, λ1, λ2)|² = |V3|² of the triplet (−q, q1, q − q1), with e(−q) = e(q)*
         q2 = q[None] - self.q1
         psi2 = self.interaction.strength(
             -q,
             ph.eigenvectors[0].conj(),
-            self.interaction.phases(self.q1),
+            phases1,
             ph1.eigenvectors,
             self.interaction.phases(q2),
             ph2.eigenvectors,
@@ -178,7 +226,9 @@ class BubbleCorrection:
             np.where(nu > ZERO_FREQUENCY_CUTOFF, nu, np.inf)[:, None, None, None]
             * np.where(ok, nu1[:, :, None] * nu2[:, None, :], np.inf)[None]
         )
-        weight = BUBBLE_PREFACTOR / len(self.q1) * psi2.transpose(1, 0, 2, 3) / den
+        weight = np.ascontiguousarray(
+            BUBBLE_PREFACTOR / len(self.q1) * psi2.transpose(1, 0, 2, 3) / den
+        )
         safe1 = np.where(nu1 > ZERO_FREQUENCY_CUTOFF, nu1, 1.0)
         safe2 = np.where(nu2 > ZERO_FREQUENCY_CUTOFF, nu2, 1.0)
         return BubbleAtQ(
@@ -231,15 +281,15 @@ def _quasiparticle_root(
 ) -> NDArray[np.float64]:
     """Ω² with F(ω) = ω² − Ω_S² − 2Ω_S Δ(ω) = 0, the root closest to the on-shell Ω.
 
-    Vectorized over bands: F on a grid ω ∈ (0, ω_max], then bisection in the bracket
-    nearest to the on-shell estimate.  Bands without a positive root keep the on-shell
-    value (reported as imaginary if that is negative).
+    Vectorized over bands: F on a grid ω ∈ (0, ω_max], then the Illinois root search
+    (:func:`_illinois`) in the bracket nearest to the on-shell estimate.  Bands without
+    a positive root keep the on-shell value (reported as imaginary if that is negative).
     """
     valid = nu > ZERO_FREQUENCY_CUTOFF
     target = np.sqrt(np.abs(onshell_omega2))
     wmax = 2.0 * np.maximum(nu, target) + 1.0
     grid = np.linspace(1e-3, 1.0, n_grid)[:, None] * wmax[None, :]  # (G, B)
-    f = np.array([w**2 - nu**2 - 2 * nu * b.shift(w) for w in grid])  # (G, B)
+    f = grid**2 - nu**2 - 2 * nu * b.shift(grid)  # (G, B)
     change = np.sign(f[:-1]) != np.sign(f[1:])
     dist = np.abs(0.5 * (grid[:-1] + grid[1:]) - target[None, :])
     dist = np.where(change, dist, np.inf)
@@ -247,14 +297,39 @@ def _quasiparticle_root(
     found = np.isfinite(dist[k, np.arange(len(nu))]) & valid
     lo, hi = grid[k, np.arange(len(nu))], grid[k + 1, np.arange(len(nu))]
     flo = f[k, np.arange(len(nu))]
-    for _ in range(60):  # bisection, all bands at once
-        mid = 0.5 * (lo + hi)
-        fm = mid**2 - nu**2 - 2 * nu * b.shift(mid)
-        left = np.sign(fm) == np.sign(flo)
-        lo, flo = np.where(left, mid, lo), np.where(left, fm, flo)
-        hi = np.where(left, hi, mid)
-    root = 0.5 * (lo + hi)
+    fhi = f[k + 1, np.arange(len(nu))]
+    root = _illinois(lambda w: w**2 - nu**2 - 2 * nu * b.shift(w), lo, hi, flo, fhi)
     return np.where(found, root**2, np.where(valid, onshell_omega2, nu**2))
+
+
+def _illinois(func, lo, hi, flo, fhi, max_iterations: int = 60) -> NDArray[np.float64]:
+    """Roots of ``func`` (vectorized over bands) in the brackets [lo, hi] with f(lo) f(hi) < 0.
+
+    The Illinois variant of regula falsi: the secant point of the bracket, and the end
+    that stays twice in a row has its function value halved, so that both ends converge
+    (superlinearly; 6–10 evaluations where bisection needs ~50 to reach machine
+    precision).  Stops when every step is below 4 ulp of the root or f vanishes.
+    """
+    lo, hi, flo, fhi = (np.array(x, dtype=float) for x in (lo, hi, flo, fhi))
+    side = np.zeros(lo.shape, dtype=np.int64)  # +1: hi replaced last, −1: lo replaced last
+    x = 0.5 * (lo + hi)
+    for _ in range(max_iterations):
+        den = fhi - flo
+        ok = (den != 0.0) & np.isfinite(den)
+        x_new = np.where(ok, hi - fhi * (hi - lo) / np.where(ok, den, 1.0), 0.5 * (lo + hi))
+        x_new = np.clip(x_new, np.minimum(lo, hi), np.maximum(lo, hi))
+        step = np.abs(x_new - x)
+        x = x_new
+        fx = func(x)
+        like_hi = np.sign(fx) == np.sign(fhi)
+        flo = np.where(like_hi & (side == 1), 0.5 * flo, flo)
+        fhi = np.where(~like_hi & (side == -1), 0.5 * fhi, fhi)
+        hi, fhi = np.where(like_hi, x, hi), np.where(like_hi, fx, fhi)
+        lo, flo = np.where(like_hi, lo, x), np.where(like_hi, flo, fx)
+        side = np.where(like_hi, 1, -1)
+        if np.all((step <= 4 * np.spacing(np.abs(x))) | (fx == 0.0)):
+            break
+    return x
 
 
 @dataclass
