@@ -32,7 +32,9 @@ starts; ``peak``: VmHWM during the step).  Steps:
         [--smearing adaptive] [--output bench_memory.json]
 
 Prints one line per (step, mesh): wall time (s), base and peak RSS (GB).  3ph and 4ph
-time is per grid point (extrapolate: × n_ir).
+time is per grid point and includes the pair-phase table a run computes once (0.7 s at
+16×16×12): extrapolate from two ``--gp`` values, or time a whole run with
+``bench_paper_kappa.py``.
 """
 
 from __future__ import annotations
