@@ -69,12 +69,12 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--output", type=Path)
     args = p.parse_args()
-    for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
+    from bench_paper_kappa import kappa_sampling_error, use_threads
+
+    use_threads(args.threads)
 
     import numpy as np
     from bench_memory import _cached_model
-    from bench_paper_kappa import kappa_sampling_error
 
     from aiida_wigner.physics.forceconstants import ForceConstants, SparseForceConstants
     from aiida_wigner.physics.kappa import (

@@ -55,6 +55,12 @@ def kappa_sampling_error(result):
     return np.sqrt((per_q**2).sum(axis=1))
 
 
+def use_threads(n: int) -> None:
+    """Give numba, OpenMP and BLAS ``n`` threads (before they are imported)."""
+    for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(n)
+
+
 def peak_rss_gb() -> float:
     """High-water RSS of this process in GB (``ru_maxrss``, KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
@@ -72,8 +78,7 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--output", type=Path)
     args = p.parse_args()
-    for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
+    use_threads(args.threads)
 
     import numpy as np
     from bench_memory import _cached_model
