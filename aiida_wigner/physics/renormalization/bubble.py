@@ -71,15 +71,7 @@ class BubbleAtQ:
         """
         omega = np.asarray(omega, dtype=float)
         grid = np.atleast_2d(omega)
-        out = _shift_kernel(
-            np.ascontiguousarray(grid),
-            self.weight,
-            np.ascontiguousarray(self.nu1[:, :, 0]),
-            np.ascontiguousarray(self.nu2[:, 0, :]),
-            self._occupation_terms[0],
-            self._occupation_terms[1],
-            self.epsilon**2,
-        )
+        out = _shift_kernel(np.ascontiguousarray(grid), self.weight, *self._kernel_terms)
         return out.reshape(omega.shape)
 
     def static_shift(self) -> NDArray[np.float64]:
@@ -97,12 +89,19 @@ class BubbleAtQ:
         return np.einsum("jqab,qab->j", self.weight, h)
 
     @cached_property
-    def _occupation_terms(self) -> tuple[NDArray, NDArray]:
-        """(n_q1, B, B) contiguous 1 + n1 + n2 and n1 − n2 (or their classical limits)."""
+    def _kernel_terms(self) -> tuple:
+        """The ω-independent inputs of :func:`_shift_kernel`, contiguous.
+
+        ν1, ν2 (n_q1, B), 1 + n1 + n2 and n1 − n2 (or their classical limits) (n_q1, B, B),
+        and ε².
+        """
         shape = np.broadcast_shapes(self.nu1.shape, self.nu2.shape)
-        return tuple(
+        sum_occ, diff_occ = (
             np.ascontiguousarray(np.broadcast_to(x, shape)) for x in (self._sum_occ, self._diff_occ)
         )
+        nu1 = np.ascontiguousarray(self.nu1[:, :, 0])
+        nu2 = np.ascontiguousarray(self.nu2[:, 0, :])
+        return nu1, nu2, sum_occ, diff_occ, self.epsilon**2
 
     @property
     def _sum_occ(self):
@@ -209,9 +208,9 @@ class BubbleCorrection:
         q = np.asarray(q, dtype=float)
         ph = self.model.phonons(q[None])
         ph1, phases1 = self._q1_legs
-        ph2 = self.model.phonons(q[None] - self.q1)
-        # |Ψ(−λ, λ1, λ2)|² = |V3|² of the triplet (−q, q1, q − q1), with e(−q) = e(q)*
         q2 = q[None] - self.q1
+        ph2 = self.model.phonons(q2)
+        # |Ψ(−λ, λ1, λ2)|² = |V3|² of the triplet (−q, q1, q − q1), with e(−q) = e(q)*
         psi2 = self.interaction.strength(
             -q,
             ph.eigenvectors[0].conj(),
@@ -289,7 +288,11 @@ def _quasiparticle_root(
     target = np.sqrt(np.abs(onshell_omega2))
     wmax = 2.0 * np.maximum(nu, target) + 1.0
     grid = np.linspace(1e-3, 1.0, n_grid)[:, None] * wmax[None, :]  # (G, B)
-    f = grid**2 - nu**2 - 2 * nu * b.shift(grid)  # (G, B)
+
+    def residual(w):  # F(ω) per band, w (B,) or (G, B)
+        return w**2 - nu**2 - 2 * nu * b.shift(w)
+
+    f = residual(grid)
     change = np.sign(f[:-1]) != np.sign(f[1:])
     dist = np.abs(0.5 * (grid[:-1] + grid[1:]) - target[None, :])
     dist = np.where(change, dist, np.inf)
@@ -298,7 +301,7 @@ def _quasiparticle_root(
     lo, hi = grid[k, np.arange(len(nu))], grid[k + 1, np.arange(len(nu))]
     flo = f[k, np.arange(len(nu))]
     fhi = f[k + 1, np.arange(len(nu))]
-    root = _illinois(lambda w: w**2 - nu**2 - 2 * nu * b.shift(w), lo, hi, flo, fhi)
+    root = _illinois(residual, lo, hi, flo, fhi)
     return np.where(found, root**2, np.where(valid, onshell_omega2, nu**2))
 
 
