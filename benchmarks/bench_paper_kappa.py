@@ -14,7 +14,8 @@ Steps, as the ``paper`` protocol of ``wigner.conductivity`` runs them
 Prints, per temperature, κ (W/(m·K)) and the 1σ statistical error of κ_P from the 4ph
 sampling (first-order propagation of ``gamma_4ph_stderr``: δκ_P,mode = κ_P,mode ·
 δγ4/γ, summed linearly over the bands of one q-point and in quadrature over q-points),
-the wall time of each step, the load and the peak RSS (``ru_maxrss``) of the process.
+the wall time of each step (and, per temperature, of its 3ph, isotope and 4ph
+linewidths), the load and the peak RSS (``ru_maxrss``) of the process.
 
     python benchmarks/bench_paper_kappa.py [--mesh 16 16 12] [--scp-mesh 4 4 2]
         [--inner-mesh 8 8 4] [--temperatures 100 200 ... 700] [--samples 256]
@@ -59,6 +60,41 @@ def use_threads(n: int) -> None:
     """Give numba, OpenMP and BLAS ``n`` threads (before they are imported)."""
     for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(n)
+
+
+#: The linewidth channels whose wall time each temperature reports (module, function).
+STAGES = {
+    "3ph": ("aiida_wigner.physics.scattering.three_phonon", "three_phonon_linewidths"),
+    "isotope": ("aiida_wigner.physics.scattering.isotope", "isotope_linewidths"),
+    "4ph": ("aiida_wigner.physics.scattering.four_phonon", "four_phonon_linewidths"),
+}
+
+
+def time_stages(stages=STAGES) -> dict[str, float]:
+    """Wrap each channel's function so that its wall time (s) adds up in the dict returned.
+
+    ``compute_kappa`` imports them from their modules at call time, so the wrappers are
+    what it runs; the rest of a temperature's time is the mesh phonons, velocities and
+    the Wigner sums.
+    """
+    import functools
+    import importlib
+
+    spent = dict.fromkeys(stages, 0.0)
+    for key, (module, name) in stages.items():
+        mod = importlib.import_module(module)
+        inner = getattr(mod, name)
+
+        @functools.wraps(inner)
+        def timed(*a, _inner=inner, _key=key, **k):
+            t0 = time.perf_counter()
+            try:
+                return _inner(*a, **k)
+            finally:
+                spent[_key] += time.perf_counter() - t0
+
+        setattr(mod, name, timed)
+    return spent
 
 
 def peak_rss_gb() -> float:
@@ -114,16 +150,21 @@ def main():
         four_phonon_samples=args.samples,
     )
     rows, parts = [], []
+    spent = time_stages()
     print(
-        "   T/K   κ_xx    κ_zz   κ_C,xx  κ_C,zz  δκ_P,xx(4ph)  δκ_P,zz   time/s   load",
+        "   T/K   κ_xx    κ_zz   κ_C,xx  κ_C,zz  δκ_P,xx(4ph)  δκ_P,zz   time/s   load"
+        "   3ph/s   iso/s   4ph/s  rest/s",
         flush=True,
     )
     for i, t in enumerate(temps):
+        before = dict(spent)
         t0 = time.perf_counter()
         s = KappaSettings(**{**settings.as_dict(), "temperatures": (t,)})
         part = compute_kappa(fc, s, [models[i]])
         wall = time.perf_counter() - t0
         err = kappa_sampling_error(part)[0]
+        stage = {key: spent[key] - before[key] for key in spent}
+        stage["rest"] = wall - sum(stage.values())
         parts.append(part)
         k, kc = part.kappa[0], part.kappa_C[0]
         rows.append(
@@ -133,12 +174,14 @@ def main():
                 "kappa_C": kc.tolist(),
                 "kappa_P_4ph_sampling_error": err.tolist(),
                 "wall_s": wall,
+                "stage_wall_s": stage,
                 "load": os.getloadavg()[0],
             }
         )
         print(
             f"{t:6.0f} {k[0, 0]:7.4f} {k[2, 2]:7.4f} {kc[0, 0]:7.4f} {kc[2, 2]:7.4f} "
-            f"{err[0, 0]:13.2e} {err[2, 2]:9.2e} {wall:8.1f} {rows[-1]['load']:6.2f}",
+            f"{err[0, 0]:13.2e} {err[2, 2]:9.2e} {wall:8.1f} {rows[-1]['load']:6.2f} "
+            + " ".join(f"{v:7.1f}" for v in stage.values()),
             flush=True,
         )
     total = KappaResult.stack(settings, parts)
