@@ -194,8 +194,8 @@ def our_terms(fc, mesh, temperatures, gamma=None, projected=False, weight=None):
     terms = transport.wigner_terms(
         freqs, v, gamma, cv, qmesh.weights, qmesh.n_q, fc.primitive.volume, qmesh.symmetrize_tensor
     )
-    pairs = terms.pairs * ratio[..., None, None]
-    return transport.WignerTerms(pairs, terms.populations), qmesh, freqs
+    reweighted = transport.WignerTerms(terms.weight * ratio, terms.vv, terms.populations)
+    return reweighted, qmesh, freqs
 
 
 def block_sums(pairs_diag, freqs):
@@ -213,8 +213,9 @@ def block_sums(pairs_diag, freqs):
     return sums, mask
 
 
-def diag3(pairs):
-    return np.einsum("tqjkaa->tqjka", pairs)
+def diag3(terms):
+    """xx, yy, zz of every pair term, (T, Q, B, B, 3) W/(m·K)."""
+    return np.stack([terms.diagonal(t) for t in range(terms.n_temperatures)])
 
 
 # -- ALAMODE anphon -------------------------------------------------------------------
@@ -384,8 +385,8 @@ def compare_alamode(fc, mesh, temperatures, al, gamma=None, projected=False) -> 
     block) pair (anphon's k-points summed onto our irreducible points: anphon reduces
     by the space group only, we also by time reversal)."""
     terms, qmesh, freqs = our_terms(fc, mesh, temperatures, gamma, projected=projected)
-    ours_b, mask = block_sums(diag3(terms.pairs) * qmesh.n_q, freqs)
-    ref = np.zeros(diag3(terms.pairs).shape)
+    ours_b, mask = block_sums(diag3(terms) * qmesh.n_q, freqs)
+    ref = np.zeros(diag3(terms).shape)
     np.add.at(ref, (slice(None), al["to_ours"]), al["pairs"])
     ref_b, _ = block_sums(ref, freqs)
     kc_ours = np.einsum("tqmna,qmn->ta", ours_b, mask) / qmesh.n_q
@@ -423,7 +424,7 @@ def compare_phono3py(mesh, temperatures) -> dict:
     coh = blk[:, :, None] != blk[:, None, :]
     ref = np.einsum("tqjka,qjk->ta", mkm, r * coh)
     smm19_nondeg = np.einsum("tqjka,qjk->ta", mkm, coh.astype(float))
-    ours = np.einsum("tqjkaa->ta", terms.pairs * (~terms.populations)[None, ..., None, None])
+    ours = np.einsum("tqjk,qjkaa->ta", terms.weight * ~terms.populations, terms.vv)
     return {
         "kappa_C_ours": ours,
         "kappa_C_reweighted_smm19": ref,

@@ -41,36 +41,57 @@ KAPPA_UNIT = EV * THZ / ANGSTROM
 class WignerTerms:
     """Per-pair contributions at the irreducible q-points, point-group symmetrized.
 
+    The pair term (T, Q, B, B, 3, 3) factorizes as ``weight[t, q, j, k] · vv[q, j, k]``
+    (Eq. 5: C_{jj'} L_{jj'} times Re v v*), so it is held as these two factors:
+    T·Q·B² + 9·Q·B² numbers instead of 9·T·Q·B² (the full array of the seed's
+    16×16×12 mesh at 7 temperatures would be 91 MB, and twice that while symmetrized).
+
     Attributes
     ----------
-    pairs : ndarray of float64, shape (T, Q, B, B, 3, 3)
-        W/(m·K), weights included: κ = pairs.sum((1, 2, 3)).
+    weight : ndarray of float64, shape (T, Q, B, B)
+        C_{jj'} L_{jj'} times the q-point weight and the unit factor, W/(m·K) per
+        (THz·Å)².
+    vv : ndarray of float64, shape (Q, B, B, 3, 3)
+        Re(v^α_{jj'} v^β_{j'j}) averaged over the point group, (THz·Å)².
     populations : ndarray of bool, shape (Q, B, B)
         Which pairs count as κ_P.
     """
 
-    pairs: NDArray[np.float64]
+    weight: NDArray[np.float64]
+    vv: NDArray[np.float64]
     populations: NDArray[np.bool_]
+
+    @property
+    def n_temperatures(self) -> int:
+        """Number of temperatures T."""
+        return self.weight.shape[0]
+
+    def _sum(self, mask) -> NDArray[np.float64]:
+        return np.tensordot(self.weight * mask, self.vv, axes=([1, 2, 3], [0, 1, 2]))
 
     @property
     def kappa_P(self) -> NDArray[np.float64]:
         """κ_P (T, 3, 3) in W/(m·K): the population pairs."""
-        return np.einsum("tqjkab,qjk->tab", self.pairs, self.populations)
+        return self._sum(self.populations)
 
     @property
     def kappa_C(self) -> NDArray[np.float64]:
         """κ_C (T, 3, 3) in W/(m·K): the coherence pairs."""
-        return np.einsum("tqjkab,qjk->tab", self.pairs, ~self.populations)
+        return self._sum(~self.populations)
 
     @property
     def kappa(self) -> NDArray[np.float64]:
         """κ = κ_P + κ_C (T, 3, 3) in W/(m·K)."""
-        return self.pairs.sum(axis=(1, 2, 3))
+        return self._sum(True)
 
     @property
     def kappa_P_modes(self) -> NDArray[np.float64]:
-        """(T, Q, B, 3, 3): population pairs of each mode (row j)."""
-        return np.einsum("tqjkab,qjk->tqjab", self.pairs, self.populations)
+        """(T, Q, B, 3, 3) W/(m·K): population pairs of each mode (row j)."""
+        return np.einsum("tqjk,qjkab->tqjab", self.weight * self.populations, self.vv)
+
+    def diagonal(self, t: int) -> NDArray[np.float64]:
+        """xx, yy, zz of every pair term at temperature index ``t``: (Q, B, B, 3) W/(m·K)."""
+        return self.weight[t, ..., None] * np.einsum("qjkaa->qjka", self.vv)
 
 
 def heat_capacity_matrix(frequencies, heat_capacities, convention: str) -> NDArray[np.float64]:
@@ -116,17 +137,18 @@ def wigner_terms(
     pair_valid = valid[:, :, None] & valid[:, None, :]
     lorentz = np.where(np.isfinite(lorentz) & pair_valid[None], lorentz, 0.0)
     cmat = heat_capacity_matrix(frequencies, heat_capacities, convention)
-    vv = np.einsum("qajk,qbjk->qjkab", velocity, velocity.conj()).real
-    vv = 0.5 * (vv + vv.swapaxes(-1, -2))
+    # Re(v^α v^β*) = Re v^α Re v^β + Im v^α Im v^β: symmetric in (α, β) to the last bit.
+    # The point-group average is linear in vv, so the weights factor out of it.
+    vr, vi = velocity.real, velocity.imag
+    vv = symmetrize(np.einsum("qajk,qbjk->qjkab", vr, vr) + np.einsum("qajk,qbjk->qjkab", vi, vi))
     scale = KAPPA_UNIT / (2 * np.pi * n_q * volume)
-    pairs = np.einsum("tqjk,qjkab,q->tqjkab", cmat * lorentz, vv, weights * scale)
-    pairs = symmetrize(pairs)
+    weight = cmat * lorentz * (weights * scale)[:, None, None]
     if convention == "phono3py":
         populations = np.broadcast_to(np.eye(frequencies.shape[1], dtype=bool), d_nu.shape).copy()
     else:
         block = degenerate_block_ids(frequencies, DEGENERACY_TOLERANCE)
         populations = block[:, :, None] == block[:, None, :]
-    return WignerTerms(pairs, populations)
+    return WignerTerms(weight, vv, populations)
 
 
 def spectral_kappa(terms: WignerTerms, frequencies, bins: int) -> dict:
@@ -139,20 +161,21 @@ def spectral_kappa(terms: WignerTerms, frequencies, bins: int) -> dict:
     edges = np.linspace(0.0, f.max() * (1 + 1e-9) + 1e-12, bins + 1)
     width = edges[1] - edges[0]
     idx = np.clip(np.digitize(f, edges) - 1, 0, bins - 1)  # (Q, B)
-    n_t = terms.pairs.shape[0]
-    diag = np.einsum("tqjkaa->tqjka", terms.pairs)  # xx, yy, zz of each pair
+    n_t = terms.n_temperatures
+    vd = np.einsum("qjkaa->qjka", terms.vv)  # xx, yy, zz of each pair
     out = {"frequency_bin_edges": edges}
     for name, mask in (("kappa_P", terms.populations), ("kappa_C", ~terms.populations)):
-        per_mode = 0.5 * (
-            np.einsum("tqjka,qjk->tqja", diag, mask) + np.einsum("tqjka,qjk->tqka", diag, mask)
-        )
+        w = terms.weight * mask
+        per_mode = 0.5 * (np.einsum("tqjk,qjka->tqja", w, vd) + np.einsum("tqjk,qjka->tqka", w, vd))
         spec = np.zeros((n_t, bins, 3))
         np.add.at(spec, (slice(None), idx.ravel()), per_mode.reshape(n_t, -1, 3))
         out[f"{name}_spectral"] = spec / width
         out[f"{name}_cumulative"] = np.cumsum(spec, axis=1)
+    coherent = ~terms.populations
+    ii = np.broadcast_to(idx[:, :, None], coherent.shape)[coherent]
+    jj = np.broadcast_to(idx[:, None, :], coherent.shape)[coherent]
     cmap = np.zeros((n_t, bins, bins, 3))
-    ii = np.broadcast_to(idx[:, :, None], terms.populations.shape)[~terms.populations]
-    jj = np.broadcast_to(idx[:, None, :], terms.populations.shape)[~terms.populations]
-    np.add.at(cmap, (slice(None), ii, jj), diag[:, ~terms.populations])
+    for t in range(n_t):  # temperatures only: one (pairs, 3) slice at a time
+        np.add.at(cmap[t], (ii, jj), terms.weight[t][coherent][:, None] * vd[coherent])
     out["kappa_C_map"] = cmap
     return out

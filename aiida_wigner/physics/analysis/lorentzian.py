@@ -74,7 +74,7 @@ def pair_distribution(terms: WignerTerms, frequencies, gamma, delta_edges, gamma
     ----------
     terms : WignerTerms
         The pair terms of a run (:class:`~aiida_wigner.physics.transport.WignerTerms`,
-        pairs (T, Q, B, B, 3, 3)).
+        their weights (T, Q, B, B) and velocity products (Q, B, B, 3, 3)).
     frequencies : array_like of float, shape (Q, B)
         THz.
     gamma : array_like of float, shape (T, Q, B)
@@ -95,18 +95,16 @@ def pair_distribution(terms: WignerTerms, frequencies, gamma, delta_edges, gamma
     g = np.asarray(gamma, dtype=float)
     delta = np.broadcast_to(np.abs(f[:, :, None] - f[:, None, :]), coherent.shape)[coherent]
     g_sum = (g[..., :, None] + g[..., None, :])[:, coherent]  # (T, P)
-    diag = np.einsum("tqjkaa->tqjka", terms.pairs)[:, coherent]  # (T, P, 3)
     n_d, n_g = len(delta_edges) - 1, len(gamma_edges) - 1
     i = np.digitize(delta, delta_edges) - 1
-    n_t = diag.shape[0]
+    n_t = terms.n_temperatures
     out = np.zeros((n_t, n_d, n_g, 3))
+    rising, falling = np.zeros((n_t, 3)), np.zeros((n_t, 3))
     for t in range(n_t):  # temperatures only; pairs vectorized
+        diag = terms.diagonal(t)[coherent]  # (P, 3)
         j = np.digitize(g_sum[t], gamma_edges) - 1
         inside = (i >= 0) & (i < n_d) & (j >= 0) & (j < n_g)
-        np.add.at(out[t], (i[inside], j[inside]), diag[t, inside])
-    rising = g_sum < delta[None]
-    return {
-        "kappa_C_pairs": out,
-        "kappa_C_rising": np.einsum("tpa,tp->ta", diag, rising),
-        "kappa_C_falling": np.einsum("tpa,tp->ta", diag, ~rising),
-    }
+        np.add.at(out[t], (i[inside], j[inside]), diag[inside])
+        up = g_sum[t] < delta
+        rising[t], falling[t] = diag[up].sum(axis=0), diag[~up].sum(axis=0)
+    return {"kappa_C_pairs": out, "kappa_C_rising": rising, "kappa_C_falling": falling}

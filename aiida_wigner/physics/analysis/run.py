@@ -191,7 +191,7 @@ def _spectra(pieces, freqs, gamma, temps, parameters: AnalysisParameters) -> dic
     for sl, pairs, _, _ in pieces:
         terms, f = pairs.terms, pairs.velocity.phonons.frequencies
         spec = spectral_kappa(terms, f, parameters.bins)
-        n_sl = terms.pairs.shape[0]
+        n_sl = terms.n_temperatures
         velocity = interband_velocity_map(pairs, spec["frequency_bin_edges"])
         for name, value in velocity.items():
             spec[name] = np.broadcast_to(value, (n_sl,) + value.shape)
