@@ -4,7 +4,7 @@ memory that does not grow as nine such arrays per temperature.
 
 Issue 15 measured +80 MiB going from 1 to 7 temperatures at 12×12×9 on the seed model
 (339 against 259 MiB peak) while the full pair array was built and then point-group
-averaged; with the factors the 7-T run peaks at 267 MiB
+averaged; with the factors the 7-T run peaks at 261 MiB
 (``python benchmarks/bench_seed_kappa.py --meshes 12,12,9 --temperatures 1 7``).
 """
 
