@@ -8,6 +8,9 @@ calcfunctions run in the foreground without a broker.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -47,6 +50,16 @@ def cu3au_fc():
     from reference_models import cu3au_force_constants
 
     return cu3au_force_constants()
+
+
+@pytest.fixture(scope="session")
+def lowsym6():
+    """``ForceConstants`` of the 6-atom P1 Stillinger–Weber Si cell (tests/data), cached
+    per session: the low-symmetry model the peers' comparisons use."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import fourphonon_io
+
+    return fourphonon_io.load_model("lowsym6", Path(__file__).parent / "data" / "sw_si_lowsym6.fcp")
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from aiida_wigner.physics.harmonic import (
     Phonons,
@@ -103,14 +102,6 @@ def test_cu3au_rates_do_not_depend_on_the_degenerate_basis(cu3au_fc4):
     qm = QMesh.build(cu3au_fc4.primitive, (4, 4, 4))
     # the synthetic FC4 has no crystal symmetry: sum all pairs
     _check_invariant(cu3au_fc4, qm, [1e-3] * 4, qm.ir_grid[1:3], symmetry=False)
-
-
-@pytest.fixture(scope="module")
-def lowsym6():
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-    import fourphonon_io
-
-    return fourphonon_io.load_model("lowsym6", DATA / "sw_si_lowsym6.fcp")
 
 
 def test_without_degeneracy_the_widths_are_the_per_band_formula(lowsym6):

@@ -12,9 +12,7 @@ allocations during the call, via tracemalloc, far below one (n_gp, B, n_q, B) ar
 
 from __future__ import annotations
 
-import sys
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,7 +31,6 @@ from aiida_wigner.physics.scattering.smearing import (
     shengbte_isotope_floor,
 )
 
-DATA = Path(__file__).parents[1] / "data"
 KINDS = ("fixed", "adaptive", "adaptive-shengbte")
 
 
@@ -77,14 +74,6 @@ def _dense_isotope(ph, gps, g2, kind, gv, qm, rec, cutoff=1e-3):
     gamma = np.pi / (4 * n_q) * f[gps] ** 2 * (weight * g).sum(axis=(2, 3))
     gamma[f[gps] <= cutoff] = 0.0
     return average_degenerate(gamma, f[gps])
-
-
-@pytest.fixture(scope="module")
-def lowsym6():
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-    import fourphonon_io
-
-    return fourphonon_io.load_model("lowsym6", DATA / "sw_si_lowsym6.fcp")
 
 
 @pytest.mark.parametrize("kind", KINDS)

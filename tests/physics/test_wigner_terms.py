@@ -10,9 +10,7 @@ averaged; with the factors the 7-T run peaks at 261 MiB
 
 from __future__ import annotations
 
-import sys
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,16 +24,7 @@ from aiida_wigner.physics.transport import (
     wigner_terms,
 )
 
-DATA = Path(__file__).parents[1] / "data"
 TEMPERATURES = np.array([100.0, 300.0, 500.0, 700.0])
-
-
-@pytest.fixture(scope="module")
-def lowsym6():
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-    import fourphonon_io
-
-    return fourphonon_io.load_model("lowsym6", DATA / "sw_si_lowsym6.fcp")
 
 
 def _inputs(fc, mesh, temperatures=TEMPERATURES):
