@@ -176,6 +176,6 @@ def spectral_kappa(terms: WignerTerms, frequencies, bins: int) -> dict:
     jj = np.broadcast_to(idx[:, None, :], coherent.shape)[coherent]
     cmap = np.zeros((n_t, bins, bins, 3))
     for t in range(n_t):  # temperatures only: one (pairs, 3) slice at a time
-        np.add.at(cmap[t], (ii, jj), terms.weight[t][coherent][:, None] * vd[coherent])
+        np.add.at(cmap[t], (ii, jj), terms.diagonal(t)[coherent])
     out["kappa_C_map"] = cmap
     return out
